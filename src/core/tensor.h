@@ -1,0 +1,30 @@
+// A read-only view of one tensor's bytes inside a mapped file (or any buffer). Shapes use ggml's
+// order: ne[0] is the contiguous axis. A HF Linear weight [out][in] is ne = {in, out}.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace r1 {
+
+struct TensorView {
+  std::string name;
+  DType type = DType::F32;
+  int n_dims = 0;
+  std::array<int64_t, 4> ne{1, 1, 1, 1};
+  const void* data = nullptr;
+  size_t nbytes = 0;
+
+  int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
+  int64_t rows() const { return ne[1] * ne[2] * ne[3]; }
+  size_t row_stride() const { return nbytes / static_cast<size_t>(rows()); }
+  const uint8_t* row(int64_t i) const {
+    return static_cast<const uint8_t*>(data) + static_cast<size_t>(i) * row_stride();
+  }
+  std::string shape_string() const;  // "{256, 512}"
+};
+
+}  // namespace r1

@@ -1,0 +1,61 @@
+// safetensors reader (mmap, zero-copy) for one file or a sharded checkpoint
+// (model.safetensors.index.json), and a writer. Every header field is validated.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace r1 {
+
+class MappedFile;
+
+// All tensors of a HF checkpoint directory (or a single .safetensors file). TensorView.ne is in
+// ggml order (reversed safetensors shape), so a [out][in] Linear weight has ne = {in, out}.
+class SafetensorsSet {
+ public:
+  // path: a .safetensors file, a model.safetensors.index.json, or a directory holding either.
+  static std::unique_ptr<SafetensorsSet> open(const std::string& path);
+  ~SafetensorsSet();
+
+  const std::vector<TensorView>& tensors() const { return tensors_; }
+  const TensorView* find(const std::string& name) const;
+  const TensorView& get(const std::string& name) const;  // throws "<dir>: missing tensor <name>"
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }  // __metadata__
+  const std::string& path() const { return path_; }
+
+ private:
+  SafetensorsSet() = default;
+  std::string path_;
+  std::vector<TensorView> tensors_;
+  std::map<std::string, size_t> index_;
+  std::map<std::string, std::string> metadata_;
+  std::vector<std::unique_ptr<MappedFile>> maps_;
+  friend struct SafetensorsParser;
+};
+
+class SafetensorsWriter {
+ public:
+  // shape in safetensors (row-major) order; data must stay valid until write().
+  void add(const std::string& name, DType type, const std::vector<int64_t>& shape, const void* data, size_t nbytes);
+  void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  void write(const std::string& path) const;
+  // Writes shards of at most max_shard_bytes plus model.safetensors.index.json into dir.
+  std::vector<std::string> write_sharded(const std::string& dir, uint64_t max_shard_bytes) const;
+
+ private:
+  struct Pending {
+    std::string name;
+    DType type;
+    std::vector<int64_t> shape;
+    const void* data;
+    size_t nbytes;
+  };
+  std::vector<Pending> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace r1

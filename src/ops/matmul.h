@@ -1,0 +1,26 @@
+// y = x · Wᵀ for a weight matrix W (ne = {K, N}: N rows of K elements, any weight type) and
+// activations x [n_tok][K] (float32, row-major); y [n_tok][N].
+// Integer formats quantize x to int8 blocks (Q8_0 / Q8_K, as llama.cpp) and use integer dot
+// products; F16/BF16/F8 weights use float dot products. Kernels are picked at run time from
+// the CPU's features (AVX-512 / AVX2 / scalar).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace r1 {
+
+class ThreadPool;
+
+void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+// Same, for an expert slice: rows [row0, row0+n_rows) of a 3-D stacked weight as one matrix.
+void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
+                 ThreadPool& pool);
+
+// Name of the kernel family selected on this CPU ("avx512", "avx2", "scalar").
+const char* matmul_backend();
+// For tests: force a backend ("scalar", "avx2", "avx512"); returns false if the CPU lacks it.
+bool force_matmul_backend(const char* name);
+
+}  // namespace r1

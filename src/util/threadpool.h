@@ -1,0 +1,29 @@
+// A fixed pool of worker threads, created once; run() hands every thread a share of the work and
+// returns when all are done. Workers spin briefly before sleeping so that the many small jobs of
+// one-token decode do not pay a wake-up each.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace r1 {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);  // n_threads <= 0: hardware concurrency
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+  // Calls fn(thread_index, n_threads) on every thread (the caller is thread 0) and waits.
+  void run(const std::function<void(int, int)>& fn);
+  // Splits [0, n) into contiguous chunks (multiples of `grain`) and calls fn(begin, end).
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+  int n_threads_;
+};
+
+}  // namespace r1
