@@ -26,6 +26,7 @@ struct GgufValue {
   struct Array {
     GgufType elem_type = GgufType::U8;
     std::vector<GgufValue> items;
+    bool operator==(const Array&) const = default;
   };
   GgufType type = GgufType::U8;
   std::variant<uint64_t, int64_t, double, bool, std::string, Array> v;
@@ -40,16 +41,33 @@ struct GgufValue {
   std::vector<int64_t> as_ints(const std::string& what = "value") const;
   std::vector<double> as_floats(const std::string& what = "value") const;
 
+  static GgufValue u8(uint8_t x);
+  static GgufValue i8(int8_t x);
+  static GgufValue u16(uint16_t x);
+  static GgufValue i16(int16_t x);
   static GgufValue u32(uint32_t x);
   static GgufValue i32(int32_t x);
   static GgufValue u64(uint64_t x);
+  static GgufValue i64(int64_t x);
   static GgufValue f32(float x);
+  static GgufValue f64(double x);
   static GgufValue boolean(bool x);
   static GgufValue string(std::string s);
   static GgufValue strings(const std::vector<std::string>& s);
   static GgufValue i32s(const std::vector<int32_t>& x);
   static GgufValue f32s(const std::vector<float>& x);
+  // Any array, nested ones included; the writer checks that every item has elem_type.
+  static GgufValue array(GgufType elem_type, std::vector<GgufValue> items);
+
+  bool operator==(const GgufValue&) const = default;
 };
+
+// "u32", "string", "array", ...; "type <id>" for an id outside the spec.
+std::string gguf_type_name(GgufType t);
+
+// Arrays nested deeper than this are rejected (an array of arrays is depth 2), so a hostile file
+// cannot exhaust the stack. Real models use depth 1.
+constexpr int kGgufMaxArrayDepth = 16;
 
 // A GGUF model: one file, or all parts of a split model ("-00001-of-00003.gguf") opened
 // together (pass the first part; the others are found next to it). Tensors of all parts appear
@@ -57,6 +75,9 @@ struct GgufValue {
 class GgufFile {
  public:
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // Parses one GGUF image already in memory (no split handling); `name` stands for the file in
+  // messages. The bytes must outlive the returned object. Used by the fuzzers and tests.
+  static std::unique_ptr<GgufFile> from_memory(const void* data, size_t size, const std::string& name);
   ~GgufFile();
 
   const std::string& path() const { return path_; }
@@ -81,6 +102,9 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  static std::unique_ptr<GgufFile> open_one(const std::string& path);
+  void add_tensor(TensorView t);  // throws on a duplicate name
+
   std::string path_;
   uint32_t version_ = 3;
   size_t alignment_ = 32;
@@ -101,7 +125,8 @@ class GgufWriter {
   // data must stay valid until write(); nbytes must equal the row_bytes * rows of the shape.
   void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, const void* data,
                   size_t nbytes);
-  void set_alignment(size_t a) { alignment_ = a; }
+  // Also written as general.alignment when not the default 32. Must be a power of two.
+  void set_alignment(size_t a);
   // Returns the paths written.
   std::vector<std::string> write(const std::string& path, uint64_t max_bytes_per_split = 0) const;
 
@@ -113,7 +138,11 @@ class GgufWriter {
     const void* data;
     size_t nbytes;
   };
-  std::vector<std::pair<std::string, GgufValue>> kv_;
+  using KeyValues = std::vector<std::pair<std::string, GgufValue>>;
+  static void write_part(const std::string& path, const KeyValues& kv, const std::vector<const PendingTensor*>& tensors,
+                         size_t alignment);
+
+  KeyValues kv_;
   std::vector<PendingTensor> tensors_;
   size_t alignment_ = 32;
 };

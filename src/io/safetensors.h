@@ -19,6 +19,9 @@ class SafetensorsSet {
  public:
   // path: a .safetensors file, a model.safetensors.index.json, or a directory holding either.
   static std::unique_ptr<SafetensorsSet> open(const std::string& path);
+  // Parses one .safetensors image already in memory; `name` stands for the file in messages. The
+  // bytes must outlive the returned object. Used by the fuzzers and tests.
+  static std::unique_ptr<SafetensorsSet> from_memory(const void* data, size_t size, const std::string& name);
   ~SafetensorsSet();
 
   const std::vector<TensorView>& tensors() const { return tensors_; }
@@ -29,6 +32,10 @@ class SafetensorsSet {
 
  private:
   SafetensorsSet() = default;
+  static std::unique_ptr<SafetensorsSet> open_file(const std::string& path);
+  static std::unique_ptr<SafetensorsSet> open_index(const std::string& path);
+  void add(TensorView t);  // throws on a duplicate name
+
   std::string path_;
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t> index_;
@@ -43,7 +50,9 @@ class SafetensorsWriter {
   void add(const std::string& name, DType type, const std::vector<int64_t>& shape, const void* data, size_t nbytes);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
   void write(const std::string& path) const;
-  // Writes shards of at most max_shard_bytes plus model.safetensors.index.json into dir.
+  // Writes "model-00001-of-0000N.safetensors" shards of at most max_shard_bytes of tensor data
+  // (a larger tensor gets a shard of its own; 0 = no limit) plus model.safetensors.index.json
+  // into dir (created if missing). Returns the shard paths, then the index path.
   std::vector<std::string> write_sharded(const std::string& dir, uint64_t max_shard_bytes) const;
 
  private:
@@ -54,8 +63,14 @@ class SafetensorsWriter {
     const void* data;
     size_t nbytes;
   };
+  static void write_file(const std::string& path, const std::vector<const Pending*>& tensors,
+                         const std::map<std::string, std::string>& metadata);
+
   std::vector<Pending> tensors_;
   std::map<std::string, std::string> metadata_;
 };
+
+// The header's size limit (SPEC §6), checked before anything is read or allocated.
+constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 
 }  // namespace r1

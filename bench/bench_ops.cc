@@ -1,0 +1,63 @@
+// matmul throughput per weight type at R1-Distill-Qwen-1.5B shapes (hidden 1536, FFN 8960).
+// gemv (one token, decode) is memory bound: compare bytes/s with the machine's bandwidth.
+// gemm (64 tokens, prefill) is compute bound: compare FLOP/s.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+constexpr int64_t kK = 1536, kN = 8960;
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::F8_E4M3, DType::Q8_0,
+                        DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+ThreadPool& pool() {
+  static ThreadPool p(0);
+  return p;
+}
+
+void BM_matmul(benchmark::State& state) {
+  const DType t = kTypes[state.range(0)];
+  const int64_t n_tok = state.range(1);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  const size_t rb = row_bytes(t, kK);
+  std::vector<uint8_t> bytes(rb * kN);
+  std::vector<float> row(kK);
+  for (int64_t r = 0; r < kN; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+  }
+  TensorView w;
+  w.type = t;
+  w.n_dims = 2;
+  w.ne = {kK, kN, 1, 1};
+  w.data = bytes.data();
+  w.nbytes = bytes.size();
+  std::vector<float> x(n_tok * kK), y(n_tok * kN);
+  for (auto& v : x) v = d(rng);
+  for (auto _ : state) {
+    matmul(w, x.data(), n_tok, y.data(), pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kK * kN * n_tok * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_matmul)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 64}})
+    ->ArgNames({"type", "n_tok"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace r1
+
+BENCHMARK_MAIN();

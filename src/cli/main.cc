@@ -1,0 +1,55 @@
+// r1: one command-line tool over libr1. Every error a user can cause ends as one line on stderr.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const r1::cli::Argv&);
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"info", r1::cli::cmd_info, "show a model's architecture, shapes, tensor types and size"},
+    {"gen-model", r1::cli::cmd_gen_model, "write a random-weight model of any supported shape"},
+};
+
+void usage() {
+  std::printf("r1 — DeepSeek-R1 inference engine\n\nusage: r1 COMMAND [flags]   (r1 COMMAND --help for its flags)\n\n"
+              "commands:\n");
+  for (const auto& c : kCommands) std::printf("  %-11s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+    usage();
+    return argc < 2 ? 1 : 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(args);
+    } catch (const r1::Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "error: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "error: unknown command '%s' (run r1 --help)\n", argv[1]);
+  return 1;
+}

@@ -1,0 +1,173 @@
+#include "convert/export_model.h"
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "convert/tokenizer_export.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct FtypeInfo {
+  const char* name;
+  DType base;
+  int64_t file_type;  // llama.cpp's LlamaFileType
+};
+
+constexpr FtypeInfo kFtypes[] = {
+    {"f32", DType::F32, 0},   {"f16", DType::F16, 1},       {"bf16", DType::BF16, 32},
+    {"q8_0", DType::Q8_0, 7}, {"q4_0", DType::Q4_0, 2},     {"q4_k_m", DType::Q4_K, 15},
+    {"q5_k_m", DType::Q5_K, 17}, {"q6_k", DType::Q6_K, 18},
+};
+
+const FtypeInfo& ftype_info(const std::string& ftype) {
+  for (const auto& f : kFtypes)
+    if (ftype == f.name) return f;
+  fail("unknown weight type '", ftype, "' (choose f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k)");
+}
+
+int64_t product(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+// Layer index from a GGUF name "blk.N.…", or -1.
+int layer_of(const std::string& gguf_name) {
+  if (gguf_name.rfind("blk.", 0) != 0) return -1;
+  return std::atoi(gguf_name.c_str() + 4);
+}
+
+// llama.cpp gives every few layers' attn_v / ffn_down more bits in the *_M mixes.
+bool use_more_bits(int layer, int n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+// Values of one tensor converted to the bytes of `type`, rows quantized in parallel.
+std::vector<uint8_t> encode(const std::vector<float>& values, int64_t row_len, DType type, ThreadPool& pool) {
+  const int64_t rows = static_cast<int64_t>(values.size()) / row_len;
+  const size_t rb = row_bytes(type, row_len);
+  std::vector<uint8_t> out(rb * rows);
+  pool.parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) quantize_row(type, values.data() + r * row_len, out.data() + r * rb, row_len);
+  });
+  return out;
+}
+
+}  // namespace
+
+bool valid_ftype(const std::string& ftype) {
+  for (const auto& f : kFtypes)
+    if (ftype == f.name) return true;
+  return false;
+}
+
+int64_t gguf_file_type_id(const std::string& ftype) { return ftype_info(ftype).file_type; }
+
+DType gguf_tensor_type(const std::string& ftype, const ExportTensor& t, int n_layer) {
+  const FtypeInfo& f = ftype_info(ftype);
+  if (!t.is_matrix) return DType::F32;
+  DType type = f.base;
+  const std::string& g = t.gguf_name;
+  const bool k_mix = ftype == "q4_k_m" || ftype == "q5_k_m";
+  if ((ftype == "q4_0" || k_mix) && g == "output.weight") type = DType::Q6_K;
+  if (k_mix && (g.find(".attn_v.") != std::string::npos || g.find(".ffn_down.") != std::string::npos) &&
+      use_more_bits(layer_of(g), n_layer))
+    type = DType::Q6_K;
+  // Rows that don't fit the block size fall back to a format whose blocks fit.
+  const int64_t row = t.shape.back();
+  if (row % dtype_traits(type).block_size != 0) type = row % 32 == 0 ? DType::Q8_0 : DType::F16;
+  return type;
+}
+
+std::vector<std::string> write_gguf(const ExportModel& m, const std::string& path, const std::string& ftype,
+                                    uint64_t max_split_bytes, const WriteProgress& progress) {
+  const FtypeInfo& fi = ftype_info(ftype);
+  int n_layer = 0;
+  for (const auto& t : m.tensors) n_layer = std::max(n_layer, layer_of(t.gguf_name) + 1);
+
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::string(m.arch));
+  w.set("general.type", GgufValue::string("model"));
+  if (!m.name.empty()) w.set("general.name", GgufValue::string(m.name));
+  for (const auto& [k, v] : m.gguf_kv) w.set(k, v);
+  w.set("general.file_type", GgufValue::u32(static_cast<uint32_t>(fi.file_type)));
+  w.set("general.quantization_version", GgufValue::u32(2));
+  if (!m.tokenizer_path.empty())
+    for (auto& [k, v] : gguf_tokenizer_kv(m.tokenizer_path, m.n_vocab)) w.set(k, std::move(v));
+
+  uint64_t total = 0, done = 0;
+  for (const auto& t : m.tensors) total += static_cast<uint64_t>(product(t.shape)) * 4;
+
+  ThreadPool pool(0);
+  std::vector<std::vector<uint8_t>> storage;
+  storage.reserve(m.tensors.size());
+  for (const auto& t : m.tensors) {
+    if (t.gguf_name.empty()) continue;  // HF-only tensor
+    std::vector<float> values(product(t.shape));
+    t.fill(values.data());
+    if (t.to_gguf) t.to_gguf(values.data());
+    const DType type = gguf_tensor_type(ftype, t, n_layer);
+    storage.push_back(encode(values, t.shape.back(), type, pool));
+    std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
+    w.add_tensor(t.gguf_name, type, ne, storage.back().data(), storage.back().size());
+    done += values.size() * 4;
+    if (progress.on_bytes) progress.on_bytes(done, total);
+  }
+  return w.write(path, max_split_bytes);
+}
+
+void write_hf_dir(const ExportModel& m, const std::string& dir, DType dtype, uint64_t max_shard_bytes,
+                  const WriteProgress& progress) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    fail("HF directories are written as f32, bf16 or f16, not ", dtype_name(dtype));
+  fs::create_directories(dir);
+  auto write_json = [&](const std::string& name, const nlohmann::json& j) {
+    std::ofstream f(fs::path(dir) / name);
+    f << j.dump(2) << "\n";
+    if (!f) fail("cannot write ", (fs::path(dir) / name).string());
+  };
+  nlohmann::json cfg = m.hf_config;
+  cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";
+  write_json("config.json", cfg);
+  if (!m.generation_config.is_null() && !m.generation_config.empty())
+    write_json("generation_config.json", m.generation_config);
+  if (!m.tokenizer_path.empty()) {
+    fs::path src = fs::path(m.tokenizer_path).parent_path();
+    fs::copy_file(m.tokenizer_path, fs::path(dir) / "tokenizer.json", fs::copy_options::overwrite_existing);
+    for (const char* extra : {"tokenizer_config.json", "special_tokens_map.json"})
+      if (fs::exists(src / extra))
+        fs::copy_file(src / extra, fs::path(dir) / extra, fs::copy_options::overwrite_existing);
+  }
+
+  uint64_t total = 0, done = 0;
+  for (const auto& t : m.tensors) total += static_cast<uint64_t>(product(t.shape)) * 4;
+  ThreadPool pool(0);
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  std::vector<std::vector<uint8_t>> storage;
+  storage.reserve(m.tensors.size());
+  for (const auto& t : m.tensors) {
+    if (t.hf_name.empty()) continue;  // GGUF-only tensor (e.g. llama's rope_freqs)
+    std::vector<float> values(product(t.shape));
+    t.fill(values.data());
+    const int64_t row = t.shape.empty() ? 1 : t.shape.back();
+    storage.push_back(encode(values, row, dtype, pool));
+    w.add(t.hf_name, dtype, t.shape, storage.back().data(), storage.back().size());
+    done += values.size() * 4;
+    if (progress.on_bytes) progress.on_bytes(done, total);
+  }
+  if (max_shard_bytes > 0)
+    w.write_sharded(dir, max_shard_bytes);
+  else
+    w.write((fs::path(dir) / "model.safetensors").string());
+}
+
+}  // namespace r1

@@ -1,0 +1,94 @@
+#include "model/deepseek_forward.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out) {
+  for (int64_t i = 0; i < n; i++) rmsnorm(out + i * d, x + i * d, static_cast<const float*>(weight.data), eps, d);
+}
+
+// One block: x += MLA(attn_norm(x)); x += FFN(ffn_norm(x)). `layer` indexes the cache.
+void block_forward(const DeepseekConfig& c, const DeepseekLayer& L, bool moe, int64_t layer, LatentKVCache& cache,
+                   int64_t pos0, int64_t n, DeepseekActivations& act, ThreadPool& pool) {
+  const int64_t D = c.n_embd;
+  rmsnorm_rows(act.x.data(), L.attn_norm, n, D, c.rms_eps, act.xn.data());
+  mla_forward(c, L.attn, cache, layer, pos0, act.xn.data(), n, act.proj.data(), act.mla, pool);
+  add(act.x.data(), act.x.data(), act.proj.data(), n * D);
+  rmsnorm_rows(act.x.data(), L.ffn_norm, n, D, c.rms_eps, act.xn.data());
+  if (moe) {
+    moe_forward(c, L.moe, act.xn.data(), n, act.proj.data(), act.ffn, pool);
+  } else {
+    ffn_forward(L.dense, act.xn.data(), n, act.proj.data(), act.ffn, pool);
+  }
+  add(act.x.data(), act.x.data(), act.proj.data(), n * D);
+}
+
+}  // namespace
+
+DeepseekActivations::DeepseekActivations(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ctx, int n_threads)
+    : max_batch(max_batch_),
+      x(size_t(std::max<int64_t>(max_batch_, 0) * c.n_embd)),
+      xn(x.size()),
+      proj(x.size()),
+      mla(c, max_batch_, n_ctx, n_threads),
+      ffn(c, max_batch_) {}
+
+LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity) {
+  return LatentKVCache(c.n_layer, c.latent_dim(), capacity);
+}
+
+void check_ids(const DeepseekConfig& c, const int32_t* ids, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
+  }
+}
+
+}  // namespace
+
+void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentKVCache& cache,
+                      DeepseekActivations& act, ThreadPool& pool, const int32_t* ids, int64_t n, bool all_logits,
+                      float* logits, float* hidden) {
+  if (n <= 0) fail("forward: no tokens given");
+  cache.check_room(n);
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
+  }
+  if (cache.capacity() > act.mla.n_ctx) {
+    fail("forward: activations sized for ", act.mla.n_ctx, " positions, cache holds ", cache.capacity());
+  }
+  if (int64_t(act.mla.scores.size()) < int64_t(pool.size()) * act.mla.n_ctx) {
+    fail("forward: activations sized for fewer threads than the pool has");
+  }
+  const int64_t D = c.n_embd;
+  for (int64_t start = 0; start < n; start += act.max_batch) {
+    const int64_t m = std::min(act.max_batch, n - start);
+    const int64_t pos0 = cache.size();
+    for (int64_t i = 0; i < m; i++) dequantize_row(w.token_embd.type, w.token_embd.row(ids[start + i]), act.x.data() + i * D, D);
+    for (int64_t l = 0; l < c.n_layer; l++) {
+      block_forward(c, w.layers[size_t(l)], c.is_moe_layer(l), l, cache, pos0, m, act, pool);
+    }
+    cache.advance(m);
+    // Output head: every row of the chunk, or only the very last token of the whole input.
+    const bool last_chunk = start + m == n;
+    const bool want_rows = all_logits || hidden;
+    if (!want_rows && !last_chunk) continue;
+    const int64_t first = want_rows ? 0 : m - 1, rows = m - first;
+    rmsnorm_rows(act.x.data() + first * D, w.output_norm, rows, D, c.rms_eps, act.xn.data());
+    if (hidden) std::copy_n(act.xn.data(), rows * D, hidden + (start + first) * D);
+    if (all_logits) {
+      matmul(w.output, act.xn.data(), rows, logits + start * c.n_vocab, pool);
+    } else if (last_chunk) {
+      matmul(w.output, act.xn.data() + (rows - 1) * D, 1, logits, pool);
+    }
+  }
+}
+
+}  // namespace r1

@@ -1,0 +1,185 @@
+// End-to-end logits of the DeepSeek test models against llama.cpp's references (tests/data §4):
+// prompt rows in one batch and token by token, greedy generation rows, and the last 32 rows of
+// the 1024-token run (where YaRN matters most). Tolerances are tests/data §5's.
+#include "model/deepseek_forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/deepseek_model.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+const std::string kData = std::string(R1_TEST_DATA_DIR) + "/";
+
+std::vector<float> read_f32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f) << path;
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
+std::vector<int32_t> read_ids(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<int32_t> ids;
+  for (int32_t x; f >> x;) ids.push_back(x);
+  return ids;
+}
+
+// max |got − want| / max |want| over the whole array.
+double rel_diff(const float* got, const std::vector<float>& want) {
+  double d = 0, m = 0;
+  for (size_t i = 0; i < want.size(); i++) {
+    d = std::max(d, std::abs(double(got[i]) - double(want[i])));
+    m = std::max(m, std::abs(double(want[i])));
+  }
+  return d / m;
+}
+
+int32_t argmax(const float* row, int64_t n) { return int32_t(std::max_element(row, row + n) - row); }
+
+struct Case {
+  std::string model;  // under tests/data/models
+  std::string ref;    // tests/data/refs/<ref>.*
+  double tol;
+  Fp8Mode fp8 = Fp8Mode::AsStored;
+  bool long_run = false;
+};
+
+void report(const Case& k, const char* what, double err) {
+  std::printf("  %-28s %-10s %-12s max|d|/max|ref| = %.3g (bound %.0e)\n", k.model.c_str(),
+              k.fp8 == Fp8Mode::AsStored ? "" : (k.fp8 == Fp8Mode::ToBF16 ? "fp8->bf16" : "fp8->f32"), what, err, k.tol);
+  EXPECT_LT(err, k.tol) << k.model << " " << what;
+}
+
+void check_against_refs(const Case& k) {
+  auto model = DeepseekModel::load(kData + "models/" + k.model, k.fp8);
+  const DeepseekConfig& c = model->config();
+  const int64_t V = c.n_vocab;
+  const std::vector<int32_t> prompt = read_ids(kData + "refs/tokens.txt");
+  const auto P = int64_t(prompt.size());
+  const std::vector<float> ref = read_f32(kData + "refs/" + k.ref + ".logits.f32");
+  const std::vector<float> gen_ref = read_f32(kData + "refs/" + k.ref + ".gen_logits.f32");
+  std::ifstream jf(kData + "refs/" + k.ref + ".json");
+  const nlohmann::json j = nlohmann::json::parse(jf);
+  const std::vector<int32_t> greedy = j["greedy"].get<std::vector<int32_t>>();
+  ASSERT_EQ(ref.size(), size_t(P * V));
+
+  ThreadPool pool(2);
+  const int64_t n_ctx = 64;
+  DeepseekActivations act(c, 32, n_ctx, pool.size());
+
+  // Prompt in one call, then greedy generation one token at a time on the same cache.
+  LatentKVCache cache = make_latent_cache(c, n_ctx);
+  std::vector<float> logits(size_t(P * V));
+  deepseek_forward(c, model->weights(), cache, act, pool, prompt.data(), P, true, logits.data());
+  report(k, "prompt", rel_diff(logits.data(), ref));
+  std::vector<float> gen(gen_ref.size());
+  int32_t next = argmax(logits.data() + (P - 1) * V, V);
+  std::vector<int32_t> ids;
+  for (size_t s = 0; s < greedy.size(); s++) {
+    ids.push_back(next);
+    deepseek_forward(c, model->weights(), cache, act, pool, &next, 1, false, gen.data() + s * size_t(V));
+    next = argmax(gen.data() + s * size_t(V), V);
+  }
+  report(k, "gen rows", rel_diff(gen.data(), gen_ref));
+  EXPECT_EQ(ids, greedy) << k.model;
+
+  // The prompt token by token: the decode path reproduces the batch rows.
+  LatentKVCache step = make_latent_cache(c, n_ctx);
+  std::vector<float> rows(size_t(P * V));
+  for (int64_t i = 0; i < P; i++) {
+    deepseek_forward(c, model->weights(), step, act, pool, &prompt[size_t(i)], 1, false, rows.data() + i * V);
+  }
+  report(k, "prompt 1by1", rel_diff(rows.data(), ref));
+
+  if (!k.long_run) return;
+  // 1024 ids, prefilled in chunks of 32 (the cache carries across chunks); last 32 rows.
+  const std::vector<int32_t> long_ids = read_ids(kData + "refs/long_tokens.txt");
+  const std::vector<float> long_ref = read_f32(kData + "refs/" + k.ref + ".long_last32.logits.f32");
+  const auto L = int64_t(long_ids.size());
+  DeepseekActivations long_act(c, 32, L, pool.size());
+  LatentKVCache long_cache = make_latent_cache(c, L);
+  deepseek_forward(c, model->weights(), long_cache, long_act, pool, long_ids.data(), L - 32, false, logits.data());
+  deepseek_forward(c, model->weights(), long_cache, long_act, pool, long_ids.data() + L - 32, 32, true, logits.data());
+  report(k, "long_last32", rel_diff(logits.data(), long_ref));
+}
+
+TEST(DeepseekForward, MiniF32Gguf) { check_against_refs({"deepseek2-mini-f32.gguf", "deepseek2-mini-f32", 1e-5, Fp8Mode::AsStored, true}); }
+TEST(DeepseekForward, MiniQ8Gguf) { check_against_refs({"deepseek2-mini-q8_0.gguf", "deepseek2-mini-q8_0", 3e-2}); }
+TEST(DeepseekForward, LiteF32GgufLegacyLayout) {
+  check_against_refs({"deepseek2-lite-mini-f32.gguf", "deepseek2-lite-mini-f32", 1e-5, Fp8Mode::AsStored, true});
+}
+TEST(DeepseekForward, MiniHfBf16) { check_against_refs({"deepseek2-mini-hf", "deepseek2-mini-f32", 1e-5}); }
+TEST(DeepseekForward, LiteHfBf16) { check_against_refs({"deepseek2-lite-mini-hf", "deepseek2-lite-mini-f32", 1e-5}); }
+TEST(DeepseekForward, MiniHfFp8AsStored) {
+  check_against_refs({"deepseek2-mini-hf-fp8", "deepseek2-mini-f32", 1e-5, Fp8Mode::AsStored, true});
+}
+TEST(DeepseekForward, MiniHfFp8ToBf16) { check_against_refs({"deepseek2-mini-hf-fp8", "deepseek2-mini-f32", 1e-5, Fp8Mode::ToBF16}); }
+TEST(DeepseekForward, MiniHfFp8ToF32) { check_against_refs({"deepseek2-mini-hf-fp8", "deepseek2-mini-f32", 1e-5, Fp8Mode::ToF32}); }
+
+TEST(DeepseekForward, HiddenStatesAndLastRowAgree) {
+  auto model = DeepseekModel::load(kData + "models/deepseek2-mini-f32.gguf");
+  const DeepseekConfig& c = model->config();
+  ThreadPool pool(1);
+  DeepseekActivations act(c, 8, 32, pool.size());
+  const std::vector<int32_t> prompt = read_ids(kData + "refs/tokens.txt");
+  LatentKVCache a = make_latent_cache(c, 32), b = make_latent_cache(c, 32);
+  std::vector<float> all(size_t(20 * c.n_vocab)), last(size_t(c.n_vocab)), hidden(size_t(20 * c.n_embd));
+  // 20 tokens in chunks of 8: only the final row is returned without all_logits.
+  deepseek_forward(c, model->weights(), a, act, pool, prompt.data(), 20, true, all.data(), hidden.data());
+  deepseek_forward(c, model->weights(), b, act, pool, prompt.data(), 20, false, last.data());
+  for (int64_t v = 0; v < c.n_vocab; v++) EXPECT_FLOAT_EQ(last[size_t(v)], all[size_t(19 * c.n_vocab + v)]);
+  // The hidden rows are the final-normed states: rms ≈ 1 (output_norm weights are all 1; the
+  // residual stream itself has rms ≈ 0.05 here).
+  for (int64_t i = 0; i < 20; i++) {
+    double ss = 0;
+    for (int64_t d = 0; d < c.n_embd; d++) ss += double(hidden[size_t(i * c.n_embd + d)]) * hidden[size_t(i * c.n_embd + d)];
+    EXPECT_NEAR(ss / double(c.n_embd), 1.0, 2e-3);
+  }
+  EXPECT_THROW(deepseek_forward(c, model->weights(), a, act, pool, prompt.data(), 13, false, last.data()), Error);
+  const int32_t bad = int32_t(c.n_vocab);
+  EXPECT_THROW(deepseek_forward(c, model->weights(), b, act, pool, &bad, 1, false, last.data()), Error);
+}
+
+TEST(DeepseekForward, ModelLoadDispatchesToDeepseek) {
+  const std::vector<int32_t> prompt = read_ids(kData + "refs/tokens.txt");
+  const std::vector<float> ref = read_f32(kData + "refs/deepseek2-mini-f32.logits.f32");
+  ThreadPool pool(2);
+  for (const char* path : {"deepseek2-mini-f32.gguf", "deepseek2-mini-hf-fp8"}) {
+    auto m = Model::load(kData + "models/" + path);
+    ASSERT_NE(m->deepseek(), nullptr) << path;
+    EXPECT_EQ(m->config().arch, Arch::Deepseek2);
+    EXPECT_EQ(m->n_vocab(), 512);
+    EXPECT_EQ(m->config().eos_ids, std::vector<int32_t>{1});
+    EXPECT_FALSE(m->chat_template().empty());
+    auto ctx = m->new_context(64, pool, 16);
+    const auto P = int64_t(prompt.size());
+    std::vector<float> logits(size_t(P * 512));
+    ctx->forward(prompt.data(), P, true, logits.data());
+    EXPECT_EQ(ctx->n_past(), P);
+    EXPECT_LT(rel_diff(logits.data(), ref), 1e-5) << path;
+    // Dropping the last 8 positions and running them again gives the same rows.
+    ctx->truncate(P - 8);
+    std::vector<float> again(size_t(8 * 512));
+    ctx->forward(prompt.data() + P - 8, 8, true, again.data());
+    for (size_t i = 0; i < again.size(); i++) EXPECT_FLOAT_EQ(again[i], logits[size_t((P - 8) * 512) + i]);
+  }
+}
+
+}  // namespace
+}  // namespace r1

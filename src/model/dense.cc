@@ -1,0 +1,159 @@
+#include "model/dense.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+// x[i] = embedding row of ids[i], dequantized from whatever type the table is stored in.
+void embed_forward(const ModelConfig& c, const TensorView& embd, const int32_t* ids, int64_t n, float* x) {
+  for (int64_t i = 0; i < n; i++) {
+    dequantize_row(embd.type, embd.row(ids[i]), x + i * c.n_embd, c.n_embd);
+  }
+}
+
+void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out) {
+  for (int64_t i = 0; i < n; i++) rmsnorm(out + i * d, x + i * d, static_cast<const float*>(weight.data), eps, d);
+}
+
+void add_bias(float* y, const TensorView& bias, int64_t n, int64_t d) {
+  if (!bias.data) return;
+  for (int64_t i = 0; i < n; i++) add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d);
+}
+
+void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0) {
+  for (int64_t i = 0; i < n; i++) rope.apply(x + i * n_heads * head_dim, int(n_heads), head_dim, pos0 + i);
+}
+
+// Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
+// of this layer. Work items are (token, head) pairs dealt round-robin to the threads, which evens
+// out the causal triangle; each thread keeps its scores in its own row of act.scores.
+void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t pos0, int64_t n,
+                       DenseActivations& act, ThreadPool& pool) {
+  const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  pool.run([&](int tid, int nt) {
+    float* scores = act.scores.data() + size_t(tid) * size_t(act.n_ctx);
+    for (int64_t item = tid; item < n * c.n_head; item += nt) {
+      const int64_t i = item / c.n_head, h = item % c.n_head;
+      const int64_t n_keys = pos0 + i + 1;
+      const float* q = act.q.data() + i * c.q_dim() + h * hd;
+      const float* K = cache.k(layer, h / group);
+      const float* V = cache.v(layer, h / group);
+      for (int64_t t = 0; t < n_keys; t++) {
+        const float* kt = K + t * hd;
+        float dot = 0;
+        for (int64_t j = 0; j < hd; j++) dot += q[j] * kt[j];
+        scores[t] = dot * scale;
+      }
+      softmax(scores, n_keys);
+      float* out = act.att.data() + i * c.q_dim() + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t t = 0; t < n_keys; t++) {
+        const float p = scores[t];
+        const float* vt = V + t * hd;
+        for (int64_t j = 0; j < hd; j++) out[j] += p * vt[j];
+      }
+    }
+  });
+}
+
+// Attention sub-block: x += o_proj(attention(rope(q), rope(k), v)) for the n tokens of the chunk.
+void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache, int64_t layer, int64_t pos0,
+                     int64_t n, DenseActivations& act, ThreadPool& pool) {
+  rmsnorm_rows(act.x.data(), L.attn_norm, n, c.n_embd, c.rms_eps, act.xn.data());
+  matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
+  matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
+  matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
+  add_bias(act.q.data(), L.bq, n, c.q_dim());
+  add_bias(act.k.data(), L.bk, n, c.kv_dim());
+  add_bias(act.v.data(), L.bv, n, c.kv_dim());
+  rope_rows(act.rope, act.q.data(), n, c.n_head, c.head_dim, pos0);
+  rope_rows(act.rope, act.k.data(), n, c.n_head_kv, c.head_dim, pos0);
+  // Append k, v to the cache: token-major rows become head-major rows at positions pos0..
+  const size_t row_bytes = size_t(c.head_dim) * sizeof(float);
+  for (int64_t h = 0; h < c.n_head_kv; h++) {
+    for (int64_t i = 0; i < n; i++) {
+      std::memcpy(cache.k(layer, h) + (pos0 + i) * c.head_dim, act.k.data() + i * c.kv_dim() + h * c.head_dim, row_bytes);
+      std::memcpy(cache.v(layer, h) + (pos0 + i) * c.head_dim, act.v.data() + i * c.kv_dim() + h * c.head_dim, row_bytes);
+    }
+  }
+  attention_forward(c, cache, layer, pos0, n, act, pool);
+  matmul(L.wo, act.att.data(), n, act.proj.data(), pool);
+  add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+}
+
+// MLP sub-block: x += down(silu(gate(xn)) * up(xn)).
+void mlp_block(const ModelConfig& c, const LayerWeights& L, int64_t n, DenseActivations& act, ThreadPool& pool) {
+  rmsnorm_rows(act.x.data(), L.ffn_norm, n, c.n_embd, c.rms_eps, act.xn.data());
+  matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
+  matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
+  swiglu(act.gate.data(), act.gate.data(), act.up.data(), n * c.n_ff);
+  matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
+  add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+}
+
+RopeParams rope_params(const ModelConfig& c) {
+  RopeParams p;
+  p.n_dims = int(c.head_dim);
+  p.theta = c.rope_theta;
+  p.pairing = c.rope_pairing;
+  p.freq_factors = c.rope_freq_factors;
+  return p;
+}
+
+}  // namespace
+
+DenseActivations::DenseActivations(const ModelConfig& c, int64_t max_batch_, int64_t n_ctx_, int n_threads)
+    : max_batch(max_batch_), n_ctx(n_ctx_), rope(rope_params(c), n_ctx_) {
+  if (max_batch <= 0) fail("batch size must be positive (got ", max_batch, ")");
+  const auto b = size_t(max_batch);
+  x.resize(b * size_t(c.n_embd));
+  xn.resize(b * size_t(c.n_embd));
+  q.resize(b * size_t(c.q_dim()));
+  k.resize(b * size_t(c.kv_dim()));
+  v.resize(b * size_t(c.kv_dim()));
+  att.resize(b * size_t(c.q_dim()));
+  proj.resize(b * size_t(c.n_embd));
+  gate.resize(b * size_t(c.n_ff));
+  up.resize(b * size_t(c.n_ff));
+  scores.resize(size_t(std::max(n_threads, 1)) * size_t(n_ctx));
+}
+
+void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, DenseActivations& act,
+                   ThreadPool& pool, const int32_t* ids, int64_t n, bool all_logits, float* logits) {
+  if (n <= 0) fail("forward: no tokens given");
+  cache.check_room(n);
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
+  }
+  if (cache.capacity() > act.n_ctx) fail("forward: activations sized for ", act.n_ctx, " positions, cache holds ", cache.capacity());
+  if (int64_t(act.scores.size()) < int64_t(pool.size()) * act.n_ctx) fail("forward: activations sized for fewer threads than the pool has");
+  for (int64_t start = 0; start < n; start += act.max_batch) {
+    const int64_t m = std::min(act.max_batch, n - start);
+    const int64_t pos0 = cache.size();
+    embed_forward(c, w.token_embd, ids + start, m, act.x.data());
+    for (int64_t l = 0; l < c.n_layer; l++) {
+      attention_block(c, w.layers[size_t(l)], cache, l, pos0, m, act, pool);
+      mlp_block(c, w.layers[size_t(l)], m, act, pool);
+    }
+    cache.advance(m);
+    // Output head: every row of the chunk, or only the very last token of the whole input.
+    const bool last_chunk = start + m == n;
+    if (!all_logits && !last_chunk) continue;
+    const int64_t first = all_logits ? 0 : m - 1, rows = m - first;
+    rmsnorm_rows(act.x.data() + first * c.n_embd, w.output_norm, rows, c.n_embd, c.rms_eps, act.xn.data());
+    float* dst = all_logits ? logits + start * c.n_vocab : logits;
+    matmul(w.output, act.xn.data(), rows, dst, pool);
+  }
+}
+
+}  // namespace r1

@@ -1,0 +1,40 @@
+// The forward pass of a dense decoder (Qwen2 / Llama): n tokens at once at positions
+// cache.size() .. cache.size()+n-1. Prefill passes the whole prompt (processed in chunks of at most
+// max_batch tokens, each chunk one matrix-matrix product per projection); decode is n = 1.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "ops/rope.h"
+#include "model/weights.h"
+
+namespace r1 {
+
+class ThreadPool;
+
+// Activations for up to max_batch tokens, allocated once so that decoding never allocates.
+struct DenseActivations {
+  DenseActivations(const ModelConfig& c, int64_t max_batch, int64_t n_ctx, int n_threads);
+
+  int64_t max_batch;
+  std::vector<float> x;         // [max_batch][n_embd] residual stream
+  std::vector<float> xn;        // [max_batch][n_embd] normalized input of a sub-block
+  std::vector<float> q;         // [max_batch][q_dim]
+  std::vector<float> k, v;      // [max_batch][kv_dim]
+  std::vector<float> att;       // [max_batch][q_dim] attention output (heads concatenated)
+  std::vector<float> proj;      // [max_batch][n_embd] output of o_proj / down_proj
+  std::vector<float> gate, up;  // [max_batch][n_ff]
+  std::vector<float> scores;    // [n_threads][n_ctx] attention scores, one row per thread
+  int64_t n_ctx;
+  RopeTable rope;               // cos/sin of every position < n_ctx
+};
+
+// Runs ids[0..n) through the model and appends their keys/values to `cache`.
+// logits: all_logits ? [n][n_vocab] : [n_vocab] (the last token's row only).
+// Throws r1::Error for an id outside the vocabulary or when the tokens do not fit in the cache.
+void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, DenseActivations& act,
+                   ThreadPool& pool, const int32_t* ids, int64_t n, bool all_logits, float* logits);
+
+}  // namespace r1

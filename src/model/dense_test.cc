@@ -1,0 +1,175 @@
+// The forward pass against llama.cpp's reference logits (tests/data/README.md §4, §5).
+#include "model/dense.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+const std::string kData = R1_TEST_DATA_DIR;
+
+std::vector<float> read_f32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f) << path;
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
+std::vector<int32_t> read_ids(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<int32_t> ids;
+  for (int32_t x; f >> x;) ids.push_back(x);
+  return ids;
+}
+
+// max |a - b| / max |b| over the whole reference array.
+double rel_err(const float* a, const std::vector<float>& ref) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
+    max_diff = std::max(max_diff, std::fabs(double(a[i]) - ref[i]));
+  }
+  return max_diff / max_ref;
+}
+
+int32_t argmax(const float* row, int64_t n) { return int32_t(std::max_element(row, row + n) - row); }
+
+struct Case {
+  const char* model;      // path under models/
+  const char* ref;        // refs/<ref>.*
+  double tol;             // bound on max|Δ|/max|logit|, prompt and gen rows
+  bool long_run;          // also check long_last32 (F32 references only)
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " vs " << c.ref; }
+
+class DenseRefTest : public testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    model_ = Model::load(kData + "/models/" + GetParam().model);
+    ref_prefix_ = kData + "/refs/" + GetParam().ref;
+  }
+  const ModelConfig& cfg() const { return model_->config(); }
+  std::unique_ptr<Model> model_;
+  std::string ref_prefix_;
+  ThreadPool pool_{2};
+};
+
+TEST_P(DenseRefTest, PromptOneBatchThenGreedyContinuation) {
+  const auto ids = read_ids(kData + "/refs/tokens.txt");
+  const auto ref = read_f32(ref_prefix_ + ".logits.f32");
+  const auto gen_ref = read_f32(ref_prefix_ + ".gen_logits.f32");
+  ASSERT_EQ(ids.size(), 32u);
+  const int64_t V = cfg().n_vocab;
+  KVCache cache(cfg().n_layer, cfg().n_head_kv, cfg().head_dim, 256);
+  DenseActivations act(cfg(), 64, 256, pool_.size());
+  std::vector<float> logits(32 * size_t(V));
+  dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data(), 32, true, logits.data());
+  const double e_prompt = rel_err(logits.data(), ref);
+  EXPECT_LE(e_prompt, GetParam().tol);
+
+  // Greedy continuation fed with the reference ids (so every row is comparable), checking our
+  // argmax at each step while every reference margin so far exceeds twice the tolerance.
+  std::ifstream jf(ref_prefix_ + ".json");
+  const nlohmann::json j = nlohmann::json::parse(jf);
+  const auto greedy = j["greedy"].get<std::vector<int32_t>>();
+  const auto margins = j["greedy_top1_minus_top2"].get<std::vector<double>>();
+  const double max_abs = j["max_abs_logit"].get<double>();
+  std::vector<float> gen(16 * size_t(V));
+  bool comparable = true;
+  int checked = 0;
+  const float* prev = logits.data() + 31 * V;
+  for (int s = 0; s < 16; s++) {
+    comparable = comparable && margins[size_t(s)] > 2 * GetParam().tol * max_abs;
+    if (comparable) {
+      EXPECT_EQ(argmax(prev, V), greedy[size_t(s)]) << "step " << s;
+      checked++;
+    }
+    dense_forward(cfg(), model_->weights(), cache, act, pool_, &greedy[size_t(s)], 1, false, gen.data() + s * V);
+    prev = gen.data() + s * V;
+  }
+  const double e_gen = rel_err(gen.data(), gen_ref);
+  EXPECT_LE(e_gen, GetParam().tol);
+  std::printf("[ measured ] %s vs %s: prompt %.3g, gen %.3g, greedy steps checked %d/16\n", GetParam().model,
+              GetParam().ref, e_prompt, e_gen, checked);
+}
+
+TEST_P(DenseRefTest, PromptTokenByTokenMatchesReference) {
+  const auto ids = read_ids(kData + "/refs/tokens.txt");
+  const auto ref = read_f32(ref_prefix_ + ".logits.f32");
+  const int64_t V = cfg().n_vocab;
+  KVCache cache(cfg().n_layer, cfg().n_head_kv, cfg().head_dim, 64);
+  DenseActivations act(cfg(), 1, 64, pool_.size());
+  std::vector<float> logits(32 * size_t(V));
+  for (int64_t i = 0; i < 32; i++) {
+    dense_forward(cfg(), model_->weights(), cache, act, pool_, &ids[size_t(i)], 1, true, logits.data() + i * V);
+  }
+  const double e = rel_err(logits.data(), ref);
+  EXPECT_LE(e, GetParam().tol);
+  std::printf("[ measured ] %s vs %s token by token: %.3g\n", GetParam().model, GetParam().ref, e);
+}
+
+TEST_P(DenseRefTest, LongRunLastRows) {
+  if (!GetParam().long_run) GTEST_SKIP() << "no long-run reference for this variant";
+  const auto ids = read_ids(kData + "/refs/long_tokens.txt");
+  const auto ref = read_f32(kData + "/refs/" + std::string(GetParam().ref) + ".long_last32.logits.f32");
+  ASSERT_EQ(ids.size(), 1024u);
+  const int64_t V = cfg().n_vocab;
+  KVCache cache(cfg().n_layer, cfg().n_head_kv, cfg().head_dim, 1024);
+  DenseActivations act(cfg(), 256, 1024, pool_.size());  // several chunks
+  std::vector<float> logits(32 * size_t(V));
+  dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data(), 992, false, logits.data());
+  dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data() + 992, 32, true, logits.data());
+  const double e = rel_err(logits.data(), ref);
+  EXPECT_LE(e, GetParam().tol);
+  std::printf("[ measured ] %s long_last32: %.3g\n", GetParam().model, e);
+  // The cache is now full: one more token must be refused, not written out of bounds.
+  EXPECT_THROW(dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data(), 1, false, logits.data()), Error);
+}
+
+// Quantized bounds are measured (see the report): ops quantizes activations like llama.cpp, so
+// Q8_0 / Q5_K / Q6_K agree to ~3e-7. Q4_0 and the Q4_K gen rows differ by ~1.2e-2, most likely
+// because llama.cpp repacks Q4_0 / Q4_K weights into interleaved layouts on AVX-512 machines.
+INSTANTIATE_TEST_SUITE_P(
+    Refs, DenseRefTest,
+    testing::Values(Case{"qwen2-mini-f32.gguf", "qwen2-mini-f32", 1e-5, true},
+                    Case{"qwen2-mini-hf", "qwen2-mini-f32", 1e-5, true},
+                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-f32", 1e-5, true},
+                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f32", 1e-4, false},
+                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f16", 1e-3, false},
+                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-bf16", 5e-3, false},
+                    Case{"qwen2-mini-q8_0.gguf", "qwen2-mini-q8_0", 1e-5, false},
+                    Case{"qwen2-mini-q4_0.gguf", "qwen2-mini-q4_0", 2e-2, false},
+                    Case{"qwen2-mini-q4_k_m.gguf", "qwen2-mini-q4_k_m", 2e-2, false},
+                    Case{"qwen2-mini-q5_k_m.gguf", "qwen2-mini-q5_k_m", 1e-5, false},
+                    Case{"qwen2-mini-q6_k.gguf", "qwen2-mini-q6_k", 1e-5, false},
+                    Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, true},
+                    Case{"llama-mini-hf", "llama-mini-f32", 1e-5, true}));
+
+TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {
+  auto m = Model::load(kData + "/models/qwen2-mini-f32.gguf");
+  const ModelConfig& c = m->config();
+  ThreadPool pool(1);
+  KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 16);
+  DenseActivations act(c, 8, 16, pool.size());
+  std::vector<float> logits(size_t(c.n_vocab));
+  const int32_t ids[2] = {5, 512};
+  EXPECT_THROW(dense_forward(c, m->weights(), cache, act, pool, ids, 2, false, logits.data()), Error);
+  EXPECT_EQ(cache.size(), 0);
+}
+
+}  // namespace
+}  // namespace r1

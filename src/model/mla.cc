@@ -1,0 +1,141 @@
+#include "model/mla.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+
+LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity)
+    : n_layer_(n_layer), latent_dim_(latent_dim), capacity_(capacity) {
+  if (n_layer <= 0 || latent_dim <= 0 || capacity <= 0) {
+    fail("latent KV cache: sizes must be positive (layers ", n_layer, ", latent ", latent_dim, ", capacity ", capacity, ")");
+  }
+  data_.resize(size_t(n_layer) * size_t(latent_dim) * size_t(capacity));
+}
+
+void LatentKVCache::check_room(int64_t n) const {
+  if (n < 0 || size_ + n > capacity_) {
+    fail("context full: ", size_, " + ", n, " tokens do not fit in the ", capacity_, "-token context");
+  }
+}
+
+void LatentKVCache::advance(int64_t n) {
+  check_room(n);
+  size_ += n;
+}
+
+void LatentKVCache::truncate(int64_t n) {
+  if (n < 0 || n > size_) fail("latent KV cache: cannot truncate ", size_, " positions to ", n);
+  size_ = n;
+}
+
+MlaScratch::MlaScratch(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ctx_, int n_threads)
+    : max_batch(max_batch_), n_ctx(n_ctx_), rope(c.rope, n_ctx_) {
+  if (max_batch <= 0 || n_ctx <= 0) fail("attention scratch: batch (", max_batch, ") and context (", n_ctx, ") must be positive");
+  const auto b = size_t(max_batch);
+  const int64_t H = c.n_head, r = c.kv_lora_rank;
+  q_a.resize(b * size_t(c.q_lora_rank));
+  q.resize(b * size_t(H * c.qk_head_dim()));
+  kv.resize(b * size_t(c.latent_dim()));
+  head_in.resize(b * size_t(std::max(c.qk_nope_dim, r)));
+  head_out.resize(b * size_t(std::max(r, c.v_head_dim)));
+  q_abs.resize(b * size_t(H * r));
+  u.resize(b * size_t(H * r));
+  att.resize(b * size_t(H * c.v_head_dim));
+  scores.resize(size_t(std::max(n_threads, 1)) * size_t(n_ctx));
+}
+
+namespace {
+
+// For every head h: dst[i][h] (dst_width values at stride H·dst_width) = rows [h·rows, (h+1)·rows)
+// of the stacked per-head matrix w times src[i][h] (w.ne[0] values at src_stride, src_offset + h·src_head).
+void per_head_matmul(const TensorView& w, int64_t H, const float* src, int64_t src_stride, int64_t src_head, int64_t n,
+                     float* dst, MlaScratch& s, ThreadPool& pool) {
+  const int64_t k = w.ne[0], rows = w.ne[1];
+  for (int64_t h = 0; h < H; h++) {
+    for (int64_t i = 0; i < n; i++) std::copy_n(src + i * src_stride + h * src_head, k, s.head_in.data() + i * k);
+    matmul_rows(w, h * rows, rows, s.head_in.data(), n, s.head_out.data(), pool);
+    for (int64_t i = 0; i < n; i++) std::copy_n(s.head_out.data() + i * rows, rows, dst + (i * H + h) * rows);
+  }
+}
+
+}  // namespace
+
+void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& cache, int64_t layer, int64_t pos0,
+                 const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool) {
+  const int64_t H = c.n_head, qk = c.qk_head_dim(), nope = c.qk_nope_dim, rope = c.qk_rope_dim;
+  const int64_t r = c.kv_lora_rank, latent = c.latent_dim();
+  if (n > s.max_batch || pos0 + n > s.n_ctx || pos0 + n > cache.capacity()) {
+    fail("attention: ", n, " tokens at position ", pos0, " exceed the scratch or cache size");
+  }
+
+  // Queries: q = W_qb · q_norm(W_qa x), or W_q x without q LoRA; rope on each head's q_pe.
+  if (c.q_lora_rank > 0) {
+    linear(w.wq_a, xn, n, s.q_a.data(), pool);
+    for (int64_t i = 0; i < n; i++) {
+      float* qa = s.q_a.data() + i * c.q_lora_rank;
+      rmsnorm(qa, qa, static_cast<const float*>(w.q_a_norm.data), c.rms_eps, c.q_lora_rank);
+    }
+    linear(w.wq_b, s.q_a.data(), n, s.q.data(), pool);
+  } else {
+    linear(w.wq, xn, n, s.q.data(), pool);
+  }
+  for (int64_t i = 0; i < n; i++) s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, pos0 + i);
+
+  // The new tokens' latents: [kv_norm(c) | rope(k_pe)] straight into the cache.
+  linear(w.wkv_a, xn, n, s.kv.data(), pool);
+  for (int64_t i = 0; i < n; i++) {
+    const float* kv = s.kv.data() + i * latent;
+    float* row = cache.row(layer, pos0 + i);
+    rmsnorm(row, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
+    std::copy_n(kv + r, rope, row + r);
+    s.rope.apply(row + r, 1, rope, pos0 + i);
+  }
+
+  // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
+  per_head_matmul(w.wk_b, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
+
+  // Causal attention over the latents, one (token, head) pair per work item.
+  const float scale = c.attn_scale();
+  pool.run([&](int tid, int nt) {
+    float* scores = s.scores.data() + size_t(tid) * size_t(s.n_ctx);
+    for (int64_t item = tid; item < n * H; item += nt) {
+      const int64_t i = item / H, h = item % H, n_keys = pos0 + i + 1;
+      const float* qa = s.q_abs.data() + (i * H + h) * r;
+      const float* qpe = s.q.data() + i * H * qk + h * qk + nope;
+      float max_s = -INFINITY;
+      for (int64_t t = 0; t < n_keys; t++) {
+        const float* kt = cache.row(layer, t);
+        float dot = 0;
+        for (int64_t j = 0; j < r; j++) dot += qa[j] * kt[j];
+        for (int64_t j = 0; j < rope; j++) dot += qpe[j] * kt[r + j];
+        scores[t] = dot * scale;
+        max_s = std::max(max_s, scores[t]);
+      }
+      double sum = 0;
+      for (int64_t t = 0; t < n_keys; t++) {
+        scores[t] = std::exp(scores[t] - max_s);
+        sum += scores[t];
+      }
+      const float inv_sum = float(1.0 / sum);
+      float* u = s.u.data() + (i * H + h) * r;
+      std::fill(u, u + r, 0.0f);
+      for (int64_t t = 0; t < n_keys; t++) {
+        const float p = scores[t] * inv_sum;
+        const float* kt = cache.row(layer, t);
+        for (int64_t j = 0; j < r; j++) u[j] += p * kt[j];
+      }
+    }
+  });
+
+  // Decompress each head's latent with W_UV, then the output projection.
+  per_head_matmul(w.wv_b, H, s.u.data(), H * r, r, n, s.att.data(), s, pool);
+  linear(w.wo, s.att.data(), n, out, pool);
+}
+
+}  // namespace r1

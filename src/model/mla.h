@@ -1,0 +1,66 @@
+// Multi-head latent attention (SPEC §1.4) in the weight-absorbed form, over a cache that holds only
+// the latent of each past token: the normed KV latent c (kv_lora_rank) and the roped shared key
+// k_pe (qk_rope_dim) — 576 values per token and layer for R1 instead of 40,960 for expanded heads.
+//   q_abs_h = W_UK_hᵀ q_nope_h,   score_h(s) = (q_abs_h·c(s) + q_pe_h·k_pe(s)) · attn_scale,
+//   u_h = Σ_s softmax(score_h)(s) · c(s),   o_h = W_UV_h u_h,   out = W_o [o_1 … o_H].
+// Prefill and decode run the same code (prefill with many tokens per matrix product).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/deepseek_config.h"
+#include "model/deepseek_weights.h"
+#include "ops/rope.h"
+
+namespace r1 {
+
+class ThreadPool;
+
+class LatentKVCache {
+ public:
+  LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity);
+
+  int64_t capacity() const { return capacity_; }
+  int64_t size() const { return size_; }  // positions filled: the next token goes to position size()
+  int64_t latent_dim() const { return latent_dim_; }
+
+  // [c (kv_lora_rank) | k_pe (qk_rope_dim)] of (layer, pos); positions of one layer are contiguous.
+  float* row(int64_t layer, int64_t pos) { return data_.data() + offset(layer, pos); }
+  const float* row(int64_t layer, int64_t pos) const { return data_.data() + offset(layer, pos); }
+
+  void check_room(int64_t n) const;  // throws r1::Error if n more positions do not fit
+  void advance(int64_t n);           // n more positions were written into every layer
+  void truncate(int64_t n);          // forget positions n.. (n <= size())
+  void clear() { size_ = 0; }
+
+ private:
+  size_t offset(int64_t layer, int64_t pos) const { return size_t((layer * capacity_ + pos) * latent_dim_); }
+  int64_t n_layer_, latent_dim_, capacity_;
+  int64_t size_ = 0;
+  std::vector<float> data_;
+};
+
+// Working memory of mla_forward for up to max_batch tokens and n_ctx positions.
+struct MlaScratch {
+  MlaScratch(const DeepseekConfig& c, int64_t max_batch, int64_t n_ctx, int n_threads);
+
+  int64_t max_batch, n_ctx;
+  RopeTable rope;               // cos/sin of every position < n_ctx
+  std::vector<float> q_a;       // [max_batch][q_lora_rank]
+  std::vector<float> q;         // [max_batch][n_head · qk_head_dim]
+  std::vector<float> kv;        // [max_batch][kv_lora_rank + qk_rope_dim]
+  std::vector<float> head_in;   // [max_batch][max(qk_nope, kv_lora_rank)] one head's input rows
+  std::vector<float> head_out;  // [max_batch][max(kv_lora_rank, v_head)] one head's output rows
+  std::vector<float> q_abs;     // [max_batch][n_head][kv_lora_rank]
+  std::vector<float> u;         // [max_batch][n_head][kv_lora_rank] attention-weighted latents
+  std::vector<float> att;       // [max_batch][n_head · v_head] heads concatenated
+  std::vector<float> scores;    // [n_threads][n_ctx]
+};
+
+// Attention of n tokens at positions pos0 .. pos0+n-1 (pos0 = cache.size()): writes their latents
+// into row(layer, pos0 + i) of the cache and out[n][n_embd] = attention output (before the
+// residual add). xn: [n][n_embd], the attention-normed input.
+void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& cache, int64_t layer, int64_t pos0,
+                 const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool);
+
+}  // namespace r1

@@ -1,0 +1,112 @@
+#include "model/model.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "model/deepseek_context.h"
+#include "model/dense_context.h"
+#include "tokenizer/tokenizer.h"
+
+namespace r1 {
+
+namespace {
+
+// The tokenizer.ggml.* keys of a GGUF file.
+GgufVocab read_gguf_vocab(const GgufFile& f) {
+  GgufVocab v;
+  v.model = f.get_string("tokenizer.ggml.model");
+  v.pre = f.get_string("tokenizer.ggml.pre", "default");
+  v.tokens = f.get("tokenizer.ggml.tokens").as_strings("tokenizer.ggml.tokens");
+  if (const GgufValue* t = f.find("tokenizer.ggml.token_type")) {
+    for (int64_t x : t->as_ints("tokenizer.ggml.token_type")) v.token_types.push_back(static_cast<int32_t>(x));
+  }
+  if (const GgufValue* m = f.find("tokenizer.ggml.merges")) v.merges = m->as_strings("tokenizer.ggml.merges");
+  v.bos_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
+  v.eos_id = f.get_int("tokenizer.ggml.eos_token_id", -1);
+  v.pad_id = f.get_int("tokenizer.ggml.padding_token_id", -1);
+  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", false);
+  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
+  v.chat_template = f.get_string("tokenizer.chat_template", "");
+  return v;
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+const std::string& Model::chat_template() const { return tokenizer_->chat_template(); }
+
+std::unique_ptr<InferenceContext> Model::new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch) const {
+  if (deepseek_) return std::make_unique<DeepseekContext>(deepseek_->config(), deepseek_->weights(), n_ctx, pool, max_batch);
+  return std::make_unique<DenseContext>(config_, weights_, n_ctx, pool, max_batch);
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path, Fp8Mode fp8) {
+  std::unique_ptr<Model> m(new Model());
+  m->path_ = path;
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) {
+    m->load_hf(path, fp8);
+  } else if (fs::is_regular_file(path)) {
+    m->load_gguf(path);
+  } else {
+    fail(path, ": no such model file or directory");
+  }
+  return m;
+}
+
+void Model::load_gguf(const std::string& path) {
+  format_ = WeightFormat::Gguf;
+  gguf_ = GgufFile::open(path);
+  if (is_deepseek_gguf(*gguf_)) {
+    tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(read_gguf_vocab(*gguf_)));
+    set_deepseek(DeepseekModel::from_gguf(std::move(gguf_)));
+    return;
+  }
+  config_ = config_from_gguf(*gguf_);
+  const GgufFile& f = *gguf_;
+  weights_ = bind_dense_weights(config_, format_, [&](const std::string& n) { return f.find_tensor(n); }, path,
+                                f32_store_);
+  tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(read_gguf_vocab(f)));
+}
+
+void Model::load_hf(const std::string& dir, Fp8Mode fp8) {
+  format_ = WeightFormat::HuggingFace;
+  if (is_deepseek_hf(dir)) {
+    set_deepseek(DeepseekModel::load(dir, fp8));
+  } else {
+    config_ = config_from_hf(dir);
+    safetensors_ = SafetensorsSet::open(dir);
+    const SafetensorsSet& st = *safetensors_;
+    weights_ = bind_dense_weights(config_, format_, [&](const std::string& n) { return st.find(n); }, dir, f32_store_);
+  }
+  tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_file(dir));
+  const std::string gen_path = dir + "/generation_config.json";
+  if (std::filesystem::exists(gen_path)) {
+    const nlohmann::json g = read_json_file(gen_path);
+    if (g.contains("temperature")) generation_defaults_.temperature = float(json_float(g, "temperature", std::nullopt, gen_path));
+    if (g.contains("top_p")) generation_defaults_.top_p = float(json_float(g, "top_p", std::nullopt, gen_path));
+    if (g.contains("top_k")) generation_defaults_.top_k = int(json_int(g, "top_k", std::nullopt, gen_path));
+  }
+}
+
+void Model::set_deepseek(std::unique_ptr<DeepseekModel> m) {
+  deepseek_ = std::move(m);
+  const DeepseekConfig& d = deepseek_->config();
+  config_.source = d.source;
+  config_.arch = Arch::Deepseek2;
+  config_.n_layer = d.n_layer;
+  config_.n_embd = d.n_embd;
+  config_.n_head = d.n_head;
+  config_.n_ff = d.n_ff;
+  config_.n_vocab = d.n_vocab;
+  config_.n_ctx_train = d.n_ctx_train;
+  config_.rms_eps = d.rms_eps;
+  config_.bos_id = d.bos_id;
+  config_.eos_ids = d.eos_ids;
+}
+
+}  // namespace r1

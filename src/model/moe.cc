@@ -1,0 +1,124 @@
+#include "model/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+
+namespace r1 {
+namespace {
+
+// Indices of the k largest values (ties: lower index first), best first.
+std::vector<int64_t> top_k(const std::vector<float>& v, int64_t k) {
+  std::vector<int64_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int64_t a, int64_t b) { return v[size_t(a)] > v[size_t(b)] || (v[size_t(a)] == v[size_t(b)] && a < b); });
+  idx.resize(size_t(k));
+  return idx;
+}
+
+}  // namespace
+
+void route_token(const DeepseekConfig& c, const float* logits, const float* bias, int32_t* experts, float* weights) {
+  const int64_t E = c.n_expert, K = c.n_expert_used;
+  std::vector<float> s(logits, logits + E);
+  if (c.gating == ExpertGating::Sigmoid) {
+    for (float& x : s) x = 1.0f / (1.0f + std::exp(-x));
+  } else {
+    softmax(s.data(), E);
+  }
+  std::vector<float> sel = s;
+  if (bias) {
+    for (int64_t e = 0; e < E; e++) sel[size_t(e)] += bias[e];
+  }
+  if (c.n_group > 1) {
+    const int64_t per = E / c.n_group;
+    std::vector<float> group_score(size_t(c.n_group));
+    for (int64_t g = 0; g < c.n_group; g++) {
+      std::vector<float> members(sel.begin() + g * per, sel.begin() + (g + 1) * per);
+      std::sort(members.begin(), members.end(), std::greater<float>());
+      group_score[size_t(g)] = c.score_bias ? members[0] + (per > 1 ? members[1] : 0.0f) : members[0];
+    }
+    std::vector<bool> keep(size_t(c.n_group), false);
+    for (int64_t g : top_k(group_score, c.n_group_used)) keep[size_t(g)] = true;
+    for (int64_t e = 0; e < E; e++) {
+      if (!keep[size_t(e / per)]) sel[size_t(e)] = -INFINITY;
+    }
+  }
+  const std::vector<int64_t> best = top_k(sel, K);
+  float sum = 0;
+  for (int64_t k = 0; k < K; k++) {
+    experts[k] = int32_t(best[size_t(k)]);
+    weights[k] = s[size_t(best[size_t(k)])];
+    sum += weights[k];
+  }
+  const float norm = c.norm_topk && sum > 0 ? 1.0f / sum : 1.0f;
+  for (int64_t k = 0; k < K; k++) weights[k] *= norm * c.route_scale;
+}
+
+FfnScratch::FfnScratch(const DeepseekConfig& c, int64_t max_batch_) : max_batch(max_batch_) {
+  if (max_batch <= 0) fail("feed-forward scratch: batch size must be positive (got ", max_batch, ")");
+  const auto b = size_t(max_batch);
+  const int64_t widest = std::max({c.n_dense_lead > 0 ? c.n_ff : 0, c.n_ff_expert, c.n_ff_shared()});
+  logits.resize(b * size_t(c.n_expert));
+  chosen.resize(b * size_t(c.n_expert_used));
+  weights.resize(b * size_t(c.n_expert_used));
+  x.resize(b * size_t(c.n_embd));
+  gate.resize(b * size_t(widest));
+  up.resize(b * size_t(widest));
+  y.resize(b * size_t(c.n_embd));
+}
+
+void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, FfnScratch& s, ThreadPool& pool) {
+  const int64_t width = w.gate.out();
+  linear(w.gate, x, n, s.gate.data(), pool);
+  linear(w.up, x, n, s.up.data(), pool);
+  swiglu(s.gate.data(), s.gate.data(), s.up.data(), n * width);
+  linear(w.down, s.gate.data(), n, out, pool);
+}
+
+void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out, FfnScratch& s,
+                 ThreadPool& pool) {
+  const int64_t D = c.n_embd, E = c.n_expert, K = c.n_expert_used;
+  matmul(w.router, x, n, s.logits.data(), pool);
+  const float* bias = w.score_bias.data ? static_cast<const float*>(w.score_bias.data) : nullptr;
+  for (int64_t i = 0; i < n; i++) {
+    route_token(c, s.logits.data() + i * E, bias, s.chosen.data() + i * K, s.weights.data() + i * K);
+  }
+
+  if (w.shared.gate.w.data) {
+    ffn_forward(w.shared, x, n, out, s, pool);
+  } else {
+    std::fill(out, out + n * D, 0.0f);
+  }
+  // Expert by expert: gather its tokens, run it once on all of them, scatter-add weighted.
+  std::vector<int64_t> tokens;
+  std::vector<float> token_weights;
+  for (int64_t e = 0; e < E; e++) {
+    tokens.clear();
+    token_weights.clear();
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t k = 0; k < K; k++) {
+        if (s.chosen[size_t(i * K + k)] == e) {
+          tokens.push_back(i);
+          token_weights.push_back(s.weights[size_t(i * K + k)]);
+        }
+      }
+    }
+    if (tokens.empty()) continue;
+    const auto m = int64_t(tokens.size());
+    for (int64_t j = 0; j < m; j++) std::copy_n(x + tokens[size_t(j)] * D, D, s.x.data() + j * D);
+    ffn_forward(w.experts[size_t(e)], s.x.data(), m, s.y.data(), s, pool);
+    for (int64_t j = 0; j < m; j++) {
+      float* o = out + tokens[size_t(j)] * D;
+      const float* y = s.y.data() + j * D;
+      for (int64_t d = 0; d < D; d++) o[d] += token_weights[size_t(j)] * y[d];
+    }
+  }
+}
+
+}  // namespace r1

@@ -1,0 +1,44 @@
+// The tensors of a dense decoder, bound by name from a GGUF file (llama.cpp names) or a Hugging
+// Face checkpoint, each checked for presence, shape and type. Matrices are zero-copy views of the
+// mapped file in their stored type; the small 1-D tensors (norm weights, biases) are converted to
+// F32 once, because the element-wise ops read them as floats.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace r1 {
+
+struct LayerWeights {
+  TensorView attn_norm;   // {n_embd} F32
+  TensorView wq, wk, wv;  // {n_embd, q_dim}, {n_embd, kv_dim}, {n_embd, kv_dim}
+  TensorView bq, bk, bv;  // {q_dim}, {kv_dim}, {kv_dim} F32 (qwen2 only; empty otherwise)
+  TensorView wo;          // {q_dim, n_embd}
+  TensorView ffn_norm;    // {n_embd} F32
+  TensorView w_gate, w_up;  // {n_embd, n_ff}
+  TensorView w_down;        // {n_ff, n_embd}
+};
+
+struct DenseWeights {
+  TensorView token_embd;   // {n_embd, n_vocab}, any type (rows are dequantized on lookup)
+  TensorView output_norm;  // {n_embd} F32
+  TensorView output;       // {n_embd, n_vocab}; the embedding itself when tied
+  std::vector<LayerWeights> layers;
+};
+
+enum class WeightFormat { Gguf, HuggingFace };
+
+// Finds a tensor by name in the checkpoint; nullptr when absent.
+using TensorLookup = std::function<const TensorView*(const std::string& name)>;
+
+// Binds and checks every tensor. F32 copies of 1-D tensors are kept in `f32_store` (which must
+// outlive the weights; a deque so earlier copies never move). `source` names the checkpoint in errors.
+DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const TensorLookup& lookup,
+                                const std::string& source, std::deque<std::vector<float>>& f32_store);
+
+}  // namespace r1

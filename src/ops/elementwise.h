@@ -1,0 +1,20 @@
+// Element-wise and row-wise float ops of the transformer block. Output pointers may alias inputs.
+#pragma once
+#include <cstdint>
+
+namespace r1 {
+
+// y = weight ⊙ x / sqrt(mean(x²) + eps); weight may be null (then 1). Sum of squares in double.
+void rmsnorm(float* y, const float* x, const float* weight, float eps, int64_t n);
+// x = exp(x - max) / Σ exp(x - max), in place. An all -inf row becomes all zeros.
+void softmax(float* x, int64_t n);
+// x = x · sigmoid(x), in place.
+void silu(float* x, int64_t n);
+// out = silu(gate) ⊙ up.
+void swiglu(float* out, const float* gate, const float* up, int64_t n);
+// y = a + b.
+void add(float* y, const float* a, const float* b, int64_t n);
+// y = a ⊙ s (scalar).
+void scale(float* y, const float* a, float s, int64_t n);
+
+}  // namespace r1

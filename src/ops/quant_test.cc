@@ -1,0 +1,176 @@
+#include "ops/quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/blocks.h"
+#include "ops/convert.h"
+
+namespace r1 {
+namespace {
+
+std::vector<float> random_row(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 0.02f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  for (int64_t i = 0; i < n; i += 97) v[i] *= 8;  // a few outliers, as real weights have
+  return v;
+}
+
+std::vector<float> dequant(DType t, const std::vector<uint8_t>& q, int64_t n) {
+  std::vector<float> y(n);
+  dequantize_row(t, q.data(), y.data(), n);
+  return y;
+}
+
+std::vector<uint8_t> quant(DType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(row_bytes(t, static_cast<int64_t>(x.size())));
+  quantize_row(t, x.data(), q.data(), static_cast<int64_t>(x.size()));
+  return q;
+}
+
+TEST(Quant, HandBuiltQ8_0AndQ4_0) {
+  BlockQ8_0 b8{};
+  b8.d = f32_to_fp16(0.5f);
+  for (int j = 0; j < 32; ++j) b8.qs[j] = static_cast<int8_t>(j - 16);
+  float y[32];
+  dequantize_row(DType::Q8_0, &b8, y, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.5f * (j - 16));
+
+  BlockQ4_0 b4{};
+  b4.d = f32_to_fp16(2.0f);
+  for (int j = 0; j < 16; ++j) b4.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  dequantize_row(DType::Q4_0, &b4, y, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], 2.0f * (j - 8));
+    EXPECT_EQ(y[j + 16], 2.0f * (15 - j - 8));
+  }
+}
+
+// Q4_K / Q5_K with sub-block scale j+1 and min j (small enough for the simple packing below),
+// d = 1, dmin = 0.5, and codes q = l % 16 (+16 on odd l for Q5_K).
+TEST(Quant, HandBuiltQ4KAndQ5K) {
+  BlockQ4K b4{};
+  BlockQ5K b5{};
+  b4.d = b5.d = f32_to_fp16(1.0f);
+  b4.dmin = b5.dmin = f32_to_fp16(0.5f);
+  for (int j = 0; j < 8; ++j) {
+    const uint8_t sc = static_cast<uint8_t>(j + 1), m = static_cast<uint8_t>(j);
+    if (j < 4) {
+      b4.scales[j] = b5.scales[j] = sc;
+      b4.scales[j + 4] = b5.scales[j + 4] = m;
+    } else {
+      b4.scales[j + 4] = b5.scales[j + 4] = static_cast<uint8_t>(sc | (m << 4));
+    }
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) b4.qs[32 * c + l] = b5.qs[32 * c + l] = static_cast<uint8_t>((l % 16) | ((15 - l % 16) << 4));
+  for (int l = 0; l < 32; ++l) b5.qh[l] = (l % 2) ? 0xFF : 0x00;
+  float y4[256], y5[256];
+  dequantize_row(DType::Q4_K, &b4, y4, 256);
+  dequantize_row(DType::Q5_K, &b5, y5, 256);
+  for (int i = 0; i < 256; ++i) {
+    const int j = i / 32, l = i % 32;
+    const int q = (j % 2 == 0) ? l % 16 : 15 - l % 16;
+    EXPECT_EQ(y4[i], 1.0f * (j + 1) * q - 0.5f * j) << i;
+    EXPECT_EQ(y5[i], 1.0f * (j + 1) * (q + (l % 2 ? 16 : 0)) - 0.5f * j) << i;
+  }
+}
+
+// Q6_K with codes q(i) = i % 64, scales 2s − 15 and d = 0.25, packed per SPEC §5.2.
+TEST(Quant, HandBuiltQ6K) {
+  BlockQ6K b{};
+  b.d = f32_to_fp16(0.25f);
+  for (int s = 0; s < 16; ++s) b.scales[s] = static_cast<int8_t>(2 * s - 15);
+  auto code = [](int i) { return i % 64; };
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const int base = 128 * h + l;
+      const int q1 = code(base), q2 = code(base + 32), q3 = code(base + 64), q4 = code(base + 96);
+      b.ql[64 * h + l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
+      b.ql[64 * h + l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
+      b.qh[32 * h + l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
+  float y[256];
+  dequantize_row(DType::Q6_K, &b, y, 256);
+  for (int i = 0; i < 256; ++i) EXPECT_EQ(y[i], 0.25f * (2 * (i / 16) - 15) * (code(i) - 32)) << i;
+}
+
+// Quantize → dequantize keeps each format's expected precision; the codes of a quantized row
+// re-encode to the same bytes (the quantizer is deterministic).
+TEST(Quant, RoundTripErrorPerFormat) {
+  const int64_t n = 4096;
+  const auto x = random_row(n, 7);
+  double norm = 0;
+  for (float v : x) norm += double(v) * v;
+  const struct {
+    DType t;
+    double max_rel_rms;
+  } cases[] = {{DType::Q8_0, 0.012}, {DType::Q4_0, 0.18}, {DType::Q4_K, 0.11}, {DType::Q5_K, 0.06},
+               {DType::Q6_K, 0.035}, {DType::Q8_K, 0.026}, {DType::F16, 1e-3}, {DType::BF16, 5e-3},
+               {DType::F8_E4M3, 0.05}, {DType::F32, 0.0}};
+  for (const auto& c : cases) {
+    const auto q = quant(c.t, x);
+    const auto y = dequant(c.t, q, n);
+    double err = 0;
+    for (int64_t i = 0; i < n; ++i) err += double(y[i] - x[i]) * (y[i] - x[i]);
+    const double rel = std::sqrt(err / norm);
+    EXPECT_LE(rel, c.max_rel_rms) << dtype_name(c.t);
+    EXPECT_GT(rel, c.max_rel_rms / 20 - 1e-12) << dtype_name(c.t) << ": suspiciously exact";
+    EXPECT_EQ(quant(c.t, x), q) << dtype_name(c.t);
+  }
+}
+
+TEST(Quant, Q8KBlockSumsAndScale) {
+  const auto x = random_row(512, 11);
+  const auto q = quant(DType::Q8_K, x);
+  const BlockQ8K* b = reinterpret_cast<const BlockQ8K*>(q.data());
+  for (int i = 0; i < 2; ++i) {
+    float amax = 0;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[256 * i + j]));
+    EXPECT_NEAR(std::fabs(b[i].d), amax / 127, 1e-9);
+    bool has_127 = false;
+    for (int j = 0; j < 256; ++j) has_127 |= std::abs(b[i].qs[j]) == 127;
+    EXPECT_TRUE(has_127);
+    for (int s = 0; s < 16; ++s) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += b[i].qs[16 * s + l];
+      EXPECT_EQ(b[i].bsums[s], sum);
+    }
+  }
+}
+
+TEST(Quant, ZeroRowsStayZero) {
+  const std::vector<float> zeros(512, 0.0f);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
+    const auto y = dequant(t, quant(t, zeros), 512);
+    for (float v : y) ASSERT_EQ(v, 0.0f) << dtype_name(t);
+  }
+}
+
+// A sub-block of one constant value is representable exactly by every K-quant.
+TEST(Quant, ConstantBlocksAreExactish) {
+  std::vector<float> x(256, 0.5f);
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0, DType::Q4_0}) {
+    const auto y = dequant(t, quant(t, x), 256);
+    for (float v : y) ASSERT_NEAR(v, 0.5f, 0.5f / 60) << dtype_name(t);
+  }
+}
+
+TEST(Quant, BadSizesAndTypesThrow) {
+  std::vector<float> x(100, 1.0f);
+  std::vector<uint8_t> buf(1024);
+  EXPECT_THROW(quantize_row(DType::Q4_K, x.data(), buf.data(), 100), Error);
+  EXPECT_THROW(dequantize_row(DType::Q8_0, buf.data(), x.data(), 33), Error);
+  EXPECT_THROW(quantize_row(DType::I32, x.data(), buf.data(), 4), Error);
+  EXPECT_THROW(dequantize_row(static_cast<DType>(77), buf.data(), x.data(), 4), Error);
+}
+
+}  // namespace
+}  // namespace r1

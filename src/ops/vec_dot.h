@@ -1,0 +1,39 @@
+// Dot products of one weight row with one activation row, one function per weight type, in three
+// builds: scalar (the reference), AVX2+FMA+F16C and AVX-512 (F/BW/VL), each in its own file with
+// its own compiler flags. matmul.cc picks a table at run time.
+//
+// Activation format per weight type (as llama.cpp): F32/F16/BF16/F8_E4M3 weights take float32
+// activations; Q8_0 and Q4_0 take Q8_0 blocks; Q4_K/Q5_K/Q6_K take Q8_K blocks.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace r1 {
+
+// k elements; w and a point at the row starts in their formats.
+using VecDotFn = float (*)(int64_t k, const void* w, const void* a);
+
+struct VecDotTable {
+  const char* name;
+  VecDotFn f32, f16, bf16, f8_e4m3, q8_0, q4_0, q4_k, q5_k, q6_k;
+};
+
+const VecDotTable& vec_dot_scalar();
+#if defined(R1_HAVE_X86_KERNELS)
+const VecDotTable& vec_dot_avx2();
+const VecDotTable& vec_dot_avx512();
+#endif
+
+VecDotFn vec_dot_for(const VecDotTable& table, DType weight_type);  // throws for an unsupported type
+// The activation format a weight type's dot product expects (F32, Q8_0 or Q8_K).
+DType activation_type_for(DType weight_type);
+
+// float32 activations -> Q8_0 blocks the way llama.cpp's x86 matmul does it (d = amax/127,
+// codes = round-half-even(x·127/amax)); quantize_row(Q8_0) is the file-format reference instead.
+void quantize_row_q8_0_activations(const float* x, void* dst, int64_t k);
+
+// 256-entry e4m3fn decode table, shared by the kernels.
+const float* fp8_e4m3_table();
+
+}  // namespace r1

@@ -1,0 +1,58 @@
+#include "util/cpu.h"
+
+#include <thread>
+
+namespace r1 {
+namespace {
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  f.avx2 = __builtin_cpu_supports("avx2");
+  f.fma = __builtin_cpu_supports("fma");
+  // GCC's __builtin_cpu_supports has no "f16c" before GCC 13; every AVX2 CPU has F16C.
+  f.f16c = f.avx2;
+  f.avx512f = __builtin_cpu_supports("avx512f");
+  f.avx512bw = __builtin_cpu_supports("avx512bw");
+  f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+  f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#endif
+  return f;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+std::string cpu_description() {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  std::string s = "x86-64:";
+#elif defined(__aarch64__)
+  std::string s = "aarch64:";
+#else
+  std::string s = "cpu:";
+#endif
+  const std::pair<bool, const char*> flags[] = {
+      {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
+      {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
+      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"},
+  };
+  bool any = false;
+  for (const auto& [on, name] : flags) {
+    if (!on) continue;
+    s += " ";
+    s += name;
+    any = true;
+  }
+  if (!any) s += " baseline";
+  s += ", " + std::to_string(std::thread::hardware_concurrency()) + " threads";
+  return s;
+}
+
+}  // namespace r1

@@ -1,0 +1,17 @@
+// What the CPU we run on can do, detected once. The SIMD kernels are compiled for AVX2 / AVX-512
+// unconditionally (per file flags) and chosen at run time from these flags.
+#pragma once
+#include <string>
+
+namespace r1 {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+};
+
+const CpuFeatures& cpu_features();
+// One line for logs: "x86-64: avx2 fma f16c avx512f avx512bw avx512vl avx512vnni, 16 threads".
+std::string cpu_description();
+
+}  // namespace r1

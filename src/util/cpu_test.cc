@@ -1,0 +1,34 @@
+#include "util/cpu.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "util/timer.h"
+
+namespace r1 {
+namespace {
+
+TEST(Cpu, FeaturesAreConsistent) {
+  const CpuFeatures& f = cpu_features();
+  // AVX-512 sub-features imply the foundation; AVX-512F implies AVX2 on every shipped CPU.
+  if (f.avx512bw || f.avx512vl || f.avx512vnni) {
+    EXPECT_TRUE(f.avx512f);
+  }
+  if (f.avx512f) {
+    EXPECT_TRUE(f.avx2);
+  }
+  const std::string d = cpu_description();
+  EXPECT_NE(d.find("threads"), std::string::npos);
+  EXPECT_EQ(d.find("avx2") != std::string::npos, f.avx2) << d;
+}
+
+TEST(Timer, MeasuresElapsedTime) {
+  Timer t;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(t.ms(), 19.0);
+  EXPECT_LT(t.seconds(), 5.0);
+}
+
+}  // namespace
+}  // namespace r1
