@@ -57,7 +57,13 @@ void Args::parse(const std::vector<std::string>& argv) {
              ", got '", value, "'");
     }
     values_[f.long_name] = value;
+    repeated_[f.long_name].push_back(value);
   }
+}
+
+std::vector<std::string> Args::all(const std::string& n) const {
+  auto it = repeated_.find(find(n).long_name);
+  return it != repeated_.end() ? it->second : std::vector<std::string>{};
 }
 
 bool Args::has(const std::string& n) const { return values_.count(find(n).long_name) != 0; }
@@ -99,6 +105,7 @@ std::string Args::help_text() const {
     os << f.help;
     if (!f.def.empty() && f.kind != FlagKind::Bool) os << " (default: " << f.def << ")";
     if (f.kind == FlagKind::Bool) os << " (default: " << (f.def == "true" ? "on" : "off") << ")";
+    if (f.repeatable) os << " (repeatable)";
     os << "\n";
   }
   os << "  -h, --help                  show this help\n";

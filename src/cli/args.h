@@ -19,6 +19,7 @@ struct Flag {
   std::string def;         // default as text ("" = none); shown in --help
   std::string help;
   std::string metavar = "";  // "N", "PATH", ...
+  bool repeatable = false;   // may be given several times; all() returns every value
 };
 
 class Args {
@@ -36,13 +37,15 @@ class Args {
   int64_t i64(const std::string& long_name) const;
   double f64(const std::string& long_name) const;
   bool flag(const std::string& long_name) const;
+  std::vector<std::string> all(const std::string& long_name) const;  // every value of a repeatable flag
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   const Flag& find(const std::string& name) const;
   std::string command_, usage_;
   std::vector<Flag> flags_;
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> values_;               // last value of each flag
+  std::map<std::string, std::vector<std::string>> repeated_;  // every value, in order
   std::vector<std::string> positional_;
   bool help_ = false;
 };

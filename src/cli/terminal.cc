@@ -8,6 +8,7 @@ namespace r1::cli {
 
 bool stdout_is_tty() { return isatty(STDOUT_FILENO) == 1; }
 bool stderr_is_tty() { return isatty(STDERR_FILENO) == 1; }
+bool stdin_is_tty() { return isatty(STDIN_FILENO) == 1; }
 
 Style Style::for_stdout() {
   if (!stdout_is_tty()) return {};

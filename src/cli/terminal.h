@@ -9,6 +9,7 @@ namespace r1::cli {
 
 bool stdout_is_tty();
 bool stderr_is_tty();
+bool stdin_is_tty();
 
 // ANSI styles; empty strings when stdout is not a terminal (so piped output stays clean).
 struct Style {

@@ -31,6 +31,22 @@ void block_forward(const DeepseekConfig& c, const DeepseekLayer& L, bool moe, in
   add(act.x.data(), act.x.data(), act.proj.data(), n * D);
 }
 
+// The checks every entry point makes before touching the cache.
+void check_call(const DeepseekConfig& c, const LatentKVCache& cache, const DeepseekActivations& act, ThreadPool& pool,
+                const int32_t* ids, int64_t n) {
+  if (n <= 0) fail("forward: no tokens given");
+  cache.check_room(n);
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
+  }
+  if (cache.capacity() > act.mla.n_ctx) {
+    fail("forward: activations sized for ", act.mla.n_ctx, " positions, cache holds ", cache.capacity());
+  }
+  if (int64_t(act.mla.scores.size()) < int64_t(pool.size()) * act.mla.n_ctx) {
+    fail("forward: activations sized for fewer threads than the pool has");
+  }
+}
+
 }  // namespace
 
 DeepseekActivations::DeepseekActivations(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ctx, int n_threads)
@@ -45,28 +61,10 @@ LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity) {
   return LatentKVCache(c.n_layer, c.latent_dim(), capacity);
 }
 
-void check_ids(const DeepseekConfig& c, const int32_t* ids, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
-  }
-}
-
-}  // namespace
-
 void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentKVCache& cache,
                       DeepseekActivations& act, ThreadPool& pool, const int32_t* ids, int64_t n, bool all_logits,
                       float* logits, float* hidden) {
-  if (n <= 0) fail("forward: no tokens given");
-  cache.check_room(n);
-  for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
-  }
-  if (cache.capacity() > act.mla.n_ctx) {
-    fail("forward: activations sized for ", act.mla.n_ctx, " positions, cache holds ", cache.capacity());
-  }
-  if (int64_t(act.mla.scores.size()) < int64_t(pool.size()) * act.mla.n_ctx) {
-    fail("forward: activations sized for fewer threads than the pool has");
-  }
+  check_call(c, cache, act, pool, ids, n);
   const int64_t D = c.n_embd;
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
@@ -88,6 +86,33 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
     } else if (last_chunk) {
       matmul(w.output, act.xn.data() + (rows - 1) * D, 1, logits, pool);
     }
+  }
+}
+
+LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity) {
+  return LatentKVCache(1, c.latent_dim(), capacity);
+}
+
+void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& cache, DeepseekActivations& act,
+                 ThreadPool& pool, const int32_t* ids, const float* hidden, int64_t n, float* logits) {
+  check_call(c, cache, act, pool, ids, n);
+  const int64_t D = c.n_embd;
+  std::vector<float> cat(size_t(std::min(act.max_batch, n) * 2 * D));
+  for (int64_t start = 0; start < n; start += act.max_batch) {
+    const int64_t m = std::min(act.max_batch, n - start);
+    const int64_t pos0 = cache.size();
+    // x = eh_proj([enorm(embed(t_{i+1})) ; hnorm(h_i)]), embedding half first.
+    for (int64_t i = 0; i < m; i++) {
+      float* e = cat.data() + i * 2 * D;
+      dequantize_row(w.embed.type, w.embed.row(ids[start + i]), e, D);
+      rmsnorm(e, e, static_cast<const float*>(w.enorm.data), c.rms_eps, D);
+      rmsnorm(e + D, hidden + (start + i) * D, static_cast<const float*>(w.hnorm.data), c.rms_eps, D);
+    }
+    linear(w.eh_proj, cat.data(), m, act.x.data(), pool);
+    block_forward(c, w.layer, true, 0, cache, pos0, m, act, pool);
+    cache.advance(m);
+    rmsnorm_rows(act.x.data(), w.head_norm, m, D, c.rms_eps, act.xn.data());
+    matmul(w.head, act.xn.data(), m, logits + start * c.n_vocab, pool);
   }
 }
 

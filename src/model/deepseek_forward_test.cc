@@ -156,6 +156,47 @@ TEST(DeepseekForward, HiddenStatesAndLastRowAgree) {
   EXPECT_THROW(deepseek_forward(c, model->weights(), b, act, pool, &bad, 1, false, last.data()), Error);
 }
 
+// MTP has no reference output; check that it loads, that the BF16 and FP8 copies (same weights,
+// different storage) agree, and that drafting in a batch equals drafting token by token.
+std::vector<float> mtp_drafts(const std::string& dir, bool one_by_one) {
+  auto model = DeepseekModel::load(kData + "models/" + dir);
+  const DeepseekConfig& c = model->config();
+  EXPECT_TRUE(model->weights().mtp.has_value()) << dir;
+  if (!model->weights().mtp) return {};
+  const std::vector<int32_t> ids = read_ids(kData + "refs/tokens.txt");
+  const auto P = int64_t(ids.size());
+  ThreadPool pool(2);
+  DeepseekActivations act(c, P, P, pool.size());
+  LatentKVCache cache = make_latent_cache(c, P), mtp_cache = make_mtp_cache(c, P);
+  std::vector<float> logits(size_t(P * c.n_vocab)), hidden(size_t(P * c.n_embd));
+  deepseek_forward(c, model->weights(), cache, act, pool, ids.data(), P, true, logits.data(), hidden.data());
+  // Position i drafts t_{i+2} from h_i and t_{i+1}.
+  std::vector<float> drafts(size_t((P - 1) * c.n_vocab));
+  const int64_t step = one_by_one ? 1 : P - 1;
+  for (int64_t i = 0; i < P - 1; i += step) {
+    mtp_forward(c, *model->weights().mtp, mtp_cache, act, pool, ids.data() + i + 1, hidden.data() + i * c.n_embd, step,
+                drafts.data() + i * c.n_vocab);
+  }
+  EXPECT_EQ(mtp_cache.size(), P - 1);
+  for (float v : drafts) EXPECT_TRUE(std::isfinite(v));
+  // Its own embedding and head: the drafts are not the main model's rows.
+  EXPECT_GT(rel_diff(drafts.data(), std::vector<float>(logits.begin() + c.n_vocab, logits.end())), 0.1);
+  return drafts;
+}
+
+TEST(DeepseekForward, MtpModule) {
+  const std::vector<float> bf16 = mtp_drafts("deepseek2-mini-hf", false);
+  const std::vector<float> fp8 = mtp_drafts("deepseek2-mini-hf-fp8", false);
+  const std::vector<float> steps = mtp_drafts("deepseek2-mini-hf", true);
+  ASSERT_FALSE(bf16.empty());
+  std::printf("  MTP drafts: fp8 vs bf16 %.3g, token by token vs batch %.3g\n", rel_diff(fp8.data(), bf16),
+              rel_diff(steps.data(), bf16));
+  EXPECT_LT(rel_diff(fp8.data(), bf16), 1e-5);
+  EXPECT_LT(rel_diff(steps.data(), bf16), 1e-5);
+  // GGUF files carry no MTP layer (the converter skips it).
+  EXPECT_FALSE(DeepseekModel::load(kData + "models/deepseek2-mini-f32.gguf")->weights().mtp.has_value());
+}
+
 TEST(DeepseekForward, ModelLoadDispatchesToDeepseek) {
   const std::vector<int32_t> prompt = read_ids(kData + "refs/tokens.txt");
   const std::vector<float> ref = read_f32(kData + "refs/deepseek2-mini-f32.logits.f32");

@@ -8,32 +8,10 @@
 #include "io/safetensors.h"
 #include "model/deepseek_context.h"
 #include "model/dense_context.h"
+#include "model/tokenizer_loader.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1 {
-
-namespace {
-
-// The tokenizer.ggml.* keys of a GGUF file.
-GgufVocab read_gguf_vocab(const GgufFile& f) {
-  GgufVocab v;
-  v.model = f.get_string("tokenizer.ggml.model");
-  v.pre = f.get_string("tokenizer.ggml.pre", "default");
-  v.tokens = f.get("tokenizer.ggml.tokens").as_strings("tokenizer.ggml.tokens");
-  if (const GgufValue* t = f.find("tokenizer.ggml.token_type")) {
-    for (int64_t x : t->as_ints("tokenizer.ggml.token_type")) v.token_types.push_back(static_cast<int32_t>(x));
-  }
-  if (const GgufValue* m = f.find("tokenizer.ggml.merges")) v.merges = m->as_strings("tokenizer.ggml.merges");
-  v.bos_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
-  v.eos_id = f.get_int("tokenizer.ggml.eos_token_id", -1);
-  v.pad_id = f.get_int("tokenizer.ggml.padding_token_id", -1);
-  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", false);
-  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
-  v.chat_template = f.get_string("tokenizer.chat_template", "");
-  return v;
-}
-
-}  // namespace
 
 Model::~Model() = default;
 

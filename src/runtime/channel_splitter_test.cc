@@ -115,7 +115,13 @@ TEST(ChannelSplitter, HeldBackTextIsOnlyWhatCouldStillMatch) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].text, "<EX");
   out.clear();
-  EXPECT_TRUE(s.push("<EN", out));  // not yet a match: nothing shown, not stopped
+  EXPECT_FALSE(s.push("<EN", out));  // not yet a match, but nothing of it is shown
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(s.push("D> tail", out));
+  EXPECT_TRUE(out.empty());
+  s.flush(out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.text(), "hello <EX");
 }
 
 TEST(ChannelSplitter, ChunksKeepTheirChannel) {

@@ -24,6 +24,7 @@ Session::Session(const Model& model, int64_t n_ctx, int n_threads)
 
 Session::Session(const Model& model, std::unique_ptr<InferenceContext> context)
     : model_(model), context_(std::move(context)) {
+  if (!context_) fail("session: no inference context given");
   eos_ids_ = model.config().eos_ids;
   if (model.tokenizer().eos_id() >= 0) eos_ids_.push_back(model.tokenizer().eos_id());
 }
@@ -129,8 +130,8 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
     pending = true;
     r.tokens.push_back(id);
     r.completion_tokens++;
-    if (reasoning) r.reasoning_tokens++;
     const bool stopped = splitter.push(decoder.push(id), chunks);
+    if (reasoning || splitter.channel() == Channel::Reasoning) r.reasoning_tokens++;  // markers included
     const bool go_on = deliver(id);
     if (stopped) {
       r.finish_reason = "stop";

@@ -25,14 +25,15 @@ struct GenerationParams {
   std::vector<std::string> stop;  // stop strings (never shown); empty strings are ignored
   bool ignore_eos = false;        // keep going past EOS (for benchmarks)
   // Reasoning tokens at most; when reached, "\n</think>\n\n" is forced and the model answers.
-  // The forced tokens count as generated (and as reasoning up to the </think>). -1: no limit.
+  // The forced tokens count as generated (and "\n</think>" as reasoning). -1: no limit.
   int64_t reasoning_budget = -1;
 };
 
-// Text of one step of the stream. Every generated token gives at least one event; its text (the
-// characters it completed, complete UTF-8 only) may be empty while a character, a marker or a
-// possible stop string is still open, or hold earlier tokens' held-back text. A token whose text
-// crosses "</think>" gives one event per channel. At the end, held-back text comes with token -1.
+// Text of one step of the stream. Every generated token (not the EOS that ends the generation)
+// gives at least one event; its text (complete UTF-8 only) may be empty while a character, a
+// marker or a possible stop string is still open, or hold earlier tokens' held-back text. A token
+// whose text crosses "</think>" gives one event per channel. At the end (also after a cancel),
+// held-back text comes with token -1.
 struct StreamEvent {
   int32_t token;
   std::string text;
@@ -48,7 +49,7 @@ struct GenerationResult {
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the previous call's cache
   int64_t completion_tokens = 0;     // == tokens.size()
-  int64_t reasoning_tokens = 0;      // tokens generated while in the reasoning channel
+  int64_t reasoning_tokens = 0;      // tokens of the think block, <think> and </think> included
   double prefill_seconds = 0, decode_seconds = 0;
   double prefill_tokens_per_second = 0;  // prompt tokens actually computed / prefill_seconds
   double decode_tokens_per_second = 0;   // completion_tokens / decode_seconds

@@ -1,0 +1,23 @@
+// The flags shared by the commands that generate text (run, chat, later serve): model, context,
+// threads and sampling, in llama.cpp's spelling, and their translation into GenerationParams.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "cli/args.h"
+#include "model/model.h"
+#include "runtime/session.h"
+
+namespace r1::cli {
+
+std::vector<Flag> model_flags();       // -m, -c, -t, --fp8
+std::vector<Flag> generation_flags();  // -n, --temp, --top-p, ..., --stop, --reasoning-budget
+
+// Loads -m (or the default model) as the flags say.
+std::unique_ptr<Model> load_model(const Args& a);
+int threads_from(const Args& a);
+int64_t context_from(const Args& a, const Model& m);
+// Sampling defaults: the flags if given, else the model's generation_config, else R1's 0.6 / 0.95.
+GenerationParams generation_params(const Args& a, const Model& m);
+
+}  // namespace r1::cli
