@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libpcre2-dev                        # pre-tokenizer regexes with Unicode classes
   libutf8proc-dev                     # NFC normalization (Qwen2 tokenizer)
   python3 python3-numpy               # independent NumPy references used by tests
+  python3-torch                       # the trainer's independent PyTorch reference (tests/train)
 )
 
 missing=()

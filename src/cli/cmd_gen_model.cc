@@ -74,6 +74,7 @@ int cmd_gen_model(const Argv& argv) {
     bar->update(done);
   };
   const std::string format = a.str("--format"), type = a.str("--type");
+  if (fs::path parent = fs::path(out).parent_path(); !parent.empty()) fs::create_directories(parent);
   if (format == "gguf") {
     auto files = write_gguf(m, out, type, static_cast<uint64_t>(a.i64("--split-mb")) << 20, wp);
     if (bar) bar->finish();

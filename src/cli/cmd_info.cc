@@ -9,6 +9,7 @@
 #include "io/gguf.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "model/deepseek_config.h"
 
 namespace r1::cli {
 namespace fs = std::filesystem;
@@ -102,6 +103,13 @@ int cmd_info(const Argv& argv) {
     tensors = &g->tensors();
   }
   print_stats(stats_of(*tensors), tensors->size());
+  // DeepSeek's MLA caches one latent per token and layer, not per-head keys and values.
+  if (g ? is_deepseek_gguf(*g) : is_deepseek_hf(path)) {
+    const DeepseekConfig c = g ? deepseek_config_from_gguf(*g) : deepseek_config_from_hf(path);
+    std::printf("KV cache:     %lld bytes/token in BF16 (MLA latent; r1 keeps it in F32: %lld)\n",
+                static_cast<long long>(mla_kv_bytes_per_token(c, DType::BF16)),
+                static_cast<long long>(mla_kv_bytes_per_token(c, DType::F32)));
+  }
   if (a.flag("--tensors"))
     for (const TensorView& t : *tensors)
       std::printf("  %-48s %-8s %s\n", t.name.c_str(), std::string(dtype_name(t.type)).c_str(),

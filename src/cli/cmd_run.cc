@@ -57,6 +57,9 @@ int cmd_run(const Argv& argv) {
                  static_cast<long long>(r.prompt_tokens), r.prefill_tokens_per_second,
                  static_cast<long long>(r.completion_tokens), static_cast<long long>(r.reasoning_tokens),
                  r.decode_tokens_per_second, r.finish_reason.c_str());
+  if (a.flag("--verbose") && params.mtp)
+    std::fprintf(stderr, "[MTP: %lld of %lld drafts accepted]\n", static_cast<long long>(r.accepted_draft_tokens),
+                 static_cast<long long>(r.draft_tokens));
   return 0;
 }
 

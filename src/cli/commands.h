@@ -9,9 +9,11 @@ using Argv = std::vector<std::string>;
 
 int cmd_run(const Argv& args);
 int cmd_chat(const Argv& args);
+int cmd_serve(const Argv& args);
 int cmd_tokenize(const Argv& args);
 int cmd_logits(const Argv& args);
 int cmd_info(const Argv& args);
 int cmd_gen_model(const Argv& args);
+int cmd_bench(const Argv& args);
 
 }  // namespace r1::cli

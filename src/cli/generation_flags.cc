@@ -33,6 +33,7 @@ std::vector<Flag> generation_flags() {
       {"--stop", "", FlagKind::String, "", "stop when the output contains this text", "TEXT", true},
       {"--reasoning-budget", "", FlagKind::Int, "-1", "at most this many thinking tokens, then answer (-1: no limit)", "N"},
       {"--ignore-eos", "", FlagKind::Bool, "", "keep generating after the end-of-sentence token"},
+      {"--mtp", "", FlagKind::Bool, "", "speculative decoding with the model's MTP module (DeepSeek-V3/R1); same output"},
   };
 }
 
@@ -80,6 +81,7 @@ GenerationParams generation_params(const Args& a, const Model& m) {
   p.stop = a.all("--stop");
   p.reasoning_budget = a.i64("--reasoning-budget");
   p.ignore_eos = a.flag("--ignore-eos");
+  p.mtp = a.flag("--mtp");
   if (s.temperature < 0) fail("--temp must be >= 0");
   if (s.top_p <= 0 || s.top_p > 1) fail("--top-p must be in (0, 1]");
   if (s.min_p < 0 || s.min_p > 1) fail("--min-p must be in [0, 1]");

@@ -11,7 +11,7 @@
 namespace r1::cli {
 
 std::vector<Flag> model_flags();       // -m, -c, -t, --fp8
-std::vector<Flag> generation_flags();  // -n, --temp, --top-p, ..., --stop, --reasoning-budget
+std::vector<Flag> generation_flags();  // -n, --temp, --top-p, ..., --stop, --reasoning-budget, --mtp
 
 // Loads -m (or the default model) as the flags say.
 std::unique_ptr<Model> load_model(const Args& a);

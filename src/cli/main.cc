@@ -19,10 +19,12 @@ struct Command {
 const Command kCommands[] = {
     {"run", r1::cli::cmd_run, "one completion of a prompt, streamed (R1 chat template)"},
     {"chat", r1::cli::cmd_chat, "interactive chat in the terminal"},
+    {"serve", r1::cli::cmd_serve, "OpenAI/DeepSeek-compatible API server and web chat app"},
     {"tokenize", r1::cli::cmd_tokenize, "print the token ids of a text"},
     {"logits", r1::cli::cmd_logits, "write the float32 logits of every position of a token sequence"},
     {"info", r1::cli::cmd_info, "show a model's architecture, shapes, tensor types and size"},
     {"gen-model", r1::cli::cmd_gen_model, "write a random-weight model of any supported shape"},
+    {"bench", r1::cli::cmd_bench, "prompt and generation speed (llama-bench style); --stream: memory bandwidth"},
 };
 
 void usage() {

@@ -15,4 +15,5 @@ r1_test(deepseek_test r1_model
   ${CMAKE_CURRENT_LIST_DIR}/mla_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_forward_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_hostile_test.cc
-  ${CMAKE_CURRENT_LIST_DIR}/deepseek_ref_test.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/deepseek_ref_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/deepseek_context_test.cc)

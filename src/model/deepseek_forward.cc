@@ -111,6 +111,7 @@ void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& ca
     linear(w.eh_proj, cat.data(), m, act.x.data(), pool);
     block_forward(c, w.layer, true, 0, cache, pos0, m, act, pool);
     cache.advance(m);
+    if (!logits) continue;  // only filling the cache (speculative decoding catching up)
     rmsnorm_rows(act.x.data(), w.head_norm, m, D, c.rms_eps, act.xn.data());
     matmul(w.head, act.xn.data(), m, logits + start * c.n_vocab, pool);
   }

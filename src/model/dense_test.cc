@@ -51,7 +51,11 @@ struct Case {
   const char* model;      // path under models/
   const char* ref;        // refs/<ref>.*
   double tol;             // bound on max|Δ|/max|logit|, prompt and gen rows
-  bool long_run;          // also check long_last32 (F32 references only)
+  // llama.cpp wrote long-run (1024-token) references for the F32 files only; every variant is
+  // checked against its family's F32 long run, with this bound: exact-weight files at F32
+  // precision, quantized ones at ~1.5x their measured quantization error (random weights this
+  // small quantize coarsely: 2 % for Q8_0 up to 23 % for Q4_0).
+  double long_tol;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " vs " << c.ref; }
@@ -123,9 +127,9 @@ TEST_P(DenseRefTest, PromptTokenByTokenMatchesReference) {
 }
 
 TEST_P(DenseRefTest, LongRunLastRows) {
-  if (!GetParam().long_run) GTEST_SKIP() << "no long-run reference for this variant";
+  const std::string family = std::string(GetParam().model).substr(0, std::string(GetParam().model).find("-mini") + 5);
   const auto ids = read_ids(kData + "/refs/long_tokens.txt");
-  const auto ref = read_f32(kData + "/refs/" + std::string(GetParam().ref) + ".long_last32.logits.f32");
+  const auto ref = read_f32(kData + "/refs/" + family + "-f32.long_last32.logits.f32");
   ASSERT_EQ(ids.size(), 1024u);
   const int64_t V = cfg().n_vocab;
   KVCache cache(cfg().n_layer, cfg().n_head_kv, cfg().head_dim, 1024);
@@ -134,8 +138,8 @@ TEST_P(DenseRefTest, LongRunLastRows) {
   dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data(), 992, false, logits.data());
   dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data() + 992, 32, true, logits.data());
   const double e = rel_err(logits.data(), ref);
-  EXPECT_LE(e, GetParam().tol);
-  std::printf("[ measured ] %s long_last32: %.3g\n", GetParam().model, e);
+  EXPECT_LE(e, GetParam().long_tol);
+  std::printf("[ measured ] %s long_last32 vs %s-f32: %.3g\n", GetParam().model, family.c_str(), e);
   // The cache is now full: one more token must be refused, not written out of bounds.
   EXPECT_THROW(dense_forward(cfg(), model_->weights(), cache, act, pool_, ids.data(), 1, false, logits.data()), Error);
 }
@@ -145,19 +149,19 @@ TEST_P(DenseRefTest, LongRunLastRows) {
 // because llama.cpp repacks Q4_0 / Q4_K weights into interleaved layouts on AVX-512 machines.
 INSTANTIATE_TEST_SUITE_P(
     Refs, DenseRefTest,
-    testing::Values(Case{"qwen2-mini-f32.gguf", "qwen2-mini-f32", 1e-5, true},
-                    Case{"qwen2-mini-hf", "qwen2-mini-f32", 1e-5, true},
-                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-f32", 1e-5, true},
-                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f32", 1e-4, false},
-                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f16", 1e-3, false},
-                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-bf16", 5e-3, false},
-                    Case{"qwen2-mini-q8_0.gguf", "qwen2-mini-q8_0", 1e-5, false},
-                    Case{"qwen2-mini-q4_0.gguf", "qwen2-mini-q4_0", 2e-2, false},
-                    Case{"qwen2-mini-q4_k_m.gguf", "qwen2-mini-q4_k_m", 2e-2, false},
-                    Case{"qwen2-mini-q5_k_m.gguf", "qwen2-mini-q5_k_m", 1e-5, false},
-                    Case{"qwen2-mini-q6_k.gguf", "qwen2-mini-q6_k", 1e-5, false},
-                    Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, true},
-                    Case{"llama-mini-hf", "llama-mini-f32", 1e-5, true}));
+    testing::Values(Case{"qwen2-mini-f32.gguf", "qwen2-mini-f32", 1e-5, 1e-5},
+                    Case{"qwen2-mini-hf", "qwen2-mini-f32", 1e-5, 1e-5},
+                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-f32", 1e-5, 1e-5},
+                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f32", 1e-4, 1e-4},
+                    Case{"qwen2-mini-f16.gguf", "qwen2-mini-f16", 1e-3, 1e-4},
+                    Case{"qwen2-mini-bf16.gguf", "qwen2-mini-bf16", 5e-3, 1e-5},
+                    Case{"qwen2-mini-q8_0.gguf", "qwen2-mini-q8_0", 1e-5, 0.035},
+                    Case{"qwen2-mini-q4_0.gguf", "qwen2-mini-q4_0", 2e-2, 0.35},
+                    Case{"qwen2-mini-q4_k_m.gguf", "qwen2-mini-q4_k_m", 2e-2, 0.27},
+                    Case{"qwen2-mini-q5_k_m.gguf", "qwen2-mini-q5_k_m", 1e-5, 0.14},
+                    Case{"qwen2-mini-q6_k.gguf", "qwen2-mini-q6_k", 1e-5, 0.09},
+                    Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, 1e-5},
+                    Case{"llama-mini-hf", "llama-mini-f32", 1e-5, 1e-5}));
 
 TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {
   auto m = Model::load(kData + "/models/qwen2-mini-f32.gguf");

@@ -13,6 +13,8 @@ namespace {
 // What a reasoning budget forces when it runs out: close the block and start the answer.
 constexpr const char* kForcedThinkEnd = "\n</think>\n\n";
 
+int32_t argmax(const float* x, int64_t n) { return int32_t(std::max_element(x, x + n) - x); }
+
 }  // namespace
 
 Session::Session(const Model& model, int64_t n_ctx, int n_threads)
@@ -70,6 +72,13 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
   StreamDecoder decoder(tok, /*skip_special=*/true);
   ChannelSplitter splitter(params.stop, prompt_ends_in_reasoning(prompt));
 
+  if (params.mtp && !drafting_) {
+    if (!context_->enable_drafts()) fail("mtp: this model has no multi-token-prediction (MTP) module");
+    drafting_ = true;
+    draft_logits_.assign(size_t(n_vocab), 0.0f);
+    verify_logits_.assign(size_t(2 * n_vocab), 0.0f);
+  }
+
   GenerationResult r;
   r.prompt_tokens = int64_t(prompt.size());
   logits_.assign(size_t(n_vocab), 0.0f);
@@ -96,6 +105,8 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
   std::vector<int32_t> forced;            // tokens to emit instead of sampling (reversed)
   bool budget_spent = false;
   bool pending = false;  // history.back() is generated but not yet in the cache
+  int32_t draft = -1;    // with params.mtp: the unchecked draft cached after history.back()
+  bool draft_kept = false;  // the last token was the draft: verify_logits_ row 1 holds the next logits
   for (;;) {
     if (params.max_tokens >= 0 && r.completion_tokens >= params.max_tokens) {
       r.finish_reason = "length";
@@ -106,8 +117,21 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
       r.finish_reason = "context";
       break;
     }
-    if (pending) forward(&history.back(), 1, false, logits_.data());
-    pending = false;
+    if (pending && params.mtp) {
+      // Draft the token after the pending one and run both (the check above left room for two):
+      // row 0 gives this step's exact logits.
+      context_->draft(history.back(), draft_logits_.data());
+      draft = argmax(draft_logits_.data(), n_vocab);
+      const int32_t pair[2] = {history.back(), draft};
+      forward(pair, 2, true, verify_logits_.data());
+      std::copy_n(verify_logits_.data(), n_vocab, logits_.data());
+      r.draft_tokens++;
+    } else if (pending) {
+      forward(&history.back(), 1, false, logits_.data());
+    } else if (draft_kept) {
+      std::copy_n(verify_logits_.data() + n_vocab, n_vocab, logits_.data());
+    }
+    pending = draft_kept = false;
 
     const bool reasoning = splitter.channel() == Channel::Reasoning;
     if (reasoning && params.reasoning_budget >= 0 && r.reasoning_tokens >= params.reasoning_budget && !budget_spent) {
@@ -122,12 +146,22 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
     } else {
       id = sampler.sample(logits_.data(), n_vocab, history);
     }
+    if (draft >= 0) {
+      draft_kept = id == draft;
+      if (draft_kept) {
+        r.accepted_draft_tokens++;
+      } else {  // the draft is not the sequence: drop it from the cache
+        context_->truncate(int64_t(cached_.size()) - 1);
+        cached_.pop_back();
+      }
+      draft = -1;
+    }
     if (is_eos(id) && !params.ignore_eos) {
       r.finish_reason = "eos";
       break;
     }
     history.push_back(id);
-    pending = true;
+    pending = !draft_kept;  // a kept draft is in the cache already
     r.tokens.push_back(id);
     r.completion_tokens++;
     const bool stopped = splitter.push(decoder.push(id), chunks);

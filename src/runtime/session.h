@@ -27,6 +27,11 @@ struct GenerationParams {
   // Reasoning tokens at most; when reached, "\n</think>\n\n" is forced and the model answers.
   // The forced tokens count as generated (and "\n</think>" as reasoning). -1: no limit.
   int64_t reasoning_budget = -1;
+  // Self-speculative decoding with the model's MTP module (DeepSeek-V3/R1): each step drafts the
+  // token after the chosen one and checks both in one 2-token pass; the draft is kept iff the token
+  // chosen from the exact logits equals it, so the output (greedy, or sampled with a seed) is the
+  // same as without. Throws r1::Error for a model without an MTP module.
+  bool mtp = false;
 };
 
 // Text of one step of the stream. Every generated token (not the EOS that ends the generation)
@@ -53,6 +58,8 @@ struct GenerationResult {
   double prefill_seconds = 0, decode_seconds = 0;
   double prefill_tokens_per_second = 0;  // prompt tokens actually computed / prefill_seconds
   double decode_tokens_per_second = 0;   // completion_tokens / decode_seconds
+  int64_t draft_tokens = 0;           // MTP drafts checked (params.mtp)
+  int64_t accepted_draft_tokens = 0;  // of them, equal to the chosen token
 };
 
 class Session {
@@ -96,6 +103,9 @@ class Session {
   std::vector<int32_t> cached_;
   std::vector<float> logits_;
   std::vector<int32_t> eos_ids_;
+  bool drafting_ = false;             // the context keeps its MTP cache (enabled by a params.mtp call)
+  std::vector<float> draft_logits_;   // [n_vocab] the MTP module's logits
+  std::vector<float> verify_logits_;  // [2][n_vocab] of a checked pair: the chosen token, the draft
 };
 
 }  // namespace r1

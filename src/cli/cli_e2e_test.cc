@@ -1,0 +1,206 @@
+// End-to-end tests of the r1 binary: what a user types, what they get back.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/gguf.h"
+
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kData = R1_TEST_DATA_DIR;
+const std::string kR1 = std::string(R1_BINARY_DIR) + "/r1";
+
+struct Result {
+  int code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `r1 <args>` through the shell (args are trusted test strings), optional stdin text.
+Result r1(const std::string& args, const std::string& input = "") {
+  // One folder per test process: ctest runs the tests of this file in parallel.
+  const fs::path dir = fs::temp_directory_path() / ("r1_cli_e2e_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string in = (dir / "in").string(), out = (dir / "out").string(), err = (dir / "err").string();
+  std::ofstream(in) << input;
+  const std::string cmd = kR1 + " " + args + " <" + in + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+std::string tmp(const std::string& name) {
+  return (fs::temp_directory_path() / ("r1_cli_e2e_" + std::to_string(getpid()) + "_" + name)).string();
+}
+
+std::vector<float> read_f32(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+std::string ref_tokens_csv() {
+  std::ifstream f(kData + "/refs/tokens.txt");
+  std::string s, id;
+  while (f >> id) s += (s.empty() ? "" : ",") + id;
+  return s;
+}
+
+// The reference prompt as text (tests/data/README.md §4).
+const char* kPromptText =
+    "<｜begin▁of▁sentence｜><｜User｜>Please think step by step: what is 12 + 30? Then "
+    "answer.<｜Assistant｜><think>\nThe";
+
+// What a streaming decoder shows for raw bytes: each byte that cannot start or continue a valid
+// UTF-8 character becomes U+FFFD (these pieces hold only ASCII and lone non-ASCII bytes).
+std::string with_replacements(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += c < 0x80 ? std::string(1, char(c)) : std::string("\xEF\xBF\xBD");
+  return out;
+}
+
+bool one_line_error(const Result& r) {
+  return r.code != 0 && r.err.rfind("error: ", 0) == 0 && std::count(r.err.begin(), r.err.end(), '\n') == 1;
+}
+
+TEST(CliE2E, HelpForEveryCommand) {
+  Result top = r1("--help");
+  EXPECT_EQ(top.code, 0);
+  for (const char* cmd : {"run", "chat", "tokenize", "logits", "info", "gen-model"}) {
+    EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
+    Result h = r1(std::string(cmd) + " --help");
+    EXPECT_EQ(h.code, 0) << cmd;
+    EXPECT_NE(h.out.find("usage: r1 " + std::string(cmd)), std::string::npos) << cmd;
+    EXPECT_NE(h.out.find("(default:"), std::string::npos) << cmd;
+  }
+  Result run = r1("run --help");
+  for (const char* flag : {"-m, --model", "-n, --n-predict", "-t, --threads", "-c, --ctx-size", "--temp", "--top-p",
+                           "--top-k", "--seed", "--min-p", "--stop", "--raw"})
+    EXPECT_NE(run.out.find(flag), std::string::npos) << flag;
+}
+
+TEST(CliE2E, TokenizeMatchesReferenceIdsFromGgufHfAndTokenizerDir) {
+  std::string expected = ref_tokens_csv();
+  std::replace(expected.begin(), expected.end(), ',', ' ');
+  for (const std::string m : {"models/qwen2-mini-f32.gguf", "models/qwen2-mini-hf", "tokenizer/tiny512-qwen2"}) {
+    Result r = r1("tokenize -m " + kData + "/" + m + " '" + kPromptText + "'");
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, expected + "\n") << m;
+  }
+  // --file - reads stdin; --no-bos; --pieces.
+  Result s = r1("tokenize -m " + kData + "/models/qwen2-mini-f32.gguf --file - --no-bos --pieces", "hi\n");
+  EXPECT_EQ(s.code, 0);
+  EXPECT_EQ(s.out, "73:'h' 74:'i' 200:'\\n'\n");  // no BOS; the newline piece escaped
+}
+
+TEST(CliE2E, LogitsMatchLlamaCppReference) {
+  const std::string out = tmp("logits.f32");
+  Result r = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids " + ref_tokens_csv() + " -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<float> ours = read_f32(out), ref = read_f32(kData + "/refs/llama-mini-f32.logits.f32");
+  ASSERT_EQ(ours.size(), ref.size());
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_ref = std::max(max_ref, double(std::fabs(ref[i])));
+    max_diff = std::max(max_diff, double(std::fabs(ref[i] - ours[i])));
+  }
+  EXPECT_LE(max_diff / max_ref, 1e-5);
+}
+
+TEST(CliE2E, RunRawGreedyContinuesLikeLlamaCpp) {
+  std::ifstream f(kData + "/refs/qwen2-mini-f32.json");
+  nlohmann::json ref = nlohmann::json::parse(f);
+  std::string expected;
+  for (const auto& hex : ref["greedy_pieces_hex"])
+    for (size_t i = 0; i < hex.get<std::string>().size(); i += 2)
+      expected += static_cast<char>(std::stoi(hex.get<std::string>().substr(i, 2), nullptr, 16));
+  Result r = r1("run --raw --temp 0 -n 16 -m " + kData + "/models/qwen2-mini-f32.gguf -p '" + kPromptText + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The prompt ends inside <think>, so (piped) the continuation is printed inside <think>…</think>.
+  EXPECT_EQ(r.out, "<think>\n" + with_replacements(expected) + "\n</think>\n");
+}
+
+TEST(CliE2E, GenModelThenRunIsDeterministicPerSeed) {
+  const std::string model = tmp("gen.gguf");
+  Result g = r1("gen-model --shape tiny-llama --type q8_0 --seed 5 -o " + model);
+  ASSERT_EQ(g.code, 0) << g.err;
+  Result info = r1("info -m " + model);
+  EXPECT_EQ(info.code, 0);
+  EXPECT_NE(info.out.find("architecture: llama"), std::string::npos);
+  EXPECT_NE(info.out.find("q8_0"), std::string::npos);
+  auto run = [&](int seed) {
+    return r1("run -m " + model + " -p 'What is 2+2?' -n 12 --temp 1 --seed " + std::to_string(seed)).out;
+  };
+  EXPECT_EQ(run(1), run(1));
+  EXPECT_NE(run(1), run(2));
+  // HF output of the same model.
+  Result h = r1("gen-model --shape tiny-llama --format hf --type bf16 --seed 5 -o " + tmp("gen-hf"));
+  ASSERT_EQ(h.code, 0) << h.err;
+  EXPECT_TRUE(fs::exists(tmp("gen-hf") + "/model.safetensors"));
+  EXPECT_TRUE(fs::exists(tmp("gen-hf") + "/tokenizer.json"));
+}
+
+TEST(CliE2E, ChatAnswersTurnsAndClears) {
+  Result r = r1("chat --temp 0 -n 6 -m " + kData + "/models/qwen2-mini-f32.gguf", "hello\n/clear\nsecond turn\n/exit\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("(conversation cleared)"), std::string::npos);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '<'), 4) << r.out;  // two <think>…</think> blocks
+}
+
+TEST(CliE2E, BadInputGivesOneClearLine) {
+  Result missing = r1("run -m /nonexistent/model.gguf -p hi");
+  EXPECT_TRUE(one_line_error(missing)) << missing.err;
+  EXPECT_NE(missing.err.find("/nonexistent/model.gguf"), std::string::npos);
+
+  Result flag = r1("run --bogus");
+  EXPECT_TRUE(one_line_error(flag)) << flag.err;
+
+  // A truncated GGUF.
+  const std::string cut = tmp("cut.gguf");
+  {
+    std::ifstream in(kData + "/models/qwen2-mini-q4_0.gguf", std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(cut, std::ios::binary).write(bytes.data(), 100000);
+  }
+  Result t = r1("run -m " + cut + " -p hi");
+  EXPECT_TRUE(one_line_error(t)) << t.err;
+  EXPECT_NE(t.err.find(cut), std::string::npos);
+
+  // An architecture we do not support.
+  const std::string alien = tmp("alien.gguf");
+  {
+    r1::GgufWriter w;
+    w.set("general.architecture", r1::GgufValue::string("mamba"));
+    float x = 1;
+    w.add_tensor("token_embd.weight", r1::DType::F32, {1}, &x, 4);
+    w.write(alien);
+  }
+  Result a = r1("run -m " + alien + " -p hi");
+  EXPECT_TRUE(one_line_error(a)) << a.err;
+  EXPECT_NE(a.err.find("mamba"), std::string::npos);
+
+  // A prompt longer than the context.
+  Result longp = r1("run -c 16 -m " + kData + "/models/qwen2-mini-f32.gguf -p '" + std::string(200, 'x') + "'");
+  EXPECT_TRUE(one_line_error(longp)) << longp.err;
+  EXPECT_NE(longp.err.find("context"), std::string::npos);
+}
+
+}  // namespace

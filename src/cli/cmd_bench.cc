@@ -1,0 +1,276 @@
+// r1 bench: prompt-processing (pp) and generation (tg) speed like llama-bench, so the two engines
+// can be compared on the same file. Every repetition starts from a fresh context; pp is one
+// forward of -p random tokens, tg is -n one-token forwards. The markdown table and the --json
+// field names follow llama-bench, so the tools that read its output read ours.
+// `r1 bench --stream` measures memory bandwidth (STREAM kernels), the ceiling of tg speed.
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "ops/matmul.h"
+#include "util/bandwidth.h"
+#include "util/cpu.h"
+#include "util/memory_usage.h"
+#include "util/sample_stats.h"
+#include "util/threadpool.h"
+#include "util/timer.h"
+
+namespace r1::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// What llama-bench reports about a model file, plus the bytes one decoded token reads.
+struct ModelStats {
+  int64_t size_bytes = 0;  // all tensor bytes
+  int64_t n_params = 0;
+  int64_t bytes_per_token = 0;  // tensor bytes minus the embedding table (one row of it is read)
+  std::string main_type;        // the weight type holding the most bytes
+};
+
+ModelStats model_stats(const std::string& path) {
+  std::unique_ptr<GgufFile> g;
+  std::unique_ptr<SafetensorsSet> h;
+  const std::vector<TensorView>* tensors;
+  if (fs::is_directory(path)) {
+    h = SafetensorsSet::open(path);
+    tensors = &h->tensors();
+  } else {
+    g = GgufFile::open(path);
+    tensors = &g->tensors();
+  }
+  ModelStats s;
+  std::vector<std::pair<DType, int64_t>> by_type;
+  bool has_output = false;
+  int64_t embd_bytes = 0, embd_row = 0;
+  for (const TensorView& t : *tensors) {
+    const auto bytes = static_cast<int64_t>(t.nbytes);
+    s.size_bytes += bytes;
+    s.n_params += t.n_elements();
+    if (t.name == "token_embd.weight" || t.name == "model.embed_tokens.weight") {
+      embd_bytes = bytes;
+      embd_row = bytes / std::max<int64_t>(1, t.rows());
+    }
+    if (t.name == "output.weight" || t.name == "lm_head.weight") has_output = true;
+    if (t.n_dims < 2) continue;
+    auto it = std::find_if(by_type.begin(), by_type.end(), [&](auto& p) { return p.first == t.type; });
+    if (it == by_type.end()) by_type.push_back({t.type, bytes});
+    else it->second += bytes;
+  }
+  // With tied embeddings the table is the output matrix and is read in full every token.
+  s.bytes_per_token = has_output ? s.size_bytes - embd_bytes + embd_row : s.size_bytes;
+  auto top = std::max_element(by_type.begin(), by_type.end(), [](auto& a, auto& b) { return a.second < b.second; });
+  s.main_type = top == by_type.end() ? "?" : std::string(dtype_name(top->first));
+  return s;
+}
+
+// "1.78B" / "494.03M", as llama-bench prints parameter counts and model_type sizes.
+std::string params_label(int64_t n) {
+  char buf[32];
+  if (n >= 1'000'000'000) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  return buf;
+}
+
+std::vector<int64_t> int_list(const Args& a, const std::string& flag, int64_t lo) {
+  std::vector<int64_t> out;
+  const std::string text = a.str(flag);
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    const std::string item = text.substr(i, j - i);
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < lo || v > 1'000'000)
+      fail("bench: ", flag, ": '", item, "' is not a number >= ", lo);
+    out.push_back(v);
+    i = j + 1;
+  }
+  return out;
+}
+
+struct TestResult {
+  int64_t n_prompt = 0, n_gen = 0;
+  int n_threads = 0;
+  std::vector<double> seconds;  // one per repetition
+  std::string time;             // ISO 8601, when the test started
+};
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// One timed run from a fresh context: pp feeds n_prompt tokens at once, tg n_gen tokens one by one.
+double run_once(const Model& model, ThreadPool& pool, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
+                std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(model.n_vocab() - 1));
+  std::vector<int32_t> ids(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  for (auto& id : ids) id = tok(rng);
+  std::vector<float> logits(static_cast<size_t>(model.n_vocab()));
+  auto ctx = model.new_context(n_prompt + n_gen, pool, std::max<int64_t>(1, std::min(n_batch, n_prompt)));
+  Timer t;
+  if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
+  for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
+  return t.seconds();
+}
+
+int run_stream(const Args& a) {
+  const int n_threads = static_cast<int>(int_list(a, "--threads", 1).front());
+  const int64_t mib = a.i64("--stream-mib");
+  if (mib < 1 || mib > 65536) fail("bench: --stream-mib must be between 1 and 65536");
+  ThreadPool pool(n_threads);
+  const auto results = measure_bandwidth(pool, mib * (1 << 20) / 4, static_cast<int>(std::max<int64_t>(2, a.i64("--repetitions"))));
+  if (a.flag("--json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : results)
+      out.push_back({{"kernel", r.kernel}, {"n_threads", n_threads}, {"array_bytes", mib << 20},
+                     {"best_gbs", r.best_gbs}, {"avg_gbs", r.avg_gbs}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("STREAM-style bandwidth, %d threads, 3 arrays of %lld MiB (10^9 bytes/s)\n", n_threads,
+              static_cast<long long>(mib));
+  std::printf("| kernel | best GB/s | avg GB/s |\n| --- | ---: | ---: |\n");
+  for (const auto& r : results) std::printf("| %s | %.2f | %.2f |\n", r.kernel.c_str(), r.best_gbs, r.avg_gbs);
+  if (a.has("--model")) {
+    const ModelStats s = model_stats(a.str("--model"));
+    std::printf("\n%s: %.1f MiB read per token -> tg ceiling %.1f t/s (read bandwidth / bytes per token)\n",
+                a.str("--model").c_str(), s.bytes_per_token / 1048576.0, results[0].best_gbs * 1e9 / s.bytes_per_token);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(const Argv& argv) {
+  Args a("bench", "-m PATH [-p 512] [-n 128] [-t N] [-r 5] [--json]   |   --stream [-t N] [-m PATH]",
+         {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
+          {"--n-prompt", "-p", FlagKind::String, "512", "prompt tokens for the pp test, comma list (0: none)", "N"},
+          {"--n-gen", "-n", FlagKind::String, "128", "generated tokens for the tg test, comma list (0: none)", "N"},
+          {"--threads", "-t", FlagKind::String, "0", "threads, comma list (0: all cores)", "N"},
+          {"--batch-size", "-b", FlagKind::Int, "512", "prompt tokens per forward (pp chunks)", "N"},
+          {"--repetitions", "-r", FlagKind::Int, "5", "timed runs per test (after one warm-up run)", "N"},
+          {"--json", "", FlagKind::Bool, "", "print a JSON array with llama-bench's field names"},
+          {"--stream", "", FlagKind::Bool, "", "measure memory bandwidth instead (with -m: the tg ceiling)"},
+          {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays)", "N"}});
+  a.parse(argv);
+  if (a.help_requested()) {
+    std::fputs(a.help_text().c_str(), stdout);
+    return 0;
+  }
+  if (a.flag("--stream")) return run_stream(a);
+  const std::string path = a.str("--model");
+  if (path.empty()) fail("bench: -m PATH is required");
+  if (!fs::exists(path)) fail("bench: ", path, ": no such file or directory");
+  const std::vector<int64_t> prompts = int_list(a, "--n-prompt", 0), gens = int_list(a, "--n-gen", 0);
+  std::vector<int64_t> threads = int_list(a, "--threads", 0);
+  for (auto& t : threads)
+    if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t reps = a.i64("--repetitions"), n_batch = a.i64("--batch-size");
+  if (reps < 1 || reps > 1000) fail("bench: --repetitions must be between 1 and 1000");
+  if (n_batch < 1) fail("bench: --batch-size must be >= 1");
+
+  const ModelStats stats = model_stats(path);
+  auto model = Model::load(path);
+  const std::string arch = model->deepseek() ? "deepseek2" : arch_name(model->config().arch);
+  const std::string model_type = arch + " " + params_label(stats.n_params) + " " + stats.main_type;
+
+  // The tests, in llama-bench's order: for each thread count, every pp then every tg.
+  std::vector<TestResult> tests;
+  for (int64_t t : threads) {
+    for (int64_t p : prompts)
+      if (p > 0) tests.push_back({p, 0, static_cast<int>(t), {}, {}});
+    for (int64_t n : gens)
+      if (n > 0) tests.push_back({0, n, static_cast<int>(t), {}, {}});
+  }
+  std::mt19937 rng(1234);
+  const bool json = a.flag("--json");
+  if (!json) {
+    std::printf("| model | size | params | backend | threads | test | t/s |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
+  }
+  std::unique_ptr<ThreadPool> pool;
+  for (TestResult& r : tests) {
+    if (!pool || pool->size() != r.n_threads) pool = std::make_unique<ThreadPool>(r.n_threads);
+    r.time = utc_now();
+    run_once(*model, *pool, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
+    for (int64_t i = 0; i < reps; ++i) r.seconds.push_back(run_once(*model, *pool, r.n_prompt, r.n_gen, n_batch, rng));
+    if (!json) {
+      std::vector<double> ts;
+      for (double s : r.seconds) ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
+      const SampleStats st = sample_stats(ts);
+      const std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+      std::printf("| %s | %.2f MiB | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", model_type.c_str(),
+                  stats.size_bytes / 1048576.0, params_label(stats.n_params).c_str(), matmul_backend(), r.n_threads,
+                  test.c_str(), st.mean, st.stddev);
+      std::fflush(stdout);
+    }
+  }
+  const int64_t peak = peak_rss_bytes();
+  if (!json) {
+    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); %s\n", peak / 1048576.0, stats.size_bytes / 1048576.0,
+                cpu_description().c_str());
+    return 0;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const TestResult& r : tests) {
+    std::vector<double> ns, ts;
+    for (double s : r.seconds) {
+      ns.push_back(s * 1e9);
+      ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
+    }
+    const SampleStats sn = sample_stats(ns), st = sample_stats(ts);
+    std::vector<int64_t> ns_int;
+    for (double x : ns) ns_int.push_back(static_cast<int64_t>(x));
+    out.push_back({{"build_commit", "r1.cpp"},
+                   {"build_number", 0},
+                   {"cpu_info", cpu_description()},
+                   {"gpu_info", ""},
+                   {"backends", "CPU"},
+                   {"kernels", matmul_backend()},
+                   {"model_filename", path},
+                   {"model_type", model_type},
+                   {"model_size", stats.size_bytes},
+                   {"model_n_params", stats.n_params},
+                   {"n_batch", n_batch},
+                   {"n_ubatch", n_batch},
+                   {"n_threads", r.n_threads},
+                   {"type_k", "f32"},
+                   {"type_v", "f32"},
+                   {"n_gpu_layers", 0},
+                   {"use_mmap", true},
+                   {"n_prompt", r.n_prompt},
+                   {"n_gen", r.n_gen},
+                   {"test_time", r.time},
+                   {"avg_ns", static_cast<int64_t>(sn.mean)},
+                   {"stddev_ns", static_cast<int64_t>(sn.stddev)},
+                   {"avg_ts", st.mean},
+                   {"stddev_ts", st.stddev},
+                   {"samples_ns", ns_int},
+                   {"samples_ts", ts},
+                   {"peak_rss_bytes", peak}});
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace r1::cli

@@ -1,0 +1,72 @@
+#include "util/bandwidth.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "core/error.h"
+#include "util/threadpool.h"
+#include "util/timer.h"
+
+namespace r1 {
+namespace {
+
+// The read kernel keeps eight independent sums so that it is bound by memory, not by the latency
+// of one add chain; the compiler vectorizes each lane group.
+float read_sum(const float* a, int64_t n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int u = 0; u < 8; ++u) s[u] += a[i + u];
+  for (; i < n; ++i) s[0] += a[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+}  // namespace
+
+std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_floats, int reps) {
+  if (n_floats < 1024 || reps < 1) fail("measure_bandwidth: need n_floats >= 1024 and reps >= 1");
+  const size_t n = static_cast<size_t>(n_floats);
+  // new float[] leaves pages untouched, so each thread's first write below places its slice.
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
+  const int64_t bytes = n_floats * static_cast<int64_t>(sizeof(float));
+  pool.parallel_for(n_floats, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a[i] = 1.0f, b[i] = 2.0f, c[i] = 0.0f;
+  });
+
+  struct Kernel {
+    const char* name;
+    int64_t bytes;  // per repetition
+  };
+  const Kernel kernels[] = {{"read", bytes}, {"copy", 2 * bytes}, {"scale", 2 * bytes}, {"add", 3 * bytes},
+                            {"triad", 3 * bytes}};
+  std::vector<BandwidthResult> out;
+  volatile float sink = 0;  // keeps the read kernel's sums alive
+  const float q = 3.0f;
+  for (int k = 0; k < 5; ++k) {
+    BandwidthResult r{kernels[k].name, 0, 0, kernels[k].bytes};
+    double total = 0;
+    for (int rep = 0; rep < reps; ++rep) {
+      std::vector<float> partial(static_cast<size_t>(pool.size()), 0.0f);
+      Timer t;
+      pool.run([&](int ith, int nth) {
+        const int64_t i0 = n_floats * ith / nth, i1 = n_floats * (ith + 1) / nth;
+        switch (k) {
+          case 0: partial[ith] = read_sum(a.get() + i0, i1 - i0); break;
+          case 1: for (int64_t i = i0; i < i1; ++i) c[i] = a[i]; break;
+          case 2: for (int64_t i = i0; i < i1; ++i) b[i] = q * c[i]; break;
+          case 3: for (int64_t i = i0; i < i1; ++i) c[i] = a[i] + b[i]; break;
+          default: for (int64_t i = i0; i < i1; ++i) a[i] = b[i] + q * c[i]; break;
+        }
+      });
+      const double gbs = static_cast<double>(r.bytes_per_rep) / t.seconds() / 1e9;
+      for (float p : partial) sink = sink + p;
+      r.best_gbs = std::max(r.best_gbs, gbs);
+      total += gbs;
+    }
+    r.avg_gbs = total / reps;
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace r1
