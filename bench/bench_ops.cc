@@ -3,7 +3,9 @@
 // gemm (64 tokens, prefill) is compute bound: compare FLOP/s.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/matmul.h"
@@ -54,6 +56,58 @@ void BM_matmul(benchmark::State& state) {
 BENCHMARK(BM_matmul)
     ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 64}})
     ->ArgNames({"type", "n_tok"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The fixed cost of one parallel step (publish a job, every thread runs it, wait): decode issues
+// ~10 matmuls per layer, so this must stay far below a matmul's own time (~10-100 µs).
+void BM_pool_run(benchmark::State& state) {
+  std::atomic<int> sink{0};
+  for (auto _ : state) pool().run([&](int ith, int) { sink.fetch_add(ith, std::memory_order_relaxed); });
+  benchmark::DoNotOptimize(sink.load());
+  state.SetLabel(std::to_string(pool().size()) + " threads");
+}
+BENCHMARK(BM_pool_run)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// Decode-sized matmul (one token) per kernel backend, to see the tile kernels against the
+// one-row dot products: Q4_0 at the FFN shape.
+void BM_matmul_backend(benchmark::State& state) {
+  const char* names[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+  const char* name = names[state.range(0)];
+  if (!force_matmul_backend(name)) {
+    state.SkipWithError("backend not available on this CPU");
+    return;
+  }
+  const int64_t n_tok = state.range(1);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  const size_t rb = row_bytes(DType::Q4_0, kK);
+  std::vector<uint8_t> bytes(rb * kN);
+  std::vector<float> row(kK);
+  for (int64_t r = 0; r < kN; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(DType::Q4_0, row.data(), bytes.data() + r * rb, kK);
+  }
+  TensorView w;
+  w.type = DType::Q4_0;
+  w.n_dims = 2;
+  w.ne = {kK, kN, 1, 1};
+  w.data = bytes.data();
+  w.nbytes = bytes.size();
+  std::vector<float> x(n_tok * kK), y(n_tok * kN);
+  for (auto& v : x) v = d(rng);
+  for (auto _ : state) {
+    matmul(w, x.data(), n_tok, y.data(), pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  force_matmul_backend("auto");
+  state.SetLabel(name);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kK * kN * n_tok * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_matmul_backend)
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 64}})
+    ->ArgNames({"backend", "n_tok"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

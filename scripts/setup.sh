@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libpcre2-dev                        # pre-tokenizer regexes with Unicode classes
   libutf8proc-dev                     # NFC normalization (Qwen2 tokenizer)
   python3 python3-numpy               # independent NumPy references used by tests
+  chromium                            # headless browser for the web app test (tests/server)
   python3-torch                       # the trainer's independent PyTorch reference (tests/train)
 )
 
@@ -39,6 +40,12 @@ fi
 if [ -f tools/node/package.json ]; then
   if [ ! -d tools/node/node_modules ] || [ tools/node/package-lock.json -nt tools/node/node_modules ]; then
     (cd tools/node && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
+  fi
+fi
+# The server's end-to-end tests: the official openai client and playwright-core (tests/server).
+if [ -f tests/server/package.json ]; then
+  if [ ! -d tests/server/node_modules ] || [ tests/server/package-lock.json -nt tests/server/node_modules ]; then
+    (cd tests/server && npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
 echo "setup: all packages present"

@@ -17,8 +17,13 @@ build_one() {  # name git-dir extra-cmake-flags...
   local src=$DEST/$name
   if [[ ! -f $src/CMakeLists.txt ]]; then
     mkdir -p "$src"
-    # models/ holds large vocab files that shallow mirrors may lack; the build needs none of them.
-    git --git-dir="$git" archive HEAD -- . ':(exclude)models' ':(exclude)media' | tar -x -C "$src"
+    # Partial mirrors may lack some large blobs (vocab files, web assets) that the build does
+    # not need: export every file whose blob is present.
+    git --git-dir="$git" ls-tree -r HEAD --format='%(objectname) %(path)' |
+      git --git-dir="$git" cat-file --batch-check='%(objectname) %(objecttype) %(rest)' |
+      sed -n 's/^[0-9a-f]* blob //p' > "$src.files"
+    mapfile -t files < "$src.files"
+    git --literal-pathspecs --git-dir="$git" archive HEAD -- "${files[@]}" | tar -x -C "$src"
     git --git-dir="$git" rev-parse HEAD > "$src/COMMIT"
   fi
   nice -n 19 cmake -S "$src" -B "$src/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

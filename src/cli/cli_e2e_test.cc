@@ -203,4 +203,30 @@ TEST(CliE2E, BadInputGivesOneClearLine) {
   EXPECT_NE(longp.err.find("context"), std::string::npos);
 }
 
+TEST(CliE2E, DeepseekConvertInfoAndMtpRun) {
+  const std::string gguf = tmp("ds.gguf");
+  Result c = r1("convert -i " + kData + "/models/deepseek2-mini-hf-fp8 -o " + gguf + " --type q8_0");
+  ASSERT_EQ(c.code, 0) << c.err;
+  Result info = r1("info -m " + gguf);
+  EXPECT_NE(info.out.find("deepseek2.nextn_predict_layers"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("KV cache:     480 bytes/token in BF16"), std::string::npos) << info.out;  // 3 · 80 · 2
+  // Speculative decoding with the MTP layer gives the same greedy text, from the GGUF and from a
+  // random FP8 directory.
+  const std::string hf = tmp("ds-fp8");
+  ASSERT_EQ(r1("gen-model --shape tiny-deepseek3 --format hf --type fp8 -o " + hf).code, 0);
+  for (const std::string& m : {gguf, hf}) {
+    const std::string run = "run --raw --temp 0 -n 24 --ignore-eos -m " + m + " -p 'What is 2+2?'";
+    Result plain = r1(run), mtp = r1(run + " --mtp -v");
+    ASSERT_EQ(mtp.code, 0) << mtp.err;
+    EXPECT_EQ(plain.out, mtp.out) << m;
+    EXPECT_NE(mtp.err.find("drafts accepted"), std::string::npos) << mtp.err;
+  }
+  Result no_mtp = r1("run -m " + kData + "/models/deepseek2-mini-f32.gguf -p hi -n 2 --mtp");
+  EXPECT_TRUE(one_line_error(no_mtp)) << no_mtp.err;
+  Result bad = r1("convert -i /nonexistent -o " + tmp("x.gguf"));
+  EXPECT_TRUE(one_line_error(bad)) << bad.err;
+  fs::remove(gguf);
+  fs::remove_all(hf);
+}
+
 }  // namespace

@@ -47,6 +47,8 @@ int cmd_serve(const Argv& argv) {
   flags.push_back({"--alias", "", FlagKind::String, "", "the model id the API reports (default: the file name)", "NAME"});
   flags.push_back({"--reasoning-format", "", FlagKind::String, "deepseek",
                    "deepseek: thinking in reasoning_content; none: <think> text left in content", "FMT"});
+  flags.push_back({"--cache-dir", "", FlagKind::String, "", "keep prompt prefixes' KV cache on disk here, reused across restarts", "DIR"});
+  flags.push_back({"--no-batch", "", FlagKind::Bool, "", "decode each slot on its own instead of one batched step for all"});
   flags.push_back({"--max-body", "", FlagKind::Int, "8388608", "largest request body in bytes (larger: 413)", "N"});
   Args a("serve", "[-m PATH] [--host ADDR] [--port N] [-np N] [flags]", flags);
   a.parse(argv);
@@ -65,8 +67,9 @@ int cmd_serve(const Argv& argv) {
   server::ServeOptions o;
   o.n_slots = int(slots);
   o.n_ctx = context_from(a, *model);
-  // The cores are shared among the slots (each decodes on its own threads).
-  o.threads_per_slot = std::max(1, threads_from(a) / int(slots));
+  o.n_threads = threads_from(a);
+  o.batching = !a.flag("--no-batch");
+  o.cache_dir = a.str("--cache-dir");
   o.max_queue = int(queue);
   o.api_key = a.has("--api-key-file") ? read_key_file(a.str("--api-key-file")) : a.str("--api-key");
   o.reasoning_in_content = format == "none";

@@ -14,6 +14,9 @@ int cmd_tokenize(const Argv& args);
 int cmd_logits(const Argv& args);
 int cmd_info(const Argv& args);
 int cmd_gen_model(const Argv& args);
+int cmd_train(const Argv& args);
+int cmd_eval(const Argv& args);
+int cmd_convert(const Argv& args);
 int cmd_bench(const Argv& args);
 
 }  // namespace r1::cli

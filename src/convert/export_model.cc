@@ -1,5 +1,8 @@
 #include "convert/export_model.h"
 
+#include <algorithm>
+#include <cmath>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -7,6 +10,7 @@
 #include "convert/tokenizer_export.h"
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "ops/convert.h"
 #include "ops/quant.h"
 #include "util/threadpool.h"
 
@@ -50,15 +54,45 @@ bool use_more_bits(int layer, int n_layer) {
   return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
 }
 
-// Values of one tensor converted to the bytes of `type`, rows quantized in parallel.
-std::vector<uint8_t> encode(const std::vector<float>& values, int64_t row_len, DType type, ThreadPool& pool) {
+// Values of one tensor converted to the bytes of `type` in out, rows quantized in parallel.
+void encode_into(const std::vector<float>& values, int64_t row_len, DType type, ThreadPool& pool, uint8_t* out) {
   const int64_t rows = static_cast<int64_t>(values.size()) / row_len;
   const size_t rb = row_bytes(type, row_len);
-  std::vector<uint8_t> out(rb * rows);
   pool.parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) quantize_row(type, values.data() + r * row_len, out.data() + r * rb, row_len);
+    for (int64_t r = r0; r < r1; ++r) quantize_row(type, values.data() + r * row_len, out + r * rb, row_len);
   });
+}
+
+std::vector<uint8_t> encode(const std::vector<float>& values, int64_t row_len, DType type, ThreadPool& pool) {
+  std::vector<uint8_t> out(row_bytes(type, row_len) * (values.size() / size_t(row_len)));
+  encode_into(values, row_len, type, pool, out.data());
   return out;
+}
+
+// DeepSeek's FP8 form: e4m3 codes and one F32 multiplier per 128×128 block (weight_scale_inv,
+// value = code × multiplier), each block scaled so that its largest magnitude maps to 448.
+void encode_fp8_blocks(const std::vector<float>& w, int64_t rows, int64_t cols, uint8_t* codes, float* scales) {
+  constexpr int64_t B = 128;
+  const int64_t cb = (cols + B - 1) / B;
+  for (int64_t br = 0; br * B < rows; br++)
+    for (int64_t bc = 0; bc < cb; bc++) {
+      float amax = 0;
+      for (int64_t r = br * B; r < std::min(rows, br * B + B); r++)
+        for (int64_t c = bc * B; c < std::min(cols, bc * B + B); c++) amax = std::max(amax, std::fabs(w[size_t(r * cols + c)]));
+      const float scale = amax > 0 ? amax / 448.0f : 1.0f;
+      scales[br * cb + bc] = scale;
+      for (int64_t r = br * B; r < std::min(rows, br * B + B); r++)
+        for (int64_t c = bc * B; c < std::min(cols, bc * B + B); c++)
+          codes[r * cols + c] = f32_to_fp8_e4m3(w[size_t(r * cols + c)] / scale);
+    }
+}
+
+// Which tensors DeepSeek's FP8 checkpoints store in FP8: the projections, not the embeddings,
+// heads, router or norms.
+bool stored_as_fp8(const ExportTensor& t) {
+  const std::string& n = t.hf_name;
+  return t.is_matrix && t.shape.size() == 2 && !n.ends_with("embed_tokens.weight") && !n.ends_with("lm_head.weight") &&
+         !n.ends_with("shared_head.head.weight");
 }
 
 }  // namespace
@@ -106,28 +140,31 @@ std::vector<std::string> write_gguf(const ExportModel& m, const std::string& pat
   uint64_t total = 0, done = 0;
   for (const auto& t : m.tensors) total += static_cast<uint64_t>(product(t.shape)) * 4;
 
+  // Each tensor is made, converted and written in turn (one in memory at a time), so models far
+  // larger than RAM can be written.
   ThreadPool pool(0);
-  std::vector<std::vector<uint8_t>> storage;
-  storage.reserve(m.tensors.size());
   for (const auto& t : m.tensors) {
     if (t.gguf_name.empty()) continue;  // HF-only tensor
-    std::vector<float> values(product(t.shape));
-    t.fill(values.data());
-    if (t.to_gguf) t.to_gguf(values.data());
     const DType type = gguf_tensor_type(ftype, t, n_layer);
-    storage.push_back(encode(values, t.shape.back(), type, pool));
+    const int64_t n = product(t.shape), row = t.shape.back();
     std::vector<int64_t> ne(t.shape.rbegin(), t.shape.rend());
-    w.add_tensor(t.gguf_name, type, ne, storage.back().data(), storage.back().size());
-    done += values.size() * 4;
-    if (progress.on_bytes) progress.on_bytes(done, total);
+    w.add_tensor(t.gguf_name, type, ne, row_bytes(type, row) * size_t(n / row), [&, type, n, row](uint8_t* dst) {
+      std::vector<float> values(static_cast<size_t>(n));
+      t.fill(values.data());
+      if (t.to_gguf) t.to_gguf(values.data());
+      encode_into(values, row, type, pool, dst);
+      done += uint64_t(n) * 4;
+      if (progress.on_bytes) progress.on_bytes(done, total);
+    });
   }
   return w.write(path, max_split_bytes);
 }
 
 void write_hf_dir(const ExportModel& m, const std::string& dir, DType dtype, uint64_t max_shard_bytes,
                   const WriteProgress& progress) {
-  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
-    fail("HF directories are written as f32, bf16 or f16, not ", dtype_name(dtype));
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16 && dtype != DType::F8_E4M3)
+    fail("HF directories are written as f32, bf16, f16 or fp8, not ", dtype_name(dtype));
+  const bool fp8 = dtype == DType::F8_E4M3;  // projections in FP8, the rest in BF16
   fs::create_directories(dir);
   auto write_json = [&](const std::string& name, const nlohmann::json& j) {
     std::ofstream f(fs::path(dir) / name);
@@ -135,7 +172,10 @@ void write_hf_dir(const ExportModel& m, const std::string& dir, DType dtype, uin
     if (!f) fail("cannot write ", (fs::path(dir) / name).string());
   };
   nlohmann::json cfg = m.hf_config;
-  cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";
+  cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
+  if (fp8)
+    cfg["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
+                                  {"weight_block_size", {128, 128}}};
   write_json("config.json", cfg);
   if (!m.generation_config.is_null() && !m.generation_config.empty())
     write_json("generation_config.json", m.generation_config);
@@ -152,15 +192,25 @@ void write_hf_dir(const ExportModel& m, const std::string& dir, DType dtype, uin
   ThreadPool pool(0);
   SafetensorsWriter w;
   w.set_metadata("format", "pt");
-  std::vector<std::vector<uint8_t>> storage;
-  storage.reserve(m.tensors.size());
+  std::deque<std::vector<uint8_t>> storage;  // a deque: buffers never move while more are added
   for (const auto& t : m.tensors) {
     if (t.hf_name.empty()) continue;  // GGUF-only tensor (e.g. llama's rope_freqs)
     std::vector<float> values(product(t.shape));
     t.fill(values.data());
     const int64_t row = t.shape.empty() ? 1 : t.shape.back();
-    storage.push_back(encode(values, row, dtype, pool));
-    w.add(t.hf_name, dtype, t.shape, storage.back().data(), storage.back().size());
+    if (fp8 && stored_as_fp8(t)) {
+      const int64_t rows = t.shape[0], cols = t.shape[1];
+      const std::vector<int64_t> scale_shape = {(rows + 127) / 128, (cols + 127) / 128};
+      std::vector<uint8_t>& codes = storage.emplace_back(size_t(rows * cols));
+      std::vector<uint8_t>& scales = storage.emplace_back(size_t(scale_shape[0] * scale_shape[1]) * sizeof(float));
+      encode_fp8_blocks(values, rows, cols, codes.data(), reinterpret_cast<float*>(scales.data()));
+      w.add(t.hf_name, DType::F8_E4M3, t.shape, codes.data(), codes.size());
+      w.add(t.hf_name + "_scale_inv", DType::F32, scale_shape, scales.data(), scales.size());
+    } else {
+      const DType type = fp8 ? DType::BF16 : dtype;
+      storage.push_back(encode(values, row, type, pool));
+      w.add(t.hf_name, type, t.shape, storage.back().data(), storage.back().size());
+    }
     done += values.size() * 4;
     if (progress.on_bytes) progress.on_bytes(done, total);
   }

@@ -53,7 +53,8 @@ struct WriteProgress {
 std::vector<std::string> write_gguf(const ExportModel& m, const std::string& path, const std::string& ftype,
                                     uint64_t max_split_bytes = 0, const WriteProgress& progress = {});
 // Writes config.json, generation_config.json, tokenizer files and safetensors (dtype F32, BF16 or
-// F16; sharded when max_shard_bytes > 0) into dir.
+// F16; or F8_E4M3: DeepSeek's FP8 form, projections as e4m3 codes with 128×128 block scales
+// `<name>_scale_inv` and the rest BF16; sharded when max_shard_bytes > 0) into dir.
 void write_hf_dir(const ExportModel& m, const std::string& dir, DType dtype, uint64_t max_shard_bytes = 0,
                   const WriteProgress& progress = {});
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "convert/deepseek_export.h"
 #include "convert/tokenizer_export.h"
 #include "core/error.h"
 #include "ops/convert.h"
@@ -202,6 +203,94 @@ ExportModel random_dense_model(const DenseSpec& in, uint64_t seed, const std::st
                            {"original_max_position_embeddings", 8192}, {"rope_type", "llama3"}};
   }
   m.hf_config = c;
+  m.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}};
+  return m;
+}
+
+namespace {
+
+// Settings every DeepSeek preset shares (V3's); each preset then sets its sizes.
+nlohmann::json deepseek_v3_base() {
+  return {
+      {"architectures", {"DeepseekV3ForCausalLM"}}, {"model_type", "deepseek_v3"},
+      {"bos_token_id", 0}, {"eos_token_id", 1}, {"hidden_act", "silu"}, {"tie_word_embeddings", false},
+      {"max_position_embeddings", 163840}, {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0},
+      {"rope_scaling", {{"type", "yarn"}, {"factor", 40.0}, {"original_max_position_embeddings", 4096},
+                        {"beta_fast", 32}, {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}}},
+      {"moe_layer_freq", 1}, {"scoring_func", "sigmoid"}, {"topk_method", "noaux_tc"}, {"norm_topk_prob", true},
+      {"routed_scaling_factor", 2.5}, {"num_nextn_predict_layers", 1}, {"attention_bias", false},
+  };
+}
+
+nlohmann::json with(nlohmann::json base, const nlohmann::json& sizes) {
+  base.update(sizes);
+  return base;
+}
+
+}  // namespace
+
+std::vector<std::string> deepseek_preset_names() {
+  return {"tiny-deepseek3", "deepseek-v3", "deepseek-v2-lite", "deepseek-v3-0.66b"};
+}
+
+nlohmann::json deepseek_preset(const std::string& name) {
+  const nlohmann::json v3 = deepseek_v3_base();
+  if (name == "tiny-deepseek3")
+    return with(v3, {{"hidden_size", 256}, {"num_hidden_layers", 3}, {"num_attention_heads", 4},
+                     {"num_key_value_heads", 4}, {"q_lora_rank", 128}, {"kv_lora_rank", 64},
+                     {"qk_nope_head_dim", 32}, {"qk_rope_head_dim", 16}, {"v_head_dim", 32},
+                     {"intermediate_size", 128}, {"moe_intermediate_size", 128}, {"n_routed_experts", 8},
+                     {"n_shared_experts", 1}, {"num_experts_per_tok", 2}, {"n_group", 4}, {"topk_group", 2},
+                     {"first_k_dense_replace", 1}, {"vocab_size", 0}});
+  if (name == "deepseek-v3")  // DeepSeek-V3 / R1 (SPEC §1.1)
+    return with(v3, {{"hidden_size", 7168}, {"num_hidden_layers", 61}, {"num_attention_heads", 128},
+                     {"num_key_value_heads", 128}, {"q_lora_rank", 1536}, {"kv_lora_rank", 512},
+                     {"qk_nope_head_dim", 128}, {"qk_rope_head_dim", 64}, {"v_head_dim", 128},
+                     {"intermediate_size", 18432}, {"moe_intermediate_size", 2048}, {"n_routed_experts", 256},
+                     {"n_shared_experts", 1}, {"num_experts_per_tok", 8}, {"n_group", 8}, {"topk_group", 4},
+                     {"first_k_dense_replace", 3}, {"vocab_size", 129280}});
+  if (name == "deepseek-v3-0.66b")  // V3's structure at 1024 dim: 0.66B parameters
+    return with(v3, {{"hidden_size", 1024}, {"num_hidden_layers", 8}, {"num_attention_heads", 16},
+                     {"num_key_value_heads", 16}, {"q_lora_rank", 384}, {"kv_lora_rank", 256},
+                     {"qk_nope_head_dim", 64}, {"qk_rope_head_dim", 32}, {"v_head_dim", 64},
+                     {"intermediate_size", 2816}, {"moe_intermediate_size", 512}, {"n_routed_experts", 32},
+                     {"n_shared_experts", 1}, {"num_experts_per_tok", 4}, {"n_group", 8}, {"topk_group", 4},
+                     {"first_k_dense_replace", 1}, {"vocab_size", 129280}});
+  if (name == "deepseek-v2-lite")  // DeepSeek-V2-Lite: no q LoRA, softmax routing, no groups
+    return with(v3, {{"architectures", {"DeepseekV2ForCausalLM"}}, {"model_type", "deepseek_v2"},
+                     {"hidden_size", 2048}, {"num_hidden_layers", 27}, {"num_attention_heads", 16},
+                     {"num_key_value_heads", 16}, {"q_lora_rank", nullptr}, {"kv_lora_rank", 512},
+                     {"qk_nope_head_dim", 128}, {"qk_rope_head_dim", 64}, {"v_head_dim", 128},
+                     {"intermediate_size", 10944}, {"moe_intermediate_size", 1408}, {"n_routed_experts", 64},
+                     {"n_shared_experts", 2}, {"num_experts_per_tok", 6}, {"n_group", 1}, {"topk_group", 1},
+                     {"first_k_dense_replace", 1}, {"vocab_size", 102400}, {"scoring_func", "softmax"},
+                     {"topk_method", "greedy"}, {"norm_topk_prob", false}, {"routed_scaling_factor", 1.0},
+                     {"num_nextn_predict_layers", 0},
+                     {"rope_scaling", {{"type", "yarn"}, {"factor", 40.0}, {"original_max_position_embeddings", 4096},
+                                       {"beta_fast", 32}, {"beta_slow", 1}, {"mscale", 0.707},
+                                       {"mscale_all_dim", 0.707}}}});
+  std::string known;
+  for (const auto& n : deepseek_preset_names()) known += (known.empty() ? "" : ", ") + n;
+  fail("unknown DeepSeek shape '", name, "' (known: ", known, ")");
+}
+
+ExportModel random_deepseek_model(nlohmann::json config, uint64_t seed, const std::string& tokenizer_json,
+                                  bool with_mtp) {
+  const int64_t n_tok = tokenizer_json_size(tokenizer_json);
+  if (config.value("vocab_size", int64_t(0)) == 0) config["vocab_size"] = n_tok;
+  if (config["vocab_size"].get<int64_t>() < n_tok)
+    fail("gen-model: vocab_size ", config["vocab_size"].get<int64_t>(), " is smaller than the tokenizer (", n_tok, " tokens)");
+  const DeepseekConfig c = deepseek_config_from_json(config, "gen-model config");
+  // Norm weights 1, everything else N(0, 0.02) in bfloat16 (the router's correction bias included).
+  HfTensorSource random = [seed](const std::string& name, const std::vector<int64_t>& shape, float* dst) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    if (name.ends_with("norm.weight")) std::fill(dst, dst + n, 1.0f);
+    else fill_normal_bf16(dst, n, seed, name, 0.02f);
+  };
+  ExportModel m = deepseek_export_model(c, config, random, with_mtp && c.n_mtp_layers > 0);
+  m.tokenizer_path = tokenizer_json;
+  m.name = config.value("model_type", std::string("deepseek")) + " random weights (seed " + std::to_string(seed) + ")";
   m.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}};
   return m;
 }

@@ -33,6 +33,19 @@ std::vector<std::string> dense_preset_names();
 
 ExportModel random_dense_model(const DenseSpec& spec, uint64_t seed, const std::string& tokenizer_json);
 
+// DeepSeek-V2/V3 shapes, as the contents of their HF config.json: "tiny-deepseek3" (the test data's
+// deepseek2-mini: 256 dim, 3 layers, 8 experts, MTP), "deepseek-v3" (671B; R1's shape), "deepseek-v2-lite"
+// (16B), "deepseek-v3-0.66b" (1024 dim, 8 layers, 32 experts; the performance issue's V3 structure).
+// Vocabulary sizes are the real ones; BOS / EOS are 0 / 1 as in the tiny tokenizer.
+nlohmann::json deepseek_preset(const std::string& name);
+std::vector<std::string> deepseek_preset_names();
+
+// A random-weight DeepSeek model of a config (the recipe above; norms 1). n_vocab 0 in the config
+// ("vocab_size") means the tokenizer's size. with_mtp: add the MTP layer when the config has one.
+// Values are made per tensor when written, so shapes far beyond RAM stream to disk.
+ExportModel random_deepseek_model(nlohmann::json config, uint64_t seed, const std::string& tokenizer_json,
+                                  bool with_mtp);
+
 // Deterministic N(0, std) values rounded to bfloat16, from (seed, tensor name).
 void fill_normal_bf16(float* dst, int64_t n, uint64_t seed, const std::string& name, float stddev);
 

@@ -3,6 +3,7 @@
 // naming the file, the key or tensor, and the problem; it never reads out of bounds.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -125,6 +126,10 @@ class GgufWriter {
   // data must stay valid until write(); nbytes must equal the row_bytes * rows of the shape.
   void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, const void* data,
                   size_t nbytes);
+  // The same with the bytes made by produce(dst) (exactly nbytes) while write() runs, one tensor at
+  // a time: files larger than memory stream through.
+  void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, size_t nbytes,
+                  std::function<void(uint8_t* dst)> produce);
   // Also written as general.alignment when not the default 32. Must be a power of two.
   void set_alignment(size_t a);
   // Returns the paths written.
@@ -137,6 +142,7 @@ class GgufWriter {
     std::vector<int64_t> ne;
     const void* data;
     size_t nbytes;
+    std::function<void(uint8_t* dst)> produce;  // instead of data
   };
   using KeyValues = std::vector<std::pair<std::string, GgufValue>>;
   static void write_part(const std::string& path, const KeyValues& kv, const std::vector<const PendingTensor*>& tensors,

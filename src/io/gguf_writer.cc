@@ -110,7 +110,14 @@ void GgufWriter::add_tensor(const std::string& name, DType type, const std::vect
     fail("GGUF writer: tensor ", name, " is too large");
   if (nbytes != expected)
     fail("GGUF writer: tensor ", name, " has ", nbytes, " bytes of data, its shape needs ", expected);
-  tensors_.push_back({name, type, ne, data, nbytes});
+  tensors_.push_back({name, type, ne, data, nbytes, {}});
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, size_t nbytes,
+                            std::function<void(uint8_t* dst)> produce) {
+  if (!produce) fail("GGUF writer: tensor ", name, " has no data producer");
+  add_tensor(name, type, ne, nullptr, nbytes);
+  tensors_.back().produce = std::move(produce);
 }
 
 void GgufWriter::write_part(const std::string& path, const KeyValues& kv,
@@ -138,8 +145,15 @@ void GgufWriter::write_part(const std::string& path, const KeyValues& kv,
 
   FileWriter f(path);
   f.write(h.b.data(), h.b.size());
+  std::vector<uint8_t> produced;
   for (const PendingTensor* t : tensors) {
-    f.write(t->data, t->nbytes);
+    if (t->produce) {
+      produced.resize(t->nbytes);
+      t->produce(produced.data());
+      f.write(produced.data(), t->nbytes);
+    } else {
+      f.write(t->data, t->nbytes);
+    }
     f.write_zeros(align_up(t->nbytes, alignment) - t->nbytes);
   }
   f.close();

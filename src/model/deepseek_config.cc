@@ -124,6 +124,7 @@ DeepseekConfig deepseek_config_from_gguf(const GgufFile& f) {
   c.n_ctx_train = f.get_int(p + "context_length");
   c.rms_eps = float(f.get_float(p + "attention.layer_norm_rms_epsilon"));
   c.q_lora_rank = f.get_int(p + "attention.q_lora_rank", 0);
+  c.n_mtp_layers = f.get_int(p + "nextn_predict_layers", 0);  // our GGUFs with the MTP layer
   c.kv_lora_rank = f.get_int(p + "attention.kv_lora_rank");
   c.qk_rope_dim = f.get_int(p + "rope.dimension_count");
   const int64_t n_head_kv = f.get_int(p + "attention.head_count_kv", c.n_head);
@@ -196,8 +197,13 @@ DeepseekConfig deepseek_config_from_gguf(const GgufFile& f) {
 }
 
 DeepseekConfig deepseek_config_from_hf(const std::string& dir) {
-  const std::string path = dir + "/config.json";
-  const nlohmann::json j = read_json_file(path);
+  DeepseekConfig c = deepseek_config_from_json(read_json_file(dir + "/config.json"), dir + "/config.json");
+  const std::string gen_path = dir + "/generation_config.json";
+  if (std::filesystem::exists(gen_path)) read_special_ids(read_json_file(gen_path), gen_path, c);
+  return c;
+}
+
+DeepseekConfig deepseek_config_from_json(const nlohmann::json& j, const std::string& path) {
   DeepseekConfig c;
   c.source = path;
   const std::string type = json_string(j, "model_type", "", path);
@@ -267,8 +273,6 @@ DeepseekConfig deepseek_config_from_hf(const std::string& dir) {
     c.fp8_weights = true;
   }
   read_special_ids(j, path, c);
-  const std::string gen_path = dir + "/generation_config.json";
-  if (std::filesystem::exists(gen_path)) read_special_ids(read_json_file(gen_path), gen_path, c);
   validate(c);
   return c;
 }

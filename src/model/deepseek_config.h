@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/dtype.h"
 #include "ops/rope.h"
 
@@ -58,7 +60,7 @@ struct DeepseekConfig {
   bool norm_topk = false;    // renormalise the selected weights to sum 1
   float route_scale = 1.0f;  // routed_scaling_factor
 
-  int64_t n_mtp_layers = 0;  // num_nextn_predict_layers (HF; GGUF files carry none)
+  int64_t n_mtp_layers = 0;  // num_nextn_predict_layers (HF) / nextn_predict_layers (GGUF)
   bool fp8_weights = false;  // HF quantization_config says fp8 with 128×128 block scales
 
   int32_t bos_id = -1;
@@ -78,6 +80,8 @@ bool is_deepseek_hf(const std::string& dir);       // config.json model_type dee
 
 DeepseekConfig deepseek_config_from_gguf(const GgufFile& f);
 DeepseekConfig deepseek_config_from_hf(const std::string& dir);
+// The same from config.json's contents (path names it in messages); no generation_config.json.
+DeepseekConfig deepseek_config_from_json(const nlohmann::json& config, const std::string& path);
 
 // Bytes of the latent KV cache per token over all layers, for `r1 info`:
 // n_layer · (kv_lora_rank + qk_rope_dim) · sizeof(cache_type). 70,272 for R1 in BF16.

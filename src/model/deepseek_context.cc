@@ -34,11 +34,11 @@ void DeepseekContext::truncate(int64_t n) {
   tokens_.resize(size_t(n));
   if (!drafting_ || n == before) return;
   // MTP entry i was made with t_{i+1}: entries up to n-2 still see the same tokens.
-  mtp_cache_.truncate(std::min(mtp_cache_.size(), std::max<int64_t>(n - 1, 0)));
+  mtp_cache_->truncate(std::min(mtp_cache_->size(), std::max<int64_t>(n - 1, 0)));
   // The entry of position n-1 is made by the next call, from h_{n-1}: recompute it if it is gone.
   const bool have_last_hidden = n - 1 >= hidden_pos_ && n - 1 < hidden_pos_ + hidden_rows_;
-  const bool in_step = n == 0 || (mtp_cache_.size() == n - 1 && have_last_hidden);
-  replay_from_ = in_step ? -1 : mtp_cache_.size();
+  const bool in_step = n == 0 || (mtp_cache_->size() == n - 1 && have_last_hidden);
+  replay_from_ = in_step ? -1 : mtp_cache_->size();
 }
 
 void DeepseekContext::forward(const int32_t* ids, int64_t n, bool all_logits, float* logits) {
@@ -62,8 +62,8 @@ void DeepseekContext::forward(const int32_t* ids, int64_t n, bool all_logits, fl
     const int64_t kept = int64_t(tokens_.size());
     if (cache_.size() > kept) cache_.truncate(kept);
     if (drafting_) {
-      mtp_cache_.truncate(std::min(mtp_cache_.size(), std::max<int64_t>(kept - 1, 0)));
-      replay_from_ = kept > 0 ? mtp_cache_.size() : -1;
+      mtp_cache_->truncate(std::min(mtp_cache_->size(), std::max<int64_t>(kept - 1, 0)));
+      replay_from_ = kept > 0 ? mtp_cache_->size() : -1;
     }
     throw;
   }
@@ -73,16 +73,16 @@ void DeepseekContext::forward_chunk(const int32_t* ids, int64_t n, bool all_logi
   const MtpWeights& mtp = *weights_.mtp;
   const int64_t D = config_.n_embd, p0 = n_past();
   // An entry drafted with another token than the one that came is wrong.
-  if (p0 > 0 && mtp_cache_.size() == p0 && ids[0] != draft_next_) mtp_cache_.truncate(p0 - 1);
+  if (p0 > 0 && mtp_cache_->size() == p0 && ids[0] != draft_next_) mtp_cache_->truncate(p0 - 1);
   // The entry of the previous chunk's last position needs this chunk's first token.
-  if (p0 > 0 && mtp_cache_.size() == p0 - 1) {
-    mtp_forward(config_, mtp, mtp_cache_, act_, pool_, ids, hidden_.data() + (p0 - 1 - hidden_pos_) * D, 1, nullptr);
+  if (p0 > 0 && mtp_cache_->size() == p0 - 1) {
+    mtp_forward(config_, mtp, *mtp_cache_, act_, pool_, ids, hidden_.data() + (p0 - 1 - hidden_pos_) * D, 1, nullptr);
   }
   hidden_rows_ = 0;  // overwritten next
   deepseek_forward(config_, weights_, cache_, act_, pool_, ids, n, all_logits, logits, hidden_.data());
   hidden_pos_ = p0;
   hidden_rows_ = n;
-  if (n > 1) mtp_forward(config_, mtp, mtp_cache_, act_, pool_, ids + 1, hidden_.data(), n - 1, nullptr);
+  if (n > 1) mtp_forward(config_, mtp, *mtp_cache_, act_, pool_, ids + 1, hidden_.data(), n - 1, nullptr);
   tokens_.insert(tokens_.end(), ids, ids + n);
 }
 
@@ -105,8 +105,8 @@ void DeepseekContext::draft(int32_t next, float* logits) {
   if (replay_from_ >= 0) replay();
   const int64_t p = n_past();
   if (p == 0) fail("draft: the cache is empty (no hidden state to draft from)");
-  if (mtp_cache_.size() == p) mtp_cache_.truncate(p - 1);  // drafting again at the same position
-  mtp_forward(config_, *weights_.mtp, mtp_cache_, act_, pool_, &next, hidden_.data() + (p - 1 - hidden_pos_) * config_.n_embd,
+  if (mtp_cache_->size() == p) mtp_cache_->truncate(p - 1);  // drafting again at the same position
+  mtp_forward(config_, *weights_.mtp, *mtp_cache_, act_, pool_, &next, hidden_.data() + (p - 1 - hidden_pos_) * config_.n_embd,
               1, logits);
   draft_next_ = next;
 }

@@ -9,6 +9,7 @@
 // are gone) makes the next call recompute the last kept token once to get its hidden state back.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "model/context.h"
@@ -46,7 +47,7 @@ class DeepseekContext final : public InferenceContext {
 
   // Drafting state (empty until enable_drafts()).
   bool drafting_ = false;
-  LatentKVCache mtp_cache_{1, 1, 0};
+  std::optional<LatentKVCache> mtp_cache_;  // the MTP module's one-layer cache
   std::vector<float> hidden_;       // [max_batch][n_embd] hidden states of the last chunk
   int64_t hidden_pos_ = 0;          // position of hidden_'s first row
   int64_t hidden_rows_ = 0;         // rows of hidden_ that are valid

@@ -278,8 +278,24 @@ DeepseekWeights bind_deepseek_gguf(const DeepseekConfig& c, const GgufFile& f, D
   w.output_norm = b.vector("output_norm.weight", c.n_embd);
   w.output = b.matrix("output.weight", c.n_embd, c.n_vocab);
   for (int64_t l = 0; l < c.n_layer; l++) w.layers.push_back(bind_gguf_layer(c, b, l));
-  if (f.find_tensor(str("blk.", c.n_layer, ".attn_norm.weight"))) {
-    fail(f.path(), ": has tensors for layer ", c.n_layer, " but block_count is ", c.n_layer);
+  // The MTP layer (SPEC §5.3): llama.cpp's nextn names plus an ordinary block at index n_layer.
+  const std::string p = str("blk.", c.n_layer, ".");
+  if (c.n_mtp_layers > 0 && b.find(p + "nextn.eh_proj.weight")) {
+    if (c.n_dense_lead >= c.n_layer) fail(f.path(), ": the MTP layer needs the MoE settings, but no layer is MoE");
+    MtpWeights m;
+    // Files may leave out the module's copies of the embedding and head (they equal the main ones).
+    const bool own_embed = b.find(p + "nextn.embed_tokens.weight"), own_head = b.find(p + "nextn.shared_head_head.weight");
+    m.embed = own_embed ? b.matrix(p + "nextn.embed_tokens.weight", c.n_embd, c.n_vocab) : w.token_embd;
+    m.enorm = b.vector(p + "nextn.enorm.weight", c.n_embd);
+    m.hnorm = b.vector(p + "nextn.hnorm.weight", c.n_embd);
+    m.eh_proj = b.linear(p + "nextn.eh_proj.weight", 2 * c.n_embd, c.n_embd);
+    m.layer = bind_gguf_layer(c, b, c.n_layer);
+    m.head_norm = b.vector(p + "nextn.shared_head_norm.weight", c.n_embd);
+    m.head = own_head ? b.matrix(p + "nextn.shared_head_head.weight", c.n_embd, c.n_vocab) : w.output;
+    w.mtp = std::move(m);
+  } else if (f.find_tensor(p + "attn_norm.weight")) {
+    fail(f.path(), ": has tensors for layer ", c.n_layer, " but block_count is ", c.n_layer,
+         " and no MTP layer (key deepseek2.nextn_predict_layers, tensor ", p, "nextn.eh_proj.weight)");
   }
   return w;
 }

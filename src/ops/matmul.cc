@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/blocks.h"
+#include "ops/gemm_tile.h"
 #include "ops/quant.h"
 #include "ops/vec_dot.h"
 #include "util/cpu.h"
@@ -15,25 +17,51 @@
 namespace r1 {
 namespace {
 
-const VecDotTable* best_table() {
+// A kernel family: one-row dot products for every type, plus tile kernels for some types.
+struct Backend {
+  const char* name;
+  const VecDotTable* dot;
+  const GemmTable* gemm;  // null: dot products only
+};
+
+// The backends this CPU can run, fastest first; "scalar" is always last.
+const std::vector<Backend>& backends() {
+  static const std::vector<Backend> list = [] {
+    std::vector<Backend> b;
 #if defined(R1_HAVE_X86_KERNELS)
-  const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx2 && f.fma && f.f16c) return &vec_dot_avx512();
-  if (f.avx2 && f.fma && f.f16c) return &vec_dot_avx2();
+    const CpuFeatures& f = cpu_features();
+    const bool avx2 = f.avx2 && f.fma && f.f16c;
+    const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
+    if (avx512 && f.avx512vnni) b.push_back({"avx512vnni", &vec_dot_avx512(), &gemm_avx512vnni()});
+    if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr});
+    if (avx2) b.push_back({"avx2", &vec_dot_avx2(), nullptr});
 #endif
-  return &vec_dot_scalar();
+    b.push_back({"scalar", &vec_dot_scalar(), nullptr});
+    return b;
+  }();
+  return list;
 }
 
-std::atomic<const VecDotTable*> g_table{nullptr};
+std::atomic<const Backend*> g_backend{nullptr};
 
-const VecDotTable& table() {
-  const VecDotTable* t = g_table.load(std::memory_order_acquire);
-  if (!t) {
-    t = best_table();
-    g_table.store(t, std::memory_order_release);
-  }
-  return *t;
+const Backend& backend() {
+  const Backend* b = g_backend.load(std::memory_order_acquire);
+  return b ? *b : backends().front();
 }
+
+// The tile kernel for this weight type, or null (then the dot products are used).
+GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
+  if (!b.gemm) return nullptr;
+  if (type == DType::F16) return k % 16 == 0 ? b.gemm->f16 : nullptr;
+  if (k % (2 * kQK) != 0) return nullptr;
+  if (type == DType::Q8_0) return b.gemm->q8_0;
+  if (type == DType::Q4_0) return b.gemm->q4_0;
+  return nullptr;
+}
+
+// Tile kernels take this many tokens per call, so that their activations (~200 KiB at K = 1536, int8)
+// stay in L2 while a thread's weight rows stream past them once per chunk.
+constexpr int64_t kTokChunk = 128;
 
 // Tile sizes: a tile is kRowTile weight rows × kTokTile tokens. The rows of a tile stay in L1/L2
 // while every token of the tile is multiplied with them, so for prefill each weight byte is read
@@ -62,7 +90,8 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   check(w, row0, n_rows, x, n_tok, y);
   if (n_tok == 0 || n_rows == 0) return;
   const int64_t k = w.ne[0];
-  const VecDotFn dot = vec_dot_for(table(), w.type);
+  const Backend& be = backend();
+  const VecDotFn dot = vec_dot_for(*be.dot, w.type);
   const size_t w_stride = row_bytes(w.type, k);
   const uint8_t* w0 = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * w_stride;
 
@@ -88,6 +117,16 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   }
   const uint8_t* a0 = static_cast<const uint8_t*>(act);
 
+  if (const GemmTileFn tile = tile_kernel(be, w.type, k)) {
+    pool.parallel_for(n_rows, n_tok > 1 ? kRowTile : 4, [&](int64_t r_begin, int64_t r_end) {
+      for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
+        tile(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin,
+             a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
+             y + t0 * n_rows + r_begin, n_rows);
+    });
+    return;
+  }
+
   // Rows are split over threads; a thread walks its rows tile by tile.
   const int64_t grain = n_tok > 1 ? kRowTile : 4;
   pool.parallel_for(n_rows, grain, [&](int64_t r_begin, int64_t r_end) {
@@ -108,22 +147,20 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
   matmul_rows(w, 0, w.rows(), x, n_tok, y, pool);
 }
 
-const char* matmul_backend() { return table().name; }
+const char* matmul_backend() { return backend().name; }
 
 bool force_matmul_backend(const char* name) {
   const std::string n = name ? name : "";
-  const VecDotTable* t = nullptr;
-  if (n == "scalar") t = &vec_dot_scalar();
-#if defined(R1_HAVE_X86_KERNELS)
-  const CpuFeatures& f = cpu_features();
-  const bool avx2 = f.avx2 && f.fma && f.f16c;
-  if (n == "avx2" && avx2) t = &vec_dot_avx2();
-  if (n == "avx512" && avx2 && f.avx512f && f.avx512bw && f.avx512vl) t = &vec_dot_avx512();
-#endif
-  if (n == "auto") t = best_table();
-  if (!t) return false;
-  g_table.store(t, std::memory_order_release);
-  return true;
+  if (n == "auto") {
+    g_backend.store(&backends().front(), std::memory_order_release);
+    return true;
+  }
+  for (const Backend& b : backends())
+    if (n == b.name) {
+      g_backend.store(&b, std::memory_order_release);
+      return true;
+    }
+  return false;
 }
 
 }  // namespace r1

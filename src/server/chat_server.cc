@@ -79,7 +79,7 @@ bool authorized(const http::Request& req, const std::string& key) {
 }  // namespace
 
 ChatServer::ChatServer(const Model& model, const ServeOptions& options)
-    : model_(model), options_(options), slots_(model, options.n_slots, options.n_ctx, options.threads_per_slot, options.max_queue) {}
+    : model_(model), options_(options), slots_(model, options.n_slots, options.n_ctx, options.n_threads, options.max_queue, options.batching, options.cache_dir) {}
 
 void ChatServer::handle(const http::Request& req, http::Response& res) {
   const std::string& p = req.path;
@@ -91,8 +91,8 @@ void ChatServer::handle(const http::Request& req, http::Response& res) {
       return res.send(200, "text/html; charset=utf-8", std::string(kWebAppHtml));
     }
     if (p == "/health") return health(res);
-    const bool is_api = p != "/favicon.ico";
-    if (is_api && !authorized(req, options_.api_key))
+    if (p == "/favicon.ico") return res.send(204, "image/x-icon", "");
+    if (!authorized(req, options_.api_key))
       throw ApiError(401, "Incorrect API key provided. Pass it as 'Authorization: Bearer KEY'.", "", "authentication_error",
                      "invalid_api_key");
     if (p == "/metrics" && get) return metrics(res);
@@ -141,12 +141,17 @@ void ChatServer::metrics(http::Response& res) {
   metric("requests_cancelled_total", "counter", "generations stopped because the client left", double(metrics_.cancelled));
   metric("prompt_tokens_total", "counter", "prompt tokens of finished generations", double(metrics_.prompt_tokens));
   metric("prompt_cache_hit_tokens_total", "counter", "prompt tokens reused from a slot's KV cache", double(metrics_.cached_prompt_tokens));
+  metric("prompt_cache_disk_tokens_total", "counter", "prompt tokens read from --cache-dir", double(metrics_.disk_cached_prompt_tokens));
   metric("completion_tokens_total", "counter", "generated tokens", double(metrics_.completion_tokens));
   metric("reasoning_tokens_total", "counter", "generated tokens inside <think>", double(metrics_.reasoning_tokens));
   metric("decode_seconds_total", "counter", "time spent generating", double(metrics_.decode_microseconds) * 1e-6);
   metric("slots_total", "gauge", "generation slots (-np)", slots_.size());
   metric("slots_busy", "gauge", "slots generating now", slots_.busy());
   metric("queue_depth", "gauge", "requests waiting for a slot", slots_.waiting());
+  if (const BatchEngine* e = slots_.engine()) {
+    metric("batch_steps_total", "counter", "batched decode steps", double(e->steps()));
+    metric("batch_tokens_total", "counter", "tokens computed in batched decode steps", double(e->batched_tokens()));
+  }
   res.send(200, "text/plain; version=0.0.4", out);
 }
 
@@ -183,6 +188,32 @@ struct ChoiceRun {
   json logprobs = json::array();
 };
 
+// --reasoning-format none: the thinking stays in the text, inside its tags (as streamed).
+std::string with_think_tags(const GenerationResult& r) {
+  return r.reasoning.empty() ? r.answer : "<think>\n" + r.reasoning + "\n</think>\n\n" + r.answer;
+}
+
+// The prompt ends inside a think block (the R1 template's "<think>\n"), as Session decides it.
+bool prompt_in_reasoning(const Tokenizer& tok, const std::vector<int32_t>& prompt) {
+  const std::string text = tok.decode(prompt);
+  const size_t open = text.rfind("<think>"), close = text.rfind("</think>");
+  return open != std::string::npos && (close == std::string::npos || open > close);
+}
+
+// Constrains one generation of a slot to a JSON object answer (when asked), and only that one.
+class JsonModeGuard {
+ public:
+  JsonModeGuard(const SlotLease& lease, bool on, bool in_reasoning) : ctx_(on ? &lease.json_mode() : nullptr) {
+    if (ctx_) ctx_->arm(in_reasoning);
+  }
+  ~JsonModeGuard() {
+    if (ctx_) ctx_->disarm();
+  }
+
+ private:
+  JsonConstrainedContext* ctx_;
+};
+
 std::vector<int32_t> prompt_tokens(const GenerationJob& job, const Model& model, const SlotPool& slots) {
   if (!job.chat) return model.tokenizer().encode(job.prompt, /*add_special=*/true);
   return slots.chat_prompt(job.messages);
@@ -193,8 +224,6 @@ std::vector<int32_t> prompt_tokens(const GenerationJob& job, const Model& model,
 void ChatServer::chat_completions(const http::Request& req, http::Response& res, bool chat) {
   const json body = parse_body(req.body);
   GenerationJob job = chat ? parse_chat_request(body, options_.defaults) : parse_completion_request(body, options_.defaults);
-  if (job.json_object)
-    throw ApiError(400, "response_format json_object is not supported by this server yet", "response_format");
   std::vector<int32_t> prompt;
   try {
     prompt = prompt_tokens(job, model_, slots_);
@@ -237,15 +266,18 @@ void ChatServer::chat_completions(const http::Request& req, http::Response& res,
     ChoiceRun& run = runs[size_t(i)];
     bool role_sent = false, gone = false;
     int32_t last_token = -1;
+    Channel last_channel = Channel::Reasoning;
     json pending_logprobs = json::array();  // entries of tokens whose text has not been sent yet
     bool think_open_sent = false;
     auto on_event = [&](const StreamEvent& e) {
-      if (job.top_logprobs >= 0 && e.token >= 0 && e.token != last_token) {
+      // A token whose text crosses "</think>" comes as two events (reasoning, then answer).
+      const bool same_token = e.token == last_token && e.channel != last_channel;
+      if (job.top_logprobs >= 0 && e.token >= 0 && !same_token) {
         json entry = logprob_entry(tok, session.last_logits(), e.token, job.top_logprobs);
         run.logprobs.push_back(entry);
         pending_logprobs.push_back(std::move(entry));
       }
-      if (e.token >= 0) last_token = e.token;
+      if (e.token >= 0) last_token = e.token, last_channel = e.channel;
       if (!job.stream) return !res.peer_closed();
       if (e.text.empty()) return !res.peer_closed();
       json choice = {{"index", i}, {"finish_reason", nullptr}};
@@ -275,17 +307,27 @@ void ChatServer::chat_completions(const http::Request& req, http::Response& res,
       return !gone;
     };
     try {
+      JsonModeGuard json_mode(*lease, job.json_object, job.json_object && prompt_in_reasoning(tok, prompt));
       run.result = session.generate(prompt, params, on_event);
     } catch (const Error& e) {
+      if (StoredPrefixContext* stored = lease->stored()) stored->take_restored();
       if (!job.stream) throw ApiError(500, e.what());
       res.write(sse(ApiError(500, e.what()).body()));
       res.write("data: [DONE]\n\n");
       return;
     }
+    // Prompt positions read from --cache-dir count as cached, like those reused in RAM.
+    int64_t from_disk = 0;
+    if (StoredPrefixContext* stored = lease->stored()) {
+      from_disk = stored->take_restored();
+      if (i == 0) stored->save(prompt);
+    }
+    run.result.cached_prompt_tokens += from_disk;
     if (i == 0) cached_first = run.result.cached_prompt_tokens;
     const GenerationResult& r = run.result;
     metrics_.prompt_tokens += r.prompt_tokens;
     metrics_.cached_prompt_tokens += r.cached_prompt_tokens;
+    metrics_.disk_cached_prompt_tokens += from_disk;
     metrics_.completion_tokens += r.completion_tokens;
     metrics_.reasoning_tokens += r.reasoning_tokens;
     metrics_.decode_microseconds += int64_t(r.decode_seconds * 1e6);
@@ -323,7 +365,7 @@ void ChatServer::chat_completions(const http::Request& req, http::Response& res,
     if (chat) {
       json message = {{"role", "assistant"}};
       if (options_.reasoning_in_content) {
-        message["content"] = r.text;
+        message["content"] = with_think_tags(r);
         message["reasoning_content"] = nullptr;
       } else {
         message["content"] = r.answer;
@@ -331,7 +373,7 @@ void ChatServer::chat_completions(const http::Request& req, http::Response& res,
       }
       choice["message"] = message;
     } else {
-      choice["text"] = options_.reasoning_in_content ? r.text : r.answer;
+      choice["text"] = options_.reasoning_in_content ? with_think_tags(r) : r.answer;
       if (!options_.reasoning_in_content) choice["reasoning_content"] = r.reasoning;
     }
     choices.push_back(choice);
@@ -345,7 +387,6 @@ void ChatServer::chat_completions(const http::Request& req, http::Response& res,
 void ChatServer::ollama(const http::Request& req, http::Response& res, bool chat) {
   const json body = parse_body(req.body);
   GenerationJob job = parse_ollama_request(body, options_.defaults, chat);
-  if (job.json_object) throw ApiError(400, "format json is not supported by this server yet", "format");
   const std::vector<int32_t> prompt = prompt_tokens(job, model_, slots_);
   if (int64_t(prompt.size()) >= options_.n_ctx)
     throw ApiError(400, str("the prompt has ", prompt.size(), " tokens but the context is ", options_.n_ctx), "messages");
@@ -366,6 +407,7 @@ void ChatServer::ollama(const http::Request& req, http::Response& res, bool chat
   std::optional<SlotLease> lease = slots_.acquire(prompt, [&] { return !res.peer_closed(); });
   if (!lease) return;
   const auto start = std::chrono::steady_clock::now();
+  JsonModeGuard json_mode(*lease, job.json_object, job.json_object && prompt_in_reasoning(model_.tokenizer(), prompt));
   GenerationResult r = lease->session().generate(prompt, job.params, [&](const StreamEvent& e) {
     if (!job.stream || e.text.empty()) return !res.peer_closed();
     return res.write(dump(piece(e.text, e.channel == Channel::Reasoning, false)) + "\n");

@@ -16,7 +16,9 @@ namespace r1::server {
 struct ServeOptions {
   int n_slots = 1;
   int64_t n_ctx = 4096;
-  int threads_per_slot = 1;
+  int n_threads = 1;              // in all, shared by the slots
+  bool batching = true;           // one decode step for all slots (dense models)
+  std::string cache_dir;          // --cache-dir: prompt prefixes kept on disk
   int max_queue = 64;             // requests waiting for a slot before 503
   std::string api_key;            // empty: no key needed
   bool reasoning_in_content = false;  // --reasoning-format none: <think> text stays in content
@@ -26,7 +28,7 @@ struct ServeOptions {
 // Counters for /metrics (Prometheus text format).
 struct Metrics {
   std::atomic<int64_t> requests{0}, errors{0}, prompt_tokens{0}, cached_prompt_tokens{0}, completion_tokens{0},
-      reasoning_tokens{0}, cancelled{0};
+      reasoning_tokens{0}, cancelled{0}, disk_cached_prompt_tokens{0};
   std::atomic<int64_t> decode_microseconds{0};
 };
 

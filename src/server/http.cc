@@ -47,7 +47,7 @@ bool wait_readable(int fd, int timeout_ms, const std::atomic<bool>& stopping) {
 long read_head(int fd, std::string& buf, size_t max_header, int idle_ms, const std::atomic<bool>& stopping) {
   for (;;) {
     const size_t end = buf.find("\r\n\r\n");
-    if (end != std::string::npos) return long(end + 4);
+    if (end != std::string::npos) return end + 4 > max_header ? -1 : long(end + 4);
     if (buf.size() > max_header) return -1;
     if (!wait_readable(fd, idle_ms, stopping)) return 0;
     char tmp[8192];
@@ -88,6 +88,17 @@ void send_plain_error(int fd, int status, const std::string& message) {
   const std::string body = std::string("{\"error\":{\"message\":\"") + message +
                            "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}";
   res.send(status, "application/json", body);
+  // Closing with unread input makes the kernel send a reset, and a client still uploading would
+  // see "connection reset" instead of our answer: finish our side, then read and drop what it
+  // still sends (bounded in time).
+  ::shutdown(fd, SHUT_WR);
+  char tmp[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if (::recv(fd, tmp, sizeof tmp, 0) <= 0) break;
+  }
 }
 
 }  // namespace
@@ -255,6 +266,11 @@ void Server::serve_connection(int fd) {
       if (v > options_.max_body)
         return send_plain_error(fd, 413, str("request body of ", v, " bytes is over the limit of ", options_.max_body));
       length = size_t(v);
+    }
+    // curl asks before sending a large body and would otherwise wait a second.
+    if (lower(req.header("expect")) == "100-continue" && buf.size() < length) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      ::send(fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
     }
     while (buf.size() < length) {
       if (!wait_readable(fd, options_.idle_timeout_ms, stopping_)) return;

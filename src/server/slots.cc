@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/error.h"
 #include "server/api.h"
+#include "tokenizer/tokenizer.h"
 
 namespace r1::server {
 
@@ -12,10 +14,41 @@ SlotLease::~SlotLease() {
 }
 
 Session& SlotLease::session() const { return *pool_->sessions_[size_t(index_)]; }
+JsonConstrainedContext& SlotLease::json_mode() const { return *pool_->json_[size_t(index_)]; }
+StoredPrefixContext* SlotLease::stored() const { return pool_->stored_[size_t(index_)]; }
 
-SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int threads_per_slot, int max_queue)
+SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads, int max_queue, bool batching,
+                   const std::string& cache_dir)
     : busy_(size_t(n_slots), false), n_ctx_(n_ctx), max_queue_(max_queue) {
-  for (int i = 0; i < n_slots; i++) sessions_.push_back(std::make_unique<Session>(model, n_ctx, threads_per_slot));
+  std::vector<int32_t> eos = model.config().eos_ids;
+  if (model.tokenizer().eos_id() >= 0) eos.push_back(model.tokenizer().eos_id());
+  if (batching && !model.deepseek()) {
+    pools_.push_back(std::make_unique<ThreadPool>(n_threads));
+    engine_ = std::make_unique<BatchEngine>(model, n_slots, n_ctx, *pools_[0]);
+  }
+  if (!cache_dir.empty()) {
+    if (!engine_) fail("--cache-dir works with dense models and batching (not with DeepSeek models or --no-batch) for now");
+    const ModelConfig& c = model.config();
+    store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim);
+  }
+  for (int i = 0; i < n_slots; i++) {
+    std::unique_ptr<InferenceContext> ctx;
+    if (engine_) {
+      ctx = engine_->context(i);
+    } else {
+      pools_.push_back(std::make_unique<ThreadPool>(std::max(1, n_threads / n_slots)));
+      ctx = model.new_context(n_ctx, *pools_.back());
+    }
+    stored_.push_back(nullptr);
+    if (store_) {
+      auto stored = std::make_unique<StoredPrefixContext>(std::move(ctx), engine_->cache(i), *store_);
+      stored_.back() = stored.get();
+      ctx = std::move(stored);
+    }
+    auto json = std::make_unique<JsonConstrainedContext>(std::move(ctx), model.tokenizer(), eos);
+    json_.push_back(json.get());
+    sessions_.push_back(std::make_unique<Session>(model, std::move(json)));
+  }
 }
 
 int SlotPool::busy() const {
@@ -86,6 +119,7 @@ void SlotPool::advance() {
 }
 
 void SlotPool::release(int index) {
+  if (engine_) engine_->finished(index);
   std::lock_guard lock(mu_);
   busy_[size_t(index)] = false;
   cv_.notify_all();

@@ -1,5 +1,6 @@
-// The server's generation slots: -np Sessions over one model, each with its own KV cache. A
-// request takes the free slot whose cache shares the longest prefix with its prompt (so the next
+// The server's generation slots: -np Sessions over one model, each with its own KV cache. For a
+// dense model the slots' decode steps are batched (model/batch.h: one forward pass for every slot
+// generating at that moment); DeepSeek models decode each slot on its own for now. A request takes the free slot whose cache shares the longest prefix with its prompt (so the next
 // turn of a chat, or a repeated system prompt, reuses the computed KV), waits in FIFO order while
 // all are busy, and is refused when the queue is full.
 #pragma once
@@ -11,8 +12,12 @@
 #include <optional>
 #include <vector>
 
+#include "model/batch.h"
 #include "model/model.h"
 #include "runtime/session.h"
+#include "server/json_mode.h"
+#include "server/prefix_store.h"
+#include "util/threadpool.h"
 
 namespace r1::server {
 
@@ -26,6 +31,8 @@ class SlotLease {
   SlotLease(const SlotLease&) = delete;
   ~SlotLease();
   Session& session() const;
+  JsonConstrainedContext& json_mode() const;  // arm it before generate() for JSON output
+  StoredPrefixContext* stored() const;          // the --cache-dir side of the slot; null without one
   int index() const { return index_; }
 
  private:
@@ -35,8 +42,11 @@ class SlotLease {
 
 class SlotPool {
  public:
-  // n_slots sessions of n_ctx tokens, each decoding on threads_per_slot threads.
-  SlotPool(const Model& model, int n_slots, int64_t n_ctx, int threads_per_slot, int max_queue);
+  // n_slots sessions of n_ctx tokens on n_threads threads in all; batched when `batching` and the
+  // model is dense, else each slot decodes alone on n_threads / n_slots threads. A non-empty
+  // cache_dir keeps prompt prefixes on disk (prefix_store.h; needs the batched dense path).
+  SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads, int max_queue, bool batching,
+           const std::string& cache_dir = "");
 
   // Waits for a slot (FIFO). `tick` is called about once a second while waiting; returning false
   // gives up (the client left) and acquire returns nullopt. Throws ApiError 503 when max_queue
@@ -50,13 +60,19 @@ class SlotPool {
   int busy() const;
   int waiting() const;
   int64_t n_ctx() const { return n_ctx_; }
+  const BatchEngine* engine() const { return engine_.get(); }  // null when not batching
 
  private:
   friend class SlotLease;
   void release(int index);
   void advance();  // moves serving_ past the tickets of requests that gave up
 
+  std::vector<std::unique_ptr<ThreadPool>> pools_;  // one for the batch engine, or one per slot
+  std::unique_ptr<BatchEngine> engine_;  // before sessions_, whose contexts it serves
   std::vector<std::unique_ptr<Session>> sessions_;
+  std::unique_ptr<PrefixStore> store_;
+  std::vector<JsonConstrainedContext*> json_;  // each session's context
+  std::vector<StoredPrefixContext*> stored_;   // the layer under it, with --cache-dir
   std::vector<bool> busy_;
   int64_t n_ctx_;
   int max_queue_;

@@ -6,6 +6,8 @@
 #include <functional>
 #include <limits>
 
+#include "train/gemm.h"
+#include "util/cpu.h"
 #include "util/threadpool.h"
 
 namespace r1::train {
@@ -38,47 +40,93 @@ void axpy(T* y, T a, const T* x, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+// Portable loops of the same shape as a generic T, used for double and as gemm_*_portable.
+template <typename T>
+void abt(T* c, const T* a, const T* b, int64_t i0, int64_t i1, int64_t n_j, int64_t n_k) {
+  for (int64_t i = i0; i < i1; i++) {
+    for (int64_t j = 0; j < n_j; j++) c[i * n_j + j] = dot(a + i * n_k, b + j * n_k, n_k);
+  }
+}
+
+template <typename T>
+void acc(T* c, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t i0, int64_t i1, int64_t n_k, int64_t n_j) {
+  for (int64_t i = i0; i < i1; i++) {
+    for (int64_t k = 0; k < n_k; k++) {
+      const T s = a[i * a_rs + k * a_cs];
+      if (s != T(0)) axpy(c + i * n_j, s, b + k * n_j, n_j);
+    }
+  }
+}
+
+bool use_avx2() {
+#ifdef R1_HAVE_X86_KERNELS
+  static const bool yes = cpu_features().avx2 && cpu_features().fma;
+  return yes;
+#else
+  return false;
+#endif
+}
+
+void run_abt(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t n_j, int64_t n_k) {
+  gemm_abt(c, a, b, i0, i1, n_j, n_k);
+}
+void run_abt(double* c, const double* a, const double* b, int64_t i0, int64_t i1, int64_t n_j, int64_t n_k) {
+  abt(c, a, b, i0, i1, n_j, n_k);
+}
+void run_acc(float* c, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t i0, int64_t i1, int64_t n_k,
+             int64_t n_j) {
+  gemm_acc(c, a, a_rs, a_cs, b, i0, i1, n_k, n_j);
+}
+void run_acc(double* c, const double* a, int64_t a_rs, int64_t a_cs, const double* b, int64_t i0, int64_t i1,
+             int64_t n_k, int64_t n_j) {
+  acc(c, a, a_rs, a_cs, b, i0, i1, n_k, n_j);
+}
+
 }  // namespace
+
+void gemm_abt_portable(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t n_j, int64_t n_k) {
+  abt(c, a, b, i0, i1, n_j, n_k);
+}
+void gemm_acc_portable(float* c, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t i0, int64_t i1,
+                       int64_t n_k, int64_t n_j) {
+  acc(c, a, a_rs, a_cs, b, i0, i1, n_k, n_j);
+}
+void gemm_abt(float* c, const float* a, const float* b, int64_t i0, int64_t i1, int64_t n_j, int64_t n_k) {
+#ifdef R1_HAVE_X86_KERNELS
+  if (use_avx2()) return gemm_abt_avx2(c, a, b, i0, i1, n_j, n_k);
+#endif
+  gemm_abt_portable(c, a, b, i0, i1, n_j, n_k);
+}
+void gemm_acc(float* c, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t i0, int64_t i1, int64_t n_k,
+              int64_t n_j) {
+#ifdef R1_HAVE_X86_KERNELS
+  if (use_avx2()) return gemm_acc_avx2(c, a, a_rs, a_cs, b, i0, i1, n_k, n_j);
+#endif
+  gemm_acc_portable(c, a, a_rs, a_cs, b, i0, i1, n_k, n_j);
+}
 
 template <typename T>
 void linear_forward(ThreadPool* pool, T* y, const T* x, const T* w, int64_t n, int64_t in, int64_t out) {
-  // Parallel over output columns when there are few rows (decode-like), else over rows.
-  if (n >= 8) {
-    parallel(pool, n, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; r++) {
-        for (int64_t o = 0; o < out; o++) y[r * out + o] = dot(x + r * in, w + o * in, in);
-      }
-    });
-  } else {
-    parallel(pool, out, [&](int64_t b, int64_t e) {
-      for (int64_t r = 0; r < n; r++) {
-        for (int64_t o = b; o < e; o++) y[r * out + o] = dot(x + r * in, w + o * in, in);
-      }
-    });
+  // y = x·Wᵀ. Threads split the rows of y; with few rows (decode-like) they split y's columns
+  // by computing yᵀ = W·xᵀ blocks instead.
+  if (n >= 8 || !pool) {
+    parallel(pool, n, [&](int64_t b, int64_t e) { run_abt(y, x, w, b, e, out, in); });
+    return;
   }
+  parallel(pool, out, [&](int64_t b, int64_t e) {
+    for (int64_t r = 0; r < n; r++) {
+      for (int64_t o = b; o < e; o++) y[r * out + o] = dot(x + r * in, w + o * in, in);
+    }
+  });
 }
 
 template <typename T>
 void linear_backward(ThreadPool* pool, T* dx, T* dw, const T* dy, const T* x, const T* w, int64_t n, int64_t in,
                      int64_t out) {
-  if (dx) {
-    parallel(pool, n, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; r++) {
-        for (int64_t o = 0; o < out; o++) {
-          const T g = dy[r * out + o];
-          if (g != T(0)) axpy(dx + r * in, g, w + o * in, in);
-        }
-      }
-    });
-  }
-  parallel(pool, out, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; o++) {
-      for (int64_t r = 0; r < n; r++) {
-        const T g = dy[r * out + o];
-        if (g != T(0)) axpy(dw + o * in, g, x + r * in, in);
-      }
-    }
-  });
+  // dx[r] += Σ_o dy[r][o]·W[o] (rows of dx split across threads); dW[o] += Σ_r dy[r][o]·x[r]
+  // (rows of dW split), i.e. A = dyᵀ read through strides.
+  if (dx) parallel(pool, n, [&](int64_t b, int64_t e) { run_acc(dx, dy, out, 1, w, b, e, out, in); });
+  parallel(pool, out, [&](int64_t b, int64_t e) { run_acc(dw, dy, 1, out, x, b, e, n, in); });
 }
 
 template <typename T>

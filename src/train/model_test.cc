@@ -196,6 +196,10 @@ TEST(TrainModel, BadBatchesAreErrors) {
   ModelConfig bad = c;
   bad.qk_rope_dim = 3;
   EXPECT_THROW(make_layout(bad), Error);
+  bad = c;
+  bad.n_embd = 1 << 20;  // ~10^13 parameters: refused before anything is allocated
+  bad.n_vocab = 1 << 20;
+  EXPECT_THROW(make_layout(bad), Error);
 }
 
 TEST(TrainModel, RouterBiasMovesTowardBalance) {

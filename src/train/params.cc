@@ -1,5 +1,6 @@
 #include "train/params.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -35,6 +36,12 @@ void ModelConfig::validate() const {
     if (!(route_scale > 0) || !std::isfinite(route_scale)) fail("model config: route_scale must be > 0");
   }
   if (!(rms_eps > 0) || !(rope_theta > 0)) fail("model config: rms_eps and rope_theta must be > 0");
+  // A CPU trainer's scale: bound the tensor count and the size before anything is allocated.
+  if (n_layer > 1024 || n_expert > 1024) fail("model config: at most 1024 layers and 1024 experts");
+  const double d = double(n_embd), per_block = 4 * d * d + 3 * d * double(std::max(n_ff, (n_expert + n_expert_shared) * n_ff_expert)) +
+                                                double(n_head) * double(qk_head_dim() + v_head_dim) * (d + double(q_lora_rank + kv_lora_rank));
+  const double total = 2 * double(n_vocab) * d + double(n_layer + 1) * per_block;
+  if (total > 4e9) fail("model config: about ", total, " parameters is beyond this trainer (4e9 at most)");
 }
 
 const ParamTensor* ParamLayout::find(const std::string& name) const {

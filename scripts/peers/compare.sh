@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Side-by-side speed of r1 and the peer engines on the same files, alternating engines run by run
+# (the machine is shared: only ratios measured close together mean anything).
+#
+#   scripts/peers/compare.sh OUT_DIR ROUNDS "PP" "TG" THREADS MODEL...
+#
+# Each round runs every (model, engine) once with one repetition; results are the engines' JSON
+# outputs, OUT_DIR/<round>-<engine>-<model>.json. scripts/peers/summarize.py makes the table.
+# Engines: r1 (R1=build/r1), llama.cpp (LLAMA_BENCH=/work/peers/llama.cpp/build/bin/llama-bench),
+# ik_llama.cpp (IK_BENCH=..., run with -rtr 1 when IK_RTR=1), each skipped when absent.
+set -uo pipefail
+OUT=$1 ROUNDS=$2 PP=$3 TG=$4 THREADS=$5
+shift 5
+R1=${R1:-build/r1}
+LLAMA_BENCH=${LLAMA_BENCH:-/work/peers/llama.cpp/build/bin/llama-bench}
+IK_BENCH=${IK_BENCH:-/work/peers/ik_llama.cpp/build/bin/llama-bench}
+mkdir -p "$OUT"
+for round in $(seq 1 "$ROUNDS"); do
+  for model in "$@"; do
+    name=$(basename "$model" .gguf)
+    "$R1" bench -m "$model" -p "$PP" -n "$TG" -t "$THREADS" -r 1 --json > "$OUT/$round-r1-$name.json" 2>/dev/null
+    [[ -x $LLAMA_BENCH ]] && "$LLAMA_BENCH" -m "$model" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json \
+      > "$OUT/$round-llama.cpp-$name.json" 2>/dev/null
+    [[ -x $IK_BENCH ]] && "$IK_BENCH" -m "$model" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json \
+      ${IK_RTR:+-rtr 1} > "$OUT/$round-ik_llama.cpp-$name.json" 2>/dev/null
+    echo "round $round $name done $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
+  done
+done

@@ -1,0 +1,99 @@
+// r1 bench end to end: the JSON that tools written for llama-bench read, and the STREAM mode.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/gguf.h"
+
+namespace {
+
+const std::string kModel = std::string(R1_TEST_DATA_DIR) + "/models/qwen2-mini-q4_0.gguf";
+
+// Runs `r1 <args>`, returns stdout; *code gets the exit status.
+std::string r1(const std::string& args, int* code) {
+  const std::string cmd = std::string(R1_BINARY_DIR) + "/r1 " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; p && (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int status = p ? pclose(p) : -1;
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST(CmdBench, JsonHasLlamaBenchFieldsAndConsistentStats) {
+  int code = 0;
+  const std::string out = r1("bench -m " + kModel + " -p 16 -n 4 -t 1,2 -r 3 --json", &code);
+  ASSERT_EQ(code, 0) << out;
+  const nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 4u);  // (pp16, tg4) × (1, 2 threads), in llama-bench's order
+
+  auto g = r1::GgufFile::open(kModel);
+  int64_t bytes = 0, params = 0;
+  for (const auto& t : g->tensors()) bytes += static_cast<int64_t>(t.nbytes), params += t.n_elements();
+
+  const int expect[4][3] = {{16, 0, 1}, {0, 4, 1}, {16, 0, 2}, {0, 4, 2}};  // n_prompt, n_gen, n_threads
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& row = j[i];
+    EXPECT_EQ(row["n_prompt"], expect[i][0]);
+    EXPECT_EQ(row["n_gen"], expect[i][1]);
+    EXPECT_EQ(row["n_threads"], expect[i][2]);
+    EXPECT_EQ(row["model_filename"], kModel);
+    EXPECT_EQ(row["model_size"], bytes);
+    EXPECT_EQ(row["model_n_params"], params);
+    EXPECT_EQ(row["backends"], "CPU");
+    ASSERT_EQ(row["samples_ts"].size(), 3u);
+    ASSERT_EQ(row["samples_ns"].size(), 3u);
+    double mean = 0;
+    for (size_t s = 0; s < 3; ++s) {
+      const double ts = row["samples_ts"][s], ns = row["samples_ns"][s];
+      EXPECT_GT(ts, 0);
+      // Each sample's t/s is its token count over its own time.
+      EXPECT_NEAR(ts, (expect[i][0] + expect[i][1]) / (ns * 1e-9), ts * 1e-6 + 1e-3);
+      mean += ts / 3;
+    }
+    EXPECT_NEAR(row["avg_ts"].get<double>(), mean, mean * 1e-9);
+    EXPECT_GE(row["stddev_ts"].get<double>(), 0);
+    EXPECT_GE(row["peak_rss_bytes"].get<int64_t>(), bytes / 2);  // the weights were paged in
+  }
+}
+
+TEST(CmdBench, MarkdownTableNamesTheTests) {
+  int code = 0;
+  const std::string out = r1("bench -m " + kModel + " -p 8 -n 2 -r 1 -t 1", &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_NE(out.find("| model | size | params | backend | threads | test | t/s |"), std::string::npos);
+  EXPECT_NE(out.find("| pp8 |"), std::string::npos);
+  EXPECT_NE(out.find("| tg2 |"), std::string::npos);
+  EXPECT_NE(out.find("peak RSS"), std::string::npos);
+}
+
+TEST(CmdBench, StreamReportsFiveKernels) {
+  int code = 0;
+  const std::string out = r1("bench --stream --stream-mib 8 -r 2 -t 1 --json", &code);
+  ASSERT_EQ(code, 0) << out;
+  const nlohmann::json j = nlohmann::json::parse(out);
+  ASSERT_EQ(j.size(), 5u);
+  EXPECT_EQ(j[0]["kernel"], "read");
+  EXPECT_EQ(j[4]["kernel"], "triad");
+  for (const auto& k : j) EXPECT_GE(k["best_gbs"].get<double>(), k["avg_gbs"].get<double>() * 0.999);
+}
+
+TEST(CmdBench, BadInputsFailWithStatusOne) {
+  int code = 0;
+  r1("bench -m /nonexistent.gguf", &code);
+  EXPECT_EQ(code, 1);
+  r1("bench -m " + kModel + " -p x", &code);
+  EXPECT_EQ(code, 1);
+  r1("bench -m " + kModel + " -r 0", &code);
+  EXPECT_EQ(code, 1);
+  r1("bench", &code);
+  EXPECT_EQ(code, 1);
+}
+
+}  // namespace

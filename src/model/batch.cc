@@ -1,0 +1,216 @@
+#include "model/batch.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/quant.h"
+#include "util/threadpool.h"
+
+namespace r1 {
+namespace {
+
+// How long a step waits for the sequences of the previous one (sampling a token over a large
+// vocabulary takes milliseconds); a sequence that stops without finished() costs this once.
+constexpr auto kGatherWait = std::chrono::milliseconds(50);
+
+}  // namespace
+
+// A sequence's face: an InferenceContext whose passes run on the engine's thread.
+class BatchEngine::Sequence final : public InferenceContext {
+ public:
+  Sequence(BatchEngine& engine, KVCache& cache) : engine_(engine), cache_(cache) {}
+  int64_t n_past() const override { return cache_.size(); }
+  int64_t n_ctx() const override { return cache_.capacity(); }
+  void truncate(int64_t n) override { cache_.truncate(n); }
+  void forward(const int32_t* ids, int64_t n, bool all_logits, float* logits) override {
+    Job job{&cache_, ids, n, all_logits, logits, false, nullptr};
+    engine_.submit(job);
+  }
+
+ private:
+  BatchEngine& engine_;
+  KVCache& cache_;
+};
+
+BatchEngine::BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPool& pool, int64_t max_batch)
+    : model_(model), pool_(pool), act_(model.config(), std::max<int64_t>(max_batch, n_seq), n_ctx, pool.size()),
+      step_logits_(size_t(n_seq) * size_t(model.n_vocab())), taken_(size_t(n_seq), false) {
+  if (model.deepseek()) fail("batched decoding is implemented for dense models only");
+  if (n_seq < 1) fail("batch engine: need at least one sequence");
+  const ModelConfig& c = model.config();
+  caches_.reserve(size_t(n_seq));
+  for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx);
+  thread_ = std::thread([this] { run(); });
+}
+
+BatchEngine::~BatchEngine() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  thread_.join();
+}
+
+std::unique_ptr<InferenceContext> BatchEngine::context(int i) {
+  if (i < 0 || i >= int(caches_.size()) || taken_[size_t(i)]) fail("batch engine: sequence ", i, " is not available");
+  taken_[size_t(i)] = true;
+  return std::make_unique<Sequence>(*this, caches_[size_t(i)]);
+}
+
+void BatchEngine::finished(int i) {
+  std::lock_guard lock(mu_);
+  std::erase(last_step_, &caches_.at(size_t(i)));
+  work_cv_.notify_one();
+}
+
+int64_t BatchEngine::steps() const {
+  std::lock_guard lock(mu_);
+  return steps_;
+}
+
+int64_t BatchEngine::batched_tokens() const {
+  std::lock_guard lock(mu_);
+  return batched_tokens_;
+}
+
+void BatchEngine::submit(Job& job) {
+  std::unique_lock lock(mu_);
+  queue_.push_back(&job);
+  work_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return job.done; });
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void BatchEngine::run() {
+  const ModelConfig& c = model_.config();
+  const DenseWeights& w = model_.weights();
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    work_cv_.wait_for(lock, kGatherWait, [&] {
+      return stopping_ || std::all_of(last_step_.begin(), last_step_.end(), [&](KVCache* c) {
+        return std::any_of(queue_.begin(), queue_.end(), [&](const Job* j) { return j->cache == c; });
+      });
+    });
+    if (stopping_) return;
+    std::vector<Job*> jobs(queue_.begin(), queue_.end());
+    queue_.clear();
+    lock.unlock();
+
+    // Single-token decodes go through together; prompts run alone. A job that cannot run (no
+    // room, a bad id) fails by itself without holding up the others.
+    std::vector<Job*> step;
+    for (Job* j : jobs) {
+      try {
+        if (j->n == 1 && !j->all_logits) {
+          j->cache->check_room(1);
+          if (j->ids[0] < 0 || j->ids[0] >= c.n_vocab) fail("token id ", j->ids[0], " is outside the vocabulary (", c.n_vocab, " tokens)");
+          step.push_back(j);
+        } else {
+          dense_forward(c, w, *j->cache, act_, pool_, j->ids, j->n, j->all_logits, j->logits);
+        }
+      } catch (...) {
+        j->error = std::current_exception();
+      }
+    }
+    if (!step.empty()) {
+      std::vector<KVCache*> caches;
+      std::vector<int32_t> ids;
+      for (Job* j : step) caches.push_back(j->cache), ids.push_back(j->ids[0]);
+      try {
+        forward_step(c, w, caches, act_, pool_, ids.data(), step_logits_.data());
+        for (size_t i = 0; i < step.size(); i++)
+          std::memcpy(step[i]->logits, step_logits_.data() + i * size_t(c.n_vocab), size_t(c.n_vocab) * sizeof(float));
+      } catch (...) {
+        for (Job* j : step) j->error = std::current_exception();
+      }
+    }
+
+    lock.lock();
+    if (!step.empty()) steps_++, batched_tokens_ += int64_t(step.size());
+    last_step_.clear();
+    for (Job* j : step) last_step_.push_back(j->cache);
+    for (Job* j : jobs) j->done = true;
+    done_cv_.notify_all();
+  }
+}
+
+void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, const std::vector<KVCache*>& caches,
+                               DenseActivations& act, ThreadPool& pool, const int32_t* ids, float* logits) {
+  const int64_t n = int64_t(caches.size()), hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  if (n > act.max_batch) fail("batch step: ", n, " sequences but activations for ", act.max_batch);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int64_t i = 0; i < n; i++) dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * c.n_embd, c.n_embd);
+  auto norm_rows = [&](const TensorView& weight) {
+    for (int64_t i = 0; i < n; i++)
+      rmsnorm(act.xn.data() + i * c.n_embd, act.x.data() + i * c.n_embd, static_cast<const float*>(weight.data), c.rms_eps, c.n_embd);
+  };
+  auto add_bias = [&](float* y, const TensorView& bias, int64_t d) {
+    if (!bias.data) return;
+    for (int64_t i = 0; i < n; i++) add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d);
+  };
+
+  for (int64_t l = 0; l < c.n_layer; l++) {
+    const LayerWeights& L = w.layers[size_t(l)];
+    // Attention: projections over all sequences' tokens at once...
+    norm_rows(L.attn_norm);
+    matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
+    matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
+    matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
+    add_bias(act.q.data(), L.bq, c.q_dim());
+    add_bias(act.k.data(), L.bk, c.kv_dim());
+    add_bias(act.v.data(), L.bv, c.kv_dim());
+    for (int64_t i = 0; i < n; i++) {
+      const int64_t pos = caches[size_t(i)]->size();
+      act.rope.apply(act.q.data() + i * c.q_dim(), int(c.n_head), hd, pos);
+      act.rope.apply(act.k.data() + i * c.kv_dim(), int(c.n_head_kv), hd, pos);
+      for (int64_t h = 0; h < c.n_head_kv; h++) {
+        std::memcpy(caches[size_t(i)]->k(l, h) + pos * hd, act.k.data() + i * c.kv_dim() + h * hd, size_t(hd) * sizeof(float));
+        std::memcpy(caches[size_t(i)]->v(l, h) + pos * hd, act.v.data() + i * c.kv_dim() + h * hd, size_t(hd) * sizeof(float));
+      }
+    }
+    // ...attention per sequence over its own cache, (sequence, head) pairs spread over the threads.
+    pool.run([&](int tid, int nt) {
+      float* scores = act.scores.data() + size_t(tid) * size_t(act.n_ctx);
+      for (int64_t item = tid; item < n * c.n_head; item += nt) {
+        const int64_t i = item / c.n_head, h = item % c.n_head;
+        const KVCache& cache = *caches[size_t(i)];
+        const int64_t n_keys = cache.size() + 1;  // the past and this token
+        const float* q = act.q.data() + i * c.q_dim() + h * hd;
+        const float* K = cache.k(l, h / group);
+        const float* V = cache.v(l, h / group);
+        for (int64_t t = 0; t < n_keys; t++) {
+          float dot = 0;
+          for (int64_t j = 0; j < hd; j++) dot += q[j] * K[t * hd + j];
+          scores[t] = dot * scale;
+        }
+        softmax(scores, n_keys);
+        float* out = act.att.data() + i * c.q_dim() + h * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int64_t t = 0; t < n_keys; t++)
+          for (int64_t j = 0; j < hd; j++) out[j] += scores[t] * V[t * hd + j];
+      }
+    });
+    matmul(L.wo, act.att.data(), n, act.proj.data(), pool);
+    add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+    // MLP over all tokens: x += down(silu(gate(xn)) * up(xn)).
+    norm_rows(L.ffn_norm);
+    matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
+    matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
+    swiglu(act.gate.data(), act.gate.data(), act.up.data(), n * c.n_ff);
+    matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
+    add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+  }
+  for (KVCache* cache : caches) cache->advance(1);
+  norm_rows(w.output_norm);
+  matmul(w.output, act.xn.data(), n, logits, pool);
+}
+
+}  // namespace r1

@@ -1,0 +1,26 @@
+// Register-tiled matrix kernels: several weight rows × several tokens per pass, so each weight
+// block is decoded once for all tokens of the tile and each activation block once for all rows.
+// They sit beside the one-row dot products (vec_dot.h) and compute the same sums; matmul.cc uses
+// a tile kernel when the CPU and the weight type have one, the dot products otherwise.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace r1 {
+
+// y[t * ldy + r] = (row r of w) · (activation row t of a), r < n_rows, t < n_tok.
+// Rows are w_stride bytes apart, activation rows a_stride; both in the vec_dot.h formats.
+using GemmTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a,
+                            size_t a_stride, int64_t n_tok, float* y, int64_t ldy);
+
+// Kernels by weight type; null where none exists. Q8_0 / Q4_0 take Q8_0 activation blocks and
+// need an even number of 32-blocks per row (k % 64 == 0); F16 takes float32 and k % 16 == 0.
+struct GemmTable {
+  GemmTileFn q8_0 = nullptr, q4_0 = nullptr, f16 = nullptr;
+};
+
+#if defined(R1_HAVE_X86_KERNELS)
+const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
+#endif
+
+}  // namespace r1

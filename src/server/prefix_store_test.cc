@@ -1,0 +1,108 @@
+// --cache-dir: a prompt's KV written by one store and read by another (a restart) gives the
+// same logits as computing it; shared prefixes of a stored prompt are reused; damaged files and
+// files of another model shape are ignored.
+#include "server/prefix_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "model/batch.h"
+#include "model/model.h"
+#include "util/threadpool.h"
+
+namespace r1::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); i++) d = std::max(d, std::fabs(double(a[i]) - b[i]));
+  return d;
+}
+
+class PrefixStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model = Model::load(std::string(R1_TEST_DATA_DIR) + "/models/qwen2-mini-f32.gguf");
+    dir = (fs::temp_directory_path() / ("r1-prefix-store-" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    for (int i = 0; i < 20; i++) prompt.push_back(10 + 7 * i);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  // The next-token logits of ids computed from scratch.
+  std::vector<float> reference(const std::vector<int32_t>& ids) {
+    auto ctx = model->new_context(64, pool);
+    std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+    ctx->forward(ids.data(), int64_t(ids.size()), false, logits.data());
+    return logits;
+  }
+  PrefixStore store() {
+    const ModelConfig& c = model->config();
+    return PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim);
+  }
+
+  std::unique_ptr<Model> model;
+  ThreadPool pool{1};
+  std::string dir;
+  std::vector<int32_t> prompt;
+};
+
+TEST_F(PrefixStoreTest, RestoredPrefixGivesTheSameLogits) {
+  std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+  {
+    PrefixStore first = store();
+    BatchEngine engine(*model, 1, 64, pool);
+    StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
+    ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+    EXPECT_EQ(ctx.take_restored(), 0);  // nothing stored yet
+    ctx.save(prompt);
+    ctx.save(prompt);  // stored once
+    EXPECT_EQ(first.size(), 1u);
+  }
+  // "After a restart": a new store reads the directory.
+  PrefixStore second = store();
+  ASSERT_EQ(second.size(), 1u);
+  BatchEngine engine(*model, 1, 64, pool);
+  StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
+  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+  EXPECT_EQ(ctx.take_restored(), 19);  // all but the last token, whose logits are needed
+  EXPECT_EQ(ctx.n_past(), 20);
+  EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);
+
+  // A prompt that shares only the first 8 tokens reuses those 8.
+  std::vector<int32_t> other(prompt.begin(), prompt.begin() + 8);
+  for (int i = 0; i < 6; i++) other.push_back(200 + i);
+  ctx.truncate(0);
+  ctx.forward(other.data(), int64_t(other.size()), false, logits.data());
+  EXPECT_EQ(ctx.take_restored(), 8);
+  EXPECT_LT(max_diff(logits, reference(other)), 1e-4);
+
+  // A cache that is not empty is left alone (the session's RAM prefix reuse comes first).
+  const int32_t more[2] = {5, 6};
+  ctx.forward(more, 2, false, logits.data());
+  EXPECT_EQ(ctx.take_restored(), 0);
+}
+
+TEST_F(PrefixStoreTest, DamagedOrForeignFilesAreIgnored) {
+  {
+    PrefixStore s = store();
+    BatchEngine engine(*model, 1, 64, pool);
+    StoredPrefixContext ctx(engine.context(0), engine.cache(0), s);
+    std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+    ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+    ctx.save(prompt);
+  }
+  EXPECT_EQ(store().size(), 1u);
+  const ModelConfig& c = model->config();
+  EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim * 2).size(), 0u);  // another shape
+  for (const auto& f : fs::directory_iterator(dir)) fs::resize_file(f.path(), fs::file_size(f.path()) - 4);
+  EXPECT_EQ(store().size(), 0u);  // cut short
+}
+
+}  // namespace
+}  // namespace r1::server

@@ -1,0 +1,120 @@
+// A trained-then-exported model gives the same logits in the inference engine (Model::load +
+// Session::logits, GGUF MLA form and HF directory) as in the training forward.
+#include "train/export.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "model/model.h"
+#include "runtime/session.h"
+#include "train/adamw.h"
+
+namespace r1::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTokenizer = std::string(R1_SOURCE_DIR) + "/assets/tokenizers/tiny512-deepseek-v3/tokenizer.json";
+
+ModelConfig export_config() {
+  ModelConfig c;
+  c.n_vocab = 512;
+  c.n_embd = 32;
+  c.n_layer = 3;
+  c.n_head = 2;
+  c.q_lora_rank = 16;
+  c.kv_lora_rank = 16;
+  c.qk_nope_dim = 8;
+  c.qk_rope_dim = 8;
+  c.v_head_dim = 8;
+  c.n_ff = 48;
+  c.n_dense_lead = 1;
+  c.n_expert = 4;
+  c.n_expert_used = 2;
+  c.n_expert_shared = 1;
+  c.n_ff_expert = 16;
+  c.route_scale = 2.5;
+  c.n_ctx = 64;
+  return c;
+}
+
+// A model trained a few steps (so norms, biases and experts are not at their initial values).
+void train_a_little(Transformer<float>& m) {
+  m.init(42, 0.1);
+  OptimConfig o;
+  o.lr = 1e-2;
+  o.total_steps = 4;
+  AdamW opt(m.layout(), o);
+  Batch b;
+  b.B = 2;
+  b.S = 12;
+  for (int i = 0; i < b.B * b.S; i++) {
+    b.tokens.push_back((i * 37 + 5) % 500);
+    b.targets.push_back((i * 37 + 42) % 500);
+  }
+  for (int s = 0; s < 4; s++) {
+    m.zero_grads();
+    m.forward_backward(b, {}, true);
+    opt.step(m.params.data(), m.grads.data());
+    m.update_router_bias(0.01);
+  }
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0, mag = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    d = std::max(d, double(std::abs(a[i] - b[i])));
+    mag = std::max(mag, double(std::abs(b[i])));
+  }
+  return d / mag;
+}
+
+TEST(TrainExport, InferenceEngineLogitsEqualTheTrainingForward) {
+  Transformer<float> m(export_config(), nullptr);
+  train_a_little(m);
+  const std::vector<int32_t> ids{0, 508, 72, 101, 33, 509, 510, 200, 7, 311, 42, 9, 480, 1};
+  Batch b;
+  b.B = 1;
+  b.S = int64_t(ids.size());
+  b.tokens = ids;
+  b.targets.assign(ids.size(), -1);
+  m.forward_backward(b, {0, 0}, false);
+  const std::vector<float> train_logits = m.logits();
+
+  const fs::path dir = fs::path(R1_BINARY_DIR) / "train_test_tmp" / "export";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const ExportModel em = to_export_model(m, kTokenizer, "r1.cpp trained test model");
+  write_gguf(em, (dir / "model.gguf").string(), "f32");
+  write_hf_dir(em, (dir / "hf").string(), DType::F32);
+
+  for (const std::string& path : {(dir / "model.gguf").string(), (dir / "hf").string()}) {
+    auto model = Model::load(path);
+    Session s(*model, 64, 1);
+    const std::vector<float> logits = s.logits(ids);
+    ASSERT_EQ(logits.size(), train_logits.size()) << path;
+    const double err = max_rel_diff(logits, train_logits);
+    std::printf("%s: max |Δlogit| / max |logit| = %.2e\n", path.c_str(), err);
+    EXPECT_LT(err, 1e-4) << path;
+  }
+
+  // The HF directory carries the MTP layer: the engine loads it and drafts with it, and the
+  // drafts never change the output (they are only kept when they equal the chosen token).
+  auto hf = Model::load((dir / "hf").string());
+  Session s(*hf, 64, 1);
+  GenerationParams gp;
+  gp.sampling.temperature = 0;
+  gp.max_tokens = 12;
+  gp.ignore_eos = true;
+  const GenerationResult plain = s.generate(ids, gp);
+  gp.mtp = true;
+  const GenerationResult drafted = s.generate(ids, gp);
+  EXPECT_EQ(drafted.tokens, plain.tokens);
+  EXPECT_GT(drafted.draft_tokens, 0);
+}
+
+}  // namespace
+}  // namespace r1::train

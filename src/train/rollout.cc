@@ -1,0 +1,44 @@
+#include "train/rollout.h"
+
+#include "model/model.h"
+#include "train/export.h"
+#include "util/timer.h"
+
+namespace r1::train {
+
+RolloutBatch sample_rollouts(const Transformer<float>& m, const TaskData& data, const std::string& tokenizer_json,
+                             const std::vector<Problem>& problems, int64_t G, const GenerationParams& params,
+                             const std::string& scratch_gguf, int threads) {
+  Timer timer;
+  write_gguf(to_export_model(m, tokenizer_json, "r1.cpp GRPO policy"), scratch_gguf, "f32");
+  auto model = Model::load(scratch_gguf);
+  Session session(*model, m.config().n_ctx, threads);
+  RolloutBatch out;
+  GenerationParams gp = params;
+  const int32_t eos = data.tokenizer().eos_id();
+  for (size_t p = 0; p < problems.size(); p++) {
+    const std::vector<int32_t> prompt = data.prompt_tokens(problems[p]);
+    for (int64_t g = 0; g < G; g++) {
+      gp.sampling.seed = params.sampling.seed + p * uint64_t(G) + uint64_t(g);
+      const GenerationResult r = session.generate(prompt, gp);
+      const bool truncated = r.finish_reason == "length" || r.finish_reason == "context";
+      Rollout ro;
+      ro.tokens = prompt;
+      ro.tokens.insert(ro.tokens.end(), r.tokens.begin(), r.tokens.end());
+      if (r.finish_reason == "eos") ro.tokens.push_back(eos);  // the model chose to stop: train that too
+      if (ro.tokens.size() == prompt.size()) ro.tokens.push_back(eos);  // nothing generated (a full context)
+      ro.prompt_len = prompt.size();
+      ro.group = int64_t(p);
+      const Reward rw = score_completion(problems[p], r.text, truncated);
+      ro.reward = rw.total();
+      out.rollouts.push_back(std::move(ro));
+      out.rewards.push_back(rw);
+      out.truncated.push_back(truncated);
+      out.generated_tokens += r.completion_tokens;
+    }
+  }
+  out.seconds = timer.seconds();
+  return out;
+}
+
+}  // namespace r1::train
