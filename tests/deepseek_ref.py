@@ -5,8 +5,15 @@ and DeepSeek's FP8 e4m3fn weights with 128x128 `weight_scale_inv` block scales, 
 shard), and evaluates the model the naive way (every head's k_nope and v decompressed with
 kv_b_proj, full causal attention), with YaRN rope on adjacent pairs and group-limited routing.
 
-usage: deepseek_ref.py MODEL_DIR TOKENS_FILE OUT_FILE
-writes float32 logits [n_tokens][vocab] (row i = after ids[0..i]) to OUT_FILE.
+With MTP_OUT_FILE it also evaluates the multi-token-prediction module (SPEC §1.10, HF layer
+num_hidden_layers) on the prompt itself: row i takes the main model's final-normed hidden h_i and
+the next token ids[i+1] and predicts ids[i+2], through
+eh_proj([enorm(embed(ids[i+1])) ; hnorm(h_i)]) (embedding half first), one MLA + MoE block with its
+own causal attention over rows 0..i, shared_head.norm and shared_head.head.
+
+usage: deepseek_ref.py MODEL_DIR TOKENS_FILE OUT_FILE [MTP_OUT_FILE]
+writes float32 logits [n_tokens][vocab] (row i = after ids[0..i]) to OUT_FILE, and the MTP
+module's float32 logits [n_tokens - 1][vocab] to MTP_OUT_FILE.
 """
 import json
 import math
@@ -180,24 +187,44 @@ def mla(ck, cfg, p, x, freq, magnitude):
     return o @ ck.get(p + "o_proj.weight").T
 
 
-def forward(d, ids):
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    ck = Checkpoint(d)
-    eps = cfg["rms_norm_eps"]
+def block(ck, cfg, l, h, freq, magnitude):
+    """Transformer layer l (pre-norm MLA, then a dense FFN or MoE) on the residual stream h [T, d]."""
+    p, eps = f"model.layers.{l}.", cfg["rms_norm_eps"]
+    h = h + mla(ck, cfg, p + "self_attn.", rmsnorm(h, ck.get(p + "input_layernorm.weight"), eps), freq, magnitude)
+    hn = rmsnorm(h, ck.get(p + "post_attention_layernorm.weight"), eps)
+    return h + (moe(ck, cfg, p + "mlp.", hn) if l >= cfg.get("first_k_dense_replace", 0) else ffn(ck, p + "mlp.", hn))
+
+
+def forward(ck, cfg, ids):
+    """Logits [T, vocab] and the final-normed hidden states [T, d] (what the MTP module consumes)."""
     freq, magnitude = rope_freqs(cfg)
     h = ck.get("model.embed_tokens.weight")[ids]
     for l in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{l}."
-        h = h + mla(ck, cfg, p + "self_attn.", rmsnorm(h, ck.get(p + "input_layernorm.weight"), eps), freq, magnitude)
-        hn = rmsnorm(h, ck.get(p + "post_attention_layernorm.weight"), eps)
-        h = h + (moe(ck, cfg, p + "mlp.", hn) if l >= cfg.get("first_k_dense_replace", 0) else ffn(ck, p + "mlp.", hn))
-    return rmsnorm(h, ck.get("model.norm.weight"), eps) @ ck.get("lm_head.weight").T
+        h = block(ck, cfg, l, h, freq, magnitude)
+    h = rmsnorm(h, ck.get("model.norm.weight"), cfg["rms_norm_eps"])
+    return h @ ck.get("lm_head.weight").T, h
+
+
+def mtp(ck, cfg, hidden, next_ids):
+    """MTP logits [T, vocab] for hidden h_i [T, d] and next tokens t_{i+1} [T], positions 0..T-1."""
+    l, eps = cfg["num_hidden_layers"], cfg["rms_norm_eps"]
+    p = f"model.layers.{l}."
+    e = rmsnorm(ck.get(p + "embed_tokens.weight")[next_ids], ck.get(p + "enorm.weight"), eps)
+    h = rmsnorm(hidden, ck.get(p + "hnorm.weight"), eps)
+    x = np.concatenate([e, h], axis=-1) @ ck.get(p + "eh_proj.weight").T
+    x = block(ck, cfg, l, x, *rope_freqs(cfg))
+    return rmsnorm(x, ck.get(p + "shared_head.norm.weight"), eps) @ ck.get(p + "shared_head.head.weight").T
 
 
 def main():
     d, tokens, out = sys.argv[1:4]
     ids = np.array([int(x) for x in open(tokens).read().split()])
-    forward(d, ids).astype("<f4").tofile(out)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    ck = Checkpoint(d)
+    logits, hidden = forward(ck, cfg, ids)
+    logits.astype("<f4").tofile(out)
+    if len(sys.argv) > 4:
+        mtp(ck, cfg, hidden[:-1], ids[1:]).astype("<f4").tofile(sys.argv[4])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "model/deepseek_batch.h"
 #include "model/model.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
@@ -21,31 +22,42 @@ constexpr auto kGatherWait = std::chrono::milliseconds(50);
 
 }  // namespace
 
-// A sequence's face: an InferenceContext whose passes run on the engine's thread.
+// A sequence's face: an InferenceContext whose passes run on the engine's thread. It holds the
+// sequence's cache of the model's kind (the other is null).
 class BatchEngine::Sequence final : public InferenceContext {
  public:
-  Sequence(BatchEngine& engine, KVCache& cache) : engine_(engine), cache_(cache) {}
-  int64_t n_past() const override { return cache_.size(); }
-  int64_t n_ctx() const override { return cache_.capacity(); }
-  void truncate(int64_t n) override { cache_.truncate(n); }
+  Sequence(BatchEngine& engine, int seq, KVCache* kv, LatentKVCache* latent)
+      : engine_(engine), seq_(seq), kv_(kv), latent_(latent) {}
+  int64_t n_past() const override { return kv_ ? kv_->size() : latent_->size(); }
+  int64_t n_ctx() const override { return kv_ ? kv_->capacity() : latent_->capacity(); }
+  void truncate(int64_t n) override { kv_ ? kv_->truncate(n) : latent_->truncate(n); }
   void forward(const int32_t* ids, int64_t n, bool all_logits, float* logits) override {
-    Job job{&cache_, ids, n, all_logits, logits, false, nullptr};
+    Job job{seq_, ids, n, all_logits, logits, false, nullptr};
     engine_.submit(job);
   }
 
  private:
   BatchEngine& engine_;
-  KVCache& cache_;
+  int seq_;
+  KVCache* kv_;
+  LatentKVCache* latent_;
 };
 
 BatchEngine::BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPool& pool, int64_t max_batch)
-    : model_(model), pool_(pool), act_(model.config(), std::max<int64_t>(max_batch, n_seq), n_ctx, pool.size()),
-      step_logits_(size_t(n_seq) * size_t(model.n_vocab())), taken_(size_t(n_seq), false) {
-  if (model.deepseek()) fail("batched decoding is implemented for dense models only");
+    : model_(model), pool_(pool), step_logits_(size_t(std::max(n_seq, 0)) * size_t(model.n_vocab())),
+      taken_(size_t(std::max(n_seq, 0)), false) {
   if (n_seq < 1) fail("batch engine: need at least one sequence");
-  const ModelConfig& c = model.config();
-  caches_.reserve(size_t(n_seq));
-  for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx);
+  const int64_t batch = std::max<int64_t>(max_batch, n_seq);
+  if (const DeepseekModel* ds = model.deepseek()) {
+    deepseek_act_ = std::make_unique<DeepseekActivations>(ds->config(), batch, n_ctx, pool.size());
+    latent_.reserve(size_t(n_seq));
+    for (int i = 0; i < n_seq; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx));
+  } else {
+    const ModelConfig& c = model.config();
+    act_ = std::make_unique<DenseActivations>(c, batch, n_ctx, pool.size());
+    caches_.reserve(size_t(n_seq));
+    for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx);
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -59,14 +71,25 @@ BatchEngine::~BatchEngine() {
 }
 
 std::unique_ptr<InferenceContext> BatchEngine::context(int i) {
-  if (i < 0 || i >= int(caches_.size()) || taken_[size_t(i)]) fail("batch engine: sequence ", i, " is not available");
+  if (i < 0 || i >= int(taken_.size()) || taken_[size_t(i)]) fail("batch engine: sequence ", i, " is not available");
   taken_[size_t(i)] = true;
-  return std::make_unique<Sequence>(*this, caches_[size_t(i)]);
+  if (deepseek_act_) return std::make_unique<Sequence>(*this, i, nullptr, &latent_[size_t(i)]);
+  return std::make_unique<Sequence>(*this, i, &caches_[size_t(i)], nullptr);
+}
+
+KVCache& BatchEngine::cache(int i) {
+  if (deepseek_act_) fail("batch engine: a DeepSeek model has latent caches, not dense KV caches");
+  return caches_.at(size_t(i));
+}
+
+LatentKVCache& BatchEngine::latent_cache(int i) {
+  if (!deepseek_act_) fail("batch engine: a dense model has no latent caches");
+  return latent_.at(size_t(i));
 }
 
 void BatchEngine::finished(int i) {
   std::lock_guard lock(mu_);
-  std::erase(last_step_, &caches_.at(size_t(i)));
+  std::erase(last_step_, i);
   work_cv_.notify_one();
 }
 
@@ -89,14 +112,12 @@ void BatchEngine::submit(Job& job) {
 }
 
 void BatchEngine::run() {
-  const ModelConfig& c = model_.config();
-  const DenseWeights& w = model_.weights();
   std::unique_lock lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     work_cv_.wait_for(lock, kGatherWait, [&] {
-      return stopping_ || std::all_of(last_step_.begin(), last_step_.end(), [&](KVCache* c) {
-        return std::any_of(queue_.begin(), queue_.end(), [&](const Job* j) { return j->cache == c; });
+      return stopping_ || std::all_of(last_step_.begin(), last_step_.end(), [&](int seq) {
+        return std::any_of(queue_.begin(), queue_.end(), [&](const Job* j) { return j->seq == seq; });
       });
     });
     if (stopping_) return;
@@ -110,24 +131,20 @@ void BatchEngine::run() {
     for (Job* j : jobs) {
       try {
         if (j->n == 1 && !j->all_logits) {
-          j->cache->check_room(1);
-          if (j->ids[0] < 0 || j->ids[0] >= c.n_vocab) fail("token id ", j->ids[0], " is outside the vocabulary (", c.n_vocab, " tokens)");
+          check_step_token(*j);
           step.push_back(j);
         } else {
-          dense_forward(c, w, *j->cache, act_, pool_, j->ids, j->n, j->all_logits, j->logits);
+          forward_alone(*j);
         }
       } catch (...) {
         j->error = std::current_exception();
       }
     }
     if (!step.empty()) {
-      std::vector<KVCache*> caches;
-      std::vector<int32_t> ids;
-      for (Job* j : step) caches.push_back(j->cache), ids.push_back(j->ids[0]);
       try {
-        forward_step(c, w, caches, act_, pool_, ids.data(), step_logits_.data());
-        for (size_t i = 0; i < step.size(); i++)
-          std::memcpy(step[i]->logits, step_logits_.data() + i * size_t(c.n_vocab), size_t(c.n_vocab) * sizeof(float));
+        forward_together(step);
+        const size_t V = size_t(model_.n_vocab());
+        for (size_t i = 0; i < step.size(); i++) std::memcpy(step[i]->logits, step_logits_.data() + i * V, V * sizeof(float));
       } catch (...) {
         for (Job* j : step) j->error = std::current_exception();
       }
@@ -136,9 +153,39 @@ void BatchEngine::run() {
     lock.lock();
     if (!step.empty()) steps_++, batched_tokens_ += int64_t(step.size());
     last_step_.clear();
-    for (Job* j : step) last_step_.push_back(j->cache);
+    for (Job* j : step) last_step_.push_back(j->seq);
     for (Job* j : jobs) j->done = true;
     done_cv_.notify_all();
+  }
+}
+
+void BatchEngine::check_step_token(const Job& job) const {
+  const size_t i = size_t(job.seq);
+  deepseek_act_ ? latent_[i].check_room(1) : caches_[i].check_room(1);
+  const int32_t id = job.ids[0];
+  if (id < 0 || id >= model_.n_vocab()) fail("token id ", id, " is outside the vocabulary (", model_.n_vocab(), " tokens)");
+}
+
+void BatchEngine::forward_alone(const Job& job) {
+  const size_t i = size_t(job.seq);
+  if (const DeepseekModel* ds = model_.deepseek()) {
+    deepseek_forward(ds->config(), ds->weights(), latent_[i], *deepseek_act_, pool_, job.ids, job.n, job.all_logits, job.logits);
+  } else {
+    dense_forward(model_.config(), model_.weights(), caches_[i], *act_, pool_, job.ids, job.n, job.all_logits, job.logits);
+  }
+}
+
+void BatchEngine::forward_together(const std::vector<Job*>& step) {
+  std::vector<int32_t> ids;
+  for (const Job* j : step) ids.push_back(j->ids[0]);
+  if (const DeepseekModel* ds = model_.deepseek()) {
+    std::vector<LatentKVCache*> caches;
+    for (const Job* j : step) caches.push_back(&latent_[size_t(j->seq)]);
+    deepseek_forward_step(ds->config(), ds->weights(), caches, *deepseek_act_, pool_, ids.data(), step_logits_.data());
+  } else {
+    std::vector<KVCache*> caches;
+    for (const Job* j : step) caches.push_back(&caches_[size_t(j->seq)]);
+    forward_step(model_.config(), model_.weights(), caches, *act_, pool_, ids.data(), step_logits_.data());
   }
 }
 

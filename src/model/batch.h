@@ -1,5 +1,6 @@
-// Continuous batching for dense models (Qwen2 / Llama): many sequences, each with its own KV
-// cache, share one engine thread that runs every forward pass. Whenever several sequences want
+// Continuous batching: many sequences, each with its own KV cache (a dense model's KVCache, or a
+// DeepSeek model's LatentKVCache, whose step is deepseek_batch.h), share one engine thread that
+// runs every forward pass. Whenever several sequences want
 // their next single token computed, they go through the model together: each projection is one
 // matrix product over all of their tokens (the weights stream from memory once per step instead
 // of once per sequence), while attention runs per sequence over its own cache. A sequence that
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "model/context.h"
+#include "model/deepseek_forward.h"
 #include "model/dense.h"
 #include "model/kv_cache.h"
 
@@ -32,16 +34,18 @@ class ThreadPool;
 
 class BatchEngine {
  public:
-  // n_seq sequences of n_ctx tokens over a dense model, computed on `pool`. Model and pool must
-  // outlive the engine; the engine must outlive its contexts. Throws r1::Error for a DeepSeek model.
+  // n_seq sequences of n_ctx tokens, computed on `pool`. Model and pool must outlive the engine;
+  // the engine must outlive its contexts.
   BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPool& pool, int64_t max_batch = 512);
   ~BatchEngine();
 
   // The context of sequence i (0 <= i < n_seq), to be taken once.
   std::unique_ptr<InferenceContext> context(int i);
 
-  // Sequence i's KV cache (for saving and restoring prefixes while it is not in a pass).
-  KVCache& cache(int i) { return caches_.at(size_t(i)); }
+  // Sequence i's cache (for saving and restoring prefixes while it is not in a pass): cache() for
+  // a dense model, latent_cache() for a DeepSeek model; the other throws r1::Error.
+  KVCache& cache(int i);
+  LatentKVCache& latent_cache(int i);
 
   // Sequence i's generation has ended: the next step need not wait for it.
   void finished(int i);
@@ -58,7 +62,7 @@ class BatchEngine {
  private:
   class Sequence;
   struct Job {
-    KVCache* cache;
+    int seq;
     const int32_t* ids;
     int64_t n;
     bool all_logits;
@@ -69,18 +73,24 @@ class BatchEngine {
   // Called by a sequence's forward(): queues the job and waits until the engine ran it.
   void submit(Job& job);
   void run();
+  // The passes, on the engine thread: a job alone (a prompt), or one step of single tokens.
+  void forward_alone(const Job& job);
+  void forward_together(const std::vector<Job*>& step);
+  void check_step_token(const Job& job) const;  // throws if the job cannot join a step
 
   const Model& model_;
   ThreadPool& pool_;
-  std::vector<KVCache> caches_;
-  DenseActivations act_;
+  std::vector<KVCache> caches_;            // dense models
+  std::vector<LatentKVCache> latent_;      // DeepSeek models
+  std::unique_ptr<DenseActivations> act_;  // the one of the model's kind
+  std::unique_ptr<DeepseekActivations> deepseek_act_;
   std::vector<float> step_logits_;  // [n_seq][n_vocab]
   std::vector<bool> taken_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
   std::deque<Job*> queue_;
-  std::vector<KVCache*> last_step_;  // the sequences of the previous step, expected back soon
+  std::vector<int> last_step_;  // the sequences of the previous step, expected back soon
   bool stopping_ = false;
   int64_t steps_ = 0, batched_tokens_ = 0;
   std::thread thread_;

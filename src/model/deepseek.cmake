@@ -7,7 +7,8 @@ target_sources(r1_model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/moe.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_forward.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_model.cc
-  ${CMAKE_CURRENT_LIST_DIR}/deepseek_context.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/deepseek_context.cc
+  ${CMAKE_CURRENT_LIST_DIR}/deepseek_batch.cc)
 
 r1_test(deepseek_test r1_model
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_config_test.cc
@@ -17,3 +18,4 @@ r1_test(deepseek_test r1_model
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_hostile_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_ref_test.cc
   ${CMAKE_CURRENT_LIST_DIR}/deepseek_context_test.cc)
+r1_test(deepseek_batch_test r1_model ${CMAKE_CURRENT_LIST_DIR}/deepseek_batch_test.cc)

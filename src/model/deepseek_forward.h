@@ -41,8 +41,8 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
 // the main model's final-normed hidden h_i and the next token t_{i+1} and gives logits for t_{i+2}:
 //   x = eh_proj([enorm(embed(t_{i+1})) ; hnorm(h_i)]) (embedding half first, as serving engines
 //   do), one MoE block over its own one-layer latent cache, shared_head.norm, shared_head.head.
-// ids, hidden: [n] and [n][n_embd]; logits: [n][n_vocab], or null to only fill the cache. No public reference exists for its
-// output (tests/data README §8); the concatenation order is the verification target.
+// ids, hidden: [n] and [n][n_embd]; logits: [n][n_vocab], or null to only fill the cache. llama.cpp has
+// no MTP output to compare with; the NumPy re-implementation in tests/deepseek_ref.py checks it.
 LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity);
 void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& cache, DeepseekActivations& act,
                  ThreadPool& pool, const int32_t* ids, const float* hidden, int64_t n, float* logits);

@@ -156,8 +156,8 @@ TEST(DeepseekForward, HiddenStatesAndLastRowAgree) {
   EXPECT_THROW(deepseek_forward(c, model->weights(), b, act, pool, &bad, 1, false, last.data()), Error);
 }
 
-// MTP has no reference output; check that it loads, that the BF16 and FP8 copies (same weights,
-// different storage) agree, and that drafting in a batch equals drafting token by token.
+// llama.cpp has no MTP output (the NumPy check is in deepseek_ref_test.cc); here: it loads, the BF16
+// and FP8 copies (same weights, different storage) agree, and batch drafting equals token by token.
 std::vector<float> mtp_drafts(const std::string& dir, bool one_by_one) {
   auto model = DeepseekModel::load(kData + "models/" + dir);
   const DeepseekConfig& c = model->config();

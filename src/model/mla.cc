@@ -68,10 +68,24 @@ void per_head_matmul(const TensorView& w, int64_t H, const float* src, int64_t s
 
 void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& cache, int64_t layer, int64_t pos0,
                  const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool) {
-  const int64_t H = c.n_head, qk = c.qk_head_dim(), nope = c.qk_nope_dim, rope = c.qk_rope_dim;
-  const int64_t r = c.kv_lora_rank, latent = c.latent_dim();
   if (n > s.max_batch || pos0 + n > s.n_ctx || pos0 + n > cache.capacity()) {
     fail("attention: ", n, " tokens at position ", pos0, " exceed the scratch or cache size");
+  }
+  std::vector<LatentSlot> slots;
+  for (int64_t i = 0; i < n; i++) slots.push_back({&cache, pos0 + i});
+  mla_forward_slots(c, w, slots.data(), layer, xn, n, out, s, pool);
+}
+
+void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const LatentSlot* slots, int64_t layer,
+                       const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool) {
+  const int64_t H = c.n_head, qk = c.qk_head_dim(), nope = c.qk_nope_dim, rope = c.qk_rope_dim;
+  const int64_t r = c.kv_lora_rank, latent = c.latent_dim();
+  if (n > s.max_batch) fail("attention: ", n, " tokens exceed the scratch size (", s.max_batch, ")");
+  for (int64_t i = 0; i < n; i++) {
+    const LatentSlot& at = slots[i];
+    if (at.pos < 0 || at.pos >= s.n_ctx || at.pos >= at.cache->capacity()) {
+      fail("attention: position ", at.pos, " exceeds the scratch or cache size");
+    }
   }
 
   // Queries: q = W_qb · q_norm(W_qa x), or W_q x without q LoRA; rope on each head's q_pe.
@@ -85,16 +99,16 @@ void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& ca
   } else {
     linear(w.wq, xn, n, s.q.data(), pool);
   }
-  for (int64_t i = 0; i < n; i++) s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, pos0 + i);
+  for (int64_t i = 0; i < n; i++) s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, slots[i].pos);
 
   // The new tokens' latents: [kv_norm(c) | rope(k_pe)] straight into the cache.
   linear(w.wkv_a, xn, n, s.kv.data(), pool);
   for (int64_t i = 0; i < n; i++) {
     const float* kv = s.kv.data() + i * latent;
-    float* row = cache.row(layer, pos0 + i);
+    float* row = slots[i].cache->row(layer, slots[i].pos);
     rmsnorm(row, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
     std::copy_n(kv + r, rope, row + r);
-    s.rope.apply(row + r, 1, rope, pos0 + i);
+    s.rope.apply(row + r, 1, rope, slots[i].pos);
   }
 
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
@@ -105,7 +119,8 @@ void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& ca
   pool.run([&](int tid, int nt) {
     float* scores = s.scores.data() + size_t(tid) * size_t(s.n_ctx);
     for (int64_t item = tid; item < n * H; item += nt) {
-      const int64_t i = item / H, h = item % H, n_keys = pos0 + i + 1;
+      const int64_t i = item / H, h = item % H, n_keys = slots[i].pos + 1;
+      const LatentKVCache& cache = *slots[i].cache;
       const float* qa = s.q_abs.data() + (i * H + h) * r;
       const float* qpe = s.q.data() + i * H * qk + h * qk + nope;
       float max_s = -INFINITY;

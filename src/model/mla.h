@@ -63,4 +63,17 @@ struct MlaScratch {
 void mla_forward(const DeepseekConfig& c, const MlaWeights& w, LatentKVCache& cache, int64_t layer, int64_t pos0,
                  const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool);
 
+// Where one token of a pass goes: its sequence's cache and its position there. A prompt's tokens
+// share one cache at consecutive positions; a batched decode step (deepseek_batch.h) has one
+// token in each of several caches. The projections run over all tokens at once either way.
+struct LatentSlot {
+  LatentKVCache* cache;
+  int64_t pos;
+};
+
+// mla_forward with each token in its own slot: token i attends to positions 0 .. slots[i].pos of
+// slots[i].cache, after writing its latent into row(layer, slots[i].pos).
+void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const LatentSlot* slots, int64_t layer,
+                       const float* xn, int64_t n, float* out, MlaScratch& s, ThreadPool& pool);
+
 }  // namespace r1

@@ -17,7 +17,7 @@ struct ServeOptions {
   int n_slots = 1;
   int64_t n_ctx = 4096;
   int n_threads = 1;              // in all, shared by the slots
-  bool batching = true;           // one decode step for all slots (dense models)
+  bool batching = true;           // one decode step for all slots (model/batch.h)
   std::string cache_dir;          // --cache-dir: prompt prefixes kept on disk
   int max_queue = 64;             // requests waiting for a slot before 503
   std::string api_key;            // empty: no key needed

@@ -11,16 +11,31 @@
 namespace r1::server {
 namespace {
 
-constexpr char kMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
+constexpr char kDenseMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
+constexpr char kLatentMagic[8] = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
 
-std::string hash_name(std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the token bytes
-  for (int32_t t : tokens) {
+// Run b of a cache in file order: dense (layer, kv head, keys / values), or a layer's latents.
+float* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
+  const int64_t l = b / (2 * n_head_kv), h = (b / 2) % n_head_kv;
+  return b % 2 == 0 ? c.k(l, h) : c.v(l, h);
+}
+const float* run(const KVCache& c, uint32_t n_head_kv, int64_t b) { return run(const_cast<KVCache&>(c), n_head_kv, b); }
+float* run(LatentKVCache& c, uint32_t, int64_t b) { return c.row(b, 0); }
+const float* run(const LatentKVCache& c, uint32_t, int64_t b) { return c.row(b, 0); }
+
+// FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
+// do not overwrite each other's files.
+std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<const int32_t> tokens) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint32_t v) {
     for (int b = 0; b < 4; b++) {
-      h ^= uint8_t(uint32_t(t) >> (8 * b));
+      h ^= uint8_t(v >> (8 * b));
       h *= 1099511628211ull;
     }
-  }
+  };
+  for (int i = 0; i < 8; i++) mix(uint8_t(magic[i]));
+  for (uint32_t v : shape) mix(v);
+  for (int32_t t : tokens) mix(uint32_t(t));
   char buf[64];
   std::snprintf(buf, sizeof buf, "%016llx-%zu.r1kv", static_cast<unsigned long long>(h), tokens.size());
   return buf;
@@ -29,7 +44,13 @@ std::string hash_name(std::span<const int32_t> tokens) {
 }  // namespace
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim)
-    : dir_(dir), n_layer_(n_layer), n_head_kv_(n_head_kv), head_dim_(head_dim) {
+    : PrefixStore(dir, kDenseMagic, {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)}, n_layer * n_head_kv * 2, head_dim) {}
+
+PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim)
+    : PrefixStore(dir, kLatentMagic, {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer, latent_dim) {}
+
+PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
+    : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -37,14 +58,14 @@ PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head
   for (const auto& f : fs::directory_iterator(dir, ec)) {
     if (f.path().extension() != ".r1kv") continue;
     std::ifstream in(f.path(), std::ios::binary);
-    char magic[8];
+    char file_magic[8];
     uint32_t head[4];
-    if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !in.read(reinterpret_cast<char*>(head), sizeof head)) continue;
-    if (head[0] != n_layer || head[1] != n_head_kv || head[2] != head_dim || head[3] == 0) continue;
+    if (!in.read(file_magic, 8) || std::memcmp(file_magic, magic_, 8) != 0 || !in.read(reinterpret_cast<char*>(head), sizeof head)) continue;
+    if (head[0] != shape_[0] || head[1] != shape_[1] || head[2] != shape_[2] || head[3] == 0) continue;
     Entry e{f.path().string(), std::vector<int32_t>(head[3])};
     if (!in.read(reinterpret_cast<char*>(e.tokens.data()), std::streamsize(e.tokens.size() * sizeof(int32_t)))) continue;
     // The data must all be there: a file cut short by a crash is not used.
-    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(n_layer * n_head_kv * 2) * head[3] * uint64_t(head_dim) * 4;
+    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(blocks_) * head[3] * uint64_t(width_) * 4;
     if (fs::file_size(f.path(), ec) != want) continue;
     entries_.push_back(std::move(e));
   }
@@ -56,6 +77,27 @@ size_t PrefixStore::size() const {
 }
 
 int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, KVCache& cache) {
+  if (magic_ != kDenseMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  return load_runs(ids, max_tokens, cache);
+}
+
+int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, LatentKVCache& cache) {
+  if (magic_ != kLatentMagic || cache.latent_dim() != width_) fail("prefix store: the latent cache does not match the store's shape");
+  return load_runs(ids, max_tokens, cache);
+}
+
+void PrefixStore::save(std::span<const int32_t> tokens, const KVCache& cache) {
+  if (magic_ != kDenseMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  save_runs(tokens, cache);
+}
+
+void PrefixStore::save(std::span<const int32_t> tokens, const LatentKVCache& cache) {
+  if (magic_ != kLatentMagic || cache.latent_dim() != width_) fail("prefix store: the latent cache does not match the store's shape");
+  save_runs(tokens, cache);
+}
+
+template <class Cache>
+int64_t PrefixStore::load_runs(std::span<const int32_t> ids, int64_t max_tokens, Cache& cache) {
   std::string path;
   int64_t n = 0, stored = 0;
   {
@@ -70,23 +112,20 @@ int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, KVCa
   std::ifstream in(path, std::ios::binary);
   cache.truncate(0);
   const uint64_t data = 8 + 16 + uint64_t(stored) * 4;
-  const std::streamsize block = std::streamsize(stored * head_dim_ * 4), want = std::streamsize(n * head_dim_ * 4);
-  for (int64_t l = 0; l < n_layer_; l++) {
-    for (int64_t h = 0; h < n_head_kv_; h++) {
-      for (int kv = 0; kv < 2; kv++) {
-        const uint64_t at = data + uint64_t(((l * n_head_kv_ + h) * 2 + kv)) * uint64_t(block);
-        float* dst = kv == 0 ? cache.k(l, h) : cache.v(l, h);
-        if (!in.seekg(std::streamoff(at)) || !in.read(reinterpret_cast<char*>(dst), want)) return 0;  // file vanished: compute instead
-      }
-    }
+  const std::streamsize block = std::streamsize(stored * width_ * 4), want = std::streamsize(n * width_ * 4);
+  for (int64_t b = 0; b < blocks_; b++) {
+    const uint64_t at = data + uint64_t(b) * uint64_t(block);
+    float* dst = run(cache, shape_[1], b);
+    if (!in.seekg(std::streamoff(at)) || !in.read(reinterpret_cast<char*>(dst), want)) return 0;  // file vanished: compute instead
   }
   cache.advance(n);
   return n;
 }
 
-void PrefixStore::save(std::span<const int32_t> tokens, const KVCache& cache) {
+template <class Cache>
+void PrefixStore::save_runs(std::span<const int32_t> tokens, const Cache& cache) {
   if (tokens.empty() || int64_t(tokens.size()) > cache.size()) return;
-  const std::string name = hash_name(tokens);
+  const std::string name = hash_name(magic_, shape_, tokens);
   const std::string path = (std::filesystem::path(dir_) / name).string();
   {
     std::lock_guard lock(mu_);
@@ -97,17 +136,12 @@ void PrefixStore::save(std::span<const int32_t> tokens, const KVCache& cache) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary);
-    const uint32_t head[4] = {uint32_t(n_layer_), uint32_t(n_head_kv_), uint32_t(head_dim_), uint32_t(tokens.size())};
-    out.write(kMagic, 8);
+    const uint32_t head[4] = {shape_[0], shape_[1], shape_[2], uint32_t(tokens.size())};
+    out.write(magic_, 8);
     out.write(reinterpret_cast<const char*>(head), sizeof head);
     out.write(reinterpret_cast<const char*>(tokens.data()), std::streamsize(tokens.size() * 4));
-    const std::streamsize bytes = std::streamsize(tokens.size() * size_t(head_dim_) * 4);
-    for (int64_t l = 0; l < n_layer_; l++) {
-      for (int64_t h = 0; h < n_head_kv_; h++) {
-        out.write(reinterpret_cast<const char*>(cache.k(l, h)), bytes);
-        out.write(reinterpret_cast<const char*>(cache.v(l, h)), bytes);
-      }
-    }
+    const std::streamsize bytes = std::streamsize(tokens.size() * size_t(width_) * 4);
+    for (int64_t b = 0; b < blocks_; b++) out.write(reinterpret_cast<const char*>(run(cache, shape_[1], b)), bytes);
     if (!out) {
       std::error_code ec;
       std::filesystem::remove(tmp, ec);
@@ -125,7 +159,7 @@ void StoredPrefixContext::forward(const int32_t* ids, int64_t n, bool all_logits
   // A prompt at an empty cache: take what the store has (the last token is always computed,
   // its logits choose the next one).
   if (inner_->n_past() == 0 && n > 1 && !all_logits) {
-    const int64_t have = store_.load(std::span<const int32_t>(ids, size_t(n)), n - 1, cache_);
+    const int64_t have = std::visit([&](auto* cache) { return store_.load(std::span<const int32_t>(ids, size_t(n)), n - 1, *cache); }, cache_);
     restored_ = have;
     ids += have;
     n -= have;

@@ -3,21 +3,26 @@
 // named by a hash of its tokens, written atomically); a later request -- also after a restart --
 // whose prompt begins with the same tokens loads those positions instead of computing them.
 // Because attention is causal, any shared prefix of a stored prompt can be reused, not only the
-// whole of it. Dense models (the slots' caches of the batch engine) only, for now.
+// whole of it. It works on the slots' caches of the batch engine (model/batch.h).
 //
-// File: "R1KV0001", u32 n_layer, n_head_kv, head_dim, n_tokens, i32 tokens[n_tokens], then for
-// each layer, each kv head: n_tokens keys, then n_tokens values, each head_dim float32.
+// Dense file: "R1KV0001", u32 n_layer, n_head_kv, head_dim, n_tokens, i32 tokens[n_tokens], then
+// for each layer, each kv head: n_tokens keys, then n_tokens values, each head_dim float32.
+// DeepSeek file: "R1ML0001", u32 n_layer, 1, latent_dim, n_tokens, i32 tokens[n_tokens], then for
+// each layer n_tokens latents of latent_dim (kv_lora_rank + qk_rope_dim) float32 -- the MLA cache,
+// 576 values per token and layer for R1, which is what makes storing long prompts cheap.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
-#include <utility>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "model/context.h"
 #include "model/kv_cache.h"
+#include "model/mla.h"
 
 namespace r1::server {
 
@@ -25,13 +30,19 @@ class PrefixStore {
  public:
   // Reads the index of DIR (created if missing); files of another model shape or damaged ones
   // are skipped. Throws r1::Error when the directory cannot be created.
+  // A dense model's store (KVCache):
   PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim);
+  // A DeepSeek model's store (LatentKVCache of n_layer layers, latent_dim values per position):
+  PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim);
 
   // Loads into `cache` (emptied first) the longest stored prefix of ids, at most max_tokens long;
-  // returns how many positions it holds (0: nothing stored matches).
+  // returns how many positions it holds (0: nothing stored matches). The cache must be of the
+  // store's kind and shape (throws r1::Error otherwise).
   int64_t load(std::span<const int32_t> ids, int64_t max_tokens, KVCache& cache);
+  int64_t load(std::span<const int32_t> ids, int64_t max_tokens, LatentKVCache& cache);
   // Stores the first tokens.size() positions of `cache` (unless that prompt is stored already).
   void save(std::span<const int32_t> tokens, const KVCache& cache);
+  void save(std::span<const int32_t> tokens, const LatentKVCache& cache);
 
   size_t size() const;  // stored prompts
 
@@ -40,18 +51,29 @@ class PrefixStore {
     std::string path;
     std::vector<int32_t> tokens;
   };
+  // A file holds blocks_ runs of positions (a layer's keys of one head, or its latents), width_
+  // floats per position; shape_ is the header's three numbers.
+  PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width);
+  template <class Cache> int64_t load_runs(std::span<const int32_t> ids, int64_t max_tokens, Cache& cache);
+  template <class Cache> void save_runs(std::span<const int32_t> tokens, const Cache& cache);
+
   std::string dir_;
-  int64_t n_layer_, n_head_kv_, head_dim_;
+  const char* magic_;
+  uint32_t shape_[3];
+  int64_t blocks_, width_;
   mutable std::mutex mu_;
   std::vector<Entry> entries_;
 };
 
 // A slot's context that, when a prompt arrives at an empty cache, first fills the cache from
 // the store. The tokens it restored for the last prompt are reported for usage and metrics.
+// `cache` is the one inner computes on (BatchEngine::cache or latent_cache).
 class StoredPrefixContext final : public InferenceContext {
  public:
   StoredPrefixContext(std::unique_ptr<InferenceContext> inner, KVCache& cache, PrefixStore& store)
-      : inner_(std::move(inner)), cache_(cache), store_(store) {}
+      : inner_(std::move(inner)), cache_(&cache), store_(store) {}
+  StoredPrefixContext(std::unique_ptr<InferenceContext> inner, LatentKVCache& cache, PrefixStore& store)
+      : inner_(std::move(inner)), cache_(&cache), store_(store) {}
 
   int64_t n_past() const override { return inner_->n_past(); }
   int64_t n_ctx() const override { return inner_->n_ctx(); }
@@ -60,11 +82,13 @@ class StoredPrefixContext final : public InferenceContext {
 
   // Positions of the last prompt that came from disk (reset by take).
   int64_t take_restored() { return std::exchange(restored_, 0); }
-  void save(std::span<const int32_t> prompt) { store_.save(prompt, cache_); }
+  void save(std::span<const int32_t> prompt) {
+    std::visit([&](auto* cache) { store_.save(prompt, *cache); }, cache_);
+  }
 
  private:
   std::unique_ptr<InferenceContext> inner_;
-  KVCache& cache_;
+  std::variant<KVCache*, LatentKVCache*> cache_;
   PrefixStore& store_;
   int64_t restored_ = 0;
 };

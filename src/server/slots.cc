@@ -22,14 +22,18 @@ SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads
     : busy_(size_t(n_slots), false), n_ctx_(n_ctx), max_queue_(max_queue) {
   std::vector<int32_t> eos = model.config().eos_ids;
   if (model.tokenizer().eos_id() >= 0) eos.push_back(model.tokenizer().eos_id());
-  if (batching && !model.deepseek()) {
+  if (batching) {
     pools_.push_back(std::make_unique<ThreadPool>(n_threads));
     engine_ = std::make_unique<BatchEngine>(model, n_slots, n_ctx, *pools_[0]);
   }
   if (!cache_dir.empty()) {
-    if (!engine_) fail("--cache-dir works with dense models and batching (not with DeepSeek models or --no-batch) for now");
-    const ModelConfig& c = model.config();
-    store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim);
+    if (!engine_) fail("--cache-dir works with batching only (not with --no-batch)");
+    if (const DeepseekModel* ds = model.deepseek()) {
+      store_ = std::make_unique<PrefixStore>(cache_dir, ds->config().n_layer, ds->config().latent_dim());
+    } else {
+      const ModelConfig& c = model.config();
+      store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim);
+    }
   }
   for (int i = 0; i < n_slots; i++) {
     std::unique_ptr<InferenceContext> ctx;
@@ -41,7 +45,8 @@ SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads
     }
     stored_.push_back(nullptr);
     if (store_) {
-      auto stored = std::make_unique<StoredPrefixContext>(std::move(ctx), engine_->cache(i), *store_);
+      auto stored = model.deepseek() ? std::make_unique<StoredPrefixContext>(std::move(ctx), engine_->latent_cache(i), *store_)
+                                     : std::make_unique<StoredPrefixContext>(std::move(ctx), engine_->cache(i), *store_);
       stored_.back() = stored.get();
       ctx = std::move(stored);
     }

@@ -1,6 +1,6 @@
-// The server's generation slots: -np Sessions over one model, each with its own KV cache. For a
-// dense model the slots' decode steps are batched (model/batch.h: one forward pass for every slot
-// generating at that moment); DeepSeek models decode each slot on its own for now. A request takes the free slot whose cache shares the longest prefix with its prompt (so the next
+// The server's generation slots: -np Sessions over one model, each with its own KV cache. The
+// slots' decode steps are batched (model/batch.h: one forward pass for every slot generating at
+// that moment, dense or DeepSeek). A request takes the free slot whose cache shares the longest prefix with its prompt (so the next
 // turn of a chat, or a repeated system prompt, reuses the computed KV), waits in FIFO order while
 // all are busy, and is refused when the queue is full.
 #pragma once
@@ -42,9 +42,9 @@ class SlotLease {
 
 class SlotPool {
  public:
-  // n_slots sessions of n_ctx tokens on n_threads threads in all; batched when `batching` and the
-  // model is dense, else each slot decodes alone on n_threads / n_slots threads. A non-empty
-  // cache_dir keeps prompt prefixes on disk (prefix_store.h; needs the batched dense path).
+  // n_slots sessions of n_ctx tokens on n_threads threads in all; batched when `batching`, else
+  // each slot decodes alone on n_threads / n_slots threads. A non-empty cache_dir keeps prompt
+  // prefixes on disk (prefix_store.h; needs batching).
   SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads, int max_queue, bool batching,
            const std::string& cache_dir = "");
 

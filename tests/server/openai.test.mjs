@@ -1,13 +1,14 @@
 // The official openai npm client (v6) against the real `r1 serve`: non-stream and stream chat,
 // reasoning separated from the answer, usage with DeepSeek's cache fields, the other routes,
-// and every error path (each must leave the server serving).
+// and every error path (each must leave the server serving); a DeepSeek model batched and with
+// --cache-dir.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startServer, readSse } from "./server.mjs";
+import { startServer, readSse, MODEL } from "./server.mjs";
 
 const KEY = "sk-test-key";
 let server, client;
@@ -264,6 +265,52 @@ test("--cache-dir: a prompt's KV survives a restart and is reported as cache hit
     assert.equal(second.choices[0].message.reasoning_content, first.choices[0].message.reasoning_content);
     const metrics = await (await fetch(srv.url + "/metrics")).text();
     assert.match(metrics, new RegExp(`^r1_prompt_cache_disk_tokens_total ${second.usage.prompt_tokens - 1}$`, "m"));
+    assert.equal((await srv.stop()).code, 0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("DeepSeek model: streams decode in shared batched steps, and --cache-dir keeps its latent cache", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "r1-cache-dir-ds-"));
+  const model = path.join(path.dirname(MODEL), "deepseek2-mini-f32.gguf");
+  const messages = (i) => [{ role: "user", content: `Question number ${i}: what is the rule? `.repeat(3) }];
+  const text = (m) => (m.reasoning_content || "") + (m.content || "");
+  const streamOne = async (c, i) => {
+    let out = "", usage = null;
+    const stream = await c.chat.completions.create({ messages: messages(i), max_tokens: 12, temperature: 0, stream: true,
+                                                     stream_options: { include_usage: true } });
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      const d = chunk.choices[0]?.delta;
+      out += (d?.reasoning_content || "") + (d?.content || "");
+    }
+    return { out, usage };
+  };
+  try {
+    let srv = await startServer(["-np", "4", "--cache-dir", dir], model);
+    let c = new OpenAI({ baseURL: srv.url + "/v1", apiKey: "none", maxRetries: 0 });
+    const streamed = await Promise.all([0, 1, 2, 3].map((i) => streamOne(c, i)));
+    const metrics = await (await fetch(srv.url + "/metrics")).text();
+    const steps = Number(metrics.match(/^r1_batch_steps_total (\S+)/m)[1]);
+    const tokens = Number(metrics.match(/^r1_batch_tokens_total (\S+)/m)[1]);
+    assert.ok(steps > 0 && tokens > steps, `decode steps were shared (${tokens} tokens in ${steps} steps)`);
+    // Each stream is what the same greedy request gives alone.
+    for (let i = 0; i < 4; i++) {
+      assert.ok(streamed[i].usage.completion_tokens >= 1 && streamed[i].usage.completion_tokens <= 12);
+      assert.ok(streamed[i].out.length > 0, `stream ${i} has text`);
+      const alone = await c.chat.completions.create({ messages: messages(i), max_tokens: 12, temperature: 0 });
+      assert.equal(streamed[i].out, text(alone.choices[0].message), `stream ${i}`);
+    }
+    assert.equal((await srv.stop()).code, 0);
+    assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith(".r1kv")).length, 4);
+
+    // After a restart the prompt's latents come from disk, and the answer is the same.
+    srv = await startServer(["-np", "4", "--cache-dir", dir], model);
+    c = new OpenAI({ baseURL: srv.url + "/v1", apiKey: "none", maxRetries: 0 });
+    const again = await streamOne(c, 2);
+    assert.equal(again.usage.prompt_cache_hit_tokens, again.usage.prompt_tokens - 1);
+    assert.equal(again.out, streamed[2].out);
     assert.equal((await srv.stop()).code, 0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
