@@ -119,7 +119,7 @@ class ExprParser {
   }
 
  private:
-  static constexpr int64_t kLimit = int64_t(1) << 40;  // keeps every product far from overflow
+  static constexpr int64_t kLimit = int64_t(1) << 40;  // any larger value is not a task answer
 
   void skip() {
     while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) pos_++;
@@ -139,7 +139,9 @@ class ExprParser {
       take_op();
       auto r = product();
       if (!r) return std::nullopt;
-      v = op == '+' ? *v + *r : *v - *r;
+      int64_t out = 0;
+      if (op == '+' ? __builtin_add_overflow(*v, *r, &out) : __builtin_sub_overflow(*v, *r, &out)) return std::nullopt;
+      v = out;
       if (std::abs(*v) > kLimit) return std::nullopt;
     }
     return v;
@@ -151,7 +153,9 @@ class ExprParser {
       auto r = atom();
       if (!r) return std::nullopt;
       if (op == '*') {
-        v = *v * *r;
+        int64_t out = 0;
+        if (__builtin_mul_overflow(*v, *r, &out)) return std::nullopt;  // hostile input, not a task answer
+        v = out;
       } else {
         if (*r == 0 || *v % *r != 0) return std::nullopt;  // Countdown allows exact division only
         v = *v / *r;
