@@ -14,8 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "io/gguf.h"
+#include "testing/reference_data.h"
 
 namespace {
+using r1::test_data::read_f32;
 namespace fs = std::filesystem;
 
 const std::string kData = R1_TEST_DATA_DIR;
@@ -47,14 +49,6 @@ Result r1(const std::string& args, const std::string& input = "") {
 
 std::string tmp(const std::string& name) {
   return (fs::temp_directory_path() / ("r1_cli_e2e_" + std::to_string(getpid()) + "_" + name)).string();
-}
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
-  std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
 }
 
 std::string ref_tokens_csv() {

@@ -15,19 +15,13 @@
 #include "model/deepseek_forward.h"
 #include "model/deepseek_model.h"
 #include "util/threadpool.h"
+#include "testing/reference_data.h"
 
 namespace r1 {
 namespace {
+using r1::test_data::read_f32;
 
 const std::string kData = std::string(R1_TEST_DATA_DIR) + "/";
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
 // max|got - ref| / max|ref| over the first ref.size() values.
 double rel_diff(const float* got, const std::vector<float>& ref) {

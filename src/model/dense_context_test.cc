@@ -11,26 +11,14 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "util/threadpool.h"
+#include "testing/reference_data.h"
 
 namespace r1 {
 namespace {
+using r1::test_data::read_f32;
+using r1::test_data::read_ids;
 
 const std::string kData = R1_TEST_DATA_DIR;
-
-std::vector<int32_t> read_ids(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<int32_t> ids;
-  for (int32_t x; f >> x;) ids.push_back(x);
-  return ids;
-}
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
 
 double max_abs_diff(const float* a, const float* b, int64_t n) {
   double d = 0;

@@ -13,27 +13,14 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "util/threadpool.h"
+#include "testing/reference_data.h"
 
 namespace r1 {
 namespace {
+using r1::test_data::read_f32;
+using r1::test_data::read_ids;
 
 const std::string kData = R1_TEST_DATA_DIR;
-
-std::vector<float> read_f32(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f) << path;
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
-  return v;
-}
-
-std::vector<int32_t> read_ids(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<int32_t> ids;
-  for (int32_t x; f >> x;) ids.push_back(x);
-  return ids;
-}
 
 // max |a - b| / max |b| over the whole reference array.
 double rel_err(const float* a, const std::vector<float>& ref) {

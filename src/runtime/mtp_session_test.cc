@@ -11,18 +11,13 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "runtime/session.h"
+#include "testing/reference_data.h"
 
 namespace r1 {
 namespace {
+using r1::test_data::read_ids;
 
 const std::string kData = std::string(R1_TEST_DATA_DIR) + "/";
-
-std::vector<int32_t> read_ids(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<int32_t> ids;
-  for (int32_t x; f >> x;) ids.push_back(x);
-  return ids;
-}
 
 // Logits single out script[n - prompt_len] once the cache holds n tokens (the last entry when the
 // script runs out). Drafts are right except at script positions divisible by `wrong_every`. It
