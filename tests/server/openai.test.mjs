@@ -197,7 +197,8 @@ test("errors: status and OpenAI error body, and the server keeps serving", async
   assert.equal(res.status, 404);
 
   // Still serving after all that.
-  const ok = await client.chat.completions.create({ messages: hello, max_tokens: 2 });
+  // Greedy, so the count cannot fall short by a sampled end-of-sentence token.
+  const ok = await client.chat.completions.create({ messages: hello, max_tokens: 2, temperature: 0 });
   assert.equal(ok.usage.completion_tokens, 2);
 });
 
@@ -234,13 +235,14 @@ test("queue full is 503; /health answers while every slot is busy; a client that
   }));
   assert.equal(firsts.filter((f) => f.startsWith("data: ")).length, 2, firsts.join("|"));
   assert.equal(firsts.filter((f) => f.startsWith(": keep-alive")).length, 2, firsts.join("|"));
-  await assert.rejects(client.chat.completions.create({ messages: hello, max_tokens: 2 }),
+  await assert.rejects(client.chat.completions.create({ messages: hello, max_tokens: 2, temperature: 0 }),
     (e) => e instanceof OpenAI.InternalServerError && e.status === 503);
   // Everyone leaves: the slots and the queue empty quickly.
   for (const ac of aborts) ac.abort();
   await Promise.all(streams);
   await waitFor((h) => h.slots_processing === 0 && h.queued === 0);
-  const ok = await client.chat.completions.create({ messages: hello, max_tokens: 2 });
+  // Greedy, so the count cannot fall short by a sampled end-of-sentence token.
+  const ok = await client.chat.completions.create({ messages: hello, max_tokens: 2, temperature: 0 });
   assert.equal(ok.usage.completion_tokens, 2);
 });
 
