@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -59,6 +60,12 @@ void Args::parse(const std::vector<std::string>& argv) {
     values_[f.long_name] = value;
     repeated_[f.long_name].push_back(value);
   }
+}
+
+bool Args::parse_or_help(const std::vector<std::string>& argv) {
+  parse(argv);
+  if (help_) std::fputs(help_text().c_str(), stdout);
+  return help_;
 }
 
 std::vector<std::string> Args::all(const std::string& n) const {

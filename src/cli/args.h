@@ -30,6 +30,8 @@ class Args {
   // malformed value. Sets help_requested() for -h/--help.
   void parse(const std::vector<std::string>& argv);
   bool help_requested() const { return help_; }
+  // parse(), then on -h/--help print the help to stdout and return true (the command then exits 0).
+  bool parse_or_help(const std::vector<std::string>& argv);
   std::string help_text() const;
 
   bool has(const std::string& long_name) const;  // given on the command line

@@ -20,11 +20,7 @@ int cmd_chat(const Argv& argv) {
   flags.push_back({"--system", "", FlagKind::String, "", "a system prompt (R1 recommends none)", "TEXT"});
   flags.push_back({"--hide-reasoning", "", FlagKind::Bool, "", "print only the answers, not the thinking"});
   Args a("chat", "[-m PATH] [flags]", flags);
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   auto model = load_model(a);
   const int64_t n_ctx = context_from(a, *model);
   Session session(*model, n_ctx, threads_from(a));
@@ -61,16 +57,9 @@ int cmd_chat(const Argv& argv) {
       continue;
     }
     history.push_back({"user", line, std::nullopt, {}});
-    std::vector<int32_t> ids;
     try {
-      ids = session.chat_prompt(history);
-      InterruptGuard guard;
-      StreamPrinter printer(!a.flag("--hide-reasoning"));
-      GenerationResult r = session.generate(ids, params, [&](const StreamEvent& e) {
-        printer.on_event(e);
-        return !InterruptGuard::interrupted();
-      });
-      printer.finish(r);
+      GenerationResult r =
+          generate_printed(session, session.chat_prompt(history), params, !a.flag("--hide-reasoning"));
       if (r.finish_reason == "cancelled") std::printf("%s(stopped)%s\n", style.dim.c_str(), style.reset.c_str());
       if (r.finish_reason == "context")
         std::printf("%s(context full: /clear to start over)%s\n", style.dim.c_str(), style.reset.c_str());

@@ -23,11 +23,7 @@ int cmd_convert(const Argv& argv) {
              {"--no-mtp", "", FlagKind::Bool, "", "leave out DeepSeek's MTP layer (as llama.cpp's converter does)"},
              {"--split-mb", "", FlagKind::Int, "0", "split into parts of at most this many MB (0: one file)", "MB"},
          });
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   const std::string in = a.str("--input"), out = a.str("--output"), type = a.str("--type");
   if (in.empty() || out.empty()) fail("convert: -i HF_DIR and -o OUT.gguf are required");
   if (!valid_ftype(type)) fail("convert: unknown --type '", type, "' (f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k)");

@@ -38,11 +38,7 @@ int cmd_eval(const Argv& argv) {
              {"--json", "", FlagKind::String, "", "also write the results as JSON here", "PATH"},
              {"--show", "", FlagKind::Int, "0", "print this many samples", "N"},
          });
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   const std::string split_name = a.str("--split");
   if (split_name != "heldout" && split_name != "train") fail("eval: --split must be heldout or train");
   const Split split = split_name == "heldout" ? Split::Heldout : Split::Train;

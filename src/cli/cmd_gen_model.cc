@@ -76,11 +76,7 @@ int cmd_gen_model(const Argv& argv) {
              {"--split-mb", "", FlagKind::Int, "0", "gguf: split into parts of at most this many MB (0: one file)", "MB"},
              {"--no-mtp", "", FlagKind::Bool, "", "DeepSeek shapes: leave out the MTP layer"},
          });
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   const std::string out = a.str("--output");
   if (out.empty()) fail("gen-model: -o/--output is required");
   const std::string shape = a.str("--shape");

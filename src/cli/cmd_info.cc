@@ -65,11 +65,7 @@ int cmd_info(const Argv& argv) {
   Args a("info", "-m PATH",
          {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
           {"--tensors", "", FlagKind::Bool, "", "also list every tensor with its type and shape"}});
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   std::string path = a.str("--model");
   if (path.empty() && !a.positional().empty()) path = a.positional()[0];
   if (path.empty()) fail("info: -m PATH is required");

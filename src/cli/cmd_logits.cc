@@ -37,11 +37,7 @@ int cmd_logits(const Argv& argv) {
   flags.push_back({"--prompt", "-p", FlagKind::String, "", "text to tokenize instead of --ids (BOS as configured)", "TEXT"});
   flags.push_back({"--output", "-o", FlagKind::String, "", "output file of float32 [n_tokens][n_vocab]", "FILE"});
   Args a("logits", "-m PATH --ids 1,2,3 -o FILE", flags);
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   if (a.str("--output").empty()) fail("logits: -o FILE is required");
   if (a.has("--ids") == a.has("--prompt")) fail("logits: give exactly one of --ids or -p");
   auto model = load_model(a);

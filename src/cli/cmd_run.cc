@@ -6,7 +6,6 @@
 #include "cli/commands.h"
 #include "cli/generation_flags.h"
 #include "cli/stream_printer.h"
-#include "cli/terminal.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -21,11 +20,7 @@ int cmd_run(const Argv& argv) {
   flags.push_back({"--hide-reasoning", "", FlagKind::Bool, "", "print only the answer, not the thinking"});
   flags.push_back({"--verbose", "-v", FlagKind::Bool, "", "print token counts and speeds on stderr at the end"});
   Args a("run", "[-m PATH] -p TEXT [flags]", flags);
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   std::string prompt = a.str("--prompt");
   if (prompt.empty() && !a.positional().empty()) prompt = a.positional()[0];
   if (prompt.empty()) fail("run: no prompt given (-p TEXT)");
@@ -44,13 +39,7 @@ int cmd_run(const Argv& argv) {
     ids = session.chat_prompt(messages);
   }
 
-  InterruptGuard guard;
-  StreamPrinter printer(!a.flag("--hide-reasoning"));
-  GenerationResult r = session.generate(ids, params, [&](const StreamEvent& e) {
-    printer.on_event(e);
-    return !InterruptGuard::interrupted();
-  });
-  printer.finish(r);
+  GenerationResult r = generate_printed(session, ids, params, !a.flag("--hide-reasoning"));
   if (a.flag("--verbose"))
     std::fprintf(stderr,
                  "[%lld prompt tokens, %.1f t/s | %lld generated (%lld reasoning), %.1f t/s | finish: %s]\n",

@@ -51,11 +51,7 @@ int cmd_serve(const Argv& argv) {
   flags.push_back({"--no-batch", "", FlagKind::Bool, "", "decode each slot on its own instead of one batched step for all"});
   flags.push_back({"--max-body", "", FlagKind::Int, "8388608", "largest request body in bytes (larger: 413)", "N"});
   Args a("serve", "[-m PATH] [--host ADDR] [--port N] [-np N] [flags]", flags);
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   const std::string format = a.str("--reasoning-format");
   if (format != "deepseek" && format != "none") fail("--reasoning-format must be deepseek or none, not '", format, "'");
   const int64_t slots = a.i64("--parallel"), queue = a.i64("--queue"), port = a.i64("--port");

@@ -43,11 +43,7 @@ int cmd_tokenize(const Argv& argv) {
           {"--file", "-f", FlagKind::String, "", "read the text from a file ('-' = stdin) instead of TEXT", "F"},
           {"--pieces", "", FlagKind::Bool, "", "print id:'piece' pairs instead of bare ids"},
           {"--no-bos", "", FlagKind::Bool, "", "do not add BOS even if the tokenizer's config asks for it"}});
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   if (a.str("--model").empty()) fail("tokenize: -m PATH is required");
   std::string text;
   if (a.has("--file")) {

@@ -225,11 +225,7 @@ int cmd_train(const Argv& argv) {
              {"--max-tokens", "", FlagKind::Int, "96", "grpo: response length limit", "N"},
              {"--temp", "", FlagKind::Float, "1.0", "grpo: rollout temperature", "X"},
          });
-  a.parse(argv);
-  if (a.help_requested()) {
-    std::fputs(a.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (a.parse_or_help(argv)) return 0;
   if (a.positional().size() != 1) fail("train: give one stage: pretrain or sft (see r1 train --help)");
   const std::string stage = a.positional()[0];
   if (stage == "distill") fail("train: the distill stage is not part of this build yet");

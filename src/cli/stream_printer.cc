@@ -72,4 +72,16 @@ void StreamPrinter::finish(const GenerationResult& r) {
   std::fflush(stdout);
 }
 
+GenerationResult generate_printed(Session& session, const std::vector<int32_t>& prompt,
+                                  const GenerationParams& params, bool show_reasoning) {
+  InterruptGuard guard;
+  StreamPrinter printer(show_reasoning);
+  GenerationResult r = session.generate(prompt, params, [&](const StreamEvent& e) {
+    printer.on_event(e);
+    return !InterruptGuard::interrupted();
+  });
+  printer.finish(r);
+  return r;
+}
+
 }  // namespace r1::cli

@@ -26,4 +26,8 @@ class StreamPrinter {
   int64_t reasoning_tokens_ = 0;
 };
 
+// Generates from `prompt`, printing as it streams; Ctrl+C stops this answer (finish "cancelled").
+GenerationResult generate_printed(Session& session, const std::vector<int32_t>& prompt,
+                                  const GenerationParams& params, bool show_reasoning);
+
 }  // namespace r1::cli
