@@ -1,5 +1,7 @@
 #include "convert/random_model.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -18,7 +20,7 @@ namespace fs = std::filesystem;
 const std::string kData = R1_TEST_DATA_DIR;
 
 std::string tmp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("r1_convert_test_" + name);
+  fs::path p = fs::temp_directory_path() / ("r1_convert_test_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

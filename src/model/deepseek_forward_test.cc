@@ -23,19 +23,11 @@
 namespace r1 {
 namespace {
 using r1::test_data::read_f32;
+using r1::test_data::rel_err;
 using r1::test_data::read_ids;
 
 const std::string kData = std::string(R1_TEST_DATA_DIR) + "/";
 
-// max |got − want| / max |want| over the whole array.
-double rel_diff(const float* got, const std::vector<float>& want) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < want.size(); i++) {
-    d = std::max(d, std::abs(double(got[i]) - double(want[i])));
-    m = std::max(m, std::abs(double(want[i])));
-  }
-  return d / m;
-}
 
 int32_t argmax(const float* row, int64_t n) { return int32_t(std::max_element(row, row + n) - row); }
 
@@ -74,7 +66,7 @@ void check_against_refs(const Case& k) {
   LatentKVCache cache = make_latent_cache(c, n_ctx);
   std::vector<float> logits(size_t(P * V));
   deepseek_forward(c, model->weights(), cache, act, pool, prompt.data(), P, true, logits.data());
-  report(k, "prompt", rel_diff(logits.data(), ref));
+  report(k, "prompt", rel_err(logits.data(), ref));
   std::vector<float> gen(gen_ref.size());
   int32_t next = argmax(logits.data() + (P - 1) * V, V);
   std::vector<int32_t> ids;
@@ -83,7 +75,7 @@ void check_against_refs(const Case& k) {
     deepseek_forward(c, model->weights(), cache, act, pool, &next, 1, false, gen.data() + s * size_t(V));
     next = argmax(gen.data() + s * size_t(V), V);
   }
-  report(k, "gen rows", rel_diff(gen.data(), gen_ref));
+  report(k, "gen rows", rel_err(gen.data(), gen_ref));
   EXPECT_EQ(ids, greedy) << k.model;
 
   // The prompt token by token: the decode path reproduces the batch rows.
@@ -92,7 +84,7 @@ void check_against_refs(const Case& k) {
   for (int64_t i = 0; i < P; i++) {
     deepseek_forward(c, model->weights(), step, act, pool, &prompt[size_t(i)], 1, false, rows.data() + i * V);
   }
-  report(k, "prompt 1by1", rel_diff(rows.data(), ref));
+  report(k, "prompt 1by1", rel_err(rows.data(), ref));
 
   if (!k.long_run) return;
   // 1024 ids, prefilled in chunks of 32 (the cache carries across chunks); last 32 rows.
@@ -103,7 +95,7 @@ void check_against_refs(const Case& k) {
   LatentKVCache long_cache = make_latent_cache(c, L);
   deepseek_forward(c, model->weights(), long_cache, long_act, pool, long_ids.data(), L - 32, false, logits.data());
   deepseek_forward(c, model->weights(), long_cache, long_act, pool, long_ids.data() + L - 32, 32, true, logits.data());
-  report(k, "long_last32", rel_diff(logits.data(), long_ref));
+  report(k, "long_last32", rel_err(logits.data(), long_ref));
 }
 
 TEST(DeepseekForward, MiniF32Gguf) { check_against_refs({"deepseek2-mini-f32.gguf", "deepseek2-mini-f32", 1e-5, Fp8Mode::AsStored, true}); }
@@ -167,7 +159,7 @@ std::vector<float> mtp_drafts(const std::string& dir, bool one_by_one) {
   EXPECT_EQ(mtp_cache.size(), P - 1);
   for (float v : drafts) EXPECT_TRUE(std::isfinite(v));
   // Its own embedding and head: the drafts are not the main model's rows.
-  EXPECT_GT(rel_diff(drafts.data(), std::vector<float>(logits.begin() + c.n_vocab, logits.end())), 0.1);
+  EXPECT_GT(rel_err(drafts.data(), std::vector<float>(logits.begin() + c.n_vocab, logits.end())), 0.1);
   return drafts;
 }
 
@@ -176,10 +168,10 @@ TEST(DeepseekForward, MtpModule) {
   const std::vector<float> fp8 = mtp_drafts("deepseek2-mini-hf-fp8", false);
   const std::vector<float> steps = mtp_drafts("deepseek2-mini-hf", true);
   ASSERT_FALSE(bf16.empty());
-  std::printf("  MTP drafts: fp8 vs bf16 %.3g, token by token vs batch %.3g\n", rel_diff(fp8.data(), bf16),
-              rel_diff(steps.data(), bf16));
-  EXPECT_LT(rel_diff(fp8.data(), bf16), 1e-5);
-  EXPECT_LT(rel_diff(steps.data(), bf16), 1e-5);
+  std::printf("  MTP drafts: fp8 vs bf16 %.3g, token by token vs batch %.3g\n", rel_err(fp8.data(), bf16),
+              rel_err(steps.data(), bf16));
+  EXPECT_LT(rel_err(fp8.data(), bf16), 1e-5);
+  EXPECT_LT(rel_err(steps.data(), bf16), 1e-5);
   // GGUF files carry no MTP layer (the converter skips it).
   EXPECT_FALSE(DeepseekModel::load(kData + "models/deepseek2-mini-f32.gguf")->weights().mtp.has_value());
 }
@@ -200,7 +192,7 @@ TEST(DeepseekForward, ModelLoadDispatchesToDeepseek) {
     std::vector<float> logits(size_t(P * 512));
     ctx->forward(prompt.data(), P, true, logits.data());
     EXPECT_EQ(ctx->n_past(), P);
-    EXPECT_LT(rel_diff(logits.data(), ref), 1e-5) << path;
+    EXPECT_LT(rel_err(logits.data(), ref), 1e-5) << path;
     // Dropping the last 8 positions and running them again gives the same rows.
     ctx->truncate(P - 8);
     std::vector<float> again(size_t(8 * 512));

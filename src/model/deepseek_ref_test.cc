@@ -20,18 +20,10 @@
 namespace r1 {
 namespace {
 using r1::test_data::read_f32;
+using r1::test_data::rel_err;
 
 const std::string kData = std::string(R1_TEST_DATA_DIR) + "/";
 
-// max|got - ref| / max|ref| over the first ref.size() values.
-double rel_diff(const float* got, const std::vector<float>& ref) {
-  double d = 0, m = 0;
-  for (size_t i = 0; i < ref.size(); i++) {
-    d = std::max(d, std::abs(double(got[i]) - ref[i]));
-    m = std::max(m, std::abs(double(ref[i])));
-  }
-  return d / m;
-}
 
 // llama_ref: the llama.cpp reference of the same weights, which the NumPy result must match too.
 // check_mtp: also compare the MTP module's logits at every position of the prompt (row i: hidden
@@ -50,7 +42,7 @@ void compare_with_numpy(const std::string& model_dir, const std::string& llama_r
   const std::vector<float> want = read_f32(out);
   const std::vector<float> llama = read_f32(kData + "refs/" + llama_ref + ".logits.f32");
   ASSERT_EQ(want.size(), llama.size());
-  const double numpy_vs_llama = rel_diff(want.data(), llama);
+  const double numpy_vs_llama = rel_err(want.data(), llama);
   EXPECT_LT(numpy_vs_llama, 1e-5) << "the NumPy reference itself disagrees with llama.cpp";
 
   auto model = DeepseekModel::load(dir, fp8);
@@ -65,7 +57,7 @@ void compare_with_numpy(const std::string& model_dir, const std::string& llama_r
   LatentKVCache cache = make_latent_cache(c, n);
   std::vector<float> got(want.size()), hidden(size_t(n * c.n_embd));
   deepseek_forward(c, model->weights(), cache, act, pool, ids.data(), n, true, got.data(), hidden.data());
-  const double ours_vs_numpy = rel_diff(got.data(), want);
+  const double ours_vs_numpy = rel_err(got.data(), want);
   std::printf("  %-24s ours vs NumPy float64 %.3g, NumPy vs llama.cpp %.3g (max|d|/max|ref|)\n", model_dir.c_str(),
               ours_vs_numpy, numpy_vs_llama);
   EXPECT_LT(ours_vs_numpy, 1e-5) << model_dir;
@@ -78,7 +70,7 @@ void compare_with_numpy(const std::string& model_dir, const std::string& llama_r
   LatentKVCache mtp_cache = make_mtp_cache(c, n);
   std::vector<float> got_mtp(want_mtp.size());
   mtp_forward(c, *model->weights().mtp, mtp_cache, act, pool, ids.data() + 1, hidden.data(), n - 1, got_mtp.data());
-  const double batch_vs_numpy = rel_diff(got_mtp.data(), want_mtp);
+  const double batch_vs_numpy = rel_err(got_mtp.data(), want_mtp);
 
   // One token at a time, as speculative decoding uses it: after ids[0..i], draft(ids[i+1]) is row i.
   DeepseekContext ctx(c, model->weights(), n, pool, 4);
@@ -88,13 +80,13 @@ void compare_with_numpy(const std::string& model_dir, const std::string& llama_r
     ctx.forward(&ids[size_t(i)], 1, false, main_row.data());
     ctx.draft(ids[size_t(i + 1)], drafts.data() + i * c.n_vocab);
   }
-  const double draft_vs_numpy = rel_diff(drafts.data(), want_mtp);
+  const double draft_vs_numpy = rel_err(drafts.data(), want_mtp);
   // Each row on its own too, so that a small row next to a large one cannot hide.
   double worst_row = 0;
   for (int64_t i = 0; i + 1 < n; i++) {
     const std::vector<float> ref(want_mtp.begin() + i * c.n_vocab, want_mtp.begin() + (i + 1) * c.n_vocab);
-    worst_row = std::max({worst_row, rel_diff(got_mtp.data() + i * c.n_vocab, ref),
-                          rel_diff(drafts.data() + i * c.n_vocab, ref)});
+    worst_row = std::max({worst_row, rel_err(got_mtp.data() + i * c.n_vocab, ref),
+                          rel_err(drafts.data() + i * c.n_vocab, ref)});
   }
   std::printf("  %-24s MTP vs NumPy: mtp_forward %.3g, draft() %.3g, worst row %.3g (%lld positions)\n",
               model_dir.c_str(), batch_vs_numpy, draft_vs_numpy, worst_row, static_cast<long long>(n - 1));

@@ -18,19 +18,11 @@
 namespace r1 {
 namespace {
 using r1::test_data::read_f32;
+using r1::test_data::rel_err;
 using r1::test_data::read_ids;
 
 const std::string kData = R1_TEST_DATA_DIR;
 
-// max |a - b| / max |b| over the whole reference array.
-double rel_err(const float* a, const std::vector<float>& ref) {
-  double max_ref = 0, max_diff = 0;
-  for (size_t i = 0; i < ref.size(); i++) {
-    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
-    max_diff = std::max(max_diff, std::fabs(double(a[i]) - ref[i]));
-  }
-  return max_diff / max_ref;
-}
 
 int32_t argmax(const float* row, int64_t n) { return int32_t(std::max_element(row, row + n) - row); }
 

@@ -1,6 +1,7 @@
 // Reading the reference data of tests/data (raw float32 arrays, whitespace-separated token ids)
 // and comparing against it. Header-only: tests of every module include it.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -30,6 +31,16 @@ inline std::vector<int32_t> read_ids(const std::string& path) {
   std::vector<int32_t> ids;
   for (int32_t x; f >> x;) ids.push_back(x);
   return ids;
+}
+
+// max |got - ref| / max |ref| over the ref.size() values: the error measure of tests/data/README.md §5.
+inline double rel_err(const float* got, const std::vector<float>& ref) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < ref.size(); i++) {
+    max_diff = std::max(max_diff, std::fabs(double(got[i]) - double(ref[i])));
+    max_ref = std::max(max_ref, std::fabs(double(ref[i])));
+  }
+  return max_diff / max_ref;
 }
 
 }  // namespace r1::test_data
