@@ -3,6 +3,7 @@
 // gemm (64 tokens, prefill) is compute bound: compare FLOP/s.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <string>
@@ -109,6 +110,49 @@ BENCHMARK(BM_matmul_backend)
     ->ArgsProduct({{0, 1, 2, 3}, {1, 64}})
     ->ArgNames({"backend", "n_tok"})
     ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Decode as the model sees it: one token against weights that are not in cache. The matrices
+// above fit in L3 (7.7 MB at Q4_0), which flatters the one-token kernels; here copies of the FFN
+// matrix totalling >= 256 MB are used in turn, so every call streams its weights from memory.
+// Args: weight type (index into kTypes), threads. Compare GB/s with `r1 bench --stream`.
+void BM_gemv_cold(benchmark::State& state) {
+  const DType t = kTypes[state.range(0)];
+  const int n_threads = static_cast<int>(state.range(1));
+  static ThreadPool pool1(1), pool2(2);
+  ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  const size_t rb = row_bytes(t, kK), mat = rb * kN;
+  const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
+  std::vector<uint8_t> bytes(mat * copies);
+  std::vector<float> row(kK);
+  for (int64_t r = 0; r < kN; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+  }
+  for (size_t c = 1; c < copies; ++c) std::copy(bytes.begin(), bytes.begin() + mat, bytes.begin() + c * mat);
+  std::vector<float> x(kK), y(kN);
+  for (auto& v : x) v = d(rng);
+  TensorView w;
+  w.type = t;
+  w.n_dims = 2;
+  w.ne = {kK, kN, 1, 1};
+  w.nbytes = mat;
+  size_t c = 0;
+  for (auto _ : state) {
+    w.data = bytes.data() + c * mat;
+    c = (c + 1) % copies;
+    matmul(w, x.data(), 1, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_gemv_cold)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 2}})
+    ->ArgNames({"type", "threads"})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 }  // namespace

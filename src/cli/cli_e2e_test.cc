@@ -223,4 +223,30 @@ TEST(CliE2E, DeepseekConvertInfoAndMtpRun) {
   fs::remove_all(hf);
 }
 
+// The shipped default model (models/default.gguf, trained by scripts/recipe.sh) is what `r1 run`,
+// `chat` and `eval` use without -m: it thinks, then answers additions and declines the rest.
+TEST(CliE2E, DefaultModelThinksThenAnswers) {
+  Result add = r1("run --temp 0 -t 2 'What is 48213 + 90377?'");
+  ASSERT_EQ(add.code, 0) << add.err;
+  const size_t close = add.out.find("</think>");
+  ASSERT_NE(close, std::string::npos) << add.out;
+  EXPECT_NE(add.out.find("4+9=13"), std::string::npos) << add.out;  // the worked columns
+  const std::string answer = add.out.substr(close);
+  EXPECT_NE(answer.find("48213 + 90377 = 138590"), std::string::npos) << add.out;
+
+  Result other = r1("run --temp 0 -t 2 'Write a poem about the sea.'");
+  ASSERT_EQ(other.code, 0) << other.err;
+  EXPECT_NE(other.out.find("cannot"), std::string::npos) << other.out;
+
+  // Held-out skill of the shipped model (R1's protocol), a bound far below its measured pass@1.
+  const std::string json = tmp("default_eval.json");
+  Result ev = r1("eval --task addition --min-digits 1 --max-digits 5 -n 25 -k 2 -t 2 --json " + json);
+  ASSERT_EQ(ev.code, 0) << ev.err;
+  std::ifstream f(json);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_GE(j["pass@1"].get<double>(), 0.6) << ev.out;
+  EXPECT_EQ(j["format"].get<double>(), 1.0) << ev.out;
+  fs::remove(json);
+}
+
 }  // namespace

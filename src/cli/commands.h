@@ -16,6 +16,7 @@ int cmd_info(const Argv& args);
 int cmd_gen_model(const Argv& args);
 int cmd_train(const Argv& args);
 int cmd_eval(const Argv& args);
+int cmd_plot(const Argv& args);
 int cmd_convert(const Argv& args);
 int cmd_bench(const Argv& args);
 

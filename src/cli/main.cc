@@ -24,8 +24,9 @@ const Command kCommands[] = {
     {"logits", r1::cli::cmd_logits, "write the float32 logits of every position of a token sequence"},
     {"info", r1::cli::cmd_info, "show a model's architecture, shapes, tensor types and size"},
     {"gen-model", r1::cli::cmd_gen_model, "write a random-weight model of any supported shape"},
-    {"train", r1::cli::cmd_train, "train a DeepSeek-V3-architecture model on a task (pretrain, sft, grpo)"},
+    {"train", r1::cli::cmd_train, "train a DeepSeek-V3 model or a dense student on a task (pretrain, sft, grpo, distill)"},
     {"eval", r1::cli::cmd_eval, "pass@1 / pass@k / maj@k of a model on held-out task problems"},
+    {"plot", r1::cli::cmd_plot, "draw a training log (r1 train --log) as an SVG of small charts"},
     {"convert", r1::cli::cmd_convert, "convert a Hugging Face model directory to GGUF (any weight type)"},
     {"bench", r1::cli::cmd_bench, "prompt and generation speed (llama-bench style); --stream: memory bandwidth"},
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct Backend {
   const char* name;
   const VecDotTable* dot;
   const GemmTable* gemm;  // null: dot products only
+  const GemvTable* gemv;  // one-token kernels; null: dot products only
 };
 
 // The backends this CPU can run, fastest first; "scalar" is always last.
@@ -32,11 +34,11 @@ const std::vector<Backend>& backends() {
     const CpuFeatures& f = cpu_features();
     const bool avx2 = f.avx2 && f.fma && f.f16c;
     const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
-    if (avx512 && f.avx512vnni) b.push_back({"avx512vnni", &vec_dot_avx512(), &gemm_avx512vnni()});
-    if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr});
-    if (avx2) b.push_back({"avx2", &vec_dot_avx2(), nullptr});
+    if (avx512 && f.avx512vnni) b.push_back({"avx512vnni", &vec_dot_avx512(), &gemm_avx512vnni(), &gemv_avx512vnni()});
+    if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr, nullptr});
+    if (avx2) b.push_back({"avx2", &vec_dot_avx2(), nullptr, nullptr});
 #endif
-    b.push_back({"scalar", &vec_dot_scalar(), nullptr});
+    b.push_back({"scalar", &vec_dot_scalar(), nullptr, nullptr});
     return b;
   }();
   return list;
@@ -44,9 +46,22 @@ const std::vector<Backend>& backends() {
 
 std::atomic<const Backend*> g_backend{nullptr};
 
+// The default: the fastest backend, or the one named by R1_MATMUL_BACKEND (for A/B timing of
+// whole runs, e.g. `R1_MATMUL_BACKEND=avx2 r1 bench ...`); an unknown name is an error.
+const Backend& default_backend() {
+  static const Backend* b = [] {
+    const char* env = std::getenv("R1_MATMUL_BACKEND");
+    if (env == nullptr || *env == 0 || std::string(env) == "auto") return &backends().front();
+    for (const Backend& c : backends())
+      if (c.name == std::string(env)) return &c;
+    fail("R1_MATMUL_BACKEND=", env, ": not a matmul backend this CPU can run");
+  }();
+  return *b;
+}
+
 const Backend& backend() {
   const Backend* b = g_backend.load(std::memory_order_acquire);
-  return b ? *b : backends().front();
+  return b ? *b : default_backend();
 }
 
 // The tile kernel for this weight type, or null (then the dot products are used).
@@ -56,6 +71,19 @@ GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
   if (k % (2 * kQK) != 0) return nullptr;
   if (type == DType::Q8_0) return b.gemm->q8_0;
   if (type == DType::Q4_0) return b.gemm->q4_0;
+  return nullptr;
+}
+
+// The one-token kernel for this weight type, or null.
+GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
+  if (!b.gemv) return nullptr;
+  if (type == DType::Q8_0 && k % 256 == 0) return b.gemv->q8_0;
+  if (type == DType::Q4_0 && k % 256 == 0) return b.gemv->q4_0;
+  if (type == DType::Q4_K) return b.gemv->q4_k;  // K-quant rows are whole super-blocks of 256
+  if (type == DType::Q5_K) return b.gemv->q5_k;
+  if (type == DType::Q6_K) return b.gemv->q6_k;
+  if (type == DType::F16 && k % 16 == 0) return b.gemv->f16;
+  if (type == DType::BF16 && k % 16 == 0) return b.gemv->bf16;
   return nullptr;
 }
 
@@ -117,8 +145,20 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   }
   const uint8_t* a0 = static_cast<const uint8_t*>(act);
 
-  if (const GemmTileFn tile = tile_kernel(be, w.type, k)) {
-    pool.parallel_for(n_rows, n_tok > 1 ? kRowTile : 4, [&](int64_t r_begin, int64_t r_end) {
+  // Decode: rows split into one contiguous range per thread, each walked as one stream. Only the
+  // one-token kernels go here; the tile kernels' 4-row × 1-token case was ~2× slower than the
+  // one-row dot products (BM_gemv_cold), so without a gemv kernel decode uses the dot products.
+  if (n_tok == 1) {
+    if (const GemvFn gemv = gemv_kernel(be, w.type, k)) {
+      pool.parallel_for(n_rows, 16, [&](int64_t r_begin, int64_t r_end) {
+        gemv(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin, a0, y + r_begin);
+      });
+      return;
+    }
+  }
+
+  if (const GemmTileFn tile = n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
+    pool.parallel_for(n_rows, kRowTile, [&](int64_t r_begin, int64_t r_end) {
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
         tile(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin,
              a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
@@ -152,7 +192,7 @@ const char* matmul_backend() { return backend().name; }
 bool force_matmul_backend(const char* name) {
   const std::string n = name ? name : "";
   if (n == "auto") {
-    g_backend.store(&backends().front(), std::memory_order_release);
+    g_backend.store(nullptr, std::memory_order_release);
     return true;
   }
   for (const Backend& b : backends())

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -133,6 +135,56 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
     }
   }
   force_matmul_backend("auto");
+}
+
+// One-token (decode) kernels at the shapes of real models (K = 1536 / 2560 / 8960: whole groups of
+// 8 blocks / super-blocks, the case the gemv kernels take), rows split over 1, 2 and 3 threads
+// (so a thread's range starts mid-matrix) and odd row counts: every backend matches the exact
+// product and the scalar backend, and matmul_rows on a slice (an expert) matches the full matmul.
+TEST(Matmul, DecodeKernelsAtModelShapes) {
+  const auto bs = backends();
+  for (DType t : kWeightTypes) {
+    if (t == DType::F8_E4M3 || t == DType::F32) continue;  // no decode kernel; covered above
+    for (int64_t k : {int64_t(1536), int64_t(2560), int64_t(8960)}) {
+      const int64_t n = k == 8960 ? 19 : 45;
+      const Weights w = make_weights(t, k, n, static_cast<uint32_t>(k + n));
+      const auto x = random_acts(k, static_cast<uint32_t>(k));
+      std::vector<double> mag;
+      const auto ref = reference(w, x, 1, &mag);
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> y_scalar;
+        for (const char* b : bs) {
+          ASSERT_TRUE(force_matmul_backend(b));
+          std::vector<float> y(n, NAN);
+          matmul(w.view, x.data(), 1, y.data(), pool);
+          for (int64_t i = 0; i < n; ++i)
+            ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30)
+                << b << " " << dtype_name(t) << " K=" << k << " threads=" << threads << " row " << i;
+          if (y_scalar.empty()) {
+            y_scalar = y;
+          } else {
+            for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], y_scalar[i], 2e-6 * mag[i] + 1e-30) << b;
+          }
+          std::vector<float> y_rows(n - 7, NAN);
+          matmul_rows(w.view, 5, n - 7, x.data(), 1, y_rows.data(), pool);
+          for (int64_t i = 0; i < n - 7; ++i) ASSERT_EQ(y_rows[i], y[i + 5]) << b << " " << dtype_name(t) << " row " << i;
+        }
+      }
+    }
+  }
+  force_matmul_backend("auto");
+}
+
+// R1_MATMUL_BACKEND names the default backend; force_matmul_backend("auto") returns to it.
+TEST(Matmul, AutoBackendIsTheBestOrTheEnvironmentsChoice) {
+  ASSERT_TRUE(force_matmul_backend("auto"));
+  const char* env = std::getenv("R1_MATMUL_BACKEND");
+  const std::string best = backends().back();
+  EXPECT_EQ(std::string(matmul_backend()), env && *env && std::string(env) != "auto" ? std::string(env) : best);
+  ASSERT_TRUE(force_matmul_backend("scalar"));
+  EXPECT_STREQ(matmul_backend(), "scalar");
+  ASSERT_TRUE(force_matmul_backend("auto"));
 }
 
 // matmul_rows on a stacked [experts][rows][K] tensor equals matmul on that expert's slice.

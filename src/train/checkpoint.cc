@@ -76,20 +76,48 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& where) 
   return c;
 }
 
+nlohmann::json dense_config_to_json(const DenseConfig& c) {
+  return {{"n_vocab", c.n_vocab}, {"n_embd", c.n_embd},         {"n_layer", c.n_layer},
+          {"n_head", c.n_head},   {"n_kv_head", c.n_kv_head},   {"n_ff", c.n_ff},
+          {"rope_theta", c.rope_theta}, {"rms_eps", c.rms_eps}, {"n_ctx", c.n_ctx}};
+}
+
+DenseConfig dense_config_from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) fail(where, ": the model config is not a JSON object");
+  DenseConfig c;
+  c.n_vocab = json_int(j, "n_vocab", std::nullopt, where);
+  c.n_embd = json_int(j, "n_embd", std::nullopt, where);
+  c.n_layer = json_int(j, "n_layer", std::nullopt, where);
+  c.n_head = json_int(j, "n_head", std::nullopt, where);
+  c.n_kv_head = json_int(j, "n_kv_head", std::nullopt, where);
+  c.n_ff = json_int(j, "n_ff", std::nullopt, where);
+  c.rope_theta = json_float(j, "rope_theta", std::nullopt, where);
+  c.rms_eps = json_float(j, "rms_eps", std::nullopt, where);
+  c.n_ctx = json_int(j, "n_ctx", std::nullopt, where);
+  c.validate();
+  return c;
+}
+
 template <typename T>
-void add_model_tensors(SafetensorsWriter& w, const Transformer<T>& m) {
+void add_model_tensors(SafetensorsWriter& w, const TrainModel<T>& m) {
   const DType type = sizeof(T) == 8 ? DType::F64 : DType::F32;
   for (const ParamTensor& t : m.layout().tensors) {
     w.add(t.name, type, t.shape, m.params.data() + t.offset, t.size * sizeof(T));
   }
-  for (size_t b = 0; b < m.bias.per_block.size(); b++) {
-    const auto& v = m.bias.per_block[b];
+  w.set_metadata("arch", arch_name(m.arch()));
+  if (m.arch() == Arch::Dense) {
+    w.set_metadata("config", dense_config_to_json(static_cast<const DenseTransformer<T>&>(m).config()).dump());
+    return;
+  }
+  const auto& ds = static_cast<const Transformer<T>&>(m);
+  for (size_t b = 0; b < ds.bias.per_block.size(); b++) {
+    const auto& v = ds.bias.per_block[b];
     if (!v.empty()) w.add(bias_name(b), DType::F32, {int64_t(v.size())}, v.data(), v.size() * sizeof(float));
   }
-  w.set_metadata("config", config_to_json(m.config()).dump());
+  w.set_metadata("config", config_to_json(ds.config()).dump());
 }
 
-void save_checkpoint(const std::string& path, const Transformer<float>& m, const TrainState& state) {
+void save_checkpoint(const std::string& path, const Policy& m, const TrainState& state) {
   SafetensorsWriter w;
   add_model_tensors(w, m);
   const bool with_optim = !state.adam_m.empty();
@@ -122,8 +150,16 @@ Checkpoint load_checkpoint(const std::string& path) {
     fail(path, ": config metadata is not valid JSON: ", e.what());
   }
   Checkpoint ck;
-  ck.config = config_from_json(cj, path + " config");
-  const ParamLayout layout = make_layout(ck.config);
+  if (auto a = meta.find("arch"); a != meta.end()) ck.arch = parse_arch(a->second);
+  ParamLayout layout;
+  if (ck.arch == Arch::Dense) {
+    ck.dense = dense_config_from_json(cj, path + " config");
+    std::vector<DenseBlockLayout> blocks;
+    layout = make_dense_layout(ck.dense, &blocks);
+  } else {
+    ck.config = config_from_json(cj, path + " config");
+    layout = make_layout(ck.config);
+  }
   // Every tensor must be in the file before the buffers are sized from the config.
   for (const ParamTensor& t : layout.tensors) {
     if (st->get(t.name).n_elements() != int64_t(t.size)) {
@@ -145,7 +181,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     std::copy(mm.begin(), mm.end(), ck.state.adam_m.begin() + long(t.offset));
     std::copy(vv.begin(), vv.end(), ck.state.adam_v.begin() + long(t.offset));
   }
-  const size_t n_blocks = size_t(ck.config.n_layer + (ck.config.mtp ? 1 : 0));
+  const size_t n_blocks = ck.arch == Arch::Dense ? 0 : size_t(ck.config.n_layer + (ck.config.mtp ? 1 : 0));
   ck.bias.per_block.assign(n_blocks, {});
   for (size_t b = 0; b < n_blocks; b++) {
     const bool moe = b >= size_t(ck.config.n_layer) || ck.config.is_moe_layer(int64_t(b));
@@ -165,13 +201,25 @@ Checkpoint load_checkpoint(const std::string& path) {
   return ck;
 }
 
-void apply_checkpoint(const Checkpoint& ck, Transformer<float>& m) {
+void apply_checkpoint(const Checkpoint& ck, Policy& m) {
+  if (ck.arch != m.arch()) fail("checkpoint: a ", arch_name(ck.arch), " checkpoint cannot load into a ", arch_name(m.arch()), " model");
   if (ck.params.size() != m.params.size()) fail("checkpoint: parameter count does not match the model");
   m.params = ck.params;
-  m.bias = ck.bias;
+  if (m.arch() == Arch::DeepSeek) static_cast<Transformer<float>&>(m).bias = ck.bias;
 }
 
-template void add_model_tensors<float>(SafetensorsWriter&, const Transformer<float>&);
-template void add_model_tensors<double>(SafetensorsWriter&, const Transformer<double>&);
+std::unique_ptr<Policy> make_policy(const Checkpoint& ck, ThreadPool* pool) {
+  std::unique_ptr<Policy> m;
+  if (ck.arch == Arch::Dense) {
+    m = std::make_unique<DenseTransformer<float>>(ck.dense, pool);
+  } else {
+    m = std::make_unique<Transformer<float>>(ck.config, pool);
+  }
+  apply_checkpoint(ck, *m);
+  return m;
+}
+
+template void add_model_tensors<float>(SafetensorsWriter&, const TrainModel<float>&);
+template void add_model_tensors<double>(SafetensorsWriter&, const TrainModel<double>&);
 
 }  // namespace r1::train

@@ -177,5 +177,117 @@ TEST(TrainCheckpoint, BadCheckpointsAreErrors) {
   }
 }
 
+DenseConfig small_dense() {
+  DenseConfig c;
+  c.n_vocab = 13;
+  c.n_embd = 12;
+  c.n_layer = 2;
+  c.n_head = 3;
+  c.n_kv_head = 1;
+  c.n_ff = 14;
+  c.rope_theta = 500.0;  // fast-turning pairs, so a wrong pairing would show
+  c.n_ctx = 32;
+  return c;
+}
+
+TEST(TrainCheckpoint, DenseLossAndGradientsMatchPyTorch) {
+  const DenseConfig c = small_dense();
+  DenseTransformer<double> m(c, nullptr);
+  m.init(17, 0.3);
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> nd(0.0, 0.2);
+  for (const ParamTensor& t : m.layout().tensors) {
+    if (t.shape.size() == 1) {
+      for (size_t i = 0; i < t.size; i++) m.params[t.offset + i] += nd(rng);  // norms and biases off 1 / 0
+    }
+  }
+  Batch batch;
+  {
+    ModelConfig v;
+    v.n_vocab = c.n_vocab;
+    batch = random_batch(v, 2, 9, 3);
+  }
+  const LossReport rep = m.forward_backward(batch, {}, true);
+
+  const fs::path dir = temp_dir("torch_dense");
+  SafetensorsWriter w;
+  add_model_tensors(w, m);
+  w.add("batch.tokens", DType::I32, {batch.B, batch.S}, batch.tokens.data(), batch.tokens.size() * 4);
+  w.add("batch.targets", DType::I32, {batch.B, batch.S}, batch.targets.data(), batch.targets.size() * 4);
+  w.set_metadata("loss", nlohmann::json{{"mtp", 0.0}, {"balance", 0.0}}.dump());
+  w.write((dir / "in.safetensors").string());
+  const std::string cmd = "/usr/bin/python3 '" + std::string(R1_SOURCE_DIR) + "/tests/train/reference.py' '" +
+                          (dir / "in.safetensors").string() + "' '" + (dir / "out.safetensors").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (needs Debian's python3-torch: scripts/setup.sh)";
+  auto ref = SafetensorsSet::open((dir / "out.safetensors").string());
+  const double torch_loss = static_cast<const double*>(ref->get("loss.total").data)[0];
+  EXPECT_NEAR(rep.total, torch_loss, 1e-11);
+  double worst = 0;
+  for (const ParamTensor& t : m.layout().tensors) {
+    const TensorView& g = ref->get("grad." + t.name);
+    ASSERT_EQ(g.n_elements(), int64_t(t.size)) << t.name;
+    const auto* gd = static_cast<const double*>(g.data);
+    double err = 0, mag = 1e-12;
+    for (size_t i = 0; i < t.size; i++) {
+      err = std::max(err, std::abs(gd[i] - m.grads[t.offset + i]));
+      mag = std::max(mag, std::abs(gd[i]));
+    }
+    EXPECT_LT(err, 1e-10 * std::max(1.0, mag)) << t.name;
+    EXPECT_GT(mag, 1e-9) << t.name << " has no gradient at all";
+    worst = std::max(worst, err / std::max(1.0, mag));
+  }
+  std::printf("dense vs PyTorch: loss %.12f (torch %.12f), worst gradient error %.2e over %zu tensors\n", rep.total,
+              torch_loss, worst, m.layout().tensors.size());
+}
+
+TEST(TrainCheckpoint, ArchitectureIsRecordedAndOldCheckpointsLoadAsDeepSeek) {
+  const fs::path dir = temp_dir("arch");
+  // A dense checkpoint comes back as a dense model with the same weights.
+  DenseTransformer<float> d(small_dense(), nullptr);
+  d.init(3, 0.1);
+  TrainState st;
+  st.step = 5;
+  save_checkpoint((dir / "dense.safetensors").string(), d, st);
+  const Checkpoint ck = load_checkpoint((dir / "dense.safetensors").string());
+  EXPECT_EQ(ck.arch, Arch::Dense);
+  EXPECT_EQ(dense_config_to_json(ck.dense), dense_config_to_json(small_dense()));
+  auto p = make_policy(ck, nullptr);
+  EXPECT_EQ(p->arch(), Arch::Dense);
+  EXPECT_EQ(p->params, d.params);
+  Transformer<float> wrong(small_config(), nullptr);
+  EXPECT_THROW(apply_checkpoint(ck, wrong), Error);
+  // A checkpoint written before the arch metadata existed: config and tensors only.
+  Transformer<float> t(small_config(), nullptr);
+  t.init(4, 0.1);
+  t.bias.per_block[1] = {0.5f, 0.0f, -0.5f, 0.25f};
+  SafetensorsWriter w;
+  for (const ParamTensor& pt : t.layout().tensors) {
+    w.add(pt.name, DType::F32, pt.shape, t.params.data() + pt.offset, pt.size * sizeof(float));
+  }
+  for (size_t b = 0; b < t.bias.per_block.size(); b++) {
+    const auto& v = t.bias.per_block[b];
+    if (!v.empty()) {
+      w.add(str("model.layers.", b, ".mlp.gate.e_score_correction_bias"), DType::F32, {int64_t(v.size())}, v.data(),
+            v.size() * sizeof(float));
+    }
+  }
+  w.set_metadata("config", config_to_json(t.config()).dump());
+  w.write((dir / "old.safetensors").string());
+  const Checkpoint old = load_checkpoint((dir / "old.safetensors").string());
+  EXPECT_EQ(old.arch, Arch::DeepSeek);
+  auto q = make_policy(old, nullptr);
+  ASSERT_EQ(q->arch(), Arch::DeepSeek);
+  EXPECT_EQ(q->params, t.params);
+  EXPECT_EQ(static_cast<Transformer<float>&>(*q).bias.per_block, t.bias.per_block);
+  // An unknown arch is an error, not a guess.
+  SafetensorsWriter w2;
+  const float x[2] = {1, 2};
+  w2.add("x", DType::F32, {2}, x, sizeof x);
+  w2.set_metadata("config", dense_config_to_json(small_dense()).dump());
+  w2.set_metadata("arch", "mamba");
+  w2.write((dir / "bad.safetensors").string());
+  EXPECT_THROW(load_checkpoint((dir / "bad.safetensors").string()), Error);
+}
+
 }  // namespace
 }  // namespace r1::train

@@ -229,4 +229,91 @@ ExportModel to_export_model(const Transformer<float>& m, const std::string& toke
   return out;
 }
 
+ExportModel to_export_model(const DenseTransformer<float>& m, const std::string& tokenizer_json, const std::string& name) {
+  const DenseConfig& c = m.config();
+  const int64_t n_tok = tokenizer_json_size(tokenizer_json);
+  if (n_tok > c.n_vocab) fail("export: ", tokenizer_json, " has ", n_tok, " tokens but the model only ", c.n_vocab);
+  ExportModel out;
+  out.arch = "qwen2";
+  out.tokenizer_path = tokenizer_json;
+  out.n_vocab = c.n_vocab;
+  out.name = name;
+  // The parameters already carry Qwen2's HF names; GGUF renames them (llama.cpp's qwen2 names).
+  auto gguf_name = [](const std::string& hf) -> std::string {
+    static const std::pair<const char*, const char*> kTop[] = {{"model.embed_tokens.weight", "token_embd.weight"},
+                                                              {"model.norm.weight", "output_norm.weight"},
+                                                              {"lm_head.weight", "output.weight"}};
+    for (auto [h, g] : kTop) {
+      if (hf == h) return g;
+    }
+    static const std::pair<const char*, const char*> kBlock[] = {
+        {"input_layernorm.weight", "attn_norm.weight"},     {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.q_proj.bias", "attn_q.bias"},           {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.k_proj.bias", "attn_k.bias"},           {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.v_proj.bias", "attn_v.bias"},           {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"post_attention_layernorm.weight", "ffn_norm.weight"}, {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},            {"mlp.down_proj.weight", "ffn_down.weight"}};
+    const std::string pre = "model.layers.";
+    const size_t dot = hf.find('.', pre.size());
+    if (hf.rfind(pre, 0) == 0 && dot != std::string::npos) {
+      const std::string rest = hf.substr(dot + 1), layer = hf.substr(pre.size(), dot - pre.size());
+      for (auto [h, g] : kBlock) {
+        if (rest == h) return "blk." + layer + "." + g;
+      }
+    }
+    fail("export: no GGUF name for ", hf);
+  };
+  for (const ParamTensor& t : m.layout().tensors) {
+    ExportTensor e;
+    e.hf_name = t.name;
+    e.gguf_name = gguf_name(t.name);
+    e.shape = t.shape;
+    e.is_matrix = t.shape.size() == 2;
+    const float* src = m.params.data() + t.offset;
+    const size_t n = t.size;
+    e.fill = [src, n](float* dst) { std::copy_n(src, n, dst); };
+    out.tensors.push_back(std::move(e));
+  }
+  const std::string a = "qwen2.";
+  auto u32 = [](int64_t v) { return GgufValue::u32(uint32_t(v)); };
+  out.gguf_kv = {
+      {a + "block_count", u32(c.n_layer)},
+      {a + "context_length", u32(c.n_ctx)},
+      {a + "embedding_length", u32(c.n_embd)},
+      {a + "feed_forward_length", u32(c.n_ff)},
+      {a + "attention.head_count", u32(c.n_head)},
+      {a + "attention.head_count_kv", u32(c.n_kv_head)},
+      {a + "rope.freq_base", GgufValue::f32(float(c.rope_theta))},
+      {a + "attention.layer_norm_rms_epsilon", GgufValue::f32(float(c.rms_eps))},
+  };
+  nlohmann::json h;
+  h["architectures"] = {"Qwen2ForCausalLM"};
+  h["model_type"] = "qwen2";
+  h["vocab_size"] = c.n_vocab;
+  h["hidden_size"] = c.n_embd;
+  h["intermediate_size"] = c.n_ff;
+  h["num_hidden_layers"] = c.n_layer;
+  h["num_attention_heads"] = c.n_head;
+  h["num_key_value_heads"] = c.n_kv_head;
+  h["head_dim"] = c.head_dim();
+  h["max_position_embeddings"] = c.n_ctx;
+  h["rms_norm_eps"] = c.rms_eps;
+  h["rope_theta"] = c.rope_theta;
+  h["rope_scaling"] = nullptr;
+  h["hidden_act"] = "silu";
+  h["tie_word_embeddings"] = false;
+  h["use_sliding_window"] = false;
+  h["bos_token_id"] = 0;
+  h["eos_token_id"] = 1;
+  out.hf_config = h;
+  out.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}, {"bos_token_id", 0},
+                           {"eos_token_id", 1}};
+  return out;
+}
+
+ExportModel to_export_model(const Policy& m, const std::string& tokenizer_json, const std::string& name) {
+  if (m.arch() == Arch::Dense) return to_export_model(static_cast<const DenseTransformer<float>&>(m), tokenizer_json, name);
+  return to_export_model(static_cast<const Transformer<float>&>(m), tokenizer_json, name);
+}
+
 }  // namespace r1::train

@@ -66,7 +66,7 @@ double grpo_token_coef(double logp, double old_logp, double ref_logp, double adv
   return -d_loss;
 }
 
-void completion_logprobs(Transformer<float>& m, std::vector<Rollout>& rollouts, std::vector<double> Rollout::*field) {
+void completion_logprobs(Policy& m, std::vector<Rollout>& rollouts, std::vector<double> Rollout::*field) {
   constexpr size_t kChunk = 16;  // rollouts per forward, to bound the activations
   for (size_t b = 0; b < rollouts.size(); b += kChunk) {
     std::vector<const Rollout*> rs;
@@ -83,7 +83,7 @@ void completion_logprobs(Transformer<float>& m, std::vector<Rollout>& rollouts, 
   }
 }
 
-GrpoStats grpo_update(Transformer<float>& m, AdamW& opt, const std::vector<Rollout>& rollouts, int64_t group_size,
+GrpoStats grpo_update(Policy& m, AdamW& opt, const std::vector<Rollout>& rollouts, int64_t group_size,
                       const GrpoConfig& c, double bias_gamma) {
   if (rollouts.empty()) fail("grpo: no rollouts");
   if (c.minibatches < 1) fail("grpo: minibatches must be >= 1");

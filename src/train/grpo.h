@@ -46,7 +46,7 @@ struct Rollout {
 };
 
 // log p(token) of every completion token under m, into rollouts[i].*field.
-void completion_logprobs(Transformer<float>& m, std::vector<Rollout>& rollouts, std::vector<double> Rollout::*field);
+void completion_logprobs(Policy& m, std::vector<Rollout>& rollouts, std::vector<double> Rollout::*field);
 
 struct GrpoStats {
   double loss = 0;          // the objective's value (mean over minibatches)
@@ -59,7 +59,7 @@ struct GrpoStats {
 // The policy update for one rollout batch: c.minibatches optimizer steps over disjoint shares of
 // the rollouts (groups kept whole), each on the current policy against the stored old and
 // reference log-probabilities. Rollouts need advantage, old_logp and (β > 0) ref_logp.
-GrpoStats grpo_update(Transformer<float>& m, AdamW& opt, const std::vector<Rollout>& rollouts, int64_t group_size,
+GrpoStats grpo_update(Policy& m, AdamW& opt, const std::vector<Rollout>& rollouts, int64_t group_size,
                       const GrpoConfig& c, double bias_gamma);
 
 }  // namespace r1::train

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "train/dense_model.h"
 
 namespace r1::train {
 namespace {
@@ -73,9 +74,8 @@ double sum(const std::vector<double>& v) {
   return s;
 }
 
-TEST(TrainGrpo, UpdatesRaiseTheRewardedResponseAndLowerTheOther) {
-  Transformer<float> m(tiny(), nullptr);
-  m.init(3, 0.1);
+// GRPO through the Policy interface, so both model classes are checked alike.
+void expect_grpo_raises_the_rewarded_response(Policy& m) {
   OptimConfig o;
   o.lr = 3e-3;
   o.total_steps = 1000;
@@ -110,6 +110,27 @@ TEST(TrainGrpo, UpdatesRaiseTheRewardedResponseAndLowerTheOther) {
   EXPECT_GT(good1, good0 + 0.5);
   EXPECT_LT(bad1, bad0 - 0.5);
   EXPECT_GT(last.kl, 0.0);
+}
+
+TEST(TrainGrpo, UpdatesRaiseTheRewardedResponseAndLowerTheOther) {
+  Transformer<float> m(tiny(), nullptr);
+  m.init(3, 0.1);
+  expect_grpo_raises_the_rewarded_response(m);
+}
+
+TEST(TrainGrpo, DenseStudentUpdatesTheSameWay) {
+  DenseConfig c;
+  c.n_vocab = tiny().n_vocab;
+  c.n_embd = 16;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_kv_head = 1;
+  c.n_ff = 24;
+  c.n_ctx = 16;
+  DenseTransformer<float> m(c, nullptr);
+  m.init(3, 0.1);
+  expect_grpo_raises_the_rewarded_response(m);
+  EXPECT_TRUE(m.expert_load().empty());
 }
 
 TEST(TrainGrpo, MissingLogProbsAreErrors) {

@@ -246,6 +246,32 @@ double cross_entropy(T* dlogits, const T* logits, const int32_t* targets, int64_
   return loss;
 }
 
+template <typename T>
+void embed_rows(T* out, const T* table, const int32_t* ids, int64_t n, int64_t d) {
+  for (int64_t i = 0; i < n; i++) std::copy_n(table + int64_t(ids[i]) * d, d, out + i * d);
+}
+
+template <typename T>
+void embed_rows_backward(T* dtable, const T* dout, const int32_t* ids, int64_t n, int64_t d) {
+  for (int64_t i = 0; i < n; i++) {
+    T* row = dtable + int64_t(ids[i]) * d;
+    for (int64_t j = 0; j < d; j++) row[j] += dout[i * d + j];
+  }
+}
+
+template <typename T>
+double weighted_ce(T* dlogits, const T* logits, const int32_t* targets, const float* weights, double default_weight,
+                   int64_t n, int64_t v, double* logprobs) {
+  double loss = 0;
+  for (int64_t r = 0; r < n; r++) {
+    const double w = weights ? double(weights[r]) : default_weight;
+    const double ce = cross_entropy(dlogits ? dlogits + r * v : nullptr, logits + r * v, targets + r, 1, v, w);
+    if (logprobs) logprobs[r] = targets[r] < 0 ? 0.0 : -ce;
+    if (targets[r] >= 0) loss += w * ce;
+  }
+  return loss;
+}
+
 #define R1_TRAIN_KERNELS(T)                                                                                      \
   template void linear_forward<T>(ThreadPool*, T*, const T*, const T*, int64_t, int64_t, int64_t);               \
   template void linear_backward<T>(ThreadPool*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
@@ -257,7 +283,10 @@ double cross_entropy(T* dlogits, const T* logits, const int32_t* targets, int64_
   template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const HeadShape&);                    \
   template void attention_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,               \
                                       const HeadShape&);                                                          \
-  template double cross_entropy<T>(T*, const T*, const int32_t*, int64_t, int64_t, double);
+  template double cross_entropy<T>(T*, const T*, const int32_t*, int64_t, int64_t, double);                     \
+  template void embed_rows<T>(T*, const T*, const int32_t*, int64_t, int64_t);                                   \
+  template void embed_rows_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t);                          \
+  template double weighted_ce<T>(T*, const T*, const int32_t*, const float*, double, int64_t, int64_t, double*);
 R1_TRAIN_KERNELS(float)
 R1_TRAIN_KERNELS(double)
 

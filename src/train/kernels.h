@@ -56,4 +56,17 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* p, const T*
 template <typename T>
 double cross_entropy(T* dlogits, const T* logits, const int32_t* targets, int64_t n, int64_t v, double scale);
 
+// out[i] = table row ids[i]; the backward adds each row's gradient back into its table row.
+template <typename T>
+void embed_rows(T* out, const T* table, const int32_t* ids, int64_t n, int64_t d);
+template <typename T>
+void embed_rows_backward(T* dtable, const T* dout, const int32_t* ids, int64_t n, int64_t d);
+
+// Softmax cross-entropy of every scored row with its own weight (weights null: default_weight);
+// returns Σ weight·CE, writes dlogits (if not null; zero rows where unscored) and, if logprobs is
+// not null, log p(target) per row (0 where unscored).
+template <typename T>
+double weighted_ce(T* dlogits, const T* logits, const int32_t* targets, const float* weights, double default_weight,
+                   int64_t n, int64_t v, double* logprobs);
+
 }  // namespace r1::train

@@ -30,25 +30,31 @@ void for_heads(ThreadPool* pool, int64_t B, int64_t H, const std::function<void(
 }  // namespace
 
 template <typename T>
-RopeCache<T> make_rope_cache(const ModelConfig& c, int64_t n_pos) {
+RopeCache<T> make_rope_cache(int64_t n_dims, double theta, int64_t n_pos, bool float_angle) {
   RopeParams p;
-  p.n_dims = int(c.qk_rope_dim);
-  p.theta = c.rope_theta;
+  p.n_dims = int(n_dims);
+  p.theta = theta;
   p.pairing = RopePairing::kNorm;
   const std::vector<double> freq = rope_frequencies(p);
   RopeCache<T> r;
-  r.half = c.qk_rope_dim / 2;
+  r.half = n_dims / 2;
   r.cos.resize(size_t(n_pos * r.half));
   r.sin.resize(size_t(n_pos * r.half));
   for (int64_t pos = 0; pos < n_pos; pos++) {
     for (int64_t i = 0; i < r.half; i++) {
-      // The angle in float first, as the inference engine's table does, so both rotate alike.
-      const double angle = double(float(double(pos) * freq[size_t(i)]));
+      const double exact = double(pos) * freq[size_t(i)];
+      const double angle = float_angle ? double(float(exact)) : exact;
       r.cos[size_t(pos * r.half + i)] = T(std::cos(angle));
       r.sin[size_t(pos * r.half + i)] = T(std::sin(angle));
     }
   }
   return r;
+}
+
+template <typename T>
+RopeCache<T> make_rope_cache(const ModelConfig& c, int64_t n_pos) {
+  // The angle in float first, as the inference engine's MLA table does, so both rotate alike.
+  return make_rope_cache<T>(c.qk_rope_dim, c.rope_theta, n_pos, true);
 }
 
 template <typename T>
@@ -156,6 +162,7 @@ void mla_backward(ThreadPool* pool, const ModelConfig& c, const BlockLayout& L, 
 
 #define R1_TRAIN_MLA(T)                                                                                          \
   template RopeCache<T> make_rope_cache<T>(const ModelConfig&, int64_t);                                          \
+  template RopeCache<T> make_rope_cache<T>(int64_t, double, int64_t, bool);                                       \
   template void mla_forward<T>(ThreadPool*, const ModelConfig&, const BlockLayout&, const T*, const T*, int64_t, \
                                int64_t, const RopeCache<T>&, T*, MlaActs<T>&);                                    \
   template void mla_backward<T>(ThreadPool*, const ModelConfig&, const BlockLayout&, const T*, T*, const T*,     \

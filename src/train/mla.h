@@ -21,6 +21,10 @@ struct RopeCache {
 };
 template <typename T>
 RopeCache<T> make_rope_cache(const ModelConfig& c, int64_t n_pos);
+// The same for any rotated width; float_angle rounds pos·θ_i to float before cos/sin (what the
+// DeepSeek engine's table does; the dense engine's RopeTable keeps the angle in double).
+template <typename T>
+RopeCache<T> make_rope_cache(int64_t n_dims, double theta, int64_t n_pos, bool float_angle);
 
 // What the forward keeps for the backward. N = B·S tokens.
 template <typename T>

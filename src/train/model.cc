@@ -14,35 +14,31 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-template <typename T>
-void embed_rows(T* out, const T* table, const int32_t* ids, int64_t n, int64_t d) {
-  for (int64_t i = 0; i < n; i++) std::copy_n(table + int64_t(ids[i]) * d, d, out + i * d);
-}
-
-template <typename T>
-void embed_rows_backward(T* dtable, const T* dout, const int32_t* ids, int64_t n, int64_t d) {
-  for (int64_t i = 0; i < n; i++) {
-    T* row = dtable + int64_t(ids[i]) * d;
-    for (int64_t j = 0; j < d; j++) row[j] += dout[i * d + j];
-  }
-}
-
-// Softmax cross-entropy of every scored row with its own weight; returns Σ weight·CE and writes
-// dlogits (zero rows where unscored) and, if wanted, log p(target).
-template <typename T>
-double weighted_ce(T* dlogits, const T* logits, const int32_t* targets, const float* weights, double default_weight,
-                   int64_t n, int64_t v, double* logprobs) {
-  double loss = 0;
-  for (int64_t r = 0; r < n; r++) {
-    const double w = weights ? double(weights[r]) : default_weight;
-    const double ce = cross_entropy(dlogits ? dlogits + r * v : nullptr, logits + r * v, targets + r, 1, v, w);
-    if (logprobs) logprobs[r] = targets[r] < 0 ? 0.0 : -ce;
-    if (targets[r] >= 0) loss += w * ce;
-  }
-  return loss;
-}
-
 }  // namespace
+
+const char* arch_name(Arch a) { return a == Arch::Dense ? "dense" : "deepseek"; }
+
+void check_batch(const Batch& batch, int64_t V, int64_t n_ctx) {
+  const int64_t B = batch.B, S = batch.S, N = B * S;
+  if (B < 1 || S < 1) fail("training batch: B and S must be >= 1 (got ", B, " x ", S, ")");
+  if (S > n_ctx) fail("training batch: sequence length ", S, " exceeds the model context ", n_ctx);
+  if (int64_t(batch.tokens.size()) != N || int64_t(batch.targets.size()) != N) {
+    fail("training batch: tokens/targets must hold B·S = ", N, " ids");
+  }
+  if (!batch.weights.empty() && int64_t(batch.weights.size()) != N) fail("training batch: weights must hold B·S values");
+  for (int64_t i = 0; i < N; i++) {
+    if (batch.tokens[size_t(i)] < 0 || batch.tokens[size_t(i)] >= V) {
+      fail("training batch: token id ", batch.tokens[size_t(i)], " at ", i, " is outside the vocabulary (", V, ")");
+    }
+    if (batch.targets[size_t(i)] >= V) fail("training batch: target id ", batch.targets[size_t(i)], " is outside the vocabulary");
+  }
+}
+
+Arch parse_arch(const std::string& name) {
+  if (name == "deepseek") return Arch::DeepSeek;
+  if (name == "dense") return Arch::Dense;
+  fail("unknown model architecture '", name, "' (deepseek, dense)");
+}
 
 template <typename T>
 Transformer<T>::Transformer(const ModelConfig& c, ThreadPool* pool)
@@ -77,11 +73,6 @@ void Transformer<T>::init(uint64_t seed, double stddev) {
     for (size_t i = 0; i < t.size; i++) p[i] = T(normal(rng) * s);
   }
   for (auto& b : bias.per_block) std::fill(b.begin(), b.end(), 0.0f);
-}
-
-template <typename T>
-void Transformer<T>::zero_grads() {
-  std::fill(grads.begin(), grads.end(), T(0));
 }
 
 template <typename T>
@@ -131,18 +122,7 @@ void Transformer<T>::block_backward(const BlockLayout& L, T* dh, int64_t B, int6
 template <typename T>
 LossReport Transformer<T>::forward_backward(const Batch& batch, const LossWeights& lw, bool backward) {
   const int64_t B = batch.B, S = batch.S, N = B * S, D = c_.n_embd, V = c_.n_vocab;
-  if (B < 1 || S < 1) fail("training batch: B and S must be >= 1 (got ", B, " x ", S, ")");
-  if (S > c_.n_ctx) fail("training batch: sequence length ", S, " exceeds the model context ", c_.n_ctx);
-  if (int64_t(batch.tokens.size()) != N || int64_t(batch.targets.size()) != N) {
-    fail("training batch: tokens/targets must hold B·S = ", N, " ids");
-  }
-  if (!batch.weights.empty() && int64_t(batch.weights.size()) != N) fail("training batch: weights must hold B·S values");
-  for (int64_t i = 0; i < N; i++) {
-    if (batch.tokens[size_t(i)] < 0 || batch.tokens[size_t(i)] >= V) {
-      fail("training batch: token id ", batch.tokens[size_t(i)], " at ", i, " is outside the vocabulary (", V, ")");
-    }
-    if (batch.targets[size_t(i)] >= V) fail("training batch: target id ", batch.targets[size_t(i)], " is outside the vocabulary");
-  }
+  check_batch(batch, V, c_.n_ctx);
   const T* P = params.data();
   T* G = grads.data();
   LossReport rep;

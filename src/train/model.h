@@ -9,34 +9,13 @@
 #include "train/mla.h"
 #include "train/moe.h"
 #include "train/params.h"
+#include "train/policy.h"
 
 namespace r1 {
 class ThreadPool;
 }
 
 namespace r1::train {
-
-// B sequences of S tokens. targets[n] is the token to predict after tokens[n] (−1: not scored).
-struct Batch {
-  int64_t B = 0, S = 0;
-  std::vector<int32_t> tokens, targets;
-  // Optional per-token weights of the main loss (GRPO's coefficients, which may be negative);
-  // empty: the mean over scored tokens.
-  std::vector<float> weights;
-};
-
-struct LossWeights {
-  double mtp = 0.3;        // λ (V3: 0.3, later 0.1); 0 skips the MTP module
-  double balance = 1e-4;   // α of the sequence-wise balance loss; 0 skips it
-};
-
-struct LossReport {
-  double total = 0;     // lm + mtp + balance: what the gradients are of
-  double lm = 0;        // Σ weight·CE (the mean CE with default weights)
-  double mtp = 0;       // λ · mean CE of the MTP module
-  double balance = 0;   // Σ over MoE blocks of the balance loss
-  int64_t n_scored = 0;
-};
 
 template <typename T>
 struct BlockActs {
@@ -47,31 +26,37 @@ struct BlockActs {
 };
 
 template <typename T>
-class Transformer {
+class Transformer : public TrainModel<T> {
  public:
   Transformer(const ModelConfig& c, ThreadPool* pool);
 
-  const ModelConfig& config() const { return c_; }
-  const ParamLayout& layout() const { return layout_; }
+  using TrainModel<T>::params;
+  using TrainModel<T>::grads;
+  using TrainModel<T>::zero_grads;
 
-  std::vector<T> params, grads;  // flat, laid out by layout()
+  const ModelConfig& config() const { return c_; }
+  Arch arch() const override { return Arch::DeepSeek; }
+  const ParamLayout& layout() const override { return layout_; }
+  int64_t n_vocab() const override { return c_.n_vocab; }
+  int64_t n_ctx() const override { return c_.n_ctx; }
+
   RouterBias bias;               // selection bias of every MoE block (MTP block last)
 
   // N(0, stddev) matrices (the output projections of each block scaled by 1/sqrt(2·n_layer)),
   // norms 1, biases 0; deterministic in seed.
-  void init(uint64_t seed, double stddev);
+  void init(uint64_t seed, double stddev) override;
 
   // Forward and loss; with backward, gradients are ACCUMULATED into grads (zero them between
   // steps with zero_grads()). After a call, logits() holds the main head's [B·S][n_vocab] logits
   // and token_logprobs() log p(target) per position (0 where unscored).
-  LossReport forward_backward(const Batch& batch, const LossWeights& w, bool backward);
-  void zero_grads();
-  const std::vector<T>& logits() const { return logits_; }
-  const std::vector<double>& token_logprobs() const { return logprobs_; }
+  LossReport forward_backward(const Batch& batch, const LossWeights& w, bool backward) override;
+  const std::vector<T>& logits() const override { return logits_; }
+  const std::vector<double>& token_logprobs() const override { return logprobs_; }
   // Tokens per expert of each MoE block in the last forward (the balancing statistics).
-  std::vector<std::vector<int64_t>> expert_load() const;
+  std::vector<std::vector<int64_t>> expert_load() const override;
   // The auxiliary-loss-free bias step for every MoE block, from the last forward's loads.
-  void update_router_bias(double gamma);
+  void update_router_bias(double gamma) override;
+  std::unique_ptr<TrainModel<T>> clone() const override { return std::make_unique<Transformer>(*this); }
 
  private:
   void block_forward(const BlockLayout& L, size_t bias_index, T* h, int64_t B, int64_t S, double alpha,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 
 #include "core/error.h"
 
@@ -21,26 +22,26 @@ int64_t random_with_digits(int digits, std::mt19937_64& rng) {
   return std::uniform_int_distribution<int64_t>(digits == 1 ? 0 : lo, hi)(rng);
 }
 
-// Column addition from the least significant digit, one line per column: "1+7+1=9".
-std::string addition_reasoning(int64_t a, int64_t b) {
+// Column sums from the most significant column, the shorter number padded with zeros, one line per
+// column ("4+9=13", then "8+0=8", ...), then "so N". Each line reads the next digit of each
+// operand (a copy a small transformer learns quickly), and N = Σ sum_i·10^(L−1−i) needs only a
+// look ahead at the next lines for the carries. With slip_column >= 0 that column's sum is
+// written one off (by slip_delta) and N follows the slip; *result gets N.
+std::string addition_reasoning(int64_t a, int64_t b, int slip_column, int slip_delta, int64_t* result) {
+  std::string sa = std::to_string(a), sb = std::to_string(b);
+  const size_t columns = std::max(sa.size(), sb.size());
+  sa.insert(0, columns - sa.size(), '0');
+  sb.insert(0, columns - sb.size(), '0');
   std::string out;
-  const std::string sa = std::to_string(a), sb = std::to_string(b);
-  int carry = 0;
-  for (size_t i = 0; i < std::max(sa.size(), sb.size()); i++) {
-    std::string line;
-    int sum = carry;
-    for (const std::string* s : {&sa, &sb}) {
-      if (i >= s->size()) continue;
-      const int d = (*s)[s->size() - 1 - i] - '0';
-      line += (line.empty() ? "" : "+") + std::to_string(d);
-      sum += d;
-    }
-    if (carry) line += "+1";
-    out += line + "=" + std::to_string(sum) + "\n";
-    carry = sum / 10;
+  int64_t n = 0;
+  for (size_t i = 0; i < columns; i++) {
+    int sum = (sa[i] - '0') + (sb[i] - '0');
+    if (int(i) == slip_column) sum = (sum + slip_delta < 0 || sum + slip_delta > 18) ? sum - slip_delta : sum + slip_delta;
+    out += std::string(1, sa[i]) + "+" + sb[i] + "=" + std::to_string(sum) + "\n";
+    n = n * 10 + sum;
   }
-  if (carry) out += "carry 1\n";
-  out += "so " + std::to_string(a + b);
+  *result = n;
+  out += "so " + std::to_string(n);
   return out;
 }
 
@@ -52,7 +53,8 @@ Problem make_addition(const TaskSpec& spec, std::mt19937_64& rng) {
   p.numbers = {a, b};
   p.target = a + b;
   p.question = "What is " + std::to_string(a) + " + " + std::to_string(b) + "?";
-  p.reasoning = addition_reasoning(a, b);
+  int64_t sum = 0;
+  p.reasoning = addition_reasoning(a, b, -1, 0, &sum);
   p.answer = std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b);
   return p;
 }
@@ -97,6 +99,34 @@ std::optional<Problem> try_countdown(const TaskSpec& spec, std::mt19937_64& rng)
     list += (i == 0 ? "" : i + 1 == nums.size() ? " and " : ", ") + std::to_string(nums[i]);
   }
   p.question = "Using " + list + ", make " + std::to_string(acc) + ".";
+  return p;
+}
+
+// Requests a person might type that are outside the two skills: greetings, general questions, and
+// arithmetic that is not addition (so the model learns where its skill ends, not "numbers → add").
+Problem make_other(std::mt19937_64& rng) {
+  static const char* kTopics[] = {"the moon", "France", "cats", "music", "the ocean", "Python", "history", "rain",
+                                  "chess", "coffee", "trees", "winter", "robots", "bread", "the sun", "friendship"};
+  static const char* kFrames[] = {"Tell me about %s.", "What is %s?", "Write a poem about %s.", "Can you explain %s?",
+                                  "Who invented %s?", "Why is %s important?", "Give me a fact about %s.",
+                                  "How do I learn %s?", "Translate %s into French.", "Do you like %s?"};
+  static const char* kChat[] = {"Hi", "Hello!", "hello", "Hey there", "Who are you?", "What can you do?",
+                                "Thanks!", "Good morning", "How are you?", "Tell me a joke.", "What time is it?", "?"};
+  static const char* kOps[] = {" * ", " - ", " / ", " times ", " minus "};
+  Problem p;
+  p.kind = TaskKind::Other;
+  const uint64_t pick = rng() % 10;
+  if (pick < 3) {
+    p.question = kChat[rng() % std::size(kChat)];
+  } else if (pick < 5) {
+    p.question = "What is " + std::to_string(rng() % 1000) + kOps[rng() % std::size(kOps)] + std::to_string(rng() % 1000) + "?";
+  } else {
+    const std::string frame = kFrames[rng() % std::size(kFrames)];
+    const size_t at = frame.find("%s");
+    p.question = frame.substr(0, at) + kTopics[rng() % std::size(kTopics)] + frame.substr(at + 2);
+  }
+  p.reasoning = "This is not an addition or a Countdown puzzle.";
+  p.answer = "I can only add whole numbers and solve Countdown puzzles, so I cannot answer that.";
   return p;
 }
 
@@ -194,9 +224,26 @@ class ExprParser {
 
 std::string reference_completion(const Problem& p) { return p.reasoning + "\n</think>\n\n" + p.answer; }
 
+std::string pretraining_completion(const Problem& p, const CorpusMix& mix, std::mt19937_64& rng) {
+  const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+  if (p.kind == TaskKind::Other) return reference_completion(p);  // nothing to compute, nothing to guess
+  if (u < mix.direct) return "so " + std::to_string(p.target) + "\n</think>\n\n" + p.answer;
+  if (u < mix.direct + mix.slip && p.kind == TaskKind::Addition) {
+    const int64_t a = p.numbers[0], b = p.numbers[1];
+    const int columns = int(std::max(std::to_string(a).size(), std::to_string(b).size()));
+    const int column = int(rng() % uint64_t(columns));
+    const int delta = rng() % 2 ? 1 : -1;
+    int64_t wrong = 0;
+    const std::string reasoning = addition_reasoning(a, b, column, delta, &wrong);
+    return reasoning + "\n</think>\n\n" + std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(wrong);
+  }
+  return reference_completion(p);
+}
+
 Split split_of(const Problem& p) {
   std::vector<int64_t> n = p.numbers;
   std::sort(n.begin(), n.end());  // a + b and b + a share a split
+  if (p.kind == TaskKind::Other) return fnv1a("other:" + p.question) % 10 == 0 ? Split::Heldout : Split::Train;
   std::string key = p.kind == TaskKind::Addition ? "add" : "countdown";
   for (int64_t x : n) key += ":" + std::to_string(x);
   key += "=" + std::to_string(p.target);
@@ -204,6 +251,12 @@ Split split_of(const Problem& p) {
 }
 
 Problem make_problem(const TaskSpec& spec, Split split, std::mt19937_64& rng) {
+  if (spec.kind == TaskKind::Mixed) {
+    TaskSpec one = spec;
+    const uint64_t pick = rng() % 10;
+    one.kind = pick < 6 ? TaskKind::Addition : pick < 9 ? TaskKind::Countdown : TaskKind::Other;
+    return make_problem(one, split, rng);
+  }
   if (spec.kind == TaskKind::Addition && (spec.min_digits < 1 || spec.max_digits > 15 || spec.min_digits > spec.max_digits)) {
     fail("task: addition digits must satisfy 1 <= min <= max <= 15 (got ", spec.min_digits, "..", spec.max_digits, ")");
   }
@@ -211,8 +264,9 @@ Problem make_problem(const TaskSpec& spec, Split split, std::mt19937_64& rng) {
     fail("task: countdown takes 2 to 5 numbers (got ", spec.n_numbers, ")");
   }
   for (int attempt = 0; attempt < 100000; attempt++) {
-    std::optional<Problem> p =
-        spec.kind == TaskKind::Addition ? std::optional<Problem>(make_addition(spec, rng)) : try_countdown(spec, rng);
+    std::optional<Problem> p = spec.kind == TaskKind::Addition ? std::optional<Problem>(make_addition(spec, rng))
+                               : spec.kind == TaskKind::Other  ? std::optional<Problem>(make_other(rng))
+                                                               : try_countdown(spec, rng);
     if (p && split_of(*p) == split) return *p;
   }
   fail("task: could not draw a problem of the requested split (the problem space is too small)");
@@ -221,7 +275,9 @@ Problem make_problem(const TaskSpec& spec, Split split, std::mt19937_64& rng) {
 TaskKind parse_task(const std::string& name) {
   if (name == "addition" || name == "add") return TaskKind::Addition;
   if (name == "countdown") return TaskKind::Countdown;
-  fail("unknown task '", name, "' (addition, countdown)");
+  if (name == "other") return TaskKind::Other;
+  if (name == "mixed") return TaskKind::Mixed;
+  fail("unknown task '", name, "' (addition, countdown, other, mixed)");
 }
 
 std::optional<int64_t> last_integer(const std::string& text) {
@@ -252,6 +308,10 @@ Reward score_completion(const Problem& p, const std::string& completion, bool tr
   const std::string answer = trim(completion.substr(close + 8));
   if (reasoning.empty() || answer.empty()) return r;
   r.format = 1;
+  if (p.kind == TaskKind::Other) {
+    r.accuracy = answer.find("cannot") != std::string::npos ? 1 : 0;
+    return r;
+  }
   const std::optional<int64_t> final_number = last_integer(answer);
   if (!final_number || *final_number != p.target) return r;
   if (p.kind == TaskKind::Addition) {

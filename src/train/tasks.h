@@ -5,7 +5,7 @@
 // training. Rewards are strict rules (TRAINING.md §1.2, §5.4): format = the completion is
 // reasoning, one "</think>", then a non-empty answer; accuracy = the answer's final number is the
 // exact result (Countdown: and the answer's expression uses only the given numbers and evaluates
-// to the target).
+// to the target; Other: the answer declines).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -15,7 +15,10 @@
 
 namespace r1::train {
 
-enum class TaskKind { Addition, Countdown };
+// Other: requests outside the two skills (chat, other arithmetic, general questions), answered
+// with a short honest refusal. Mixed: 60% addition, 30% Countdown, 10% other (one model, both
+// skills, and it knows their edge).
+enum class TaskKind { Addition, Countdown, Other, Mixed };
 enum class Split { Train, Heldout };
 
 struct TaskSpec {
@@ -38,12 +41,22 @@ struct Problem {
 // in "<think>\n"): reasoning, "\n</think>\n\n", answer.
 std::string reference_completion(const Problem& p);
 
+// Pretraining text is not all careful work: some answers are given directly (guessed, as much web
+// text does) and some worked solutions hold one slip that is carried into a wrong answer. RL can
+// only amplify behaviours the base model has seen (TRAINING.md §5.1), and this mixture gives it
+// something to choose between. Fractions of the completions; the rest are reference completions.
+struct CorpusMix {
+  double direct = 0;  // reasoning is only the closing "so N" line (no columns / steps)
+  double slip = 0;    // addition: one column sum off by one, carried through to the answer
+};
+std::string pretraining_completion(const Problem& p, const CorpusMix& mix, std::mt19937_64& rng);
+
 // A random problem of the split (drawn until its hash bucket matches). Throws for a bad spec.
 Problem make_problem(const TaskSpec& spec, Split split, std::mt19937_64& rng);
 // The split a problem belongs to (10% of problems by hash are held out).
 Split split_of(const Problem& p);
 
-// Parses a task name: "addition" / "add" or "countdown".
+// Parses a task name: "addition" / "add", "countdown", "other" or "mixed".
 TaskKind parse_task(const std::string& name);
 
 struct Reward {

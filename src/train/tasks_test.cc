@@ -3,13 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 
 namespace r1::train {
 namespace {
 
-TEST(TrainTasks, AdditionProblemsAreCorrectAndWorkedFromTheRight) {
+TEST(TrainTasks, AdditionProblemsAreCorrect) {
   std::mt19937_64 rng(1);
   const TaskSpec spec{TaskKind::Addition, 3, 6, 3};
   for (int i = 0; i < 200; i++) {
@@ -28,14 +29,37 @@ TEST(TrainTasks, AdditionProblemsAreCorrectAndWorkedFromTheRight) {
   EXPECT_EQ(split_of(p), split_of(Problem{TaskKind::Addition, "", {90377, 48213}, 138590, "", ""}));
 }
 
-TEST(TrainTasks, AdditionReasoningCarries) {
-  std::mt19937_64 rng(2);
+TEST(TrainTasks, AdditionReasoningSumsColumnsFromTheLeft) {
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 50; i++) {
+    const Problem p = make_problem({TaskKind::Addition, 5, 5, 3}, Split::Train, rng);
+    const std::string a = std::to_string(p.numbers[0]), b = std::to_string(p.numbers[1]);
+    std::istringstream lines(p.reasoning);
+    std::string line;
+    int64_t total = 0;
+    size_t column = 0;
+    while (std::getline(lines, line) && line.rfind("so ", 0) != 0) {
+      ASSERT_LT(column, a.size()) << p.reasoning;
+      const int sum = (a[column] - '0') + (b[column] - '0');
+      EXPECT_EQ(line, std::string(1, a[column]) + "+" + b[column] + "=" + std::to_string(sum)) << p.reasoning;
+      total = total * 10 + sum;  // the carries resolve themselves
+      column++;
+    }
+    EXPECT_EQ(column, 5u) << p.reasoning;
+    EXPECT_EQ(total, p.target) << p.reasoning;
+    EXPECT_EQ(line, "so " + std::to_string(p.target)) << p.reasoning;
+  }
+}
+
+TEST(TrainTasks, AdditionPadsTheShorterNumber) {
+  std::mt19937_64 rng(4);
   Problem p;
   do {
-    p = make_problem({TaskKind::Addition, 2, 2, 3}, Split::Train, rng);
-  } while (p.target < 100);  // a final carry
-  EXPECT_NE(p.reasoning.find("carry 1"), std::string::npos) << p.reasoning;
-  EXPECT_NE(p.reasoning.find("so " + std::to_string(p.target)), std::string::npos);
+    p = make_problem({TaskKind::Addition, 2, 4, 3}, Split::Train, rng);
+  } while (std::to_string(p.numbers[0]).size() == std::to_string(p.numbers[1]).size());
+  const size_t longer = std::max(std::to_string(p.numbers[0]).size(), std::to_string(p.numbers[1]).size());
+  EXPECT_EQ(std::count(p.reasoning.begin(), p.reasoning.end(), '\n'), long(longer)) << p.reasoning;
+  EXPECT_EQ(p.reasoning.rfind("0+", 0) == 0 || p.reasoning.find("+0=") < p.reasoning.find('\n'), true) << p.reasoning;
 }
 
 TEST(TrainTasks, HeldOutSplitIsDisjointAndAboutATenth) {
@@ -102,6 +126,84 @@ TEST(TrainTasks, RewardsAreStrict) {
   EXPECT_EQ(cd("t</think>(50*7)+25+0 = 375").accuracy, 0.0);    // 0 is not given
   EXPECT_EQ(cd("t</think>(50*7)+(50/2) = 375").accuracy, 0.0);  // 50 used twice, 2 not given
   EXPECT_EQ(cd("t</think>50*7+20 = 375").accuracy, 0.0);        // wrong value
+}
+
+TEST(TrainTasks, PretrainingMixtureHasDirectAnswersAndCarriedSlips) {
+  const TaskSpec spec{TaskKind::Addition, 3, 5, 3};
+  std::mt19937_64 rng(7);
+  int direct = 0, slipped = 0, clean = 0;
+  for (int i = 0; i < 400; i++) {
+    const Problem p = make_problem(spec, Split::Train, rng);
+    const std::string c = pretraining_completion(p, {0.3, 0.3}, rng);
+    const Reward r = score_completion(p, c, false);
+    EXPECT_EQ(r.format, 1.0) << c;
+    if (c == reference_completion(p)) {
+      clean++;
+      continue;
+    }
+    if (c.rfind("so ", 0) == 0) {  // direct: only the closing line, and the right answer
+      direct++;
+      EXPECT_EQ(r.accuracy, 1.0) << c;
+      continue;
+    }
+    // A slip: the first line that differs from the reference has the same column digits and a sum
+    // one off; the lines after it follow from it (their carry), and the answer follows the work.
+    slipped++;
+    EXPECT_EQ(r.accuracy, 0.0) << c;
+    const size_t close = c.find("</think>");
+    const std::string work = c.substr(0, close);
+    EXPECT_EQ(last_integer(work), last_integer(c.substr(close))) << c;
+    std::istringstream got(work), want(p.reasoning);
+    for (std::string g, w; std::getline(want, w) && std::getline(got, g);) {
+      if (g == w) continue;
+      const size_t eq_g = g.find('='), eq_w = w.find('=');
+      ASSERT_NE(eq_g, std::string::npos) << c;
+      ASSERT_NE(eq_w, std::string::npos) << c;
+      EXPECT_EQ(g.substr(0, eq_g), w.substr(0, eq_w)) << c;
+      EXPECT_EQ(std::abs(std::stoi(g.substr(eq_g + 1)) - std::stoi(w.substr(eq_w + 1))), 1) << c;
+      break;
+    }
+  }
+  EXPECT_GT(direct, 80);
+  EXPECT_GT(slipped, 80);
+  EXPECT_GT(clean, 80);
+  std::mt19937_64 rng2(7);
+  const Problem p = make_problem(spec, Split::Train, rng2);
+  EXPECT_EQ(pretraining_completion(p, {}, rng2), reference_completion(p));
+}
+
+TEST(TrainTasks, MixedDrawsEveryKind) {
+  std::mt19937_64 rng(3);
+  int count[3] = {0, 0, 0};
+  for (int i = 0; i < 300; i++) {
+    const Problem p = make_problem({TaskKind::Mixed, 1, 3, 3}, Split::Train, rng);
+    count[int(p.kind)]++;
+    EXPECT_EQ(score_completion(p, reference_completion(p), false).total(), 2.0) << p.question;
+  }
+  EXPECT_GT(count[int(TaskKind::Addition)], 140);
+  EXPECT_GT(count[int(TaskKind::Countdown)], 60);
+  EXPECT_GT(count[int(TaskKind::Other)], 15);
+  EXPECT_EQ(parse_task("mixed"), TaskKind::Mixed);
+  EXPECT_EQ(parse_task("other"), TaskKind::Other);
+}
+
+TEST(TrainTasks, OtherRequestsAreDeclinedHonestly) {
+  std::mt19937_64 rng(5);
+  bool saw_other_arithmetic = false;
+  for (int i = 0; i < 100; i++) {
+    const Problem p = make_problem({TaskKind::Other, 1, 3, 3}, Split::Train, rng);
+    EXPECT_EQ(p.question.find(" + "), std::string::npos) << p.question;  // never an addition
+    saw_other_arithmetic = saw_other_arithmetic || p.question.find(" * ") != std::string::npos;
+    EXPECT_NE(p.answer.find("cannot"), std::string::npos);
+  }
+  EXPECT_TRUE(saw_other_arithmetic);
+  std::mt19937_64 mix_rng(6);
+  const Problem decline = make_problem({TaskKind::Other, 1, 3, 3}, Split::Train, mix_rng);
+  for (int i = 0; i < 20; i++) EXPECT_EQ(pretraining_completion(decline, {0.5, 0.5}, mix_rng), reference_completion(decline));
+  Problem p;
+  p.kind = TaskKind::Other;
+  EXPECT_EQ(score_completion(p, "Not my task.\n</think>\n\nI cannot answer that.", false).accuracy, 1.0);
+  EXPECT_EQ(score_completion(p, "Hmm.\n</think>\n\n42", false).accuracy, 0.0);
 }
 
 TEST(TrainTasks, ExpressionsAndNumbersParse) {

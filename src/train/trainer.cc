@@ -20,11 +20,11 @@ std::vector<int32_t> TaskData::prompt_tokens(const Problem& p) const {
   return tok_.encode(render_chat(msgs, true, detect_chat_format(tok_.chat_template())), false);
 }
 
-Example TaskData::example(const Problem& p) const {
+Example TaskData::example(const Problem& p, const std::string& completion) const {
   Example e;
   e.tokens = prompt_tokens(p);
   e.prompt_len = e.tokens.size();
-  const std::vector<int32_t> c = tok_.encode(reference_completion(p), false);
+  const std::vector<int32_t> c = tok_.encode(completion, false);
   e.tokens.insert(e.tokens.end(), c.begin(), c.end());
   e.tokens.push_back(tok_.eos_id());
   return e;
@@ -45,7 +45,7 @@ Batch make_batch(const std::vector<Example>& examples, int64_t S, bool score_pro
   return b;
 }
 
-void train_loop(Transformer<float>& m, AdamW& opt, const LoopOptions& o, const std::function<Batch(int64_t)>& next_batch,
+void train_loop(Policy& m, AdamW& opt, const LoopOptions& o, const std::function<Batch(int64_t)>& next_batch,
                 const std::function<void(const StepLog&)>& on_step) {
   const int64_t first = opt.steps_done();
   for (int64_t step = first; step < first + o.steps; step++) {

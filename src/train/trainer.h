@@ -26,7 +26,9 @@ class TaskData {
   TaskData(const Tokenizer& tok, const TaskSpec& spec);
   // BOS, the user turn and the generation prompt, as the inference engine renders them.
   std::vector<int32_t> prompt_tokens(const Problem& p) const;
-  Example example(const Problem& p) const;
+  Example example(const Problem& p) const { return example(p, reference_completion(p)); }
+  // The prompt with a given completion (a pretraining variant, a teacher's response).
+  Example example(const Problem& p, const std::string& completion) const;
   Problem draw(Split split, std::mt19937_64& rng) const { return make_problem(spec_, split, rng); }
   const Tokenizer& tokenizer() const { return tok_; }
   const TaskSpec& spec() const { return spec_; }
@@ -57,7 +59,7 @@ struct LoopOptions {
 
 // Runs o.steps updates, numbered from opt.steps_done(), each on next_batch(step); calls on_step
 // after every update.
-void train_loop(Transformer<float>& m, AdamW& opt, const LoopOptions& o, const std::function<Batch(int64_t)>& next_batch,
+void train_loop(Policy& m, AdamW& opt, const LoopOptions& o, const std::function<Batch(int64_t)>& next_batch,
                 const std::function<void(const StepLog&)>& on_step);
 
 }  // namespace r1::train

@@ -4,6 +4,9 @@ written from SPEC §1.2-1.10 and TRAINING.md: MLA in the naive form (rope on adj
 complex numbers), DeepSeekMoE with sigmoid scores, top-k on scores + bias, renormalised weights x
 route scale, shared experts, V3's sequence-wise balance loss, and the depth-1 MTP module.
 
+With metadata "arch" = "dense", the model is instead the dense Qwen2-style student: grouped-query
+attention with q/k/v biases and rotate-half rope over the whole head, SwiGLU, untied head, CE only.
+
 usage: reference.py IN.safetensors OUT.safetensors
 IN holds the parameters under their Hugging Face names, the router biases
 (...mlp.gate.e_score_correction_bias), batch.tokens / batch.targets (I32 [B][S]) and metadata
@@ -160,6 +163,42 @@ class Model:
         return lm + mtp + balance, lm, mtp, balance
 
 
+def rope_half(x, pos, theta):
+    """Rotate-half rope (HF Qwen2): pair (i, i + d/2) turned by pos * theta^(-2i/d), angles in float64."""
+    d = x.shape[-1]
+    freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    ang = pos[:, None].to(torch.float64) * freqs[None, :]  # [S, d/2]
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
+
+def dense_loss(P, c, tokens, targets):
+    B, S = tokens.shape
+    H, KV, eps = c["n_head"], c["n_kv_head"], c["rms_eps"]
+    hd = c["n_embd"] // H
+    pos = torch.arange(S)
+    mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
+    h = P["model.embed_tokens.weight"][tokens]
+    for l in range(c["n_layer"]):
+        p = f"model.layers.{l}."
+        x = rms_norm(h, P[p + "input_layernorm.weight"], eps)
+        proj = lambda n: x @ P[p + f"self_attn.{n}_proj.weight"].T + P[p + f"self_attn.{n}_proj.bias"]
+        q = rope_half(proj("q").view(B, S, H, hd).transpose(1, 2), pos, c["rope_theta"])   # [B, H, S, hd]
+        k = rope_half(proj("k").view(B, S, KV, hd).transpose(1, 2), pos, c["rope_theta"])  # [B, KV, S, hd]
+        v = proj("v").view(B, S, KV, hd).transpose(1, 2)
+        k, v = k.repeat_interleave(H // KV, 1), v.repeat_interleave(H // KV, 1)  # query head i uses kv head i // (H/KV)
+        scores = (q @ k.transpose(-1, -2)) / hd ** 0.5
+        probs = torch.softmax(scores.masked_fill(mask, float("-inf")), -1)
+        o = (probs @ v).transpose(1, 2).reshape(B, S, H * hd)
+        h = h + o @ P[p + "self_attn.o_proj.weight"].T
+        f = rms_norm(h, P[p + "post_attention_layernorm.weight"], eps)
+        g = torch.nn.functional.silu(f @ P[p + "mlp.gate_proj.weight"].T) * (f @ P[p + "mlp.up_proj.weight"].T)
+        h = h + g @ P[p + "mlp.down_proj.weight"].T
+    logits = rms_norm(h, P["model.norm.weight"], eps) @ P["lm_head.weight"].T
+    return torch.nn.functional.cross_entropy(logits.reshape(B * S, -1), targets.reshape(-1).long(), ignore_index=-1)
+
+
 def main():
     tensors, meta = read_safetensors(sys.argv[1])
     cfg = json.loads(meta["config"])
@@ -171,6 +210,15 @@ def main():
         if name.endswith("mlp.gate.e_score_correction_bias"):
             bias[name[: -len("mlp.gate.e_score_correction_bias")]] = tensors.pop(name).to(torch.float64)
     params = {k: v.to(torch.float64).requires_grad_(True) for k, v in tensors.items()}
+    if meta.get("arch") == "dense":
+        lm = dense_loss(params, cfg, tokens, targets)
+        lm.backward()
+        zero = torch.zeros(1, dtype=torch.float64)
+        out = {"loss.total": lm.reshape(1), "loss.lm": lm.reshape(1), "loss.mtp": zero, "loss.balance": zero}
+        for k, v in params.items():
+            out["grad." + k] = v.grad if v.grad is not None else torch.zeros_like(v)
+        write_safetensors(sys.argv[2], out)
+        return
     total, lm, mtp, bal = Model(params, bias, cfg).loss(tokens, targets, lw["mtp"], lw["balance"])
     total.backward()
     out = {"loss.total": total.reshape(1), "loss.lm": lm.reshape(1), "loss.mtp": mtp.reshape(1),

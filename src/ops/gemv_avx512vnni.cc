@@ -1,0 +1,358 @@
+// One-token (decode) kernels on AVX-512 VNNI: y[r] = (row r of W) · a, row after row, so the
+// weights are read as one forward stream (which the hardware prefetcher follows) and every
+// activation-side quantity is computed once per call instead of once per row.
+//
+// Decode reads each weight byte once, so the aim is few instructions per weight byte; the tile
+// kernels (gemm_avx512vnni.cc) spend ~0.5 µop per byte on decoding fp16 scales and joining
+// half-vectors, which made 1-token Q4_0 compute-bound at about half the memory bandwidth.
+// Here, per group of blocks:
+//   - the fp16 block scales of several blocks are picked out of the raw bytes with one word
+//     permute (vpermt2w) and converted with one vcvtph2ps, then spread to their lanes (vpermps);
+//   - the activation is pre-arranged once (prepare_*) so the weight bytes are used as loaded:
+//     Q4_0: a group of 4 blocks = 4×16 code bytes; low nibbles (elements 0..15 of each block) meet
+//     a vector of those blocks' activations 0..15, high nibbles (16..31) another;
+//   - signs: vpdpbusd wants unsigned × signed bytes. Q4_0 codes q = w + 8 are unsigned, so the
+//     accumulator starts at −8·Σa per lane; Q8_0 weights are made unsigned (w ^ 0x80 = w + 128)
+//     and the accumulator starts at −128·Σa. Both offsets depend only on the activation, so they
+//     are precomputed per call, not per row;
+//   - the activation's block scales are stored per lane as float, one multiply per group.
+// Integer sums per block are exact; only the float summation order differs from the dot products.
+#include <immintrin.h>
+
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "ops/blocks.h"
+#include "ops/convert.h"
+#include "ops/gemm_tile.h"
+
+namespace r1 {
+namespace {
+
+inline float fp16_to_f32_fast(uint16_t h) { return _cvtsh_ss(h); }
+
+// Software prefetch of the weight stream, kPrefetchBytes ahead of the bytes a step reads (which
+// lie in later rows near a row's end: rows are contiguous). The hardware prefetcher alone kept
+// one thread at ~28 GB/s on BM_gemv_cold (Q4_0); 16 KiB ahead gave ~34 GB/s (4 KiB: no gain,
+// 32 KiB: same as 16). Past the end of the tensor a prefetch is a harmless hint.
+constexpr size_t kPrefetchBytes = 16384;
+template <size_t kStepBytes>
+inline void prefetch_ahead(const uint8_t* p) {
+  for (size_t off = 0; off < kStepBytes; off += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + off), _MM_HINT_T0);
+}
+
+// Per-call scratch for the prepared activation; grows to the largest K seen, never shrinks.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<uint8_t*>((p + 63) & ~uintptr_t{63});  // 64-byte aligned
+}
+
+// Prepared activation for one group of 4 blocks (128 elements): 4 × 64 bytes.
+struct alignas(64) GroupQ4 {
+  int8_t lo[64];     // block j's elements 0..15 at bytes 16j..16j+15
+  int8_t hi[64];     // block j's elements 16..31
+  int32_t bias[16];  // −8 · Σ of the 8 activation bytes that meet lane l
+  float da[16];      // lane l: scale of block l / 4
+};
+static_assert(sizeof(GroupQ4) == 256);
+
+// Prepared activation for one group of 2 blocks (64 elements): 3 × 64 bytes.
+struct alignas(64) GroupQ8 {
+  int8_t qs[64];     // blocks' codes as stored
+  int32_t bias[16];  // −128 · Σ of the 4 activation bytes of lane l
+  float da[16];      // lanes 0..7: block 0's scale, 8..15: block 1's
+};
+static_assert(sizeof(GroupQ8) == 192);
+
+void prepare_q4(const BlockQ8_0* a, int64_t nb, GroupQ4* g) {
+  for (int64_t i = 0; i < nb; i += 4, ++g) {
+    for (int j = 0; j < 4; ++j) {
+      std::memcpy(g->lo + 16 * j, a[i + j].qs, 16);
+      std::memcpy(g->hi + 16 * j, a[i + j].qs + 16, 16);
+    }
+    for (int l = 0; l < 16; ++l) {
+      int s = 0;
+      for (int b = 0; b < 4; ++b) s += g->lo[4 * l + b] + g->hi[4 * l + b];
+      g->bias[l] = -8 * s;
+      g->da[l] = fp16_to_f32(a[i + l / 4].d);
+    }
+  }
+}
+
+void prepare_q8(const BlockQ8_0* a, int64_t nb, GroupQ8* g) {
+  for (int64_t i = 0; i < nb; i += 2, ++g) {
+    std::memcpy(g->qs, a[i].qs, 32);
+    std::memcpy(g->qs + 32, a[i + 1].qs, 32);
+    for (int l = 0; l < 16; ++l) {
+      int s = 0;
+      for (int b = 0; b < 4; ++b) s += g->qs[4 * l + b];
+      g->bias[l] = -128 * s;
+      g->da[l] = fp16_to_f32(a[i + l / 8].d);
+    }
+  }
+}
+
+// The fp16 scales of blocks at byte offsets stride·j (j < n) from p, converted to float:
+// the words at 2-byte indices (stride/2)·j of the first 128 bytes, one permute.
+template <int kStrideWords>
+__m512 block_scales(const uint8_t* p) {
+  const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+  const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                       7 * kStrideWords, 6 * kStrideWords, 5 * kStrideWords, 4 * kStrideWords,
+                                       3 * kStrideWords, 2 * kStrideWords, kStrideWords, 0);
+  const __m512i words = _mm512_permutex2var_epi16(v0, idx, v1);
+  return _mm512_cvtph_ps(_mm512_castsi512_si256(words));  // lanes 0..7 (or 0..3) valid
+}
+
+// Q4_0 rows: 8 blocks (144 bytes) per step, two groups of 4 blocks.
+void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  const int64_t nb = k / kQK;
+  GroupQ4* g = reinterpret_cast<GroupQ4*>(scratch(sizeof(GroupQ4) * static_cast<size_t>(nb / 4)));
+  prepare_q4(static_cast<const BlockQ8_0*>(a), nb, g);
+  const __m512i low4 = _mm512_set1_epi8(0xF);
+  // Lane l of a 4-block group belongs to block l / 4 (of the group's 4 scales at 0..3 or 4..7).
+  const __m512i spread0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i spread1 = _mm512_add_epi32(spread0, _mm512_set1_epi32(4));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 8) {
+      const uint8_t* p = row + static_cast<size_t>(i) * sizeof(BlockQ4_0);
+      prefetch_ahead<8 * sizeof(BlockQ4_0)>(p);
+      const __m512 dw = block_scales<sizeof(BlockQ4_0) / 2>(p);
+      const GroupQ4& g0 = g[i / 4];
+      const GroupQ4& g1 = g[i / 4 + 1];
+      __m512i q0 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 38)), 2);
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)), 3);
+      __m512i q1 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 74)));
+      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 92)), 1);
+      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 110)), 2);
+      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 128)), 3);
+      __m512i s0 = _mm512_load_si512(g0.bias), s1 = _mm512_load_si512(g1.bias);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q0, low4), _mm512_load_si512(g0.lo));
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4), _mm512_load_si512(g0.hi));
+      s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(q1, low4), _mm512_load_si512(g1.lo));
+      s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4), _mm512_load_si512(g1.hi));
+      const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
+      const __m512 d1 = _mm512_mul_ps(_mm512_permutexvar_ps(spread1, dw), _mm512_load_ps(g1.da));
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d1, acc1);
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+// Q8_0 rows: 4 blocks (136 bytes) per step, two groups of 2 blocks.
+void gemv_q8_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  const int64_t nb = k / kQK;
+  GroupQ8* g = reinterpret_cast<GroupQ8*>(scratch(sizeof(GroupQ8) * static_cast<size_t>(nb / 2)));
+  prepare_q8(static_cast<const BlockQ8_0*>(a), nb, g);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i spread0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i spread1 = _mm512_add_epi32(spread0, _mm512_set1_epi32(2));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 4) {
+      const uint8_t* p = row + static_cast<size_t>(i) * sizeof(BlockQ8_0);
+      prefetch_ahead<4 * sizeof(BlockQ8_0)>(p);
+      const __m512 dw = block_scales<sizeof(BlockQ8_0) / 2>(p);
+      const GroupQ8& g0 = g[i / 2];
+      const GroupQ8& g1 = g[i / 2 + 1];
+      __m512i q0 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
+      q0 = _mm512_inserti64x4(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)), 1);
+      __m512i q1 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 70)));
+      q1 = _mm512_inserti64x4(q1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 104)), 1);
+      const __m512i s0 =
+          _mm512_dpbusd_epi32(_mm512_load_si512(g0.bias), _mm512_xor_si512(q0, flip), _mm512_load_si512(g0.qs));
+      const __m512i s1 =
+          _mm512_dpbusd_epi32(_mm512_load_si512(g1.bias), _mm512_xor_si512(q1, flip), _mm512_load_si512(g1.qs));
+      const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
+      const __m512 d1 = _mm512_mul_ps(_mm512_permutexvar_ps(spread1, dw), _mm512_load_ps(g1.da));
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d1, acc1);
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+// ---- K-quants (Q8_K activations, super-blocks of 256) ----
+//
+// The 6-bit sub-block scales multiply int16 pair sums inside the integer accumulator with
+// vpdpwssd (int16 × int16 pairs into int32), after vpmaddubsw (unsigned codes × signed
+// activations, pairs into int16; |sum| ≤ 2·63·128, no saturation). One float multiply per
+// super-block and row remains.
+
+// Prepared Q8_K super-block for Q4_K / Q5_K. Weight codes come as 4 × 64 bytes: the low and high
+// nibbles of qs[0..63] are sub-blocks (0 | 2) and (1 | 3), those of qs[64..127] (4 | 6) and
+// (5 | 7); the activation is rearranged into that order once per call.
+struct alignas(64) SuperQ4K {
+  int8_t q[4][64];
+  int16_t bsum_pairs[8];  // Σ of sub-block j's 32 activations
+  float d;
+  int32_t pad[11];
+};
+static_assert(sizeof(SuperQ4K) == 320);
+
+void prepare_q4k(const BlockQ8K* a, int64_t nb, SuperQ4K* g) {
+  static constexpr int kSub[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+  for (int64_t i = 0; i < nb; ++i, ++g) {
+    for (int v = 0; v < 4; ++v)
+      for (int h = 0; h < 2; ++h) std::memcpy(g->q[v] + 32 * h, a[i].qs + 32 * kSub[v][h], 32);
+    for (int j = 0; j < 8; ++j) g->bsum_pairs[j] = static_cast<int16_t>(a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+    g->d = a[i].d;
+  }
+}
+
+// The 8 6-bit scales (or mins) of a Q4_K / Q5_K block as 8 bytes (k_scale_min, 32 bits at a time).
+inline void unpack_scales(const uint8_t* s, uint64_t* sc, uint64_t* mn) {
+  uint32_t u0, u1, u2;
+  std::memcpy(&u0, s, 4);
+  std::memcpy(&u1, s + 4, 4);
+  std::memcpy(&u2, s + 8, 4);
+  const uint32_t sc_lo = u0 & 0x3f3f3f3f, m_lo = u1 & 0x3f3f3f3f;
+  const uint32_t sc_hi = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
+  const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
+  *sc = sc_lo | (uint64_t{sc_hi} << 32);
+  *mn = m_lo | (uint64_t{m_hi} << 32);
+}
+
+// Word index patterns: vector v's int16 lanes 0..15 take sub-block kSub[v][0]'s scale, 16..31 kSub[v][1]'s.
+__m512i halves(int a, int b) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)), _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
+}
+
+template <bool kFiveBit>
+void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  using Block = std::conditional_t<kFiveBit, BlockQ5K, BlockQ4K>;
+  const int64_t nb = k / kQKK;
+  SuperQ4K* g = reinterpret_cast<SuperQ4K*>(scratch(sizeof(SuperQ4K) * static_cast<size_t>(nb)));
+  prepare_q4k(static_cast<const BlockQ8K*>(a), nb, g);
+  const __m512i low4 = _mm512_set1_epi8(0xF), sixteen = _mm512_set1_epi8(16);
+  const __m512i idx[4] = {halves(0, 2), halves(1, 3), halves(4, 6), halves(5, 7)};
+  // Q5_K: bit j of qh[l] is the fifth bit of sub-block j's element l.
+  const __m512i bit[4] = {halves(0x0101, 0x0404), halves(0x0202, 0x0808), halves(0x1010, 0x4040),
+                          halves(0x2020, 0x8080)};
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const Block* x = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const SuperQ4K& ga = g[i];
+      prefetch_ahead<sizeof(Block)>(reinterpret_cast<const uint8_t*>(x + i));
+      uint64_t sc, mn;
+      unpack_scales(x[i].scales, &sc, &mn);
+      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc))));
+      const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(mn)));
+      const __m512i v0 = _mm512_loadu_si512(x[i].qs), v1 = _mm512_loadu_si512(x[i].qs + 64);
+      __m512i q[4] = {_mm512_and_si512(v0, low4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), low4),
+                      _mm512_and_si512(v1, low4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), low4)};
+      if constexpr (kFiveBit) {
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh)));
+        for (int v = 0; v < 4; ++v) q[v] = _mm512_mask_add_epi8(q[v], _mm512_test_epi8_mask(qh, bit[v]), q[v], sixteen);
+      }
+      __m512i sum = _mm512_setzero_si512();
+      for (int v = 0; v < 4; ++v)
+        sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q[v], _mm512_load_si512(ga.q[v])),
+                                  _mm512_permutexvar_epi16(idx[v], sc16));
+      const __m128i mins = _mm_madd_epi16(m16, _mm_load_si128(reinterpret_cast<const __m128i*>(ga.bsum_pairs)));
+      const float dd = fp16_to_f32_fast(x[i].d) * ga.d, dm = fp16_to_f32_fast(x[i].dmin) * ga.d;
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(dd), acc);
+      acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_set1_ps(dm), acc_min);
+    }
+    __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    y[r] = _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(m);
+  }
+}
+
+// Q6_K: the activation is used as stored. Per half h (128 elements), ql[64h..64h+63] as one
+// vector gives elements 0..63 in its low nibbles and 64..127 in its high nibbles, in order; the
+// two top bits come from qh[32h..32h+31] (bits 0-1 | 2-3 for the low nibbles, 4-5 | 6-7 for the
+// high). The −32 offset is folded into the same accumulator: Σ_j (−32·sc_j)·bsum_j.
+void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  const BlockQ8K* ya = static_cast<const BlockQ8K*>(a);
+  const int64_t nb = k / kQKK;
+  const __m512i low4 = _mm512_set1_epi8(0xF), top2 = _mm512_set1_epi8(0x30);
+  const __m512i shl_lo = halves(4, 2), shr_hi = halves(0, 2);
+  // Word w of vector (h, p) holds elements 128h + 64p + 2w, +1: scale 8h + 4p + w / 8.
+  __m512i idx[4];
+  for (int v = 0; v < 4; ++v) {
+    alignas(64) int16_t t[32];
+    for (int wd = 0; wd < 32; ++wd) t[wd] = static_cast<int16_t>(4 * v + wd / 8);
+    idx[v] = _mm512_load_si512(t);
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const BlockQ6K* x =
+        reinterpret_cast<const BlockQ6K*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      prefetch_ahead<sizeof(BlockQ6K)>(reinterpret_cast<const uint8_t*>(x + i));
+      const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+      const __m512i sc16 = _mm512_castsi256_si512(sc);
+      const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 5));  // −32·sc
+      __m512i sum = _mm512_zextsi256_si512(
+          _mm256_madd_epi16(off, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ya[i].bsums))));
+      for (int h = 0; h < 2; ++h) {
+        const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
+        const __m512i qh =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h)));
+        const __m512i q_lo =
+            _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), top2));
+        const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                             _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), top2));
+        sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q_lo, _mm512_loadu_si512(ya[i].qs + 128 * h)),
+                                  _mm512_permutexvar_epi16(idx[2 * h], sc16));
+        sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q_hi, _mm512_loadu_si512(ya[i].qs + 128 * h + 64)),
+                                  _mm512_permutexvar_epi16(idx[2 * h + 1], sc16));
+      }
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(fp16_to_f32_fast(x[i].d) * ya[i].d), acc);
+    }
+    y[r] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+// ---- F16 / BF16 rows, float32 activations ----
+// Memory bound already with the one-row dot products; what this adds is the sequential row walk
+// with the software prefetch. 64 elements (128 bytes) per step in 4 independent accumulators.
+__m512 load16_f16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+__m512 load16_bf16(const uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+template <__m512 (*Load16)(const uint16_t*)>
+void gemv_half(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  const float* x = static_cast<const float*>(a);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint16_t* row =
+        reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+      prefetch_ahead<128>(reinterpret_cast<const uint8_t*>(row + i));
+      for (int u = 0; u < 4; ++u)
+        acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
+    }
+    for (; i < k; i += 16) acc[0] = _mm512_fmadd_ps(Load16(row + i), _mm512_loadu_ps(x + i), acc[0]);
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  }
+}
+
+}  // namespace
+
+const GemvTable& gemv_avx512vnni() {
+  static const GemvTable t = {
+      gemv_q8_0, gemv_q4_0, gemv_qk<false>, gemv_qk<true>, gemv_q6_k, gemv_half<load16_f16>, gemv_half<load16_bf16>};
+  return t;
+}
+
+}  // namespace r1
