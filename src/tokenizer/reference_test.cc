@@ -134,11 +134,13 @@ std::vector<std::string> make_corpus() {
   return corpus;
 }
 
-// Runs the Node reference on `texts` with the given tokenizer.json.
-std::vector<std::vector<int32_t>> node_encode(const std::string& tokenizer_json, const std::vector<std::string>& texts) {
+// Runs the Node reference on `texts` with the given tokenizer.json. Files are per name: ctest runs
+// these tests in parallel.
+std::vector<std::vector<int32_t>> node_encode(const std::string& tokenizer_json, const std::vector<std::string>& texts,
+                                              const std::string& name) {
   const std::string dir = std::string(R1_BINARY_DIR) + "/tokenizer_reference_test";
   std::filesystem::create_directories(dir);
-  const std::string in = dir + "/texts.json", out = dir + "/ids.json";
+  const std::string in = dir + "/texts_" + name + ".json", out = dir + "/ids_" + name + ".json";
   test::write_text(in, json(texts).dump());
   const std::string cmd = "node '" + test::node_path("encode.mjs") + "' '" + tokenizer_json + "' '" + in + "' > '" +
                           out + "'";
@@ -151,7 +153,7 @@ std::vector<std::vector<int32_t>> node_encode(const std::string& tokenizer_json,
 void compare(const Tokenizer& tok, const std::string& tokenizer_json, const std::string& name) {
   const auto corpus = make_corpus();
   ASSERT_GE(corpus.size(), 2000u);
-  const auto want = node_encode(tokenizer_json, corpus);
+  const auto want = node_encode(tokenizer_json, corpus, name);
   ASSERT_EQ(want.size(), corpus.size());
   int bad = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "train/adamw.h"
+#include "train/grad_check.h"
 
 namespace r1::train {
 namespace {
@@ -40,19 +41,8 @@ ModelConfig small_config() {
   return c;
 }
 
-Batch random_batch(const ModelConfig& c, int64_t B, int64_t S, uint64_t seed) {
-  Batch b;
-  b.B = B;
-  b.S = S;
-  std::mt19937_64 rng(seed);
-  for (int64_t s = 0; s < B; s++) {
-    std::vector<int32_t> seq(size_t(S + 1));
-    for (auto& t : seq) t = int32_t(rng() % uint64_t(c.n_vocab));
-    b.tokens.insert(b.tokens.end(), seq.begin(), seq.end() - 1);
-    b.targets.insert(b.targets.end(), seq.begin() + 1, seq.end());
-  }
-  b.targets[2] = -1;
-  return b;
+Batch random_batch(int64_t V, int64_t B, int64_t S, uint64_t seed) {
+  return random_next_token_batch(V, B, S, seed, 2);
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -62,17 +52,10 @@ fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-TEST(TrainCheckpoint, LossAndGradientsMatchPyTorch) {
-  const ModelConfig c = small_config();
-  Transformer<double> m(c, nullptr);
-  m.init(17, 0.3);
-  m.bias.per_block[1] = {0.02f, -0.01f, 0.0f, 0.03f};
-  m.bias.per_block[2] = {-0.02f, 0.01f, 0.04f, 0.0f};
-  const Batch batch = random_batch(c, 2, 7, 3);
-  const LossWeights lw{0.3, 0.01};
-  const LossReport rep = m.forward_backward(batch, lw, true);
-
-  const fs::path dir = temp_dir("torch");
+// Runs the PyTorch reference (tests/train/reference.py) on m's weights and this batch, in dir;
+// *ref: its outputs, loss.{total,lm,mtp,balance} and grad.<tensor name>.
+void run_torch_reference(const TrainModel<double>& m, const Batch& batch, const LossWeights& lw, const fs::path& dir,
+                         std::unique_ptr<SafetensorsSet>* ref) {
   SafetensorsWriter w;
   add_model_tensors(w, m);
   w.add("batch.tokens", DType::I32, {batch.B, batch.S}, batch.tokens.data(), batch.tokens.size() * 4);
@@ -82,17 +65,15 @@ TEST(TrainCheckpoint, LossAndGradientsMatchPyTorch) {
   const std::string cmd = "/usr/bin/python3 '" + std::string(R1_SOURCE_DIR) + "/tests/train/reference.py' '" +
                           (dir / "in.safetensors").string() + "' '" + (dir / "out.safetensors").string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (needs Debian's python3-torch: scripts/setup.sh)";
-  auto ref = SafetensorsSet::open((dir / "out.safetensors").string());
-  auto scalar = [&](const std::string& name) { return static_cast<const double*>(ref->get(name).data)[0]; };
-  EXPECT_NEAR(rep.total, scalar("loss.total"), 1e-11);
-  EXPECT_NEAR(rep.lm, scalar("loss.lm"), 1e-11);
-  EXPECT_NEAR(rep.mtp, scalar("loss.mtp"), 1e-11);
-  EXPECT_NEAR(rep.balance, scalar("loss.balance"), 1e-12);
-  EXPECT_GT(rep.mtp, 0.0);
-  EXPECT_GT(rep.balance, 0.0);
-  double worst = 0;
+  *ref = SafetensorsSet::open((dir / "out.safetensors").string());
+}
+
+// Every gradient of m against the reference's to 1e-10 (relative to max(1, its magnitude));
+// *worst: the largest such error. every_tensor_moves: each reference gradient must be non-zero.
+void compare_grads(const SafetensorsSet& ref, const TrainModel<double>& m, bool every_tensor_moves, double* worst) {
+  *worst = 0;
   for (const ParamTensor& t : m.layout().tensors) {
-    const TensorView& g = ref->get("grad." + t.name);
+    const TensorView& g = ref.get("grad." + t.name);
     ASSERT_EQ(g.n_elements(), int64_t(t.size)) << t.name;
     const auto* gd = static_cast<const double*>(g.data);
     double err = 0, mag = 1e-12;
@@ -101,8 +82,34 @@ TEST(TrainCheckpoint, LossAndGradientsMatchPyTorch) {
       mag = std::max(mag, std::abs(gd[i]));
     }
     EXPECT_LT(err, 1e-10 * std::max(1.0, mag)) << t.name;
-    worst = std::max(worst, err / std::max(1.0, mag));
+    if (every_tensor_moves) {
+      EXPECT_GT(mag, 1e-9) << t.name << " has no gradient at all";
+    }
+    *worst = std::max(*worst, err / std::max(1.0, mag));
   }
+}
+
+TEST(TrainCheckpoint, LossAndGradientsMatchPyTorch) {
+  const ModelConfig c = small_config();
+  Transformer<double> m(c, nullptr);
+  m.init(17, 0.3);
+  m.bias.per_block[1] = {0.02f, -0.01f, 0.0f, 0.03f};
+  m.bias.per_block[2] = {-0.02f, 0.01f, 0.04f, 0.0f};
+  const Batch batch = random_batch(c.n_vocab, 2, 7, 3);
+  const LossWeights lw{0.3, 0.01};
+  const LossReport rep = m.forward_backward(batch, lw, true);
+
+  std::unique_ptr<SafetensorsSet> ref;
+  ASSERT_NO_FATAL_FAILURE(run_torch_reference(m, batch, lw, temp_dir("torch"), &ref));
+  auto scalar = [&](const std::string& name) { return static_cast<const double*>(ref->get(name).data)[0]; };
+  EXPECT_NEAR(rep.total, scalar("loss.total"), 1e-11);
+  EXPECT_NEAR(rep.lm, scalar("loss.lm"), 1e-11);
+  EXPECT_NEAR(rep.mtp, scalar("loss.mtp"), 1e-11);
+  EXPECT_NEAR(rep.balance, scalar("loss.balance"), 1e-12);
+  EXPECT_GT(rep.mtp, 0.0);
+  EXPECT_GT(rep.balance, 0.0);
+  double worst = 0;
+  ASSERT_NO_FATAL_FAILURE(compare_grads(*ref, m, false, &worst));
   std::printf("vs PyTorch: loss %.12f (torch %.12f), worst gradient error %.2e over %zu tensors\n", rep.total,
               scalar("loss.total"), worst, m.layout().tensors.size());
 }
@@ -113,7 +120,7 @@ TEST(TrainCheckpoint, SaveLoadRoundTripsAndResumesExactly) {
   o.lr = 3e-3;
   o.warmup = 2;
   o.total_steps = 6;
-  const Batch batch = random_batch(c, 2, 8, 5);
+  const Batch batch = random_batch(c.n_vocab, 2, 8, 5);
   auto train = [&](Transformer<float>& m, AdamW& opt, int steps) {
     for (int i = 0; i < steps; i++) {
       m.zero_grads();
@@ -201,41 +208,15 @@ TEST(TrainCheckpoint, DenseLossAndGradientsMatchPyTorch) {
       for (size_t i = 0; i < t.size; i++) m.params[t.offset + i] += nd(rng);  // norms and biases off 1 / 0
     }
   }
-  Batch batch;
-  {
-    ModelConfig v;
-    v.n_vocab = c.n_vocab;
-    batch = random_batch(v, 2, 9, 3);
-  }
+  const Batch batch = random_batch(c.n_vocab, 2, 9, 3);
   const LossReport rep = m.forward_backward(batch, {}, true);
 
-  const fs::path dir = temp_dir("torch_dense");
-  SafetensorsWriter w;
-  add_model_tensors(w, m);
-  w.add("batch.tokens", DType::I32, {batch.B, batch.S}, batch.tokens.data(), batch.tokens.size() * 4);
-  w.add("batch.targets", DType::I32, {batch.B, batch.S}, batch.targets.data(), batch.targets.size() * 4);
-  w.set_metadata("loss", nlohmann::json{{"mtp", 0.0}, {"balance", 0.0}}.dump());
-  w.write((dir / "in.safetensors").string());
-  const std::string cmd = "/usr/bin/python3 '" + std::string(R1_SOURCE_DIR) + "/tests/train/reference.py' '" +
-                          (dir / "in.safetensors").string() + "' '" + (dir / "out.safetensors").string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd << " (needs Debian's python3-torch: scripts/setup.sh)";
-  auto ref = SafetensorsSet::open((dir / "out.safetensors").string());
+  std::unique_ptr<SafetensorsSet> ref;
+  ASSERT_NO_FATAL_FAILURE(run_torch_reference(m, batch, {0.0, 0.0}, temp_dir("torch_dense"), &ref));
   const double torch_loss = static_cast<const double*>(ref->get("loss.total").data)[0];
   EXPECT_NEAR(rep.total, torch_loss, 1e-11);
   double worst = 0;
-  for (const ParamTensor& t : m.layout().tensors) {
-    const TensorView& g = ref->get("grad." + t.name);
-    ASSERT_EQ(g.n_elements(), int64_t(t.size)) << t.name;
-    const auto* gd = static_cast<const double*>(g.data);
-    double err = 0, mag = 1e-12;
-    for (size_t i = 0; i < t.size; i++) {
-      err = std::max(err, std::abs(gd[i] - m.grads[t.offset + i]));
-      mag = std::max(mag, std::abs(gd[i]));
-    }
-    EXPECT_LT(err, 1e-10 * std::max(1.0, mag)) << t.name;
-    EXPECT_GT(mag, 1e-9) << t.name << " has no gradient at all";
-    worst = std::max(worst, err / std::max(1.0, mag));
-  }
+  ASSERT_NO_FATAL_FAILURE(compare_grads(*ref, m, true, &worst));
   std::printf("dense vs PyTorch: loss %.12f (torch %.12f), worst gradient error %.2e over %zu tensors\n", rep.total,
               torch_loss, worst, m.layout().tensors.size());
 }

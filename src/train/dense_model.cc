@@ -1,7 +1,6 @@
 #include "train/dense_model.h"
 
 #include <cmath>
-#include <random>
 
 #include "core/error.h"
 #include "train/kernels.h"
@@ -9,9 +8,7 @@
 namespace r1::train {
 
 void DenseConfig::validate() const {
-  auto check = [](const char* name, int64_t v, int64_t lo) {
-    if (v < lo || v > (int64_t{1} << 24)) fail("dense model config: ", name, " must be in [", lo, ", 2^24] (got ", v, ")");
-  };
+  auto check = [](const char* name, int64_t v, int64_t lo) { check_config_size("dense model config", name, v, lo); };
   check("n_vocab", n_vocab, 2);
   check("n_embd", n_embd, 2);
   check("n_layer", n_layer, 1);
@@ -32,40 +29,28 @@ void DenseConfig::validate() const {
 ParamLayout make_dense_layout(const DenseConfig& c, std::vector<DenseBlockLayout>* blocks) {
   c.validate();
   ParamLayout l;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, bool decay) {
-    ParamTensor t;
-    t.name = name;
-    t.size = 1;
-    for (int64_t d : shape) t.size *= size_t(d);
-    t.shape = std::move(shape);
-    t.offset = l.total;
-    t.decay = decay;
-    l.total += t.size;
-    l.tensors.push_back(std::move(t));
-    return l.tensors.back().offset;
-  };
   const int64_t D = c.n_embd, Q = c.attn_shape().q_dim(), KV = c.attn_shape().kv_dim();
-  l.embed = add("model.embed_tokens.weight", {c.n_vocab, D}, true);
+  l.embed = l.add("model.embed_tokens.weight", {c.n_vocab, D}, true);
   blocks->clear();
   for (int64_t i = 0; i < c.n_layer; i++) {
     const std::string p = str("model.layers.", i, "."), sa = p + "self_attn.", m = p + "mlp.";
     DenseBlockLayout b;
-    b.attn_norm = add(p + "input_layernorm.weight", {D}, false);
-    b.attn.q = add(sa + "q_proj.weight", {Q, D}, true);
-    b.attn.q_bias = add(sa + "q_proj.bias", {Q}, false);
-    b.attn.k = add(sa + "k_proj.weight", {KV, D}, true);
-    b.attn.k_bias = add(sa + "k_proj.bias", {KV}, false);
-    b.attn.v = add(sa + "v_proj.weight", {KV, D}, true);
-    b.attn.v_bias = add(sa + "v_proj.bias", {KV}, false);
-    b.attn.o = add(sa + "o_proj.weight", {D, Q}, true);
-    b.ffn_norm = add(p + "post_attention_layernorm.weight", {D}, false);
-    b.gate = add(m + "gate_proj.weight", {c.n_ff, D}, true);
-    b.up = add(m + "up_proj.weight", {c.n_ff, D}, true);
-    b.down = add(m + "down_proj.weight", {D, c.n_ff}, true);
+    b.attn_norm = l.add(p + "input_layernorm.weight", {D}, false);
+    b.attn.q = l.add(sa + "q_proj.weight", {Q, D}, true);
+    b.attn.q_bias = l.add(sa + "q_proj.bias", {Q}, false);
+    b.attn.k = l.add(sa + "k_proj.weight", {KV, D}, true);
+    b.attn.k_bias = l.add(sa + "k_proj.bias", {KV}, false);
+    b.attn.v = l.add(sa + "v_proj.weight", {KV, D}, true);
+    b.attn.v_bias = l.add(sa + "v_proj.bias", {KV}, false);
+    b.attn.o = l.add(sa + "o_proj.weight", {D, Q}, true);
+    b.ffn_norm = l.add(p + "post_attention_layernorm.weight", {D}, false);
+    b.gate = l.add(m + "gate_proj.weight", {c.n_ff, D}, true);
+    b.up = l.add(m + "up_proj.weight", {c.n_ff, D}, true);
+    b.down = l.add(m + "down_proj.weight", {D, c.n_ff}, true);
     blocks->push_back(b);
   }
-  l.norm = add("model.norm.weight", {D}, false);
-  l.head = add("lm_head.weight", {c.n_vocab, D}, true);
+  l.norm = l.add("model.norm.weight", {D}, false);
+  l.head = l.add("lm_head.weight", {c.n_vocab, D}, true);
   return l;
 }
 
@@ -82,20 +67,7 @@ DenseTransformer<T>::DenseTransformer(const DenseConfig& c, ThreadPool* pool)
 
 template <typename T>
 void DenseTransformer<T>::init(uint64_t seed, double stddev) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  const double out_scale = 1.0 / std::sqrt(2.0 * double(c_.n_layer));
-  for (const ParamTensor& t : layout_.tensors) {
-    T* p = params.data() + t.offset;
-    if (t.shape.size() == 1) {
-      const bool bias = t.name.ends_with(".bias");
-      std::fill(p, p + t.size, T(bias ? 0 : 1));  // the other 1-D parameters are norm weights
-      continue;
-    }
-    const bool residual_out = t.name.ends_with("o_proj.weight") || t.name.ends_with("down_proj.weight");
-    const double s = stddev * (residual_out ? out_scale : 1.0);
-    for (size_t i = 0; i < t.size; i++) p[i] = T(normal(rng) * s);
-  }
+  init_params(layout_, c_.n_layer, seed, stddev, params.data());
 }
 
 template <typename T>
@@ -126,25 +98,12 @@ LossReport DenseTransformer<T>::forward_backward(const Batch& batch, const LossW
     swiglu_mlp_forward(pool_, P, L.gate, L.up, L.down, a.f.data(), N, D, F, y.data(), a.mlp);
     for (size_t i = 0; i < h.size(); i++) h[i] += y[i];
   }
-  h_last_ = h;
-  final_.resize(size_t(N * D));
-  final_rstd_.resize(size_t(N));
-  rmsnorm_forward(final_.data(), final_rstd_.data(), h_last_.data(), P + layout_.norm, N, D, c_.rms_eps);
-  logits_.resize(size_t(N * V));
-  linear_forward(pool_, logits_.data(), final_.data(), P + layout_.head, N, D, V);
-
-  for (int32_t t : batch.targets) rep.n_scored += t >= 0;
-  std::vector<T> dlogits(backward ? size_t(N * V) : 0);
-  logprobs_.assign(size_t(N), 0.0);
-  rep.lm = weighted_ce(backward ? dlogits.data() : nullptr, logits_.data(), batch.targets.data(),
-                       batch.weights.empty() ? nullptr : batch.weights.data(),
-                       rep.n_scored ? 1.0 / double(rep.n_scored) : 0.0, N, V, logprobs_.data());
+  const std::vector<T> dlogits =
+      head_.forward(pool_, P, layout_.norm, layout_.head, h.data(), batch, D, V, c_.rms_eps, backward, &rep);
   rep.total = rep.lm;
   if (!backward) return rep;
 
-  std::vector<T> dfinal(size_t(N * D), T(0)), dh(size_t(N * D), T(0)), dbranch(size_t(N * D));
-  linear_backward(pool_, dfinal.data(), G + layout_.head, dlogits.data(), final_.data(), P + layout_.head, N, D, V);
-  rmsnorm_backward(dh.data(), G + layout_.norm, dfinal.data(), h_last_.data(), P + layout_.norm, final_rstd_.data(), N, D);
+  std::vector<T> dh = head_.backward(pool_, P, G, layout_.norm, layout_.head, dlogits, D, V), dbranch(size_t(N * D));
   for (int64_t l = c_.n_layer - 1; l >= 0; l--) {
     // dh arrives as d(block output) and leaves as d(block input); each residual adds its branch.
     const DenseBlockLayout& L = blocks_[size_t(l)];

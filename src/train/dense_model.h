@@ -8,6 +8,7 @@
 
 #include "train/attention.h"
 #include "train/moe.h"
+#include "train/lm_head.h"
 #include "train/policy.h"
 
 namespace r1 {
@@ -65,8 +66,8 @@ class DenseTransformer : public TrainModel<T> {
   void init(uint64_t seed, double stddev) override;
   // LossWeights are ignored (no MTP, no MoE): the loss is the weighted CE alone.
   LossReport forward_backward(const Batch& batch, const LossWeights& w, bool backward) override;
-  const std::vector<T>& logits() const override { return logits_; }
-  const std::vector<double>& token_logprobs() const override { return logprobs_; }
+  const std::vector<T>& logits() const override { return head_.logits; }
+  const std::vector<double>& token_logprobs() const override { return head_.logprobs; }
   std::unique_ptr<TrainModel<T>> clone() const override { return std::make_unique<DenseTransformer>(*this); }
 
  private:
@@ -76,8 +77,7 @@ class DenseTransformer : public TrainModel<T> {
   ThreadPool* pool_;
   RopeCache<T> rope_;
   std::vector<DenseBlockActs<T>> acts_;
-  std::vector<T> h_last_, final_rstd_, final_, logits_;
-  std::vector<double> logprobs_;
+  LmHead<T> head_;  // final norm, head, weighted CE
 };
 
 }  // namespace r1::train

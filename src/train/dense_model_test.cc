@@ -26,42 +26,16 @@ DenseConfig tiny_dense() {
   return c;
 }
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); i++) s += a[i] * b[i];
-  return s;
-}
+Batch tiny_batch(int64_t V, int64_t B, int64_t S, uint64_t seed) { return random_next_token_batch(V, B, S, seed); }
 
-Batch tiny_batch(int64_t V, int64_t B, int64_t S, uint64_t seed) {
-  Batch b;
-  b.B = B;
-  b.S = S;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < B * (S + 1); i++) {
-    const int32_t t = int32_t(rng() % uint64_t(V));
-    if (i % (S + 1) != S) b.tokens.push_back(t);
-    if (i % (S + 1) != 0) b.targets.push_back(t);
-  }
-  b.targets[1] = -1;
-  return b;
-}
-
-// Max relative error of each tensor whose name contains `filter`, up to per_tensor coordinates.
+// Max relative error of each tensor whose name contains `filter`, up to per_tensor coordinates;
+// each is expected under limit.
 double worst_param_error(const std::function<double()>& loss, std::vector<double>& params,
                          const std::vector<double>& grads, const ParamLayout& layout, size_t per_tensor,
                          const std::string& filter, double limit) {
   double worst = 0;
-  for (const ParamTensor& t : layout.tensors) {
-    if (t.name.find(filter) == std::string::npos) continue;
-    std::vector<double> x(params.begin() + long(t.offset), params.begin() + long(t.offset + t.size));
-    std::vector<double> g(grads.begin() + long(t.offset), grads.begin() + long(t.offset + t.size));
-    auto f = [&] {
-      std::copy(x.begin(), x.end(), params.begin() + long(t.offset));
-      return loss();
-    };
-    const double err = grad_check(f, x, g, per_tensor, 1e-5, t.offset + 1);
-    std::copy(x.begin(), x.end(), params.begin() + long(t.offset));
-    EXPECT_LT(err, limit) << t.name;
+  for (const auto& [name, err] : param_errors(loss, params, grads, layout, per_tensor, filter)) {
+    EXPECT_LT(err, limit) << name;
     worst = std::max(worst, err);
   }
   return worst;

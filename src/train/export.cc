@@ -8,36 +8,59 @@
 namespace r1::train {
 namespace {
 
+// A tensor whose values are n = prod(shape) floats at src, copied as they are.
+ExportTensor copied(const float* src, const std::vector<int64_t>& shape, const std::string& hf,
+                    const std::string& gguf) {
+  ExportTensor e;
+  e.hf_name = hf;
+  e.gguf_name = gguf;
+  e.shape = shape;
+  e.is_matrix = shape.size() == 2;
+  size_t n = 1;
+  for (int64_t d : shape) n *= size_t(d);
+  e.fill = [src, n](float* dst) { std::copy_n(src, n, dst); };
+  return e;
+}
+
+// What both architectures' exports start with: the tokenizer (checked against the vocabulary).
+ExportModel start_export(const char* arch, const std::string& tokenizer_json, int64_t n_vocab,
+                         const std::string& name) {
+  const int64_t n_tok = tokenizer_json_size(tokenizer_json);
+  if (n_tok > n_vocab) fail("export: ", tokenizer_json, " has ", n_tok, " tokens but the model only ", n_vocab);
+  ExportModel out;
+  out.arch = arch;
+  out.tokenizer_path = tokenizer_json;
+  out.n_vocab = n_vocab;
+  out.name = name;
+  return out;
+}
+
+// The HF config keys and generation config both architectures write alike (h holds the rest).
+void finish_hf_config(ExportModel& out, nlohmann::json h, int64_t n_ctx, double rms_eps, double rope_theta) {
+  h["max_position_embeddings"] = n_ctx;
+  h["rms_norm_eps"] = rms_eps;
+  h["rope_theta"] = rope_theta;
+  h["rope_scaling"] = nullptr;
+  h["hidden_act"] = "silu";
+  h["tie_word_embeddings"] = false;
+  h["bos_token_id"] = 0;
+  h["eos_token_id"] = 1;
+  out.hf_config = std::move(h);
+  out.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}, {"bos_token_id", 0},
+                           {"eos_token_id", 1}};
+}
+
 struct Exporter {
   const Transformer<float>& m;
   ExportModel& out;
 
   // A parameter tensor copied as is, under its HF name and (optionally) a GGUF name.
-  void copy(const std::string& hf, const std::string& gguf) {
-    const ParamTensor* t = m.layout().find(hf);
-    if (!t) fail("export: no parameter ", hf);
-    copy_as(*t, hf, gguf);
-  }
+  void copy(const std::string& hf, const std::string& gguf) { copy_as(param(hf), hf, gguf); }
   void copy_as(const ParamTensor& t, const std::string& hf, const std::string& gguf) {
-    ExportTensor e;
-    e.hf_name = hf;
-    e.gguf_name = gguf;
-    e.shape = t.shape;
-    e.is_matrix = t.shape.size() == 2;
-    const float* src = m.params.data() + t.offset;
-    const size_t n = t.size;
-    e.fill = [src, n](float* dst) { std::copy_n(src, n, dst); };
-    out.tensors.push_back(std::move(e));
+    out.tensors.push_back(copied(m.params.data() + t.offset, t.shape, hf, gguf));
   }
   void vector(const std::string& hf, const std::string& gguf, const std::vector<float>& v) {
-    ExportTensor e;
-    e.hf_name = hf;
-    e.gguf_name = gguf;
-    e.shape = {int64_t(v.size())};
-    const float* src = v.data();
-    const size_t n = v.size();
-    e.fill = [src, n](float* dst) { std::copy_n(src, n, dst); };
-    out.tensors.push_back(std::move(e));
+    out.tensors.push_back(copied(v.data(), {int64_t(v.size())}, hf, gguf));
   }
   const ParamTensor& param(const std::string& hf) {
     const ParamTensor* t = m.layout().find(hf);
@@ -127,13 +150,7 @@ struct Exporter {
 
 ExportModel to_export_model(const Transformer<float>& m, const std::string& tokenizer_json, const std::string& name) {
   const ModelConfig& c = m.config();
-  const int64_t n_tok = tokenizer_json_size(tokenizer_json);
-  if (n_tok > c.n_vocab) fail("export: ", tokenizer_json, " has ", n_tok, " tokens but the model only ", c.n_vocab);
-  ExportModel out;
-  out.arch = "deepseek2";
-  out.tokenizer_path = tokenizer_json;
-  out.n_vocab = c.n_vocab;
-  out.name = name;
+  ExportModel out = start_export("deepseek2", tokenizer_json, c.n_vocab, name);
   Exporter x{m, out};
   x.copy("model.embed_tokens.weight", "token_embd.weight");
   for (int64_t l = 0; l < c.n_layer; l++) {
@@ -215,29 +232,13 @@ ExportModel to_export_model(const Transformer<float>& m, const std::string& toke
   h["qk_rope_head_dim"] = c.qk_rope_dim;
   h["v_head_dim"] = c.v_head_dim;
   h["num_nextn_predict_layers"] = c.mtp ? 1 : 0;
-  h["max_position_embeddings"] = c.n_ctx;
-  h["rms_norm_eps"] = c.rms_eps;
-  h["rope_theta"] = c.rope_theta;
-  h["rope_scaling"] = nullptr;
-  h["hidden_act"] = "silu";
-  h["tie_word_embeddings"] = false;
-  h["bos_token_id"] = 0;
-  h["eos_token_id"] = 1;
-  out.hf_config = h;
-  out.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}, {"bos_token_id", 0},
-                           {"eos_token_id", 1}};
+  finish_hf_config(out, std::move(h), c.n_ctx, c.rms_eps, c.rope_theta);
   return out;
 }
 
 ExportModel to_export_model(const DenseTransformer<float>& m, const std::string& tokenizer_json, const std::string& name) {
   const DenseConfig& c = m.config();
-  const int64_t n_tok = tokenizer_json_size(tokenizer_json);
-  if (n_tok > c.n_vocab) fail("export: ", tokenizer_json, " has ", n_tok, " tokens but the model only ", c.n_vocab);
-  ExportModel out;
-  out.arch = "qwen2";
-  out.tokenizer_path = tokenizer_json;
-  out.n_vocab = c.n_vocab;
-  out.name = name;
+  ExportModel out = start_export("qwen2", tokenizer_json, c.n_vocab, name);
   // The parameters already carry Qwen2's HF names; GGUF renames them (llama.cpp's qwen2 names).
   auto gguf_name = [](const std::string& hf) -> std::string {
     static const std::pair<const char*, const char*> kTop[] = {{"model.embed_tokens.weight", "token_embd.weight"},
@@ -264,15 +265,7 @@ ExportModel to_export_model(const DenseTransformer<float>& m, const std::string&
     fail("export: no GGUF name for ", hf);
   };
   for (const ParamTensor& t : m.layout().tensors) {
-    ExportTensor e;
-    e.hf_name = t.name;
-    e.gguf_name = gguf_name(t.name);
-    e.shape = t.shape;
-    e.is_matrix = t.shape.size() == 2;
-    const float* src = m.params.data() + t.offset;
-    const size_t n = t.size;
-    e.fill = [src, n](float* dst) { std::copy_n(src, n, dst); };
-    out.tensors.push_back(std::move(e));
+    out.tensors.push_back(copied(m.params.data() + t.offset, t.shape, t.name, gguf_name(t.name)));
   }
   const std::string a = "qwen2.";
   auto u32 = [](int64_t v) { return GgufValue::u32(uint32_t(v)); };
@@ -296,18 +289,8 @@ ExportModel to_export_model(const DenseTransformer<float>& m, const std::string&
   h["num_attention_heads"] = c.n_head;
   h["num_key_value_heads"] = c.n_kv_head;
   h["head_dim"] = c.head_dim();
-  h["max_position_embeddings"] = c.n_ctx;
-  h["rms_norm_eps"] = c.rms_eps;
-  h["rope_theta"] = c.rope_theta;
-  h["rope_scaling"] = nullptr;
-  h["hidden_act"] = "silu";
-  h["tie_word_embeddings"] = false;
   h["use_sliding_window"] = false;
-  h["bos_token_id"] = 0;
-  h["eos_token_id"] = 1;
-  out.hf_config = h;
-  out.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}, {"bos_token_id", 0},
-                           {"eos_token_id", 1}};
+  finish_hf_config(out, std::move(h), c.n_ctx, c.rms_eps, c.rope_theta);
   return out;
 }
 

@@ -2,20 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include "core/error.h"
 #include "train/kernels.h"
 
 namespace r1::train {
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 const char* arch_name(Arch a) { return a == Arch::Dense ? "dense" : "deepseek"; }
 
 void check_batch(const Batch& batch, int64_t V, int64_t n_ctx) {
@@ -59,19 +50,7 @@ int64_t Transformer<T>::bias_slot(size_t block) const {
 
 template <typename T>
 void Transformer<T>::init(uint64_t seed, double stddev) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  const double out_scale = 1.0 / std::sqrt(2.0 * double(c_.n_layer));
-  for (const ParamTensor& t : layout_.tensors) {
-    T* p = params.data() + t.offset;
-    if (t.shape.size() == 1) {
-      std::fill(p, p + t.size, T(1));  // every 1-D parameter is a norm weight
-      continue;
-    }
-    const bool residual_out = ends_with(t.name, "o_proj.weight") || ends_with(t.name, "down_proj.weight");
-    const double s = stddev * (residual_out ? out_scale : 1.0);
-    for (size_t i = 0; i < t.size; i++) p[i] = T(normal(rng) * s);
-  }
+  init_params(layout_, c_.n_layer, seed, stddev, params.data());  // no 1-D parameter is a bias
   for (auto& b : bias.per_block) std::fill(b.begin(), b.end(), 0.0f);
 }
 
@@ -133,19 +112,8 @@ LossReport Transformer<T>::forward_backward(const Batch& batch, const LossWeight
   for (int64_t l = 0; l < c_.n_layer; l++) {
     block_forward(layout_.blocks[size_t(l)], size_t(l), h.data(), B, S, lw.balance, acts_[size_t(l)], &rep.balance);
   }
-  h_last_ = h;
-  final_.resize(size_t(N * D));
-  final_rstd_.resize(size_t(N));
-  rmsnorm_forward(final_.data(), final_rstd_.data(), h_last_.data(), P + layout_.norm, N, D, c_.rms_eps);
-  logits_.resize(size_t(N * V));
-  linear_forward(pool_, logits_.data(), final_.data(), P + layout_.head, N, D, V);
-
-  for (int32_t t : batch.targets) rep.n_scored += t >= 0;
-  std::vector<T> dlogits(backward ? size_t(N * V) : 0);
-  logprobs_.assign(size_t(N), 0.0);
-  rep.lm = weighted_ce(backward ? dlogits.data() : nullptr, logits_.data(), batch.targets.data(),
-                       batch.weights.empty() ? nullptr : batch.weights.data(),
-                       rep.n_scored ? 1.0 / double(rep.n_scored) : 0.0, N, V, logprobs_.data());
+  const std::vector<T> dlogits =
+      head_.forward(pool_, P, layout_.norm, layout_.head, h.data(), batch, D, V, c_.rms_eps, backward, &rep);
 
   // MTP: position i sees the next input token and h_i, and predicts the token after that.
   mtp_ran_ = layout_.has_mtp && lw.mtp > 0;
@@ -165,7 +133,7 @@ LossReport Transformer<T>::forward_backward(const Batch& batch, const LossWeight
     mtp_en_rstd_.resize(size_t(N));
     mtp_hn_rstd_.resize(size_t(N));
     rmsnorm_forward(en.data(), mtp_en_rstd_.data(), mtp_emb_.data(), P + M.enorm, N, D, c_.rms_eps);
-    rmsnorm_forward(hn.data(), mtp_hn_rstd_.data(), h_last_.data(), P + M.hnorm, N, D, c_.rms_eps);
+    rmsnorm_forward(hn.data(), mtp_hn_rstd_.data(), head_.h_last.data(), P + M.hnorm, N, D, c_.rms_eps);
     mtp_cat_.resize(size_t(N * 2 * D));
     for (int64_t n = 0; n < N; n++) {  // the embedding half first (SPEC §1.10)
       std::copy_n(&en[size_t(n * D)], D, &mtp_cat_[size_t(n * 2 * D)]);
@@ -189,9 +157,7 @@ LossReport Transformer<T>::forward_backward(const Batch& batch, const LossWeight
   rep.total = rep.lm + rep.mtp + rep.balance;
   if (!backward) return rep;
 
-  std::vector<T> dfinal(size_t(N * D), T(0)), dh(size_t(N * D), T(0));
-  linear_backward(pool_, dfinal.data(), G + layout_.head, dlogits.data(), final_.data(), P + layout_.head, N, D, V);
-  rmsnorm_backward(dh.data(), G + layout_.norm, dfinal.data(), h_last_.data(), P + layout_.norm, final_rstd_.data(), N, D);
+  std::vector<T> dh = head_.backward(pool_, P, G, layout_.norm, layout_.head, dlogits, D, V);
   if (mtp_ran_) {
     const auto& M = layout_.mtp;
     std::vector<T> dout(size_t(N * D), T(0)), dm(size_t(N * D), T(0));
@@ -206,7 +172,7 @@ LossReport Transformer<T>::forward_backward(const Batch& batch, const LossWeight
       std::copy_n(&dcat[size_t(n * 2 * D + D)], D, &dhn[size_t(n * D)]);
     }
     rmsnorm_backward(demb.data(), G + M.enorm, den.data(), mtp_emb_.data(), P + M.enorm, mtp_en_rstd_.data(), N, D);
-    rmsnorm_backward(dh.data(), G + M.hnorm, dhn.data(), h_last_.data(), P + M.hnorm, mtp_hn_rstd_.data(), N, D);
+    rmsnorm_backward(dh.data(), G + M.hnorm, dhn.data(), head_.h_last.data(), P + M.hnorm, mtp_hn_rstd_.data(), N, D);
     embed_rows_backward(G + layout_.embed, demb.data(), mtp_in_.data(), N, D);
   }
   for (int64_t l = c_.n_layer - 1; l >= 0; l--) {

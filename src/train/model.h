@@ -9,6 +9,7 @@
 #include "train/mla.h"
 #include "train/moe.h"
 #include "train/params.h"
+#include "train/lm_head.h"
 #include "train/policy.h"
 
 namespace r1 {
@@ -50,8 +51,8 @@ class Transformer : public TrainModel<T> {
   // steps with zero_grads()). After a call, logits() holds the main head's [B·S][n_vocab] logits
   // and token_logprobs() log p(target) per position (0 where unscored).
   LossReport forward_backward(const Batch& batch, const LossWeights& w, bool backward) override;
-  const std::vector<T>& logits() const override { return logits_; }
-  const std::vector<double>& token_logprobs() const override { return logprobs_; }
+  const std::vector<T>& logits() const override { return head_.logits; }
+  const std::vector<double>& token_logprobs() const override { return head_.logprobs; }
   // Tokens per expert of each MoE block in the last forward (the balancing statistics).
   std::vector<std::vector<int64_t>> expert_load() const override;
   // The auxiliary-loss-free bias step for every MoE block, from the last forward's loads.
@@ -71,10 +72,9 @@ class Transformer : public TrainModel<T> {
   // Activations of the last forward.
   std::vector<BlockActs<T>> acts_;
   BlockActs<T> mtp_acts_;
-  std::vector<T> h_last_, final_rstd_, final_, logits_;
+  LmHead<T> head_;  // final norm, head, weighted CE
   std::vector<T> mtp_emb_, mtp_cat_, mtp_en_rstd_, mtp_hn_rstd_, mtp_h_, mtp_out_rstd_, mtp_out_, mtp_logits_;
   std::vector<int32_t> mtp_in_, mtp_targets_;
-  std::vector<double> logprobs_;
   bool mtp_ran_ = false;
 };
 

@@ -36,30 +36,6 @@ ModelConfig tiny_config() {
   return c;
 }
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); i++) s += a[i] * b[i];
-  return s;
-}
-
-// Max relative error per parameter tensor, checking up to `per_tensor` coordinates of each.
-std::map<std::string, double> check_params(const std::function<double()>& loss, std::vector<double>& params,
-                                           const std::vector<double>& grads, const ParamLayout& layout,
-                                           size_t per_tensor) {
-  std::map<std::string, double> out;
-  for (const ParamTensor& t : layout.tensors) {
-    std::vector<double> x(params.begin() + long(t.offset), params.begin() + long(t.offset + t.size));
-    std::vector<double> g(grads.begin() + long(t.offset), grads.begin() + long(t.offset + t.size));
-    auto f = [&] {
-      std::copy(x.begin(), x.end(), params.begin() + long(t.offset));
-      return loss();
-    };
-    out[t.name] = grad_check(f, x, g, per_tensor, 1e-5, t.offset + 1);
-    std::copy(x.begin(), x.end(), params.begin() + long(t.offset));
-  }
-  return out;
-}
-
 TEST(TrainModel, MlaBackwardMatchesFiniteDifferences) {
   const ModelConfig c = tiny_config();
   Transformer<double> m(c, nullptr);
@@ -79,7 +55,7 @@ TEST(TrainModel, MlaBackwardMatchesFiniteDifferences) {
   const double ex = grad_check(loss, x, dx);
   std::printf("MLA rel err: dx %.2e\n", ex);
   EXPECT_LT(ex, 1e-7);
-  for (const auto& [name, err] : check_params(loss, m.params, m.grads, m.layout(), 6)) {
+  for (const auto& [name, err] : param_errors(loss, m.params, m.grads, m.layout(), 6)) {
     if (name.find("layers.0.self_attn") == std::string::npos) continue;
     std::printf("MLA rel err: %s %.2e\n", name.c_str(), err);
     EXPECT_LT(err, 1e-7) << name;
@@ -111,24 +87,14 @@ TEST(TrainModel, MoeBackwardMatchesFiniteDifferences) {
   const double ex = grad_check(loss, x, dx);
   std::printf("MoE rel err: dx %.2e\n", ex);
   EXPECT_LT(ex, 1e-7);
-  for (const auto& [name, err] : check_params(loss, m.params, m.grads, m.layout(), 6)) {
+  for (const auto& [name, err] : param_errors(loss, m.params, m.grads, m.layout(), 6)) {
     if (name.find("layers.1.mlp") == std::string::npos) continue;
     EXPECT_LT(err, 1e-7) << name;
   }
 }
 
 Batch tiny_batch(const ModelConfig& c, int64_t B, int64_t S, uint64_t seed) {
-  Batch b;
-  b.B = B;
-  b.S = S;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < B * (S + 1); i++) {
-    const int32_t t = int32_t(rng() % uint64_t(c.n_vocab));
-    if (i % (S + 1) != S) b.tokens.push_back(t);
-    if (i % (S + 1) != 0) b.targets.push_back(t);
-  }
-  b.targets[1] = -1;  // an unscored position
-  return b;
+  return random_next_token_batch(c.n_vocab, B, S, seed);
 }
 
 TEST(TrainModel, WholeModelGradientsMatchFiniteDifferences) {
@@ -145,7 +111,7 @@ TEST(TrainModel, WholeModelGradientsMatchFiniteDifferences) {
   const std::vector<double> grads = m.grads;
   auto loss = [&] { return m.forward_backward(batch, w, false).total; };
   double worst = 0;
-  for (const auto& [name, err] : check_params(loss, m.params, grads, m.layout(), 4)) {
+  for (const auto& [name, err] : param_errors(loss, m.params, grads, m.layout(), 4)) {
     EXPECT_LT(err, 1e-6) << name;
     worst = std::max(worst, err);
   }

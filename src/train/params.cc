@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "core/error.h"
 
@@ -9,10 +10,12 @@ namespace r1::train {
 
 double ModelConfig::attn_scale() const { return 1.0 / std::sqrt(double(qk_head_dim())); }
 
+void check_config_size(const char* what, const char* name, int64_t v, int64_t lo) {
+  if (v < lo || v > (int64_t{1} << 24)) fail(what, ": ", name, " must be in [", lo, ", 2^24] (got ", v, ")");
+}
+
 void ModelConfig::validate() const {
-  auto check = [](const char* name, int64_t v, int64_t lo) {
-    if (v < lo || v > (int64_t{1} << 24)) fail("model config: ", name, " must be in [", lo, ", 2^24] (got ", v, ")");
-  };
+  auto check = [](const char* name, int64_t v, int64_t lo) { check_config_size("model config", name, v, lo); };
   check("n_vocab", n_vocab, 2);
   check("n_embd", n_embd, 1);
   check("n_layer", n_layer, 1);
@@ -51,22 +54,47 @@ const ParamTensor* ParamLayout::find(const std::string& name) const {
   return nullptr;
 }
 
+size_t ParamLayout::add(const std::string& name, std::vector<int64_t> shape, bool decay) {
+  ParamTensor t;
+  t.name = name;
+  t.size = 1;
+  for (int64_t d : shape) t.size *= size_t(d);
+  t.shape = std::move(shape);
+  t.offset = total;
+  t.decay = decay;
+  total += t.size;
+  tensors.push_back(std::move(t));
+  return tensors.back().offset;
+}
+
+template <typename T>
+void init_params(const ParamLayout& layout, int64_t n_layer, uint64_t seed, double stddev, T* params) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const double out_scale = 1.0 / std::sqrt(2.0 * double(n_layer));
+  for (const ParamTensor& t : layout.tensors) {
+    T* p = params + t.offset;
+    if (t.shape.size() == 1) {
+      const bool bias = t.name.ends_with(".bias");
+      std::fill(p, p + t.size, T(bias ? 0 : 1));  // the other 1-D parameters are norm weights
+      continue;
+    }
+    const bool residual_out = t.name.ends_with("o_proj.weight") || t.name.ends_with("down_proj.weight");
+    const double s = stddev * (residual_out ? out_scale : 1.0);
+    for (size_t i = 0; i < t.size; i++) p[i] = T(normal(rng) * s);
+  }
+}
+
+template void init_params<float>(const ParamLayout&, int64_t, uint64_t, double, float*);
+template void init_params<double>(const ParamLayout&, int64_t, uint64_t, double, double*);
+
 namespace {
 
 class Builder {
  public:
   explicit Builder(ParamLayout& l) : l_(l) {}
   size_t add(const std::string& name, std::vector<int64_t> shape, bool decay) {
-    ParamTensor t;
-    t.name = name;
-    t.size = 1;
-    for (int64_t d : shape) t.size *= size_t(d);
-    t.shape = std::move(shape);
-    t.offset = l_.total;
-    t.decay = decay;
-    l_.total += t.size;
-    l_.tensors.push_back(std::move(t));
-    return l_.tensors.back().offset;
+    return l_.add(name, std::move(shape), decay);
   }
   size_t matrix(const std::string& name, int64_t out, int64_t in) { return add(name, {out, in}, true); }
   size_t vector(const std::string& name, int64_t n) { return add(name, {n}, false); }

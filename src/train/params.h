@@ -69,7 +69,19 @@ struct ParamLayout {
   MtpLayout mtp;
 
   const ParamTensor* find(const std::string& name) const;
+  // Appends a tensor at the end of the buffer; returns its offset.
+  size_t add(const std::string& name, std::vector<int64_t> shape, bool decay);
 };
+
+// The initialization every trainable model uses, deterministic in seed: matrices N(0, stddev), the
+// blocks' residual outputs (o_proj, down_proj) scaled by 1/sqrt(2·n_layer); 1-D tensors 1 (norm
+// weights) or 0 (names ending in ".bias").
+template <typename T>
+void init_params(const ParamLayout& layout, int64_t n_layer, uint64_t seed, double stddev, T* params);
+
+// Throws r1::Error "<what>: <name> must be in [lo, 2^24] (got v)" when v is out of that range: the
+// bound every config size shares, so products of a few sizes stay far from overflow.
+void check_config_size(const char* what, const char* name, int64_t v, int64_t lo);
 
 ParamLayout make_layout(const ModelConfig& c);
 

@@ -9,6 +9,7 @@
 
 #include "model/model.h"
 #include "runtime/session.h"
+#include "testing/train_models.h"
 
 namespace r1::train {
 namespace {
@@ -17,26 +18,7 @@ namespace fs = std::filesystem;
 
 const std::string kTokenizer = std::string(R1_SOURCE_DIR) + "/assets/tokenizers/tiny512-deepseek-v3/tokenizer.json";
 
-ModelConfig rollout_config(int64_t n_vocab) {
-  ModelConfig c;
-  c.n_vocab = n_vocab;
-  c.n_embd = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.q_lora_rank = 16;
-  c.kv_lora_rank = 16;
-  c.qk_nope_dim = 8;
-  c.qk_rope_dim = 8;
-  c.v_head_dim = 8;
-  c.n_ff = 48;
-  c.n_dense_lead = 1;
-  c.n_expert = 4;
-  c.n_expert_used = 2;
-  c.n_expert_shared = 1;
-  c.n_ff_expert = 16;
-  c.n_ctx = 64;
-  return c;
-}
+ModelConfig rollout_config(int64_t n_vocab) { return test_models::small_engine_config(n_vocab, 2); }
 
 TEST(TrainRollout, BatchedRolloutsEqualSequentialSampling) {
   const Tokenizer tok = Tokenizer::from_file(kTokenizer);
