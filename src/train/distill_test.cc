@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "core/error.h"
 #include "train/export.h"
@@ -18,6 +19,19 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kTokenizer = std::string(R1_SOURCE_DIR) + "/assets/tokenizers/tiny512-deepseek-v3/tokenizer.json";
+
+// `steps` AdamW steps (lr 3e-3 after `warmup`) of m on next_batch(step), reporting each step.
+void train(DenseTransformer<float>& m, int64_t steps, int64_t warmup, const std::function<Batch(int64_t)>& next_batch,
+           const std::function<void(const StepLog&)>& on_step) {
+  OptimConfig o;
+  o.lr = 3e-3;
+  o.warmup = warmup;
+  o.total_steps = steps;
+  AdamW opt(m.layout(), o);
+  LoopOptions lo;
+  lo.steps = steps;
+  train_loop(m, opt, lo, next_batch, on_step);
+}
 
 TEST(TrainDistill, StudentLearnsFromTheTeachersKeptResponses) {
   const Tokenizer tok = Tokenizer::from_file(kTokenizer);
@@ -36,15 +50,8 @@ TEST(TrainDistill, StudentLearnsFromTheTeachersKeptResponses) {
   tc.n_ctx = 96;
   DenseTransformer<float> teacher(tc, &pool);
   teacher.init(1, 0.05);
-  OptimConfig o;
-  o.lr = 3e-3;
-  o.warmup = 10;
-  o.total_steps = 200;
-  AdamW opt(teacher.layout(), o);
-  LoopOptions lo;
-  lo.steps = o.total_steps;
   std::mt19937_64 rng(5);
-  train_loop(teacher, opt, lo, [&](int64_t) {
+  train(teacher, 200, 10, [&](int64_t) {
     std::vector<Example> ex;
     for (int i = 0; i < 16; i++) ex.push_back(data.example(data.draw(Split::Train, rng)));
     return make_batch(ex, 48, true, eos);
@@ -109,16 +116,9 @@ TEST(TrainDistill, StudentLearnsFromTheTeachersKeptResponses) {
   sc.n_ff = 64;
   DenseTransformer<float> student(sc, &pool);
   student.init(2, 0.05);
-  OptimConfig so;
-  so.lr = 3e-3;
-  so.warmup = 5;
-  so.total_steps = 60;
-  AdamW sopt(student.layout(), so);
-  LoopOptions slo;
-  slo.steps = so.total_steps;
   std::vector<double> losses;
-  train_loop(student, sopt, slo, [&](int64_t step) { return distill_batch(set, step, 8, 64, eos); },
-             [&](const StepLog& s) { losses.push_back(s.loss.lm); });
+  train(student, 60, 5, [&](int64_t step) { return distill_batch(set, step, 8, 64, eos); },
+        [&](const StepLog& s) { losses.push_back(s.loss.lm); });
   auto mean = [&](size_t b, size_t e) {
     double s = 0;
     for (size_t i = b; i < e; i++) s += losses[i];

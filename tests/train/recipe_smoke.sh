@@ -38,7 +38,8 @@ print(f"GRPO accuracy: first 5 steps {a0:.3f}, last 5 {a1:.3f}")
 assert a1 > a0 + 0.08, "GRPO did not raise the reward"
 ev = json.load(open(f"{w}/eval.json"))
 print(f"held-out pass@1 after GRPO: {ev['pass@1']:.3f}")
-assert 0.0 <= ev["pass@1"] <= 1.0 and ev["format"] > 0.9
+assert ev["pass@1"] >= 0.4, "the GRPO policy lost the skill on held-out problems (measured 0.625)"
+assert ev["format"] > 0.9
 svg = open(f"{w}/rl.svg").read()
 assert svg.count("<polyline") >= 7, "plot is missing panels"
 PY
