@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/deepseek_batch.h"
 #include "model/model.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -223,26 +224,16 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
         std::memcpy(caches[size_t(i)]->v(l, h) + pos * hd, act.v.data() + i * c.kv_dim() + h * hd, size_t(hd) * sizeof(float));
       }
     }
-    // ...attention per sequence over its own cache, (sequence, head) pairs spread over the threads.
+    // ...attention per sequence over its own cache, (sequence, key/value head) pairs spread over the
+    // threads; the group's query heads share their keys (ops/attention.h).
     pool.run([&](int tid, int nt) {
-      float* scores = act.scores.data() + size_t(tid) * size_t(act.n_ctx);
-      for (int64_t item = tid; item < n * c.n_head; item += nt) {
-        const int64_t i = item / c.n_head, h = item % c.n_head;
+      float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+      for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
+        const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
         const KVCache& cache = *caches[size_t(i)];
-        const int64_t n_keys = cache.size() + 1;  // the past and this token
-        const float* q = act.q.data() + i * c.q_dim() + h * hd;
-        const float* K = cache.k(l, h / group);
-        const float* V = cache.v(l, h / group);
-        for (int64_t t = 0; t < n_keys; t++) {
-          float dot = 0;
-          for (int64_t j = 0; j < hd; j++) dot += q[j] * K[t * hd + j];
-          scores[t] = dot * scale;
-        }
-        softmax(scores, n_keys);
-        float* out = act.att.data() + i * c.q_dim() + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t t = 0; t < n_keys; t++)
-          for (int64_t j = 0; j < hd; j++) out[j] += scores[t] * V[t * hd + j];
+        const int64_t head0 = i * c.q_dim() + g * group * hd;
+        attend(act.q.data() + head0, group, hd, cache.k(l, g), hd, cache.size() + 1, cache.v(l, g), hd, hd, scale,
+               act.att.data() + head0, scores);  // keys: the past and this token
       }
     });
     matmul(L.wo, act.att.data(), n, act.proj.data(), pool);

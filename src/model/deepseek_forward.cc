@@ -42,7 +42,7 @@ void check_call(const DeepseekConfig& c, const LatentKVCache& cache, const Deeps
   if (cache.capacity() > act.mla.n_ctx) {
     fail("forward: activations sized for ", act.mla.n_ctx, " positions, cache holds ", cache.capacity());
   }
-  if (int64_t(act.mla.scores.size()) < int64_t(pool.size()) * act.mla.n_ctx) {
+  if (int64_t(act.mla.scores.size()) < int64_t(pool.size()) * MlaScratch::kHeadBlock * act.mla.n_ctx) {
     fail("forward: activations sized for fewer threads than the pool has");
   }
 }

@@ -122,7 +122,8 @@ TEST(DeepseekForward, HiddenStatesAndLastRowAgree) {
   // 20 tokens in chunks of 8: only the final row is returned without all_logits.
   deepseek_forward(c, model->weights(), a, act, pool, prompt.data(), 20, true, all.data(), hidden.data());
   deepseek_forward(c, model->weights(), b, act, pool, prompt.data(), 20, false, last.data());
-  for (int64_t v = 0; v < c.n_vocab; v++) EXPECT_FLOAT_EQ(last[size_t(v)], all[size_t(19 * c.n_vocab + v)]);
+  // Up to float rounding: the head multiplies one row alone (one-token kernel) or 20 (prefill tile).
+  EXPECT_LT(rel_err(last.data(), std::vector<float>(all.begin() + 19 * c.n_vocab, all.begin() + 20 * c.n_vocab)), 1e-6);
   // The hidden rows are the final-normed states: rms ≈ 1 (output_norm weights are all 1; the
   // residual stream itself has rms ≈ 0.05 here).
   for (int64_t i = 0; i < 20; i++) {
@@ -193,11 +194,13 @@ TEST(DeepseekForward, ModelLoadDispatchesToDeepseek) {
     ctx->forward(prompt.data(), P, true, logits.data());
     EXPECT_EQ(ctx->n_past(), P);
     EXPECT_LT(rel_err(logits.data(), ref), 1e-5) << path;
-    // Dropping the last 8 positions and running them again gives the same rows.
+    // Dropping the last 8 positions and running them again gives the same rows, up to float rounding:
+    // an expert that meets one token of the rerun but several of the first run sums in another order
+    // (one-token kernels vs prefill tiles).
     ctx->truncate(P - 8);
     std::vector<float> again(size_t(8 * 512));
     ctx->forward(prompt.data() + P - 8, 8, true, again.data());
-    for (size_t i = 0; i < again.size(); i++) EXPECT_FLOAT_EQ(again[i], logits[size_t((P - 8) * 512) + i]);
+    EXPECT_LT(rel_err(again.data(), std::vector<float>(logits.end() - 8 * 512, logits.end())), 1e-6) << path;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -34,34 +35,20 @@ void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int6
 }
 
 // Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
-// of this layer. Work items are (token, head) pairs dealt round-robin to the threads, which evens
-// out the causal triangle; each thread keeps its scores in its own row of act.scores.
+// of this layer. Work items are (token, key/value head) pairs dealt round-robin to the threads,
+// which evens out the causal triangle; an item's query heads share their keys (ops/attention.h).
+// Each thread keeps its scores in its own rows of act.scores.
 void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t pos0, int64_t n,
                        DenseActivations& act, ThreadPool& pool) {
   const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(hd));
   pool.run([&](int tid, int nt) {
-    float* scores = act.scores.data() + size_t(tid) * size_t(act.n_ctx);
-    for (int64_t item = tid; item < n * c.n_head; item += nt) {
-      const int64_t i = item / c.n_head, h = item % c.n_head;
-      const int64_t n_keys = pos0 + i + 1;
-      const float* q = act.q.data() + i * c.q_dim() + h * hd;
-      const float* K = cache.k(layer, h / group);
-      const float* V = cache.v(layer, h / group);
-      for (int64_t t = 0; t < n_keys; t++) {
-        const float* kt = K + t * hd;
-        float dot = 0;
-        for (int64_t j = 0; j < hd; j++) dot += q[j] * kt[j];
-        scores[t] = dot * scale;
-      }
-      softmax(scores, n_keys);
-      float* out = act.att.data() + i * c.q_dim() + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t t = 0; t < n_keys; t++) {
-        const float p = scores[t];
-        const float* vt = V + t * hd;
-        for (int64_t j = 0; j < hd; j++) out[j] += p * vt[j];
-      }
+    float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+    for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
+      const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
+      const int64_t head0 = i * c.q_dim() + g * group * hd;
+      attend(act.q.data() + head0, group, hd, cache.k(layer, g), hd, pos0 + i + 1, cache.v(layer, g), hd, hd, scale,
+             act.att.data() + head0, scores);
     }
   });
 }
@@ -125,7 +112,7 @@ DenseActivations::DenseActivations(const ModelConfig& c, int64_t max_batch_, int
   proj.resize(b * size_t(c.n_embd));
   gate.resize(b * size_t(c.n_ff));
   up.resize(b * size_t(c.n_ff));
-  scores.resize(size_t(std::max(n_threads, 1)) * size_t(n_ctx));
+  scores.resize(size_t(std::max(n_threads, 1)) * size_t(c.n_head / c.n_head_kv) * size_t(n_ctx));
 }
 
 void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, DenseActivations& act,
@@ -136,7 +123,7 @@ void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, 
     if (ids[i] < 0 || ids[i] >= c.n_vocab) fail("token id ", ids[i], " is outside the vocabulary (", c.n_vocab, " tokens)");
   }
   if (cache.capacity() > act.n_ctx) fail("forward: activations sized for ", act.n_ctx, " positions, cache holds ", cache.capacity());
-  if (int64_t(act.scores.size()) < int64_t(pool.size()) * act.n_ctx) fail("forward: activations sized for fewer threads than the pool has");
+  if (int64_t(act.scores.size()) < int64_t(pool.size()) * (c.n_head / c.n_head_kv) * act.n_ctx) fail("forward: activations sized for fewer threads than the pool has");
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
     const int64_t pos0 = cache.size();

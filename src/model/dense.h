@@ -26,7 +26,7 @@ struct DenseActivations {
   std::vector<float> att;       // [max_batch][q_dim] attention output (heads concatenated)
   std::vector<float> proj;      // [max_batch][n_embd] output of o_proj / down_proj
   std::vector<float> gate, up;  // [max_batch][n_ff]
-  std::vector<float> scores;    // [n_threads][n_ctx] attention scores, one row per thread
+  std::vector<float> scores;    // [n_threads][group][n_ctx] attention scores, per thread
   int64_t n_ctx;
   RopeTable rope;               // cos/sin of every position < n_ctx
 };

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "util/threadpool.h"
@@ -47,7 +48,8 @@ MlaScratch::MlaScratch(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ct
   q_abs.resize(b * size_t(H * r));
   u.resize(b * size_t(H * r));
   att.resize(b * size_t(H * c.v_head_dim));
-  scores.resize(size_t(std::max(n_threads, 1)) * size_t(n_ctx));
+  scores.resize(size_t(std::max(n_threads, 1)) * size_t(kHeadBlock * n_ctx));
+  q_lat.resize(size_t(std::max(n_threads, 1)) * size_t(kHeadBlock * c.latent_dim()));
 }
 
 namespace {
@@ -114,37 +116,23 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
   per_head_matmul(w.wk_b, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
 
-  // Causal attention over the latents, one (token, head) pair per work item.
+  // Causal attention over the latents. Work items are (token, block of heads): the block's queries
+  // [q_abs | q_pe] share the token's keys, read once per block (ops/attention.h); blocks are small
+  // enough that every thread gets one when a single token is decoded.
   const float scale = c.attn_scale();
   pool.run([&](int tid, int nt) {
-    float* scores = s.scores.data() + size_t(tid) * size_t(s.n_ctx);
-    for (int64_t item = tid; item < n * H; item += nt) {
-      const int64_t i = item / H, h = item % H, n_keys = slots[i].pos + 1;
-      const LatentKVCache& cache = *slots[i].cache;
-      const float* qa = s.q_abs.data() + (i * H + h) * r;
-      const float* qpe = s.q.data() + i * H * qk + h * qk + nope;
-      float max_s = -INFINITY;
-      for (int64_t t = 0; t < n_keys; t++) {
-        const float* kt = cache.row(layer, t);
-        float dot = 0;
-        for (int64_t j = 0; j < r; j++) dot += qa[j] * kt[j];
-        for (int64_t j = 0; j < rope; j++) dot += qpe[j] * kt[r + j];
-        scores[t] = dot * scale;
-        max_s = std::max(max_s, scores[t]);
+    const int64_t hb = std::min<int64_t>(MlaScratch::kHeadBlock, (H + nt - 1) / nt), n_blocks = (H + hb - 1) / hb;
+    float* scores = s.scores.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * s.n_ctx);
+    float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
+    for (int64_t item = tid; item < n * n_blocks; item += nt) {
+      const int64_t i = item / n_blocks, h0 = (item % n_blocks) * hb, nh = std::min(hb, H - h0);
+      for (int64_t h = h0; h < h0 + nh; h++) {
+        std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
+        std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
       }
-      double sum = 0;
-      for (int64_t t = 0; t < n_keys; t++) {
-        scores[t] = std::exp(scores[t] - max_s);
-        sum += scores[t];
-      }
-      const float inv_sum = float(1.0 / sum);
-      float* u = s.u.data() + (i * H + h) * r;
-      std::fill(u, u + r, 0.0f);
-      for (int64_t t = 0; t < n_keys; t++) {
-        const float p = scores[t] * inv_sum;
-        const float* kt = cache.row(layer, t);
-        for (int64_t j = 0; j < r; j++) u[j] += p * kt[j];
-      }
+      const float* K = slots[i].cache->row(layer, 0);  // values: the first r floats of each key row
+      attend(q_lat, nh, latent, K, latent, slots[i].pos + 1, K, latent, r, scale, s.u.data() + (i * H + h0) * r,
+             scores);
     }
   });
 

@@ -54,7 +54,9 @@ struct MlaScratch {
   std::vector<float> q_abs;     // [max_batch][n_head][kv_lora_rank]
   std::vector<float> u;         // [max_batch][n_head][kv_lora_rank] attention-weighted latents
   std::vector<float> att;       // [max_batch][n_head · v_head] heads concatenated
-  std::vector<float> scores;    // [n_threads][n_ctx]
+  static constexpr int64_t kHeadBlock = 16;  // query heads per attention work item, at most
+  std::vector<float> scores;    // [n_threads][kHeadBlock][n_ctx]
+  std::vector<float> q_lat;     // [n_threads][kHeadBlock][latent_dim] one item's queries
 };
 
 // Attention of n tokens at positions pos0 .. pos0+n-1 (pos0 = cache.size()): writes their latents

@@ -13,10 +13,12 @@ namespace r1 {
 using GemmTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a,
                             size_t a_stride, int64_t n_tok, float* y, int64_t ldy);
 
-// Kernels by weight type; null where none exists. Q8_0 / Q4_0 take Q8_0 activation blocks and
-// need an even number of 32-blocks per row (k % 64 == 0); F16 takes float32 and k % 16 == 0.
+// Kernels by weight type; null where none exists. Activations as for the dot products (vec_dot.h):
+// Q8_0 blocks for Q8_0 / Q4_0 (k % 64 == 0), Q8_K for Q4_K / Q5_K / Q6_K, float32 for F32, F16,
+// BF16 and F8_E4M3 (k % 16 == 0).
 struct GemmTable {
-  GemmTileFn q8_0 = nullptr, q4_0 = nullptr, f16 = nullptr;
+  GemmTileFn q8_0 = nullptr, q4_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
+  GemmTileFn f32 = nullptr, f16 = nullptr, bf16 = nullptr, f8_e4m3 = nullptr;
 };
 
 // One token (decode): y[r] = (row r of w) · a for r < n_rows, rows w_stride bytes apart; a is one

@@ -64,16 +64,23 @@ const Backend& backend() {
   return b ? *b : default_backend();
 }
 
-// The tile kernel for this weight type, or null (then the dot products are used).
+// The prefill (tile) kernel for this weight type, or null (then the dot products are used). It takes
+// the activations the dot products take (activation_type_for).
 GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemm) return nullptr;
-  if (type == DType::F16) return k % 16 == 0 ? b.gemm->f16 : nullptr;
-  if (k % (2 * kQK) != 0) return nullptr;
-  if (type == DType::Q8_0) return b.gemm->q8_0;
-  if (type == DType::Q4_0) return b.gemm->q4_0;
-  return nullptr;
+  switch (type) {
+    case DType::F32: return k % 16 == 0 ? b.gemm->f32 : nullptr;
+    case DType::F16: return k % 16 == 0 ? b.gemm->f16 : nullptr;
+    case DType::BF16: return k % 16 == 0 ? b.gemm->bf16 : nullptr;
+    case DType::F8_E4M3: return k % 16 == 0 ? b.gemm->f8_e4m3 : nullptr;
+    case DType::Q8_0: return k % (2 * kQK) == 0 ? b.gemm->q8_0 : nullptr;
+    case DType::Q4_0: return k % (2 * kQK) == 0 ? b.gemm->q4_0 : nullptr;
+    case DType::Q4_K: return b.gemm->q4_k;  // K-quant rows are whole super-blocks of 256
+    case DType::Q5_K: return b.gemm->q5_k;
+    case DType::Q6_K: return b.gemm->q6_k;
+    default: return nullptr;
+  }
 }
-
 // The one-token kernel for this weight type, or null.
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
@@ -123,7 +130,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   const size_t w_stride = row_bytes(w.type, k);
   const uint8_t* w0 = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * w_stride;
 
-  // Activations in the format this weight type's dot product consumes.
+  // Activations in the format this weight type's kernels consume.
   const DType act_type = activation_type_for(w.type);
   const void* act = x;
   size_t act_stride = static_cast<size_t>(k) * sizeof(float);
@@ -135,7 +142,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
       for (int64_t t = t0; t < t1; ++t) {
         uint8_t* dst = act_buf.data() + static_cast<size_t>(t) * act_stride;
         if (act_type == DType::Q8_0) {
-          quantize_row_q8_0_activations(x + t * k, dst, k);
+          be.dot->quantize_q8_0(x + t * k, dst, k);
         } else {
           quantize_row(act_type, x + t * k, dst, k);
         }

@@ -19,7 +19,8 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
                  ThreadPool& pool);
 
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").
-// avx512vnni = the AVX-512 dot products plus register-tiled Q8_0 / Q4_0 kernels (ops/gemm_tile.h).
+// avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
+// and one-token kernels (ops/gemm_tile.h).
 const char* matmul_backend();
 // For tests and benchmarks: force a backend by name, or "auto"; false if the CPU lacks it.
 bool force_matmul_backend(const char* name);

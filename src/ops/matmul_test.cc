@@ -107,12 +107,12 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
     const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
     const bool block32 = t == DType::Q8_0 || t == DType::Q4_0;
     for (int64_t k : {int64_t(256), int64_t(768)}) {
-      // Float types: K not a multiple of 8/16. Block-32 types: an odd block count at 288 (no tile kernel).
-      // F16 at K = 256: the tile kernel (K % 16 == 0).
-      const int64_t kk = k_quant ? k : block32 ? (k == 256 ? 288 : k) : (t == DType::F16 && k == 256) ? k : k + 13;
+      // Block-32 types: an odd block count at 288 (no tile kernel). Float types: the tile kernel at
+      // K = 256, K not a multiple of 16 (dot products only) at 781.
+      const int64_t kk = k_quant ? k : block32 ? (k == 256 ? 288 : k) : k == 256 ? k : k + 13;
       for (int64_t n : {int64_t(1), int64_t(7), int64_t(33)}) {
         const Weights w = make_weights(t, kk, n, static_cast<uint32_t>(kk * 31 + n));
-        for (int64_t n_tok : {1, 2, 3, 8, 9, 17}) {
+        for (int64_t n_tok : {1, 2, 3, 7, 8, 9, 10, 17}) {  // every tile width 1..6
           const auto x = random_acts(n_tok * kk, static_cast<uint32_t>(n_tok));
           std::vector<double> mag;
           const auto ref = reference(w, x, n_tok, &mag);
@@ -174,6 +174,32 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
     }
   }
   force_matmul_backend("auto");
+}
+
+// Every build's Q8_0 activation quantizer writes the bytes of the scalar one (ties, zeros, large
+// and tiny blocks included), so the backends see the same activations.
+TEST(Matmul, ActivationQuantizersAgree) {
+  const int64_t k = 32 * 64;
+  std::vector<float> x = random_acts(k, 11);
+  for (int j = 0; j < 32; ++j) x[j] = 0.0f;                    // an all-zero block
+  for (int j = 32; j < 64; ++j) x[j] = float(j - 48) + 0.5f;   // amax 127 (below): exact ties
+  x[32] = 127.0f;
+  for (int j = 64; j < 96; ++j) x[j] *= 1e-6f;                 // tiny values
+  for (int j = 96; j < 128; ++j) x[j] *= 1e4f;                 // large values
+  std::vector<uint8_t> want(row_bytes(DType::Q8_0, k)), got(want.size());
+  quantize_row_q8_0_activations(x.data(), want.data(), k);
+  std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};
+#if defined(R1_HAVE_X86_KERNELS)
+  for (const char* b : backends()) {
+    if (std::string(b) == "avx2") tables.push_back(&vec_dot_avx2());
+    if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
+  }
+#endif
+  for (const VecDotTable* t : tables) {
+    std::fill(got.begin(), got.end(), 0xAB);
+    t->quantize_q8_0(x.data(), got.data(), k);
+    EXPECT_EQ(got, want) << t->name;
+  }
 }
 
 // R1_MATMUL_BACKEND names the default backend; force_matmul_backend("auto") returns to it.

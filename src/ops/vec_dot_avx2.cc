@@ -183,7 +183,8 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_q4_0,
                                 dot_qk<false>,
                                 dot_qk<true>,
-                                dot_q6_k};
+                                dot_q6_k,
+                                quantize_row_q8_0_activations};
   return t;
 }
 

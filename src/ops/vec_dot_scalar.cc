@@ -131,8 +131,9 @@ float dot_q6_k(int64_t k, const void* w, const void* a) {
 }  // namespace
 
 const VecDotTable& vec_dot_scalar() {
-  static const VecDotTable t = {"scalar", dot_f32, dot_half<fp16_to_f32>, dot_half<bf16_to_f32>, dot_f8, dot_q8_0,
-                                dot_q4_0, dot_qk<false>, dot_qk<true>, dot_q6_k};
+  static const VecDotTable t = {"scalar",       dot_f32,  dot_half<fp16_to_f32>, dot_half<bf16_to_f32>, dot_f8,
+                                dot_q8_0,       dot_q4_0, dot_qk<false>,         dot_qk<true>,          dot_q6_k,
+                                quantize_row_q8_0_activations};
   return t;
 }
 

@@ -1,0 +1,44 @@
+#include "ops/attention.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+
+namespace r1 {
+
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  for (int64_t i = 0; i < n_q; ++i) {
+    const float* qi = q + i * d_k;
+    float* s = scores + i * n_keys;
+    for (int64_t t = 0; t < n_keys; ++t) {
+      const float* kt = K + t * k_stride;
+      float dot = 0;
+      for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * kt[j];
+      s[t] = dot * scale;
+    }
+    softmax(s, n_keys);
+    float* o = out + i * d_v;
+    std::fill(o, o + d_v, 0.0f);
+    for (int64_t t = 0; t < n_keys; ++t) {
+      const float p = s[t];
+      const float* vt = V + t * v_stride;
+      for (int64_t j = 0; j < d_v; ++j) o[j] += p * vt[j];
+    }
+  }
+}
+
+void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys, const float* V,
+            int64_t v_stride, int64_t d_v,
+            float scale, float* out, float* scores) {
+#if defined(R1_HAVE_X86_KERNELS)
+  // Follows the matmul backend (so R1_MATMUL_BACKEND=scalar|avx2 also turns this kernel off).
+  const bool avx512 = std::strncmp(matmul_backend(), "avx512", 6) == 0;
+  if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+#endif
+  attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+}
+
+}  // namespace r1
