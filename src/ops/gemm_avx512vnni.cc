@@ -113,200 +113,174 @@ void expand_q6_k(const void* row, int64_t k, int8_t* codes, float* scales, float
 
 // ---- integer formats: the tile ----------------------------------------------------------------
 
-// vpdpbusd takes unsigned × signed bytes: the activations are made unsigned (u = a + 128) and the
-// error taken out inside the integer sum, Σ w·a = Σ w·u − 128·Σ w, by starting the accumulator at
-// the weights' −128·Σw (the "bias", computed once per expanded row).
+// Rows in lanes: a group of 16 weight rows is stored so that one 512-bit vector holds 4 consecutive
+// codes of each of the 16 rows, and vpdpbusd against one activation dword (4 codes of a token,
+// broadcast) adds 4 products to each row's lane. A 32-element block is 8 such vectors; the int32
+// sums come out with one row per lane, so the float work (convert, scale, accumulate) is done once
+// per 16 rows and token instead of once per row, and no horizontal sums are needed.
 //
-// Tokens go in pairs (ta, tb) so that one vector of int sums serves both: per 128-bit lane (16
-// elements, 4 dwords) the first vpdpbusd multiplies code dwords 0..3 with [ta0 ta1 tb2 tb3], the
-// second the codes with their 64-bit halves swapped with [ta2 ta3 tb0 tb1]; lanes 0,1 then add up
-// ta's 16 products and lanes 2,3 tb's. A 128-bit lane is one 16-element group, so its float scale
-// is the weights' scale of that group times the activation block's.
+// vpdpbusd takes unsigned × signed bytes: the weight codes are stored unsigned (code + offset: 8 for
+// Q4_0, 128 for Q8_0, 32 for Q6_K, 0 for Q4_K / Q5_K) and each int32 accumulator starts at the
+// token's −offset·Σa over the block (or half block), which takes the offset out exactly.
+constexpr int kLanes = 16;   // rows per group
+constexpr int kLaneToks = 16; // tokens per tile: 16 accumulators + 8 weight vectors
 
-// A group of expanded rows; k elements per row, 64 per step.
-struct IntRows {
-  const int8_t* codes;   // [row][k]
-  const float* scales;   // [row][k / 4]: the scale of each 16 elements, once per int32 lane
-  const int32_t* bias;   // [row][k / 4]: −128 · (the codes each int32 lane meets), per step
-  const float* mins;     // [row][k / 32], or null
-  int64_t k;
+// A group of 16 rows in the layout above; k elements per row, nb = k / 32 blocks.
+struct LaneRows {
+  const uint8_t* codes;  // [block][quad 0..7][row][4 codes]
+  const float* scales;   // [block][half][row] with kHalves (Q6_K: a scale per 16), else [block][row]
+  const float* mins;     // [block][row] (Q4_K / Q5_K), or null
 };
 
-// The activations of a pair of tokens for one step, laid out as the tile reads them.
-struct PairStep {
-  __m512i m1, m2;  // unsigned activations in the two orders above
-  __m512 da;       // activation block scales per lane
+// A chunk's activations as the tile reads them.
+struct LaneActs {
+  const int8_t* codes;   // [token][k]
+  const float* d;        // [token][nb]: the block's activation scale
+  const int32_t* start;  // [token][nb or 2·nb]: −offset·Σa per block (per half block with kHalves)
+  const float* sums;     // [token][nb]: d·Σa per block, for the mins
+  int64_t k, nb;
 };
 
-__m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-// [d0 × 8 lanes | d1 × 8 lanes] from two consecutive float scales.
-__m512 scales2(float d0, float d1) { return _mm512_mask_broadcastss_ps(_mm512_set1_ps(d0), 0xFF00, _mm_set_ss(d1)); }
-
-// Activation rows [n_tok] → pairs [(n_tok + 1) / 2][k / 64] (an odd last token pairs with itself).
-// Q8_0 rows (for Q8_0 / Q4_0 weights) have a scale per 32 elements, Q8_K rows (the K-quants) one per
-// 256: a step's 64 codes and its lanes' scales come from one or two blocks.
-template <typename ActBlock>
-void pair_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t k, PairStep* out) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t ta = 0; ta < n_tok; ta += 2) {
-    const int64_t tb = std::min(ta + 1, n_tok - 1);
-    const ActBlock* ba = reinterpret_cast<const ActBlock*>(a + ta * a_stride);
-    const ActBlock* bb = reinterpret_cast<const ActBlock*>(a + tb * a_stride);
-    for (int64_t s = 0; s < k / 64; ++s, ++out) {
-      __m512i va, vb;
-      __m512 da, db;
-      if constexpr (std::is_same_v<ActBlock, BlockQ8K>) {
-        const int64_t i = s / 4, off = 64 * (s % 4);
-        va = _mm512_loadu_si512(ba[i].qs + off);
-        vb = _mm512_loadu_si512(bb[i].qs + off);
-        da = _mm512_set1_ps(ba[i].d);
-        db = _mm512_set1_ps(bb[i].d);
+// T tokens from t0 against one group of rows; y rows of the group are masked to the valid ones.
+template <int T, bool kHalves, bool kMins>
+void tile_lanes(const LaneRows& w, const LaneActs& a, int64_t t0, float* y, int64_t ldy, __mmask16 rows) {
+  constexpr int kStarts = kHalves ? 2 : 1;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < a.nb; ++b) {
+    __m512i wv[8];
+    for (int q = 0; q < 8; ++q) wv[q] = _mm512_loadu_si512(w.codes + (b * 8 + q) * 64);
+    const __m512 dw0 = _mm512_loadu_ps(w.scales + b * kStarts * kLanes);
+    const __m512 dw1 = kHalves ? _mm512_loadu_ps(w.scales + (2 * b + 1) * kLanes) : dw0;
+    for (int t = 0; t < T; ++t) {
+      const int64_t tok = t0 + t;
+      const int32_t* ac = reinterpret_cast<const int32_t*>(a.codes + tok * a.k + 32 * b);
+      const int32_t* st = a.start + (tok * a.nb + b) * kStarts;
+      // Two chains of four (halves of the block) to shorten the dependency on the accumulator.
+      __m512i s0 = _mm512_set1_epi32(st[0]), s1 = kHalves ? _mm512_set1_epi32(st[1]) : _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) s0 = _mm512_dpbusd_epi32(s0, wv[q], _mm512_set1_epi32(ac[q]));
+      for (int q = 4; q < 8; ++q) s1 = _mm512_dpbusd_epi32(s1, wv[q], _mm512_set1_epi32(ac[q]));
+      const __m512 da = _mm512_set1_ps(a.d[tok * a.nb + b]);
+      if constexpr (kHalves) {
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw0, da), acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(dw1, da), acc[t]);
       } else {
-        const int64_t i = 2 * s;
-        va = join(load32(reinterpret_cast<const uint8_t*>(ba[i].qs)), load32(reinterpret_cast<const uint8_t*>(ba[i + 1].qs)));
-        vb = join(load32(reinterpret_cast<const uint8_t*>(bb[i].qs)), load32(reinterpret_cast<const uint8_t*>(bb[i + 1].qs)));
-        da = scales2(_cvtsh_ss(ba[i].d), _cvtsh_ss(ba[i + 1].d));
-        db = scales2(_cvtsh_ss(bb[i].d), _cvtsh_ss(bb[i + 1].d));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw0, da), acc[t]);
       }
-      va = _mm512_xor_si512(va, flip);
-      vb = _mm512_xor_si512(vb, flip);
-      out->m1 = _mm512_mask_blend_epi32(0xCCCC, va, vb);
-      out->m2 = _mm512_shuffle_epi32(_mm512_mask_blend_epi32(0xCCCC, vb, va), _MM_PERM_BADC);
-      out->da = _mm512_mask_blend_ps(0xCCCC, da, db);
+      if constexpr (kMins)
+        acc[t] = _mm512_fmadd_ps(_mm512_loadu_ps(w.mins + b * kLanes), _mm512_set1_ps(a.sums[tok * a.nb + b]), acc[t]);
     }
   }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rows, acc[t]);
 }
 
-// d_a·Σa per token and 32 elements (for the Q4_K / Q5_K mins), from Q8_K rows' 16-element sums.
-void block_sums(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t k, float* cs) {
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const BlockQ8K* b = reinterpret_cast<const BlockQ8K*>(a + t * a_stride);
-    for (int64_t i = 0; i < k / kQKK; ++i)
-      for (int j = 0; j < 8; ++j) *cs++ = b[i].d * static_cast<float>(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-  }
-}
+using LaneTileFn = void (*)(const LaneRows&, const LaneActs&, int64_t, float*, int64_t, __mmask16);
 
-constexpr int kIntRows = 6, kIntToks = 6;  // 6 rows × 3 pairs = 18 accumulators
-
-// R rows × T tokens (pairs from `pairs`, k / 64 steps each). cs: d_a·Σa per token and 32-block
-// (nb per token), for the mins; odd T: the last pair is (t, t), read from lanes 0,1 only.
-template <int R, int T, bool kMins>
-void tile_int(const IntRows& w, const PairStep* pairs, const float* cs, float* y, int64_t ldy) {
-  constexpr int P = (T + 1) / 2;
-  constexpr auto tb_of = [](int p) { return std::min(2 * p + 1, T - 1); };
-  const int64_t k = w.k, steps = k / 64, nb = k / kQK;
-  __m512 acc[R][P];
-  for (int r = 0; r < R; ++r)
-    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
-
-  for (int64_t s = 0; s < steps; ++s) {
-    __m512i m1[P], m2[P];
-    __m512 da[P];
-    for (int p = 0; p < P; ++p) {
-      const PairStep& ps = pairs[p * steps + s];
-      m1[p] = ps.m1;
-      m2[p] = ps.m2;
-      da[p] = ps.da;
-    }
-    for (int r = 0; r < R; ++r) {
-      const __m512i wv = _mm512_loadu_si512(w.codes + r * k + 64 * s);
-      const __m512i wv2 = _mm512_shuffle_epi32(wv, _MM_PERM_BADC);
-      const __m512i bias = _mm512_loadu_si512(w.bias + r * (k / 4) + 16 * s);
-      const __m512 dw = _mm512_loadu_ps(w.scales + r * (k / 4) + 16 * s);
-      for (int p = 0; p < P; ++p) {
-        const __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias, m1[p], wv), m2[p], wv2);
-        acc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, da[p]), acc[r][p]);
-      }
-    }
-  }
-  // The mins: Σ_block min·(d_a·Σa), 16 blocks per step, folded into the [ta ta tb tb] layout.
-  for (int64_t i = 0; kMins && i < nb; i += 16) {
-    const __mmask16 m = nb - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (nb - i)) - 1);
-    for (int p = 0; p < P; ++p) {
-      const __m512 ca = _mm512_maskz_loadu_ps(m, cs + 2 * p * nb + i);
-      const __m512 cb = _mm512_maskz_loadu_ps(m, cs + tb_of(p) * nb + i);
-      for (int r = 0; r < R; ++r) {
-        const __m512 mn = _mm512_maskz_loadu_ps(m, w.mins + r * nb + i);
-        const __m512d xa = _mm512_castps_pd(_mm512_mul_ps(mn, ca)), xb = _mm512_castps_pd(_mm512_mul_ps(mn, cb));
-        acc[r][p] = _mm512_add_ps(acc[r][p], _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(xa, xb)),
-                                                           _mm512_castpd_ps(_mm512_unpackhi_pd(xa, xb))));
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int p = 0; p < P; ++p) {
-      y[2 * p * ldy + r] = _mm512_mask_reduce_add_ps(0x3333, acc[r][p]);
-      if (tb_of(p) != 2 * p) y[tb_of(p) * ldy + r] = _mm512_mask_reduce_add_ps(0xCCCC, acc[r][p]);
-    }
-}
-
-using IntTileFn = void (*)(const IntRows&, const PairStep*, const float*, float*, int64_t);
-
-template <bool kMins, int R, int... Ts>
-constexpr auto int_tile_row(std::integer_sequence<int, Ts...>) {
-  return std::array<IntTileFn, sizeof...(Ts)>{&tile_int<R, Ts + 1, kMins>...};
-}
-template <bool kMins, int... Rs>
-constexpr auto int_tiles(std::integer_sequence<int, Rs...>) {
-  return std::array<std::array<IntTileFn, kIntToks>, sizeof...(Rs)>{
-      int_tile_row<kMins, Rs + 1>(std::make_integer_sequence<int, kIntToks>{})...};
+template <bool kHalves, bool kMins, int... Ts>
+constexpr auto lane_tiles(std::integer_sequence<int, Ts...>) {
+  return std::array<LaneTileFn, sizeof...(Ts)>{&tile_lanes<Ts + 1, kHalves, kMins>...};
 }
 
 using IntExpandFn = void (*)(const void*, int64_t, int8_t*, float*, float*);
 
 // Asks for the next group's weight bytes while the current group is multiplied: the group is read
-// in one short burst, which the hardware prefetchers do not see coming (perf put 74% of the
-// expansion's time on its first loads).
+// in one short burst, which the hardware prefetchers do not see coming.
 void prefetch_rows(const uint8_t* p, int64_t n_bytes) {
   for (int64_t i = 0; i < n_bytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
 }
 
-// The −128·Σw start of every int32 lane of a row's steps (see tile_int for the pairing).
-void put_bias(const int8_t* codes, int64_t k, int32_t* bias) {
-  const __m512i c128 = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  for (int64_t s = 0; s < k / 64; ++s) {
-    const __m512i wv = _mm512_loadu_si512(codes + 64 * s), wv2 = _mm512_shuffle_epi32(wv, _MM_PERM_BADC);
-    _mm512_storeu_si512(bias + 16 * s,
-                        _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, c128, wv), c128, wv2)));
+// Activation rows (Q8_0 or Q8_K blocks) → LaneActs buffers: codes copied contiguous, per-block
+// scales, the −offset·Σa starts and the d·Σa sums.
+template <typename ActBlock, int kOffset, bool kHalves>
+void lane_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t k, int8_t* codes, float* d,
+                      int32_t* start, float* sums) {
+  const int64_t nb = k / kQK;
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const ActBlock* blk = reinterpret_cast<const ActBlock*>(a + t * a_stride);
+    int8_t* c = codes + t * k;
+    for (int64_t b = 0; b < nb; ++b) {
+      if constexpr (std::is_same_v<ActBlock, BlockQ8K>) {
+        std::copy_n(blk[b / 8].qs + 32 * (b % 8), 32, c + 32 * b);
+        d[t * nb + b] = blk[b / 8].d;
+      } else {
+        std::copy_n(blk[b].qs, 32, c + 32 * b);
+        d[t * nb + b] = _cvtsh_ss(blk[b].d);
+      }
+      int32_t h0 = 0, h1 = 0;
+      for (int j = 0; j < 16; ++j) h0 += c[32 * b + j], h1 += c[32 * b + 16 + j];
+      if constexpr (kHalves) {
+        start[(t * nb + b) * 2] = -kOffset * h0;
+        start[(t * nb + b) * 2 + 1] = -kOffset * h1;
+      } else {
+        start[t * nb + b] = -kOffset * (h0 + h1);
+      }
+      sums[t * nb + b] = d[t * nb + b] * static_cast<float>(h0 + h1);
+    }
   }
 }
 
-// One integer-format gemm: the chunk's activations paired once, then the rows a group at a time,
-// expanded, against every token. ActBlock: the activation format (BlockQ8_0 or BlockQ8K).
-template <IntExpandFn kExpand, typename ActBlock, bool kMins>
+// One integer-format gemm. The chunk's activations are prepared once; then, a group of 16 rows at
+// a time, the rows are expanded (kExpand, one row at a time), rearranged into lanes, and multiplied
+// with every token of the chunk.
+template <IntExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins>
 void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
               int64_t n_tok, float* y, int64_t ldy) {
-  static constexpr auto tiles = int_tiles<kMins>(std::make_integer_sequence<int, kIntRows>{});
+  static constexpr auto tiles = lane_tiles<kHalves, kMins>(std::make_integer_sequence<int, kLaneToks>{});
+  constexpr int kStarts = kHalves ? 2 : 1;
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
-  const uint8_t* a8 = static_cast<const uint8_t*>(a);
-  const int64_t nb = k / kQK, steps = k / 64;
+  const int64_t nb = k / kQK;
   // Per-thread scratch, reused across calls.
-  thread_local std::vector<int8_t> codes;
-  thread_local std::vector<float> scales, mins, cs;
-  thread_local std::vector<int32_t> bias;
-  thread_local std::vector<PairStep> pairs;
-  codes.resize(static_cast<size_t>(kIntRows * k));
-  scales.resize(static_cast<size_t>(kIntRows * k / 4));
-  bias.resize(scales.size());
-  mins.resize(static_cast<size_t>(kIntRows * nb));
-  pairs.resize(static_cast<size_t>((n_tok + 1) / 2 * steps));
-  pair_activations<ActBlock>(a8, a_stride, n_tok, k, pairs.data());
-  if constexpr (kMins) {
-    cs.resize(static_cast<size_t>(n_tok * nb));
-    block_sums(a8, a_stride, n_tok, k, cs.data());
-  }
-  const IntRows rows{codes.data(), scales.data(), bias.data(), kMins ? mins.data() : nullptr, k};
-  for (int64_t r = 0; r < n_rows; r += kIntRows) {
-    const int R = static_cast<int>(std::min<int64_t>(kIntRows, n_rows - r));
-    prefetch_rows(w8 + (r + R) * w_stride, std::min<int64_t>(kIntRows, n_rows - r - R) * w_stride);
-    for (int j = 0; j < R; ++j) {
-      kExpand(w8 + (r + j) * w_stride, k, codes.data() + j * k, scales.data() + j * (k / 4), mins.data() + j * nb);
-      put_bias(codes.data() + j * k, k, bias.data() + j * (k / 4));
+  thread_local std::vector<int8_t> row_codes, act_codes;
+  thread_local std::vector<uint8_t> lane_codes;
+  thread_local std::vector<float> row_scales, row_mins, lane_scales, lane_mins, act_d, act_sums;
+  thread_local std::vector<int32_t> act_start;
+  row_codes.resize(static_cast<size_t>(kLanes * k));
+  row_scales.resize(static_cast<size_t>(kLanes * k / 4));
+  row_mins.resize(static_cast<size_t>(kLanes * nb));
+  lane_codes.resize(static_cast<size_t>(kLanes * k));
+  lane_scales.resize(static_cast<size_t>(kStarts * kLanes * nb));
+  lane_mins.resize(static_cast<size_t>(kLanes * nb));
+  act_codes.resize(static_cast<size_t>(n_tok * k));
+  act_d.resize(static_cast<size_t>(n_tok * nb));
+  act_sums.resize(act_d.size());
+  act_start.resize(static_cast<size_t>(kStarts * n_tok * nb));
+  lane_activations<ActBlock, kOffset, kHalves>(static_cast<const uint8_t*>(a), a_stride, n_tok, k, act_codes.data(),
+                                               act_d.data(), act_start.data(), act_sums.data());
+  const LaneActs acts{act_codes.data(), act_d.data(), act_start.data(), act_sums.data(), k, nb};
+  const LaneRows rows{lane_codes.data(), lane_scales.data(), kMins ? lane_mins.data() : nullptr};
+  // Gather index of row r's dword: rows are k bytes apart in row_codes.
+  const __m512i gather_rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                 _mm512_set1_epi32(static_cast<int>(k)));
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(kOffset));
+  for (int64_t r = 0; r < n_rows; r += kLanes) {
+    const int R = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r));
+    for (int j = 0; j < R; ++j)
+      kExpand(w8 + (r + j) * w_stride, k, row_codes.data() + j * k, row_scales.data() + j * (k / 4),
+              row_mins.data() + j * nb);
+    // Missing rows of a last, partial group: zero codes and scales, so their lanes add nothing.
+    std::fill(row_codes.begin() + R * k, row_codes.end(), int8_t{0});
+    std::fill(row_scales.begin() + R * (k / 4), row_scales.end(), 0.0f);
+    std::fill(row_mins.begin() + R * nb, row_mins.end(), 0.0f);
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int q = 0; q < 8; ++q) {
+        const __m512i v = _mm512_i32gather_epi32(gather_rows, row_codes.data() + 32 * b + 4 * q, 1);
+        _mm512_storeu_si512(lane_codes.data() + (b * 8 + q) * 64, _mm512_add_epi8(v, offset));
+      }
+      for (int j = 0; j < kLanes; ++j) {
+        for (int h = 0; h < kStarts; ++h) lane_scales[(b * kStarts + h) * kLanes + j] = row_scales[j * (k / 4) + 8 * b + 4 * h];
+        if constexpr (kMins) lane_mins[b * kLanes + j] = row_mins[j * nb + b];
+      }
     }
-    for (int64_t t = 0; t < n_tok; t += kIntToks) {  // kIntToks is even: tiles start on a pair
-      const int T = static_cast<int>(std::min<int64_t>(kIntToks, n_tok - t));
-      tiles[R - 1][T - 1](rows, pairs.data() + t / 2 * steps, kMins ? cs.data() + t * nb : nullptr, y + t * ldy + r,
-                          ldy);
+    // The next group's weight bytes are requested a slice per token tile, so that the requests do
+    // not queue up behind each other.
+    const uint8_t* next = w8 + (r + R) * w_stride;
+    const int64_t next_bytes = std::min<int64_t>(kLanes, n_rows - r - R) * static_cast<int64_t>(w_stride);
+    const int64_t n_tiles = (n_tok + kLaneToks - 1) / kLaneToks, slice = (next_bytes / n_tiles + 63) / 64 * 64;
+    const __mmask16 mask = static_cast<__mmask16>((1u << R) - 1);
+    for (int64_t t = 0, i = 0; t < n_tok; t += kLaneToks, ++i) {
+      prefetch_rows(next + i * slice, std::min(slice, next_bytes - i * slice));
+      const int T = static_cast<int>(std::min<int64_t>(kLaneToks, n_tok - t));
+      tiles[T - 1](rows, acts, t, y + r, ldy, mask);
     }
   }
 }
@@ -364,11 +338,16 @@ void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
   const float* af = static_cast<const float*>(a);
   const int64_t a_floats = static_cast<int64_t>(a_stride / sizeof(float));
-  for (int64_t r = 0; r < n_rows; r += kFloatRows) {
-    const int R = static_cast<int>(std::min<int64_t>(kFloatRows, n_rows - r));
-    for (int64_t t = 0; t < n_tok; t += kFloatToks) {
-      const int T = static_cast<int>(std::min<int64_t>(kFloatToks, n_tok - t));
-      tiles[R - 1][T - 1](k, w8 + r * w_stride, w_stride, af + t * a_floats, a_floats, y + t * ldy + r, ldy);
+  // Tokens 128 at a time, so that their activations (float32) stay in L2 while the rows pass.
+  constexpr int64_t kChunk = 128;
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunk) {
+    const int64_t t1 = std::min(n_tok, t0 + kChunk);
+    for (int64_t r = 0; r < n_rows; r += kFloatRows) {
+      const int R = static_cast<int>(std::min<int64_t>(kFloatRows, n_rows - r));
+      for (int64_t t = t0; t < t1; t += kFloatToks) {
+        const int T = static_cast<int>(std::min<int64_t>(kFloatToks, t1 - t));
+        tiles[R - 1][T - 1](k, w8 + r * w_stride, w_stride, af + t * a_floats, a_floats, y + t * ldy + r, ldy);
+      }
     }
   }
 }
@@ -408,11 +387,11 @@ void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
 
 const GemmTable& gemm_avx512vnni() {
   static const GemmTable t = {
-      .q8_0 = gemm_int<expand_q8_0, BlockQ8_0, false>,
-      .q4_0 = gemm_int<expand_q4_0, BlockQ8_0, false>,
-      .q4_k = gemm_int<expand_k<false>, BlockQ8K, true>,
-      .q5_k = gemm_int<expand_k<true>, BlockQ8K, true>,
-      .q6_k = gemm_int<expand_q6_k, BlockQ8K, false>,
+      .q8_0 = gemm_int<expand_q8_0, BlockQ8_0, 128, false, false>,
+      .q4_0 = gemm_int<expand_q4_0, BlockQ8_0, 8, false, false>,
+      .q4_k = gemm_int<expand_k<false>, BlockQ8K, 0, false, true>,
+      .q5_k = gemm_int<expand_k<true>, BlockQ8K, 0, false, true>,
+      .q6_k = gemm_int<expand_q6_k, BlockQ8K, 32, true, false>,
       .f32 = gemm_float<load_f32>,
       .f16 = gemm_float<load_f16>,
       .bf16 = gemm_float<load_bf16>,

@@ -94,9 +94,10 @@ GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   return nullptr;
 }
 
-// Tile kernels take this many tokens per call, so that their activations (~200 KiB at K = 1536, int8)
-// stay in L2 while a thread's weight rows stream past them once per chunk.
-constexpr int64_t kTokChunk = 128;
+// Tile kernels take up to this many tokens per call. Each call expands a thread's weight rows once
+// (gemm_avx512vnni.cc) and reads them from memory once, so bigger chunks read the weights fewer
+// times; the activations of a chunk (512 × K bytes) are streamed from L2/L3 once per 16 rows.
+constexpr int64_t kTokChunk = 512;
 
 // Tile sizes: a tile is kRowTile weight rows × kTokTile tokens. The rows of a tile stay in L1/L2
 // while every token of the tile is multiplied with them, so for prefill each weight byte is read
