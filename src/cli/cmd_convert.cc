@@ -9,6 +9,7 @@
 #include "cli/terminal.h"
 #include "convert/export_model.h"
 #include "convert/hf_import.h"
+#include "convert/deepseek_export.h"
 #include "core/error.h"
 
 namespace r1::cli {
@@ -21,6 +22,7 @@ int cmd_convert(const Argv& argv) {
              {"--output", "-o", FlagKind::String, "", "the .gguf file to write", "PATH"},
              {"--type", "", FlagKind::String, "f16", "weight type: f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k", "TYPE"},
              {"--no-mtp", "", FlagKind::Bool, "", "leave out DeepSeek's MTP layer (as llama.cpp's converter does)"},
+             {"--mla-layout", "", FlagKind::String, "split", kMlaLayoutHelp, "FORM"},
              {"--split-mb", "", FlagKind::Int, "0", "split into parts of at most this many MB (0: one file)", "MB"},
          });
   if (a.parse_or_help(argv)) return 0;
@@ -28,7 +30,7 @@ int cmd_convert(const Argv& argv) {
   if (in.empty() || out.empty()) fail("convert: -i HF_DIR and -o OUT.gguf are required");
   if (!valid_ftype(type)) fail("convert: unknown --type '", type, "' (f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k)");
   if (a.i64("--split-mb") < 0) fail("convert: --split-mb must be >= 0");
-  const ExportModel m = import_hf_model(in, !a.flag("--no-mtp"));
+  const ExportModel m = import_hf_model(in, !a.flag("--no-mtp"), parse_mla_layout(a.str("--mla-layout"), "convert"));
 
   WriteProgress wp;
   std::unique_ptr<Progress> bar;

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/terminal.h"
 #include "convert/random_model.h"
+#include "convert/deepseek_export.h"
 #include "core/error.h"
 
 namespace r1::cli {
@@ -48,7 +49,8 @@ ExportModel deepseek_model(const Args& a, const std::string& shape) {
   if (a.has("--n-layer")) config["num_hidden_layers"] = a.i64("--n-layer");
   if (a.has("--n-vocab")) config["vocab_size"] = a.i64("--n-vocab");
   const std::string tok = a.has("--tokenizer") ? a.str("--tokenizer") : default_tokenizer("deepseek2");
-  return random_deepseek_model(config, static_cast<uint64_t>(a.i64("--seed")), tok, !a.flag("--no-mtp"));
+  return random_deepseek_model(config, static_cast<uint64_t>(a.i64("--seed")), tok, !a.flag("--no-mtp"),
+                               parse_mla_layout(a.str("--mla-layout"), "gen-model"));
 }
 
 }  // namespace
@@ -75,6 +77,7 @@ int cmd_gen_model(const Argv& argv) {
              {"--n-vocab", "", FlagKind::Int, "", "override the embedding rows (>= tokenizer size)", "N"},
              {"--split-mb", "", FlagKind::Int, "0", "gguf: split into parts of at most this many MB (0: one file)", "MB"},
              {"--no-mtp", "", FlagKind::Bool, "", "DeepSeek shapes: leave out the MTP layer"},
+             {"--mla-layout", "", FlagKind::String, "split", kMlaLayoutHelp, "FORM"},
          });
   if (a.parse_or_help(argv)) return 0;
   const std::string out = a.str("--output");

@@ -10,7 +10,8 @@ namespace {
 // Builds the tensor list; `src` reads HF tensors by name.
 class Layout {
  public:
-  Layout(const DeepseekConfig& c, HfTensorSource src, ExportModel& m) : c_(c), src_(std::move(src)), m_(m) {}
+  Layout(const DeepseekConfig& c, HfTensorSource src, ExportModel& m, KvbLayout kvb)
+      : c_(c), src_(std::move(src)), m_(m), kvb_(kvb) {}
 
   // A tensor stored under both names with the same values.
   void same(const std::string& hf, const std::string& gguf, std::vector<int64_t> shape, bool matrix) {
@@ -36,7 +37,7 @@ class Layout {
   void block(int64_t l) {
     const std::string hf = str("model.layers.", l, "."), sa = hf + "self_attn.", g = str("blk.", l, ".");
     const int64_t D = c_.n_embd, H = c_.n_head, qk = c_.qk_head_dim(), r = c_.kv_lora_rank;
-    const int64_t nope = c_.qk_nope_dim, v = c_.v_head_dim, per = nope + v;
+    const int64_t v = c_.v_head_dim, per = c_.qk_nope_dim + v;
     same(hf + "input_layernorm.weight", g + "attn_norm.weight", {D}, false);
     if (c_.q_lora_rank == 0) {
       same(sa + "q_proj.weight", g + "attn_q.weight", {H * qk, D}, true);
@@ -47,23 +48,12 @@ class Layout {
     }
     same(sa + "kv_a_proj_with_mqa.weight", g + "attn_kv_a_mqa.weight", {r + c_.qk_rope_dim, D}, true);
     same(sa + "kv_a_layernorm.weight", g + "attn_kv_a_norm.weight", {r}, false);
-    // kv_b_proj [H·(nope+v)][r] splits per head into W_UK_h (nope rows, stored transposed: attn_k_b
-    // [H][r][nope]) and W_UV_h (v rows: attn_v_b [H][v][r]).
     const std::string kv_b = sa + "kv_b_proj.weight";
-    hf_only(kv_b, {H * per, r});
-    auto split = [=, src = src_](bool k_part, float* dst) {
-      std::vector<float> w(size_t(H * per * r));
-      src(kv_b, {H * per, r}, w.data());
-      for (int64_t h = 0; h < H; h++)
-        for (int64_t d = 0; d < (k_part ? nope : v); d++)
-          for (int64_t j = 0; j < r; j++) {
-            const float x = w[size_t((h * per + (k_part ? d : nope + d)) * r + j)];
-            if (k_part) dst[(h * r + j) * nope + d] = x;
-            else dst[(h * v + d) * r + j] = x;
-          }
-    };
-    gguf_only(g + "attn_k_b.weight", {H, r, nope}, [split](float* d) { split(true, d); });
-    gguf_only(g + "attn_v_b.weight", {H, v, r}, [split](float* d) { split(false, d); });
+    if (kvb_ == KvbLayout::Combined) {
+      same(kv_b, g + "attn_kv_b.weight", {H * per, r}, true);
+    } else {
+      split_kv_b(kv_b, g);
+    }
     same(sa + "o_proj.weight", g + "attn_output.weight", {D, H * v}, true);
     same(hf + "post_attention_layernorm.weight", g + "ffn_norm.weight", {D}, false);
     if (!c_.is_moe_layer(l)) {
@@ -85,6 +75,26 @@ class Layout {
   }
 
  private:
+  // kv_b_proj [H·(nope+v)][r] splits per head into W_UK_h (nope rows, stored transposed: attn_k_b
+  // [H][r][nope]) and W_UV_h (v rows: attn_v_b [H][v][r]).
+  void split_kv_b(const std::string& kv_b, const std::string& g) {
+    const int64_t H = c_.n_head, r = c_.kv_lora_rank, nope = c_.qk_nope_dim, v = c_.v_head_dim, per = nope + v;
+    hf_only(kv_b, {H * per, r});
+    auto split = [=, src = src_](bool k_part, float* dst) {
+      std::vector<float> w(size_t(H * per * r));
+      src(kv_b, {H * per, r}, w.data());
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t d = 0; d < (k_part ? nope : v); d++)
+          for (int64_t j = 0; j < r; j++) {
+            const float x = w[size_t((h * per + (k_part ? d : nope + d)) * r + j)];
+            if (k_part) dst[(h * r + j) * nope + d] = x;
+            else dst[(h * v + d) * r + j] = x;
+          }
+    };
+    gguf_only(g + "attn_k_b.weight", {H, r, nope}, [split](float* d) { split(true, d); });
+    gguf_only(g + "attn_v_b.weight", {H, v, r}, [split](float* d) { split(false, d); });
+  }
+
   void ffn(const std::string& hf, const std::string& g, const std::string& suffix, int64_t width) {
     const int64_t D = c_.n_embd;
     same(hf + "gate_proj.weight", g + "ffn_gate" + suffix + ".weight", {width, D}, true);
@@ -95,11 +105,18 @@ class Layout {
   const DeepseekConfig& c_;
   HfTensorSource src_;
   ExportModel& m_;
+  KvbLayout kvb_;
 };
 
 }  // namespace
 
-std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekConfig& c, bool with_mtp) {
+KvbLayout parse_mla_layout(const std::string& name, const char* who) {
+  if (name == "split") return KvbLayout::Split;
+  if (name == "combined") return KvbLayout::Combined;
+  fail(who, ": unknown --mla-layout '", name, "' (split or combined)");
+}
+
+std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekConfig& c, bool with_mtp, KvbLayout layout) {
   const std::string a = "deepseek2.";
   auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
   auto f32 = [](double v) { return GgufValue::f32(static_cast<float>(v)); };
@@ -109,18 +126,23 @@ std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekCo
       {a + "embedding_length", u32(c.n_embd)},
       {a + "feed_forward_length", u32(c.n_ff)},
       {a + "attention.head_count", u32(c.n_head)},
-      {a + "attention.head_count_kv", u32(1)},  // MLA form: one latent "head"
+      {a + "attention.head_count_kv", u32(layout == KvbLayout::Split ? 1 : c.n_head)},  // MLA form: one latent "head"
       {a + "rope.freq_base", f32(c.rope.theta)},
       {a + "attention.layer_norm_rms_epsilon", f32(c.rms_eps)},
       {a + "leading_dense_block_count", u32(c.n_dense_lead)},
       {a + "vocab_size", u32(c.n_vocab)},
       {a + "attention.kv_lora_rank", u32(c.kv_lora_rank)},
-      {a + "attention.key_length", u32(c.kv_lora_rank + c.qk_rope_dim)},
-      {a + "attention.value_length", u32(c.kv_lora_rank)},
-      {a + "attention.key_length_mla", u32(c.qk_nope_dim + c.qk_rope_dim)},
-      {a + "attention.value_length_mla", u32(c.v_head_dim)},
       {a + "rope.dimension_count", u32(c.qk_rope_dim)},
   };
+  if (layout == KvbLayout::Split) {
+    kv.emplace_back(a + "attention.key_length", u32(c.kv_lora_rank + c.qk_rope_dim));
+    kv.emplace_back(a + "attention.value_length", u32(c.kv_lora_rank));
+    kv.emplace_back(a + "attention.key_length_mla", u32(c.qk_nope_dim + c.qk_rope_dim));
+    kv.emplace_back(a + "attention.value_length_mla", u32(c.v_head_dim));
+  } else {
+    kv.emplace_back(a + "attention.key_length", u32(c.qk_nope_dim + c.qk_rope_dim));
+    kv.emplace_back(a + "attention.value_length", u32(c.v_head_dim));
+  }
   if (c.q_lora_rank > 0) kv.emplace_back(a + "attention.q_lora_rank", u32(c.q_lora_rank));
   if (c.n_dense_lead < c.n_layer) {
     kv.emplace_back(a + "expert_count", u32(c.n_expert));
@@ -146,7 +168,7 @@ std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekCo
 }
 
 ExportModel deepseek_export_model(const DeepseekConfig& c, const nlohmann::json& hf_config, HfTensorSource source,
-                                  bool with_mtp) {
+                                  bool with_mtp, KvbLayout kvb) {
   if (with_mtp && c.n_mtp_layers <= 0) fail(c.source, ": the config has no MTP layer (num_nextn_predict_layers)");
   if (with_mtp && c.n_mtp_layers > 1) fail(c.source, ": only one MTP layer is supported, not ", c.n_mtp_layers);
   ExportModel m;
@@ -154,8 +176,8 @@ ExportModel deepseek_export_model(const DeepseekConfig& c, const nlohmann::json&
   m.hf_config = hf_config;
   if (!with_mtp) m.hf_config["num_nextn_predict_layers"] = 0;
   m.n_vocab = c.n_vocab;
-  m.gguf_kv = deepseek_gguf_kv(c, with_mtp);
-  Layout layout(c, source, m);
+  m.gguf_kv = deepseek_gguf_kv(c, with_mtp, kvb);
+  Layout layout(c, source, m, kvb);
   const int64_t D = c.n_embd, V = c.n_vocab;
   layout.same("model.embed_tokens.weight", "token_embd.weight", {V, D}, true);
   for (int64_t l = 0; l < c.n_layer; l++) layout.block(l);

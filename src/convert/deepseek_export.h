@@ -21,10 +21,21 @@ using HfTensorSource =
 
 // config: the parsed hf_config. with_mtp: include the MTP layer (config.n_mtp_layers must be > 0).
 // Every GGUF tensor reads its HF tensors through `source` when it is written, one at a time.
+// layout: Split writes llama.cpp's MLA form (attn_k_b / attn_v_b, one key/value head of the latent
+// size); Combined the older form (one attn_kv_b, head_count_kv = head_count) that llama.cpp before
+// 2025-04 and ik_llama.cpp load.
 ExportModel deepseek_export_model(const DeepseekConfig& config, const nlohmann::json& hf_config, HfTensorSource source,
-                                  bool with_mtp);
+                                  bool with_mtp, KvbLayout layout = KvbLayout::Split);
 
-// The deepseek2.* GGUF keys of a config, as llama.cpp's converter writes them (MLA form).
-std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekConfig& c, bool with_mtp);
+// "split" / "combined" (the --mla-layout flag of gen-model and convert); `who` names the command in
+// the error for anything else.
+KvbLayout parse_mla_layout(const std::string& name, const char* who);
+inline constexpr const char* kMlaLayoutHelp =
+    "DeepSeek GGUF: split (attn_k_b/attn_v_b, llama.cpp since 2025-04) or combined (attn_kv_b: older llama.cpp, "
+    "ik_llama.cpp)";
+
+// The deepseek2.* GGUF keys of a config, as llama.cpp's converter writes them.
+std::vector<std::pair<std::string, GgufValue>> deepseek_gguf_kv(const DeepseekConfig& c, bool with_mtp,
+                                                                 KvbLayout layout = KvbLayout::Split);
 
 }  // namespace r1

@@ -97,6 +97,36 @@ TEST_F(TinyDeepseekTest, HfDirAndGgufAgreeAndRoundTrip) {
   }
 }
 
+// --mla-layout combined (one attn_kv_b, the form older llama.cpp and ik_llama.cpp load): the
+// keys of that form, and the same logits as the split form from the same weights.
+TEST_F(TinyDeepseekTest, CombinedMlaLayoutGivesTheSameModel) {
+  const nlohmann::json preset = deepseek_preset("tiny-deepseek3");
+  const std::string split = (dir_ / "split.gguf").string(), combined = (dir_ / "combined.gguf").string();
+  write_gguf(random_deepseek_model(preset, 7, kTokenizer, false), split, "f32");
+  write_gguf(random_deepseek_model(preset, 7, kTokenizer, false, KvbLayout::Combined), combined, "f32");
+  auto g = GgufFile::open(combined);
+  EXPECT_TRUE(g->find_tensor("blk.0.attn_kv_b.weight"));
+  EXPECT_FALSE(g->find_tensor("blk.0.attn_k_b.weight"));
+  EXPECT_FALSE(g->has("deepseek2.attention.key_length_mla"));
+  auto a = DeepseekModel::load(split), b = DeepseekModel::load(combined);
+  EXPECT_EQ(a->config().kvb_layout, KvbLayout::Split);
+  EXPECT_EQ(b->config().kvb_layout, KvbLayout::Combined);
+  EXPECT_EQ(b->config().n_head, a->config().n_head);
+  ThreadPool pool(2);
+  const std::vector<int32_t> ids = {0, 44, 300, 12, 511, 7};
+  std::vector<float> la(ids.size() * 512), lb(ids.size() * 512);
+  DeepseekContext ca(a->config(), a->weights(), 32, pool, 32), cb(b->config(), b->weights(), 32, pool, 32);
+  ca.forward(ids.data(), int64_t(ids.size()), true, la.data());
+  cb.forward(ids.data(), int64_t(ids.size()), true, lb.data());
+  double max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < la.size(); i++) {
+    max_diff = std::max(max_diff, double(std::fabs(la[i] - lb[i])));
+    max_abs = std::max(max_abs, double(std::fabs(la[i])));
+  }
+  EXPECT_LT(max_diff / max_abs, 1e-5);
+  EXPECT_THROW(parse_mla_layout("legacy", "gen-model"), Error);
+}
+
 TEST_F(TinyDeepseekTest, Fp8DirectoryUsedAsStoredEqualsItsDequantizedGguf) {
   const ExportModel m = random_deepseek_model(deepseek_preset("tiny-deepseek3"), 9, kTokenizer, true);
   const std::string fp8 = (dir_ / "fp8").string(), bf16 = (dir_ / "bf16").string(), gguf = (dir_ / "fp8.gguf").string();

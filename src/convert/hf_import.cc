@@ -87,7 +87,7 @@ ExportModel import_dense(const std::string& dir, const nlohmann::json& cfg, std:
 
 }  // namespace
 
-ExportModel import_hf_model(const std::string& dir, bool with_mtp) {
+ExportModel import_hf_model(const std::string& dir, bool with_mtp, KvbLayout layout) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::is_directory(dir) || !fs::exists(config_path)) fail(dir, ": not a Hugging Face model directory (no config.json)");
   const nlohmann::json cfg = read_json_file(config_path);
@@ -100,7 +100,7 @@ ExportModel import_hf_model(const std::string& dir, bool with_mtp) {
   if (type == "deepseek_v2" || type == "deepseek_v3") {
     const DeepseekConfig c = deepseek_config_from_hf(dir);
     const bool mtp = with_mtp && c.n_mtp_layers > 0 && st->find(str("model.layers.", c.n_layer, ".eh_proj.weight"));
-    m = deepseek_export_model(c, cfg, safetensors_source(st), mtp);
+    m = deepseek_export_model(c, cfg, safetensors_source(st), mtp, layout);
     m.hf_config.erase("quantization_config");  // the values are dequantized
     m.tokenizer_path = tokenizer;
   } else if (type == "qwen2" || type == "llama") {

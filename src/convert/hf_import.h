@@ -6,10 +6,11 @@
 #include <string>
 
 #include "convert/export_model.h"
+#include "model/deepseek_config.h"
 
 namespace r1 {
 
 // with_mtp: keep DeepSeek's MTP layer when the checkpoint has one (ignored otherwise).
-ExportModel import_hf_model(const std::string& dir, bool with_mtp = true);
+ExportModel import_hf_model(const std::string& dir, bool with_mtp = true, KvbLayout layout = KvbLayout::Split);
 
 }  // namespace r1

@@ -275,7 +275,7 @@ nlohmann::json deepseek_preset(const std::string& name) {
 }
 
 ExportModel random_deepseek_model(nlohmann::json config, uint64_t seed, const std::string& tokenizer_json,
-                                  bool with_mtp) {
+                                  bool with_mtp, KvbLayout layout) {
   const int64_t n_tok = tokenizer_json_size(tokenizer_json);
   if (config.value("vocab_size", int64_t(0)) == 0) config["vocab_size"] = n_tok;
   if (config["vocab_size"].get<int64_t>() < n_tok)
@@ -288,7 +288,7 @@ ExportModel random_deepseek_model(nlohmann::json config, uint64_t seed, const st
     if (name.ends_with("norm.weight")) std::fill(dst, dst + n, 1.0f);
     else fill_normal_bf16(dst, n, seed, name, 0.02f);
   };
-  ExportModel m = deepseek_export_model(c, config, random, with_mtp && c.n_mtp_layers > 0);
+  ExportModel m = deepseek_export_model(c, config, random, with_mtp && c.n_mtp_layers > 0, layout);
   m.tokenizer_path = tokenizer_json;
   m.name = config.value("model_type", std::string("deepseek")) + " random weights (seed " + std::to_string(seed) + ")";
   m.generation_config = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}};

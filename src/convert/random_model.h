@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "convert/export_model.h"
+#include "model/deepseek_config.h"
 
 namespace r1 {
 
@@ -44,7 +45,7 @@ std::vector<std::string> deepseek_preset_names();
 // ("vocab_size") means the tokenizer's size. with_mtp: add the MTP layer when the config has one.
 // Values are made per tensor when written, so shapes far beyond RAM stream to disk.
 ExportModel random_deepseek_model(nlohmann::json config, uint64_t seed, const std::string& tokenizer_json,
-                                  bool with_mtp);
+                                  bool with_mtp, KvbLayout layout = KvbLayout::Split);
 
 // Deterministic N(0, std) values rounded to bfloat16, from (seed, tensor name).
 void fill_normal_bf16(float* dst, int64_t n, uint64_t seed, const std::string& name, float stddev);
