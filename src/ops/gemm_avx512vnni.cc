@@ -123,7 +123,7 @@ void expand_q6_k(const void* row, int64_t k, int8_t* codes, float* scales, float
 // Q4_0, 128 for Q8_0, 32 for Q6_K, 0 for Q4_K / Q5_K) and each int32 accumulator starts at the
 // token's −offset·Σa over the block (or half block), which takes the offset out exactly.
 constexpr int kLanes = 16;   // rows per group
-constexpr int kLaneToks = 16; // tokens per tile: 16 accumulators + 8 weight vectors
+constexpr int kLaneToks = 8;  // tokens per tile: 8 float + 8 int accumulators + 8 weight vectors
 
 // A group of 16 rows in the layout above; k elements per row, nb = k / 32 blocks.
 struct LaneRows {
@@ -142,34 +142,31 @@ struct LaneActs {
 };
 
 // T tokens from t0 against one group of rows; y rows of the group are masked to the valid ones.
+// Quad-major, token-minor: consecutive vpdpbusd feed different tokens' sums, which hides its latency.
 template <int T, bool kHalves, bool kMins>
 void tile_lanes(const LaneRows& w, const LaneActs& a, int64_t t0, float* y, int64_t ldy, __mmask16 rows) {
-  constexpr int kStarts = kHalves ? 2 : 1;
+  constexpr int kStarts = kHalves ? 2 : 1, kQuadsPerStart = 8 / kStarts;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < a.nb; ++b) {
     __m512i wv[8];
     for (int q = 0; q < 8; ++q) wv[q] = _mm512_loadu_si512(w.codes + (b * 8 + q) * 64);
-    const __m512 dw0 = _mm512_loadu_ps(w.scales + b * kStarts * kLanes);
-    const __m512 dw1 = kHalves ? _mm512_loadu_ps(w.scales + (2 * b + 1) * kLanes) : dw0;
-    for (int t = 0; t < T; ++t) {
-      const int64_t tok = t0 + t;
-      const int32_t* ac = reinterpret_cast<const int32_t*>(a.codes + tok * a.k + 32 * b);
-      const int32_t* st = a.start + (tok * a.nb + b) * kStarts;
-      // Two chains of four (halves of the block) to shorten the dependency on the accumulator.
-      __m512i s0 = _mm512_set1_epi32(st[0]), s1 = kHalves ? _mm512_set1_epi32(st[1]) : _mm512_setzero_si512();
-      for (int q = 0; q < 4; ++q) s0 = _mm512_dpbusd_epi32(s0, wv[q], _mm512_set1_epi32(ac[q]));
-      for (int q = 4; q < 8; ++q) s1 = _mm512_dpbusd_epi32(s1, wv[q], _mm512_set1_epi32(ac[q]));
-      const __m512 da = _mm512_set1_ps(a.d[tok * a.nb + b]);
-      if constexpr (kHalves) {
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw0, da), acc[t]);
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(dw1, da), acc[t]);
-      } else {
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw0, da), acc[t]);
-      }
-      if constexpr (kMins)
-        acc[t] = _mm512_fmadd_ps(_mm512_loadu_ps(w.mins + b * kLanes), _mm512_set1_ps(a.sums[tok * a.nb + b]), acc[t]);
+    for (int h = 0; h < kStarts; ++h) {
+      __m512i sum[T];
+      for (int t = 0; t < T; ++t) sum[t] = _mm512_set1_epi32(a.start[((t0 + t) * a.nb + b) * kStarts + h]);
+      for (int q = h * kQuadsPerStart; q < (h + 1) * kQuadsPerStart; ++q)
+        for (int t = 0; t < T; ++t) {
+          const int32_t* ac = reinterpret_cast<const int32_t*>(a.codes + (t0 + t) * a.k + 32 * b);
+          sum[t] = _mm512_dpbusd_epi32(sum[t], wv[q], _mm512_set1_epi32(ac[q]));
+        }
+      const __m512 dw = _mm512_loadu_ps(w.scales + (b * kStarts + h) * kLanes);
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[(t0 + t) * a.nb + b])),
+                                 acc[t]);
     }
+    if constexpr (kMins)
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_loadu_ps(w.mins + b * kLanes), _mm512_set1_ps(a.sums[(t0 + t) * a.nb + b]), acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * ldy, rows, acc[t]);
 }

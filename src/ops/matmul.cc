@@ -64,10 +64,21 @@ const Backend& backend() {
   return b ? *b : default_backend();
 }
 
+// BF16 prefill through vdpbf16ps, on CPUs with AVX-512 BF16 (it rounds the activations to bf16).
+GemmTileFn bf16_dot_kernel(const Backend& b, int64_t k) {
+#if defined(R1_HAVE_X86_KERNELS)
+  static const bool has = cpu_features().avx512bf16;
+  if (has && b.gemm && k % 32 == 0) return gemm_bf16_avx512bf16();
+#endif
+  (void)b, (void)k;
+  return nullptr;
+}
+
 // The prefill (tile) kernel for this weight type, or null (then the dot products are used). It takes
 // the activations the dot products take (activation_type_for).
 GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemm) return nullptr;
+  if (type == DType::BF16 && bf16_dot_kernel(b, k)) return bf16_dot_kernel(b, k);
   switch (type) {
     case DType::F32: return k % 16 == 0 ? b.gemm->f32 : nullptr;
     case DType::F16: return k % 16 == 0 ? b.gemm->f16 : nullptr;
@@ -193,6 +204,11 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
 
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
   matmul_rows(w, 0, w.rows(), x, n_tok, y, pool);
+}
+
+DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
+  if (weight_type == DType::BF16 && n_tok > 1 && bf16_dot_kernel(backend(), k)) return DType::BF16;
+  return activation_type_for(weight_type);
 }
 
 const char* matmul_backend() { return backend().name; }

@@ -18,6 +18,10 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
 
+// The precision the kernel gives the activations, for tests' references: activation_type_for(type),
+// except BF16 prefill on AVX-512 BF16 CPUs, which rounds float32 activations to bfloat16 (BF16).
+DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
+
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").
 // avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
 // and one-token kernels (ops/gemm_tile.h).
