@@ -64,11 +64,25 @@ const Backend& backend() {
   return b ? *b : default_backend();
 }
 
-// BF16 prefill through vdpbf16ps, on CPUs with AVX-512 BF16 (it rounds the activations to bf16).
+// Off by default; R1_BF16_DOT=1 or set_bf16_dot_products(true) turns it on.
+std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)
+
+bool bf16_dot_on() {
+  int v = g_bf16_dot.load(std::memory_order_acquire);
+  if (v < 0) {
+    const char* env = std::getenv("R1_BF16_DOT");
+    v = env != nullptr && std::string(env) == "1";
+    g_bf16_dot.store(v, std::memory_order_release);
+  }
+  return v == 1;
+}
+
+// BF16 prefill through vdpbf16ps, on CPUs with AVX-512 BF16 when turned on (it rounds the
+// activations to bf16).
 GemmTileFn bf16_dot_kernel(const Backend& b, int64_t k) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
-  if (has && b.gemm && k % 32 == 0) return gemm_bf16_avx512bf16();
+  if (has && b.gemm && k % 32 == 0 && bf16_dot_on()) return gemm_bf16_avx512bf16();
 #endif
   (void)b, (void)k;
   return nullptr;
@@ -205,6 +219,8 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
   matmul_rows(w, 0, w.rows(), x, n_tok, y, pool);
 }
+
+void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_order_release); }
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   if (weight_type == DType::BF16 && n_tok > 1 && bf16_dot_kernel(backend(), k)) return DType::BF16;

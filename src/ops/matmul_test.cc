@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "ops/quant.h"
 #include "ops/vec_dot.h"
+#include "util/cpu.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -200,6 +201,27 @@ TEST(Matmul, ActivationQuantizersAgree) {
     t->quantize_q8_0(x.data(), got.data(), k);
     EXPECT_EQ(got, want) << t->name;
   }
+}
+
+// With bf16 dot products on (AVX-512 BF16 CPUs), BF16 prefill rounds the activations to bf16 and
+// matches that reference; off, it is exact again.
+TEST(Matmul, Bf16DotProductsRoundTheActivations) {
+  ThreadPool pool(2);
+  const int64_t k = 512, n = 37, n_tok = 21;
+  const Weights w = make_weights(DType::BF16, k, n, 3);
+  const auto x = random_acts(n_tok * k, 4);
+  for (bool on : {true, false}) {
+    set_bf16_dot_products(on);
+    const bool rounds = matmul_activation_type(DType::BF16, k, n_tok) == DType::BF16;
+    EXPECT_EQ(rounds, on && cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni");
+    EXPECT_EQ(matmul_activation_type(DType::BF16, k, 1), DType::F32);  // decode stays exact
+    std::vector<double> mag;
+    const auto ref = reference(w, x, n_tok, &mag);
+    std::vector<float> y(n_tok * n, NAN);
+    matmul(w.view, x.data(), n_tok, y.data(), pool);
+    for (int64_t i = 0; i < n_tok * n; ++i) ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << on << " " << i;
+  }
+  set_bf16_dot_products(false);
 }
 
 // R1_MATMUL_BACKEND names the default backend; force_matmul_backend("auto") returns to it.
