@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "util/threadpool.h"
 
 namespace r1 {
 namespace {
@@ -71,14 +72,59 @@ FfnScratch::FfnScratch(const DeepseekConfig& c, int64_t max_batch_) : max_batch(
   gate.resize(b * size_t(widest));
   up.resize(b * size_t(widest));
   y.resize(b * size_t(c.n_embd));
+  expert_out.resize(size_t((c.n_expert_used + 1) * c.n_embd));
 }
 
-void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, FfnScratch& s, ThreadPool& pool) {
+namespace {
+
+// ffn_forward with its two hidden buffers given ([n][width] each).
+void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float* gate, float* up, ThreadPool& pool) {
   const int64_t width = w.gate.out();
-  linear(w.gate, x, n, s.gate.data(), pool);
-  linear(w.up, x, n, s.up.data(), pool);
-  swiglu(s.gate.data(), s.gate.data(), s.up.data(), n * width);
-  linear(w.down, s.gate.data(), n, out, pool);
+  linear(w.gate, x, n, gate, pool);
+  linear(w.up, x, n, up, pool);
+  swiglu(gate, gate, up, n * width);
+  linear(w.down, gate, n, out, pool);
+}
+
+// One token (decode): its routed experts and the shared one are independent, so each thread runs
+// whole experts alone, one parallel step in all. Splitting every expert's three small matmuls over
+// the threads instead costs a synchronisation each, which at decode sizes outweighs the matmuls.
+// The weighted sum is taken in ascending expert order, as moe_forward's batched path does.
+void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x, float* out, FfnScratch& s,
+                   ThreadPool& pool) {
+  const int64_t D = c.n_embd, K = c.n_expert_used;
+  const bool shared = w.shared.gate.w.data != nullptr;
+  std::vector<int64_t> order(static_cast<size_t>(K));  // the token's k-th choices by expert id
+  for (int64_t k = 0; k < K; k++) order[size_t(k)] = k;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.chosen[size_t(a)] < s.chosen[size_t(b)]; });
+  const int64_t items = K + (shared ? 1 : 0);
+  const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
+  pool.run([&](int tid, int nt) {
+    thread_local ThreadPool serial(1);
+    thread_local std::vector<float> gate, up;
+    gate.resize(size_t(widest));
+    up.resize(size_t(widest));
+    for (int64_t item = tid; item < items; item += nt) {
+      const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
+      ffn_rows(f, x, 1, s.expert_out.data() + item * D, gate.data(), up.data(), serial);
+    }
+  });
+  if (shared) {
+    std::copy_n(s.expert_out.data() + K * D, D, out);
+  } else {
+    std::fill(out, out + D, 0.0f);
+  }
+  for (int64_t k : order) {
+    const float wk = s.weights[size_t(k)];
+    const float* y = s.expert_out.data() + k * D;
+    for (int64_t d = 0; d < D; d++) out[d] += wk * y[d];
+  }
+}
+
+}  // namespace
+
+void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, FfnScratch& s, ThreadPool& pool) {
+  ffn_rows(w, x, n, out, s.gate.data(), s.up.data(), pool);
 }
 
 void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out, FfnScratch& s,
@@ -90,6 +136,7 @@ void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, i
     route_token(c, s.logits.data() + i * E, bias, s.chosen.data() + i * K, s.weights.data() + i * K);
   }
 
+  if (n == 1) return moe_one_token(c, w, x, out, s, pool);
   if (w.shared.gate.w.data) {
     ffn_forward(w.shared, x, n, out, s, pool);
   } else {

@@ -176,6 +176,20 @@ TEST(MoeForward, MatchesDirectSumAndReadsOnlyChosenExperts) {
     }
     for (int64_t d = 0; d < D; d++) EXPECT_NEAR(out[size_t(i * D + d)], want[size_t(d)], 1e-5) << i << "," << d;
   }
+
+  // One token alone takes the decode path (whole experts per thread): the same sums as in the
+  // batch, and the same bits with 1, 2 or 3 threads.
+  for (int64_t i = 0; i < n; i++) {
+    std::vector<float> one[3];
+    for (int threads = 1; threads <= 3; threads++) {
+      ThreadPool tp(threads);
+      one[threads - 1].resize(size_t(D));
+      moe_forward(c, w, x.data() + i * D, 1, one[threads - 1].data(), s, tp);
+    }
+    EXPECT_EQ(one[0], one[1]);
+    EXPECT_EQ(one[0], one[2]);
+    for (int64_t d = 0; d < D; d++) EXPECT_NEAR(one[0][size_t(d)], out[size_t(i * D + d)], 1e-6) << i << "," << d;
+  }
 }
 
 }  // namespace
