@@ -169,6 +169,8 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
         uint8_t* dst = act_buf.data() + static_cast<size_t>(t) * act_stride;
         if (act_type == DType::Q8_0) {
           be.dot->quantize_q8_0(x + t * k, dst, k);
+        } else if (act_type == DType::Q8_K) {
+          be.dot->quantize_q8_k(x + t * k, dst, k);
         } else {
           quantize_row(act_type, x + t * k, dst, k);
         }

@@ -177,7 +177,7 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
   force_matmul_backend("auto");
 }
 
-// Every build's Q8_0 activation quantizer writes the bytes of the scalar one (ties, zeros, large
+// Every build's Q8_0 and Q8_K activation quantizers write the bytes of the scalar ones (ties, zeros, large
 // and tiny blocks included), so the backends see the same activations.
 TEST(Matmul, ActivationQuantizersAgree) {
   const int64_t k = 32 * 64;
@@ -185,6 +185,8 @@ TEST(Matmul, ActivationQuantizersAgree) {
   for (int j = 0; j < 32; ++j) x[j] = 0.0f;                    // an all-zero block
   for (int j = 32; j < 64; ++j) x[j] = float(j - 48) + 0.5f;   // amax 127 (below): exact ties
   x[32] = 127.0f;
+  for (int j = 256; j < 512; ++j) x[j] = 0.0f;                  // an all-zero Q8_K block
+  x[600] = -50.0f, x[700] = 50.0f;                             // largest magnitude twice, signs differ
   for (int j = 64; j < 96; ++j) x[j] *= 1e-6f;                 // tiny values
   for (int j = 96; j < 128; ++j) x[j] *= 1e4f;                 // large values
   std::vector<uint8_t> want(row_bytes(DType::Q8_0, k)), got(want.size());
@@ -196,10 +198,15 @@ TEST(Matmul, ActivationQuantizersAgree) {
     if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
   }
 #endif
+  std::vector<uint8_t> want_k(row_bytes(DType::Q8_K, k)), got_k(want_k.size());
+  quantize_row(DType::Q8_K, x.data(), want_k.data(), k);
   for (const VecDotTable* t : tables) {
     std::fill(got.begin(), got.end(), 0xAB);
     t->quantize_q8_0(x.data(), got.data(), k);
     EXPECT_EQ(got, want) << t->name;
+    std::fill(got_k.begin(), got_k.end(), 0xAB);
+    t->quantize_q8_k(x.data(), got_k.data(), k);
+    EXPECT_EQ(got_k, want_k) << t->name;
   }
 }
 

@@ -17,8 +17,9 @@ using VecDotFn = float (*)(int64_t k, const void* w, const void* a);
 struct VecDotTable {
   const char* name;
   VecDotFn f32, f16, bf16, f8_e4m3, q8_0, q4_0, q4_k, q5_k, q6_k;
-  // quantize_row_q8_0_activations in this build (the same bytes).
+  // quantize_row_q8_0_activations and quantize_row(Q8_K, ...) in this build (the same bytes).
   void (*quantize_q8_0)(const float* x, void* dst, int64_t k) = nullptr;
+  void (*quantize_q8_k)(const float* x, void* dst, int64_t k) = nullptr;
 };
 
 const VecDotTable& vec_dot_scalar();

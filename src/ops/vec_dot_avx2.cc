@@ -5,6 +5,7 @@
 
 #include "ops/blocks.h"
 #include "ops/convert.h"
+#include "ops/quant.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
@@ -184,7 +185,8 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_qk<false>,
                                 dot_qk<true>,
                                 dot_q6_k,
-                                quantize_row_q8_0_activations};
+                                quantize_row_q8_0_activations,
+                                [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }};
   return t;
 }
 

@@ -3,6 +3,9 @@
 // 64-value chunk (two sub-blocks) or two Q8_0 blocks per instruction.
 #include <immintrin.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "ops/blocks.h"
 #include "ops/convert.h"
 #include "ops/vec_dot.h"
@@ -195,6 +198,32 @@ void quantize_q8_0_activations(const float* x, void* dst, int64_t k) {
   }
 }
 
+// quantize_row(Q8_K, ...), 16 floats per vector: the scale from the first element of largest
+// magnitude (sign kept), codes rounded half to even (as nearest_int) and capped at 127, one bsum
+// per vector.
+void quantize_q8_k_activations(const float* x, void* dst, int64_t k) {
+  BlockQ8K* y = static_cast<BlockQ8K*>(dst);
+  for (int64_t i = 0; i < k / kQKK; ++i, x += kQKK) {
+    __m512 m = _mm512_setzero_ps();
+    for (int j = 0; j < kQKK; j += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+    const float amax = _mm512_reduce_max_ps(m);
+    if (amax == 0) {
+      std::memset(&y[i], 0, sizeof(BlockQ8K));
+      continue;
+    }
+    int first = 0;
+    while (std::fabs(x[first]) != amax) ++first;
+    const float iscale = -127.f / x[first];
+    for (int j = 0; j < kQKK; j += 16) {
+      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), _mm512_set1_ps(iscale))),
+                                         _mm512_set1_epi32(127));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + j), _mm512_cvtepi32_epi8(q));
+      y[i].bsums[j / 16] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
 const VecDotTable& vec_dot_avx512() {
   static const VecDotTable t = {"avx512",
                                 dot_float<load_f32, at_f32>,
@@ -206,7 +235,8 @@ const VecDotTable& vec_dot_avx512() {
                                 dot_qk<false>,
                                 dot_qk<true>,
                                 dot_q6_k,
-                                quantize_q8_0_activations};
+                                quantize_q8_0_activations,
+                                quantize_q8_k_activations};
   return t;
 }
 

@@ -130,10 +130,12 @@ float dot_q6_k(int64_t k, const void* w, const void* a) {
 
 }  // namespace
 
+void quantize_q8_k_row(const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }
+
 const VecDotTable& vec_dot_scalar() {
   static const VecDotTable t = {"scalar",       dot_f32,  dot_half<fp16_to_f32>, dot_half<bf16_to_f32>, dot_f8,
                                 dot_q8_0,       dot_q4_0, dot_qk<false>,         dot_qk<true>,          dot_q6_k,
-                                quantize_row_q8_0_activations};
+                                quantize_row_q8_0_activations, quantize_q8_k_row};
   return t;
 }
 
