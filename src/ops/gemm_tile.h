@@ -25,10 +25,11 @@ struct GemmTable {
 // activation row in the vec_dot.h format. Rows are walked in order (one forward stream).
 using GemvFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y);
 
-// Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 float32; all need
-// k % 256 == 0 (Q8_0 / Q4_0: whole groups of 8 blocks), F16 / BF16 k % 16 == 0. Null where none exists.
+// Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 / F32 float32; all need
+// k % 256 == 0 (Q8_0 / Q4_0: whole groups of 8 blocks), F16 / BF16 / F32 k % 16 == 0. Null where none exists.
 struct GemvTable {
-  GemvFn q8_0 = nullptr, q4_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr, f16 = nullptr, bf16 = nullptr;
+  GemvFn q8_0 = nullptr, q4_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr, f16 = nullptr, bf16 = nullptr,
+         f32 = nullptr;
 };
 
 #if defined(R1_HAVE_X86_KERNELS)

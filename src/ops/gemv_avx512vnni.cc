@@ -318,7 +318,7 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   }
 }
 
-// ---- F16 / BF16 rows, float32 activations ----
+// ---- F16 / BF16 / F32 rows, float32 activations ----
 // Memory bound already with the one-row dot products; what this adds is the sequential row walk
 // with the software prefetch. 64 elements (128 bytes) per step in 4 independent accumulators.
 __m512 load16_f16(const uint16_t* p) {
@@ -329,16 +329,17 @@ __m512 load16_bf16(const uint16_t* p) {
       _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
 }
 
-template <__m512 (*Load16)(const uint16_t*)>
-void gemv_half(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+__m512 load16_f32(const float* p) { return _mm512_loadu_ps(p); }
+
+template <typename Elem, __m512 (*Load16)(const Elem*)>
+void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   const float* x = static_cast<const float*>(a);
   for (int64_t r = 0; r < n_rows; ++r) {
-    const uint16_t* row =
-        reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    const Elem* row = reinterpret_cast<const Elem*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
-      prefetch_ahead<128>(reinterpret_cast<const uint8_t*>(row + i));
+      prefetch_ahead<64 * sizeof(Elem)>(reinterpret_cast<const uint8_t*>(row + i));
       for (int u = 0; u < 4; ++u)
         acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
     }
@@ -351,7 +352,15 @@ void gemv_half(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 const GemvTable& gemv_avx512vnni() {
   static const GemvTable t = {
-      gemv_q8_0, gemv_q4_0, gemv_qk<false>, gemv_qk<true>, gemv_q6_k, gemv_half<load16_f16>, gemv_half<load16_bf16>};
+      gemv_q8_0,
+      gemv_q4_0,
+      gemv_qk<false>,
+      gemv_qk<true>,
+      gemv_q6_k,
+      gemv_float<uint16_t, load16_f16>,
+      gemv_float<uint16_t, load16_bf16>,
+      gemv_float<float, load16_f32>,
+  };
   return t;
 }
 

@@ -116,6 +116,7 @@ GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (type == DType::Q6_K) return b.gemv->q6_k;
   if (type == DType::F16 && k % 16 == 0) return b.gemv->f16;
   if (type == DType::BF16 && k % 16 == 0) return b.gemv->bf16;
+  if (type == DType::F32 && k % 16 == 0) return b.gemv->f32;
   return nullptr;
 }
 
