@@ -180,6 +180,34 @@ constexpr auto lane_tiles(std::integer_sequence<int, Ts...>) {
 
 using IntExpandFn = void (*)(const void*, int64_t, int8_t*, float*, float*);
 
+__m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+// One 32-code block of 16 rows (row j at codes + j·stride) into the lanes layout: out[q] holds
+// dword q of every row, plus the offset. An 8×8 dword transpose done on both 256-bit halves at once
+// (rows j and j + 8 share a vector): unpack by dwords, then by qwords, then pick 128-bit lanes.
+void codes_to_lanes(const int8_t* codes, int64_t stride, __m512i offset, uint8_t* out) {
+  __m512i z[8], t[8], u[8];
+  for (int j = 0; j < 8; ++j)
+    z[j] = join(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + j * stride)),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + (j + 8) * stride)));
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = _mm512_unpacklo_epi32(z[j], z[j + 1]);      // per 128-bit lane: j.0 j+1.0 j.1 j+1.1
+    t[j + 1] = _mm512_unpackhi_epi32(z[j], z[j + 1]);  //                   j.2 j+1.2 j.3 j+1.3
+  }
+  for (int j = 0; j < 8; j += 4)
+    for (int h = 0; h < 2; ++h) {
+      u[j + 2 * h] = _mm512_unpacklo_epi64(t[j + h], t[j + 2 + h]);      // rows j..j+3, dword 2h (and +4)
+      u[j + 2 * h + 1] = _mm512_unpackhi_epi64(t[j + h], t[j + 2 + h]);  // rows j..j+3, dword 2h+1 (and +4)
+    }
+  // u[c] (rows 0..3, dwords c | c+4) and u[4 + c] (rows 4..7): 128-bit lanes 0 / 2 hold dword c of
+  // rows 0..3 / 8..11 (u[c]) and 4..7 / 12..15 (u[4 + c]); lanes 1 / 3 dword c + 4.
+  const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+  for (int c = 0; c < 4; ++c) {
+    _mm512_storeu_si512(out + c * 64, _mm512_add_epi8(_mm512_permutex2var_epi64(u[c], lo, u[4 + c]), offset));
+    _mm512_storeu_si512(out + (c + 4) * 64, _mm512_add_epi8(_mm512_permutex2var_epi64(u[c], hi, u[4 + c]), offset));
+  }
+}
+
 // Asks for the next group's weight bytes while the current group is multiplied: the group is read
 // in one short burst, which the hardware prefetchers do not see coming.
 void prefetch_rows(const uint8_t* p, int64_t n_bytes) {
@@ -245,9 +273,10 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
                                                act_d.data(), act_start.data(), act_sums.data());
   const LaneActs acts{act_codes.data(), act_d.data(), act_start.data(), act_sums.data(), k, nb};
   const LaneRows rows{lane_codes.data(), lane_scales.data(), kMins ? lane_mins.data() : nullptr};
-  // Gather index of row r's dword: rows are k bytes apart in row_codes.
-  const __m512i gather_rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                 _mm512_set1_epi32(static_cast<int>(k)));
+  // Gather index of row j's scale: rows are k / 4 floats apart in row_scales, nb in row_mins.
+  const __m512i rows16 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i scale_rows = _mm512_mullo_epi32(rows16, _mm512_set1_epi32(static_cast<int>(k / 4)));
+  const __m512i min_rows = _mm512_mullo_epi32(rows16, _mm512_set1_epi32(static_cast<int>(nb)));
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(kOffset));
   for (int64_t r = 0; r < n_rows; r += kLanes) {
     const int R = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r));
@@ -259,14 +288,11 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
     std::fill(row_scales.begin() + R * (k / 4), row_scales.end(), 0.0f);
     std::fill(row_mins.begin() + R * nb, row_mins.end(), 0.0f);
     for (int64_t b = 0; b < nb; ++b) {
-      for (int q = 0; q < 8; ++q) {
-        const __m512i v = _mm512_i32gather_epi32(gather_rows, row_codes.data() + 32 * b + 4 * q, 1);
-        _mm512_storeu_si512(lane_codes.data() + (b * 8 + q) * 64, _mm512_add_epi8(v, offset));
-      }
-      for (int j = 0; j < kLanes; ++j) {
-        for (int h = 0; h < kStarts; ++h) lane_scales[(b * kStarts + h) * kLanes + j] = row_scales[j * (k / 4) + 8 * b + 4 * h];
-        if constexpr (kMins) lane_mins[b * kLanes + j] = row_mins[j * nb + b];
-      }
+      codes_to_lanes(row_codes.data() + 32 * b, k, offset, lane_codes.data() + b * 8 * 64);
+      for (int h = 0; h < kStarts; ++h)
+        _mm512_storeu_ps(lane_scales.data() + (b * kStarts + h) * kLanes,
+                         _mm512_i32gather_ps(scale_rows, row_scales.data() + 8 * b + 4 * h, 4));
+      if constexpr (kMins) _mm512_storeu_ps(lane_mins.data() + b * kLanes, _mm512_i32gather_ps(min_rows, row_mins.data() + b, 4));
     }
     // The next group's weight bytes are requested a slice per token tile, so that the requests do
     // not queue up behind each other.
