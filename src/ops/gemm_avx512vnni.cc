@@ -375,18 +375,6 @@ void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
   }
 }
 
-// e4m3fn → float32: the 7 magnitude bits placed in a float's exponent and mantissa give the value
-// times 2^-120 (subnormals included); 0x7F / 0xFF are NaN.
-__m512 f8_to_f32(__m128i bytes) {
-  const __m512i x = _mm512_cvtepu8_epi32(bytes);
-  const __m512i mag = _mm512_and_si512(x, _mm512_set1_epi32(0x7F));
-  __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(mag, 20)), _mm512_set1_ps(0x1p120f));
-  f = _mm512_castsi512_ps(
-      _mm512_or_si512(_mm512_castps_si512(f), _mm512_slli_epi32(_mm512_and_si512(x, _mm512_set1_epi32(0x80)), 24)));
-  return _mm512_mask_mov_ps(f, _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7F)),
-                            _mm512_set1_ps(__builtin_nanf("")));
-}
-
 // F8_E4M3: rows converted to F16 (exact: every e4m3 value is an fp16) a group at a time, then the
 // F16 tiles.
 void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
@@ -400,7 +388,8 @@ void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
       for (int64_t i = 0; i < k; i += 16) {
         const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w8 + (r + j) * w_stride + i));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows.data() + j * k + i),
-                            _mm512_cvtps_ph(f8_to_f32(b), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                            _mm512_cvtps_ph(_mm512_i32gather_ps(_mm512_cvtepu8_epi32(b), fp8_e4m3_table(), 4),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       }
     gemm_float<load_f16>(k, rows.data(), static_cast<size_t>(k) * 2, R, a, a_stride, n_tok, y + r, ldy);
   }
