@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -37,7 +39,8 @@ namespace fs = std::filesystem;
 struct ModelStats {
   int64_t size_bytes = 0;  // all tensor bytes
   int64_t n_params = 0;
-  int64_t bytes_per_token = 0;  // tensor bytes minus the embedding table (one row of it is read)
+  int64_t bytes_per_token = 0;  // tensor bytes minus the embedding table (one row of it is read),
+                                // routed experts counted for the share a token uses (used / all)
   std::string main_type;        // the weight type holding the most bytes
 };
 
@@ -52,12 +55,33 @@ ModelStats model_stats(const std::string& path) {
     g = GgufFile::open(path);
     tensors = &g->tensors();
   }
+  // A MoE token reads expert_used_count of the routed experts: GGUF stacks them (ffn_*_exps, ne[2]
+  // experts), HF directories name each (mlp.experts.N.); config.json gives the counts there.
+  double expert_share = 1;
+  int64_t hf_experts = 0;
+  if (g) {
+    const GgufValue* arch = g->find("general.architecture");
+    const int64_t used = arch ? g->get_int(arch->as_string() + ".expert_used_count", 0) : 0;
+    if (used > 0) expert_share = double(used);  // divided by each stack's ne[2] below
+  } else if (fs::exists(fs::path(path) / "config.json")) {
+    std::ifstream f(fs::path(path) / "config.json");
+    const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+    if (j.is_object() && j.value("n_routed_experts", 0) > 0 && j.value("num_experts_per_tok", 0) > 0) {
+      hf_experts = j.value("n_routed_experts", int64_t{0});
+      expert_share = double(j.value("num_experts_per_tok", int64_t{0})) / double(hf_experts);
+    }
+  }
   ModelStats s;
   std::vector<std::pair<DType, int64_t>> by_type;
   bool has_output = false;
-  int64_t embd_bytes = 0, embd_row = 0;
+  int64_t embd_bytes = 0, embd_row = 0, unread_expert_bytes = 0;
   for (const TensorView& t : *tensors) {
     const auto bytes = static_cast<int64_t>(t.nbytes);
+    if (g && expert_share > 1 && t.name.find("_exps.") != std::string::npos && t.ne[2] > 1) {
+      unread_expert_bytes += bytes - int64_t(double(bytes) * std::min(expert_share, double(t.ne[2])) / double(t.ne[2]));
+    } else if (hf_experts > 0 && t.name.find(".mlp.experts.") != std::string::npos) {
+      unread_expert_bytes += bytes - int64_t(double(bytes) * expert_share);
+    }
     s.size_bytes += bytes;
     s.n_params += t.n_elements();
     if (t.name == "token_embd.weight" || t.name == "model.embed_tokens.weight") {
@@ -71,7 +95,7 @@ ModelStats model_stats(const std::string& path) {
     else it->second += bytes;
   }
   // With tied embeddings the table is the output matrix and is read in full every token.
-  s.bytes_per_token = has_output ? s.size_bytes - embd_bytes + embd_row : s.size_bytes;
+  s.bytes_per_token = (has_output ? s.size_bytes - embd_bytes + embd_row : s.size_bytes) - unread_expert_bytes;
   auto top = std::max_element(by_type.begin(), by_type.end(), [](auto& a, auto& b) { return a.second < b.second; });
   s.main_type = top == by_type.end() ? "?" : std::string(dtype_name(top->first));
   return s;
@@ -139,11 +163,18 @@ int run_stream(const Args& a) {
   if (mib < 1 || mib > 65536) fail("bench: --stream-mib must be between 1 and 65536");
   ThreadPool pool(n_threads);
   const auto results = measure_bandwidth(pool, mib * (1 << 20) / 4, static_cast<int>(std::max<int64_t>(2, a.i64("--repetitions"))));
+  std::optional<ModelStats> model;
+  if (a.has("--model")) model = model_stats(a.str("--model"));
   if (a.flag("--json")) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : results)
+    for (const auto& r : results) {
       out.push_back({{"kernel", r.kernel}, {"n_threads", n_threads}, {"array_bytes", mib << 20},
                      {"best_gbs", r.best_gbs}, {"avg_gbs", r.avg_gbs}});
+      if (model) {
+        out.back()["model_bytes_per_token"] = model->bytes_per_token;
+        out.back()["tg_ceiling_ts"] = r.best_gbs * 1e9 / double(model->bytes_per_token);
+      }
+    }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
@@ -151,10 +182,10 @@ int run_stream(const Args& a) {
               static_cast<long long>(mib));
   std::printf("| kernel | best GB/s | avg GB/s |\n| --- | ---: | ---: |\n");
   for (const auto& r : results) std::printf("| %s | %.2f | %.2f |\n", r.kernel.c_str(), r.best_gbs, r.avg_gbs);
-  if (a.has("--model")) {
-    const ModelStats s = model_stats(a.str("--model"));
+  if (model) {
     std::printf("\n%s: %.1f MiB read per token -> tg ceiling %.1f t/s (read bandwidth / bytes per token)\n",
-                a.str("--model").c_str(), s.bytes_per_token / 1048576.0, results[0].best_gbs * 1e9 / s.bytes_per_token);
+                a.str("--model").c_str(), model->bytes_per_token / 1048576.0,
+                results[0].best_gbs * 1e9 / double(model->bytes_per_token));
   }
   return 0;
 }

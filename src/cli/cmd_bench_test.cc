@@ -84,6 +84,37 @@ TEST(CmdBench, StreamReportsFiveKernels) {
   for (const auto& k : j) EXPECT_GE(k["best_gbs"].get<double>(), k["avg_gbs"].get<double>() * 0.999);
 }
 
+// The tg ceiling's bytes per token: every tensor but the embedding table (one row of it is read),
+// and of a MoE's stacked experts only the share a token routes to (expert_used_count of ne[2]).
+TEST(CmdBench, StreamCountsTheBytesOneTokenReads) {
+  const std::string moe = std::string(R1_TEST_DATA_DIR) + "/models/deepseek2-mini-q8_0.gguf";
+  auto g = r1::GgufFile::open(moe);
+  const int64_t used = g->get_int("deepseek2.expert_used_count");
+  double expected = 0, all = 0;
+  for (const r1::TensorView& t : g->tensors()) {
+    const auto bytes = double(t.nbytes);
+    all += bytes;
+    if (t.name == "token_embd.weight") {
+      expected += bytes / double(t.ne[1]);
+    } else if (t.name.find("_exps.weight") != std::string::npos) {
+      ASSERT_GT(t.ne[2], used);
+      expected += bytes * double(used) / double(t.ne[2]);
+    } else {
+      expected += bytes;
+    }
+  }
+  ASSERT_TRUE(g->find_tensor("output.weight"));
+  int code = 0;
+  const std::string out = r1("bench --stream --stream-mib 8 -r 1 -t 1 --json -m " + moe, &code);
+  ASSERT_EQ(code, 0) << out;
+  const nlohmann::json j = nlohmann::json::parse(out);
+  const auto got = double(j[0]["model_bytes_per_token"].get<int64_t>());
+  EXPECT_NEAR(got, expected, 64.0);
+  EXPECT_LT(got, all * 0.8);
+  const double ceiling = j[0]["best_gbs"].get<double>() * 1e9 / got;
+  EXPECT_NEAR(j[0]["tg_ceiling_ts"].get<double>(), ceiling, ceiling * 1e-9);
+}
+
 TEST(CmdBench, BadInputsFailWithStatusOne) {
   int code = 0;
   r1("bench -m /nonexistent.gguf", &code);

@@ -14,6 +14,7 @@
 #include "io/gguf.h"
 #include "model/deepseek_context.h"
 #include "model/deepseek_model.h"
+#include "ops/quant.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -125,6 +126,43 @@ TEST_F(TinyDeepseekTest, CombinedMlaLayoutGivesTheSameModel) {
   }
   EXPECT_LT(max_diff / max_abs, 1e-5);
   EXPECT_THROW(parse_mla_layout("legacy", "gen-model"), Error);
+}
+
+// A quantized combined attn_kv_b: W_UV is read in place (no copy), W_UK's transposed copy is F16
+// and holds the dequantized k rows rounded once (relative 2^-11).
+TEST_F(TinyDeepseekTest, QuantizedCombinedUpProjectionIsUsedInPlace) {
+  const std::string path = (dir_ / "combined-q8_0.gguf").string();
+  write_gguf(random_deepseek_model(deepseek_preset("tiny-deepseek3"), 7, kTokenizer, false, KvbLayout::Combined), path,
+             "q8_0");
+  auto m = DeepseekModel::load(path);
+  auto g = GgufFile::open(path);
+  const DeepseekConfig& c = m->config();
+  const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, per = nope + c.v_head_dim;
+  for (size_t l = 0; l < m->weights().layers.size(); l++) {
+    const MlaWeights& w = m->weights().layers[l].attn;
+    const TensorView* kv_b = g->find_tensor(str("blk.", l, ".attn_kv_b.weight"));
+    ASSERT_TRUE(kv_b);
+    ASSERT_EQ(kv_b->type, DType::Q8_0);
+    ASSERT_EQ(w.wv_b.type, DType::Q8_0);  // the file's tensor as stored
+    ASSERT_EQ(w.wv_b.nbytes, kv_b->nbytes);
+    EXPECT_EQ(std::memcmp(w.wv_b.data, kv_b->data, kv_b->nbytes), 0);
+    EXPECT_EQ(w.wv_row0, nope);
+    EXPECT_EQ(w.wv_head_stride, per);
+    ASSERT_EQ(w.wk_b.type, DType::F16);
+    std::vector<float> row(static_cast<size_t>(r)), k_row(static_cast<size_t>(nope));
+    for (int64_t h = 0; h < H; h++) {
+      for (int64_t j = 0; j < r; j++) {
+        dequantize_row(DType::F16, static_cast<const uint8_t*>(w.wk_b.data) + size_t(h * r + j) * row_bytes(DType::F16, nope),
+                       k_row.data(), nope);
+        for (int64_t d = 0; d < nope; d++) {
+          dequantize_row(DType::Q8_0, static_cast<const uint8_t*>(kv_b->data) + size_t(h * per + d) * row_bytes(DType::Q8_0, r),
+                         row.data(), r);
+          ASSERT_NEAR(k_row[size_t(d)], row[size_t(j)], std::fabs(row[size_t(j)]) * 0x1p-11 + 1e-7)
+              << "layer " << l << " head " << h << " j " << j << " d " << d;
+        }
+      }
+    }
+  }
 }
 
 TEST_F(TinyDeepseekTest, Fp8DirectoryUsedAsStoredEqualsItsDequantizedGguf) {

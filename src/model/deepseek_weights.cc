@@ -1,6 +1,8 @@
 #include "model/deepseek_weights.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -108,11 +110,22 @@ class Binder {
   }
 
   TensorView own_f32(const std::string& name, std::array<int64_t, 4> ne, int n_dims, const std::vector<float>& v) {
-    std::vector<uint8_t>& buf = store_.emplace_back(v.size() * sizeof(float));
-    std::memcpy(buf.data(), v.data(), buf.size());
+    return own(name, ne, n_dims, DType::F32, v);
+  }
+
+  // A tensor made at load from float values, stored as F32, F16 or BF16 (rounded to nearest even).
+  TensorView own(const std::string& name, std::array<int64_t, 4> ne, int n_dims, DType type, const std::vector<float>& v) {
+    const size_t width = type == DType::F32 ? sizeof(float) : sizeof(uint16_t);
+    std::vector<uint8_t>& buf = store_.emplace_back(v.size() * width);
+    if (type == DType::F32) {
+      std::memcpy(buf.data(), v.data(), buf.size());
+    } else {
+      auto* dst = reinterpret_cast<uint16_t*>(buf.data());
+      for (size_t i = 0; i < v.size(); i++) dst[i] = type == DType::F16 ? f32_to_fp16(v[i]) : f32_to_bf16(v[i]);
+    }
     TensorView t;
     t.name = name;
-    t.type = DType::F32;
+    t.type = type;
     t.n_dims = n_dims;
     t.ne = ne;
     t.data = buf.data();
@@ -150,24 +163,43 @@ TensorView expert_slice(const TensorView& stacked, int64_t e) {
 
 // wk_b / wv_b from a combined up-projection {kv_lora, n_head·(nope + v)} (GGUF attn_kv_b or HF
 // kv_b_proj): per head h, rows h·(nope+v) .. +nope are W_UK_h and the next v rows W_UV_h.
-void split_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeights& w) {
+// W_UV_h is used in place (rows of the stored matrix). W_UK_h is needed transposed, so it is copied:
+// exactly in the source's float type, F32 for FP8 and for values beyond F16's range, else F16 — a
+// quantized source's dequantized values rounded once more (2^-11 relative), which halves the
+// copy's memory and the bytes each decoded token reads from it.
+void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeights& w) {
   const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, per = nope + v;
   std::vector<float> row(static_cast<size_t>(r));
-  std::vector<float> k(static_cast<size_t>(H * r * nope)), vv(static_cast<size_t>(H * v * r));
+  std::vector<float> k(static_cast<size_t>(H * r * nope));
+  float largest = 0;
   for (int64_t h = 0; h < H; h++) {
-    for (int64_t d = 0; d < per; d++) {
+    for (int64_t d = 0; d < nope; d++) {
       linear_row(kv_b, h * per + d, row.data());
       for (int64_t j = 0; j < r; j++) {
-        if (d < nope) {
-          k[size_t((h * r + j) * nope + d)] = row[size_t(j)];  // transposed: row j of head h
-        } else {
-          vv[size_t((h * v + d - nope) * r + j)] = row[size_t(j)];
-        }
+        k[size_t((h * r + j) * nope + d)] = row[size_t(j)];  // transposed: row j of head h
+        largest = std::max(largest, std::abs(row[size_t(j)]));
       }
     }
   }
-  w.wk_b = b.own_f32(kv_b.w.name + " (k part, transposed)", {nope, r, H, 1}, 3, k);
-  w.wv_b = b.own_f32(kv_b.w.name + " (v part)", {r, v, H, 1}, 3, vv);
+  const bool fp8 = kv_b.scale_inv.data != nullptr;
+  DType k_type = kv_b.w.type;
+  if (fp8 || (k_type != DType::F32 && k_type != DType::BF16 && k_type != DType::F16)) {
+    k_type = !fp8 && largest <= 65504.0f ? DType::F16 : DType::F32;
+  }
+  w.wk_b = b.own(kv_b.w.name + " (k part, transposed)", {nope, r, H, 1}, 3, k_type, k);
+  if (!fp8) {
+    w.wv_b = kv_b.w;
+    w.wv_row0 = nope;
+    w.wv_head_stride = per;
+    return;
+  }
+  std::vector<float> vv(static_cast<size_t>(H * v * r));  // FP8: the block scales need applying
+  for (int64_t h = 0; h < H; h++) {
+    for (int64_t d = 0; d < v; d++) linear_row(kv_b, h * per + nope + d, vv.data() + (h * v + d) * r);
+  }
+  w.wv_b = b.own(kv_b.w.name + " (v part)", {r, v, H, 1}, 3, DType::F32, vv);
+  w.wv_row0 = 0;
+  w.wv_head_stride = v;
 }
 
 void check_mla_split_types(const Binder& b, const TensorView& t) {
@@ -198,8 +230,10 @@ DeepseekLayer bind_gguf_layer(const DeepseekConfig& c, Binder& b, int64_t l) {
     a.wv_b = b.need(p + "attn_v_b.weight", {c.kv_lora_rank, c.v_head_dim, H, 1}, 3);
     check_mla_split_types(b, a.wk_b);
     check_mla_split_types(b, a.wv_b);
+    a.wv_row0 = 0;
+    a.wv_head_stride = c.v_head_dim;
   } else {
-    split_kv_b(c, b.linear(p + "attn_kv_b.weight", c.kv_lora_rank, H * (c.qk_nope_dim + c.v_head_dim)), b, a);
+    bind_kv_b(c, b.linear(p + "attn_kv_b.weight", c.kv_lora_rank, H * (c.qk_nope_dim + c.v_head_dim)), b, a);
   }
   a.wo = b.linear(p + "attn_output.weight", H * c.v_head_dim, c.n_embd);
   L.ffn_norm = b.vector(p + "ffn_norm.weight", c.n_embd);
@@ -248,7 +282,7 @@ DeepseekLayer bind_hf_layer(const DeepseekConfig& c, Binder& b, int64_t l) {
   }
   a.wkv_a = b.linear(sa + "kv_a_proj_with_mqa.weight", c.n_embd, c.latent_dim());
   a.kv_a_norm = b.vector(sa + "kv_a_layernorm.weight", c.kv_lora_rank);
-  split_kv_b(c, b.linear(sa + "kv_b_proj.weight", c.kv_lora_rank, H * (c.qk_nope_dim + c.v_head_dim)), b, a);
+  bind_kv_b(c, b.linear(sa + "kv_b_proj.weight", c.kv_lora_rank, H * (c.qk_nope_dim + c.v_head_dim)), b, a);
   a.wo = b.linear(sa + "o_proj.weight", H * c.v_head_dim, c.n_embd);
   L.ffn_norm = b.vector(p + "post_attention_layernorm.weight", c.n_embd);
   if (!c.is_moe_layer(l)) {

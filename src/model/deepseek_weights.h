@@ -27,11 +27,14 @@ struct MlaWeights {
   Linear wq_b;                // {q_lora_rank, n_head·qk_head_dim}
   Linear wkv_a;               // {n_embd, kv_lora_rank + qk_rope_dim}
   TensorView kv_a_norm;       // {kv_lora_rank} F32
-  // The up-projection in absorbed orientation: wk_b rows h·kv_lora .. are W_UK_hᵀ (kv_lora rows of
-  // qk_nope), wv_b rows h·v_head .. are W_UV_h (v_head rows of kv_lora). GGUF MLA files store
-  // exactly these (attn_k_b, attn_v_b); from kv_b_proj / attn_kv_b they are built at load in F32.
+  // The up-projection in absorbed orientation. W_UK_hᵀ = rows h·kv_lora .. of wk_b (kv_lora rows of
+  // qk_nope): attn_k_b as stored, or made at load from attn_kv_b / kv_b_proj (deepseek_weights.cc).
+  // W_UV_h = rows wv_row0 + h·wv_head_stride .. + v_head of wv_b (rows of kv_lora): attn_v_b as
+  // stored (row0 0, stride v_head), or the combined attn_kv_b / kv_b_proj itself (row0 qk_nope,
+  // stride qk_nope + v_head; a copy only for FP8, whose block scales need applying).
   TensorView wk_b;            // {qk_nope, kv_lora_rank, n_head}
-  TensorView wv_b;            // {kv_lora_rank, v_head, n_head}
+  TensorView wv_b;            // {kv_lora_rank, v_head, n_head} or {kv_lora_rank, n_head·(qk_nope + v_head)}
+  int64_t wv_row0 = 0, wv_head_stride = 0;
   Linear wo;                  // {n_head·v_head, n_embd}
 };
 

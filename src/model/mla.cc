@@ -54,14 +54,23 @@ MlaScratch::MlaScratch(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ct
 
 namespace {
 
-// For every head h: dst[i][h] (dst_width values at stride H·dst_width) = rows [h·rows, (h+1)·rows)
-// of the stacked per-head matrix w times src[i][h] (w.ne[0] values at src_stride, src_offset + h·src_head).
-void per_head_matmul(const TensorView& w, int64_t H, const float* src, int64_t src_stride, int64_t src_head, int64_t n,
-                     float* dst, MlaScratch& s, ThreadPool& pool) {
-  const int64_t k = w.ne[0], rows = w.ne[1];
+// For every head h: dst[i][h] (rows values at stride H·rows) = rows [row0 + h·head_stride, + rows)
+// of w times src[i][h] (w.ne[0] values at src_stride, offset h·src_head). One token (decode): each
+// thread takes whole heads, one parallel step instead of one per head.
+void per_head_matmul(const TensorView& w, int64_t row0, int64_t head_stride, int64_t rows, int64_t H, const float* src,
+                     int64_t src_stride, int64_t src_head, int64_t n, float* dst, MlaScratch& s, ThreadPool& pool) {
+  const int64_t k = w.ne[0];
+  if (n == 1) {
+    pool.run([&](int tid, int nt) {
+      for (int64_t h = tid; h < H; h += nt) {
+        matmul_rows(w, row0 + h * head_stride, rows, src + h * src_head, 1, dst + h * rows, serial_pool());
+      }
+    });
+    return;
+  }
   for (int64_t h = 0; h < H; h++) {
     for (int64_t i = 0; i < n; i++) std::copy_n(src + i * src_stride + h * src_head, k, s.head_in.data() + i * k);
-    matmul_rows(w, h * rows, rows, s.head_in.data(), n, s.head_out.data(), pool);
+    matmul_rows(w, row0 + h * head_stride, rows, s.head_in.data(), n, s.head_out.data(), pool);
     for (int64_t i = 0; i < n; i++) std::copy_n(s.head_out.data() + i * rows, rows, dst + (i * H + h) * rows);
   }
 }
@@ -114,7 +123,7 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
   }
 
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
-  per_head_matmul(w.wk_b, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
+  per_head_matmul(w.wk_b, 0, r, r, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
 
   // Causal attention over the latents. Work items are (token, block of heads): the block's queries
   // [q_abs | q_pe] share the token's keys, read once per block (ops/attention.h); blocks are small
@@ -137,7 +146,8 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
   });
 
   // Decompress each head's latent with W_UV, then the output projection.
-  per_head_matmul(w.wv_b, H, s.u.data(), H * r, r, n, s.att.data(), s, pool);
+  per_head_matmul(w.wv_b, w.wv_row0, w.wv_head_stride, c.v_head_dim, H, s.u.data(), H * r, r, n, s.att.data(), s,
+                  pool);
   linear(w.wo, s.att.data(), n, out, pool);
 }
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/deepseek_model.h"
+#include "ops/quant.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -54,8 +55,19 @@ std::vector<double> naive_mla(const DeepseekConfig& c, const MlaWeights& w, cons
   const int64_t qk = nope + rp, D = c.n_embd;
   const std::vector<double> Wqa = rows_of(w.wq_a), Wqb = rows_of(w.wq_b), Wkva = rows_of(w.wkv_a), Wo = rows_of(w.wo);
   const std::vector<double> freq = rope_frequencies(c.rope);
-  const float* kb = static_cast<const float*>(w.wk_b.data);  // [h][j][d]
-  const float* vb = static_cast<const float*>(w.wv_b.data);  // [h][d][j]
+  // W_UK_hᵀ [h][j][d] and W_UV_h [h][d][j] as the model binds them (stored, built or used in place).
+  std::vector<float> kb(size_t(H * r * nope)), vb(size_t(H * v * r));
+  for (int64_t row = 0; row < H * r; row++) {
+    dequantize_row(w.wk_b.type, static_cast<const uint8_t*>(w.wk_b.data) + size_t(row) * row_bytes(w.wk_b.type, nope),
+                   kb.data() + row * nope, nope);
+  }
+  for (int64_t h = 0; h < H; h++) {
+    for (int64_t d = 0; d < v; d++) {
+      const int64_t row = w.wv_row0 + h * w.wv_head_stride + d;
+      dequantize_row(w.wv_b.type, static_cast<const uint8_t*>(w.wv_b.data) + size_t(row) * row_bytes(w.wv_b.type, r),
+                     vb.data() + (h * v + d) * r, r);
+    }
+  }
   std::vector<std::vector<double>> q(n), k(n), val(n);
   for (int64_t t = 0; t < n; t++) {
     const std::vector<double> x(xn.begin() + t * D, xn.begin() + (t + 1) * D);

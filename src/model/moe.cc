@@ -100,13 +100,12 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   const int64_t items = K + (shared ? 1 : 0);
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
   pool.run([&](int tid, int nt) {
-    thread_local ThreadPool serial(1);
     thread_local std::vector<float> gate, up;
     gate.resize(size_t(widest));
     up.resize(size_t(widest));
     for (int64_t item = tid; item < items; item += nt) {
       const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
-      ffn_rows(f, x, 1, s.expert_out.data() + item * D, gate.data(), up.data(), serial);
+      ffn_rows(f, x, 1, s.expert_out.data() + item * D, gate.data(), up.data(), serial_pool());
     }
   });
   if (shared) {

@@ -98,9 +98,10 @@ void prepare_q8(const BlockQ8_0* a, int64_t nb, GroupQ8* g) {
 
 // The fp16 scales of blocks at byte offsets stride·j (j < n) from p, converted to float:
 // the words at 2-byte indices (stride/2)·j of the first 128 bytes, one permute.
-template <int kStrideWords>
+// kFirst64: the blocks' scales lie in the first 64 bytes and no more may be read (a row's last group).
+template <int kStrideWords, bool kFirst64 = false>
 __m512 block_scales(const uint8_t* p) {
-  const __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
+  const __m512i v0 = _mm512_loadu_si512(p), v1 = kFirst64 ? v0 : _mm512_loadu_si512(p + 64);
   const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                        7 * kStrideWords, 6 * kStrideWords, 5 * kStrideWords, 4 * kStrideWords,
                                        3 * kStrideWords, 2 * kStrideWords, kStrideWords, 0);
@@ -120,7 +121,7 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i += 8) {
+    for (int64_t i = 0; i + 8 <= nb; i += 8) {
       const uint8_t* p = row + static_cast<size_t>(i) * sizeof(BlockQ4_0);
       prefetch_ahead<8 * sizeof(BlockQ4_0)>(p);
       const __m512 dw = block_scales<sizeof(BlockQ4_0) / 2>(p);
@@ -144,6 +145,20 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
       acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d1, acc1);
     }
+    if (nb % 8 != 0) {  // a last group of 4 blocks (k = 128 mod 256, e.g. V2-Lite's 1408-wide experts)
+      const uint8_t* p = row + static_cast<size_t>(nb - 4) * sizeof(BlockQ4_0);
+      const __m512 dw = block_scales<sizeof(BlockQ4_0) / 2, true>(p);
+      const GroupQ4& g0 = g[nb / 4 - 1];
+      __m512i q0 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 38)), 2);
+      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)), 3);
+      __m512i s0 = _mm512_load_si512(g0.bias);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q0, low4), _mm512_load_si512(g0.lo));
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4), _mm512_load_si512(g0.hi));
+      const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
+    }
     y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
   }
 }
@@ -159,7 +174,7 @@ void gemv_q8_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i += 4) {
+    for (int64_t i = 0; i + 4 <= nb; i += 4) {
       const uint8_t* p = row + static_cast<size_t>(i) * sizeof(BlockQ8_0);
       prefetch_ahead<4 * sizeof(BlockQ8_0)>(p);
       const __m512 dw = block_scales<sizeof(BlockQ8_0) / 2>(p);
@@ -177,6 +192,17 @@ void gemv_q8_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       const __m512 d1 = _mm512_mul_ps(_mm512_permutexvar_ps(spread1, dw), _mm512_load_ps(g1.da));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
       acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), d1, acc1);
+    }
+    if (nb % 4 != 0) {  // a last group of 2 blocks (k = 64 mod 128)
+      const uint8_t* p = row + static_cast<size_t>(nb - 2) * sizeof(BlockQ8_0);
+      const __m512 dw = block_scales<sizeof(BlockQ8_0) / 2, true>(p);
+      const GroupQ8& g0 = g[nb / 2 - 1];
+      __m512i q0 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
+      q0 = _mm512_inserti64x4(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)), 1);
+      const __m512i s0 =
+          _mm512_dpbusd_epi32(_mm512_load_si512(g0.bias), _mm512_xor_si512(q0, flip), _mm512_load_si512(g0.qs));
+      const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
     }
     y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
   }

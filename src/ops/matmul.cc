@@ -109,8 +109,8 @@ GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
 // The one-token kernel for this weight type, or null.
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
-  if (type == DType::Q8_0 && k % 256 == 0) return b.gemv->q8_0;
-  if (type == DType::Q4_0 && k % 256 == 0) return b.gemv->q4_0;
+  if (type == DType::Q8_0 && k % (2 * kQK) == 0) return b.gemv->q8_0;  // groups of 2 blocks
+  if (type == DType::Q4_0 && k % (4 * kQK) == 0) return b.gemv->q4_0;  // groups of 4 blocks
   if (type == DType::Q4_K) return b.gemv->q4_k;  // K-quant rows are whole super-blocks of 256
   if (type == DType::Q5_K) return b.gemv->q5_k;
   if (type == DType::Q6_K) return b.gemv->q6_k;

@@ -111,4 +111,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   });
 }
 
+ThreadPool& serial_pool() {
+  thread_local ThreadPool serial(1);
+  return serial;
+}
+
 }  // namespace r1

@@ -26,4 +26,8 @@ class ThreadPool {
   int n_threads_;
 };
 
+// This thread's one-thread pool: for kernels called inside work that run() has already split
+// over the threads (each thread runs whole items; no nested hand-off).
+ThreadPool& serial_pool();
+
 }  // namespace r1
