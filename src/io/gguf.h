@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/mapped_file.h"
 
 namespace r1 {
 
-class MappedFile;
 
 enum class GgufType : uint32_t {
   U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
@@ -75,7 +75,8 @@ constexpr int kGgufMaxArrayDepth = 16;
 // in one table. The object owns the mappings; TensorViews stay valid while it lives.
 class GgufFile {
  public:
-  static std::unique_ptr<GgufFile> open(const std::string& path);
+  // load: how the tensor data is brought in (io/mapped_file.h); model loads use FileLoad::Auto.
+  static std::unique_ptr<GgufFile> open(const std::string& path, FileLoad load = FileLoad::Map);
   // Parses one GGUF image already in memory (no split handling); `name` stands for the file in
   // messages. The bytes must outlive the returned object. Used by the fuzzers and tests.
   static std::unique_ptr<GgufFile> from_memory(const void* data, size_t size, const std::string& name);
@@ -103,7 +104,7 @@ class GgufFile {
 
  private:
   GgufFile() = default;
-  static std::unique_ptr<GgufFile> open_one(const std::string& path);
+  static std::unique_ptr<GgufFile> open_one(const std::string& path, FileLoad load);
   void add_tensor(TensorView t);  // throws on a duplicate name
 
   std::string path_;

@@ -244,8 +244,8 @@ std::unique_ptr<GgufFile> GgufFile::from_memory(const void* data, size_t size, c
   return f;
 }
 
-std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path) {
-  auto map = std::make_unique<MappedFile>(path);
+std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path, FileLoad load) {
+  auto map = std::make_unique<MappedFile>(path, load);
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
   GgufParser::parse(*f, map->data(), map->size());
@@ -256,8 +256,8 @@ std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path) {
 // A split model is "<prefix>-00001-of-00003.gguf", "<prefix>-00002-of-00003.gguf", ... (gguf-split's
 // names). Part i has split.no = i - 1 and split.count = N; only the first part carries the model's
 // metadata, so metadata() is the first part's and the tensors of all parts form one table.
-std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
-  std::unique_ptr<GgufFile> first = open_one(path);
+std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load) {
+  std::unique_ptr<GgufFile> first = open_one(path, load);
   const GgufValue* count_value = first->find("split.count");
   if (!count_value) return first;
   const int64_t count = count_value->as_int(path + ": split.count");
@@ -286,7 +286,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   for (int64_t i = 1; i < count; ++i) {
     const std::string p = part_path(i);
     if (!std::filesystem::exists(p)) fail(path, ": missing split part ", p, " (part ", i + 1, " of ", count, ")");
-    std::unique_ptr<GgufFile> part = open_one(p);
+    std::unique_ptr<GgufFile> part = open_one(p, load);
     if (part->get_int("split.count") != count || part->get_int("split.no") != i)
       fail(p, ": expected split.no = ", i, " and split.count = ", count, ", found ", part->get_int("split.no"),
            " and ", part->get_int("split.count"));

@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "core/error.h"
 
@@ -18,9 +22,23 @@ const uint8_t kEmpty[1] = {0};
 
 [[noreturn]] void fail_errno(const std::string& path, int err) { fail("cannot open ", path, ": ", std::strerror(err)); }
 
+// Auto: Read when the file fits in the memory the kernel says is available, a GiB to spare.
+bool read_in(const std::string& path, size_t size, FileLoad load) {
+  if (load != FileLoad::Auto) return load == FileLoad::Read;
+  if (const char* env = std::getenv("R1_MMAP"); env && *env) return std::string(env) == "0";
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  for (uint64_t kib = 0; meminfo >> key >> kib;) {
+    if (key == "MemAvailable:") return size + (uint64_t{1} << 30) <= kib * 1024;
+    meminfo.ignore(64, '\n');
+  }
+  (void)path;
+  return false;  // no /proc/meminfo (not Linux): map
+}
+
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_errno(path, errno);
   struct stat st{};
@@ -39,20 +57,58 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     data_ = kEmpty;
     return;
   }
+  if (read_in(path, size_, load) && read_into_memory(fd)) {
+    ::close(fd);
+    return;
+  }
   void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
   ::close(fd);  // the mapping keeps the file alive
   if (p == MAP_FAILED) fail_errno(path, err);
   data_ = static_cast<const uint8_t*>(p);
-  mapped_ = true;
+  region_ = p;
+  region_size_ = size_;
+}
+
+// Anonymous memory 2 MiB-aligned (so huge pages can back all of it), advised for huge pages, the
+// file read into it with pread (the page cache's copy is not mapped here, so it does not count in
+// this process's RSS), then made read-only like a mapping. False when the memory is not there
+// (the caller maps instead); an I/O error throws.
+bool MappedFile::read_into_memory(int fd) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t span = (size_ + kHuge - 1) / kHuge * kHuge + kHuge;
+  void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  auto* base = static_cast<uint8_t*>(p);
+  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~uintptr_t{kHuge - 1});
+#ifdef MADV_HUGEPAGE
+  ::madvise(aligned, span - size_t(aligned - base), MADV_HUGEPAGE);
+#endif
+  for (size_t done = 0; done < size_;) {
+    const ssize_t n = ::pread(fd, aligned + done, std::min<size_t>(size_ - done, size_t{1} << 30), off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : 0;
+      ::munmap(p, span);
+      if (err) fail("cannot read ", path_, ": ", std::strerror(err));
+      fail("cannot read ", path_, ": the file ended at byte ", done, " of ", size_, " (changed while being read?)");
+    }
+    done += size_t(n);
+  }
+  ::mprotect(p, span, PROT_READ);
+  data_ = aligned;
+  region_ = p;
+  region_size_ = span;
+  in_memory_ = true;
+  return true;
 }
 
 MappedFile::~MappedFile() {
-  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (region_) ::munmap(region_, region_size_);
 }
 
 void MappedFile::prefetch() const {
-  if (mapped_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
+  if (region_ && !in_memory_) ::madvise(region_, region_size_, MADV_WILLNEED);
 }
 
 }  // namespace r1

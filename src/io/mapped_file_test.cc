@@ -1,5 +1,9 @@
 #include "io/mapped_file.h"
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "io/io_test_util.h"
@@ -17,6 +21,33 @@ TEST(MappedFile, MapsTheWholeFile) {
   ASSERT_EQ(f.size(), bytes.size());
   EXPECT_EQ(std::memcmp(f.data(), bytes.data(), bytes.size()), 0);
   f.prefetch();
+}
+
+// Read: the same bytes in 2 MiB-aligned memory (huge pages can back it), read-only like a mapping;
+// Auto follows R1_MMAP (1: map, 0: read).
+TEST(MappedFile, ReadsIntoAlignedMemory) {
+  test::TempDir dir;
+  std::vector<uint8_t> bytes((size_t{3} << 20) + 12345);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 13 + (i >> 12));
+  test::write_bytes(dir.file("w.bin"), bytes);
+  MappedFile f(dir.file("w.bin"), FileLoad::Read);
+  EXPECT_TRUE(f.in_memory());
+  ASSERT_EQ(f.size(), bytes.size());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(f.data()) % (uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(std::memcmp(f.data(), bytes.data(), bytes.size()), 0);
+  EXPECT_DEATH(const_cast<uint8_t*>(f.data())[5] = 1, "");  // read-only
+  EXPECT_FALSE(MappedFile(dir.file("w.bin")).in_memory());  // Map is the default
+
+  const char* saved = std::getenv("R1_MMAP");
+  const std::string keep = saved ? saved : "";
+  setenv("R1_MMAP", "1", 1);
+  EXPECT_FALSE(MappedFile(dir.file("w.bin"), FileLoad::Auto).in_memory());
+  setenv("R1_MMAP", "0", 1);
+  MappedFile g(dir.file("w.bin"), FileLoad::Auto);
+  EXPECT_TRUE(g.in_memory());
+  EXPECT_EQ(std::memcmp(g.data(), bytes.data(), bytes.size()), 0);
+  if (saved) setenv("R1_MMAP", keep.c_str(), 1);
+  else unsetenv("R1_MMAP");
 }
 
 TEST(MappedFile, EmptyFileHasSizeZero) {

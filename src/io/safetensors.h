@@ -8,17 +8,18 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/mapped_file.h"
 
 namespace r1 {
 
-class MappedFile;
 
 // All tensors of a HF checkpoint directory (or a single .safetensors file). TensorView.ne is in
 // ggml order (reversed safetensors shape), so a [out][in] Linear weight has ne = {in, out}.
 class SafetensorsSet {
  public:
   // path: a .safetensors file, a model.safetensors.index.json, or a directory holding either.
-  static std::unique_ptr<SafetensorsSet> open(const std::string& path);
+  // load: how the tensor data is brought in (io/mapped_file.h); model loads use FileLoad::Auto.
+  static std::unique_ptr<SafetensorsSet> open(const std::string& path, FileLoad load = FileLoad::Map);
   // Parses one .safetensors image already in memory; `name` stands for the file in messages. The
   // bytes must outlive the returned object. Used by the fuzzers and tests.
   static std::unique_ptr<SafetensorsSet> from_memory(const void* data, size_t size, const std::string& name);
@@ -32,8 +33,8 @@ class SafetensorsSet {
 
  private:
   SafetensorsSet() = default;
-  static std::unique_ptr<SafetensorsSet> open_file(const std::string& path);
-  static std::unique_ptr<SafetensorsSet> open_index(const std::string& path);
+  static std::unique_ptr<SafetensorsSet> open_file(const std::string& path, FileLoad load);
+  static std::unique_ptr<SafetensorsSet> open_index(const std::string& path, FileLoad load);
   void add(TensorView t);  // throws on a duplicate name
 
   std::string path_;

@@ -161,8 +161,8 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::from_memory(const void* data, si
   return s;
 }
 
-std::unique_ptr<SafetensorsSet> SafetensorsSet::open_file(const std::string& path) {
-  auto map = std::make_unique<MappedFile>(path);
+std::unique_ptr<SafetensorsSet> SafetensorsSet::open_file(const std::string& path, FileLoad load) {
+  auto map = std::make_unique<MappedFile>(path, load);
   std::unique_ptr<SafetensorsSet> s(new SafetensorsSet());
   s->path_ = path;
   SafetensorsParser::parse(*s, map->data(), map->size(), path);
@@ -172,7 +172,7 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::open_file(const std::string& pat
 
 // The index maps each tensor name to its shard. Only listed tensors are taken, each from the
 // shard the index names; shards are read in name order, tensors in data order within a shard.
-std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& path) {
+std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& path, FileLoad load) {
   const json index = read_json_file(path);
   if (!index.is_object()) fail(path, ": not a JSON object");
   auto wm = index.find("weight_map");
@@ -189,7 +189,7 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& pa
   for (const auto& [shard, names] : by_shard) {
     const fs::path p = shard_path(dir, shard, path);
     if (!fs::exists(p)) fail(path, ": shard ", shard, " (holding ", *names.begin(), ") does not exist");
-    auto map = std::make_unique<MappedFile>(p.string());
+    auto map = std::make_unique<MappedFile>(p.string(), load);
     std::map<std::string, std::string> metadata;
     std::vector<TensorView> tensors = parse_file(map->data(), map->size(), p.string(), metadata);
     size_t found = 0;
@@ -208,18 +208,18 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& pa
   return s;
 }
 
-std::unique_ptr<SafetensorsSet> SafetensorsSet::open(const std::string& path) {
+std::unique_ptr<SafetensorsSet> SafetensorsSet::open(const std::string& path, FileLoad load) {
   std::unique_ptr<SafetensorsSet> s;
   if (fs::is_directory(path)) {
     const fs::path index = fs::path(path) / "model.safetensors.index.json";
     const fs::path single = fs::path(path) / "model.safetensors";
-    if (fs::exists(index)) s = open_index(index.string());
-    else if (fs::exists(single)) s = open_file(single.string());
+    if (fs::exists(index)) s = open_index(index.string(), load);
+    else if (fs::exists(single)) s = open_file(single.string(), load);
     else fail(path, ": no model.safetensors.index.json or model.safetensors in this directory");
   } else if (path.ends_with(".index.json")) {
-    s = open_index(path);
+    s = open_index(path, load);
   } else {
-    s = open_file(path);
+    s = open_file(path, load);
   }
   s->path_ = path;
   return s;

@@ -24,6 +24,9 @@ struct Linear {
 // y[n][out] = x[n][in] · Wᵀ (W dequantized, block scales applied).
 void linear(const Linear& l, const float* x, int64_t n, float* y, ThreadPool& pool);
 
+// Rows [row0, row0 + n_rows) of W only: y[n][n_rows].
+void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, int64_t n, float* y, ThreadPool& pool);
+
 // Row r of W as floats (block scales applied): out[0..in).
 void linear_row(const Linear& l, int64_t r, float* out);
 

@@ -20,11 +20,11 @@ std::unique_ptr<DeepseekModel> DeepseekModel::from_gguf(std::unique_ptr<GgufFile
 
 std::unique_ptr<DeepseekModel> DeepseekModel::load(const std::string& path, Fp8Mode fp8) {
   namespace fs = std::filesystem;
-  if (fs::is_regular_file(path)) return from_gguf(GgufFile::open(path));
+  if (fs::is_regular_file(path)) return from_gguf(GgufFile::open(path, FileLoad::Auto));
   if (!fs::is_directory(path)) fail(path, ": no such model file or directory");
   std::unique_ptr<DeepseekModel> m(new DeepseekModel());
   m->config_ = deepseek_config_from_hf(path);
-  m->safetensors_ = SafetensorsSet::open(path);
+  m->safetensors_ = SafetensorsSet::open(path, FileLoad::Auto);
   m->weights_ = bind_deepseek_hf(m->config_, *m->safetensors_, fp8, m->store_);
   return m;
 }

@@ -38,7 +38,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, Fp8Mode fp8) {
 
 void Model::load_gguf(const std::string& path) {
   format_ = WeightFormat::Gguf;
-  gguf_ = GgufFile::open(path);
+  gguf_ = GgufFile::open(path, FileLoad::Auto);
   if (is_deepseek_gguf(*gguf_)) {
     tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(read_gguf_vocab(*gguf_)));
     set_deepseek(DeepseekModel::from_gguf(std::move(gguf_)));
@@ -57,7 +57,7 @@ void Model::load_hf(const std::string& dir, Fp8Mode fp8) {
     set_deepseek(DeepseekModel::load(dir, fp8));
   } else {
     config_ = config_from_hf(dir);
-    safetensors_ = SafetensorsSet::open(dir);
+    safetensors_ = SafetensorsSet::open(dir, FileLoad::Auto);
     const SafetensorsSet& st = *safetensors_;
     weights_ = bind_dense_weights(config_, format_, [&](const std::string& n) { return st.find(n); }, dir, f32_store_);
   }

@@ -33,7 +33,8 @@ struct FfnScratch {
   std::vector<float> x;         // [max_batch][n_embd] the tokens routed to one expert
   std::vector<float> gate, up;  // [max_batch][widest FFN]
   std::vector<float> y;         // [max_batch][n_embd]
-  std::vector<float> expert_out;  // [n_expert_used + 1][n_embd] one token's expert outputs
+  std::vector<float> expert_gate, expert_up;  // [n_expert_used + 1][widest FFN] one token's experts
+  std::vector<float> expert_out;              // [n_expert_used + 1][n_embd]
 };
 
 // out[n][n_embd] = down(silu(gate x) ⊙ up x). The dense FFN and each expert.

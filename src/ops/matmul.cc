@@ -161,13 +161,16 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   const DType act_type = activation_type_for(w.type);
   const void* act = x;
   size_t act_stride = static_cast<size_t>(k) * sizeof(float);
-  std::vector<uint8_t> act_buf;
+  // The caller's buffer, reused (decode makes thousands of calls per token); the workers get its
+  // address, not their own thread_local.
+  thread_local std::vector<uint8_t> act_buf;
   if (act_type != DType::F32) {
     act_stride = row_bytes(act_type, k);
-    act_buf.resize(act_stride * static_cast<size_t>(n_tok));
+    if (act_buf.size() < act_stride * static_cast<size_t>(n_tok)) act_buf.resize(act_stride * static_cast<size_t>(n_tok));
+    uint8_t* const act_data = act_buf.data();
     pool.parallel_for(n_tok, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
-        uint8_t* dst = act_buf.data() + static_cast<size_t>(t) * act_stride;
+        uint8_t* dst = act_data + static_cast<size_t>(t) * act_stride;
         if (act_type == DType::Q8_0) {
           be.dot->quantize_q8_0(x + t * k, dst, k);
         } else if (act_type == DType::Q8_K) {
@@ -177,7 +180,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
         }
       }
     });
-    act = act_buf.data();
+    act = act_data;
   }
   const uint8_t* a0 = static_cast<const uint8_t*>(act);
 

@@ -10,15 +10,25 @@
 namespace r1 {
 namespace {
 
-// The read kernel keeps eight independent sums so that it is bound by memory, not by the latency
-// of one add chain; the compiler vectorizes each lane group.
+// The read kernel must read as fast as the decode kernels can (it is their ceiling): 32
+// independent sums, so that the adds are not bound by the latency of their chains (with the
+// baseline x86-64 target, 8 SSE accumulators), and the decode kernels' software prefetch 16 KiB
+// ahead. With 8 sums and no prefetch one thread read ~27 GB/s while BM_gemv_cold's Q8_0 kernel
+// read 38 GB/s.
 float read_sum(const float* a, int64_t n) {
-  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  constexpr int kSums = 32;  // 128 bytes per step
+  constexpr int64_t kAhead = 16384 / sizeof(float);
+  float s[kSums] = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int u = 0; u < 8; ++u) s[u] += a[i + u];
+  for (; i + kSums <= n; i += kSums) {
+    __builtin_prefetch(a + i + kAhead);
+    __builtin_prefetch(a + i + kAhead + 16);
+    for (int u = 0; u < kSums; ++u) s[u] += a[i + u];
+  }
   for (; i < n; ++i) s[0] += a[i];
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  float total = 0;
+  for (float v : s) total += v;
+  return total;
 }
 
 }  // namespace
