@@ -71,7 +71,7 @@ bool bf16_dot_on() {
   int v = g_bf16_dot.load(std::memory_order_acquire);
   if (v < 0) {
     const char* env = std::getenv("R1_BF16_DOT");
-    v = env != nullptr && std::string(env) == "1";
+    v = env == nullptr || std::string(env) != "0";
     g_bf16_dot.store(v, std::memory_order_release);
   }
   return v == 1;

@@ -217,7 +217,8 @@ TEST(Matmul, ActivationQuantizersAgree) {
 // matches that reference; off, it is exact again.
 TEST(Matmul, Bf16DotProductsRoundTheActivations) {
   ThreadPool pool(2);
-  const int64_t k = 512, n = 37, n_tok = 21;
+  const int64_t k = 512;
+  for (const auto [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}}) {  // 1-2 groups, tails
   const Weights w = make_weights(DType::BF16, k, n, 3);
   const auto x = random_acts(n_tok * k, 4);
   for (bool on : {true, false}) {
@@ -230,6 +231,7 @@ TEST(Matmul, Bf16DotProductsRoundTheActivations) {
     std::vector<float> y(n_tok * n, NAN);
     matmul(w.view, x.data(), n_tok, y.data(), pool);
     for (int64_t i = 0; i < n_tok * n; ++i) ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << on << " " << i;
+  }
   }
   set_bf16_dot_products(false);
 }
