@@ -1,4 +1,5 @@
 #include "ops/elementwise.h"
+#include "ops/matmul.h"
 
 #include <gtest/gtest.h>
 
@@ -77,6 +78,25 @@ TEST(Elementwise, SiluSwigluAddScale) {
   EXPECT_EQ(big[0], -0.0f);
   EXPECT_EQ(big[1], 100.0f);
   EXPECT_EQ(big[2], 0.0f);
+}
+
+// swiglu's AVX-512 form (vector exp, masked tail) against the double formula, large |g| included,
+// and the scalar backend's loop.
+TEST(Elementwise, SwigluEveryBackend) {
+  auto g = random_vec(37, 6, 4.0f);
+  const auto u = random_vec(37, 7);
+  g[3] = -100.0f, g[4] = 100.0f, g[5] = 0.0f, g[6] = -88.0f, g[7] = 30.0f;
+  for (const char* b : {"scalar", "avx512vnni", "avx512"}) {
+    if (!force_matmul_backend(b)) continue;
+    std::vector<float> out(37, NAN);
+    swiglu(out.data(), g.data(), u.data(), 37);
+    for (int i = 0; i < 37; ++i) {
+      const double ref = g[i] / (1 + std::exp(-double(g[i]))) * u[i];
+      EXPECT_NEAR(out[i], ref, 2e-7 * (1 + std::fabs(ref))) << b << " g=" << g[i];
+    }
+    EXPECT_EQ(std::fabs(out[3]), 0.0f) << b;
+  }
+  force_matmul_backend("auto");
 }
 
 }  // namespace
