@@ -7,7 +7,8 @@
 # Each round runs every (model, engine) once with one repetition; results are the engines' JSON
 # outputs, OUT_DIR/<round>-<engine>-<model>.json. scripts/peers/summarize.py makes the table.
 # Engines: r1 (R1=build/r1), llama.cpp (LLAMA_BENCH=/work/peers/llama.cpp/build/bin/llama-bench),
-# ik_llama.cpp (IK_BENCH=..., run with -rtr 1 when IK_RTR=1), each skipped when absent.
+# ik_llama.cpp (IK_BENCH=..., run with -rtr 1 when IK_RTR=1), each skipped when absent; IK_THP=1 adds
+# a run of ik_llama.cpp with its transparent-huge-pages option (-thp 1), as engine ik_llama.cpp_thp.
 set -uo pipefail
 OUT=$1 ROUNDS=$2 PP=$3 TG=$4 THREADS=$5
 shift 5
@@ -23,6 +24,8 @@ for round in $(seq 1 "$ROUNDS"); do
       > "$OUT/$round-llama.cpp-$name.json" 2>/dev/null
     [[ -x $IK_BENCH ]] && "$IK_BENCH" -m "$model" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json \
       ${IK_RTR:+-rtr 1} > "$OUT/$round-ik_llama.cpp-$name.json" 2>/dev/null
+    [[ -x $IK_BENCH && -n ${IK_THP:-} ]] && "$IK_BENCH" -m "$model" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json \
+      ${IK_RTR:+-rtr 1} -thp 1 > "$OUT/$round-ik_llama.cpp_thp-$name.json" 2>/dev/null
     echo "round $round $name done $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
   done
 done

@@ -20,7 +20,10 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
 
 models = sorted({m for _, m in runs})
 engines = ["r1", "llama.cpp", "ik_llama.cpp"]
-print("| model | test | " + " | ".join(f"{e} t/s" for e in engines) + " | r1/llama.cpp | r1/ik_llama.cpp | rounds |")
+if any(e == "ik_llama.cpp_thp" for run in runs.values() for (e, _) in run):
+    engines.append("ik_llama.cpp_thp")  # compare.sh with IK_THP=1
+print("| model | test | " + " | ".join(f"{e} t/s" for e in engines) + " | " +
+      " | ".join(f"r1/{e}" for e in engines[1:]) + " | rounds |")
 print("|---|---|" + "---:|" * (len(engines) + 3))
 for model in models:
     rounds = [r for (r, m) in runs if m == model]
