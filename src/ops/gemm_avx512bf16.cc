@@ -80,7 +80,13 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       for (int64_t p = 0; p < k / 2; ++p)
         _mm512_storeu_si512(dst + p * kLanes, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, src + 4 * p, 1));
     }
-    for (int64_t t = 0; t < n_tok; t += kToks) {
+    // The next rows' bytes, a slice per token tile: the gathers above wait on every cache miss
+    // of 16 rows at once (~8% of a BF16 prefill in perf without this).
+    const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
+    const int64_t next_bytes = std::min<int64_t>(kGroups * kLanes, n_rows - r - R) * static_cast<int64_t>(w_stride);
+    const int64_t n_tiles = (n_tok + kToks - 1) / kToks, slice = (next_bytes / n_tiles + 63) / 64 * 64;
+    for (int64_t t = 0, i = 0; t < n_tok; t += kToks, ++i) {
+      prefetch_rows(next + i * slice, std::min(slice, next_bytes - i * slice));
       const int T = static_cast<int>(std::min<int64_t>(kToks, n_tok - t));
       (G == 2 ? two : one)[T - 1](k, lanes.data(), abf.data(), t, y + r, ldy, last);
     }

@@ -208,12 +208,6 @@ void codes_to_lanes(const int8_t* codes, int64_t stride, __m512i offset, uint8_t
   }
 }
 
-// Asks for the next group's weight bytes while the current group is multiplied: the group is read
-// in one short burst, which the hardware prefetchers do not see coming.
-void prefetch_rows(const uint8_t* p, int64_t n_bytes) {
-  for (int64_t i = 0; i < n_bytes; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T1);
-}
-
 // Activation rows (Q8_0 or Q8_K blocks) → LaneActs buffers: codes copied contiguous, per-block
 // scales, the −offset·Σa starts and the d·Σa sums.
 template <typename ActBlock, int kOffset, bool kHalves>

@@ -39,4 +39,11 @@ const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 GemmTileFn gemm_bf16_avx512bf16();
 #endif
 
+// Asks for the next group's weight bytes (into L2) while a tile kernel multiplies the current
+// group: a group is read in one short burst, which the hardware prefetchers do not see coming.
+// Tile kernels issue it a slice per token tile, so that the requests do not queue up together.
+inline void prefetch_rows(const uint8_t* p, int64_t n_bytes) {
+  for (int64_t i = 0; i < n_bytes; i += 64) __builtin_prefetch(p + i, 0, 2);
+}
+
 }  // namespace r1
