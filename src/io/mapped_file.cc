@@ -23,7 +23,7 @@ const uint8_t kEmpty[1] = {0};
 [[noreturn]] void fail_errno(const std::string& path, int err) { fail("cannot open ", path, ": ", std::strerror(err)); }
 
 // Auto: Read when the file fits in the memory the kernel says is available, a GiB to spare.
-bool read_in(const std::string& path, size_t size, FileLoad load) {
+bool read_in(size_t size, FileLoad load) {
   if (load != FileLoad::Auto) return load == FileLoad::Read;
   if (const char* env = std::getenv("R1_MMAP"); env && *env) return std::string(env) == "0";
   std::ifstream meminfo("/proc/meminfo");
@@ -32,7 +32,6 @@ bool read_in(const std::string& path, size_t size, FileLoad load) {
     if (key == "MemAvailable:") return size + (uint64_t{1} << 30) <= kib * 1024;
     meminfo.ignore(64, '\n');
   }
-  (void)path;
   return false;  // no /proc/meminfo (not Linux): map
 }
 
@@ -57,7 +56,7 @@ MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
     data_ = kEmpty;
     return;
   }
-  if (read_in(path, size_, load) && read_into_memory(fd)) {
+  if (read_in(size_, load) && read_into_memory(fd)) {
     ::close(fd);
     return;
   }
