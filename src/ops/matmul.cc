@@ -36,7 +36,7 @@ const std::vector<Backend>& backends() {
     const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
     if (avx512 && f.avx512vnni) b.push_back({"avx512vnni", &vec_dot_avx512(), &gemm_avx512vnni(), &gemv_avx512vnni()});
     if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr, nullptr});
-    if (avx2) b.push_back({"avx2", &vec_dot_avx2(), nullptr, nullptr});
+    if (avx2) b.push_back({"avx2", &vec_dot_avx2(), &gemm_avx2(), nullptr});
 #endif
     b.push_back({"scalar", &vec_dot_scalar(), nullptr, nullptr});
     return b;
@@ -77,12 +77,12 @@ bool bf16_dot_on() {
   return v == 1;
 }
 
-// BF16 prefill through vdpbf16ps, on CPUs with AVX-512 BF16 when turned on (it rounds the
+// BF16 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when on (it rounds the
 // activations to bf16).
 GemmTileFn bf16_dot_kernel(const Backend& b, int64_t k) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
-  if (has && b.gemm && k % 32 == 0 && bf16_dot_on()) return gemm_bf16_avx512bf16();
+  if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_dot_on()) return gemm_bf16_avx512bf16();
 #endif
   (void)b, (void)k;
   return nullptr;

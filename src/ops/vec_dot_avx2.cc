@@ -3,6 +3,7 @@
 // with madd; every integer sum equals the scalar reference's.
 #include <immintrin.h>
 
+#include "ops/avx2_util.h"
 #include "ops/blocks.h"
 #include "ops/convert.h"
 #include "ops/quant.h"
@@ -10,17 +11,6 @@
 
 namespace r1 {
 namespace {
-
-// One fp16 -> f32 with the F16C instruction: the portable fp16_to_f32 is an out-of-line bit
-// manipulation, and the block kernels convert two scales per block.
-inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
-
-float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

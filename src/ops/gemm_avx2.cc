@@ -1,0 +1,104 @@
+// Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0 and
+// Q4_0 weights against Q8_0 activations, 2 rows × 4 tokens per pass. The one-row dot products
+// load and decode a weight block once per token and an activation block once per row; here each
+// weight block is decoded once for 4 tokens and each activation block loaded once for 2 rows.
+// Per block the integer sum and its float accumulation are the dot products' (vec_dot_avx2.cc),
+// so every result equals dot_q8_0 / dot_q4_0's bit for bit.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "ops/avx2_util.h"
+#include "ops/blocks.h"
+#include "ops/gemm_tile.h"
+
+namespace r1 {
+namespace {
+
+// A weight block's 32 signed codes.
+inline __m256i codes(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+inline __m256i codes(const BlockQ4_0& b) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);  // [low nibbles | high nibbles]
+  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+}
+
+// R rows (w_stride bytes apart) × T tokens (a_stride apart), nb blocks each; y[t·ldy + r].
+template <typename Block, int R, int T>
+void tile(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y, int64_t ldy) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i x[R], ax[R];
+    float dw[R];
+    for (int r = 0; r < R; ++r) {
+      const Block& b = reinterpret_cast<const Block*>(w + r * w_stride)[i];
+      x[r] = codes(b);
+      ax[r] = _mm256_sign_epi8(x[r], x[r]);  // maddubs wants unsigned × signed: |x| × a·sign(x)
+      dw[r] = half_to_f32(b.d);
+    }
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_0& ab = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i];
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));
+      const float da = half_to_f32(ab.d);
+      for (int r = 0; r < R; ++r) {
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(av, x[r])), ones);
+        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(p), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(acc[r][t]);
+}
+
+constexpr int kRows = 2, kToks = 4;
+// Tokens per pass over a row pair: their activation blocks (32 × k bytes) stay in L2 while every
+// row pair of the call is multiplied.
+constexpr int64_t kTokChunk = 32;
+
+using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
+
+template <typename Block, int R, int... Ts>
+constexpr std::array<TileFn, sizeof...(Ts)> row_tiles(std::integer_sequence<int, Ts...>) {
+  return {&tile<Block, R, Ts + 1>...};
+}
+
+template <typename Block>
+void gemm(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+          float* y, int64_t ldy) {
+  static constexpr std::array<std::array<TileFn, kToks>, kRows> table = {
+      row_tiles<Block, 1>(std::make_integer_sequence<int, kToks>{}),
+      row_tiles<Block, 2>(std::make_integer_sequence<int, kToks>{})};
+  const int64_t nb = k / kQK;
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {
+    const int64_t t1 = std::min(n_tok, t0 + kTokChunk);
+    for (int64_t r = 0; r < n_rows; r += kRows) {
+      const int R = static_cast<int>(std::min<int64_t>(kRows, n_rows - r));
+      for (int64_t t = t0; t < t1; t += kToks) {
+        const int T = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
+        table[R - 1][T - 1](nb, w8 + r * static_cast<int64_t>(w_stride), w_stride, a8 + t * static_cast<int64_t>(a_stride),
+                            a_stride, y + t * ldy + r, ldy);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const GemmTable& gemm_avx2() {
+  static const GemmTable t = [] {
+    GemmTable g;
+    g.q8_0 = gemm<BlockQ8_0>;
+    g.q4_0 = gemm<BlockQ4_0>;
+    return g;
+  }();
+  return t;
+}
+
+}  // namespace r1
