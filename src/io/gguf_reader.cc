@@ -257,6 +257,23 @@ std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path, FileLoad l
 // names). Part i has split.no = i - 1 and split.count = N; only the first part carries the model's
 // metadata, so metadata() is the first part's and the tensors of all parts form one table.
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load) {
+  static const std::regex kSplitName(R"((.*)-([0-9]+)-of-([0-9]+)\.gguf)");
+  if (load == FileLoad::Auto) {  // decided for all parts together: the name says how many there are
+    std::error_code ec;
+    uint64_t total = std::filesystem::file_size(path, ec);
+    std::smatch m;
+    if (!ec && std::regex_match(path, m, kSplitName)) {
+      const int64_t count = std::stoll(m[3]);
+      for (int64_t i = 1; i <= count && i <= 100000; ++i) {
+        std::string digits = std::to_string(i);
+        if (digits.size() < m[2].length()) digits.insert(0, m[2].length() - digits.size(), '0');
+        if (digits == std::string(m[2])) continue;
+        const uint64_t n = std::filesystem::file_size(str(m[1], "-", digits, "-of-", m[3], ".gguf"), ec);
+        if (!ec) total += n;
+      }
+    }
+    load = resolve_file_load(load, total);
+  }
   std::unique_ptr<GgufFile> first = open_one(path, load);
   const GgufValue* count_value = first->find("split.count");
   if (!count_value) return first;
@@ -266,7 +283,6 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load)
     fail(path, ": split.no = ", no, " and split.count = ", count, " are inconsistent");
   if (count == 1) return first;
 
-  static const std::regex kSplitName(R"((.*)-([0-9]+)-of-([0-9]+)\.gguf)");
   std::smatch m;
   if (!std::regex_match(path, m, kSplitName))
     fail(path, ": part of a ", count, "-part split model, but the name does not end in -NNNNN-of-NNNNN.gguf, so the "
@@ -281,7 +297,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load)
   if (std::stoll(m[2]) != no + 1 || std::stoll(count_digits) != count)
     fail(path, ": the file name says part ", m[2], " of ", count_digits, " but the file has split.no = ", no,
          " (0-based) and split.count = ", count);
-  if (no != 0) return open(part_path(0));
+  if (no != 0) return open(part_path(0), load);
 
   for (int64_t i = 1; i < count; ++i) {
     const std::string p = part_path(i);

@@ -181,11 +181,13 @@ TEST(Gguf, SplitWriteAndRead) {
   }
 
   for (const std::string& open_path : {paths[0], paths[1]}) {  // any part opens the whole model
-    auto f = GgufFile::open(open_path);
-    EXPECT_EQ(f->path(), paths[0]);
-    EXPECT_EQ(f->get_string("general.architecture"), "test");
-    for (auto& [k, v] : every_type()) EXPECT_EQ(f->get(k), v) << k;
-    expect_tensors(*f, tensors);
+    for (FileLoad load : {FileLoad::Map, FileLoad::Read, FileLoad::Auto}) {  // mapped or read in
+      auto f = GgufFile::open(open_path, load);
+      EXPECT_EQ(f->path(), paths[0]);
+      EXPECT_EQ(f->get_string("general.architecture"), "test");
+      for (auto& [k, v] : every_type()) EXPECT_EQ(f->get(k), v) << k;
+      expect_tensors(*f, tensors);
+    }
   }
 
   std::filesystem::remove(paths[1]);

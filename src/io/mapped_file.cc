@@ -22,20 +22,22 @@ const uint8_t kEmpty[1] = {0};
 
 [[noreturn]] void fail_errno(const std::string& path, int err) { fail("cannot open ", path, ": ", std::strerror(err)); }
 
-// Auto: Read when the file fits in the memory the kernel says is available, a GiB to spare.
-bool read_in(size_t size, FileLoad load) {
-  if (load != FileLoad::Auto) return load == FileLoad::Read;
-  if (const char* env = std::getenv("R1_MMAP"); env && *env) return std::string(env) == "0";
+}  // namespace
+
+FileLoad resolve_file_load(FileLoad load, uint64_t total_bytes) {
+  if (load != FileLoad::Auto) return load;
+  if (const char* env = std::getenv("R1_MMAP"); env && *env) return std::string(env) == "0" ? FileLoad::Read : FileLoad::Map;
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
   for (uint64_t kib = 0; meminfo >> key >> kib;) {
-    if (key == "MemAvailable:") return size + (uint64_t{1} << 30) <= kib * 1024;
+    if (key == "MemAvailable:") {
+      const uint64_t spare = std::max<uint64_t>(uint64_t{1} << 30, total_bytes / 8);
+      return total_bytes + spare <= kib * 1024 ? FileLoad::Read : FileLoad::Map;
+    }
     meminfo.ignore(64, '\n');
   }
-  return false;  // no /proc/meminfo (not Linux): map
+  return FileLoad::Map;  // no /proc/meminfo (not Linux)
 }
-
-}  // namespace
 
 MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -56,7 +58,7 @@ MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
     data_ = kEmpty;
     return;
   }
-  if (read_in(size_, load) && read_into_memory(fd)) {
+  if (resolve_file_load(load, size_) == FileLoad::Read && read_into_memory(fd)) {
     ::close(fd);
     return;
   }

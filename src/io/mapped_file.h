@@ -13,9 +13,13 @@ namespace r1 {
 enum class FileLoad {
   Map,   // map the file
   Read,  // read it into huge-page-backed memory
-  Auto,  // R1_MMAP=1 / R1_MMAP=0 in the environment: Map / Read; else Read when the file fits in
-         // MemAvailable with a GiB to spare, else Map
+  Auto,  // R1_MMAP=1 / R1_MMAP=0 in the environment: Map / Read; else Read when the model fits in
+         // MemAvailable with max(1 GiB, 1/8 of it) to spare, else Map
 };
+
+// Auto decided for a model whose files hold total_bytes together (Map and Read stay as they are):
+// a model in several files is read in whole or mapped whole.
+FileLoad resolve_file_load(FileLoad load, uint64_t total_bytes);
 
 class MappedFile {
  public:

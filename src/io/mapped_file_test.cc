@@ -50,6 +50,24 @@ TEST(MappedFile, ReadsIntoAlignedMemory) {
   else unsetenv("R1_MMAP");
 }
 
+// Auto is decided for a whole model: one that does not fit in memory is mapped, a small one read;
+// Map and Read pass through; R1_MMAP overrides Auto.
+TEST(MappedFile, AutoDecidesForTheWholeModel) {
+  const char* saved = std::getenv("R1_MMAP");
+  const std::string keep = saved ? saved : "";
+  unsetenv("R1_MMAP");
+  EXPECT_EQ(resolve_file_load(FileLoad::Auto, uint64_t{1} << 60), FileLoad::Map);
+  EXPECT_EQ(resolve_file_load(FileLoad::Auto, 4096), FileLoad::Read);
+  EXPECT_EQ(resolve_file_load(FileLoad::Map, 4096), FileLoad::Map);
+  EXPECT_EQ(resolve_file_load(FileLoad::Read, uint64_t{1} << 60), FileLoad::Read);
+  setenv("R1_MMAP", "0", 1);
+  EXPECT_EQ(resolve_file_load(FileLoad::Auto, uint64_t{1} << 60), FileLoad::Read);
+  setenv("R1_MMAP", "1", 1);
+  EXPECT_EQ(resolve_file_load(FileLoad::Auto, 4096), FileLoad::Map);
+  if (saved) setenv("R1_MMAP", keep.c_str(), 1);
+  else unsetenv("R1_MMAP");
+}
+
 TEST(MappedFile, EmptyFileHasSizeZero) {
   test::TempDir dir;
   test::write_bytes(dir.file("empty"), nullptr, 0);

@@ -186,6 +186,15 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& pa
   std::unique_ptr<SafetensorsSet> s(new SafetensorsSet());
   s->path_ = path;
   const fs::path dir = fs::path(path).parent_path();
+  if (load == FileLoad::Auto) {  // decided for all shards together
+    uint64_t total = 0;
+    for (const auto& [shard, names] : by_shard) {
+      std::error_code ec;
+      const uint64_t n = fs::file_size(dir / shard, ec);
+      if (!ec) total += n;
+    }
+    load = resolve_file_load(load, total);
+  }
   for (const auto& [shard, names] : by_shard) {
     const fs::path p = shard_path(dir, shard, path);
     if (!fs::exists(p)) fail(path, ": shard ", shard, " (holding ", *names.begin(), ") does not exist");
