@@ -56,32 +56,35 @@ ModelStats model_stats(const std::string& path) {
     tensors = &g->tensors();
   }
   // A MoE token reads expert_used_count of the routed experts: GGUF stacks them (ffn_*_exps, ne[2]
-  // experts), HF directories name each (mlp.experts.N.); config.json gives the counts there.
-  double expert_share = 1;
-  int64_t hf_experts = 0;
+  // experts), HF directories name each (mlp.experts.N.) and give the counts in config.json.
+  int64_t used = 0, hf_experts = 0;  // used 0: not a MoE
   if (g) {
     const GgufValue* arch = g->find("general.architecture");
-    const int64_t used = arch ? g->get_int(arch->as_string() + ".expert_used_count", 0) : 0;
-    if (used > 0) expert_share = double(used);  // divided by each stack's ne[2] below
+    used = arch ? g->get_int(arch->as_string() + ".expert_used_count", 0) : 0;
   } else if (fs::exists(fs::path(path) / "config.json")) {
     std::ifstream f(fs::path(path) / "config.json");
     const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_object() && j.value("n_routed_experts", 0) > 0 && j.value("num_experts_per_tok", 0) > 0) {
-      hf_experts = j.value("n_routed_experts", int64_t{0});
-      expert_share = double(j.value("num_experts_per_tok", int64_t{0})) / double(hf_experts);
-    }
+    auto count = [&](const char* key) {
+      const auto it = j.is_object() ? j.find(key) : j.end();
+      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : int64_t{0};
+    };
+    used = count("num_experts_per_tok");
+    hf_experts = count("n_routed_experts");
   }
+  // The share of a tensor's bytes one token reads.
+  auto read_share = [&](const TensorView& t) {
+    if (used <= 0) return 1.0;
+    if (g) return t.name.find("_exps.") != std::string::npos && t.ne[2] > used ? double(used) / double(t.ne[2]) : 1.0;
+    return hf_experts > used && t.name.find(".mlp.experts.") != std::string::npos ? double(used) / double(hf_experts)
+                                                                                  : 1.0;
+  };
   ModelStats s;
   std::vector<std::pair<DType, int64_t>> by_type;
   bool has_output = false;
   int64_t embd_bytes = 0, embd_row = 0, unread_expert_bytes = 0;
   for (const TensorView& t : *tensors) {
     const auto bytes = static_cast<int64_t>(t.nbytes);
-    if (g && expert_share > 1 && t.name.find("_exps.") != std::string::npos && t.ne[2] > 1) {
-      unread_expert_bytes += bytes - int64_t(double(bytes) * std::min(expert_share, double(t.ne[2])) / double(t.ne[2]));
-    } else if (hf_experts > 0 && t.name.find(".mlp.experts.") != std::string::npos) {
-      unread_expert_bytes += bytes - int64_t(double(bytes) * expert_share);
-    }
+    unread_expert_bytes += bytes - static_cast<int64_t>(double(bytes) * read_share(t));
     s.size_bytes += bytes;
     s.n_params += t.n_elements();
     if (t.name == "token_embd.weight" || t.name == "model.embed_tokens.weight") {

@@ -258,19 +258,26 @@ std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path, FileLoad l
 // metadata, so metadata() is the first part's and the tensors of all parts form one table.
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load) {
   static const std::regex kSplitName(R"((.*)-([0-9]+)-of-([0-9]+)\.gguf)");
+  std::smatch m;  // gguf-split's names; numbers of more than 9 digits are no such name
+  const bool split_name = std::regex_match(path, m, kSplitName) && m[2].length() <= 9 && m[3].length() <= 9;
+  const std::string prefix = split_name ? m[1].str() : "", count_digits = split_name ? m[3].str() : "";
+  const size_t width = split_name ? m[2].length() : 0;
+  auto part_path = [&](int64_t i) {  // part i (0-based) of a split name
+    std::string digits = std::to_string(i + 1);
+    if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
+    return prefix + "-" + digits + "-of-" + count_digits + ".gguf";
+  };
   if (load == FileLoad::Auto) {  // decided for all parts together: the name says how many there are
     std::error_code ec;
-    uint64_t total = std::filesystem::file_size(path, ec);
-    std::smatch m;
-    if (!ec && std::regex_match(path, m, kSplitName)) {
-      const int64_t count = std::stoll(m[3]);
-      for (int64_t i = 1; i <= count && i <= 100000; ++i) {
-        std::string digits = std::to_string(i);
-        if (digits.size() < m[2].length()) digits.insert(0, m[2].length() - digits.size(), '0');
-        if (digits == std::string(m[2])) continue;
-        const uint64_t n = std::filesystem::file_size(str(m[1], "-", digits, "-of-", m[3], ".gguf"), ec);
-        if (!ec) total += n;
+    uint64_t total = 0;
+    if (split_name) {
+      for (int64_t i = 0, parts = std::stoll(count_digits); i < parts; ++i) {
+        const uint64_t n = std::filesystem::file_size(part_path(i), ec);
+        if (ec) break;  // a missing part fails below, with its name
+        total += n;
       }
+    } else {
+      total = std::filesystem::file_size(path, ec);
     }
     load = resolve_file_load(load, total);
   }
@@ -283,17 +290,9 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path, FileLoad load)
     fail(path, ": split.no = ", no, " and split.count = ", count, " are inconsistent");
   if (count == 1) return first;
 
-  std::smatch m;
-  if (!std::regex_match(path, m, kSplitName))
+  if (!split_name)
     fail(path, ": part of a ", count, "-part split model, but the name does not end in -NNNNN-of-NNNNN.gguf, so the "
          "other parts cannot be found");
-  const std::string prefix = m[1], count_digits = m[3];
-  const size_t width = m[2].length();
-  auto part_path = [&](int64_t i) {
-    std::string digits = std::to_string(i + 1);
-    if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
-    return prefix + "-" + digits + "-of-" + count_digits + ".gguf";
-  };
   if (std::stoll(m[2]) != no + 1 || std::stoll(count_digits) != count)
     fail(path, ": the file name says part ", m[2], " of ", count_digits, " but the file has split.no = ", no,
          " (0-based) and split.count = ", count);

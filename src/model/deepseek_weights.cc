@@ -182,10 +182,9 @@ void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeight
     }
   }
   const bool fp8 = kv_b.scale_inv.data != nullptr;
-  DType k_type = kv_b.w.type;
-  if (fp8 || (k_type != DType::F32 && k_type != DType::BF16 && k_type != DType::F16)) {
-    k_type = !fp8 && largest <= 65504.0f ? DType::F16 : DType::F32;
-  }
+  const DType t = kv_b.w.type;
+  const bool float_source = !fp8 && (t == DType::F32 || t == DType::F16 || t == DType::BF16);
+  const DType k_type = float_source ? t : !fp8 && largest <= 65504.0f ? DType::F16 : DType::F32;
   w.wk_b = b.own(kv_b.w.name + " (k part, transposed)", {nope, r, H, 1}, 3, k_type, k);
   if (!fp8) {
     w.wv_b = kv_b.w;

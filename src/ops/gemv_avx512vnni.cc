@@ -109,6 +109,25 @@ __m512 block_scales(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm512_castsi512_si256(words));  // lanes 0..7 (or 0..3) valid
 }
 
+// The integer sums of one group of 4 Q4_0 blocks at p (codes at p + 2 + 18j) against the group's
+// prepared activation, lane l = 4 codes of block l / 4.
+inline __m512i q4_group_sums(const uint8_t* p, const GroupQ4& g, __m512i low4) {
+  __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+  q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
+  q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 38)), 2);
+  q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)), 3);
+  __m512i s = _mm512_load_si512(g.bias);
+  s = _mm512_dpbusd_epi32(s, _mm512_and_si512(q, low4), _mm512_load_si512(g.lo));
+  return _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4), _mm512_load_si512(g.hi));
+}
+
+// The same for one group of 2 Q8_0 blocks at p (codes at p + 2 + 34j), weights made unsigned.
+inline __m512i q8_group_sums(const uint8_t* p, const GroupQ8& g, __m512i flip) {
+  __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
+  q = _mm512_inserti64x4(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)), 1);
+  return _mm512_dpbusd_epi32(_mm512_load_si512(g.bias), _mm512_xor_si512(q, flip), _mm512_load_si512(g.qs));
+}
+
 // Q4_0 rows: 8 blocks (144 bytes) per step, two groups of 4 blocks.
 void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   const int64_t nb = k / kQK;
@@ -127,19 +146,7 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       const __m512 dw = block_scales<sizeof(BlockQ4_0) / 2>(p);
       const GroupQ4& g0 = g[i / 4];
       const GroupQ4& g1 = g[i / 4 + 1];
-      __m512i q0 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 38)), 2);
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)), 3);
-      __m512i q1 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 74)));
-      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 92)), 1);
-      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 110)), 2);
-      q1 = _mm512_inserti32x4(q1, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 128)), 3);
-      __m512i s0 = _mm512_load_si512(g0.bias), s1 = _mm512_load_si512(g1.bias);
-      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q0, low4), _mm512_load_si512(g0.lo));
-      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4), _mm512_load_si512(g0.hi));
-      s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(q1, low4), _mm512_load_si512(g1.lo));
-      s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4), _mm512_load_si512(g1.hi));
+      const __m512i s0 = q4_group_sums(p, g0, low4), s1 = q4_group_sums(p + 4 * sizeof(BlockQ4_0), g1, low4);
       const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
       const __m512 d1 = _mm512_mul_ps(_mm512_permutexvar_ps(spread1, dw), _mm512_load_ps(g1.da));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
@@ -149,13 +156,7 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       const uint8_t* p = row + static_cast<size_t>(nb - 4) * sizeof(BlockQ4_0);
       const __m512 dw = block_scales<sizeof(BlockQ4_0) / 2, true>(p);
       const GroupQ4& g0 = g[nb / 4 - 1];
-      __m512i q0 = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 38)), 2);
-      q0 = _mm512_inserti32x4(q0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)), 3);
-      __m512i s0 = _mm512_load_si512(g0.bias);
-      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q0, low4), _mm512_load_si512(g0.lo));
-      s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4), _mm512_load_si512(g0.hi));
+      const __m512i s0 = q4_group_sums(p, g0, low4);
       const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
     }
@@ -180,14 +181,7 @@ void gemv_q8_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       const __m512 dw = block_scales<sizeof(BlockQ8_0) / 2>(p);
       const GroupQ8& g0 = g[i / 2];
       const GroupQ8& g1 = g[i / 2 + 1];
-      __m512i q0 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
-      q0 = _mm512_inserti64x4(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)), 1);
-      __m512i q1 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 70)));
-      q1 = _mm512_inserti64x4(q1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 104)), 1);
-      const __m512i s0 =
-          _mm512_dpbusd_epi32(_mm512_load_si512(g0.bias), _mm512_xor_si512(q0, flip), _mm512_load_si512(g0.qs));
-      const __m512i s1 =
-          _mm512_dpbusd_epi32(_mm512_load_si512(g1.bias), _mm512_xor_si512(q1, flip), _mm512_load_si512(g1.qs));
+      const __m512i s0 = q8_group_sums(p, g0, flip), s1 = q8_group_sums(p + 2 * sizeof(BlockQ8_0), g1, flip);
       const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
       const __m512 d1 = _mm512_mul_ps(_mm512_permutexvar_ps(spread1, dw), _mm512_load_ps(g1.da));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
@@ -197,10 +191,7 @@ void gemv_q8_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       const uint8_t* p = row + static_cast<size_t>(nb - 2) * sizeof(BlockQ8_0);
       const __m512 dw = block_scales<sizeof(BlockQ8_0) / 2, true>(p);
       const GroupQ8& g0 = g[nb / 2 - 1];
-      __m512i q0 = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)));
-      q0 = _mm512_inserti64x4(q0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)), 1);
-      const __m512i s0 =
-          _mm512_dpbusd_epi32(_mm512_load_si512(g0.bias), _mm512_xor_si512(q0, flip), _mm512_load_si512(g0.qs));
+      const __m512i s0 = q8_group_sums(p, g0, flip);
       const __m512 d0 = _mm512_mul_ps(_mm512_permutexvar_ps(spread0, dw), _mm512_load_ps(g0.da));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
     }

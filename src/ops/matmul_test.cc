@@ -180,6 +180,25 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
   force_matmul_backend("auto");
 }
 
+// The AVX2 prefill tiles (Q8_0, Q4_0) take the AVX2 dot products' steps per block, so a batch
+// equals the same tokens one by one (one token uses the dot products) bit for bit.
+TEST(Matmul, Avx2TilesEqualTheDotProducts) {
+  if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
+  ThreadPool pool(2);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const int64_t k = 768, n = 7, n_tok = 9;
+    const Weights w = make_weights(t, k, n, 11);
+    const auto x = random_acts(n_tok * k, 12);
+    std::vector<float> batch(n_tok * n), one(n);
+    matmul(w.view, x.data(), n_tok, batch.data(), pool);
+    for (int64_t i = 0; i < n_tok; ++i) {
+      matmul(w.view, x.data() + i * k, 1, one.data(), pool);
+      for (int64_t r = 0; r < n; ++r) ASSERT_EQ(batch[i * n + r], one[r]) << dtype_name(t) << " token " << i << " row " << r;
+    }
+  }
+  force_matmul_backend("auto");
+}
+
 // Every build's Q8_0 and Q8_K activation quantizers write the bytes of the scalar ones (ties, zeros, large
 // and tiny blocks included), so the backends see the same activations.
 TEST(Matmul, ActivationQuantizersAgree) {
