@@ -55,7 +55,7 @@ void BM_matmul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_matmul)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 64}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 64, 512}})
     ->ArgNames({"type", "n_tok"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -91,35 +91,39 @@ TEST_P(DenseRefTest, PromptOneBatchThenGreedyContinuation) {
               GetParam().ref, e_prompt, e_gen, checked);
 }
 
-// BF16 weights' prefill with bf16-rounded activations (the default where the CPU has AVX-512
-// BF16; the suite runs with R1_BF16_DOT=0): within 1e-2 of llama.cpp's float32 logits on this
-// random model (measured ~3e-3; bf16 keeps 8 significant bits), and really on the bf16 path.
+// BF16 and F16 weights' prefill with bf16 products (the default where the CPU has AVX-512 BF16; the
+// suite runs with R1_BF16_DOT=0): activations rounded to bf16, F16 weights too. Within 1e-2 of
+// llama.cpp's float32 logits on this random model (measured ~3e-3 for BF16; bf16 keeps 8
+// significant bits), and really on the bf16 path.
 TEST(DenseBf16, Bf16DotProductsStayWithinTheirTolerance) {
-  auto model = Model::load(kData + "/models/qwen2-mini-bf16.gguf");
-  const ModelConfig& c = model->config();
   const auto ids = read_ids(kData + "/refs/tokens.txt");
   const auto ref = read_f32(kData + "/refs/qwen2-mini-f32.logits.f32");
   ThreadPool pool(2);
-  auto prompt = [&](bool bf16) {
-    set_bf16_dot_products(bf16);
-    KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
-    DenseActivations act(c, 32, 64, pool.size());
-    std::vector<float> logits(32 * size_t(c.n_vocab));
-    dense_forward(c, model->weights(), cache, act, pool, ids.data(), 32, true, logits.data());
-    return logits;
-  };
-  const std::vector<float> exact = prompt(false), rounded = prompt(true);
-  const bool bf16_path = matmul_activation_type(DType::BF16, c.n_embd, 32) == DType::BF16;  // while on
-  set_bf16_dot_products(false);
-  const double e_exact = rel_err(exact.data(), ref), e_rounded = rel_err(rounded.data(), ref);
-  std::printf("[ measured ] qwen2-mini-bf16 prompt vs f32 reference: float32 activations %.3g, bf16 %.3g\n", e_exact,
-              e_rounded);
-  EXPECT_LE(e_exact, 1e-5);
-  EXPECT_LE(e_rounded, 1e-2);
-  if (bf16_path) {
-    EXPECT_GT(e_rounded, e_exact);  // the activations were rounded
-  } else {
-    EXPECT_EQ(rounded, exact);  // no AVX-512 BF16 here: float32 activations either way
+  for (const auto& [file, type, exact_tol] : {std::tuple<const char*, DType, double>{"qwen2-mini-bf16", DType::BF16, 1e-5},
+                                              {"qwen2-mini-f16", DType::F16, 1e-4}}) {
+    auto model = Model::load(kData + "/models/" + file + ".gguf");
+    const ModelConfig& c = model->config();
+    auto prompt = [&](bool bf16) {
+      set_bf16_dot_products(bf16);
+      KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
+      DenseActivations act(c, 32, 64, pool.size());
+      std::vector<float> logits(32 * size_t(c.n_vocab));
+      dense_forward(c, model->weights(), cache, act, pool, ids.data(), 32, true, logits.data());
+      return logits;
+    };
+    const std::vector<float> exact = prompt(false), rounded = prompt(true);
+    const bool bf16_path = matmul_activation_type(type, c.n_embd, 32) == DType::BF16;  // while on
+    set_bf16_dot_products(false);
+    const double e_exact = rel_err(exact.data(), ref), e_rounded = rel_err(rounded.data(), ref);
+    std::printf("[ measured ] %s prompt vs f32 reference: float32 products %.3g, bf16 %.3g\n", file, e_exact,
+                e_rounded);
+    EXPECT_LE(e_exact, exact_tol) << file;
+    EXPECT_LE(e_rounded, 1e-2) << file;
+    if (bf16_path) {
+      EXPECT_GT(e_rounded, e_exact) << file;  // the activations were rounded
+    } else {
+      EXPECT_EQ(rounded, exact) << file;  // no AVX-512 BF16 here: float32 either way
+    }
   }
 }
 

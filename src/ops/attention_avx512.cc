@@ -1,7 +1,7 @@
 // attend() on AVX-512F; compiled with -mavx512f and called only when the CPU has it.
-// Scores: 16 keys at a time, one float accumulator per key summed over d_k in steps of 16, then
-// the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp. Values:
-// out += p_t · v_t with up to 16 vector accumulators (256 floats of d_v) per pass.
+// Scores: 16 (query, key) pairs at a time, one float accumulator per pair summed over d_k in steps
+// of 16, then the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp.
+// Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -30,15 +30,26 @@ __m512 reduce16(const __m512* a) {
   return _mm512_add_ps(_mm512_shuffle_f32x4(e01, e23, 0x88), _mm512_shuffle_f32x4(e01, e23, 0xDD));
 }
 
-// s[t] = scale · q·k_t for the 16 keys from t, K pointing at key 0.
-void scores16(const float* q, int64_t d_k, const float* K, int64_t k_stride, int64_t t, float scale, float* s) {
+// s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (q_i at q + i·d_k) and the 16 / Q keys from
+// t: 16 accumulators either way, but each loaded key row serves Q queries, so a step takes Q + 16 / Q
+// loads for its 16 FMAs (17 with one query: load-bound).
+template <int Q>
+void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride, int64_t t, float scale, float* s,
+                  int64_t s_stride) {
+  constexpr int L = 16 / Q;
   __m512 acc[16];
-  for (int l = 0; l < 16; ++l) acc[l] = _mm512_setzero_ps();
+  for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
   for (int64_t j = 0; j < d_k; j += 16) {
-    const __m512 qj = _mm512_loadu_ps(q + j);
-    for (int l = 0; l < 16; ++l) acc[l] = _mm512_fmadd_ps(qj, _mm512_loadu_ps(K + (t + l) * k_stride + j), acc[l]);
+    __m512 qj[Q];
+    for (int i = 0; i < Q; ++i) qj[i] = _mm512_loadu_ps(q + i * d_k + j);
+    for (int l = 0; l < L; ++l) {
+      const __m512 kl = _mm512_loadu_ps(K + (t + l) * k_stride + j);
+      for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm512_fmadd_ps(qj[i], kl, acc[i * L + l]);
+    }
   }
-  _mm512_storeu_ps(s + t, _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)));
+  const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));  // lane i·L + l
+  for (int i = 0; i < Q; ++i)
+    _mm512_mask_compressstoreu_ps(s + i * s_stride + t, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
 }
 
 float score1(const float* q, int64_t d_k, const float* k, float scale) {
@@ -67,22 +78,38 @@ void softmax_row(float* s, int64_t n) {
   for (int64_t t = 0; t < n; t += 16) _mm512_mask_storeu_ps(s + t, mask(t), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(t), s + t), inv));
 }
 
-// o += Σ_{t0 ≤ t < t1} p[t] · v_t for 16·N floats of o (columns from V's first).
-template <int N>
-void values_chunk(const float* p, const float* V, int64_t v_stride, int64_t t0, int64_t t1, float* o) {
-  __m512 acc[N];
-  for (int c = 0; c < N; ++c) acc[c] = _mm512_loadu_ps(o + 16 * c);
+// o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries (p_i at p + i·p_stride, o_i at o + i·o_stride) and
+// 16·N floats of each o_i (columns from V's first): each loaded value vector serves Q queries.
+template <int Q, int N>
+void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+                  int64_t o_stride) {
+  __m512 acc[Q][N];
+  for (int i = 0; i < Q; ++i)
+    for (int c = 0; c < N; ++c) acc[i][c] = _mm512_loadu_ps(o + i * o_stride + 16 * c);
   for (int64_t t = t0; t < t1; ++t) {
-    const __m512 pt = _mm512_set1_ps(p[t]);
-    for (int c = 0; c < N; ++c) acc[c] = _mm512_fmadd_ps(pt, _mm512_loadu_ps(V + t * v_stride + 16 * c), acc[c]);
+    __m512 pt[Q];
+    for (int i = 0; i < Q; ++i) pt[i] = _mm512_set1_ps(p[i * p_stride + t]);
+    for (int c = 0; c < N; ++c) {
+      const __m512 v = _mm512_loadu_ps(V + t * v_stride + 16 * c);
+      for (int i = 0; i < Q; ++i) acc[i][c] = _mm512_fmadd_ps(pt[i], v, acc[i][c]);
+    }
   }
-  for (int c = 0; c < N; ++c) _mm512_storeu_ps(o + 16 * c, acc[c]);
+  for (int i = 0; i < Q; ++i)
+    for (int c = 0; c < N; ++c) _mm512_storeu_ps(o + i * o_stride + 16 * c, acc[i][c]);
 }
 
-template <int... Ns>
-constexpr auto values_chunks(std::integer_sequence<int, Ns...>) {
-  using Fn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, float*);
-  return std::array<Fn, sizeof...(Ns)>{&values_chunk<Ns + 1>...};
+// Up to kValueQueries queries × 8 vectors of columns: 24 accumulators at most.
+constexpr int kValueQueries = 3, kValueVectors = 8;
+using ValuesFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+
+template <int Q, int... Ns>
+constexpr auto values_row(std::integer_sequence<int, Ns...>) {
+  return std::array<ValuesFn, sizeof...(Ns)>{&values_block<Q, Ns + 1>...};
+}
+template <int... Qs>
+constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
+  return std::array<std::array<ValuesFn, kValueVectors>, sizeof...(Qs)>{
+      values_row<Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
 }  // namespace
@@ -90,25 +117,36 @@ constexpr auto values_chunks(std::integer_sequence<int, Ns...>) {
 void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
-  // L1 while every query uses it.
+  // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 at a
+  // time through the values, sharing each row they load.
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
-  for (; t + kKeyBlock <= n_keys; t += kKeyBlock)
-    for (int64_t i = 0; i < n_q; ++i) scores16(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys);
+  for (; t + kKeyBlock <= n_keys; t += kKeyBlock) {
+    int64_t i = 0;
+    for (; i + 4 <= n_q; i += 4)
+      for (int64_t l = 0; l < kKeyBlock; l += 4)
+        scores_block<4>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+    for (; i + 2 <= n_q; i += 2)
+      for (int64_t l = 0; l < kKeyBlock; l += 8)
+        scores_block<2>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+    for (; i < n_q; ++i) scores_block<1>(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys, n_keys);
+  }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
 
   for (int64_t i = 0; i < n_q; ++i) softmax_row(scores + i * n_keys, n_keys);
 
-  static constexpr auto chunks = values_chunks(std::make_integer_sequence<int, 16>{});
+  static constexpr auto values = values_blocks(std::make_integer_sequence<int, kValueQueries>{});
   std::fill(out, out + n_q * d_v, 0.0f);
   for (int64_t t0 = 0; t0 < n_keys; t0 += kKeyBlock) {
     const int64_t t1 = std::min(n_keys, t0 + kKeyBlock);
-    for (int64_t i = 0; i < n_q; ++i)
-      for (int64_t j = 0; j < d_v; j += 256) {
-        const int n = static_cast<int>(std::min<int64_t>(256, d_v - j) / 16);
-        chunks[n - 1](scores + i * n_keys, V + j, v_stride, t0, t1, out + i * d_v + j);
+    for (int64_t i = 0; i < n_q; i += kValueQueries) {
+      const int nq = static_cast<int>(std::min<int64_t>(kValueQueries, n_q - i));
+      for (int64_t j = 0; j < d_v; j += 16 * kValueVectors) {
+        const int nv = static_cast<int>(std::min<int64_t>(16 * kValueVectors, d_v - j) / 16);
+        values[nq - 1][nv - 1](scores + i * n_keys, n_keys, V + j, v_stride, t0, t1, out + i * d_v + j, d_v);
       }
+    }
   }
 }
 

@@ -1,7 +1,9 @@
-// BF16 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
+// BF16 / F16 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
 // float32); compiled with -mavx512bf16 and used only when the CPU has it (matmul.cc). The
 // activations are rounded to bfloat16 once per call (round to nearest even), as llama.cpp does for
-// BF16 weights; the weights are used as stored.
+// BF16 weights. BF16 weights are used as stored; F16 weights are rounded to bf16 as they are laid
+// out for the tile (3 fewer significand bits; ik_llama.cpp's repacking does the same), because
+// float32 products cannot go faster than ~0.4 TFLOP/s here and the bf16 ones reach ~0.8.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -51,6 +53,57 @@ constexpr auto tiles(std::integer_sequence<int, Ts...>) {
   return std::array<TileFn, sizeof...(Ts)>{&tile<G, Ts + 1>...};
 }
 
+// 32 elements of a row as bf16: as stored (BF16) or rounded from F16.
+template <bool kF16>
+__m512i load32_bf16(const uint8_t* row) {
+  if constexpr (!kF16) {
+    return _mm512_loadu_si512(row);
+  } else {
+    const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)));
+    const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + 1));
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  }
+}
+
+// Lays out rows [0, n) (n <= 16, rows w_stride bytes apart) as element pairs in lanes: dst[p * 16 + j] = pair p
+// of row j; missing rows are zeros. Per 32 elements, 16 row loads and a 16 x 16 transpose of 32-bit pairs
+// in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
+// vector instead waited on 16 rows' cache lines at once (~12% of a BF16 prefill in perf).
+template <bool kF16>
+void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst) {
+  constexpr size_t kElemBytes = 2;
+  // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
+  // left block; row i+h takes row i's right block and keeps its own.
+  static constexpr auto table = [] {
+    std::array<std::array<std::array<int32_t, 16>, 2>, 4> t{};
+    for (int s = 0; s < 4; ++s)
+      for (int p = 0, h = 8 >> s; p < 16; ++p) {
+        t[s][0][p] = (p & h) ? 16 + p - h : p;
+        t[s][1][p] = (p & h) ? 16 + p : p + h;
+      }
+    return t;
+  }();
+  __m512i index[4][2];
+  for (int s = 0; s < 4; ++s)
+    for (int o = 0; o < 2; ++o) index[s][o] = _mm512_loadu_si512(table[s][o].data());
+  for (int64_t i = 0; i < k; i += 32) {
+    __m512i v[16];
+    for (int j = 0; j < 16; ++j)
+      v[j] = j < n ? load32_bf16<kF16>(w + j * w_stride + i * kElemBytes) : _mm512_setzero_si512();
+    for (int s = 0; s < 4; ++s) {
+      const int h = 8 >> s;
+      for (int j = 0; j < 16; ++j) {
+        if (j & h) continue;
+        const __m512i x = v[j], y = v[j + h];
+        v[j] = _mm512_permutex2var_epi32(x, index[s][0], y);
+        v[j + h] = _mm512_permutex2var_epi32(x, index[s][1], y);
+      }
+    }
+    for (int j = 0; j < 16; ++j) _mm512_storeu_si512(dst + (i / 2 + j) * kLanes, v[j]);
+  }
+}
+
+template <bool kF16>
 void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
@@ -66,22 +119,15 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       _mm512_storeu_si512(abf.data() + t * k + i,
                           (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
   }
-  const __m512i index = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(static_cast<int>(w_stride)));
   for (int64_t r = 0; r < n_rows; r += kGroups * kLanes) {
     const int64_t R = std::min<int64_t>(kGroups * kLanes, n_rows - r);
     const int G = R > kLanes ? 2 : 1;
-    // Element pair p of row j at byte j·w_stride + 4p of the group; missing rows read as zeros.
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
-    for (int g = 0; g < G; ++g) {
-      const __mmask16 mask = g == G - 1 ? last : __mmask16(0xFFFF);
-      const uint8_t* src = w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride);
-      uint32_t* dst = lanes.data() + g * (k / 2 * kLanes);
-      for (int64_t p = 0; p < k / 2; ++p)
-        _mm512_storeu_si512(dst + p * kLanes, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, index, src + 4 * p, 1));
-    }
-    // The next rows' bytes, a slice per token tile: the gathers above wait on every cache miss
-    // of 16 rows at once (~8% of a BF16 prefill in perf without this).
+    for (int g = 0; g < G; ++g)
+      pack_lanes<kF16>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
+                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes));
+    // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
+    // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
     const int64_t next_bytes = std::min<int64_t>(kGroups * kLanes, n_rows - r - R) * static_cast<int64_t>(w_stride);
     const int64_t n_tiles = (n_tok + kToks - 1) / kToks, slice = (next_bytes / n_tiles + 63) / 64 * 64;
@@ -95,6 +141,7 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 }  // namespace
 
-GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16; }
+GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<false>; }
+GemmTileFn gemm_f16_avx512bf16() { return gemm_bf16<true>; }
 
 }  // namespace r1

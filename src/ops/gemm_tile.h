@@ -38,6 +38,8 @@ const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only.
 GemmTileFn gemm_bf16_avx512bf16();
+// The same for F16 weights, rounded to bf16 for the products.
+GemmTileFn gemm_f16_avx512bf16();
 #endif
 
 // Asks for the next group's weight bytes (into L2) while a tile kernel multiplies the current

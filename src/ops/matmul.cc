@@ -64,7 +64,7 @@ const Backend& backend() {
   return b ? *b : default_backend();
 }
 
-// Off by default; R1_BF16_DOT=1 or set_bf16_dot_products(true) turns it on.
+// On by default; R1_BF16_DOT=0 or set_bf16_dot_products(false) turns it off.
 std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)
 
 bool bf16_dot_on() {
@@ -77,14 +77,17 @@ bool bf16_dot_on() {
   return v == 1;
 }
 
-// BF16 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when on (it rounds the
-// activations to bf16).
-GemmTileFn bf16_dot_kernel(const Backend& b, int64_t k) {
+// BF16 / F16 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when on (it
+// rounds the activations, and F16 weights, to bf16).
+GemmTileFn bf16_dot_kernel(const Backend& b, DType type, int64_t k) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
-  if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_dot_on()) return gemm_bf16_avx512bf16();
+  if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_dot_on()) {
+    if (type == DType::BF16) return gemm_bf16_avx512bf16();
+    if (type == DType::F16) return gemm_f16_avx512bf16();
+  }
 #endif
-  (void)b, (void)k;
+  (void)b, (void)type, (void)k;
   return nullptr;
 }
 
@@ -92,7 +95,7 @@ GemmTileFn bf16_dot_kernel(const Backend& b, int64_t k) {
 // the activations the dot products take (activation_type_for).
 GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemm) return nullptr;
-  if (type == DType::BF16 && bf16_dot_kernel(b, k)) return bf16_dot_kernel(b, k);
+  if (const GemmTileFn bf16 = bf16_dot_kernel(b, type, k)) return bf16;
   switch (type) {
     case DType::F32: return k % 16 == 0 ? b.gemm->f32 : nullptr;
     case DType::F16: return k % 16 == 0 ? b.gemm->f16 : nullptr;
@@ -229,7 +232,7 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_order_release); }
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
-  if (weight_type == DType::BF16 && n_tok > 1 && bf16_dot_kernel(backend(), k)) return DType::BF16;
+  if (n_tok > 1 && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   return activation_type_for(weight_type);
 }
 

@@ -18,14 +18,15 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
 
-// BF16 weights, several tokens, a CPU with AVX-512 BF16: round the activations to bfloat16 and use
-// vdpbf16ps (about 1.4x faster prefill; llama.cpp rounds them the same way). Off by default: the
-// activations stay float32 (exact products, as the f32 references of HF checkpoints expect).
-// R1_BF16_DOT=1 in the environment turns it on for a whole run.
+// BF16 or F16 weights, several tokens, a CPU with AVX-512 BF16: round the activations to bfloat16
+// and use vdpbf16ps (about 2x faster prefill than float32 FMAs; llama.cpp rounds BF16's activations
+// the same way). F16 weights are rounded to bf16 for these products too (as ik_llama.cpp's
+// repacking does); one-token decode keeps float32 activations and the weights as stored. On by
+// default; R1_BF16_DOT=0 in the environment (or set_bf16_dot_products(false)) keeps float32.
 void set_bf16_dot_products(bool on);
 
 // The precision the kernel gives the activations, for tests' references: activation_type_for(type),
-// or BF16 where the bf16 dot products above are on and used.
+// or BF16 where the bf16 dot products above are on and used (then F16 weights are rounded to bf16 too).
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").

@@ -53,7 +53,8 @@ std::vector<float> random_acts(int64_t n, uint32_t seed) {
   return v;
 }
 
-// Exact (double) y = dequant(W) · act(x), where act() is the activation format the kernel sees.
+// Exact (double) y = dequant(W) · act(x), where act() is the activation format the kernel sees (with
+// bf16 activations, F16 weights are rounded to bf16 too).
 std::vector<double> reference(const Weights& w, const std::vector<float>& x, int64_t n_tok, std::vector<double>* mag) {
   const int64_t k = w.view.ne[0], n = w.view.ne[1];
   const DType at = matmul_activation_type(w.view.type, k, n_tok);  // on the current backend
@@ -72,10 +73,15 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& x, int
     dequantize_row(at, buf.data(), xa.data() + t * k, k);
   }
   std::vector<float> wr(k);
+  std::vector<uint8_t> wbf(row_bytes(DType::BF16, k));
   std::vector<double> y(n_tok * n);
   mag->assign(n_tok * n, 0.0);
   for (int64_t r = 0; r < n; ++r) {
     dequantize_row(w.view.type, w.view.row(r), wr.data(), k);
+    if (at == DType::BF16 && w.view.type == DType::F16) {
+      quantize_row(DType::BF16, wr.data(), wbf.data(), k);
+      dequantize_row(DType::BF16, wbf.data(), wr.data(), k);
+    }
     for (int64_t t = 0; t < n_tok; ++t) {
       double s = 0, m = 0;
       for (int64_t i = 0; i < k; ++i) {
@@ -232,25 +238,35 @@ TEST(Matmul, ActivationQuantizersAgree) {
   }
 }
 
-// With bf16 dot products on (AVX-512 BF16 CPUs), BF16 prefill rounds the activations to bf16 and
-// matches that reference; off, it is exact again.
+// With bf16 dot products on (AVX-512 BF16 CPUs), BF16 and F16 prefill round the activations (and F16
+// weights) to bf16 and match that reference; off, they are exact again.
 TEST(Matmul, Bf16DotProductsRoundTheActivations) {
   ThreadPool pool(2);
   const int64_t k = 512;
-  for (const auto [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}}) {  // 1-2 groups, tails
-  const Weights w = make_weights(DType::BF16, k, n, 3);
-  const auto x = random_acts(n_tok * k, 4);
-  for (bool on : {true, false}) {
-    set_bf16_dot_products(on);
-    const bool rounds = matmul_activation_type(DType::BF16, k, n_tok) == DType::BF16;
-    EXPECT_EQ(rounds, on && cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni");
-    EXPECT_EQ(matmul_activation_type(DType::BF16, k, 1), DType::F32);  // decode stays exact
-    std::vector<double> mag;
-    const auto ref = reference(w, x, n_tok, &mag);
-    std::vector<float> y(n_tok * n, NAN);
-    matmul(w.view, x.data(), n_tok, y.data(), pool);
-    for (int64_t i = 0; i < n_tok * n; ++i) ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << on << " " << i;
-  }
+  const bool has = cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni";
+  for (const DType type : {DType::BF16, DType::F16}) {
+    for (const auto& [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}}) {  // 1-2 groups, tails
+      const Weights w = make_weights(type, k, n, 3);
+      const auto x = random_acts(n_tok * k, 4);
+      std::vector<float> rounded, exact;
+      for (bool on : {true, false}) {
+        set_bf16_dot_products(on);
+        const bool rounds = matmul_activation_type(type, k, n_tok) == DType::BF16;
+        EXPECT_EQ(rounds, on && has);
+        EXPECT_EQ(matmul_activation_type(type, k, 1), activation_type_for(type));  // decode stays exact
+        std::vector<double> mag;
+        const auto ref = reference(w, x, n_tok, &mag);
+        std::vector<float> y(n_tok * n, NAN);
+        matmul(w.view, x.data(), n_tok, y.data(), pool);
+        for (int64_t i = 0; i < n_tok * n; ++i) {
+          ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << dtype_name(type) << " " << on << " " << i;
+        }
+        (on ? rounded : exact) = y;
+      }
+      if (has) {
+        EXPECT_NE(rounded, exact) << dtype_name(type);  // the rounding is real
+      }
+    }
   }
   set_bf16_dot_products(false);
 }
