@@ -1,6 +1,7 @@
 // r1 bench: prompt-processing (pp) and generation (tg) speed like llama-bench, so the two engines
 // can be compared on the same file. Every repetition starts from a fresh context; pp is one
-// forward of -p random tokens, tg is -n one-token forwards. The markdown table and the --json
+// forward of -p random tokens, tg is -n one-token forwards, each after -d tokens already in the
+// cache (untimed; llama-bench's depth, where attention over the cache starts to cost). The markdown table and the --json
 // field names follow llama-bench, so the tools that read its output read ours.
 // `r1 bench --stream` measures memory bandwidth (STREAM kernels), the ceiling of tg speed.
 #include <algorithm>
@@ -131,7 +132,7 @@ std::vector<int64_t> int_list(const Args& a, const std::string& flag, int64_t lo
 }
 
 struct TestResult {
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   int n_threads = 0;
   std::vector<double> seconds;  // one per repetition
   std::string time;             // ISO 8601, when the test started
@@ -146,14 +147,18 @@ std::string utc_now() {
   return buf;
 }
 
-// One timed run from a fresh context: pp feeds n_prompt tokens at once, tg n_gen tokens one by one.
-double run_once(const Model& model, ThreadPool& pool, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
+// One timed run from a fresh context holding n_depth tokens (fed untimed, n_batch at a time): pp
+// feeds n_prompt tokens at once, tg n_gen tokens one by one.
+double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
                 std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(model.n_vocab() - 1));
-  std::vector<int32_t> ids(static_cast<size_t>(std::max(n_prompt, n_gen)));
+  std::vector<int32_t> ids(static_cast<size_t>(std::max({n_prompt, n_gen, n_depth})));
   for (auto& id : ids) id = tok(rng);
   std::vector<float> logits(static_cast<size_t>(model.n_vocab()));
-  auto ctx = model.new_context(n_prompt + n_gen, pool, std::max<int64_t>(1, std::min(n_batch, n_prompt)));
+  auto ctx = model.new_context(n_depth + n_prompt + n_gen, pool,
+                               std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, n_depth))));
+  for (int64_t i = 0; i < n_depth; i += n_batch)
+    ctx->forward(ids.data() + i, std::min(n_batch, n_depth - i), false, logits.data());
   Timer t;
   if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
   for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
@@ -196,10 +201,11 @@ int run_stream(const Args& a) {
 }  // namespace
 
 int cmd_bench(const Argv& argv) {
-  Args a("bench", "-m PATH [-p 512] [-n 128] [-t N] [-r 5] [--json]   |   --stream [-t N] [-m PATH]",
+  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--json]   |   --stream [-t N] [-m PATH]",
          {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
           {"--n-prompt", "-p", FlagKind::String, "512", "prompt tokens for the pp test, comma list (0: none)", "N"},
           {"--n-gen", "-n", FlagKind::String, "128", "generated tokens for the tg test, comma list (0: none)", "N"},
+          {"--n-depth", "-d", FlagKind::String, "0", "tokens already in the cache before each test, comma list", "N"},
           {"--threads", "-t", FlagKind::String, "0", "threads, comma list (0: all cores)", "N"},
           {"--batch-size", "-b", FlagKind::Int, "512", "prompt tokens per forward (pp chunks)", "N"},
           {"--repetitions", "-r", FlagKind::Int, "5", "timed runs per test (after one warm-up run)", "N"},
@@ -211,7 +217,8 @@ int cmd_bench(const Argv& argv) {
   const std::string path = a.str("--model");
   if (path.empty()) fail("bench: -m PATH is required");
   if (!fs::exists(path)) fail("bench: ", path, ": no such file or directory");
-  const std::vector<int64_t> prompts = int_list(a, "--n-prompt", 0), gens = int_list(a, "--n-gen", 0);
+  const std::vector<int64_t> prompts = int_list(a, "--n-prompt", 0), gens = int_list(a, "--n-gen", 0),
+                             depths = int_list(a, "--n-depth", 0);
   std::vector<int64_t> threads = int_list(a, "--threads", 0);
   for (auto& t : threads)
     if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
@@ -224,14 +231,20 @@ int cmd_bench(const Argv& argv) {
   const std::string arch = model->deepseek() ? "deepseek2" : arch_name(model->config().arch);
   const std::string model_type = arch + " " + params_label(stats.n_params) + " " + stats.main_type;
 
-  // The tests, in llama-bench's order: for each thread count, every pp then every tg.
+  // The tests, in llama-bench's order: for each thread count and depth, every pp then every tg.
   std::vector<TestResult> tests;
-  for (int64_t t : threads) {
-    for (int64_t p : prompts)
-      if (p > 0) tests.push_back({p, 0, static_cast<int>(t), {}, {}});
-    for (int64_t n : gens)
-      if (n > 0) tests.push_back({0, n, static_cast<int>(t), {}, {}});
-  }
+  for (int64_t t : threads)
+    for (int64_t d : depths) {
+      for (int64_t p : prompts)
+        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}});
+      for (int64_t n : gens)
+        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}});
+    }
+  const int64_t n_ctx_train = model->config().n_ctx_train;
+  for (const TestResult& r : tests)
+    if (n_ctx_train > 0 && r.n_depth + r.n_prompt + r.n_gen > n_ctx_train)
+      fail("bench: -d ", r.n_depth, " + -p ", r.n_prompt, " + -n ", r.n_gen, " tokens exceed the model's context length ",
+           n_ctx_train);
   std::mt19937 rng(1234);
   const bool json = a.flag("--json");
   if (!json) {
@@ -242,13 +255,15 @@ int cmd_bench(const Argv& argv) {
   for (TestResult& r : tests) {
     if (!pool || pool->size() != r.n_threads) pool = std::make_unique<ThreadPool>(r.n_threads);
     r.time = utc_now();
-    run_once(*model, *pool, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
-    for (int64_t i = 0; i < reps; ++i) r.seconds.push_back(run_once(*model, *pool, r.n_prompt, r.n_gen, n_batch, rng));
+    run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
+    for (int64_t i = 0; i < reps; ++i)
+      r.seconds.push_back(run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, n_batch, rng));
     if (!json) {
       std::vector<double> ts;
       for (double s : r.seconds) ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
       const SampleStats st = sample_stats(ts);
-      const std::string test = r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+      const std::string test = (r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen)) +
+                               (r.n_depth > 0 ? " @ d" + std::to_string(r.n_depth) : "");
       std::printf("| %s | %.2f MiB | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", model_type.c_str(),
                   stats.size_bytes / 1048576.0, params_label(stats.n_params).c_str(), matmul_backend(), r.n_threads,
                   test.c_str(), st.mean, st.stddev);
@@ -290,6 +305,7 @@ int cmd_bench(const Argv& argv) {
                    {"use_mmap", true},
                    {"n_prompt", r.n_prompt},
                    {"n_gen", r.n_gen},
+                   {"n_depth", r.n_depth},
                    {"test_time", r.time},
                    {"avg_ns", static_cast<int64_t>(sn.mean)},
                    {"stddev_ns", static_cast<int64_t>(sn.stddev)},

@@ -115,6 +115,25 @@ TEST(CmdBench, StreamCountsTheBytesOneTokenReads) {
   EXPECT_NEAR(j[0]["tg_ceiling_ts"].get<double>(), ceiling, ceiling * 1e-9);
 }
 
+// -d: every test again after that many cached tokens, named as llama-bench names them.
+TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
+  int code = 0;
+  const nlohmann::json j = nlohmann::json::parse(r1("bench -m " + kModel + " -p 8 -n 2 -d 0,20 -r 1 -t 1 --json", &code));
+  ASSERT_EQ(code, 0);
+  ASSERT_EQ(j.size(), 4u);
+  const int expect[4][3] = {{8, 0, 0}, {0, 2, 0}, {8, 0, 20}, {0, 2, 20}};  // n_prompt, n_gen, n_depth
+  for (size_t i = 0; i < j.size(); ++i) {
+    EXPECT_EQ(j[i]["n_prompt"], expect[i][0]);
+    EXPECT_EQ(j[i]["n_gen"], expect[i][1]);
+    EXPECT_EQ(j[i]["n_depth"], expect[i][2]);
+  }
+  const std::string out = r1("bench -m " + kModel + " -p 8 -n 0 -d 20 -r 1 -t 1", &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_NE(out.find("| pp8 @ d20 |"), std::string::npos) << out;
+  r1("bench -m " + kModel + " -p 8 -n 0 -d 900000 -r 1 -t 1", &code);  // beyond the model's context
+  EXPECT_EQ(code, 1);
+}
+
 TEST(CmdBench, BadInputsFailWithStatusOne) {
   int code = 0;
   r1("bench -m /nonexistent.gguf", &code);

@@ -34,9 +34,12 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_
             int64_t v_stride, int64_t d_v,
             float scale, float* out, float* scores) {
 #if defined(R1_HAVE_X86_KERNELS)
-  // Follows the matmul backend (so R1_MATMUL_BACKEND=scalar|avx2 also turns this kernel off).
-  const bool avx512 = std::strncmp(matmul_backend(), "avx512", 6) == 0;
+  // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
+  // every x86 backend but scalar implies AVX2 + FMA.
+  const char* be = matmul_backend();
+  const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
   if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+  if (avx2 && d_k % 8 == 0 && d_v % 8 == 0) return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
 #endif
   attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
 }

@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "util/cpu.h"
+
 namespace r1 {
 namespace {
 
@@ -48,12 +50,16 @@ TEST(Attention, KernelsMatchFloat64) {
           for (auto& x : *v) x = nd(rng);
         std::vector<double> mag;
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag);
-        for (auto kernel : {&attend, &attend_scalar}) {
+        std::vector<decltype(&attend)> kernels = {&attend, &attend_scalar};
+#if defined(R1_HAVE_X86_KERNELS)
+        if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) kernels.push_back(&attend_avx2);
+#endif
+        for (auto kernel : kernels) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
           kernel(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data());
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
-                << (kernel == &attend ? "attend" : "scalar") << " d_k=" << d_k << " d_v=" << d_v << " keys=" << n_keys
+                << (kernel == &attend ? "attend" : kernel == &attend_scalar ? "scalar" : "avx2") << " d_k=" << d_k << " d_v=" << d_v << " keys=" << n_keys
                 << " n_q=" << n_q << " i=" << i;
         }
       }
