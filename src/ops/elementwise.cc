@@ -40,6 +40,7 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n) {
   // With the AVX-512 kernels (as attention: R1_MATMUL_BACKEND=scalar turns it off too); a vector
   // exp where the scalar loop spent ~5% of a Q4_0 prefill in libm's expf.
   if (std::strncmp(matmul_backend(), "avx512", 6) == 0) return swiglu_avx512(out, gate, up, n);
+  if (std::strcmp(matmul_backend(), "avx2") == 0) return swiglu_avx2(out, gate, up, n);
 #endif
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
