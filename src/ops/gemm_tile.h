@@ -33,7 +33,7 @@ struct GemvTable {
 };
 
 #if defined(R1_HAVE_X86_KERNELS)
-const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0 and Q4_0 only (gemm_avx2.cc)
+const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-quants (gemm_avx2.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only.

@@ -187,23 +187,28 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
-// The AVX2 prefill tiles (Q8_0, Q4_0) take the AVX2 dot products' steps per block, so they equal the
+// The AVX2 prefill tiles (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) take the AVX2 dot products' steps per block, so they equal the
 // dot products (which decode uses) bit for bit. (A one-token kernel of 2 or 4 rows per pass was tried:
 // 2x slower than the dot products in decode, as on AVX-512 — rows walked side by side stream worse.)
 TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
   ThreadPool pool(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0}) {
-    const int64_t k = 768, n = 7, n_tok = 9;  // 2-row passes and a 1-row tail
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const int64_t k = 768, n = 7, n_tok = 9;  // row and token tails of the 2 x 4 and 2 x 16 tiles
     const Weights w = make_weights(t, k, n, 11);
     const auto x = random_acts(n_tok * k, 12);
     std::vector<float> batch(n_tok * n), one(n);
-    std::vector<uint8_t> xq(row_bytes(DType::Q8_0, k));
+    const DType at = activation_type_for(t);
+    std::vector<uint8_t> xq(row_bytes(at, k));
     const VecDotFn dot = vec_dot_for(vec_dot_avx2(), t);
     matmul(w.view, x.data(), n_tok, batch.data(), pool);
     for (int64_t i = 0; i < n_tok; ++i) {
       matmul(w.view, x.data() + i * k, 1, one.data(), pool);
-      quantize_row_q8_0_activations(x.data() + i * k, xq.data(), k);
+      if (at == DType::Q8_0) {
+        quantize_row_q8_0_activations(x.data() + i * k, xq.data(), k);
+      } else {
+        quantize_row(at, x.data() + i * k, xq.data(), k);
+      }
       for (int64_t r = 0; r < n; ++r) {
         const float want = dot(k, w.view.row(r), xq.data());
         ASSERT_EQ(batch[i * n + r], want) << dtype_name(t) << " prefill, token " << i << " row " << r;

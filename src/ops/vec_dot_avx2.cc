@@ -3,6 +3,7 @@
 // with madd; every integer sum equals the scalar reference's.
 #include <immintrin.h>
 
+#include "ops/avx2_kquant.h"
 #include "ops/avx2_util.h"
 #include "ops/blocks.h"
 #include "ops/convert.h"
@@ -11,13 +12,6 @@
 
 namespace r1 {
 namespace {
-
-int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 
 // Float rows: `Load8` turns 8 weights into 8 floats. Four accumulators hide the FMA latency.
 template <__m256 (*Load8)(const void*, int64_t), float (*Scalar)(const void*, int64_t)>
@@ -49,11 +43,6 @@ __m256 load_f8(const void* w, int64_t i) {
   return _mm256_i32gather_ps(fp8_e4m3_table(), _mm256_cvtepu8_epi32(b), 4);
 }
 float at_f8(const void* w, int64_t i) { return fp8_e4m3_table()[static_cast<const uint8_t*>(w)[i]]; }
-
-// Σ q·a over 32 bytes as 8 int32 lanes, q unsigned (0..63), a signed, each pair-sum times `scale16`.
-__m256i dot_u8_scaled(__m256i q, __m256i a, __m256i scale16) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), scale16);
-}
 
 // Σ x·a for two signed int8 vectors (|x|, |a| <= 128 / 127): move the sign onto a.
 __m256i dot_i8(__m256i x, __m256i a) {
@@ -89,77 +78,18 @@ float dot_q4_0(int64_t k, const void* w, const void* a) {
   return hsum(acc);
 }
 
-template <bool kFiveBit>
-float dot_qk(int64_t k, const void* w, const void* a) {
+// K-quants: each super-block expanded (ops/avx2_kquant.h), its products summed in 8 float lanes.
+template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6>
+float dot_k(int64_t k, const void* w, const void* a) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8K* y = static_cast<const BlockQ8K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-  float s = 0;
+  __m256 acc = _mm256_setzero_ps();
+  KBlock kb;
   for (int64_t i = 0; i < k / kQKK; ++i) {
-    const uint8_t *scales, *qs, *qh = nullptr;
-    uint16_t d, dmin;
-    if constexpr (kFiveBit) {
-      const BlockQ5K& b = static_cast<const BlockQ5K*>(w)[i];
-      scales = b.scales, qs = b.qs, qh = b.qh, d = b.d, dmin = b.dmin;
-    } else {
-      const BlockQ4K& b = static_cast<const BlockQ4K*>(w)[i];
-      scales = b.scales, qs = b.qs, d = b.d, dmin = b.dmin;
-    }
-    uint8_t sc[8], m[8];
-    int summs = 0;
-    for (int j = 0; j < 8; ++j) {
-      k_scale_min(j, scales, &sc[j], &m[j]);
-      summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    }
-    const __m256i hbits = kFiveBit ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-      __m256i lo = _mm256_and_si256(q, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      if constexpr (kFiveBit) {
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
-      }
-      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c));
-      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * c + 32));
-      acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, _mm256_set1_epi16(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, _mm256_set1_epi16(sc[2 * c + 1])));
-    }
-    const int sumi = hsum_i32(acc);
-    s += (y[i].d * half_to_f32(d)) * static_cast<float>(sumi) - (y[i].d * half_to_f32(dmin)) * static_cast<float>(summs);
+    kExpand(x + i * kBlockBytes, kb);
+    acc = kblock_fma<kQ6>(kb, load_kacts<kQ6>(y[i]), acc);
   }
-  return s;
-}
-
-float dot_q6_k(int64_t k, const void* w, const void* a) {
-  const BlockQ6K* x = static_cast<const BlockQ6K*>(w);
-  const BlockQ8K* y = static_cast<const BlockQ8K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
-  float s = 0;
-  for (int64_t i = 0; i < k / kQKK; ++i) {
-    int sum_offset = 0;
-    for (int j = 0; j < 16; ++j) sum_offset += x[i].scales[j] * y[i].bsums[j];
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].ql + 64 * h));
-      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].ql + 64 * h + 32));
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h));
-      const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-      for (int g = 0; g < 4; ++g) {
-        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three);
-        const __m256i q = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
-        const int8_t* sc = x[i].scales + 8 * h + 2 * g;
-        const __m256i scale16 = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 128 * h + 32 * g));
-        acc = _mm256_add_epi32(acc, dot_u8_scaled(q, av, scale16));
-      }
-    }
-    const int sumi = hsum_i32(acc);
-    s += (y[i].d * half_to_f32(x[i].d)) * static_cast<float>(sumi - 32 * sum_offset);
-  }
-  return s;
+  return hsum(acc);
 }
 
 }  // namespace
@@ -172,9 +102,9 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_float<load_f8, at_f8>,
                                 dot_q8_0,
                                 dot_q4_0,
-                                dot_qk<false>,
-                                dot_qk<true>,
-                                dot_q6_k,
+                                dot_k<expand_q4k<false>, sizeof(BlockQ4K), false>,
+                                dot_k<expand_q4k<true>, sizeof(BlockQ5K), false>,
+                                dot_k<expand_q6k, sizeof(BlockQ6K), true>,
                                 quantize_row_q8_0_activations,
                                 [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }};
   return t;
