@@ -1,9 +1,11 @@
-// BF16 / F16 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
+// BF16 / F16 / F8_E4M3 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
 // float32); compiled with -mavx512bf16 and used only when the CPU has it (matmul.cc). The
 // activations are rounded to bfloat16 once per call (round to nearest even), as llama.cpp does for
 // BF16 weights. BF16 weights are used as stored; F16 weights are rounded to bf16 as they are laid
 // out for the tile (3 fewer significand bits; ik_llama.cpp's repacking does the same), because
-// float32 products cannot go faster than ~0.4 TFLOP/s here and the bf16 ones reach ~0.8.
+// float32 products cannot go faster than ~0.4 TFLOP/s here and the bf16 ones reach ~0.9. F8_E4M3
+// weights (DeepSeek's FP8 checkpoints; their block scales are applied outside, deepseek_linear.cc)
+// become bf16 exactly.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "ops/gemm_tile.h"
+#include "ops/vec_dot.h"
 
 namespace r1 {
 namespace {
@@ -53,15 +56,25 @@ constexpr auto tiles(std::integer_sequence<int, Ts...>) {
   return std::array<TileFn, sizeof...(Ts)>{&tile<G, Ts + 1>...};
 }
 
-// 32 elements of a row as bf16: as stored (BF16) or rounded from F16.
-template <bool kF16>
+// The weight formats this kernel reads.
+enum class Src { kBf16, kF16, kF8 };
+constexpr size_t elem_bytes(Src s) { return s == Src::kF8 ? 1 : 2; }
+
+// 32 elements of a row as bf16: as stored (BF16), rounded from F16, or exactly from F8_E4M3 (every
+// e4m3 value is a bf16: 3 significand bits, exponents within bf16's).
+template <Src kSrc>
 __m512i load32_bf16(const uint8_t* row) {
-  if constexpr (!kF16) {
+  if constexpr (kSrc == Src::kBf16) {
     return _mm512_loadu_si512(row);
-  } else {
+  } else if constexpr (kSrc == Src::kF16) {
     const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)));
     const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + 1));
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  } else {
+    const float* table = fp8_e4m3_table();
+    const __m512i codes_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+    const __m512i codes_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row) + 1));
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_i32gather_ps(codes_hi, table, 4), _mm512_i32gather_ps(codes_lo, table, 4));
   }
 }
 
@@ -69,9 +82,9 @@ __m512i load32_bf16(const uint8_t* row) {
 // of row j; missing rows are zeros. Per 32 elements, 16 row loads and a 16 x 16 transpose of 32-bit pairs
 // in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
 // vector instead waited on 16 rows' cache lines at once (~12% of a BF16 prefill in perf).
-template <bool kF16>
+template <Src kSrc>
 void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst) {
-  constexpr size_t kElemBytes = 2;
+  constexpr size_t kElemBytes = elem_bytes(kSrc);
   // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
   // left block; row i+h takes row i's right block and keeps its own.
   static constexpr auto table = [] {
@@ -89,7 +102,7 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   for (int64_t i = 0; i < k; i += 32) {
     __m512i v[16];
     for (int j = 0; j < 16; ++j)
-      v[j] = j < n ? load32_bf16<kF16>(w + j * w_stride + i * kElemBytes) : _mm512_setzero_si512();
+      v[j] = j < n ? load32_bf16<kSrc>(w + j * w_stride + i * kElemBytes) : _mm512_setzero_si512();
     for (int s = 0; s < 4; ++s) {
       const int h = 8 >> s;
       for (int j = 0; j < 16; ++j) {
@@ -103,7 +116,7 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   }
 }
 
-template <bool kF16>
+template <Src kSrc>
 void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
@@ -124,7 +137,7 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
     const int G = R > kLanes ? 2 : 1;
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
     for (int g = 0; g < G; ++g)
-      pack_lanes<kF16>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
+      pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
                        std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes));
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
@@ -141,7 +154,8 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 }  // namespace
 
-GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<false>; }
-GemmTileFn gemm_f16_avx512bf16() { return gemm_bf16<true>; }
+GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<Src::kBf16>; }
+GemmTileFn gemm_f16_avx512bf16() { return gemm_bf16<Src::kF16>; }
+GemmTileFn gemm_f8_avx512bf16() { return gemm_bf16<Src::kF8>; }
 
 }  // namespace r1

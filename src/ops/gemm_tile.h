@@ -38,8 +38,9 @@ const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only.
 GemmTileFn gemm_bf16_avx512bf16();
-// The same for F16 weights, rounded to bf16 for the products.
+// The same for F16 weights, rounded to bf16 for the products, and F8_E4M3 weights (exact in bf16).
 GemmTileFn gemm_f16_avx512bf16();
+GemmTileFn gemm_f8_avx512bf16();
 #endif
 
 // Asks for the next group's weight bytes (into L2) while a tile kernel multiplies the current

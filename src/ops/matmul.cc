@@ -77,14 +77,15 @@ bool bf16_dot_on() {
   return v == 1;
 }
 
-// BF16 / F16 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when on (it
-// rounds the activations, and F16 weights, to bf16).
+// BF16 / F16 / F8_E4M3 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when
+// on (it rounds the activations, and F16 weights, to bf16; F8 weights are exact in bf16).
 GemmTileFn bf16_dot_kernel(const Backend& b, DType type, int64_t k) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
   if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_dot_on()) {
     if (type == DType::BF16) return gemm_bf16_avx512bf16();
     if (type == DType::F16) return gemm_f16_avx512bf16();
+    if (type == DType::F8_E4M3) return gemm_f8_avx512bf16();
   }
 #endif
   (void)b, (void)type, (void)k;

@@ -18,11 +18,12 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
 
-// BF16 or F16 weights, several tokens, a CPU with AVX-512 BF16: round the activations to bfloat16
-// and use vdpbf16ps (about 2x faster prefill than float32 FMAs; llama.cpp rounds BF16's activations
-// the same way). F16 weights are rounded to bf16 for these products too (as ik_llama.cpp's
-// repacking does); one-token decode keeps float32 activations and the weights as stored. On by
-// default; R1_BF16_DOT=0 in the environment (or set_bf16_dot_products(false)) keeps float32.
+// BF16, F16 or F8_E4M3 weights, several tokens, a CPU with AVX-512 BF16: round the activations to
+// bfloat16 and use vdpbf16ps (about 2x faster prefill than float32 FMAs; llama.cpp rounds BF16's
+// activations the same way). F16 weights are rounded to bf16 for these products too (as
+// ik_llama.cpp's repacking does); F8_E4M3 values are all bf16 values. One-token decode keeps float32
+// activations and the weights as stored. On by default; R1_BF16_DOT=0 in the environment (or
+// set_bf16_dot_products(false)) keeps float32.
 void set_bf16_dot_products(bool on);
 
 // The precision the kernel gives the activations, for tests' references: activation_type_for(type),

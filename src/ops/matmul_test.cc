@@ -253,13 +253,13 @@ TEST(Matmul, ActivationQuantizersAgree) {
   }
 }
 
-// With bf16 dot products on (AVX-512 BF16 CPUs), BF16 and F16 prefill round the activations (and F16
-// weights) to bf16 and match that reference; off, they are exact again.
+// With bf16 dot products on (AVX-512 BF16 CPUs), BF16, F16 and F8_E4M3 prefill round the activations
+// (and F16 weights) to bf16 and match that reference; off, they are exact again.
 TEST(Matmul, Bf16DotProductsRoundTheActivations) {
   ThreadPool pool(2);
   const int64_t k = 512;
   const bool has = cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni";
-  for (const DType type : {DType::BF16, DType::F16}) {
+  for (const DType type : {DType::BF16, DType::F16, DType::F8_E4M3}) {
     for (const auto& [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}}) {  // 1-2 groups, tails
       const Weights w = make_weights(type, k, n, 3);
       const auto x = random_acts(n_tok * k, 4);
