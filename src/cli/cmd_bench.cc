@@ -1,8 +1,9 @@
 // r1 bench: prompt-processing (pp) and generation (tg) speed like llama-bench, so the two engines
 // can be compared on the same file. Every repetition starts from a fresh context; pp is one
 // forward of -p random tokens, tg is -n one-token forwards, each after -d tokens already in the
-// cache (untimed; llama-bench's depth, where attention over the cache starts to cost). The markdown table and the --json
-// field names follow llama-bench, so the tools that read its output read ours.
+// cache (untimed; llama-bench's depth, where attention over the cache starts to cost). The
+// markdown table and the --json field names follow llama-bench, so the tools that read its output
+// read ours.
 // `r1 bench --stream` measures memory bandwidth (STREAM kernels), the ceiling of tg speed.
 #include <algorithm>
 #include <cstdio>
@@ -147,8 +148,8 @@ std::string utc_now() {
   return buf;
 }
 
-// One timed run from a fresh context holding n_depth tokens (fed untimed, n_batch at a time): pp
-// feeds n_prompt tokens at once, tg n_gen tokens one by one.
+// One timed run from a fresh context holding n_depth tokens (fed untimed): pp feeds n_prompt tokens
+// at once, tg n_gen tokens one by one (the context splits forwards into n_batch chunks).
 double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
                 std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(model.n_vocab() - 1));
@@ -157,8 +158,7 @@ double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n
   std::vector<float> logits(static_cast<size_t>(model.n_vocab()));
   auto ctx = model.new_context(n_depth + n_prompt + n_gen, pool,
                                std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, n_depth))));
-  for (int64_t i = 0; i < n_depth; i += n_batch)
-    ctx->forward(ids.data() + i, std::min(n_batch, n_depth - i), false, logits.data());
+  if (n_depth > 0) ctx->forward(ids.data(), n_depth, false, logits.data());
   Timer t;
   if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
   for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());

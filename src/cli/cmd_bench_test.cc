@@ -13,9 +13,10 @@ namespace {
 
 const std::string kModel = std::string(R1_TEST_DATA_DIR) + "/models/qwen2-mini-q4_0.gguf";
 
-// Runs `r1 <args>`, returns stdout; *code gets the exit status.
+// Runs `r1 <args>`, returns stdout; *code gets the exit status (124 after 300 s: a bench that runs
+// away, e.g. a depth past the context no longer refused, fails the test instead of outliving it).
 std::string r1(const std::string& args, int* code) {
-  const std::string cmd = std::string(R1_BINARY_DIR) + "/r1 " + args + " 2>/dev/null";
+  const std::string cmd = "timeout 300 " + std::string(R1_BINARY_DIR) + "/r1 " + args + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

@@ -190,8 +190,8 @@ std::unique_ptr<SafetensorsSet> SafetensorsSet::open_index(const std::string& pa
     uint64_t total = 0;
     for (const auto& [shard, names] : by_shard) {
       std::error_code ec;
-      const uint64_t n = fs::file_size(dir / shard, ec);
-      if (!ec) total += n;
+      const uint64_t n = fs::file_size(shard_path(dir, shard, path), ec);
+      if (!ec) total += n;  // a missing shard fails below, with its name
     }
     load = resolve_file_load(load, total);
   }

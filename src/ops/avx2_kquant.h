@@ -1,6 +1,6 @@
 // K-quant super-blocks (Q4_K, Q5_K, Q6_K) for the AVX2 kernels: a weight block expanded once into
-// 8 vectors of 32 unsigned codes and their scales, then its integer sum with a Q8_K activation block
-// and the float step. The dot products (vec_dot_avx2.cc) and the prefill tiles (gemm_avx2.cc) both
+// 8 vectors of 32 unsigned codes and their scales, then its products with a Q8_K activation block
+// in 8 float lanes. The dot products (vec_dot_avx2.cc) and the prefill tiles (gemm_avx2.cc) both
 // take these steps, so their results agree bit for bit. Include only from files compiled with
 // -mavx2 -mfma -mf16c.
 #pragma once
@@ -34,15 +34,15 @@ struct KActs {
 template <bool kFiveBit>
 inline void expand_q4k(const void* block, KBlock& k) {
   const uint8_t *scales, *qs, *qh = nullptr;
+  uint16_t d, dmin;
   if constexpr (kFiveBit) {
     const BlockQ5K& b = *static_cast<const BlockQ5K*>(block);
-    scales = b.scales, qs = b.qs, qh = b.qh;
-    k.dscale = _mm256_set_m128(_mm_set1_ps(-half_to_f32(b.dmin)), _mm_set1_ps(half_to_f32(b.d)));
+    scales = b.scales, qs = b.qs, qh = b.qh, d = b.d, dmin = b.dmin;
   } else {
     const BlockQ4K& b = *static_cast<const BlockQ4K*>(block);
-    scales = b.scales, qs = b.qs;
-    k.dscale = _mm256_set_m128(_mm_set1_ps(-half_to_f32(b.dmin)), _mm_set1_ps(half_to_f32(b.d)));
+    scales = b.scales, qs = b.qs, d = b.d, dmin = b.dmin;
   }
+  k.dscale = _mm256_set_m128(_mm_set1_ps(-half_to_f32(dmin)), _mm_set1_ps(half_to_f32(d)));
   alignas(16) int16_t m16[8];
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;

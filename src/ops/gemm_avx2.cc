@@ -1,10 +1,10 @@
 // Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0 and
 // Q4_0 weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
 // Q8_K, 2 rows × 16 tokens of expanded super-blocks (expanding a block costs about as much as 4
-// tokens' products: 4 x 2 tiles ran at 24 t/s, 2 x 16 at 42 on a Q4_K_M pp128). The one-row dot
-// products decode a weight block once per token and load an activation block once per row; the
-// tiles decode once per token tile and load once per row pair. Per block the integer sums and
-// their float accumulation are the dot products' (vec_dot_avx2.cc, ops/avx2_kquant.h), so every
+// tokens' products, so more tokens per expansion ran faster: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32). The
+// one-row dot products decode a weight block once per token and load an activation block once per
+// row; the tiles decode once per token tile and load once per row pair. Per block the integer sums
+// and their float accumulation are the dot products' (vec_dot_avx2.cc, ops/avx2_kquant.h), so every
 // result equals theirs bit for bit (Matmul.Avx2TilesEqualTheDotProducts).
 #include <immintrin.h>
 
@@ -59,9 +59,7 @@ void tile(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_
 }
 
 constexpr int kRows = 2, kToks = 4;
-// Tokens per pass over a row pair: their activation blocks (32 × k bytes) stay in L2 while every
-// row pair of the call is multiplied.
-constexpr int64_t kTokChunk = 32;
+constexpr int64_t kTokChunk = 32;  // tokens per pass over the rows (run_tiles)
 
 using TileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
 
@@ -70,26 +68,33 @@ constexpr std::array<TileFn, sizeof...(Ts)> row_tiles(std::integer_sequence<int,
   return {&tile<Block, R, Ts + 1>...};
 }
 
+// Runs a table of tiles (table[R - 1][T - 1]: R rows × T tokens) over n_rows × n_tok, kTokChunk tokens
+// at a time so that their activation blocks stay in L2 while every row of the call passes.
+template <size_t kR, size_t kT>
+void run_tiles(const std::array<std::array<TileFn, kT>, kR>& table, int64_t nb, const void* w, size_t w_stride,
+               int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {
+    const int64_t t1 = std::min(n_tok, t0 + kTokChunk);
+    for (int64_t r = 0; r < n_rows; r += static_cast<int64_t>(kR)) {
+      const int R = static_cast<int>(std::min<int64_t>(kR, n_rows - r));
+      for (int64_t t = t0; t < t1; t += static_cast<int64_t>(kT)) {
+        const int T = static_cast<int>(std::min<int64_t>(kT, t1 - t));
+        table[R - 1][T - 1](nb, w8 + r * static_cast<int64_t>(w_stride), w_stride,
+                            a8 + t * static_cast<int64_t>(a_stride), a_stride, y + t * ldy + r, ldy);
+      }
+    }
+  }
+}
+
 template <typename Block>
 void gemm(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
           float* y, int64_t ldy) {
   static constexpr std::array<std::array<TileFn, kToks>, kRows> table = {
       row_tiles<Block, 1>(std::make_integer_sequence<int, kToks>{}),
       row_tiles<Block, 2>(std::make_integer_sequence<int, kToks>{})};
-  const int64_t nb = k / kQK;
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  const auto* a8 = static_cast<const uint8_t*>(a);
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {
-    const int64_t t1 = std::min(n_tok, t0 + kTokChunk);
-    for (int64_t r = 0; r < n_rows; r += kRows) {
-      const int R = static_cast<int>(std::min<int64_t>(kRows, n_rows - r));
-      for (int64_t t = t0; t < t1; t += kToks) {
-        const int T = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
-        table[R - 1][T - 1](nb, w8 + r * static_cast<int64_t>(w_stride), w_stride, a8 + t * static_cast<int64_t>(a_stride),
-                            a_stride, y + t * ldy + r, ldy);
-      }
-    }
-  }
+  run_tiles(table, k / kQK, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
 // ---- K-quants ------------------------------------------------------------------------------------
@@ -130,20 +135,7 @@ template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6>
 void gemm_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
             float* y, int64_t ldy) {
   static constexpr auto table = k_tiles<kExpand, kBlockBytes, kQ6>(std::make_integer_sequence<int, kKRows>{});
-  const int64_t nb = k / kQKK;
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  const auto* a8 = static_cast<const uint8_t*>(a);
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {
-    const int64_t t1 = std::min(n_tok, t0 + kTokChunk);
-    for (int64_t r = 0; r < n_rows; r += kKRows) {
-      const int R = static_cast<int>(std::min<int64_t>(kKRows, n_rows - r));
-      for (int64_t t = t0; t < t1; t += kKToks) {
-        const int T = static_cast<int>(std::min<int64_t>(kKToks, t1 - t));
-        table[R - 1][T - 1](nb, w8 + r * static_cast<int64_t>(w_stride), w_stride,
-                            a8 + t * static_cast<int64_t>(a_stride), a_stride, y + t * ldy + r, ldy);
-      }
-    }
-  }
+  run_tiles(table, k / kQKK, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
 }  // namespace

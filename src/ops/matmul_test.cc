@@ -53,6 +53,16 @@ std::vector<float> random_acts(int64_t n, uint32_t seed) {
   return v;
 }
 
+// One activation row in a quantized activation format, as the kernels quantize it (Q8_0 rounds as
+// llama.cpp's activation quantizer does, not as a Q8_0 weight row).
+void quantize_activations(DType at, const float* x, uint8_t* dst, int64_t k) {
+  if (at == DType::Q8_0) {
+    quantize_row_q8_0_activations(x, dst, k);
+  } else {
+    quantize_row(at, x, dst, k);
+  }
+}
+
 // Exact (double) y = dequant(W) · act(x), where act() is the activation format the kernel sees (with
 // bf16 activations, F16 weights are rounded to bf16 too).
 std::vector<double> reference(const Weights& w, const std::vector<float>& x, int64_t n_tok, std::vector<double>* mag) {
@@ -65,11 +75,7 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& x, int
       std::copy(x.begin() + t * k, x.begin() + (t + 1) * k, xa.begin() + t * k);
       continue;
     }
-    if (at == DType::Q8_0) {
-      quantize_row_q8_0_activations(x.data() + t * k, buf.data(), k);
-    } else {
-      quantize_row(at, x.data() + t * k, buf.data(), k);
-    }
+    quantize_activations(at, x.data() + t * k, buf.data(), k);
     dequantize_row(at, buf.data(), xa.data() + t * k, k);
   }
   std::vector<float> wr(k);
@@ -204,11 +210,7 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
     matmul(w.view, x.data(), n_tok, batch.data(), pool);
     for (int64_t i = 0; i < n_tok; ++i) {
       matmul(w.view, x.data() + i * k, 1, one.data(), pool);
-      if (at == DType::Q8_0) {
-        quantize_row_q8_0_activations(x.data() + i * k, xq.data(), k);
-      } else {
-        quantize_row(at, x.data() + i * k, xq.data(), k);
-      }
+      quantize_activations(at, x.data() + i * k, xq.data(), k);
       for (int64_t r = 0; r < n; ++r) {
         const float want = dot(k, w.view.row(r), xq.data());
         ASSERT_EQ(batch[i * n + r], want) << dtype_name(t) << " prefill, token " << i << " row " << r;
