@@ -10,6 +10,10 @@
 
 namespace r1 {
 
+// How a matrix's rows lie in memory. Interleaved8: Q4_0 rows repacked at load in groups of 8 for
+// the AVX2 kernels (ops/repack.h); only matmul reads such a tensor, and row() does not apply.
+enum class RowLayout : uint8_t { Plain, Interleaved8 };
+
 struct TensorView {
   std::string name;
   DType type = DType::F32;
@@ -17,6 +21,7 @@ struct TensorView {
   std::array<int64_t, 4> ne{1, 1, 1, 1};
   const void* data = nullptr;
   size_t nbytes = 0;
+  RowLayout layout = RowLayout::Plain;
 
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
   int64_t rows() const { return ne[1] * ne[2] * ne[3]; }

@@ -102,6 +102,11 @@ class GgufFile {
   const TensorView* find_tensor(const std::string& name) const;
   const TensorView& tensor(const std::string& name) const;  // throws "<file>: missing tensor <name>"
 
+  // For load-time repacking (ops/repack.h): t's bytes, writable until seal(), or null when t lives in
+  // a mapped part (MappedFile::set_writable). The tensor table keeps describing the file's layout.
+  uint8_t* writable(const TensorView& t);
+  void seal();
+
  private:
   GgufFile() = default;
   static std::unique_ptr<GgufFile> open_one(const std::string& path, FileLoad load);

@@ -104,6 +104,11 @@ bool MappedFile::read_into_memory(int fd) {
   return true;
 }
 
+bool MappedFile::set_writable(bool on) {
+  if (!in_memory_) return false;
+  return ::mprotect(region_, region_size_, on ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
+}
+
 MappedFile::~MappedFile() {
   if (region_) ::munmap(region_, region_size_);
 }

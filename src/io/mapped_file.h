@@ -38,6 +38,11 @@ class MappedFile {
   // True when the bytes were read into memory (FileLoad::Read, or Auto that chose it).
   bool in_memory() const { return in_memory_; }
 
+  // Load-time repacking (ops/repack.h) rewrites weights in place: makes the bytes writable (true) or
+  // read-only again. False, and nothing changed, when the file is mapped: its pages are the page
+  // cache's, and writing them would copy each one into the process.
+  bool set_writable(bool on);
+
   // Asks the kernel to start reading the whole file in now (before a pass over every weight).
   void prefetch() const;
 

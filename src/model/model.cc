@@ -48,6 +48,8 @@ void Model::load_gguf(const std::string& path) {
   const GgufFile& f = *gguf_;
   weights_ = bind_dense_weights(config_, format_, [&](const std::string& n) { return f.find_tensor(n); }, path,
                                 f32_store_);
+  repack_dense_weights(weights_, [&](const TensorView& t) { return gguf_->writable(t); });
+  gguf_->seal();
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(read_gguf_vocab(f)));
 }
 

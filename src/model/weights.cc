@@ -1,7 +1,9 @@
 #include "model/weights.h"
 
 #include "core/error.h"
+#include "ops/matmul.h"
 #include "ops/quant.h"
+#include "ops/repack.h"
 
 namespace r1 {
 namespace {
@@ -123,6 +125,23 @@ DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const
     L.w_down = b.matrix(kDown, l, c.n_ff, c.n_embd);
   }
   return w;
+}
+
+int repack_dense_weights(DenseWeights& w, const std::function<uint8_t*(const TensorView&)>& writable) {
+  int n = 0;
+  auto repack = [&](TensorView& t) {
+    const int64_t k = t.ne[0], rows = t.rows();
+    if (t.layout != RowLayout::Plain || !matmul_prefers_interleaved(t.type, k, rows)) return;
+    uint8_t* bytes = writable(t);
+    if (bytes == nullptr) return;
+    repack_q4_0_x8(bytes, rows, k);
+    t.layout = RowLayout::Interleaved8;
+    ++n;
+  };
+  for (LayerWeights& L : w.layers)
+    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) repack(*t);
+  if (w.output.data != w.token_embd.data) repack(w.output);
+  return n;
 }
 
 }  // namespace r1

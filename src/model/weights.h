@@ -41,4 +41,11 @@ using TensorLookup = std::function<const TensorView*(const std::string& name)>;
 DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const TensorLookup& lookup,
                                 const std::string& source, std::deque<std::vector<float>>& f32_store);
 
+// Repacks the layers' matrices that this CPU's kernels read faster in another layout
+// (matmul_prefers_interleaved, ops/repack.h), in place, and marks their views. `writable` gives a
+// tensor's bytes for writing, or null to leave it as it is (a mapped file). The embedding, and the
+// output when it is the embedding, keep the file's layout: rows of it are looked up one at a time.
+// Returns the number of matrices repacked.
+int repack_dense_weights(DenseWeights& w, const std::function<uint8_t*(const TensorView&)>& writable);
+
 }  // namespace r1

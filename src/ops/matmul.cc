@@ -11,6 +11,7 @@
 #include "ops/blocks.h"
 #include "ops/gemm_tile.h"
 #include "ops/quant.h"
+#include "ops/repack.h"
 #include "ops/vec_dot.h"
 #include "util/cpu.h"
 #include "util/threadpool.h"
@@ -147,6 +148,44 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
   if (static_cast<size_t>(w.rows()) * rb > w.nbytes)
     fail("matmul: tensor ", w.name, " ", w.shape_string(), " holds ", w.nbytes, " bytes, needs ", w.rows() * rb);
   if (n_tok > 0 && (x == nullptr || y == nullptr)) fail("matmul: null activations for tensor ", w.name);
+  if (w.layout == RowLayout::Interleaved8 && w.type != DType::Q4_0)
+    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 is)");
+}
+
+// Q4_0 rows repacked in groups of 8 (ops/repack.h): whole groups through the backend's kernel for
+// that layout, in ranges of groups per thread; rows outside whole groups (and every row on a backend
+// without the kernel, e.g. after force_matmul_backend) unpacked one at a time for the dot products.
+void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const uint8_t* a0,
+                      size_t act_stride, int64_t n_tok, float* y, ThreadPool& pool) {
+  const int64_t k = w.ne[0], end = row0 + n_rows;
+  const size_t rb = row_bytes(w.type, k);
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  const GemmTileFn kern = be.gemm ? be.gemm->q4_0_x8 : nullptr;
+  const int64_t whole = w.rows() / kInterleave * kInterleave;
+  int64_t g0 = (row0 + kInterleave - 1) / kInterleave * kInterleave;
+  int64_t g1 = std::min(whole, end / kInterleave * kInterleave);
+  if (kern == nullptr || g1 <= g0) g0 = g1 = row0;
+  if (g1 > g0) {
+    pool.parallel_for((g1 - g0) / kInterleave, n_tok > 1 ? 2 : 1, [&](int64_t gb, int64_t ge) {
+      const int64_t r = g0 + gb * kInterleave;
+      kern(k, data + static_cast<size_t>(r) * rb, rb, (ge - gb) * kInterleave, a0, act_stride, n_tok, y + (r - row0),
+           n_rows);
+    });
+  }
+  const VecDotFn dot = vec_dot_for(*be.dot, w.type);
+  auto one_by_one = [&](int64_t r_begin, int64_t r_end) {
+    if (r_end <= r_begin) return;
+    pool.parallel_for(r_end - r_begin, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<BlockQ4_0> row;
+      row.resize(static_cast<size_t>(k / kQK));
+      for (int64_t r = r_begin + b; r < r_begin + e; ++r) {
+        unpack_q4_0_x8_row(data, w.rows(), k, r, row.data());
+        for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + (r - row0)] = dot(k, row.data(), a0 + t * act_stride);
+      }
+    });
+  };
+  one_by_one(row0, g0);
+  one_by_one(g1, end);
 }
 
 }  // namespace
@@ -187,6 +226,11 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
     act = act_data;
   }
   const uint8_t* a0 = static_cast<const uint8_t*>(act);
+
+  if (w.layout == RowLayout::Interleaved8) {
+    interleaved_rows(w, row0, n_rows, be, a0, act_stride, n_tok, y, pool);
+    return;
+  }
 
   // Decode: rows split into one contiguous range per thread, each walked as one stream. Only the
   // one-token kernels go here; the tile kernels' 4-row × 1-token case was ~2× slower than the
@@ -235,6 +279,16 @@ void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_o
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   if (n_tok > 1 && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   return activation_type_for(weight_type);
+}
+
+bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows) {
+  static const bool allowed = [] {
+    const char* env = std::getenv("R1_REPACK");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  const Backend& be = backend();
+  return allowed && type == DType::Q4_0 && k % kQK == 0 && n_rows >= kInterleave && be.gemm != nullptr &&
+         be.gemm->q4_0_x8 != nullptr;
 }
 
 const char* matmul_backend() { return backend().name; }

@@ -30,6 +30,11 @@ void set_bf16_dot_products(bool on);
 // or BF16 where the bf16 dot products above are on and used (then F16 weights are rounded to bf16 too).
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
+// Whether the kernels this CPU runs want such a weight matrix repacked at load into the Interleaved8
+// layout (ops/repack.h): Q4_0 on the AVX2 backend (CPUs without AVX-512 VNNI), unless R1_REPACK=0.
+// matmul reads either layout on every backend (TensorView::layout says which).
+bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
+
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").
 // avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
 // and one-token kernels (ops/gemm_tile.h); avx2 = the AVX2 dot products plus prefill tiles for

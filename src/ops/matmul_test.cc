@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 #include <random>
@@ -10,6 +12,7 @@
 
 #include "core/error.h"
 #include "ops/quant.h"
+#include "ops/repack.h"
 #include "ops/vec_dot.h"
 #include "util/cpu.h"
 #include "util/threadpool.h"
@@ -318,6 +321,72 @@ TEST(Matmul, RowsOfStackedTensor) {
   EXPECT_EQ(y, y_slice);
 }
 
+// Q4_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back (rows past the
+// last whole group untouched), and matmul / matmul_rows on the repacked tensor give on every backend
+// what they give on the file's layout: the exact product to float rounding, and the scalar backend's
+// results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in another order).
+TEST(Matmul, InterleavedQ4_0MatchesThePlainRows) {
+  ThreadPool pool(2);
+  for (int64_t k : {int64_t(288), int64_t(1536)}) {
+    const int64_t n = 43;  // 5 groups of 8 and 3 rows past them
+    const Weights plain = make_weights(DType::Q4_0, k, n, static_cast<uint32_t>(k));
+    Weights packed = plain;
+    repack_q4_0_x8(packed.bytes.data(), n, k);
+    packed.view.data = packed.bytes.data();
+    packed.view.layout = RowLayout::Interleaved8;
+    const size_t rb = row_bytes(DType::Q4_0, k);
+    ASSERT_NE(packed.bytes, plain.bytes);
+    EXPECT_TRUE(std::equal(plain.bytes.begin() + 40 * rb, plain.bytes.end(), packed.bytes.begin() + 40 * rb));
+    std::vector<BlockQ4_0> row(static_cast<size_t>(k / kQK));
+    for (int64_t r = 0; r < n; ++r) {
+      unpack_q4_0_x8_row(packed.bytes.data(), n, k, r, row.data());
+      ASSERT_EQ(std::memcmp(row.data(), plain.view.row(r), rb), 0) << "row " << r;
+    }
+    for (int64_t n_tok : {1, 2, 3, 4, 5, 9, 37}) {
+      const auto x = random_acts(n_tok * k, static_cast<uint32_t>(n_tok + k));
+      ASSERT_TRUE(force_matmul_backend("scalar"));
+      std::vector<double> mag;
+      const auto ref = reference(plain, x, n_tok, &mag);
+      std::vector<float> y_plain(n_tok * n);
+      matmul(plain.view, x.data(), n_tok, y_plain.data(), pool);
+      for (const char* b : backends()) {
+        ASSERT_TRUE(force_matmul_backend(b));
+        std::vector<float> y(n_tok * n, NAN);
+        matmul(packed.view, x.data(), n_tok, y.data(), pool);
+        for (int64_t i = 0; i < n_tok * n; ++i) {
+          ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << b << " K=" << k << " n_tok=" << n_tok << " i=" << i;
+          ASSERT_NEAR(y[i], y_plain[i], 2e-6 * mag[i] + 1e-30) << b << " K=" << k << " n_tok=" << n_tok;
+        }
+        // Slices that start and end inside groups, on group edges, and past the last group.
+        for (auto [row0, rows] : {std::pair<int64_t, int64_t>{5, 30}, {8, 16}, {16, 27}, {41, 2}}) {
+          std::vector<float> ys(n_tok * rows, NAN);
+          matmul_rows(packed.view, row0, rows, x.data(), n_tok, ys.data(), pool);
+          for (int64_t t = 0; t < n_tok; ++t)
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_NEAR(ys[t * rows + r], y_plain[t * n + row0 + r], 2e-6 * mag[t * n + row0 + r] + 1e-30)
+                  << b << " rows [" << row0 << ", " << row0 + rows << ") token " << t << " row " << r;
+        }
+      }
+    }
+  }
+  force_matmul_backend("auto");
+}
+
+// Only the AVX2 backend asks for the interleaved layout, only for Q4_0, and never with R1_REPACK=0
+// (the switch is read once per process: the test checks whichever the environment set).
+TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
+  const char* env = std::getenv("R1_REPACK");
+  const bool off = env != nullptr && std::string(env) == "0";
+  for (const char* b : backends()) {
+    ASSERT_TRUE(force_matmul_backend(b));
+    const bool avx2 = std::string(b) == "avx2";
+    EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), avx2 && !off) << b;
+    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q8_0, 1536, 256)) << b;
+    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_0, 1536, 7)) << b;  // not one whole group
+  }
+  force_matmul_backend("auto");
+}
+
 TEST(Matmul, BadInputsThrow) {
   ThreadPool pool(1);
   Weights w = make_weights(DType::Q8_0, 64, 4, 1);
@@ -336,6 +405,9 @@ TEST(Matmul, BadInputsThrow) {
   TensorView null_data = w.view;
   null_data.data = nullptr;
   EXPECT_THROW(matmul(null_data, x.data(), 1, y.data(), pool), Error);
+  TensorView interleaved_q8 = w.view;  // only Q4_0 has an interleaved layout
+  interleaved_q8.layout = RowLayout::Interleaved8;
+  EXPECT_THROW(matmul(interleaved_q8, x.data(), 1, y.data(), pool), Error);
   EXPECT_FALSE(force_matmul_backend("neon"));
 }
 
