@@ -38,7 +38,7 @@ bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").
 // avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
 // and one-token kernels (ops/gemm_tile.h); avx2 = the AVX2 dot products plus prefill tiles for
-// Q8_0, Q4_0, Q4_K, Q5_K and Q6_K.
+// every weight type, and kernels for Q4_0 repacked at load (ops/repack.h).
 const char* matmul_backend();
 // For tests and benchmarks: force a backend by name, or "auto"; false if the CPU lacks it.
 bool force_matmul_backend(const char* name);

@@ -27,21 +27,9 @@ float dot_float(int64_t k, const void* w, const void* a) {
   return s;
 }
 
-__m256 load_f32(const void* w, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(w) + i); }
 float at_f32(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
-__m256 load_f16(const void* w, int64_t i) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
-}
 float at_f16(const void* w, int64_t i) { return half_to_f32(static_cast<const uint16_t*>(w)[i]); }
-__m256 load_bf16(const void* w, int64_t i) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 float at_bf16(const void* w, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(w)[i]); }
-__m256 load_f8(const void* w, int64_t i) {
-  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(w) + i));
-  return _mm256_i32gather_ps(fp8_e4m3_table(), _mm256_cvtepu8_epi32(b), 4);
-}
 float at_f8(const void* w, int64_t i) { return fp8_e4m3_table()[static_cast<const uint8_t*>(w)[i]]; }
 
 // Σ x·a for two signed int8 vectors (|x|, |a| <= 128 / 127): move the sign onto a.
@@ -96,10 +84,10 @@ float dot_k(int64_t k, const void* w, const void* a) {
 
 const VecDotTable& vec_dot_avx2() {
   static const VecDotTable t = {"avx2",
-                                dot_float<load_f32, at_f32>,
-                                dot_float<load_f16, at_f16>,
-                                dot_float<load_bf16, at_bf16>,
-                                dot_float<load_f8, at_f8>,
+                                dot_float<load8_f32, at_f32>,
+                                dot_float<load8_f16, at_f16>,
+                                dot_float<load8_bf16, at_bf16>,
+                                dot_float<load8_f8, at_f8>,
                                 dot_q8_0,
                                 dot_q4_0,
                                 dot_k<expand_q4k<false>, sizeof(BlockQ4K), false>,
