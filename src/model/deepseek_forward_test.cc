@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "model/deepseek_model.h"
 #include "model/model.h"
+#include "ops/matmul.h"
 #include "tokenizer/tokenizer.h"
 #include "util/threadpool.h"
 #include "testing/reference_data.h"
@@ -100,6 +101,23 @@ void check_against_refs(const Case& k) {
 
 TEST(DeepseekForward, MiniF32Gguf) { check_against_refs({"deepseek2-mini-f32.gguf", "deepseek2-mini-f32", 1e-5, Fp8Mode::AsStored, true}); }
 TEST(DeepseekForward, MiniQ8Gguf) { check_against_refs({"deepseek2-mini-q8_0.gguf", "deepseek2-mini-q8_0", 3e-2}); }
+// On the AVX2 backend the Q8_0 projections and experts are repacked at load (ops/repack.h; the
+// per-head up-projections and the embedding stay as stored), and the logits stay within the bound.
+TEST(DeepseekForward, MiniQ8GgufRepackedForAvx2) {
+  if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
+  struct Restore {
+    ~Restore() { force_matmul_backend("auto"); }
+  } restore;
+  const auto model = DeepseekModel::load(kData + "models/deepseek2-mini-q8_0.gguf");
+  const DeepseekLayer& moe_layer = model->weights().layers.back();
+  ASSERT_FALSE(moe_layer.moe.experts.empty());
+  for (const FfnWeights& e : moe_layer.moe.experts)
+    for (const Linear* l : {&e.gate, &e.up, &e.down}) EXPECT_EQ(l->w.layout, RowLayout::Interleaved8) << l->w.name;
+  EXPECT_EQ(moe_layer.attn.wkv_a.w.layout, RowLayout::Interleaved8);
+  EXPECT_EQ(moe_layer.attn.wk_b.layout, RowLayout::Plain);
+  EXPECT_EQ(model->weights().token_embd.layout, RowLayout::Plain);
+  check_against_refs({"deepseek2-mini-q8_0.gguf", "deepseek2-mini-q8_0", 3e-2});
+}
 TEST(DeepseekForward, LiteF32GgufLegacyLayout) {
   check_against_refs({"deepseek2-lite-mini-f32.gguf", "deepseek2-lite-mini-f32", 1e-5, Fp8Mode::AsStored, true});
 }

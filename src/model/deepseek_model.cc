@@ -15,6 +15,9 @@ std::unique_ptr<DeepseekModel> DeepseekModel::from_gguf(std::unique_ptr<GgufFile
   m->gguf_ = std::move(f);
   m->config_ = deepseek_config_from_gguf(*m->gguf_);
   m->weights_ = bind_deepseek_gguf(m->config_, *m->gguf_, m->store_);
+  GgufFile& file = *m->gguf_;
+  repack_deepseek_weights(m->weights_, [&](const TensorView& t) { return file.writable(t); });
+  file.seal();
   return m;
 }
 

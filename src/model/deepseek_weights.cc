@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/weights.h"
 #include "ops/convert.h"
 #include "ops/quant.h"
 
@@ -356,6 +357,37 @@ DeepseekWeights bind_deepseek_hf(const DeepseekConfig& c, const SafetensorsSet& 
     w.mtp = std::move(m);
   }
   return w;
+}
+
+namespace {
+
+void collect_layer(DeepseekLayer& L, std::vector<TensorView*>& matrices, std::vector<const TensorView*>& keep) {
+  MlaWeights& a = L.attn;
+  for (Linear* l : {&a.wq, &a.wq_a, &a.wq_b, &a.wkv_a, &a.wo}) matrices.push_back(&l->w);
+  keep.push_back(&a.wk_b);  // read per head (mla.cc)
+  keep.push_back(&a.wv_b);
+  auto ffn = [&](FfnWeights& f) {
+    for (Linear* l : {&f.gate, &f.up, &f.down}) matrices.push_back(&l->w);
+  };
+  ffn(L.dense);
+  ffn(L.moe.shared);
+  for (FfnWeights& e : L.moe.experts) ffn(e);
+  matrices.push_back(&L.moe.router);
+}
+
+}  // namespace
+
+int repack_deepseek_weights(DeepseekWeights& w, const std::function<uint8_t*(const TensorView&)>& writable) {
+  std::vector<TensorView*> matrices{&w.output};
+  std::vector<const TensorView*> keep{&w.token_embd};
+  for (DeepseekLayer& L : w.layers) collect_layer(L, matrices, keep);
+  if (w.mtp) {
+    matrices.push_back(&w.mtp->eh_proj.w);
+    matrices.push_back(&w.mtp->head);
+    keep.push_back(&w.mtp->embed);
+    collect_layer(w.mtp->layer, matrices, keep);
+  }
+  return repack_matrices(matrices, keep, writable);
 }
 
 }  // namespace r1

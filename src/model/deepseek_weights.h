@@ -4,6 +4,7 @@
 // files; owned copies are made only where the layout must change (see DeepseekWeightStore).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -83,5 +84,9 @@ using DeepseekWeightStore = std::deque<std::vector<uint8_t>>;
 DeepseekWeights bind_deepseek_gguf(const DeepseekConfig& c, const GgufFile& f, DeepseekWeightStore& store);
 DeepseekWeights bind_deepseek_hf(const DeepseekConfig& c, const SafetensorsSet& st, Fp8Mode fp8,
                                  DeepseekWeightStore& store);
+
+// Load-time repacking of the matrices only matmul reads (repack_matrices, model/weights.h): the
+// projections, experts and heads; the embeddings and the per-head up-projections stay as stored.
+int repack_deepseek_weights(DeepseekWeights& w, const std::function<uint8_t*(const TensorView&)>& writable);
 
 }  // namespace r1

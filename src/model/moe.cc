@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/repack.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -106,7 +107,11 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   auto expert = [&](int64_t item) -> const FfnWeights& {
     return item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
   };
-  auto share = [](int64_t n, int tid, int nt) { return std::pair<int64_t, int64_t>{n * tid / nt, n * (tid + 1) / nt}; };
+  // Cuts on multiples of 8 rows: weights repacked at load come in groups of 8 (ops/repack.h).
+  auto share = [](int64_t n, int tid, int nt) {
+    auto cut = [&](int i) { return i == nt ? n : n * i / nt / kInterleave * kInterleave; };
+    return std::pair<int64_t, int64_t>{cut(tid), cut(tid + 1)};
+  };
   pool.run([&](int tid, int nt) {
     for (int64_t item = 0; item < items; item++) {
       const FfnWeights& f = expert(item);

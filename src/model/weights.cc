@@ -1,5 +1,8 @@
 #include "model/weights.h"
 
+#include <algorithm>
+#include <map>
+
 #include "core/error.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -127,21 +130,56 @@ DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const
   return w;
 }
 
-int repack_dense_weights(DenseWeights& w, const std::function<uint8_t*(const TensorView&)>& writable) {
-  int n = 0;
-  auto repack = [&](TensorView& t) {
-    const int64_t k = t.ne[0], rows = t.rows();
-    if (t.layout != RowLayout::Plain || !matmul_prefers_interleaved(t.type, k, rows)) return;
-    uint8_t* bytes = writable(t);
-    if (bytes == nullptr) return;
-    repack_q4_0_x8(bytes, rows, k);
-    t.layout = RowLayout::Interleaved8;
-    ++n;
+int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<const TensorView*>& keep,
+                    const WritableBytes& writable) {
+  // Distinct byte ranges, sorted: the matrices' (with their views) and the kept ones.
+  struct Range {
+    const uint8_t* begin;
+    size_t bytes;
+    std::vector<TensorView*> views;  // empty: a kept range
   };
-  for (LayerWeights& L : w.layers)
-    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) repack(*t);
-  if (w.output.data != w.token_embd.data) repack(w.output);
+  std::map<std::pair<const uint8_t*, size_t>, Range> by_bytes;
+  for (TensorView* t : matrices)
+    if (t->data != nullptr) {
+      Range& r = by_bytes[{static_cast<const uint8_t*>(t->data), t->nbytes}];
+      r.begin = static_cast<const uint8_t*>(t->data);
+      r.bytes = t->nbytes;
+      r.views.push_back(t);
+    }
+  std::vector<Range> ranges;
+  for (auto& [key, r] : by_bytes) ranges.push_back(std::move(r));
+  for (const TensorView* t : keep)
+    if (t->data != nullptr) ranges.push_back({static_cast<const uint8_t*>(t->data), t->nbytes, {}});
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+
+  int n = 0;
+  const uint8_t* reach = nullptr;  // the furthest end of the ranges before this one
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    Range& r = ranges[i];
+    const uint8_t* end = r.begin + r.bytes;
+    const bool alone = (reach == nullptr || reach <= r.begin) && (i + 1 == ranges.size() || end <= ranges[i + 1].begin);
+    reach = reach == nullptr ? end : std::max(reach, end);
+    if (!alone || r.views.empty()) continue;
+    TensorView& t = *r.views.front();
+    const int64_t k = t.ne[0], rows = t.rows();
+    bool plain = true;
+    for (const TensorView* v : r.views) plain = plain && v->layout == RowLayout::Plain && v->type == t.type && v->ne[0] == k;
+    if (!plain || !matmul_prefers_interleaved(t.type, k, rows)) continue;
+    uint8_t* bytes = writable(t);
+    if (bytes == nullptr) continue;
+    repack_x8(t.type, bytes, rows, k);
+    for (TensorView* v : r.views) v->layout = RowLayout::Interleaved8;
+    n += static_cast<int>(r.views.size());
+  }
   return n;
+}
+
+int repack_dense_weights(DenseWeights& w, const WritableBytes& writable) {
+  std::vector<TensorView*> matrices;
+  for (LayerWeights& L : w.layers)
+    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) matrices.push_back(t);
+  matrices.push_back(&w.output);
+  return repack_matrices(matrices, {&w.token_embd}, writable);
 }
 
 }  // namespace r1

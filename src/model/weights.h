@@ -41,11 +41,17 @@ using TensorLookup = std::function<const TensorView*(const std::string& name)>;
 DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const TensorLookup& lookup,
                                 const std::string& source, std::deque<std::vector<float>>& f32_store);
 
-// Repacks the layers' matrices that this CPU's kernels read faster in another layout
-// (matmul_prefers_interleaved, ops/repack.h), in place, and marks their views. `writable` gives a
-// tensor's bytes for writing, or null to leave it as it is (a mapped file). The embedding, and the
-// output when it is the embedding, keep the file's layout: rows of it are looked up one at a time.
-// Returns the number of matrices repacked.
-int repack_dense_weights(DenseWeights& w, const std::function<uint8_t*(const TensorView&)>& writable);
+// Load-time repacking (ops/repack.h): rewrites, in place, the matrices that this CPU's kernels read
+// faster in another layout (matmul_prefers_interleaved) and marks their views. `matrices` are views
+// that only matmul reads; views with the same bytes (a head shared by two modules) are repacked once
+// and all marked. Any matrix whose bytes overlap a `keep` view (rows looked up one at a time, per-head
+// slices), or another matrix's bytes other than exactly, stays as stored. `writable` gives a view's
+// bytes for writing, or null to leave it (a mapped file). Returns the number of views marked.
+using WritableBytes = std::function<uint8_t*(const TensorView&)>;
+int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<const TensorView*>& keep,
+                    const WritableBytes& writable);
+
+// The same for a dense model: its layers' matrices and the output (unless it is the embedding).
+int repack_dense_weights(DenseWeights& w, const WritableBytes& writable);
 
 }  // namespace r1

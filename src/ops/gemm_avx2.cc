@@ -102,9 +102,9 @@ void gemm(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void*
   run_tiles(table, k / kQK, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-// ---- Q4_0 interleaved in groups of 8 rows (ops/repack.h) ----------------------------------------
+// ---- Q4_0 / Q8_0 interleaved in groups of 8 rows (ops/repack.h) ------------------------------------
 
-// An activation block's scale as a float and 8·Σa: the codes go into maddubs unsigned (0..15 for
+// An activation block's scale as a float and 8·Σa: Q4_0 codes go into maddubs unsigned (0..15 for
 // −8..7), so Σ(q − 8)·a = Σq·a − 8·Σa, the same integer the dot products form.
 struct ActBlock {
   float d;
@@ -117,34 +117,58 @@ inline __m256i broadcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// One group of 8 rows × T tokens: each 32-byte chunk of the group's block column holds 4 weights
-// of every row; its low and high nibbles are multiplied by 4 broadcast activations, and the 8
-// products of a block add up in 16 bits (|Σ| <= 8 · 2 · 15 · 127 < 2^15) before one widening.
-// Lane r of acc[t] is row r: the group's 8 results leave in one store.
-template <int T>
-void tile_q4_0_x8(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_stride, const ActBlock* s, int64_t ldy,
-                  float* y) {
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* col = w + i * kQ4_0x8ColumnBytes;
+// The integer sums of one block column of a group (8 rows) with T tokens' block i, row r in lane r.
+// Q4_0: each 32-byte chunk's low and high nibbles are multiplied by 4 broadcast activations each,
+// and the 8 products of a block add up in 16 bits (|Σ| <= 8 · 2 · 15 · 127 < 2^15) before one
+// widening. Q8_0: signed codes, so maddubs takes |q| and the activations with q's sign; each chunk
+// widens at once (two products already fill 16 bits).
+template <DType kType, int T>
+inline void column_sums(const uint8_t* qs, const uint8_t* a, size_t a_stride, int64_t i, __m256i* p) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  if constexpr (kType == DType::Q4_0) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
     __m256i s16[T];
     for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
     for (int v = 0; v < 4; ++v) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(col + 2 * kInterleave + 32 * v));
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * v));
       const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
       for (int t = 0; t < T; ++t) {
-        const int8_t* qs = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i].qs;
-        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(lo, broadcast4(qs + 4 * v)));
-        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(hi, broadcast4(qs + 16 + 4 * v)));
+        const int8_t* aq = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i].qs;
+        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(lo, broadcast4(aq + 4 * v)));
+        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(hi, broadcast4(aq + 16 + 4 * v)));
       }
     }
+    for (int t = 0; t < T; ++t) p[t] = _mm256_madd_epi16(s16[t], ones);
+  } else {
+    for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+    for (int v = 0; v < 8; ++v) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * v));
+      const __m256i q_abs = _mm256_sign_epi8(q, q);
+      for (int t = 0; t < T; ++t) {
+        const __m256i av = broadcast4(reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i].qs + 4 * v);
+        p[t] = _mm256_add_epi32(p[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(av, q)), ones));
+      }
+    }
+  }
+}
+
+// One group of 8 rows × T tokens: lane r of acc[t] is row r, so the group's 8 results leave in one
+// store. Each block's integer sum is scaled by both scales and added in block order, as the scalar
+// dot products (and llama.cpp's repacked kernels) do.
+template <DType kType, int T>
+void tile_x8(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_stride, const ActBlock* s, int64_t ldy, float* y) {
+  constexpr int64_t kColumn = kInterleave * (kType == DType::Q4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* col = w + i * kColumn;
+    __m256i p[T];
+    column_sums<kType, T>(col + 2 * kInterleave, a, a_stride, i, p);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)));
     for (int t = 0; t < T; ++t) {
       const ActBlock& ab = s[t * nb + i];
-      const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(s16[t], ones), _mm256_set1_epi32(ab.sum8));
-      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab.d)), _mm256_cvtepi32_ps(p), acc[t]);
+      if constexpr (kType == DType::Q4_0) p[t] = _mm256_sub_epi32(p[t], _mm256_set1_epi32(ab.sum8));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab.d)), _mm256_cvtepi32_ps(p[t]), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(y + t * ldy, acc[t]);
@@ -152,12 +176,13 @@ void tile_q4_0_x8(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_strid
 
 constexpr int kX8Toks = 4;  // tokens per pass: 2 × 4 accumulators + codes fit the 16 registers
 using X8TileFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, const ActBlock*, int64_t, float*);
-constexpr std::array<X8TileFn, kX8Toks> kX8Tiles = {tile_q4_0_x8<1>, tile_q4_0_x8<2>, tile_q4_0_x8<3>,
-                                                     tile_q4_0_x8<4>};
 
 // n_rows (a multiple of 8) interleaved rows × n_tok tokens; one token is decode's case.
-void gemm_q4_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                  int64_t n_tok, float* y, int64_t ldy) {
+template <DType kType>
+void gemm_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+             float* y, int64_t ldy) {
+  static constexpr std::array<X8TileFn, kX8Toks> tiles = {tile_x8<kType, 1>, tile_x8<kType, 2>, tile_x8<kType, 3>,
+                                                          tile_x8<kType, 4>};
   const int64_t nb = k / kQK;
   thread_local std::vector<ActBlock> sums;
   sums.resize(static_cast<size_t>(n_tok * nb));
@@ -165,12 +190,16 @@ void gemm_q4_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
   for (int64_t t = 0; t < n_tok; ++t) {
     const auto* ab = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) + t * a_stride);
     for (int64_t i = 0; i < nb; ++i) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[i].qs));
-      const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
-      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-      sums[t * nb + i] = {half_to_f32(ab[i].d), 8 * _mm_cvtsi128_si32(h)};
+      int32_t sum8 = 0;
+      if constexpr (kType == DType::Q4_0) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab[i].qs));
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+        sum8 = 8 * _mm_cvtsi128_si32(h);
+      }
+      sums[t * nb + i] = {half_to_f32(ab[i].d), sum8};
     }
   }
   const auto* w8 = static_cast<const uint8_t*>(w);
@@ -181,8 +210,8 @@ void gemm_q4_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
     for (int64_t r = 0; r < n_rows; r += kInterleave)
       for (int64_t t = t0; t < t1; t += kX8Toks) {
         const int64_t T = std::min<int64_t>(kX8Toks, t1 - t);
-        kX8Tiles[T - 1](nb, w8 + r / kInterleave * group_bytes, a8 + t * a_stride, a_stride, sums.data() + t * nb, ldy,
-                        y + t * ldy + r);
+        tiles[T - 1](nb, w8 + r / kInterleave * group_bytes, a8 + t * a_stride, a_stride, sums.data() + t * nb, ldy,
+                     y + t * ldy + r);
       }
   }
 }
@@ -308,7 +337,8 @@ const GemmTable& gemm_avx2() {
     GemmTable g;
     g.q8_0 = gemm<BlockQ8_0>;
     g.q4_0 = gemm<BlockQ4_0>;
-    g.q4_0_x8 = gemm_q4_0_x8;
+    g.q4_0_x8 = gemm_x8<DType::Q4_0>;
+    g.q8_0_x8 = gemm_x8<DType::Q8_0>;
     g.q4_k = gemm_k<expand_q4k<false>, sizeof(BlockQ4K), false>;
     g.q5_k = gemm_k<expand_q4k<true>, sizeof(BlockQ5K), false>;
     g.q6_k = gemm_k<expand_q6k, sizeof(BlockQ6K), true>;

@@ -19,9 +19,9 @@ using GemmTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n
 struct GemmTable {
   GemmTileFn q8_0 = nullptr, q4_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
   GemmTileFn f32 = nullptr, f16 = nullptr, bf16 = nullptr, f8_e4m3 = nullptr;
-  // Q4_0 rows interleaved in groups of 8 (ops/repack.h; n_rows a multiple of 8, w at a group's
-  // start, w_stride a plain row's bytes), Q8_0 activations, any number of tokens (decode too).
-  GemmTileFn q4_0_x8 = nullptr;
+  // Q4_0 / Q8_0 rows interleaved in groups of 8 (ops/repack.h; n_rows a multiple of 8, w at a
+  // group's start, w_stride a plain row's bytes), Q8_0 activations, any number of tokens (decode too).
+  GemmTileFn q4_0_x8 = nullptr, q8_0_x8 = nullptr;
 };
 
 // One token (decode): y[r] = (row r of w) · a for r < n_rows, rows w_stride bytes apart; a is one

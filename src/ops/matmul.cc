@@ -148,19 +148,24 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
   if (static_cast<size_t>(w.rows()) * rb > w.nbytes)
     fail("matmul: tensor ", w.name, " ", w.shape_string(), " holds ", w.nbytes, " bytes, needs ", w.rows() * rb);
   if (n_tok > 0 && (x == nullptr || y == nullptr)) fail("matmul: null activations for tensor ", w.name);
-  if (w.layout == RowLayout::Interleaved8 && w.type != DType::Q4_0)
-    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 is)");
+  if (w.layout == RowLayout::Interleaved8 && !can_interleave(w.type))
+    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 are)");
 }
 
-// Q4_0 rows repacked in groups of 8 (ops/repack.h): whole groups through the backend's kernel for
+// Q4_0 / Q8_0 rows repacked in groups of 8 (ops/repack.h): whole groups through the backend's kernel for
 // that layout, in ranges of groups per thread; rows outside whole groups (and every row on a backend
 // without the kernel, e.g. after force_matmul_backend) unpacked one at a time for the dot products.
+GemmTileFn interleaved_kernel(const Backend& be, DType type) {
+  if (be.gemm == nullptr) return nullptr;
+  return type == DType::Q4_0 ? be.gemm->q4_0_x8 : type == DType::Q8_0 ? be.gemm->q8_0_x8 : nullptr;
+}
+
 void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const uint8_t* a0,
                       size_t act_stride, int64_t n_tok, float* y, ThreadPool& pool) {
   const int64_t k = w.ne[0], end = row0 + n_rows;
   const size_t rb = row_bytes(w.type, k);
   const auto* data = static_cast<const uint8_t*>(w.data);
-  const GemmTileFn kern = be.gemm ? be.gemm->q4_0_x8 : nullptr;
+  const GemmTileFn kern = interleaved_kernel(be, w.type);
   const int64_t whole = w.rows() / kInterleave * kInterleave;
   int64_t g0 = (row0 + kInterleave - 1) / kInterleave * kInterleave;
   int64_t g1 = std::min(whole, end / kInterleave * kInterleave);
@@ -176,10 +181,10 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
   auto one_by_one = [&](int64_t r_begin, int64_t r_end) {
     if (r_end <= r_begin) return;
     pool.parallel_for(r_end - r_begin, 1, [&](int64_t b, int64_t e) {
-      thread_local std::vector<BlockQ4_0> row;
-      row.resize(static_cast<size_t>(k / kQK));
+      thread_local std::vector<uint8_t> row;
+      row.resize(rb);
       for (int64_t r = r_begin + b; r < r_begin + e; ++r) {
-        unpack_q4_0_x8_row(data, w.rows(), k, r, row.data());
+        unpack_x8_row(w.type, data, w.rows(), k, r, row.data());
         for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + (r - row0)] = dot(k, row.data(), a0 + t * act_stride);
       }
     });
@@ -286,9 +291,7 @@ bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows) {
     const char* env = std::getenv("R1_REPACK");
     return env == nullptr || std::string(env) != "0";
   }();
-  const Backend& be = backend();
-  return allowed && type == DType::Q4_0 && k % kQK == 0 && n_rows >= kInterleave && be.gemm != nullptr &&
-         be.gemm->q4_0_x8 != nullptr;
+  return allowed && k % kQK == 0 && n_rows >= kInterleave && interleaved_kernel(backend(), type) != nullptr;
 }
 
 const char* matmul_backend() { return backend().name; }

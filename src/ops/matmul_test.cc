@@ -321,26 +321,28 @@ TEST(Matmul, RowsOfStackedTensor) {
   EXPECT_EQ(y, y_slice);
 }
 
-// Q4_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back (rows past the
-// last whole group untouched), and matmul / matmul_rows on the repacked tensor give on every backend
-// what they give on the file's layout: the exact product to float rounding, and the scalar backend's
-// results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in another order).
-TEST(Matmul, InterleavedQ4_0MatchesThePlainRows) {
+// Q4_0 / Q8_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back (rows
+// past the last whole group untouched), and matmul / matmul_rows on the repacked tensor give on every
+// backend what they give on the file's layout: the exact product to float rounding, and the scalar
+// backend's results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in another order).
+TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   ThreadPool pool(2);
+  for (DType type : {DType::Q4_0, DType::Q8_0})
   for (int64_t k : {int64_t(288), int64_t(1536)}) {
     const int64_t n = 43;  // 5 groups of 8 and 3 rows past them
-    const Weights plain = make_weights(DType::Q4_0, k, n, static_cast<uint32_t>(k));
+    Weights plain = make_weights(type, k, n, static_cast<uint32_t>(k));
+    if (type == DType::Q8_0) plain.bytes[2] = 0x80;  // a code of -128 (files may hold one)
     Weights packed = plain;
-    repack_q4_0_x8(packed.bytes.data(), n, k);
+    repack_x8(type, packed.bytes.data(), n, k);
     packed.view.data = packed.bytes.data();
     packed.view.layout = RowLayout::Interleaved8;
-    const size_t rb = row_bytes(DType::Q4_0, k);
+    const size_t rb = row_bytes(type, k);
     ASSERT_NE(packed.bytes, plain.bytes);
     EXPECT_TRUE(std::equal(plain.bytes.begin() + 40 * rb, plain.bytes.end(), packed.bytes.begin() + 40 * rb));
-    std::vector<BlockQ4_0> row(static_cast<size_t>(k / kQK));
+    std::vector<uint8_t> row(rb);
     for (int64_t r = 0; r < n; ++r) {
-      unpack_q4_0_x8_row(packed.bytes.data(), n, k, r, row.data());
-      ASSERT_EQ(std::memcmp(row.data(), plain.view.row(r), rb), 0) << "row " << r;
+      unpack_x8_row(type, packed.bytes.data(), n, k, r, row.data());
+      ASSERT_EQ(std::memcmp(row.data(), plain.view.row(r), rb), 0) << dtype_name(type) << " row " << r;
     }
     for (int64_t n_tok : {1, 2, 3, 4, 5, 9, 37}) {
       const auto x = random_acts(n_tok * k, static_cast<uint32_t>(n_tok + k));
@@ -354,8 +356,9 @@ TEST(Matmul, InterleavedQ4_0MatchesThePlainRows) {
         std::vector<float> y(n_tok * n, NAN);
         matmul(packed.view, x.data(), n_tok, y.data(), pool);
         for (int64_t i = 0; i < n_tok * n; ++i) {
-          ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << b << " K=" << k << " n_tok=" << n_tok << " i=" << i;
-          ASSERT_NEAR(y[i], y_plain[i], 2e-6 * mag[i] + 1e-30) << b << " K=" << k << " n_tok=" << n_tok;
+          ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30)
+              << dtype_name(type) << " " << b << " K=" << k << " n_tok=" << n_tok << " i=" << i;
+          ASSERT_NEAR(y[i], y_plain[i], 2e-6 * mag[i] + 1e-30) << dtype_name(type) << " " << b << " K=" << k;
         }
         // Slices that start and end inside groups, on group edges, and past the last group.
         for (auto [row0, rows] : {std::pair<int64_t, int64_t>{5, 30}, {8, 16}, {16, 27}, {41, 2}}) {
@@ -364,7 +367,7 @@ TEST(Matmul, InterleavedQ4_0MatchesThePlainRows) {
           for (int64_t t = 0; t < n_tok; ++t)
             for (int64_t r = 0; r < rows; ++r)
               ASSERT_NEAR(ys[t * rows + r], y_plain[t * n + row0 + r], 2e-6 * mag[t * n + row0 + r] + 1e-30)
-                  << b << " rows [" << row0 << ", " << row0 + rows << ") token " << t << " row " << r;
+                  << dtype_name(type) << " " << b << " rows [" << row0 << ", " << row0 + rows << ") token " << t << " row " << r;
         }
       }
     }
@@ -372,7 +375,7 @@ TEST(Matmul, InterleavedQ4_0MatchesThePlainRows) {
   force_matmul_backend("auto");
 }
 
-// Only the AVX2 backend asks for the interleaved layout, only for Q4_0, and never with R1_REPACK=0
+// Only the AVX2 backend asks for the interleaved layout, only for Q4_0 / Q8_0, and never with R1_REPACK=0
 // (the switch is read once per process: the test checks whichever the environment set).
 TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
@@ -381,7 +384,8 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
     ASSERT_TRUE(force_matmul_backend(b));
     const bool avx2 = std::string(b) == "avx2";
     EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), avx2 && !off) << b;
-    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q8_0, 1536, 256)) << b;
+    EXPECT_EQ(matmul_prefers_interleaved(DType::Q8_0, 1536, 256), avx2 && !off) << b;
+    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_K, 1536, 256)) << b;
     EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_0, 1536, 7)) << b;  // not one whole group
   }
   force_matmul_backend("auto");
@@ -405,9 +409,10 @@ TEST(Matmul, BadInputsThrow) {
   TensorView null_data = w.view;
   null_data.data = nullptr;
   EXPECT_THROW(matmul(null_data, x.data(), 1, y.data(), pool), Error);
-  TensorView interleaved_q8 = w.view;  // only Q4_0 has an interleaved layout
-  interleaved_q8.layout = RowLayout::Interleaved8;
-  EXPECT_THROW(matmul(interleaved_q8, x.data(), 1, y.data(), pool), Error);
+  Weights k_quant = make_weights(DType::Q4_K, 256, 4, 1);  // only Q4_0 / Q8_0 have an interleaved layout
+  k_quant.view.layout = RowLayout::Interleaved8;
+  std::vector<float> xk(256);
+  EXPECT_THROW(matmul(k_quant.view, xk.data(), 1, y.data(), pool), Error);
   EXPECT_FALSE(force_matmul_backend("neon"));
 }
 
