@@ -17,6 +17,7 @@ DEBIAN_PACKAGES=(
   python3 python3-numpy               # independent NumPy references used by tests
   chromium                            # headless browser for the web app test (tests/server)
   python3-torch                       # the trainer's independent PyTorch reference (tests/train)
+  g++-aarch64-linux-gnu qemu-user     # the NEON kernels' tests, cross-built and run under qemu
 )
 
 missing=()

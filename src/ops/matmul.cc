@@ -39,6 +39,10 @@ const std::vector<Backend>& backends() {
     if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr, nullptr});
     if (avx2) b.push_back({"avx2", &vec_dot_avx2(), &gemm_avx2(), nullptr});
 #endif
+#if defined(R1_HAVE_NEON_KERNELS)
+    if (cpu_features().neon_dotprod) b.push_back({"neon_dotprod", &vec_dot_neon_dotprod(), nullptr, nullptr});
+    b.push_back({"neon", &vec_dot_neon(), nullptr, nullptr});
+#endif
     b.push_back({"scalar", &vec_dot_scalar(), nullptr, nullptr});
     return b;
   }();
@@ -68,7 +72,7 @@ const Backend& backend() {
 // On by default; R1_BF16_DOT=0 or set_bf16_dot_products(false) turns it off.
 std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)
 
-bool bf16_dot_on() {
+[[maybe_unused]] bool bf16_dot_on() {  // used where bf16 kernels exist (x86-64)
   int v = g_bf16_dot.load(std::memory_order_acquire);
   if (v < 0) {
     const char* env = std::getenv("R1_BF16_DOT");

@@ -35,7 +35,8 @@ DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 // matmul reads either layout on every backend (TensorView::layout says which).
 bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
 
-// Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "scalar").
+// Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "neon_dotprod", "neon",
+// "scalar").
 // avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
 // and one-token kernels (ops/gemm_tile.h); avx2 = the AVX2 dot products plus prefill tiles for
 // every weight type, and kernels for Q4_0 / Q8_0 repacked at load (ops/repack.h).

@@ -106,7 +106,7 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& x, int
 
 std::vector<const char*> backends() {
   std::vector<const char*> out;
-  for (const char* b : {"scalar", "avx2", "avx512", "avx512vnni"})
+  for (const char* b : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neon_dotprod"})
     if (force_matmul_backend(b)) out.push_back(b);
   force_matmul_backend("auto");
   return out;
@@ -413,7 +413,7 @@ TEST(Matmul, BadInputsThrow) {
   k_quant.view.layout = RowLayout::Interleaved8;
   std::vector<float> xk(256);
   EXPECT_THROW(matmul(k_quant.view, xk.data(), 1, y.data(), pool), Error);
-  EXPECT_FALSE(force_matmul_backend("neon"));
+  EXPECT_FALSE(force_matmul_backend("no-such-backend"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// Dot products of one weight row with one activation row, one function per weight type, in three
-// builds: scalar (the reference), AVX2+FMA+F16C and AVX-512 (F/BW/VL), each in its own file with
-// its own compiler flags. matmul.cc picks a table at run time.
+// Dot products of one weight row with one activation row, one function per weight type, in several
+// builds: scalar (the reference), AVX2+FMA+F16C and AVX-512 (F/BW/VL) on x86-64, NEON and NEON with
+// the dot-product extension on AArch64, each in its own file with its own compiler flags. matmul.cc
+// picks a table at run time.
 //
 // Activation format per weight type (as llama.cpp): F32/F16/BF16/F8_E4M3 weights take float32
 // activations; Q8_0 and Q4_0 take Q8_0 blocks; Q4_K/Q5_K/Q6_K take Q8_K blocks.
@@ -26,6 +27,10 @@ const VecDotTable& vec_dot_scalar();
 #if defined(R1_HAVE_X86_KERNELS)
 const VecDotTable& vec_dot_avx2();
 const VecDotTable& vec_dot_avx512();
+#endif
+#if defined(R1_HAVE_NEON_KERNELS)
+const VecDotTable& vec_dot_neon();          // every AArch64 CPU
+const VecDotTable& vec_dot_neon_dotprod();  // with the dot-product extension (sdot)
 #endif
 
 VecDotFn vec_dot_for(const VecDotTable& table, DType weight_type);  // throws for an unsupported type

@@ -2,6 +2,11 @@
 
 #include <thread>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 namespace r1 {
 namespace {
 
@@ -18,6 +23,11 @@ CpuFeatures detect() {
   f.avx512vl = __builtin_cpu_supports("avx512vl");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+#elif defined(__aarch64__)
+  f.neon = true;  // ASIMD is part of every AArch64 CPU
+#if defined(__linux__)
+  f.neon_dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
 #endif
   return f;
 }
@@ -41,7 +51,8 @@ std::string cpu_description() {
   const std::pair<bool, const char*> flags[] = {
       {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
       {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
-      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"},
+      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.neon, "neon"},
+      {f.neon_dotprod, "dotprod"},
   };
   bool any = false;
   for (const auto& [on, name] : flags) {

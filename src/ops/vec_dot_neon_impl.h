@@ -1,0 +1,187 @@
+// NEON dot products for 64-bit ARM, included by two files: vec_dot_neon.cc (baseline ARMv8-A,
+// every AArch64 CPU) and vec_dot_neon_dotprod.cc (compiled with +dotprod: sdot multiplies and adds
+// 4 int8 pairs per lane). Everything is in an unnamed namespace, so each file keeps its own copy:
+// the baseline table never calls code compiled for the dot-product extension.
+// Integer sums equal the scalar reference's; the K-quants also form its float expression per
+// super-block, Q8_0 / Q4_0 accumulate blocks in 4 float lanes.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstdint>
+
+#include "ops/blocks.h"
+#include "ops/quant.h"
+#include "ops/vec_dot.h"
+
+namespace r1 {
+namespace {
+
+inline float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+
+// acc + Σ x·a over 16 int8 pairs, in 4 int32 lanes.
+inline int32x4_t dot16(int32x4_t acc, int8x16_t x, int8x16_t a) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(acc, x, a);
+#else
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(a)));
+  return vpadalq_s16(acc, vmull_high_s8(x, a));
+#endif
+}
+
+// ---- float rows -----------------------------------------------------------------------------------
+
+inline float32x4_t load4_f32(const void* w, int64_t i) { return vld1q_f32(static_cast<const float*>(w) + i); }
+inline float32x4_t load4_f16(const void* w, int64_t i) {
+  return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(static_cast<const uint16_t*>(w) + i)));
+}
+inline float32x4_t load4_bf16(const void* w, int64_t i) {
+  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(static_cast<const uint16_t*>(w) + i), 16));
+}
+
+// Four accumulators hide the FMA latency; k % 4 elements are left to the scalar step.
+template <float32x4_t (*kLoad)(const void*, int64_t)>
+float dot_float(int64_t k, const void* w, const void* a) {
+  const float* y = static_cast<const float*>(a);
+  float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16)
+    for (int u = 0; u < 4; ++u) acc[u] = vfmaq_f32(acc[u], kLoad(w, i + 4 * u), vld1q_f32(y + i + 4 * u));
+  for (; i + 4 <= k; i += 4) acc[0] = vfmaq_f32(acc[0], kLoad(w, i), vld1q_f32(y + i));
+  float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+  if (i < k) {  // the tail through the reference (one element's product each)
+    float tail[4] = {0, 0, 0, 0}, wt[4] = {0, 0, 0, 0};
+    const int64_t n = k - i;
+    if constexpr (kLoad == load4_f32) {
+      for (int64_t j = 0; j < n; ++j) wt[j] = static_cast<const float*>(w)[i + j];
+    } else {
+      uint16_t h[4] = {0, 0, 0, 0};
+      for (int64_t j = 0; j < n; ++j) h[j] = static_cast<const uint16_t*>(w)[i + j];
+      vst1q_f32(wt, kLoad(h, 0));
+    }
+    for (int64_t j = 0; j < n; ++j) tail[j] = wt[j] * y[i + j];
+    for (int64_t j = 0; j < n; ++j) s += tail[j];
+  }
+  return s;
+}
+
+// ---- Q8_0 / Q4_0 against Q8_0 activations -----------------------------------------------------------
+
+float dot_q8_0(int64_t k, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t i = 0; i < k / kQK; ++i) {
+    int32x4_t p = dot16(vdupq_n_s32(0), vld1q_s8(x[i].qs), vld1q_s8(y[i].qs));
+    p = dot16(p, vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs + 16));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half(x[i].d) * half(y[i].d));
+  }
+  return vaddvq_f32(acc);
+}
+
+float dot_q4_0(int64_t k, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const uint8x16_t low4 = vdupq_n_u8(0xF);
+  const int8x16_t eight = vdupq_n_s8(8);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t i = 0; i < k / kQK; ++i) {
+    const uint8x16_t q = vld1q_u8(x[i].qs);  // element j low nibble, j + 16 high
+    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, low4)), eight);
+    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+    int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
+    p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half(x[i].d) * half(y[i].d));
+  }
+  return vaddvq_f32(acc);
+}
+
+// ---- K-quants against Q8_K activations (the scalar reference's sums, vec_dot_scalar.cc) -----------
+
+// Q4_K / Q5_K: dot = d·da·Σ sc_j·(q·a)_j − dmin·da·Σ m_j·(Σa)_j.
+template <bool kFiveBit>
+float dot_qk(int64_t k, const void* w, const void* a) {
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  const uint8x16_t low4 = vdupq_n_u8(0xF), bit4 = vdupq_n_u8(0x10);
+  float s = 0;
+  for (int64_t i = 0; i < k / kQKK; ++i) {
+    const uint8_t *scales, *qs, *qh = nullptr;
+    uint16_t d, dmin;
+    if constexpr (kFiveBit) {
+      const BlockQ5K& b = static_cast<const BlockQ5K*>(w)[i];
+      scales = b.scales, qs = b.qs, qh = b.qh, d = b.d, dmin = b.dmin;
+    } else {
+      const BlockQ4K& b = static_cast<const BlockQ4K*>(w)[i];
+      scales = b.scales, qs = b.qs, d = b.d, dmin = b.dmin;
+    }
+    uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
+    if (qh) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+    int sumi = 0, summs = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      k_scale_min(j, scales, &sc, &m);
+      const uint8_t* q = qs + 32 * (j / 2);
+      uint8x16_t q0 = vld1q_u8(q), q1 = vld1q_u8(q + 16);
+      q0 = j % 2 ? vshrq_n_u8(q0, 4) : vandq_u8(q0, low4);
+      q1 = j % 2 ? vshrq_n_u8(q1, 4) : vandq_u8(q1, low4);
+      if (qh) {
+        const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1u << j));
+        q0 = vorrq_u8(q0, vandq_u8(vtstq_u8(h0, bit), bit4));
+        q1 = vorrq_u8(q1, vandq_u8(vtstq_u8(h1, bit), bit4));
+      }
+      int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q0), vld1q_s8(y[i].qs + 32 * j));
+      p = dot16(p, vreinterpretq_s8_u8(q1), vld1q_s8(y[i].qs + 32 * j + 16));
+      sumi += sc * vaddvq_s32(p);
+      summs += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    s += (y[i].d * half(d)) * static_cast<float>(sumi) - (y[i].d * half(dmin)) * static_cast<float>(summs);
+  }
+  return s;
+}
+
+// Q6_K: value = d·sc·(q − 32) per sub-block of 16; the −32 applied through the bsums.
+float dot_q6_k(int64_t k, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  const uint8x16_t low4 = vdupq_n_u8(0xF), two = vdupq_n_u8(3);
+  float s = 0;
+  for (int64_t i = 0; i < k / kQKK; ++i) {
+    int sumi = 0, sum_offset = 0;
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x[i].ql + 64 * h;
+      const uint8_t* qh = x[i].qh + 32 * h;
+      const uint8x16_t qh_half[2] = {vld1q_u8(qh), vld1q_u8(qh + 16)};
+      for (int g = 0; g < 4; ++g)  // group g: outputs 128h + 32g + l
+        for (int half16 = 0; half16 < 2; ++half16) {
+          const int sub = 8 * h + 2 * g + half16;
+          const uint8x16_t src = vld1q_u8(ql + (g & 1 ? 32 : 0) + 16 * half16);
+          const uint8x16_t lo = g & 2 ? vshrq_n_u8(src, 4) : vandq_u8(src, low4);
+          const uint8x16_t hi = vandq_u8(vshlq_u8(qh_half[half16], vdupq_n_s8(static_cast<int8_t>(-2 * g))), two);
+          const uint8x16_t q = vorrq_u8(lo, vshlq_n_u8(hi, 4));
+          const int32x4_t p =
+              dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q), vld1q_s8(y[i].qs + 128 * h + 32 * g + 16 * half16));
+          sumi += x[i].scales[sub] * vaddvq_s32(p);
+          sum_offset += x[i].scales[sub] * y[i].bsums[sub];
+        }
+    }
+    s += (y[i].d * half(x[i].d)) * static_cast<float>(sumi - 32 * sum_offset);
+  }
+  return s;
+}
+
+VecDotTable neon_table(const char* name) {
+  return {name,
+          dot_float<load4_f32>,
+          dot_float<load4_f16>,
+          dot_float<load4_bf16>,
+          vec_dot_scalar().f8_e4m3,  // byte -> float needs a table lookup per element: the reference
+          dot_q8_0,
+          dot_q4_0,
+          dot_qk<false>,
+          dot_qk<true>,
+          dot_q6_k,
+          quantize_row_q8_0_activations,
+          [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }};
+}
+
+}  // namespace
+}  // namespace r1
