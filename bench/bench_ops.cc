@@ -11,6 +11,7 @@
 
 #include "ops/matmul.h"
 #include "ops/quant.h"
+#include "ops/repack.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -70,8 +71,9 @@ void BM_pool_run(benchmark::State& state) {
 }
 BENCHMARK(BM_pool_run)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// Decode-sized matmul (one token) per kernel backend, to see the tile kernels against the
-// one-row dot products: Q4_0 at the FFN shape.
+// Decode-sized matmul (one token) and a prefill chunk per kernel backend, to see the tile kernels
+// against the one-row dot products: Q4_0 at the FFN shape; repacked:1 interleaves the rows as a model
+// load does on the avx2 backend (ops/repack.h).
 void BM_matmul_backend(benchmark::State& state) {
   const char* names[] = {"scalar", "avx2", "avx512", "avx512vnni"};
   const char* name = names[state.range(0)];
@@ -80,6 +82,12 @@ void BM_matmul_backend(benchmark::State& state) {
     return;
   }
   const int64_t n_tok = state.range(1);
+  const bool repacked = state.range(2) != 0;
+  if (repacked && !matmul_prefers_interleaved(DType::Q4_0, kK, kN)) {
+    force_matmul_backend("auto");
+    state.SkipWithError("this backend reads Q4_0 as stored");
+    return;
+  }
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 0.05f);
   const size_t rb = row_bytes(DType::Q4_0, kK);
@@ -95,6 +103,10 @@ void BM_matmul_backend(benchmark::State& state) {
   w.ne = {kK, kN, 1, 1};
   w.data = bytes.data();
   w.nbytes = bytes.size();
+  if (repacked) {
+    repack_x8(DType::Q4_0, bytes.data(), kN, kK);
+    w.layout = RowLayout::Interleaved8;
+  }
   std::vector<float> x(n_tok * kK), y(n_tok * kN);
   for (auto& v : x) v = d(rng);
   for (auto _ : state) {
@@ -102,13 +114,13 @@ void BM_matmul_backend(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   force_matmul_backend("auto");
-  state.SetLabel(name);
+  state.SetLabel(std::string(name) + (repacked ? " repacked" : ""));
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kK * kN * n_tok * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_matmul_backend)
-    ->ArgsProduct({{0, 1, 2, 3}, {1, 64}})
-    ->ArgNames({"backend", "n_tok"})
+    ->ArgsProduct({{0, 1, 2, 3}, {1, 64}, {0, 1}})
+    ->ArgNames({"backend", "n_tok", "repacked"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

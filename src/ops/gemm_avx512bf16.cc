@@ -1,7 +1,7 @@
 // BF16 / F16 / F8_E4M3 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
 // float32); compiled with -mavx512bf16 and used only when the CPU has it (matmul.cc). The
-// activations are rounded to bfloat16 once per call (round to nearest even), as llama.cpp does for
-// BF16 weights. BF16 weights are used as stored; F16 weights are rounded to bf16 as they are laid
+// activations come rounded to bfloat16 (round to nearest even, round_bf16_avx512bf16: matmul does it
+// once for all threads), as llama.cpp does for BF16 weights. BF16 weights are used as stored; F16 weights are rounded to bf16 as they are laid
 // out for the tile (3 fewer significand bits; ik_llama.cpp's repacking does the same), because
 // float32 products cannot go faster than ~0.4 TFLOP/s here and the bf16 ones reach ~0.9. F8_E4M3
 // weights (DeepSeek's FP8 checkpoints; their block scales are applied outside, deepseek_linear.cc)
@@ -26,10 +26,11 @@ namespace {
 // broadcast per vdpbf16ps) held the kernel at ~55% of the instruction's peak.
 constexpr int kLanes = 16, kGroups = 2, kToks = 12;
 
-// T tokens from t0 against G groups (each pairs [k / 2][16 rows], k / 2 · 16 apart); the last
-// group's rows masked to the valid ones.
+// T tokens from t0 (bf16 rows lda elements apart) against G groups (each pairs [k / 2][16 rows],
+// k / 2 · 16 apart); the last group's rows masked to the valid ones.
 template <int G, int T>
-void tile(int64_t k, const uint32_t* w, const uint16_t* a, int64_t t0, float* y, int64_t ldy, __mmask16 last) {
+void tile(int64_t k, const uint32_t* w, const uint16_t* a, int64_t lda, int64_t t0, float* y, int64_t ldy,
+          __mmask16 last) {
   __m512 acc[G][T];
   for (int g = 0; g < G; ++g)
     for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
@@ -39,7 +40,7 @@ void tile(int64_t k, const uint32_t* w, const uint16_t* a, int64_t t0, float* y,
     for (int g = 0; g < G; ++g) wv[g] = (__m512bh)_mm512_loadu_si512(w + g * group + p * kLanes);
     // Token-major: consecutive instructions feed different accumulators (vdpbf16ps's latency).
     for (int t = 0; t < T; ++t) {
-      const __m512bh at = (__m512bh)_mm512_set1_epi32(reinterpret_cast<const int32_t*>(a + (t0 + t) * k)[p]);
+      const __m512bh at = (__m512bh)_mm512_set1_epi32(reinterpret_cast<const int32_t*>(a + (t0 + t) * lda)[p]);
       for (int g = 0; g < G; ++g) acc[g][t] = _mm512_dpbf16_ps(acc[g][t], wv[g], at);
     }
   }
@@ -49,7 +50,7 @@ void tile(int64_t k, const uint32_t* w, const uint16_t* a, int64_t t0, float* y,
   }
 }
 
-using TileFn = void (*)(int64_t, const uint32_t*, const uint16_t*, int64_t, float*, int64_t, __mmask16);
+using TileFn = void (*)(int64_t, const uint32_t*, const uint16_t*, int64_t, int64_t, float*, int64_t, __mmask16);
 
 template <int G, int... Ts>
 constexpr auto tiles(std::integer_sequence<int, Ts...>) {
@@ -122,16 +123,10 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
   static constexpr auto two = tiles<2>(std::make_integer_sequence<int, kToks>{});
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
-  thread_local std::vector<uint16_t> abf;
+  const auto* abf = static_cast<const uint16_t*>(a);
+  const auto lda = static_cast<int64_t>(a_stride / sizeof(uint16_t));
   thread_local std::vector<uint32_t> lanes;
-  abf.resize(static_cast<size_t>(n_tok * k));
   lanes.resize(static_cast<size_t>(kGroups * k / 2 * kLanes));
-  for (int64_t t = 0; t < n_tok; ++t) {
-    const float* x = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + t * a_stride);
-    for (int64_t i = 0; i < k; i += 32)
-      _mm512_storeu_si512(abf.data() + t * k + i,
-                          (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
-  }
   for (int64_t r = 0; r < n_rows; r += kGroups * kLanes) {
     const int64_t R = std::min<int64_t>(kGroups * kLanes, n_rows - r);
     const int G = R > kLanes ? 2 : 1;
@@ -147,12 +142,17 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
     for (int64_t t = 0, i = 0; t < n_tok; t += kToks, ++i) {
       prefetch_rows(next + i * slice, std::min(slice, next_bytes - i * slice));
       const int T = static_cast<int>(std::min<int64_t>(kToks, n_tok - t));
-      (G == 2 ? two : one)[T - 1](k, lanes.data(), abf.data(), t, y + r, ldy, last);
+      (G == 2 ? two : one)[T - 1](k, lanes.data(), abf, lda, t, y + r, ldy, last);
     }
   }
 }
 
 }  // namespace
+
+void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst) {
+  for (int64_t i = 0; i < k; i += 32)
+    _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
+}
 
 GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<Src::kBf16>; }
 GemmTileFn gemm_f16_avx512bf16() { return gemm_bf16<Src::kF16>; }

@@ -39,8 +39,10 @@ struct GemvTable {
 const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-quants (gemm_avx2.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
-// BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only.
+// BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These
+// three take bf16 activation rows (a_stride bytes apart), rounded by round_bf16_avx512bf16.
 GemmTileFn gemm_bf16_avx512bf16();
+void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst);  // k % 32 == 0, nearest even
 // The same for F16 weights, rounded to bf16 for the products, and F8_E4M3 weights (exact in bf16).
 GemmTileFn gemm_f16_avx512bf16();
 GemmTileFn gemm_f8_avx512bf16();

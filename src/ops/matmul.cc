@@ -101,7 +101,6 @@ GemmTileFn bf16_dot_kernel(const Backend& b, DType type, int64_t k) {
 // the activations the dot products take (activation_type_for).
 GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemm) return nullptr;
-  if (const GemmTileFn bf16 = bf16_dot_kernel(b, type, k)) return bf16;
   switch (type) {
     case DType::F32: return k % 16 == 0 ? b.gemm->f32 : nullptr;
     case DType::F16: return k % 16 == 0 ? b.gemm->f16 : nullptr;
@@ -209,8 +208,10 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   const size_t w_stride = row_bytes(w.type, k);
   const uint8_t* w0 = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * w_stride;
 
-  // Activations in the format this weight type's kernels consume.
-  const DType act_type = activation_type_for(w.type);
+  // Activations in the format this weight type's kernels consume: bf16 for the bf16 products (rounded
+  // once here for every thread's tiles).
+  const GemmTileFn bf16_tile = n_tok > 1 ? bf16_dot_kernel(be, w.type, k) : nullptr;
+  const DType act_type = bf16_tile ? DType::BF16 : activation_type_for(w.type);
   const void* act = x;
   size_t act_stride = static_cast<size_t>(k) * sizeof(float);
   // The caller's buffer, reused (decode makes thousands of calls per token); the workers get its
@@ -223,7 +224,11 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
     pool.parallel_for(n_tok, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         uint8_t* dst = act_data + static_cast<size_t>(t) * act_stride;
-        if (act_type == DType::Q8_0) {
+        if (bf16_tile) {
+#if defined(R1_HAVE_X86_KERNELS)
+          round_bf16_avx512bf16(x + t * k, k, reinterpret_cast<uint16_t*>(dst));
+#endif
+        } else if (act_type == DType::Q8_0) {
           be.dot->quantize_q8_0(x + t * k, dst, k);
         } else if (act_type == DType::Q8_K) {
           be.dot->quantize_q8_k(x + t * k, dst, k);
@@ -253,7 +258,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
     }
   }
 
-  if (const GemmTileFn tile = n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
+  if (const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
     pool.parallel_for(n_rows, kRowTile, [&](int64_t r_begin, int64_t r_end) {
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
         tile(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin,
