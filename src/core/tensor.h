@@ -11,7 +11,7 @@
 namespace r1 {
 
 // How a matrix's rows lie in memory. Interleaved8: Q4_0 / Q8_0 rows repacked at load in groups of 8 for
-// the AVX2 kernels (ops/repack.h); only matmul reads such a tensor, and row() does not apply.
+// the AVX2 and NEON kernels (ops/repack.h); only matmul reads such a tensor, and row() does not apply.
 enum class RowLayout : uint8_t { Plain, Interleaved8 };
 
 struct TensorView {

@@ -48,6 +48,11 @@ GemmTileFn gemm_f16_avx512bf16();
 GemmTileFn gemm_f8_avx512bf16();
 #endif
 
+#if defined(R1_HAVE_NEON_KERNELS)
+const GemmTable& gemm_neon();          // Q4_0 / Q8_0 repacked rows only (gemm_neon_impl.h)
+const GemmTable& gemm_neon_dotprod();  // the same with the dot-product extension
+#endif
+
 // Asks for the next group's weight bytes (into L2) while a tile kernel multiplies the current
 // group: a group is read in one short burst, which the hardware prefetchers do not see coming.
 // Tile kernels issue it a slice per token tile, so that the requests do not queue up together.

@@ -40,8 +40,9 @@ const std::vector<Backend>& backends() {
     if (avx2) b.push_back({"avx2", &vec_dot_avx2(), &gemm_avx2(), nullptr});
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)
-    if (cpu_features().neon_dotprod) b.push_back({"neon_dotprod", &vec_dot_neon_dotprod(), nullptr, nullptr});
-    b.push_back({"neon", &vec_dot_neon(), nullptr, nullptr});
+    if (cpu_features().neon_dotprod)
+      b.push_back({"neon_dotprod", &vec_dot_neon_dotprod(), &gemm_neon_dotprod(), nullptr});
+    b.push_back({"neon", &vec_dot_neon(), &gemm_neon(), nullptr});
 #endif
     b.push_back({"scalar", &vec_dot_scalar(), nullptr, nullptr});
     return b;

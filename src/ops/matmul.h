@@ -31,7 +31,8 @@ void set_bf16_dot_products(bool on);
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
 // Whether the kernels this CPU runs want such a weight matrix repacked at load into the Interleaved8
-// layout (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backend (CPUs without AVX-512 VNNI), unless R1_REPACK=0.
+// layout (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backend (CPUs without AVX-512 VNNI) and on ARM (NEON),
+// unless R1_REPACK=0.
 // matmul reads either layout on every backend (TensorView::layout says which).
 bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
 

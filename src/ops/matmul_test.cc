@@ -375,16 +375,17 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   force_matmul_backend("auto");
 }
 
-// Only the AVX2 backend asks for the interleaved layout, only for Q4_0 / Q8_0, and never with R1_REPACK=0
-// (the switch is read once per process: the test checks whichever the environment set).
+// Only the AVX2 and NEON backends ask for the interleaved layout, only for Q4_0 / Q8_0, and never with
+// R1_REPACK=0 (the switch is read once per process: the test checks whichever the environment set).
 TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
   const bool off = env != nullptr && std::string(env) == "0";
   for (const char* b : backends()) {
     ASSERT_TRUE(force_matmul_backend(b));
-    const bool avx2 = std::string(b) == "avx2";
-    EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), avx2 && !off) << b;
-    EXPECT_EQ(matmul_prefers_interleaved(DType::Q8_0, 1536, 256), avx2 && !off) << b;
+    const std::string name = b;
+    const bool kernel = name == "avx2" || name == "neon" || name == "neon_dotprod";
+    EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), kernel && !off) << b;
+    EXPECT_EQ(matmul_prefers_interleaved(DType::Q8_0, 1536, 256), kernel && !off) << b;
     EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_K, 1536, 256)) << b;
     EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_0, 1536, 7)) << b;  // not one whole group
   }

@@ -1,8 +1,9 @@
 // Load-time weight repacking: Q4_0 / Q8_0 rows interleaved in groups of 8, so that one 32-byte
 // load holds 4 consecutive codes of each of 8 rows. An AVX2 kernel then multiplies 8 rows by one
 // broadcast group of 4 activations per instruction and ends with one row per float lane: no
-// per-row horizontal sums, and each activation block is loaded once per 8 rows (ops/gemm_avx2.cc).
-// CPUs with AVX-512 VNNI do not use it (their kernels read the file's layout at the read ceiling).
+// per-row horizontal sums, and each activation block is loaded once per 8 rows (ops/gemm_avx2.cc;
+// on ARM ops/gemm_neon_impl.h, 4 rows per register). CPUs with AVX-512 VNNI do not use it (their
+// kernels read the file's layout at the read ceiling).
 //
 // Group g (rows 8g .. 8g+7) keeps the bytes those rows held. Block column i of the group holds the
 // 8 rows' block i: their fp16 scales (16 bytes), then chunks of 32 bytes, chunk v holding

@@ -1,0 +1,128 @@
+// NEON kernels for Q4_0 / Q8_0 rows repacked at load in groups of 8 (ops/repack.h), included by
+// vec_dot_neon.cc and vec_dot_neon_dotprod.cc like vec_dot_neon_impl.h (each file its own copy).
+// A 16-byte half of a chunk holds 4 codes of each of 4 rows; one multiply-add of it against a
+// token's 4 activations (one 32-bit lane of the activation block, broadcast) adds 4 products to each
+// row's int32 lane: with the dot-product extension one sdot (by lane), without it two widening
+// multiplies and two pairwise adds. Each row's sum is formed block by block in one float lane, as the
+// AVX2 kernel (gemm_avx2.cc) and the scalar dot products do.
+#pragma once
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "ops/blocks.h"
+#include "ops/gemm_tile.h"
+#include "ops/repack.h"
+#include "ops/vec_dot_neon_impl.h"  // half()
+
+namespace r1 {
+namespace {
+
+// acc[j] += Σ_b w[4j + b] · a[4·kLane + b] for the 4 rows j of w.
+template <int kLane>
+inline int32x4_t dot_rows4(int32x4_t acc, int8x16_t w, int8x16_t a) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_laneq_s32(acc, w, a, kLane);
+#else
+  const int8x16_t b = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), kLane));
+  const int16x8_t lo = vmull_s8(vget_low_s8(w), vget_low_s8(b));  // rows 0, 1: 4 products each
+  const int16x8_t hi = vmull_high_s8(w, b);                      // rows 2, 3
+  return vpadalq_s16(acc, vpaddq_s16(lo, hi));  // pair sums <= 2 · 128 · 127: no overflow
+#endif
+}
+
+// Chunk v of a block column (8 rows × codes 4v .. 4v+3) against activations a_lo (elements 0..15)
+// and a_hi (16..31): Q4_0's low nibbles are elements 4v.., its high ones 16 + 4v..; Q8_0's chunk v
+// (v < 8) is elements 4v.. of a_lo (v < 4) or a_hi.
+template <DType kType, int kV>
+inline void chunk(const uint8_t* qs, int8x16_t a_lo, int8x16_t a_hi, int32x4_t& r03, int32x4_t& r47) {
+  const uint8x16_t c0 = vld1q_u8(qs + 32 * kV), c1 = vld1q_u8(qs + 32 * kV + 16);
+  if constexpr (kType == DType::Q4_0) {
+    const uint8x16_t low4 = vdupq_n_u8(0xF);
+    const int8x16_t eight = vdupq_n_s8(8);
+    const auto code = [&](uint8x16_t c) { return vsubq_s8(vreinterpretq_s8_u8(c), eight); };
+    r03 = dot_rows4<kV>(r03, code(vandq_u8(c0, low4)), a_lo);
+    r47 = dot_rows4<kV>(r47, code(vandq_u8(c1, low4)), a_lo);
+    r03 = dot_rows4<kV>(r03, code(vshrq_n_u8(c0, 4)), a_hi);
+    r47 = dot_rows4<kV>(r47, code(vshrq_n_u8(c1, 4)), a_hi);
+  } else {
+    const int8x16_t a = kV < 4 ? a_lo : a_hi;
+    r03 = dot_rows4<kV % 4>(r03, vreinterpretq_s8_u8(c0), a);
+    r47 = dot_rows4<kV % 4>(r47, vreinterpretq_s8_u8(c1), a);
+  }
+}
+
+template <DType kType, int... kVs>
+inline void column(const uint8_t* qs, int8x16_t a_lo, int8x16_t a_hi, int32x4_t& r03, int32x4_t& r47,
+                   std::integer_sequence<int, kVs...>) {
+  (chunk<kType, kVs>(qs, a_lo, a_hi, r03, r47), ...);
+}
+
+// One group of 8 rows × T tokens (activation rows a_stride bytes apart, their block scales in da).
+template <DType kType, int T>
+void tile_x8_neon(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_stride, const float* da, float* y,
+                  int64_t ldy) {
+  constexpr int64_t kColumn = kInterleave * (kType == DType::Q4_0 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+  constexpr int kChunks = kType == DType::Q4_0 ? 4 : 8;
+  float32x4_t acc[T][2];
+  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* col = w + i * kColumn;
+    const float32x4_t d03 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(col))));
+    const float32x4_t d47 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(col) + 4)));
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_0& ab = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i];
+      int32x4_t r03 = vdupq_n_s32(0), r47 = vdupq_n_s32(0);
+      column<kType>(col + 2 * kInterleave, vld1q_s8(ab.qs), vld1q_s8(ab.qs + 16), r03, r47,
+                    std::make_integer_sequence<int, kChunks>{});
+      const float d = da[t * nb + i];
+      acc[t][0] = vfmaq_f32(acc[t][0], vmulq_n_f32(d03, d), vcvtq_f32_s32(r03));
+      acc[t][1] = vfmaq_f32(acc[t][1], vmulq_n_f32(d47, d), vcvtq_f32_s32(r47));
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    vst1q_f32(y + t * ldy, acc[t][0]);
+    vst1q_f32(y + t * ldy + 4, acc[t][1]);
+  }
+}
+
+// n_rows (a multiple of 8) repacked rows × n_tok tokens, 4 tokens per pass, 32 tokens per sweep of
+// the rows (their activation blocks stay in cache while the rows pass).
+template <DType kType>
+void gemm_x8_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                  int64_t n_tok, float* y, int64_t ldy) {
+  using Tile = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, const float*, float*, int64_t);
+  static constexpr std::array<Tile, 4> tiles = {tile_x8_neon<kType, 1>, tile_x8_neon<kType, 2>,
+                                                tile_x8_neon<kType, 3>, tile_x8_neon<kType, 4>};
+  const int64_t nb = k / kQK;
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  thread_local std::vector<float> da;
+  da.resize(static_cast<size_t>(n_tok * nb));
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t i = 0; i < nb; ++i) da[t * nb + i] = half(reinterpret_cast<const BlockQ8_0*>(a8 + t * a_stride)[i].d);
+  const size_t group_bytes = kInterleave * w_stride;
+  constexpr int64_t kChunkToks = 32;
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunkToks) {
+    const int64_t t1 = std::min(n_tok, t0 + kChunkToks);
+    for (int64_t r = 0; r < n_rows; r += kInterleave)
+      for (int64_t t = t0; t < t1; t += 4) {
+        const int64_t T = std::min<int64_t>(4, t1 - t);
+        tiles[T - 1](nb, w8 + r / kInterleave * group_bytes, a8 + t * a_stride, a_stride, da.data() + t * nb,
+                     y + t * ldy + r, ldy);
+      }
+  }
+}
+
+GemmTable neon_gemm_table() {
+  GemmTable g;
+  g.q4_0_x8 = gemm_x8_neon<DType::Q4_0>;
+  g.q8_0_x8 = gemm_x8_neon<DType::Q8_0>;
+  return g;
+}
+
+}  // namespace
+}  // namespace r1
