@@ -179,19 +179,19 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, 1e-5},
                     Case{"llama-mini-hf", "llama-mini-f32", 1e-5, 1e-5}));
 
-// On the AVX2 backend a Q4_0 model's layer matrices are repacked at load (ops/repack.h): every one
-// is marked interleaved, and the logits of a prompt and of decode steps stay within the Q4_0
+// On the AVX2 backend a Q4_0 / Q8_0 model's layer matrices are repacked at load (ops/repack.h): every
+// one is marked interleaved, and the logits of a prompt and of decode steps stay within the Q4_0
 // reference bound of those of the same file loaded as stored (scalar backend, no repacking). The
-// repacked kernel sums a row block by block into one float, as llama.cpp's repacked Q4_0 kernels do,
-// and its prompt logits match llama.cpp's reference to 1e-5 (measured: equal; the stored layout's
-// dot products, which sum 8 lanes and reduce them, differ from it by 7.3e-3 on this random model).
-TEST(DenseInterleaved, RepackedQ4_0ModelMatchesTheStoredLayout) {
+// repacked kernel sums a row block by block into one float, as llama.cpp's repacked kernels do: the
+// Q4_0 prompt logits match llama.cpp's reference (which its repacked Q4_0 path wrote) to 1e-5
+// (measured: equal; the stored layout's dot products, which sum 8 lanes and reduce them, differ from
+// it by 7.3e-3 on this random model); Q8_0, which llama.cpp does not repack, within its 1e-5 bound.
+TEST(DenseInterleaved, RepackedModelsMatchTheStoredLayout) {
   if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
   struct Restore {
     ~Restore() { force_matmul_backend("auto"); }
   } restore;
   const auto ids = read_ids(kData + "/refs/tokens.txt");
-  const auto ref = read_f32(kData + "/refs/qwen2-mini-q4_0.logits.f32");
   ThreadPool pool(2);
   auto run = [&](const Model& m) {
     const ModelConfig& c = m.config();
@@ -203,24 +203,28 @@ TEST(DenseInterleaved, RepackedQ4_0ModelMatchesTheStoredLayout) {
       dense_forward(c, m.weights(), cache, act, pool, &ids[size_t(s)], 1, false, logits.data() + (32 + s) * c.n_vocab);
     return logits;
   };
-  const auto packed = Model::load(kData + "/models/qwen2-mini-q4_0.gguf");
-  int interleaved = 0;
-  for (const LayerWeights& L : packed->weights().layers)
-    for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      interleaved += t->layout == RowLayout::Interleaved8;
-  EXPECT_EQ(interleaved, 7 * packed->config().n_layer);
-  EXPECT_EQ(packed->weights().token_embd.layout, RowLayout::Plain);
-  const std::vector<float> got = run(*packed);
+  for (const std::string name : {"qwen2-mini-q4_0", "qwen2-mini-q8_0"}) {
+    const auto ref = read_f32(kData + "/refs/" + name + ".logits.f32");
+    ASSERT_TRUE(force_matmul_backend("avx2"));
+    const auto packed = Model::load(kData + "/models/" + name + ".gguf");
+    int interleaved = 0;
+    for (const LayerWeights& L : packed->weights().layers)
+      for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+        interleaved += t->layout == RowLayout::Interleaved8;
+    EXPECT_EQ(interleaved, 7 * packed->config().n_layer) << name;
+    EXPECT_EQ(packed->weights().token_embd.layout, RowLayout::Plain) << name;
+    const std::vector<float> got = run(*packed);
 
-  ASSERT_TRUE(force_matmul_backend("scalar"));
-  const auto stored = Model::load(kData + "/models/qwen2-mini-q4_0.gguf");
-  EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain);
-  const std::vector<float> want = run(*stored);
-  const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
-  std::printf("[ measured ] repacked vs stored layout %.3g; prompt vs llama.cpp: repacked %.3g, stored %.3g\n",
-              e_layouts, e_ref, rel_err(want.data(), ref));
-  EXPECT_LE(e_layouts, 2e-2);
-  EXPECT_LE(e_ref, 1e-5);
+    ASSERT_TRUE(force_matmul_backend("scalar"));
+    const auto stored = Model::load(kData + "/models/" + name + ".gguf");
+    EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain) << name;
+    const std::vector<float> want = run(*stored);
+    const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
+    std::printf("[ measured ] %s: repacked vs stored layout %.3g; prompt vs llama.cpp: repacked %.3g, stored %.3g\n",
+                name.c_str(), e_layouts, e_ref, rel_err(want.data(), ref));
+    EXPECT_LE(e_layouts, 2e-2) << name;
+    EXPECT_LE(e_ref, 1e-5) << name;
+  }
 }
 
 TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {
