@@ -12,7 +12,9 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "model/weights.h"
 #include "ops/matmul.h"
+#include "ops/quant.h"
 #include "util/threadpool.h"
 #include "testing/reference_data.h"
 
@@ -225,6 +227,49 @@ TEST(DenseInterleaved, RepackedModelsMatchTheStoredLayout) {
     EXPECT_LE(e_layouts, 2e-2) << name;
     EXPECT_LE(e_ref, 1e-5) << name;
   }
+}
+
+// repack_matrices rewrites each distinct byte range once and marks every view of it, and leaves
+// alone ranges that overlap another matrix (other than exactly) or a kept view.
+TEST(DenseInterleaved, RepackOnlyRangesOnlyMatmulReads) {
+  if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
+  struct Restore {
+    ~Restore() { force_matmul_backend("auto"); }
+  } restore;
+  const int64_t k = 64, rows = 8;
+  const size_t bytes = row_bytes(DType::Q8_0, k) * rows;
+  std::vector<uint8_t> buf(7 * bytes);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 7 + 1);
+  const std::vector<uint8_t> before = buf;
+  auto view = [&](size_t offset) {
+    TensorView t;
+    t.type = DType::Q8_0;
+    t.n_dims = 2;
+    t.ne = {k, rows, 1, 1};
+    t.data = buf.data() + offset;
+    t.nbytes = bytes;
+    return t;
+  };
+  TensorView alone = view(0), shared = view(bytes), alias = view(bytes);
+  TensorView overlap_a = view(2 * bytes), overlap_b = view(2 * bytes + bytes / 2);  // overlap, not equal
+  TensorView near_kept = view(4 * bytes), kept = view(4 * bytes + bytes / 2);
+  TensorView last = view(6 * bytes);
+  const int n = repack_matrices({&alone, &shared, &alias, &overlap_a, &overlap_b, &near_kept, &last}, {&kept},
+                                [](const TensorView& t) { return const_cast<uint8_t*>(static_cast<const uint8_t*>(t.data)); });
+  EXPECT_EQ(n, 4);  // alone, shared and its alias, last
+  for (const TensorView* t : {&alone, &shared, &alias, &last}) EXPECT_EQ(t->layout, RowLayout::Interleaved8);
+  for (const TensorView* t : {&overlap_a, &overlap_b, &near_kept}) EXPECT_EQ(t->layout, RowLayout::Plain);
+  auto changed = [&](size_t offset, size_t n_bytes) {
+    return !std::equal(buf.begin() + offset, buf.begin() + offset + n_bytes, before.begin() + offset);
+  };
+  EXPECT_TRUE(changed(0, bytes));
+  EXPECT_TRUE(changed(bytes, bytes));
+  EXPECT_FALSE(changed(2 * bytes, 4 * bytes));  // the overlapping and the kept ranges: as they were
+  EXPECT_TRUE(changed(6 * bytes, bytes));
+  // A tensor the kernels do not want interleaved stays as it is.
+  TensorView q4k = view(0);
+  q4k.type = DType::Q4_K;
+  EXPECT_EQ(repack_matrices({&q4k}, {}, [](const TensorView&) -> uint8_t* { return nullptr; }), 0);
 }
 
 TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {

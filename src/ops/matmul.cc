@@ -156,14 +156,15 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
     fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 are)");
 }
 
-// Q4_0 / Q8_0 rows repacked in groups of 8 (ops/repack.h): whole groups through the backend's kernel for
-// that layout, in ranges of groups per thread; rows outside whole groups (and every row on a backend
-// without the kernel, e.g. after force_matmul_backend) unpacked one at a time for the dot products.
+// The backend's kernel for rows of this type repacked in groups of 8 (ops/repack.h), or null.
 GemmTileFn interleaved_kernel(const Backend& be, DType type) {
   if (be.gemm == nullptr) return nullptr;
   return type == DType::Q4_0 ? be.gemm->q4_0_x8 : type == DType::Q8_0 ? be.gemm->q8_0_x8 : nullptr;
 }
 
+// Repacked rows: whole groups through that kernel, in ranges of groups per thread; rows outside whole
+// groups (and every row on a backend without the kernel, e.g. after force_matmul_backend) unpacked
+// one at a time for the dot products.
 void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const uint8_t* a0,
                       size_t act_stride, int64_t n_tok, float* y, ThreadPool& pool) {
   const int64_t k = w.ne[0], end = row0 + n_rows;
