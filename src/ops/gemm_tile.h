@@ -39,6 +39,7 @@ struct GemvTable {
 const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-quants (gemm_avx2.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
+const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These
 // three take bf16 activation rows (a_stride bytes apart), rounded by round_bf16_avx512bf16.
 GemmTileFn gemm_bf16_avx512bf16();
