@@ -106,7 +106,11 @@ bool MappedFile::read_into_memory(int fd) {
 
 bool MappedFile::set_writable(bool on) {
   if (!in_memory_) return false;
-  return ::mprotect(region_, region_size_, on ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
+  // A repacking pass asks once per tensor; mprotect walks the whole region, so only on a change.
+  if (writable_ == on) return true;
+  if (::mprotect(region_, region_size_, on ? PROT_READ | PROT_WRITE : PROT_READ) != 0) return false;
+  writable_ = on;
+  return true;
 }
 
 MappedFile::~MappedFile() {

@@ -55,6 +55,7 @@ class MappedFile {
   void* region_ = nullptr;  // what munmap releases: the mapping, or the anonymous memory
   size_t region_size_ = 0;
   bool in_memory_ = false;
+  bool writable_ = false;  // set_writable(true) in effect
 };
 
 }  // namespace r1

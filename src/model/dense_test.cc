@@ -266,10 +266,15 @@ TEST(DenseInterleaved, RepackOnlyRangesOnlyMatmulReads) {
   EXPECT_TRUE(changed(bytes, bytes));
   EXPECT_FALSE(changed(2 * bytes, 4 * bytes));  // the overlapping and the kept ranges: as they were
   EXPECT_TRUE(changed(6 * bytes, bytes));
-  // A tensor the kernels do not want interleaved stays as it is.
-  TensorView q4k = view(0);
+  // A type the kernels do not want interleaved stays as it is, writable or not.
+  const std::vector<uint8_t> after = buf;
+  TensorView q4k = view(2 * bytes);
   q4k.type = DType::Q4_K;
-  EXPECT_EQ(repack_matrices({&q4k}, {}, [](const TensorView&) -> uint8_t* { return nullptr; }), 0);
+  q4k.ne = {256, 1, 1, 1};
+  q4k.nbytes = row_bytes(DType::Q4_K, 256);
+  EXPECT_EQ(repack_matrices({&q4k}, {}, [](const TensorView& t) { return const_cast<uint8_t*>(static_cast<const uint8_t*>(t.data)); }), 0);
+  EXPECT_EQ(q4k.layout, RowLayout::Plain);
+  EXPECT_EQ(buf, after);
 }
 
 TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "ops/blocks.h"
+#include "ops/convert.h"
 #include "ops/quant.h"
 #include "ops/vec_dot.h"
 
@@ -38,8 +39,12 @@ inline float32x4_t load4_bf16(const void* w, int64_t i) {
   return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(static_cast<const uint16_t*>(w) + i), 16));
 }
 
-// Four accumulators hide the FMA latency; k % 4 elements are left to the scalar step.
-template <float32x4_t (*kLoad)(const void*, int64_t)>
+inline float at_f32(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
+inline float at_f16(const void* w, int64_t i) { return fp16_to_f32(static_cast<const uint16_t*>(w)[i]); }
+inline float at_bf16(const void* w, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(w)[i]); }
+
+// Four accumulators hide the FMA latency; the last k % 4 elements one by one (kAt: one weight).
+template <float32x4_t (*kLoad)(const void*, int64_t), float (*kAt)(const void*, int64_t)>
 float dot_float(int64_t k, const void* w, const void* a) {
   const float* y = static_cast<const float*>(a);
   float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
@@ -48,19 +53,7 @@ float dot_float(int64_t k, const void* w, const void* a) {
     for (int u = 0; u < 4; ++u) acc[u] = vfmaq_f32(acc[u], kLoad(w, i + 4 * u), vld1q_f32(y + i + 4 * u));
   for (; i + 4 <= k; i += 4) acc[0] = vfmaq_f32(acc[0], kLoad(w, i), vld1q_f32(y + i));
   float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
-  if (i < k) {  // the tail through the reference (one element's product each)
-    float tail[4] = {0, 0, 0, 0}, wt[4] = {0, 0, 0, 0};
-    const int64_t n = k - i;
-    if constexpr (kLoad == load4_f32) {
-      for (int64_t j = 0; j < n; ++j) wt[j] = static_cast<const float*>(w)[i + j];
-    } else {
-      uint16_t h[4] = {0, 0, 0, 0};
-      for (int64_t j = 0; j < n; ++j) h[j] = static_cast<const uint16_t*>(w)[i + j];
-      vst1q_f32(wt, kLoad(h, 0));
-    }
-    for (int64_t j = 0; j < n; ++j) tail[j] = wt[j] * y[i + j];
-    for (int64_t j = 0; j < n; ++j) s += tail[j];
-  }
+  for (; i < k; ++i) s += kAt(w, i) * y[i];
   return s;
 }
 
@@ -170,9 +163,9 @@ float dot_q6_k(int64_t k, const void* w, const void* a) {
 
 VecDotTable neon_table(const char* name) {
   return {name,
-          dot_float<load4_f32>,
-          dot_float<load4_f16>,
-          dot_float<load4_bf16>,
+          dot_float<load4_f32, at_f32>,
+          dot_float<load4_f16, at_f16>,
+          dot_float<load4_bf16, at_bf16>,
           vec_dot_scalar().f8_e4m3,  // byte -> float needs a table lookup per element: the reference
           dot_q8_0,
           dot_q4_0,
