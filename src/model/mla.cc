@@ -1,7 +1,10 @@
 #include "model/mla.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "core/error.h"
 #include "ops/attention.h"
@@ -48,8 +51,43 @@ MlaScratch::MlaScratch(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ct
   q_abs.resize(b * size_t(H * r));
   u.resize(b * size_t(H * r));
   att.resize(b * size_t(H * c.v_head_dim));
-  scores.resize(size_t(std::max(n_threads, 1)) * size_t(kHeadBlock * n_ctx));
-  q_lat.resize(size_t(std::max(n_threads, 1)) * size_t(kHeadBlock * c.latent_dim()));
+  const auto threads = size_t(std::max(n_threads, 1));
+  scores.resize(threads * size_t(kHeadBlock * n_ctx));
+  q_lat.resize(threads * size_t(kHeadBlock * c.latent_dim()));
+  q_head.resize(threads * size_t(kHeadBlock * c.qk_head_dim()));
+  o_head.resize(threads * size_t(kHeadBlock * c.v_head_dim));
+}
+
+namespace {
+
+std::atomic<int> g_mla_prefill{-1};  // -1: not decided yet (read the environment)
+
+}  // namespace
+
+void set_mla_prefill(MlaPrefill mode) { g_mla_prefill.store(int(mode), std::memory_order_release); }
+
+MlaPrefill mla_prefill() {
+  int v = g_mla_prefill.load(std::memory_order_acquire);
+  if (v < 0) {
+    const char* env = std::getenv("R1_MLA_PREFILL");
+    const std::string name = env ? env : "";
+    if (name.empty() || name == "auto") v = int(MlaPrefill::Auto);
+    else if (name == "absorbed") v = int(MlaPrefill::Absorbed);
+    else if (name == "decompressed") v = int(MlaPrefill::Decompressed);
+    else fail("R1_MLA_PREFILL=", name, ": not one of auto, absorbed, decompressed");
+    g_mla_prefill.store(v, std::memory_order_release);
+  }
+  return MlaPrefill(v);
+}
+
+bool mla_decompressed_pays(const DeepseekConfig& c, int64_t pos0, int64_t n) {
+  if (n < kMlaDecompressedMinTokens) return false;
+  const double r = double(c.kv_lora_rank), heads_out = double(c.qk_nope_dim + c.v_head_dim);
+  const double saved_per_pair = double(c.latent_dim()) + r - double(c.qk_head_dim() + c.v_head_dim);
+  const double pairs = double(n) * double(pos0) + double(n) * double(n + 1) / 2;  // Σ keys seen
+  // Twice the added work: it runs on float32 FMAs, where the absorbed form's projections of
+  // quantized weights run on int8 dot products.
+  return 2 * double(pos0) * r * heads_out < pairs * saved_per_pair;
 }
 
 namespace {
@@ -73,6 +111,82 @@ void per_head_matmul(const TensorView& w, int64_t row0, int64_t head_stride, int
     matmul_rows(w, row0 + h * head_stride, rows, s.head_in.data(), n, s.head_out.data(), pool);
     for (int64_t i = 0; i < n; i++) std::copy_n(s.head_out.data() + i * rows, rows, dst + (i * H + h) * rows);
   }
+}
+
+// One head's keys and values for the positions 0 .. N-1 of a layer, decompressed from the latents
+// (s.latents, N rows): s.kv_head[t] = [W_UK_h c_t | W_UV_h c_t], s.k_head[t] = [W_UK_h c_t | k_pe_t].
+void decompress_head(const DeepseekConfig& c, const MlaWeights& w, const LatentKVCache& cache, int64_t layer,
+                     int64_t h, int64_t N, MlaScratch& s, ThreadPool& pool) {
+  const int64_t r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, rope = c.qk_rope_dim;
+  const int64_t qk = c.qk_head_dim(), per = nope + v;
+  // W_UK_h is stored transposed (wk_b rows j = h·r + j hold its column j), W_UV_h as rows of wv_b.
+  pool.run([&](int tid, int nt) {
+    std::vector<float> col(static_cast<size_t>(nope));
+    for (int64_t j = tid; j < r; j += nt) {
+      linear_row(Linear{w.wk_b, {}}, h * r + j, col.data());
+      for (int64_t d = 0; d < nope; d++) s.w_head[size_t(d * r + j)] = col[size_t(d)];
+    }
+    for (int64_t d = tid; d < v; d += nt) {
+      linear_row(Linear{w.wv_b, {}}, w.wv_row0 + h * w.wv_head_stride + d, s.w_head.data() + (nope + d) * r);
+    }
+  });
+  TensorView wh;
+  wh.name = "MLA head up-projection";
+  wh.type = DType::F32;
+  wh.n_dims = 2;
+  wh.ne = {r, per, 1, 1};
+  wh.data = s.w_head.data();
+  wh.nbytes = size_t(r * per) * sizeof(float);
+  matmul(wh, s.latents.data(), N, s.kv_head.data(), pool);
+  pool.run([&](int tid, int nt) {
+    const int64_t t0 = N * tid / nt, t1 = N * (tid + 1) / nt;
+    for (int64_t t = t0; t < t1; t++) {
+      std::copy_n(s.kv_head.data() + t * per, nope, s.k_head.data() + t * qk);
+      std::copy_n(cache.row(layer, t) + r, rope, s.k_head.data() + t * qk + nope);
+    }
+  });
+}
+
+// Causal attention of n consecutive tokens (positions pos0 ..) on decompressed heads, into s.att.
+void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const LatentKVCache& cache, int64_t layer,
+                         int64_t pos0, int64_t n, MlaScratch& s, ThreadPool& pool) {
+  const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, qk = c.qk_head_dim();
+  const int64_t N = pos0 + n, per = nope + v, B = MlaScratch::kHeadBlock, n_blocks = (n + B - 1) / B;
+  s.latents.resize(size_t(N * r));
+  s.w_head.resize(size_t(per * r));
+  s.kv_head.resize(size_t(N * per));
+  s.k_head.resize(size_t(N * qk));
+  pool.run([&](int tid, int nt) {
+    for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) std::copy_n(cache.row(layer, t), r, s.latents.data() + t * r);
+  });
+  const float scale = c.attn_scale();
+  for (int64_t h = 0; h < H; h++) {
+    decompress_head(c, w, cache, layer, h, N, s, pool);
+    // Blocks of B consecutive tokens share the head's key rows; later blocks see more keys, so
+    // blocks are dealt round-robin.
+    pool.run([&](int tid, int nt) {
+      float* q = s.q_head.data() + size_t(tid) * size_t(B * qk);
+      float* o = s.o_head.data() + size_t(tid) * size_t(B * v);
+      float* scores = s.scores.data() + size_t(tid) * size_t(B * s.n_ctx);
+      for (int64_t b = tid; b < n_blocks; b += nt) {
+        const int64_t i0 = b * B, nb = std::min(B, n - i0);
+        for (int64_t i = 0; i < nb; i++) std::copy_n(s.q.data() + ((i0 + i) * H + h) * qk, qk, q + i * qk);
+        attend_causal(q, nb, qk, s.k_head.data(), qk, pos0 + i0 + nb, s.kv_head.data() + nope, per, v, scale, o,
+                      scores);
+        for (int64_t i = 0; i < nb; i++) std::copy_n(o + i * v, v, s.att.data() + ((i0 + i) * H + h) * v);
+      }
+    });
+  }
+}
+
+// Whether the pass is one sequence's consecutive positions (a prompt), and its form should be decompressed.
+bool use_decompressed(const DeepseekConfig& c, const LatentSlot* slots, int64_t n) {
+  const MlaPrefill mode = mla_prefill();
+  if (mode == MlaPrefill::Absorbed) return false;
+  for (int64_t i = 1; i < n; i++) {
+    if (slots[i].cache != slots[0].cache || slots[i].pos != slots[0].pos + i) return false;
+  }
+  return mode == MlaPrefill::Decompressed || mla_decompressed_pays(c, slots[0].pos, n);
 }
 
 }  // namespace
@@ -120,6 +234,12 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
     rmsnorm(row, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
     std::copy_n(kv + r, rope, row + r);
     s.rope.apply(row + r, 1, rope, slots[i].pos);
+  }
+
+  if (use_decompressed(c, slots, n)) {
+    attend_decompressed(c, w, *slots[0].cache, layer, slots[0].pos, n, s, pool);
+    linear(w.wo, s.att.data(), n, out, pool);
+    return;
   }
 
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].

@@ -3,7 +3,10 @@
 // k_pe (qk_rope_dim) — 576 values per token and layer for R1 instead of 40,960 for expanded heads.
 //   q_abs_h = W_UK_hᵀ q_nope_h,   score_h(s) = (q_abs_h·c(s) + q_pe_h·k_pe(s)) · attn_scale,
 //   u_h = Σ_s softmax(score_h)(s) · c(s),   o_h = W_UV_h u_h,   out = W_o [o_1 … o_H].
-// Prefill and decode run the same code (prefill with many tokens per matrix product).
+// Prefill of many tokens instead decompresses each head's keys and values (the naive form, SPEC §1.4
+// step 5) when that costs fewer multiply-adds (mla_decompressed_pays): its scores and weighted sums
+// run over qk_head + v_head values per key and head instead of kv_lora + rope + kv_lora (320 vs 1088
+// for R1), for the price of decompressing the cached positions once per pass.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -57,7 +60,31 @@ struct MlaScratch {
   static constexpr int64_t kHeadBlock = 16;  // query heads per attention work item, at most
   std::vector<float> scores;    // [n_threads][kHeadBlock][n_ctx]
   std::vector<float> q_lat;     // [n_threads][kHeadBlock][latent_dim] one item's queries
+  // Decompressed prefill, one head at a time (grown on first use to the positions a pass sees).
+  std::vector<float> latents;   // [positions][kv_lora_rank] the cache's c, contiguous
+  std::vector<float> w_head;    // [qk_nope + v_head][kv_lora_rank] W_UK_h then W_UV_h, as floats
+  std::vector<float> kv_head;   // [positions][qk_nope + v_head] k_nope and v of the head
+  std::vector<float> k_head;    // [positions][qk_head_dim] its keys [k_nope | k_pe]
+  std::vector<float> q_head;    // [n_threads][kHeadBlock][qk_head_dim] a block of consecutive tokens' queries
+  std::vector<float> o_head;    // [n_threads][kHeadBlock][v_head] their outputs
 };
+
+// Which form mla_forward_slots gives a pass whose tokens are consecutive positions of one cache.
+// Auto (the default): decompressed when mla_decompressed_pays. R1_MLA_PREFILL=absorbed|decompressed|auto
+// in the environment sets it for a run (A/B timing); tests call set_mla_prefill.
+enum class MlaPrefill { Auto, Absorbed, Decompressed };
+void set_mla_prefill(MlaPrefill mode);
+MlaPrefill mla_prefill();
+
+// Whether n tokens at positions pos0 .. pos0+n-1 run faster decompressed: at least
+// kMlaDecompressedMinTokens of them (shorter passes lose more to the per-head steps, such as reading
+// the up-projections into floats, than they save: 0.66B model, pp8 554 → 217 t/s, pp64 level), and
+// the multiply-adds saved — (kv_lora + rope + kv_lora − qk_head − v_head) per head and (query, key)
+// pair — at least twice those added: pos0 · kv_lora · (qk_nope + v_head) per head to decompress the
+// earlier positions (the new ones cost what absorbing their queries and outputs costs).
+// Decode steps, MTP checks and the short rest of a cached prompt therefore stay absorbed.
+constexpr int64_t kMlaDecompressedMinTokens = 64;
+bool mla_decompressed_pays(const DeepseekConfig& c, int64_t pos0, int64_t n);
 
 // Attention of n tokens at positions pos0 .. pos0+n-1 (pos0 = cache.size()): writes their latents
 // into row(layer, pos0 + i) of the cache and out[n][n_embd] = attention output (before the

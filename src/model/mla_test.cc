@@ -53,7 +53,9 @@ void rope(std::vector<double>& x, size_t begin, const std::vector<double>& freq,
 std::vector<double> naive_mla(const DeepseekConfig& c, const MlaWeights& w, const std::vector<float>& xn, int64_t n) {
   const int64_t H = c.n_head, nope = c.qk_nope_dim, rp = c.qk_rope_dim, r = c.kv_lora_rank, v = c.v_head_dim;
   const int64_t qk = nope + rp, D = c.n_embd;
-  const std::vector<double> Wqa = rows_of(w.wq_a), Wqb = rows_of(w.wq_b), Wkva = rows_of(w.wkv_a), Wo = rows_of(w.wo);
+  const bool q_lora = c.q_lora_rank > 0;
+  const std::vector<double> Wqa = rows_of(q_lora ? w.wq_a : w.wq), Wqb = q_lora ? rows_of(w.wq_b) : std::vector<double>();
+  const std::vector<double> Wkva = rows_of(w.wkv_a), Wo = rows_of(w.wo);
   const std::vector<double> freq = rope_frequencies(c.rope);
   // W_UK_hᵀ [h][j][d] and W_UV_h [h][d][j] as the model binds them (stored, built or used in place).
   std::vector<float> kb(size_t(H * r * nope)), vb(size_t(H * v * r));
@@ -72,8 +74,11 @@ std::vector<double> naive_mla(const DeepseekConfig& c, const MlaWeights& w, cons
   for (int64_t t = 0; t < n; t++) {
     const std::vector<double> x(xn.begin() + t * D, xn.begin() + (t + 1) * D);
     std::vector<double> qa = matvec(Wqa, D, x);
-    rms(qa, 0, qa.size(), w.q_a_norm, c.rms_eps);
-    q[size_t(t)] = matvec(Wqb, c.q_lora_rank, qa);
+    if (q_lora) {
+      rms(qa, 0, qa.size(), w.q_a_norm, c.rms_eps);
+      qa = matvec(Wqb, c.q_lora_rank, qa);
+    }
+    q[size_t(t)] = qa;
     for (int64_t h = 0; h < H; h++) rope(q[size_t(t)], size_t(h * qk + nope), freq, t);
     std::vector<double> kv = matvec(Wkva, D, x);
     rms(kv, 0, size_t(r), w.kv_a_norm, c.rms_eps);
@@ -154,6 +159,93 @@ TEST(Mla, AbsorbedPrefillAndDecodeEqualNaiveAttention) {
   for (int64_t t = 0; t < n; t++) {
     for (int64_t j = 0; j < c.latent_dim(); j++) EXPECT_NEAR(batch.row(1, t)[j], step.row(1, t)[j], 1e-6);
   }
+}
+
+// Both forms of prefill (absorbed, decompressed) on each kind of up-projection the loaders bind:
+// GGUF F32 (attn_kv_b or split), Q8_0, the Lite shape without q LoRA, and FP8 with block scales;
+// a whole prompt in one pass and in two passes (the second over cached positions), 37 tokens so that
+// the decompressed form's blocks of 16 tokens end short.
+TEST(Mla, BothPrefillFormsEqualNaiveAttention) {
+  struct Case {
+    const char* model;
+    double tol;      // quantized weights: the absorbed form quantizes its activations to Q8_0 as well
+    bool quantized;  // then the decompressed form, which keeps float32 activations, is the closer one
+  };
+  const Case cases[] = {{"deepseek2-mini-f32.gguf", 1e-5, false},
+                        {"deepseek2-lite-mini-f32.gguf", 1e-5, false},
+                        {"deepseek2-mini-q8_0.gguf", 2e-2, true},
+                        {"deepseek2-mini-hf-fp8", 1e-5, false}};
+  ThreadPool pool(2);
+  for (const Case& k : cases) {
+    auto model = DeepseekModel::load(kModels + k.model);
+    const DeepseekConfig& c = model->config();
+    const MlaWeights& w = model->weights().layers[1].attn;
+    const int64_t n = 37, D = c.n_embd, split = 20;
+    std::mt19937 rng(5);
+    std::vector<float> xn(size_t(n * D));
+    for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+    const std::vector<double> want = naive_mla(c, w, xn, n);
+    MlaScratch s(c, n, 64, pool.size());
+    double err[2] = {0, 0};
+    for (MlaPrefill mode : {MlaPrefill::Absorbed, MlaPrefill::Decompressed}) {
+      set_mla_prefill(mode);
+      const char* name = mode == MlaPrefill::Absorbed ? "absorbed" : "decompressed";
+      std::vector<float> got(size_t(n * D));
+      LatentKVCache one(c.n_layer, c.latent_dim(), 64);
+      mla_forward(c, w, one, 1, 0, xn.data(), n, got.data(), s, pool);
+      const double whole = max_rel_diff(got, want);
+      LatentKVCache two(c.n_layer, c.latent_dim(), 64);
+      mla_forward(c, w, two, 1, 0, xn.data(), split, got.data(), s, pool);
+      two.advance(split);
+      mla_forward(c, w, two, 1, split, xn.data() + split * D, n - split, got.data() + split * D, s, pool);
+      const double parts = max_rel_diff(got, want);
+      std::printf("%s, %s prefill vs naive (double): one pass %.3g, two passes %.3g\n", k.model, name, whole, parts);
+      EXPECT_LT(whole, k.tol) << k.model << " " << name;
+      EXPECT_LT(parts, k.tol) << k.model << " " << name;
+      err[mode == MlaPrefill::Decompressed] = whole;
+    }
+    if (k.quantized) {
+      EXPECT_LT(err[1], err[0]) << k.model;
+    }
+    set_mla_prefill(MlaPrefill::Auto);
+  }
+}
+
+// The decompressed form's result does not depend on the thread count (its work is split by head
+// rows and by blocks of tokens, each computed whole by one thread).
+TEST(Mla, DecompressedFormDoesNotDependOnThreads) {
+  auto model = DeepseekModel::load(kModels + "deepseek2-mini-q8_0.gguf");
+  const DeepseekConfig& c = model->config();
+  const MlaWeights& w = model->weights().layers[1].attn;
+  const int64_t n = 37, D = c.n_embd;
+  std::mt19937 rng(9);
+  std::vector<float> xn(size_t(n * D));
+  for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+  set_mla_prefill(MlaPrefill::Decompressed);
+  std::vector<std::vector<float>> out;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    MlaScratch s(c, n, 64, pool.size());
+    LatentKVCache cache(c.n_layer, c.latent_dim(), 64);
+    out.emplace_back(size_t(n * D));
+    mla_forward(c, w, cache, 1, 0, xn.data(), n, out.back().data(), s, pool);
+  }
+  set_mla_prefill(MlaPrefill::Auto);
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(out[0], out[2]);
+}
+
+TEST(Mla, AutomaticFormIsDecompressedForLongPasses) {
+  auto model = DeepseekModel::load(kModels + "deepseek2-mini-f32.gguf");
+  const DeepseekConfig& c = model->config();
+  EXPECT_TRUE(mla_decompressed_pays(c, 0, kMlaDecompressedMinTokens));  // a prompt from the start
+  EXPECT_TRUE(mla_decompressed_pays(c, 0, 512));
+  EXPECT_FALSE(mla_decompressed_pays(c, 0, kMlaDecompressedMinTokens - 1));  // short: the fixed steps cost more
+  EXPECT_FALSE(mla_decompressed_pays(c, 0, 0));
+  EXPECT_FALSE(mla_decompressed_pays(c, 4096, 1));   // decoding: the whole cache for one query
+  EXPECT_FALSE(mla_decompressed_pays(c, 4096, 2));   // an MTP draft check
+  EXPECT_TRUE(mla_decompressed_pays(c, 4096, 512));  // the next chunk of a long prompt
+  EXPECT_FALSE(mla_decompressed_pays(c, 1 << 20, 64));  // a short chunk far into the context
 }
 
 TEST(Mla, LatentCacheBounds) {

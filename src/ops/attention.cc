@@ -3,26 +3,28 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/error.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 
 namespace r1 {
 
 void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
-    for (int64_t t = 0; t < n_keys; ++t) {
+    const int64_t seen = keys_seen(i, n_q, n_keys, causal);
+    for (int64_t t = 0; t < seen; ++t) {
       const float* kt = K + t * k_stride;
       float dot = 0;
       for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * kt[j];
       s[t] = dot * scale;
     }
-    softmax(s, n_keys);
+    softmax(s, seen);
     float* o = out + i * d_v;
     std::fill(o, o + d_v, 0.0f);
-    for (int64_t t = 0; t < n_keys; ++t) {
+    for (int64_t t = 0; t < seen; ++t) {
       const float p = s[t];
       const float* vt = V + t * v_stride;
       for (int64_t j = 0; j < d_v; ++j) o[j] += p * vt[j];
@@ -30,18 +32,36 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int
   }
 }
 
-void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys, const float* V,
-            int64_t v_stride, int64_t d_v,
-            float scale, float* out, float* scores) {
+namespace {
+
+void dispatch(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+              const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
   // every x86 backend but scalar implies AVX2 + FMA.
   const char* be = matmul_backend();
   const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
-  if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
-  if (avx2 && d_k % 8 == 0 && d_v % 8 == 0) return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+  if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) {
+    return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  }
+  if (avx2 && d_k % 8 == 0 && d_v % 8 == 0) {
+    return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  }
 #endif
-  attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+  attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+}  // namespace
+
+void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys, const float* V,
+            int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+}
+
+void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, true);
 }
 
 }  // namespace r1

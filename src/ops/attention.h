@@ -15,15 +15,27 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_
             int64_t v_stride, int64_t d_v,
             float scale, float* out, float* scores);
 
-// The scalar kernel, always available (tests compare both with a float64 reference).
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+// The same for the queries of n_q consecutive tokens of one head, the last of which sees n_keys keys:
+// query i sees only the first n_keys − (n_q − 1 − i) keys (causal mask). The block shares each key
+// row it loads between its queries (MLA's decompressed prefill, mla.cc). n_keys >= n_q.
+void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
+
+// The kernels (causal as attend_causal). The scalar one is always available (tests compare each
+// with a float64 reference).
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 
 #if defined(R1_HAVE_X86_KERNELS)
 void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
+                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 #endif
+
+// Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).
+inline int64_t keys_seen(int64_t i, int64_t n_q, int64_t n_keys, bool causal) {
+  return causal ? n_keys - (n_q - 1 - i) : n_keys;
+}
 
 }  // namespace r1

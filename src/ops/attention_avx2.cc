@@ -87,7 +87,8 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
 }  // namespace
 
 void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                 bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them), queries 2 at a time.
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
@@ -103,7 +104,12 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
 
-  for (int64_t i = 0; i < n_q; ++i) softmax(scores + i * n_keys, n_keys);
+  // Masked keys get probability 0: the value loop below runs over every key for every query.
+  for (int64_t i = 0; i < n_q; ++i) {
+    const int64_t seen = keys_seen(i, n_q, n_keys, causal);
+    softmax(scores + i * n_keys, seen);
+    std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
+  }
 
   static constexpr auto values = values_blocks(std::make_integer_sequence<int, kValueQueries>{});
   std::fill(out, out + n_q * d_v, 0.0f);

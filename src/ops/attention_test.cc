@@ -6,27 +6,31 @@
 #include <random>
 #include <vector>
 
+#include "core/error.h"
 #include "util/cpu.h"
 
 namespace r1 {
 namespace {
 
-// float64 reference of attend(); mag[i][j] = Σ_t p_t·|v_t[j]| bounds the rounding of out[i][j].
+// float64 reference of attend() (of attend_causal() when causal: query i sees n_keys − (n_q − 1 − i)
+// keys); mag[i][j] = Σ_t p_t·|v_t[j]| bounds the rounding of out[i][j].
 std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t d_k, const std::vector<float>& K,
                               int64_t n_keys, const std::vector<float>& V, int64_t d_v, double scale,
-                              std::vector<double>* mag) {
-  std::vector<double> out(static_cast<size_t>(n_q * d_v), 0.0), s(static_cast<size_t>(n_keys));
+                              std::vector<double>* mag, bool causal = false) {
+  std::vector<double> out(static_cast<size_t>(n_q * d_v), 0.0);
   mag->assign(out.size(), 0.0);
   for (int64_t i = 0; i < n_q; ++i) {
+    const int64_t seen = causal ? n_keys - (n_q - 1 - i) : n_keys;
+    std::vector<double> s(static_cast<size_t>(seen));
     double mx = -INFINITY, sum = 0;
-    for (int64_t t = 0; t < n_keys; ++t) {
+    for (int64_t t = 0; t < seen; ++t) {
       double d = 0;
       for (int64_t j = 0; j < d_k; ++j) d += double(q[i * d_k + j]) * K[t * d_k + j];
       s[t] = d * scale;
       mx = std::max(mx, s[t]);
     }
     for (auto& x : s) sum += (x = std::exp(x - mx));
-    for (int64_t t = 0; t < n_keys; ++t)
+    for (int64_t t = 0; t < seen; ++t)
       for (int64_t j = 0; j < d_v; ++j) {
         out[i * d_v + j] += s[t] / sum * V[t * d_v + j];
         (*mag)[i * d_v + j] += s[t] / sum * std::fabs(V[t * d_v + j]);
@@ -35,7 +39,32 @@ std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t 
   return out;
 }
 
-// Both kernels against float64 at the head sizes of the models (GQA 64/128, MLA's 192 and 512-wide
+using Kernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, int64_t,
+                        float, float*, float*, bool);
+struct NamedKernel {
+  const char* name;
+  Kernel fn;
+};
+
+// The public entry points (attend / attend_causal by the flag) and every kernel this CPU runs at
+// these sizes.
+std::vector<NamedKernel> kernels_for(int64_t d_k, int64_t d_v) {
+  std::vector<NamedKernel> k = {
+      {"attend", [](const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t ks, int64_t n_keys, const float* V,
+                    int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+         (causal ? attend_causal : attend)(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+       }},
+      {"scalar", &attend_scalar}};
+#if defined(R1_HAVE_X86_KERNELS)
+  if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) k.push_back({"avx2", &attend_avx2});
+  if (cpu_features().avx512f && d_k % 16 == 0 && d_v % 16 == 0) k.push_back({"avx512", &attend_avx512});
+#else
+  (void)d_k, (void)d_v;
+#endif
+  return k;
+}
+
+// Every kernel against float64 at the head sizes of the models (GQA 64/128, MLA's 192 and 512-wide
 // latent), key counts around the 16-key blocks, and 1..7 queries; scores large enough that the
 // softmax is far from uniform (scale 0.3 on N(0, 1) entries).
 TEST(Attention, KernelsMatchFloat64) {
@@ -50,17 +79,12 @@ TEST(Attention, KernelsMatchFloat64) {
           for (auto& x : *v) x = nd(rng);
         std::vector<double> mag;
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag);
-        std::vector<decltype(&attend)> kernels = {&attend, &attend_scalar};
-#if defined(R1_HAVE_X86_KERNELS)
-        if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) kernels.push_back(&attend_avx2);
-#endif
-        for (auto kernel : kernels) {
+        for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-          kernel(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data());
+          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), false);
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
-                << (kernel == &attend ? "attend" : kernel == &attend_scalar ? "scalar" : "avx2") << " d_k=" << d_k << " d_v=" << d_v << " keys=" << n_keys
-                << " n_q=" << n_q << " i=" << i;
+                << kernel.name << " d_k=" << d_k << " d_v=" << d_v << " keys=" << n_keys << " n_q=" << n_q << " i=" << i;
         }
       }
 }
@@ -94,11 +118,47 @@ TEST(Attention, ValuesInsideKeyRows) {
   for (int64_t t = 0; t < n_keys; ++t) std::copy_n(K.begin() + t * d_k, d_v, V.begin() + t * d_v);
   std::vector<double> mag;
   const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.05, &mag);
-  for (auto kernel : {&attend, &attend_scalar}) {
+  for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
     std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-    kernel(q.data(), n_q, d_k, K.data(), d_k, n_keys, K.data(), d_k, d_v, 0.05f, out.data(), scores.data());
-    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << i;
+    kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, K.data(), d_k, d_v, 0.05f, out.data(), scores.data(), false);
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " " << i;
   }
+}
+
+// A causal block of consecutive tokens' queries (MLA's decompressed heads, 192 / 128, and odd
+// sizes): query i must ignore the last n_q − 1 − i keys, however large their scores. The masked
+// keys get huge scores, so a kernel that let them in would be far off; and each query's result
+// must equal attend() of that query alone over its own keys.
+TEST(Attention, CausalBlocksSeeOnlyTheirKeys) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const struct { int64_t d_k, d_v; } dims[] = {{192, 128}, {96, 64}, {24, 40}};
+  for (auto [d_k, d_v] : dims)
+    for (int64_t n_q : {1, 5, 16})
+      for (int64_t n_keys : {n_q, n_q + 1, int64_t(47), int64_t(300)}) {
+        std::vector<float> q(size_t(n_q * d_k)), K(size_t(n_keys * d_k)), V(size_t(n_keys * d_v));
+        for (auto* v : {&q, &K, &V})
+          for (auto& x : *v) x = nd(rng);
+        for (int64_t t = n_keys - n_q + 1; t < n_keys; ++t)  // keys only later queries see: aligned with them
+          for (int64_t j = 0; j < d_k; ++j) K[size_t(t * d_k + j)] = 4 * q[size_t((t - (n_keys - n_q)) * d_k + j)];
+        std::vector<double> mag;
+        const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag, true);
+        for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
+          std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
+          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), true);
+          for (size_t i = 0; i < out.size(); ++i)
+            ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
+                << kernel.name << " d_k=" << d_k << " keys=" << n_keys << " n_q=" << n_q << " i=" << i;
+        }
+        std::vector<float> one(static_cast<size_t>(d_v)), scores(static_cast<size_t>(n_keys));
+        const int64_t i = n_q / 2, seen = n_keys - (n_q - 1 - i);
+        attend(q.data() + i * d_k, 1, d_k, K.data(), d_k, seen, V.data(), d_v, d_v, 0.3f, one.data(), scores.data());
+        std::vector<float> out(size_t(n_q * d_v)), block_scores(size_t(n_q * n_keys));
+        attend_causal(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), block_scores.data());
+        for (int64_t j = 0; j < d_v; ++j) ASSERT_NEAR(out[size_t(i * d_v + j)], one[size_t(j)], 1e-5f) << j;
+      }
+  std::vector<float> x(64), scores(4);
+  EXPECT_THROW(attend_causal(x.data(), 3, 8, x.data(), 8, 2, x.data(), 8, 8, 1.0f, x.data(), scores.data()), Error);
 }
 
 }  // namespace
