@@ -1,7 +1,7 @@
 // attend() on AVX-512F; compiled with -mavx512f and called only when the CPU has it.
 // Scores: 16 (query, key) pairs at a time, one float accumulator per pair summed over d_k in steps
 // of 16, then the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp.
-// Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass.
+// Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass (6 × 64 for narrow values).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -98,8 +98,10 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
     for (int c = 0; c < N; ++c) _mm512_storeu_ps(o + i * o_stride + 16 * c, acc[i][c]);
 }
 
-// Up to kValueQueries queries × 8 vectors of columns: 24 accumulators at most.
-constexpr int kValueQueries = 3, kValueVectors = 8;
+// Up to kValueQueries queries × kValueVectors vectors of columns, used with 24 accumulators at most:
+// 3 queries × 8 vectors for wide values, 6 × 4 for 64 floats (a loaded value row then serves 6
+// queries: 4 loads and 6 broadcasts per 24 FMAs, where 3 × 4 took 4 and 3 per 12).
+constexpr int kValueQueries = 6, kValueVectors = 8, kValueAccumulators = 24;
 using ValuesFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t);
 
 template <int Q, int... Ns>
@@ -118,7 +120,7 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
                    bool causal) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
-  // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 at a
+  // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 (6) at a
   // time through the values, sharing each row they load.
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
@@ -143,11 +145,13 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
   }
 
   static constexpr auto values = values_blocks(std::make_integer_sequence<int, kValueQueries>{});
+  const int widest = static_cast<int>(std::min<int64_t>(kValueVectors, d_v / 16));
+  const int64_t q_step = std::clamp(kValueAccumulators / widest, 1, kValueQueries);
   std::fill(out, out + n_q * d_v, 0.0f);
   for (int64_t t0 = 0; t0 < n_keys; t0 += kKeyBlock) {
     const int64_t t1 = std::min(n_keys, t0 + kKeyBlock);
-    for (int64_t i = 0; i < n_q; i += kValueQueries) {
-      const int nq = static_cast<int>(std::min<int64_t>(kValueQueries, n_q - i));
+    for (int64_t i = 0; i < n_q; i += q_step) {
+      const int nq = static_cast<int>(std::min<int64_t>(q_step, n_q - i));
       for (int64_t j = 0; j < d_v; j += 16 * kValueVectors) {
         const int nv = static_cast<int>(std::min<int64_t>(16 * kValueVectors, d_v - j) / 16);
         values[nq - 1][nv - 1](scores + i * n_keys, n_keys, V + j, v_stride, t0, t1, out + i * d_v + j, d_v);
