@@ -3,10 +3,10 @@
 // k_pe (qk_rope_dim) — 576 values per token and layer for R1 instead of 40,960 for expanded heads.
 //   q_abs_h = W_UK_hᵀ q_nope_h,   score_h(s) = (q_abs_h·c(s) + q_pe_h·k_pe(s)) · attn_scale,
 //   u_h = Σ_s softmax(score_h)(s) · c(s),   o_h = W_UV_h u_h,   out = W_o [o_1 … o_H].
-// Prefill of many tokens instead decompresses each head's keys and values (the naive form, SPEC §1.4
-// step 5) when that costs fewer multiply-adds (mla_decompressed_pays): its scores and weighted sums
-// run over qk_head + v_head values per key and head instead of kv_lora + rope + kv_lora (320 vs 1088
-// for R1), for the price of decompressing the cached positions once per pass.
+// A long prompt pass instead decompresses each head's keys and values (the naive form, SPEC §1.4
+// step 5) where that is faster (mla_decompressed_pays): its scores and weighted sums run over
+// qk_head + v_head values per key and head instead of kv_lora + rope + kv_lora (320 vs 1088 for R1),
+// for the price of decompressing the cached positions once per pass.
 #pragma once
 #include <cstdint>
 #include <vector>

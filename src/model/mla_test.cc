@@ -127,14 +127,20 @@ double max_rel_diff(const std::vector<float>& got, const std::vector<double>& wa
   return m / scale;
 }
 
+// n attention-normed inputs of width D, N(0, 1) entries.
+std::vector<float> normal_inputs(int64_t n, int64_t D, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> xn(size_t(n * D));
+  for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+  return xn;
+}
+
 TEST(Mla, AbsorbedPrefillAndDecodeEqualNaiveAttention) {
   auto model = DeepseekModel::load(kModels + "deepseek2-mini-f32.gguf");
   const DeepseekConfig& c = model->config();
   const MlaWeights& w = model->weights().layers[1].attn;
   const int64_t n = 7, D = c.n_embd;
-  std::mt19937 rng(3);
-  std::vector<float> xn(size_t(n * D));
-  for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+  const std::vector<float> xn = normal_inputs(n, D, 3);
   const std::vector<double> want = naive_mla(c, w, xn, n);
 
   ThreadPool pool(2);
@@ -181,9 +187,7 @@ TEST(Mla, BothPrefillFormsEqualNaiveAttention) {
     const DeepseekConfig& c = model->config();
     const MlaWeights& w = model->weights().layers[1].attn;
     const int64_t n = 37, D = c.n_embd, split = 20;
-    std::mt19937 rng(5);
-    std::vector<float> xn(size_t(n * D));
-    for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+    const std::vector<float> xn = normal_inputs(n, D, 5);
     const std::vector<double> want = naive_mla(c, w, xn, n);
     MlaScratch s(c, n, 64, pool.size());
     double err[2] = {0, 0};
@@ -218,9 +222,7 @@ TEST(Mla, DecompressedFormDoesNotDependOnThreads) {
   const DeepseekConfig& c = model->config();
   const MlaWeights& w = model->weights().layers[1].attn;
   const int64_t n = 37, D = c.n_embd;
-  std::mt19937 rng(9);
-  std::vector<float> xn(size_t(n * D));
-  for (float& x : xn) x = std::normal_distribution<float>(0, 1)(rng);
+  const std::vector<float> xn = normal_inputs(n, D, 9);
   set_mla_prefill(MlaPrefill::Decompressed);
   std::vector<std::vector<float>> out;
   for (int threads : {1, 2, 3}) {
