@@ -48,6 +48,12 @@ void dispatch(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t 
     return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
   }
 #endif
+#if defined(R1_HAVE_NEON_KERNELS)
+  // Follows the matmul backend too: R1_MATMUL_BACKEND=scalar gives the scalar kernel.
+  if (std::strncmp(matmul_backend(), "neon", 4) == 0 && d_k % 4 == 0 && d_v % 4 == 0) {
+    return attend_neon(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  }
+#endif
   attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 

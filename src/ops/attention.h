@@ -5,7 +5,8 @@
 // V + t·v_stride (d_v floats; MLA's values are the first d_v floats of its key rows);
 // scores: scratch of n_q · n_keys floats. With an AVX-512 matmul backend (matmul_backend()), d_k
 // and d_v multiples of 16 take the AVX-512 kernel (attention_avx512.cc); with those or the AVX2
-// backend, multiples of 8 take the AVX2 kernel (attention_avx2.cc); anything else the scalar one.
+// backend, multiples of 8 take the AVX2 kernel (attention_avx2.cc); with a NEON backend, multiples of 4
+// take the NEON kernel (attention_neon.cc); anything else the scalar one.
 #pragma once
 #include <cstdint>
 
@@ -30,6 +31,10 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int
 void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+#endif
+#if defined(R1_HAVE_NEON_KERNELS)
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                  const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 #endif
 

@@ -58,6 +58,8 @@ std::vector<NamedKernel> kernels_for(int64_t d_k, int64_t d_v) {
 #if defined(R1_HAVE_X86_KERNELS)
   if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) k.push_back({"avx2", &attend_avx2});
   if (cpu_features().avx512f && d_k % 16 == 0 && d_v % 16 == 0) k.push_back({"avx512", &attend_avx512});
+#elif defined(R1_HAVE_NEON_KERNELS)
+  if (d_k % 4 == 0 && d_v % 4 == 0) k.push_back({"neon", &attend_neon});
 #else
   (void)d_k, (void)d_v;
 #endif
