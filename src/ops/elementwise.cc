@@ -42,6 +42,9 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n) {
   if (std::strncmp(matmul_backend(), "avx512", 6) == 0) return swiglu_avx512(out, gate, up, n);
   if (std::strcmp(matmul_backend(), "avx2") == 0) return swiglu_avx2(out, gate, up, n);
 #endif
+#if defined(R1_HAVE_NEON_KERNELS)
+  if (std::strncmp(matmul_backend(), "neon", 4) == 0) return swiglu_neon(out, gate, up, n);
+#endif
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 

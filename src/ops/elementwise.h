@@ -12,10 +12,11 @@ void softmax(float* x, int64_t n);
 void silu(float* x, int64_t n);
 // out = silu(gate) ⊙ up.
 void swiglu(float* out, const float* gate, const float* up, int64_t n);
-// Its AVX-512 and AVX2 forms (elementwise_avx512.cc, elementwise_avx2.cc), which swiglu() picks with
-// those matmul backends.
+// Its AVX-512, AVX2 and NEON forms (elementwise_avx512.cc, elementwise_avx2.cc, elementwise_neon.cc),
+// which swiglu() picks with those matmul backends.
 void swiglu_avx512(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_avx2(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_neon(float* out, const float* gate, const float* up, int64_t n);
 // y = a + b.
 void add(float* y, const float* a, const float* b, int64_t n);
 // y = a ⊙ s (scalar).

@@ -80,14 +80,14 @@ TEST(Elementwise, SiluSwigluAddScale) {
   EXPECT_EQ(big[2], 0.0f);
 }
 
-// swiglu's AVX-512 and AVX2 forms (vector exp, tails) against the double formula, large |g| and the
+// swiglu's AVX-512, AVX2 and NEON forms (vector exp, tails) against the double formula, large |g| and the
 // ends of exp's range included, and the scalar backend's loop.
 TEST(Elementwise, SwigluEveryBackend) {
   auto g = random_vec(37, 6, 4.0f);
   const auto u = random_vec(37, 7);
   g[3] = -100.0f, g[4] = 100.0f, g[5] = 0.0f, g[6] = -88.0f, g[7] = 30.0f;
   g[8] = -88.5f, g[9] = 87.0f, g[10] = 87.5f, g[11] = -87.5f, g[12] = 88.9f;
-  for (const char* b : {"scalar", "avx512vnni", "avx512", "avx2"}) {
+  for (const char* b : {"scalar", "avx512vnni", "avx512", "avx2", "neon_dotprod", "neon"}) {
     if (!force_matmul_backend(b)) continue;
     std::vector<float> out(37, NAN);
     swiglu(out.data(), g.data(), u.data(), 37);
