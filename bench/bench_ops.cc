@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "ops/attention.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
+#include "util/huge_pages.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -166,6 +168,33 @@ BENCHMARK(BM_gemv_cold)
     ->ArgNames({"type", "threads"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// Decode attention at depth as a dense model sees it: R1-Distill-Qwen-1.5B's 6 query heads of one
+// KV head (128 wide) against 4096 cached positions, the caches of 28 layers used in turn (117 MB,
+// so keys and values come from memory). Arg: the cache in huge pages (util/huge_pages.h, as
+// KVCache holds it) or in a std::vector's 4 KiB pages. One thread; GB/s counts keys and values.
+void BM_attention_cold(benchmark::State& state) {
+  constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096, kLayers = 28, kCache = kKeys * kHead * 2;
+  const bool huge = state.range(0) != 0;
+  HugeFloatArray huge_cache(huge ? size_t(kLayers * kCache) : 1, "benchmark cache");
+  std::vector<float> plain_cache(huge ? 1 : size_t(kLayers * kCache));
+  float* cache = huge ? huge_cache.data() : plain_cache.data();
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (int64_t i = 0; i < kLayers * kCache; ++i) cache[i] = d(rng);
+  std::vector<float> q(kQueries * kHead), out(kQueries * kHead), scores(kQueries * kKeys);
+  for (auto& v : q) v = 0.1f * d(rng);
+  int64_t layer = 0;
+  for (auto _ : state) {
+    const float* k = cache + layer * kCache;
+    attend(q.data(), kQueries, kHead, k, kHead, kKeys, k + kKeys * kHead, kHead, kHead, 0.088f, out.data(), scores.data());
+    benchmark::DoNotOptimize(out.data());
+    layer = (layer + 1) % kLayers;
+  }
+  state.SetLabel(std::string(huge ? "huge pages " : "4 KiB pages ") + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(kCache * sizeof(float) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_attention_cold)->Arg(0)->Arg(1)->ArgName("huge")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace r1

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "core/error.h"
 
@@ -71,35 +72,26 @@ MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
   region_size_ = size_;
 }
 
-// Anonymous memory 2 MiB-aligned (so huge pages can back all of it), advised for huge pages, the
-// file read into it with pread (the page cache's copy is not mapped here, so it does not count in
-// this process's RSS), then made read-only like a mapping. False when the memory is not there
-// (the caller maps instead); an I/O error throws.
+// Anonymous memory in huge pages (util/huge_pages.h), the file read into it with pread (the page
+// cache's copy is not mapped here, so it does not count in this process's RSS), then made read-only
+// like a mapping. False when the memory is not there (the caller maps instead); an I/O error throws.
 bool MappedFile::read_into_memory(int fd) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t span = (size_ + kHuge - 1) / kHuge * kHuge + kHuge;
-  void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return false;
-  auto* base = static_cast<uint8_t*>(p);
-  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~uintptr_t{kHuge - 1});
-#ifdef MADV_HUGEPAGE
-  ::madvise(aligned, span - size_t(aligned - base), MADV_HUGEPAGE);
-#endif
+  HugePageRegion memory(size_);
+  if (!memory.ok()) return false;
+  uint8_t* dst = memory.data();
   for (size_t done = 0; done < size_;) {
-    const ssize_t n = ::pread(fd, aligned + done, std::min<size_t>(size_ - done, size_t{1} << 30), off_t(done));
+    const ssize_t n = ::pread(fd, dst + done, std::min<size_t>(size_ - done, size_t{1} << 30), off_t(done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = n < 0 ? errno : 0;
-      ::munmap(p, span);
       if (err) fail("cannot read ", path_, ": ", std::strerror(err));
       fail("cannot read ", path_, ": the file ended at byte ", done, " of ", size_, " (changed while being read?)");
     }
     done += size_t(n);
   }
-  ::mprotect(p, span, PROT_READ);
-  data_ = aligned;
-  region_ = p;
-  region_size_ = span;
+  ::mprotect(memory.base(), memory.span(), PROT_READ);
+  data_ = dst;
+  memory_ = std::move(memory);
   in_memory_ = true;
   return true;
 }
@@ -108,7 +100,7 @@ bool MappedFile::set_writable(bool on) {
   if (!in_memory_) return false;
   // A repacking pass asks once per tensor; mprotect walks the whole region, so only on a change.
   if (writable_ == on) return true;
-  if (::mprotect(region_, region_size_, on ? PROT_READ | PROT_WRITE : PROT_READ) != 0) return false;
+  if (::mprotect(memory_.base(), memory_.span(), on ? PROT_READ | PROT_WRITE : PROT_READ) != 0) return false;
   writable_ = on;
   return true;
 }

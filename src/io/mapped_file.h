@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "util/huge_pages.h"
+
 namespace r1 {
 
 enum class FileLoad {
@@ -52,8 +54,9 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  void* region_ = nullptr;  // what munmap releases: the mapping, or the anonymous memory
+  void* region_ = nullptr;  // the mapping, when mapped
   size_t region_size_ = 0;
+  HugePageRegion memory_;   // the bytes, when read into memory
   bool in_memory_ = false;
   bool writable_ = false;  // set_writable(true) in effect
 };

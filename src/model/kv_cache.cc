@@ -4,16 +4,27 @@
 
 namespace r1 {
 
-KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity)
-    : n_layer_(n_layer), n_head_kv_(n_head_kv), head_dim_(head_dim), capacity_(capacity) {
+namespace {
+
+// The cache's floats, after checking the sizes.
+size_t checked_floats(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity) {
   if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || capacity <= 0) {
     fail("KV cache: sizes must be positive (layers ", n_layer, ", kv heads ", n_head_kv, ", head dim ", head_dim,
          ", context ", capacity, ")");
   }
   const double bytes = 2.0 * double(n_layer) * double(n_head_kv) * double(head_dim) * double(capacity) * sizeof(float);
   if (bytes > double(int64_t{1} << 40)) fail("KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
-  data_.resize(static_cast<size_t>(2 * n_layer * n_head_kv * head_dim * capacity));
+  return static_cast<size_t>(2 * n_layer * n_head_kv * head_dim * capacity);
 }
+
+}  // namespace
+
+KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity)
+    : n_layer_(n_layer),
+      n_head_kv_(n_head_kv),
+      head_dim_(head_dim),
+      capacity_(capacity),
+      data_(checked_floats(n_layer, n_head_kv, head_dim, capacity), "KV cache") {}
 
 void KVCache::check_room(int64_t n) const {
   if (n < 0 || size_ + n > capacity_) {

@@ -1,10 +1,12 @@
 // The attention cache of a dense model: keys (after RoPE) and values of every past position, in
 // F32 (an F16 cache is a later memory optimisation). Each (layer, kv head) owns a contiguous
-// [capacity][head_dim] block, so attention for one head streams through memory in position order.
+// [capacity][head_dim] block, so attention for one head streams through memory in position order;
+// the memory is in huge pages (util/huge_pages.h) and becomes resident as positions are written.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "util/huge_pages.h"
 
 namespace r1 {
 
@@ -35,7 +37,7 @@ class KVCache {
   }
   int64_t n_layer_, n_head_kv_, head_dim_, capacity_;
   int64_t size_ = 0;
-  std::vector<float> data_;
+  HugeFloatArray data_;
 };
 
 }  // namespace r1

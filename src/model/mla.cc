@@ -14,13 +14,24 @@
 
 namespace r1 {
 
-LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity)
-    : n_layer_(n_layer), latent_dim_(latent_dim), capacity_(capacity) {
+namespace {
+
+size_t checked_latent_floats(int64_t n_layer, int64_t latent_dim, int64_t capacity) {
   if (n_layer <= 0 || latent_dim <= 0 || capacity <= 0) {
     fail("latent KV cache: sizes must be positive (layers ", n_layer, ", latent ", latent_dim, ", capacity ", capacity, ")");
   }
-  data_.resize(size_t(n_layer) * size_t(latent_dim) * size_t(capacity));
+  const double bytes = double(n_layer) * double(latent_dim) * double(capacity) * sizeof(float);
+  if (bytes > double(int64_t{1} << 40)) fail("latent KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
+  return size_t(n_layer) * size_t(latent_dim) * size_t(capacity);
 }
+
+}  // namespace
+
+LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity)
+    : n_layer_(n_layer),
+      latent_dim_(latent_dim),
+      capacity_(capacity),
+      data_(checked_latent_floats(n_layer, latent_dim, capacity), "latent KV cache") {}
 
 void LatentKVCache::check_room(int64_t n) const {
   if (n < 0 || size_ + n > capacity_) {

@@ -14,6 +14,7 @@
 #include "model/deepseek_config.h"
 #include "model/deepseek_weights.h"
 #include "ops/rope.h"
+#include "util/huge_pages.h"
 
 namespace r1 {
 
@@ -40,7 +41,7 @@ class LatentKVCache {
   size_t offset(int64_t layer, int64_t pos) const { return size_t((layer * capacity_ + pos) * latent_dim_); }
   int64_t n_layer_, latent_dim_, capacity_;
   int64_t size_ = 0;
-  std::vector<float> data_;
+  HugeFloatArray data_;  // in huge pages (util/huge_pages.h), resident as positions are written
 };
 
 // Working memory of mla_forward for up to max_batch tokens and n_ctx positions.

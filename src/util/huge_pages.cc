@@ -1,0 +1,55 @@
+#include "util/huge_pages.h"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+
+#include "core/error.h"
+
+namespace r1 {
+
+HugePageRegion::HugePageRegion(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes > SIZE_MAX - 2 * kHuge) return;  // no address space for it
+  // One spare huge page, so that the 2 MiB-aligned start leaves `bytes` after it.
+  const size_t span = (bytes + kHuge - 1) / kHuge * kHuge + kHuge;
+  void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;
+  auto* base = static_cast<uint8_t*>(p);
+  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~uintptr_t{kHuge - 1});
+#ifdef MADV_HUGEPAGE
+  ::madvise(aligned, span - size_t(aligned - base), MADV_HUGEPAGE);
+#endif
+  base_ = p;
+  span_ = span;
+  data_ = aligned;
+  size_ = bytes;
+}
+
+HugePageRegion& HugePageRegion::operator=(HugePageRegion&& o) noexcept {
+  if (this != &o) {
+    if (base_) ::munmap(base_, span_);
+    base_ = o.base_, span_ = o.span_, data_ = o.data_, size_ = o.size_;
+    o.base_ = nullptr, o.span_ = 0, o.data_ = nullptr, o.size_ = 0;
+  }
+  return *this;
+}
+
+HugePageRegion::~HugePageRegion() {
+  if (base_) ::munmap(base_, span_);
+}
+
+namespace {
+
+size_t float_bytes(size_t n, const char* what) {
+  if (n > SIZE_MAX / sizeof(float)) fail(what, ": ", n, " floats do not fit in the address space");
+  return n * sizeof(float);
+}
+
+}  // namespace
+
+HugeFloatArray::HugeFloatArray(size_t n, const char* what) : region_(float_bytes(n, what)), n_(n) {
+  if (!region_.ok()) fail(what, ": cannot allocate ", n * sizeof(float), " bytes");
+}
+
+}  // namespace r1
