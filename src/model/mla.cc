@@ -10,6 +10,7 @@
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/quant.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -67,6 +68,7 @@ MlaScratch::MlaScratch(const DeepseekConfig& c, int64_t max_batch_, int64_t n_ct
   q_lat.resize(threads * size_t(kHeadBlock * c.latent_dim()));
   q_head.resize(threads * size_t(kHeadBlock * c.qk_head_dim()));
   o_head.resize(threads * size_t(kHeadBlock * c.v_head_dim));
+  wk_col.resize(threads * size_t(c.qk_nope_dim));
 }
 
 namespace {
@@ -125,35 +127,28 @@ void per_head_matmul(const TensorView& w, int64_t row0, int64_t head_stride, int
 }
 
 // One head's keys and values for the positions 0 .. N-1 of a layer, decompressed from the latents
-// (s.latents, N rows): s.kv_head[t] = [W_UK_h c_t | W_UV_h c_t], s.k_head[t] = [W_UK_h c_t | k_pe_t].
-void decompress_head(const DeepseekConfig& c, const MlaWeights& w, const LatentKVCache& cache, int64_t layer,
-                     int64_t h, int64_t N, MlaScratch& s, ThreadPool& pool) {
-  const int64_t r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, rope = c.qk_rope_dim;
-  const int64_t qk = c.qk_head_dim(), per = nope + v;
-  // W_UK_h is stored transposed (wk_b rows j = h·r + j hold its column j), W_UV_h as rows of wv_b.
+// (s.latents, N rows) with the head's up-projection rows as floats (w_head, a view of s.w_head):
+// s.kv_head[t] = [W_UK_h c_t | W_UV_h c_t], and W_UK_h c_t into the first qk_nope floats of s.k_head[t]
+// (its k_pe part is the layer's, written once for all heads by attend_decompressed).
+void decompress_head(const DeepseekConfig& c, const MlaWeights& w, const TensorView& w_head, int64_t h, int64_t N,
+                     MlaScratch& s, ThreadPool& pool) {
+  const int64_t r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, qk = c.qk_head_dim(), per = nope + v;
+  // W_UK_h is stored transposed (wk_b rows j = h·r + j hold its column j), W_UV_h as rows of wv_b;
+  // both views stay as stored (repack_matrices keeps them), so their rows are read directly.
   pool.run([&](int tid, int nt) {
-    std::vector<float> col(static_cast<size_t>(nope));
+    float* col = s.wk_col.data() + size_t(tid) * size_t(nope);
     for (int64_t j = tid; j < r; j += nt) {
-      linear_row(Linear{w.wk_b, {}}, h * r + j, col.data());
-      for (int64_t d = 0; d < nope; d++) s.w_head[size_t(d * r + j)] = col[size_t(d)];
+      dequantize_row(w.wk_b.type, w.wk_b.row(h * r + j), col, nope);
+      for (int64_t d = 0; d < nope; d++) s.w_head[size_t(d * r + j)] = col[d];
     }
     for (int64_t d = tid; d < v; d += nt) {
-      linear_row(Linear{w.wv_b, {}}, w.wv_row0 + h * w.wv_head_stride + d, s.w_head.data() + (nope + d) * r);
+      dequantize_row(w.wv_b.type, w.wv_b.row(w.wv_row0 + h * w.wv_head_stride + d), s.w_head.data() + (nope + d) * r, r);
     }
   });
-  TensorView wh;
-  wh.name = "MLA head up-projection";
-  wh.type = DType::F32;
-  wh.n_dims = 2;
-  wh.ne = {r, per, 1, 1};
-  wh.data = s.w_head.data();
-  wh.nbytes = size_t(r * per) * sizeof(float);
-  matmul(wh, s.latents.data(), N, s.kv_head.data(), pool);
+  matmul(w_head, s.latents.data(), N, s.kv_head.data(), pool);
   pool.run([&](int tid, int nt) {
-    const int64_t t0 = N * tid / nt, t1 = N * (tid + 1) / nt;
-    for (int64_t t = t0; t < t1; t++) {
+    for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) {
       std::copy_n(s.kv_head.data() + t * per, nope, s.k_head.data() + t * qk);
-      std::copy_n(cache.row(layer, t) + r, rope, s.k_head.data() + t * qk + nope);
     }
   });
 }
@@ -162,17 +157,33 @@ void decompress_head(const DeepseekConfig& c, const MlaWeights& w, const LatentK
 void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const LatentKVCache& cache, int64_t layer,
                          int64_t pos0, int64_t n, MlaScratch& s, ThreadPool& pool) {
   const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, qk = c.qk_head_dim();
-  const int64_t N = pos0 + n, per = nope + v, B = MlaScratch::kHeadBlock, n_blocks = (n + B - 1) / B;
+  const int64_t rope = c.qk_rope_dim, N = pos0 + n, per = nope + v, B = MlaScratch::kHeadBlock;
+  const int64_t n_blocks = (n + B - 1) / B;
+  for (const TensorView* t : {&w.wk_b, &w.wv_b}) {
+    if (t->layout != RowLayout::Plain) fail("attention: ", t->name, " is repacked; its rows are read per head");
+  }
   s.latents.resize(size_t(N * r));
   s.w_head.resize(size_t(per * r));
   s.kv_head.resize(size_t(N * per));
   s.k_head.resize(size_t(N * qk));
+  // The latents contiguous (the matmul's input), and each position's shared k_pe into its key rows.
   pool.run([&](int tid, int nt) {
-    for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) std::copy_n(cache.row(layer, t), r, s.latents.data() + t * r);
+    for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) {
+      const float* row = cache.row(layer, t);
+      std::copy_n(row, r, s.latents.data() + t * r);
+      std::copy_n(row + r, rope, s.k_head.data() + t * qk + nope);
+    }
   });
+  TensorView w_head;
+  w_head.name = "MLA head up-projection";
+  w_head.type = DType::F32;
+  w_head.n_dims = 2;
+  w_head.ne = {r, per, 1, 1};
+  w_head.data = s.w_head.data();
+  w_head.nbytes = size_t(r * per) * sizeof(float);
   const float scale = c.attn_scale();
   for (int64_t h = 0; h < H; h++) {
-    decompress_head(c, w, cache, layer, h, N, s, pool);
+    decompress_head(c, w, w_head, h, N, s, pool);
     // Blocks of B consecutive tokens share the head's key rows; later blocks see more keys, so
     // blocks are dealt round-robin.
     pool.run([&](int tid, int nt) {
@@ -188,6 +199,40 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
       }
     });
   }
+}
+
+// Attention of the pass's tokens in the absorbed form, into s.att: each head's query absorbs W_UK,
+// attends over the latents of its slot's cache, and the result is decompressed with W_UV.
+void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentSlot* slots, int64_t layer, int64_t n,
+                     MlaScratch& s, ThreadPool& pool) {
+  const int64_t H = c.n_head, qk = c.qk_head_dim(), nope = c.qk_nope_dim, rope = c.qk_rope_dim;
+  const int64_t r = c.kv_lora_rank, latent = c.latent_dim();
+  // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
+  per_head_matmul(w.wk_b, 0, r, r, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
+
+  // Causal attention over the latents. Work items are (token, block of heads): the block's queries
+  // [q_abs | q_pe] share the token's keys, read once per block (ops/attention.h); blocks are small
+  // enough that every thread gets one when a single token is decoded.
+  const float scale = c.attn_scale();
+  pool.run([&](int tid, int nt) {
+    const int64_t hb = std::min<int64_t>(MlaScratch::kHeadBlock, (H + nt - 1) / nt), n_blocks = (H + hb - 1) / hb;
+    float* scores = s.scores.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * s.n_ctx);
+    float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
+    for (int64_t item = tid; item < n * n_blocks; item += nt) {
+      const int64_t i = item / n_blocks, h0 = (item % n_blocks) * hb, nh = std::min(hb, H - h0);
+      for (int64_t h = h0; h < h0 + nh; h++) {
+        std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
+        std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
+      }
+      const float* K = slots[i].cache->row(layer, 0);  // values: the first r floats of each key row
+      attend(q_lat, nh, latent, K, latent, slots[i].pos + 1, K, latent, r, scale, s.u.data() + (i * H + h0) * r,
+             scores);
+    }
+  });
+
+  // Decompress each head's latent with W_UV.
+  per_head_matmul(w.wv_b, w.wv_row0, w.wv_head_stride, c.v_head_dim, H, s.u.data(), H * r, r, n, s.att.data(), s,
+                  pool);
 }
 
 // Whether the pass is one sequence's consecutive positions (a prompt), and its form should be decompressed.
@@ -249,36 +294,9 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
 
   if (use_decompressed(c, slots, n)) {
     attend_decompressed(c, w, *slots[0].cache, layer, slots[0].pos, n, s, pool);
-    linear(w.wo, s.att.data(), n, out, pool);
-    return;
+  } else {
+    attend_absorbed(c, w, slots, layer, n, s, pool);
   }
-
-  // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
-  per_head_matmul(w.wk_b, 0, r, r, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
-
-  // Causal attention over the latents. Work items are (token, block of heads): the block's queries
-  // [q_abs | q_pe] share the token's keys, read once per block (ops/attention.h); blocks are small
-  // enough that every thread gets one when a single token is decoded.
-  const float scale = c.attn_scale();
-  pool.run([&](int tid, int nt) {
-    const int64_t hb = std::min<int64_t>(MlaScratch::kHeadBlock, (H + nt - 1) / nt), n_blocks = (H + hb - 1) / hb;
-    float* scores = s.scores.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * s.n_ctx);
-    float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
-    for (int64_t item = tid; item < n * n_blocks; item += nt) {
-      const int64_t i = item / n_blocks, h0 = (item % n_blocks) * hb, nh = std::min(hb, H - h0);
-      for (int64_t h = h0; h < h0 + nh; h++) {
-        std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
-        std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
-      }
-      const float* K = slots[i].cache->row(layer, 0);  // values: the first r floats of each key row
-      attend(q_lat, nh, latent, K, latent, slots[i].pos + 1, K, latent, r, scale, s.u.data() + (i * H + h0) * r,
-             scores);
-    }
-  });
-
-  // Decompress each head's latent with W_UV, then the output projection.
-  per_head_matmul(w.wv_b, w.wv_row0, w.wv_head_stride, c.v_head_dim, H, s.u.data(), H * r, r, n, s.att.data(), s,
-                  pool);
   linear(w.wo, s.att.data(), n, out, pool);
 }
 

@@ -64,6 +64,7 @@ struct MlaScratch {
   // Decompressed prefill, one head at a time (grown on first use to the positions a pass sees).
   std::vector<float> latents;   // [positions][kv_lora_rank] the cache's c, contiguous
   std::vector<float> w_head;    // [qk_nope + v_head][kv_lora_rank] W_UK_h then W_UV_h, as floats
+  std::vector<float> wk_col;    // [n_threads][qk_nope] a column of W_UK_h on its way into w_head
   std::vector<float> kv_head;   // [positions][qk_nope + v_head] k_nope and v of the head
   std::vector<float> k_head;    // [positions][qk_head_dim] its keys [k_nope | k_pe]
   std::vector<float> q_head;    // [n_threads][kHeadBlock][qk_head_dim] a block of consecutive tokens' queries

@@ -1,9 +1,10 @@
 // BF16 / F16 / F8_E4M3 prefill kernel on AVX-512 BF16 (vdpbf16ps: 32 bf16 products per instruction, summed in
 // float32); compiled with -mavx512bf16 and used only when the CPU has it (matmul.cc). The
 // activations come rounded to bfloat16 (round to nearest even, round_bf16_avx512bf16: matmul does it
-// once for all threads), as llama.cpp does for BF16 weights. BF16 weights are used as stored; F16 weights are rounded to bf16 as they are laid
-// out for the tile (3 fewer significand bits; ik_llama.cpp's repacking does the same), because
-// float32 products cannot go faster than ~0.4 TFLOP/s here and the bf16 ones reach ~0.9. F8_E4M3
+// once for all threads), as llama.cpp does for BF16 weights. BF16 weights are used as stored; F16
+// weights are rounded to bf16 as they are laid out for the tile (3 fewer significand bits;
+// ik_llama.cpp's repacking does the same), because float32 products cannot go faster than
+// ~0.4 TFLOP/s here and the bf16 ones reach ~0.9. F8_E4M3
 // weights (DeepSeek's FP8 checkpoints; their block scales are applied outside, deepseek_linear.cc)
 // become bf16 exactly.
 #include <immintrin.h>

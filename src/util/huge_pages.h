@@ -2,7 +2,8 @@
 // 2 MiB-aligned and advised for transparent huge pages. With THP in its common "madvise" mode the
 // kernel backs only advised memory with 2 MiB pages; 4 KiB pages cost a TLB entry per 4 KiB and stop
 // the hardware prefetchers at every page boundary, which made decode read weights ~1.3-1.5x slower
-// (docs/PERFORMANCE.md, Loading) and attention over a 4096-position cache ~2x slower.
+// (docs/PERFORMANCE.md, Loading) and attention over a 4096-position cache ~1.5x slower
+// (BM_attention_cold).
 #pragma once
 #include <cstddef>
 #include <cstdint>
