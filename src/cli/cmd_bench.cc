@@ -20,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/generation_flags.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -211,7 +212,8 @@ int cmd_bench(const Argv& argv) {
           {"--repetitions", "-r", FlagKind::Int, "5", "timed runs per test (after one warm-up run)", "N"},
           {"--json", "", FlagKind::Bool, "", "print a JSON array with llama-bench's field names"},
           {"--stream", "", FlagKind::Bool, "", "measure memory bandwidth instead (with -m: the tg ceiling)"},
-          {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays)", "N"}});
+          {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays)", "N"},
+          cache_type_flag()});
   if (a.parse_or_help(argv)) return 0;
   if (a.flag("--stream")) return run_stream(a);
   const std::string path = a.str("--model");
@@ -228,6 +230,8 @@ int cmd_bench(const Argv& argv) {
 
   const ModelStats stats = model_stats(path);
   auto model = Model::load(path);
+  set_cache_type(a, *model);
+  const std::string cache_type(dtype_name(model->kv_cache_type()));
   const std::string arch = model->deepseek() ? "deepseek2" : arch_name(model->config().arch);
   const std::string model_type = arch + " " + params_label(stats.n_params) + " " + stats.main_type;
 
@@ -272,8 +276,8 @@ int cmd_bench(const Argv& argv) {
   }
   const int64_t peak = peak_rss_bytes();
   if (!json) {
-    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); %s\n", peak / 1048576.0, stats.size_bytes / 1048576.0,
-                cpu_description().c_str());
+    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); KV cache %s; %s\n", peak / 1048576.0,
+                stats.size_bytes / 1048576.0, cache_type.c_str(), cpu_description().c_str());
     return 0;
   }
   nlohmann::json out = nlohmann::json::array();
@@ -299,8 +303,8 @@ int cmd_bench(const Argv& argv) {
                    {"n_batch", n_batch},
                    {"n_ubatch", n_batch},
                    {"n_threads", r.n_threads},
-                   {"type_k", "f32"},
-                   {"type_v", "f32"},
+                   {"type_k", cache_type},
+                   {"type_v", cache_type},
                    {"n_gpu_layers", 0},
                    {"use_mmap", true},
                    {"n_prompt", r.n_prompt},

@@ -48,6 +48,8 @@ TEST(CmdBench, JsonHasLlamaBenchFieldsAndConsistentStats) {
     EXPECT_EQ(row["model_size"], bytes);
     EXPECT_EQ(row["model_n_params"], params);
     EXPECT_EQ(row["backends"], "CPU");
+    EXPECT_EQ(row["type_k"], "f16");  // llama-bench's default, and ours for dense models
+    EXPECT_EQ(row["type_v"], "f16");
     ASSERT_EQ(row["samples_ts"].size(), 3u);
     ASSERT_EQ(row["samples_ns"].size(), 3u);
     double mean = 0;
@@ -128,6 +130,9 @@ TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
     EXPECT_EQ(j[i]["n_gen"], expect[i][1]);
     EXPECT_EQ(j[i]["n_depth"], expect[i][2]);
   }
+  const nlohmann::json f32 = nlohmann::json::parse(r1("bench -m " + kModel + " -p 0 -n 2 -d 20 -r 1 -t 1 -ctk f32 --json", &code));
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(f32[0]["type_k"], "f32");
   const std::string out = r1("bench -m " + kModel + " -p 8 -n 0 -d 20 -r 1 -t 1", &code);
   ASSERT_EQ(code, 0);
   EXPECT_NE(out.find("| pp8 @ d20 |"), std::string::npos) << out;

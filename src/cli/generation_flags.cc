@@ -15,7 +15,21 @@ std::vector<Flag> model_flags() {
       {"--ctx-size", "-c", FlagKind::Int, "4096", "context size in tokens (0: the model's own)", "N"},
       {"--threads", "-t", FlagKind::Int, "0", "threads (0: all cores)", "N"},
       {"--fp8", "", FlagKind::String, "stored", "HF FP8 weights: stored (as in the file), bf16 or f32 (converted at load)", "MODE"},
+      cache_type_flag(),
   };
+}
+
+Flag cache_type_flag() {
+  return {"--cache-type", "-ctk", FlagKind::String, "auto",
+          "KV cache type: f16 or f32 (auto: f16 for dense models, f32 for DeepSeek's latent cache)", "TYPE"};
+}
+
+void set_cache_type(const Args& a, Model& m) {
+  const std::string t = a.str("--cache-type");
+  if (t == "auto") return m.set_kv_cache_type(m.deepseek() ? DType::F32 : DType::F16);
+  if (t == "f16") return m.set_kv_cache_type(DType::F16);
+  if (t == "f32") return m.set_kv_cache_type(DType::F32);
+  fail("--cache-type must be auto, f16 or f32, not '", t, "'");
 }
 
 std::vector<Flag> generation_flags() {
@@ -44,7 +58,9 @@ std::unique_ptr<Model> load_model(const Args& a) {
   if (fp8 == "bf16") mode = Fp8Mode::ToBF16;
   else if (fp8 == "f32") mode = Fp8Mode::ToF32;
   else if (fp8 != "stored") fail("--fp8 must be stored, bf16 or f32, not '", fp8, "'");
-  return Model::load(path, mode);
+  auto model = Model::load(path, mode);
+  set_cache_type(a, *model);
+  return model;
 }
 
 int threads_from(const Args& a) {

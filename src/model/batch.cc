@@ -57,7 +57,7 @@ BatchEngine::BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPoo
     const ModelConfig& c = model.config();
     act_ = std::make_unique<DenseActivations>(c, batch, n_ctx, pool.size());
     caches_.reserve(size_t(n_seq));
-    for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx);
+    for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_type());
   }
   thread_ = std::thread([this] { run(); });
 }
@@ -220,8 +220,8 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
       act.rope.apply(act.q.data() + i * c.q_dim(), int(c.n_head), hd, pos);
       act.rope.apply(act.k.data() + i * c.kv_dim(), int(c.n_head_kv), hd, pos);
       for (int64_t h = 0; h < c.n_head_kv; h++) {
-        std::memcpy(caches[size_t(i)]->k(l, h) + pos * hd, act.k.data() + i * c.kv_dim() + h * hd, size_t(hd) * sizeof(float));
-        std::memcpy(caches[size_t(i)]->v(l, h) + pos * hd, act.v.data() + i * c.kv_dim() + h * hd, size_t(hd) * sizeof(float));
+        const size_t at = size_t(i * c.kv_dim() + h * hd);
+        caches[size_t(i)]->write(l, h, pos, act.k.data() + at, act.v.data() + at);
       }
     }
     // ...attention per sequence over its own cache, (sequence, key/value head) pairs spread over the
@@ -232,8 +232,8 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
         const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
         const KVCache& cache = *caches[size_t(i)];
         const int64_t head0 = i * c.q_dim() + g * group * hd;
-        attend(act.q.data() + head0, group, hd, cache.k(l, g), hd, cache.size() + 1, cache.v(l, g), hd, hd, scale,
-               act.att.data() + head0, scores);  // keys: the past and this token
+        // keys: the past and this token
+        cache.attend(l, g, act.q.data() + head0, group, cache.size() + 1, scale, act.att.data() + head0, scores);
       }
     });
     matmul(L.wo, act.att.data(), n, act.proj.data(), pool);

@@ -47,8 +47,7 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
     for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
       const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
       const int64_t head0 = i * c.q_dim() + g * group * hd;
-      attend(act.q.data() + head0, group, hd, cache.k(layer, g), hd, pos0 + i + 1, cache.v(layer, g), hd, hd, scale,
-             act.att.data() + head0, scores);
+      cache.attend(layer, g, act.q.data() + head0, group, pos0 + i + 1, scale, act.att.data() + head0, scores);
     }
   });
 }
@@ -66,11 +65,10 @@ void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache
   rope_rows(act.rope, act.q.data(), n, c.n_head, c.head_dim, pos0);
   rope_rows(act.rope, act.k.data(), n, c.n_head_kv, c.head_dim, pos0);
   // Append k, v to the cache: token-major rows become head-major rows at positions pos0..
-  const size_t row_bytes = size_t(c.head_dim) * sizeof(float);
   for (int64_t h = 0; h < c.n_head_kv; h++) {
     for (int64_t i = 0; i < n; i++) {
-      std::memcpy(cache.k(layer, h) + (pos0 + i) * c.head_dim, act.k.data() + i * c.kv_dim() + h * c.head_dim, row_bytes);
-      std::memcpy(cache.v(layer, h) + (pos0 + i) * c.head_dim, act.v.data() + i * c.kv_dim() + h * c.head_dim, row_bytes);
+      const size_t at = size_t(i * c.kv_dim() + h * c.head_dim);
+      cache.write(layer, h, pos0 + i, act.k.data() + at, act.v.data() + at);
     }
   }
   attention_forward(c, cache, layer, pos0, n, act, pool);

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "ops/convert.h"
 #include "model/model.h"
 #include "util/threadpool.h"
 #include "testing/reference_data.h"
@@ -56,6 +57,39 @@ TEST(DenseContext, MatchesReferenceInSmallBatchesAndAfterTruncate) {
   EXPECT_THROW(ctx->forward(too_many.data(), int64_t(too_many.size()), false, last.data()), Error);
   const int32_t bad = int32_t(V);
   EXPECT_THROW(ctx->forward(&bad, 1, false, last.data()), Error);
+}
+
+}  // namespace
+}  // namespace r1
+
+namespace r1 {
+namespace {
+
+// The cache's types: F16 rows take half the bytes and hold the values rounded to F16 (what the
+// F16 attention kernels read); other types, and sizes that are not positive, are refused by name.
+TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
+  KVCache f16(2, 2, 8, 4, DType::F16), f32(2, 2, 8, 4, DType::F32);
+  EXPECT_EQ(f16.row_bytes(), 16u);
+  EXPECT_EQ(f32.row_bytes(), 32u);
+  float k[8], v[8];
+  for (int j = 0; j < 8; ++j) k[j] = 1.0f + 1e-4f * float(j), v[j] = -3.0f * float(j);
+  f16.write(1, 1, 3, k, v);
+  const auto* kh = reinterpret_cast<const uint16_t*>(f16.rows(1, 1, 0)) + 3 * 8;
+  const auto* vh = reinterpret_cast<const uint16_t*>(f16.rows(1, 1, 1)) + 3 * 8;
+  for (int j = 0; j < 8; ++j) {
+    EXPECT_EQ(kh[j], f32_to_fp16(k[j])) << j;
+    EXPECT_EQ(vh[j], f32_to_fp16(v[j])) << j;
+  }
+  EXPECT_EQ(reinterpret_cast<const uint16_t*>(f16.rows(1, 0, 1))[3 * 8], 0);  // another head untouched
+  for (DType bad : {DType::Q4_0, DType::BF16, DType::Q8_0}) {
+    try {
+      KVCache c(1, 1, 8, 4, bad);
+      FAIL() << "made a cache of " << dtype_name(bad);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(dtype_name(bad))), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(KVCache(0, 1, 8, 4, DType::F16), Error);
 }
 
 }  // namespace

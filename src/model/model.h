@@ -50,6 +50,12 @@ class Model {
   // (and so must the model). Prompts are processed in chunks of at most max_batch tokens.
   std::unique_ptr<InferenceContext> new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch = 512) const;
 
+  // The type of the KV caches of the contexts (and batch engines) made from now on: F32 (the
+  // default) or F16 for dense models (model/kv_cache.h); a DeepSeek model's latent cache is F32 only
+  // (anything else throws r1::Error).
+  void set_kv_cache_type(DType type);
+  DType kv_cache_type() const { return kv_cache_type_; }
+
  private:
   Model() = default;
   void load_gguf(const std::string& path);
@@ -66,6 +72,7 @@ class Model {
   std::unique_ptr<DeepseekModel> deepseek_;
   std::unique_ptr<Tokenizer> tokenizer_;
   GenerationDefaults generation_defaults_;
+  DType kv_cache_type_ = DType::F32;
 };
 
 }  // namespace r1

@@ -4,21 +4,28 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/convert.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 
 namespace r1 {
 
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+namespace {
+
+float widen(float x) { return x; }
+float widen(uint16_t h) { return fp16_to_f32(h); }
+
+template <class T>
+void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys,
+                        const T* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
     for (int64_t t = 0; t < seen; ++t) {
-      const float* kt = K + t * k_stride;
+      const T* kt = K + t * k_stride;
       float dot = 0;
-      for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * kt[j];
+      for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * widen(kt[j]);
       s[t] = dot * scale;
     }
     softmax(s, seen);
@@ -26,16 +33,30 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int
     std::fill(o, o + d_v, 0.0f);
     for (int64_t t = 0; t < seen; ++t) {
       const float p = s[t];
-      const float* vt = V + t * v_stride;
-      for (int64_t j = 0; j < d_v; ++j) o[j] += p * vt[j];
+      const T* vt = V + t * v_stride;
+      for (int64_t j = 0; j < d_v; ++j) o[j] += p * widen(vt[j]);
     }
   }
 }
 
+}  // namespace
+
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
 namespace {
 
-void dispatch(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-              const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+// T: float or uint16_t (F16 bits); each kernel has both.
+template <class T>
+void dispatch(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+              int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
   // every x86 backend but scalar implies AVX2 + FMA.
@@ -64,8 +85,19 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_
   dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
 }
 
+void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+            const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+}
+
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, true);
+}
+
+void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);
   dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, true);
 }

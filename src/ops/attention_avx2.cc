@@ -1,7 +1,8 @@
 // attend() on AVX2 + FMA (CPUs without AVX-512, or head sizes that are multiples of 8 but not 16);
 // compiled with -mavx2 -mfma and called only when the CPU has them. The layout of
 // attention_avx512.cc at 8 lanes: scores for 8 (query, key) pairs at a time, reduced into one vector
-// of 8 scores; softmax as elementwise.h's; values for up to 2 queries × 48 floats per pass.
+// of 8 scores; softmax as elementwise.h's; values for up to 2 queries × 48 floats per pass. Keys and
+// values are float32 or F16 (widened with F16C as they are loaded).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,6 +15,9 @@
 namespace r1 {
 namespace {
 
+__m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
 // The 8 sums of 8 vectors' lanes: out[i] = Σ_lanes a[i].
 __m256 reduce8(const __m256* a) {
   const __m256 s01 = _mm256_hadd_ps(a[0], a[1]), s23 = _mm256_hadd_ps(a[2], a[3]);
@@ -24,8 +28,8 @@ __m256 reduce8(const __m256* a) {
 
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries and the 8 / Q keys from t: each loaded key
 // row serves Q queries.
-template <int Q>
-void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride, int64_t t, float scale, float* s,
+template <int Q, class T>
+void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   constexpr int L = 8 / Q;
   __m256 acc[8];
@@ -34,7 +38,7 @@ void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride,
     __m256 qj[Q];
     for (int i = 0; i < Q; ++i) qj[i] = _mm256_loadu_ps(q + i * d_k + j);
     for (int l = 0; l < L; ++l) {
-      const __m256 kl = _mm256_loadu_ps(K + (t + l) * k_stride + j);
+      const __m256 kl = load8(K + (t + l) * k_stride + j);
       for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm256_fmadd_ps(qj[i], kl, acc[i * L + l]);
     }
   }
@@ -43,17 +47,18 @@ void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride,
   for (int i = 0; i < Q; ++i) std::copy(sums + i * L, sums + (i + 1) * L, s + i * s_stride + t);
 }
 
-float score1(const float* q, int64_t d_k, const float* k, float scale) {
+template <class T>
+float score1(const float* q, int64_t d_k, const T* k, float scale) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t j = 0; j < d_k; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(k + j), acc);
+  for (int64_t j = 0; j < d_k; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(k + j), acc);
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
   const __m128 d = _mm_add_ps(h, _mm_movehl_ps(h, h));
   return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d))) * scale;
 }
 
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries and 8·N floats of each o_i.
-template <int Q, int N>
-void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+template <int Q, int N, class T>
+void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   __m256 acc[Q][N];
   for (int i = 0; i < Q; ++i)
@@ -62,7 +67,7 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
     __m256 pt[Q];
     for (int i = 0; i < Q; ++i) pt[i] = _mm256_broadcast_ss(p + i * p_stride + t);
     for (int c = 0; c < N; ++c) {
-      const __m256 v = _mm256_loadu_ps(V + t * v_stride + 8 * c);
+      const __m256 v = load8(V + t * v_stride + 8 * c);
       for (int i = 0; i < Q; ++i) acc[i][c] = _mm256_fmadd_ps(pt[i], v, acc[i][c]);
     }
   }
@@ -72,23 +77,22 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
 
 // Up to 2 queries × 6 vectors of columns: 12 of the 16 registers hold accumulators.
 constexpr int kValueQueries = 2, kValueVectors = 6;
-using ValuesFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+template <class T>
+using ValuesFn = void (*)(const float*, int64_t, const T*, int64_t, int64_t, int64_t, float*, int64_t);
 
-template <int Q, int... Ns>
+template <class T, int Q, int... Ns>
 constexpr auto values_row(std::integer_sequence<int, Ns...>) {
-  return std::array<ValuesFn, sizeof...(Ns)>{&values_block<Q, Ns + 1>...};
+  return std::array<ValuesFn<T>, sizeof...(Ns)>{&values_block<Q, Ns + 1, T>...};
 }
-template <int... Qs>
+template <class T, int... Qs>
 constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
-  return std::array<std::array<ValuesFn, kValueVectors>, sizeof...(Qs)>{
-      values_row<Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
+  return std::array<std::array<ValuesFn<T>, kValueVectors>, sizeof...(Qs)>{
+      values_row<T, Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
-}  // namespace
-
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
-                 bool causal) {
+template <class T>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them), queries 2 at a time.
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
@@ -96,10 +100,10 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
     int64_t i = 0;
     for (; i + 2 <= n_q; i += 2)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<2>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<2, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i < n_q; ++i)
       for (int64_t l = 0; l < kKeyBlock; l += 8)
-        scores_block<1>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -111,7 +115,7 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
     std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
   }
 
-  static constexpr auto values = values_blocks(std::make_integer_sequence<int, kValueQueries>{});
+  static constexpr auto values = values_blocks<T>(std::make_integer_sequence<int, kValueQueries>{});
   std::fill(out, out + n_q * d_v, 0.0f);
   for (int64_t t0 = 0; t0 < n_keys; t0 += kKeyBlock) {
     const int64_t t1 = std::min(n_keys, t0 + kKeyBlock);
@@ -123,6 +127,18 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
       }
     }
   }
+}
+
+}  // namespace
+
+void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
 }  // namespace r1

@@ -2,6 +2,7 @@
 // Scores: 16 (query, key) pairs at a time, one float accumulator per pair summed over d_k in steps
 // of 16, then the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp.
 // Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass (6 × 64 for narrow values).
+// Keys and values are float32 or F16 (widened as they are loaded: an F16 cache reads half the bytes).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,6 +15,9 @@
 
 namespace r1 {
 namespace {
+
+__m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 
 // The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].
 __m512 reduce16(const __m512* a) {
@@ -33,8 +37,8 @@ __m512 reduce16(const __m512* a) {
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (q_i at q + i·d_k) and the 16 / Q keys from
 // t: 16 accumulators either way, but each loaded key row serves Q queries, so a step takes Q + 16 / Q
 // loads for its 16 FMAs (17 with one query: load-bound).
-template <int Q>
-void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride, int64_t t, float scale, float* s,
+template <int Q, class T>
+void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   constexpr int L = 16 / Q;
   __m512 acc[16];
@@ -43,7 +47,7 @@ void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride,
     __m512 qj[Q];
     for (int i = 0; i < Q; ++i) qj[i] = _mm512_loadu_ps(q + i * d_k + j);
     for (int l = 0; l < L; ++l) {
-      const __m512 kl = _mm512_loadu_ps(K + (t + l) * k_stride + j);
+      const __m512 kl = load16(K + (t + l) * k_stride + j);
       for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm512_fmadd_ps(qj[i], kl, acc[i * L + l]);
     }
   }
@@ -52,9 +56,10 @@ void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride,
     _mm512_mask_compressstoreu_ps(s + i * s_stride + t, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
 }
 
-float score1(const float* q, int64_t d_k, const float* k, float scale) {
+template <class T>
+float score1(const float* q, int64_t d_k, const T* k, float scale) {
   __m512 acc = _mm512_setzero_ps();
-  for (int64_t j = 0; j < d_k; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(k + j), acc);
+  for (int64_t j = 0; j < d_k; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), load16(k + j), acc);
   return _mm512_reduce_add_ps(acc) * scale;
 }
 
@@ -80,8 +85,8 @@ void softmax_row(float* s, int64_t n) {
 
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries (p_i at p + i·p_stride, o_i at o + i·o_stride) and
 // 16·N floats of each o_i (columns from V's first): each loaded value vector serves Q queries.
-template <int Q, int N>
-void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+template <int Q, int N, class T>
+void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   __m512 acc[Q][N];
   for (int i = 0; i < Q; ++i)
@@ -90,7 +95,7 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
     __m512 pt[Q];
     for (int i = 0; i < Q; ++i) pt[i] = _mm512_set1_ps(p[i * p_stride + t]);
     for (int c = 0; c < N; ++c) {
-      const __m512 v = _mm512_loadu_ps(V + t * v_stride + 16 * c);
+      const __m512 v = load16(V + t * v_stride + 16 * c);
       for (int i = 0; i < Q; ++i) acc[i][c] = _mm512_fmadd_ps(pt[i], v, acc[i][c]);
     }
   }
@@ -102,23 +107,22 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
 // 3 queries × 8 vectors for wide values, 6 × 4 for 64 floats (a loaded value row then serves 6
 // queries: 4 loads and 6 broadcasts per 24 FMAs, where 3 × 4 took 4 and 3 per 12).
 constexpr int kValueQueries = 6, kValueVectors = 8, kValueAccumulators = 24;
-using ValuesFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+template <class T>
+using ValuesFn = void (*)(const float*, int64_t, const T*, int64_t, int64_t, int64_t, float*, int64_t);
 
-template <int Q, int... Ns>
+template <class T, int Q, int... Ns>
 constexpr auto values_row(std::integer_sequence<int, Ns...>) {
-  return std::array<ValuesFn, sizeof...(Ns)>{&values_block<Q, Ns + 1>...};
+  return std::array<ValuesFn<T>, sizeof...(Ns)>{&values_block<Q, Ns + 1, T>...};
 }
-template <int... Qs>
+template <class T, int... Qs>
 constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
-  return std::array<std::array<ValuesFn, kValueVectors>, sizeof...(Qs)>{
-      values_row<Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
+  return std::array<std::array<ValuesFn<T>, kValueVectors>, sizeof...(Qs)>{
+      values_row<T, Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
-}  // namespace
-
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
-                   bool causal) {
+template <class T>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
   // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 (6) at a
   // time through the values, sharing each row they load.
@@ -128,11 +132,11 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<4>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<4, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i + 2 <= n_q; i += 2)
       for (int64_t l = 0; l < kKeyBlock; l += 8)
-        scores_block<2>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
-    for (; i < n_q; ++i) scores_block<1>(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys, n_keys);
+        scores_block<2, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+    for (; i < n_q; ++i) scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -144,7 +148,7 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
     std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
   }
 
-  static constexpr auto values = values_blocks(std::make_integer_sequence<int, kValueQueries>{});
+  static constexpr auto values = values_blocks<T>(std::make_integer_sequence<int, kValueQueries>{});
   const int widest = static_cast<int>(std::min<int64_t>(kValueVectors, d_v / 16));
   const int64_t q_step = std::clamp(kValueAccumulators / widest, 1, kValueQueries);
   std::fill(out, out + n_q * d_v, 0.0f);
@@ -158,6 +162,19 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
       }
     }
   }
+}
+
+}  // namespace
+
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                   bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
 }  // namespace r1

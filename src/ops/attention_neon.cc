@@ -1,7 +1,8 @@
 // attend() on 64-bit ARM (NEON, every AArch64 CPU): the layout of attention_avx2.cc at 4 lanes.
 // Scores for 4 queries × 4 keys per pass (16 accumulators, each loaded key row serving 4 queries),
 // summed across lanes with pairwise adds; softmax as elementwise.h's; values for up to 4 queries ×
-// 16 floats per pass (each loaded value row serving 4 queries).
+// 16 floats per pass (each loaded value row serving 4 queries). Keys and values are float32 or F16
+// (widened as they are loaded).
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -12,14 +13,17 @@
 namespace r1 {
 namespace {
 
+float32x4_t load4(const float* p) { return vld1q_f32(p); }
+float32x4_t load4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
 // Lane j of the result = Σ lanes of a[j].
 float32x4_t reduce4(const float32x4_t* a) {
   return vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3]));
 }
 
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries and the 4 keys from t.
-template <int Q>
-void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride, int64_t t, float scale, float* s,
+template <int Q, class T>
+void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   float32x4_t acc[Q][4];
   for (int i = 0; i < Q; ++i)
@@ -28,29 +32,30 @@ void scores_block(const float* q, int64_t d_k, const float* K, int64_t k_stride,
     float32x4_t qj[Q];
     for (int i = 0; i < Q; ++i) qj[i] = vld1q_f32(q + i * d_k + j);
     for (int l = 0; l < 4; ++l) {
-      const float32x4_t kl = vld1q_f32(K + (t + l) * k_stride + j);
+      const float32x4_t kl = load4(K + (t + l) * k_stride + j);
       for (int i = 0; i < Q; ++i) acc[i][l] = vfmaq_f32(acc[i][l], qj[i], kl);
     }
   }
   for (int i = 0; i < Q; ++i) vst1q_f32(s + i * s_stride + t, vmulq_n_f32(reduce4(acc[i]), scale));
 }
 
-float score1(const float* q, int64_t d_k, const float* k, float scale) {
+template <class T>
+float score1(const float* q, int64_t d_k, const T* k, float scale) {
   float32x4_t acc = vdupq_n_f32(0.0f);
-  for (int64_t j = 0; j < d_k; j += 4) acc = vfmaq_f32(acc, vld1q_f32(q + j), vld1q_f32(k + j));
+  for (int64_t j = 0; j < d_k; j += 4) acc = vfmaq_f32(acc, vld1q_f32(q + j), load4(k + j));
   return vaddvq_f32(acc) * scale;
 }
 
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries and 4·N floats of each o_i.
-template <int Q, int N>
-void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+template <int Q, int N, class T>
+void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   float32x4_t acc[Q][N];
   for (int i = 0; i < Q; ++i)
     for (int c = 0; c < N; ++c) acc[i][c] = vld1q_f32(o + i * o_stride + 4 * c);
   for (int64_t t = t0; t < t1; ++t) {
     for (int c = 0; c < N; ++c) {
-      const float32x4_t v = vld1q_f32(V + t * v_stride + 4 * c);
+      const float32x4_t v = load4(V + t * v_stride + 4 * c);
       for (int i = 0; i < Q; ++i) acc[i][c] = vfmaq_n_f32(acc[i][c], v, p[i * p_stride + t]);
     }
   }
@@ -59,21 +64,20 @@ void values_block(const float* p, int64_t p_stride, const float* V, int64_t v_st
 }
 
 // The values of nq (1..4) queries over 4·N columns.
-template <int N>
-void values_queries(int nq, const float* p, int64_t p_stride, const float* V, int64_t v_stride, int64_t t0, int64_t t1,
+template <int N, class T>
+void values_queries(int nq, const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1,
                     float* o, int64_t o_stride) {
   switch (nq) {
-    case 4: return values_block<4, N>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
-    case 3: return values_block<3, N>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
-    case 2: return values_block<2, N>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
-    default: return values_block<1, N>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
+    case 4: return values_block<4, N, T>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
+    case 3: return values_block<3, N, T>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
+    case 2: return values_block<2, N, T>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
+    default: return values_block<1, N, T>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
   }
 }
 
-}  // namespace
-
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+template <class T>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them).
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
@@ -81,10 +85,10 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<4>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<4, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i < n_q; ++i)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<1>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -104,10 +108,22 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
       const float* p = scores + i * n_keys;
       float* o = out + i * d_v;
       int64_t j = 0;
-      for (; j + 16 <= d_v; j += 16) values_queries<4>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
-      for (; j < d_v; j += 4) values_queries<1>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
+      for (; j + 16 <= d_v; j += 16) values_queries<4, T>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
+      for (; j < d_v; j += 4) values_queries<1, T>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
     }
   }
+}
+
+}  // namespace
+
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
+                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
 }  // namespace r1

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/convert.h"
 #include "util/cpu.h"
 
 namespace r1 {
@@ -52,7 +53,8 @@ std::vector<NamedKernel> kernels_for(int64_t d_k, int64_t d_v) {
   std::vector<NamedKernel> k = {
       {"attend", [](const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t ks, int64_t n_keys, const float* V,
                     int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-         (causal ? attend_causal : attend)(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+         if (causal) return attend_causal(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+         attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
        }},
       {"scalar", &attend_scalar}};
 #if defined(R1_HAVE_X86_KERNELS)
@@ -161,6 +163,73 @@ TEST(Attention, CausalBlocksSeeOnlyTheirKeys) {
       }
   std::vector<float> x(64), scores(4);
   EXPECT_THROW(attend_causal(x.data(), 3, 8, x.data(), 8, 2, x.data(), 8, 8, 1.0f, x.data(), scores.data()), Error);
+}
+
+using KernelF16 = void (*)(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, const uint16_t*,
+                           int64_t, int64_t, float, float*, float*, bool);
+struct NamedKernelF16 {
+  const char* name;
+  KernelF16 fn;
+};
+
+// The F16 entry points and kernels (the F16 KV cache's), as kernels_for.
+std::vector<NamedKernelF16> f16_kernels_for(int64_t d_k, int64_t d_v) {
+  std::vector<NamedKernelF16> k = {
+      {"attend", [](const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t ks, int64_t n_keys,
+                    const uint16_t* V, int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+         if (causal) return attend_causal(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+         attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+       }},
+      {"scalar", &attend_scalar}};
+#if defined(R1_HAVE_X86_KERNELS)
+  if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) k.push_back({"avx2", &attend_avx2});
+  if (cpu_features().avx512f && d_k % 16 == 0 && d_v % 16 == 0) k.push_back({"avx512", &attend_avx512});
+#elif defined(R1_HAVE_NEON_KERNELS)
+  if (d_k % 4 == 0 && d_v % 4 == 0) k.push_back({"neon", &attend_neon});
+#else
+  (void)d_k, (void)d_v;
+#endif
+  return k;
+}
+
+// Keys and values stored as F16: every kernel must compute the attention of the stored (rounded)
+// values as exactly as the float32 kernels do theirs -- the reference widens the same F16 bits --
+// with and without the causal mask, at row strides wider than the rows (a cache's heads).
+TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const struct { int64_t d_k, d_v; } dims[] = {{64, 64}, {128, 128}, {24, 40}};
+  for (auto [d_k, d_v] : dims)
+    for (int64_t n_keys : {7, 16, 17, 300})
+      for (int64_t n_q : {1, 6, 7})
+        for (bool causal : {false, true}) {
+          const int64_t stride = d_k + d_v + 8;  // keys and values interleaved in one buffer, with a gap
+          std::vector<float> q(size_t(n_q * d_k)), K(size_t(n_keys * d_k)), V(size_t(n_keys * d_v));
+          std::vector<uint16_t> rows(size_t(n_keys * stride), f32_to_fp16(NAN));
+          for (auto& x : q) x = nd(rng);
+          for (int64_t t = 0; t < n_keys; ++t) {
+            for (int64_t j = 0; j < d_k; ++j) {
+              const uint16_t h = f32_to_fp16(3 * nd(rng));
+              rows[size_t(t * stride + j)] = h, K[size_t(t * d_k + j)] = fp16_to_f32(h);
+            }
+            for (int64_t j = 0; j < d_v; ++j) {
+              const uint16_t h = f32_to_fp16(nd(rng));
+              rows[size_t(t * stride + d_k + j)] = h, V[size_t(t * d_v + j)] = fp16_to_f32(h);
+            }
+          }
+          if (causal && n_q > n_keys) continue;
+          std::vector<double> mag;
+          const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.1, &mag, causal);
+          for (const NamedKernelF16& kernel : f16_kernels_for(d_k, d_v)) {
+            std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
+            kernel.fn(q.data(), n_q, d_k, rows.data(), stride, n_keys, rows.data() + d_k, stride, d_v, 0.1f, out.data(),
+                      scores.data(), causal);
+            for (size_t i = 0; i < out.size(); ++i)
+              ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " d_k=" << d_k << " d_v=" << d_v
+                                                                  << " keys=" << n_keys << " n_q=" << n_q
+                                                                  << " causal=" << causal << " i=" << i;
+          }
+        }
 }
 
 }  // namespace

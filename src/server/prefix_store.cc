@@ -12,16 +12,22 @@ namespace r1::server {
 namespace {
 
 constexpr char kDenseMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
+constexpr char kDenseF16Magic[8] = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
 constexpr char kLatentMagic[8] = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
 
 // Run b of a cache in file order: dense (layer, kv head, keys / values), or a layer's latents.
-float* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
-  const int64_t l = b / (2 * n_head_kv), h = (b / 2) % n_head_kv;
-  return b % 2 == 0 ? c.k(l, h) : c.v(l, h);
+char* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
+  return reinterpret_cast<char*>(c.rows(b / (2 * n_head_kv), (b / 2) % n_head_kv, int(b % 2)));
 }
-const float* run(const KVCache& c, uint32_t n_head_kv, int64_t b) { return run(const_cast<KVCache&>(c), n_head_kv, b); }
-float* run(LatentKVCache& c, uint32_t, int64_t b) { return c.row(b, 0); }
-const float* run(const LatentKVCache& c, uint32_t, int64_t b) { return c.row(b, 0); }
+const char* run(const KVCache& c, uint32_t n_head_kv, int64_t b) { return run(const_cast<KVCache&>(c), n_head_kv, b); }
+char* run(LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<char*>(c.row(b, 0)); }
+const char* run(const LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<const char*>(c.row(b, 0)); }
+
+const char* dense_magic(DType cache_type) {
+  if (cache_type == DType::F32) return kDenseMagic;
+  if (cache_type == DType::F16) return kDenseF16Magic;
+  fail("prefix store: KV cache type ", dtype_name(cache_type), " is not supported");
+}
 
 // FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
 // do not overwrite each other's files.
@@ -43,11 +49,12 @@ std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<c
 
 }  // namespace
 
-PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim)
-    : PrefixStore(dir, kDenseMagic, {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)}, n_layer * n_head_kv * 2, head_dim) {}
+PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type)
+    : PrefixStore(dir, dense_magic(cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
+                  n_layer * n_head_kv * 2, head_dim * int64_t(row_bytes(cache_type, 1))) {}
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim)
-    : PrefixStore(dir, kLatentMagic, {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer, latent_dim) {}
+    : PrefixStore(dir, kLatentMagic, {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer, latent_dim * 4) {}
 
 PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
     : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {
@@ -65,7 +72,7 @@ PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32
     Entry e{f.path().string(), std::vector<int32_t>(head[3])};
     if (!in.read(reinterpret_cast<char*>(e.tokens.data()), std::streamsize(e.tokens.size() * sizeof(int32_t)))) continue;
     // The data must all be there: a file cut short by a crash is not used.
-    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(blocks_) * head[3] * uint64_t(width_) * 4;
+    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(blocks_) * head[3] * uint64_t(width_);
     if (fs::file_size(f.path(), ec) != want) continue;
     entries_.push_back(std::move(e));
   }
@@ -76,23 +83,30 @@ size_t PrefixStore::size() const {
   return entries_.size();
 }
 
+void PrefixStore::check_dense(const KVCache& cache) const {
+  if (magic_ == kLatentMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  if (magic_ != dense_magic(cache.type()) || int64_t(cache.row_bytes()) != width_) {
+    fail("prefix store: the KV cache (", dtype_name(cache.type()), ") does not match the store's type and shape");
+  }
+}
+
 int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, KVCache& cache) {
-  if (magic_ != kDenseMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  check_dense(cache);
   return load_runs(ids, max_tokens, cache);
 }
 
 int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, LatentKVCache& cache) {
-  if (magic_ != kLatentMagic || cache.latent_dim() != width_) fail("prefix store: the latent cache does not match the store's shape");
+  if (magic_ != kLatentMagic || cache.latent_dim() * 4 != width_) fail("prefix store: the latent cache does not match the store's shape");
   return load_runs(ids, max_tokens, cache);
 }
 
 void PrefixStore::save(std::span<const int32_t> tokens, const KVCache& cache) {
-  if (magic_ != kDenseMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  check_dense(cache);
   save_runs(tokens, cache);
 }
 
 void PrefixStore::save(std::span<const int32_t> tokens, const LatentKVCache& cache) {
-  if (magic_ != kLatentMagic || cache.latent_dim() != width_) fail("prefix store: the latent cache does not match the store's shape");
+  if (magic_ != kLatentMagic || cache.latent_dim() * 4 != width_) fail("prefix store: the latent cache does not match the store's shape");
   save_runs(tokens, cache);
 }
 
@@ -112,11 +126,11 @@ int64_t PrefixStore::load_runs(std::span<const int32_t> ids, int64_t max_tokens,
   std::ifstream in(path, std::ios::binary);
   cache.truncate(0);
   const uint64_t data = 8 + 16 + uint64_t(stored) * 4;
-  const std::streamsize block = std::streamsize(stored * width_ * 4), want = std::streamsize(n * width_ * 4);
+  const std::streamsize block = std::streamsize(stored * width_), want = std::streamsize(n * width_);
   for (int64_t b = 0; b < blocks_; b++) {
     const uint64_t at = data + uint64_t(b) * uint64_t(block);
-    float* dst = run(cache, shape_[1], b);
-    if (!in.seekg(std::streamoff(at)) || !in.read(reinterpret_cast<char*>(dst), want)) return 0;  // file vanished: compute instead
+    char* dst = run(cache, shape_[1], b);
+    if (!in.seekg(std::streamoff(at)) || !in.read(dst, want)) return 0;  // file vanished: compute instead
   }
   cache.advance(n);
   return n;
@@ -140,8 +154,8 @@ void PrefixStore::save_runs(std::span<const int32_t> tokens, const Cache& cache)
     out.write(magic_, 8);
     out.write(reinterpret_cast<const char*>(head), sizeof head);
     out.write(reinterpret_cast<const char*>(tokens.data()), std::streamsize(tokens.size() * 4));
-    const std::streamsize bytes = std::streamsize(tokens.size() * size_t(width_) * 4);
-    for (int64_t b = 0; b < blocks_; b++) out.write(reinterpret_cast<const char*>(run(cache, shape_[1], b)), bytes);
+    const std::streamsize bytes = std::streamsize(tokens.size() * size_t(width_));
+    for (int64_t b = 0; b < blocks_; b++) out.write(run(cache, shape_[1], b), bytes);
     if (!out) {
       std::error_code ec;
       std::filesystem::remove(tmp, ec);

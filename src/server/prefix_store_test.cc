@@ -44,7 +44,7 @@ class PrefixStoreTest : public ::testing::Test {
   }
   PrefixStore store() {
     const ModelConfig& c = model->config();
-    return PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim);
+    return PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, model->kv_cache_type());
   }
 
   std::unique_ptr<Model> model;
@@ -100,9 +100,40 @@ TEST_F(PrefixStoreTest, DamagedOrForeignFilesAreIgnored) {
   }
   EXPECT_EQ(store().size(), 1u);
   const ModelConfig& c = model->config();
-  EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim * 2).size(), 0u);  // another shape
+  EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim * 2, DType::F32).size(), 0u);  // another shape
+  EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, DType::F16).size(), 0u);      // another type
   for (const auto& f : fs::directory_iterator(dir)) fs::resize_file(f.path(), fs::file_size(f.path()) - 4);
   EXPECT_EQ(store().size(), 0u);  // cut short
+}
+
+// An F16 cache stores its F16 rows (half the bytes of F32), restores to the logits of computing the
+// prompt with an F16 cache, and does not mix with an F32 cache or store.
+TEST_F(PrefixStoreTest, F16CacheRoundTripsAtHalfTheBytes) {
+  model->set_kv_cache_type(DType::F16);
+  std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+  {
+    PrefixStore first = store();
+    BatchEngine engine(*model, 1, 64, pool);
+    ASSERT_EQ(engine.cache(0).type(), DType::F16);
+    StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
+    ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+    ctx.save(prompt);
+    const ModelConfig& c = model->config();
+    KVCache f32(c.n_layer, c.n_head_kv, c.head_dim, 64, DType::F32);
+    EXPECT_THROW(first.save(prompt, f32), Error) << "an F32 cache in an F16 store";
+    PrefixStore f32_store(dir, c.n_layer, c.n_head_kv, c.head_dim, DType::F32);
+    EXPECT_EQ(f32_store.size(), 0u);
+    EXPECT_THROW(f32_store.load(prompt, 19, engine.cache(0)), Error) << "an F16 cache from an F32 store";
+    for (const auto& f : fs::directory_iterator(dir))
+      EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * c.head_dim * 2u);
+  }
+  PrefixStore second = store();
+  ASSERT_EQ(second.size(), 1u);
+  BatchEngine engine(*model, 1, 64, pool);
+  StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
+  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+  EXPECT_EQ(ctx.take_restored(), 19);
+  EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): an F16 context too
 }
 
 // DeepSeek models store the MLA latent cache: kv_lora_rank + qk_rope_dim values per token and

@@ -32,7 +32,7 @@ SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads
       store_ = std::make_unique<PrefixStore>(cache_dir, ds->config().n_layer, ds->config().latent_dim());
     } else {
       const ModelConfig& c = model.config();
-      store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim);
+      store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim, model.kv_cache_type());
     }
   }
   for (int i = 0; i < n_slots; i++) {

@@ -39,17 +39,11 @@ HugePageRegion::~HugePageRegion() {
   if (base_) ::munmap(base_, span_);
 }
 
-namespace {
-
-size_t float_bytes(size_t n, const char* what) {
-  if (n > SIZE_MAX / sizeof(float)) fail(what, ": ", n, " floats do not fit in the address space");
-  return n * sizeof(float);
-}
-
-}  // namespace
-
-HugeFloatArray::HugeFloatArray(size_t n, const char* what) : region_(float_bytes(n, what)), n_(n) {
-  if (!region_.ok()) fail(what, ": cannot allocate ", n * sizeof(float), " bytes");
+HugePageRegion huge_region(size_t n, size_t size, const char* what) {
+  if (n > SIZE_MAX / size) fail(what, ": ", n, " elements of ", size, " bytes do not fit in the address space");
+  HugePageRegion region(n * size);
+  if (!region.ok()) fail(what, ": cannot allocate ", n * size, " bytes");
+  return region;
 }
 
 }  // namespace r1

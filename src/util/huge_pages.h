@@ -36,18 +36,23 @@ class HugePageRegion {
   size_t size_ = 0;
 };
 
-// n floats in a HugePageRegion (zeros), for the attention caches; throws r1::Error naming `what`
-// when the memory is not there.
-class HugeFloatArray {
+// A HugePageRegion of n elements of `size` bytes; throws r1::Error naming `what` when they do not
+// fit in the address space or the memory is not there.
+HugePageRegion huge_region(size_t n, size_t size, const char* what);
+
+// n elements of T in a HugePageRegion (zeros), for the attention caches (floats, or F16 bits).
+template <class T>
+class HugeArray {
  public:
-  HugeFloatArray(size_t n, const char* what);
-  float* data() { return reinterpret_cast<float*>(region_.data()); }
-  const float* data() const { return reinterpret_cast<const float*>(region_.data()); }
+  HugeArray(size_t n, const char* what) : region_(huge_region(n, sizeof(T), what)), n_(n) {}
+  T* data() { return reinterpret_cast<T*>(region_.data()); }
+  const T* data() const { return reinterpret_cast<const T*>(region_.data()); }
   size_t size() const { return n_; }
 
  private:
   HugePageRegion region_;
   size_t n_;
 };
+using HugeFloatArray = HugeArray<float>;
 
 }  // namespace r1
