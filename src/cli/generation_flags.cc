@@ -20,16 +20,15 @@ std::vector<Flag> model_flags() {
 }
 
 Flag cache_type_flag() {
-  return {"--cache-type", "-ctk", FlagKind::String, "auto",
-          "KV cache type: f16 or f32 (auto: f16 for dense models, f32 for DeepSeek's latent cache)", "TYPE"};
+  return {"--cache-type", "-ctk", FlagKind::String, "f16",
+          "attention cache type (KV cache, DeepSeek's latent cache): f16 (half the memory) or f32", "TYPE"};
 }
 
 void set_cache_type(const Args& a, Model& m) {
   const std::string t = a.str("--cache-type");
-  if (t == "auto") return m.set_kv_cache_type(m.deepseek() ? DType::F32 : DType::F16);
   if (t == "f16") return m.set_kv_cache_type(DType::F16);
   if (t == "f32") return m.set_kv_cache_type(DType::F32);
-  fail("--cache-type must be auto, f16 or f32, not '", t, "'");
+  fail("--cache-type must be f16 or f32, not '", t, "'");
 }
 
 std::vector<Flag> generation_flags() {

@@ -65,8 +65,11 @@ TEST(DeepseekBatch, StepMatchesForwardOfEachSequence) {
     // The new token's latents went into this sequence's cache, at its position, in every layer.
     for (int64_t l = 0; l < c.n_layer; l++) {
       double dl = 0, scale = 0;
-      for (int64_t j = 0; j < c.latent_dim(); j++) {
-        const double a = batched[s].row(l, lens[s])[j], b = alone[s].row(l, lens[s])[j];
+      std::vector<float> row_a(size_t(c.latent_dim())), row_b(row_a.size());
+      batched[s].read(l, lens[s], row_a.data());
+      alone[s].read(l, lens[s], row_b.data());
+      for (size_t j = 0; j < row_a.size(); j++) {
+        const double a = row_a[j], b = row_b[j];
         dl = std::max(dl, std::fabs(a - b));
         scale = std::max(scale, std::fabs(b));
       }

@@ -8,18 +8,18 @@
 namespace r1 {
 
 DeepseekContext::DeepseekContext(const DeepseekConfig& config, const DeepseekWeights& weights, int64_t n_ctx,
-                                 ThreadPool& pool, int64_t max_batch)
+                                 ThreadPool& pool, int64_t max_batch, DType cache_type)
     : config_(config),
       weights_(weights),
       pool_(pool),
-      cache_(make_latent_cache(config, n_ctx)),
+      cache_(make_latent_cache(config, n_ctx, cache_type)),
       act_(config, max_batch, n_ctx, pool.size()) {}
 
 bool DeepseekContext::enable_drafts() {
   if (!weights_.mtp) return false;
   if (drafting_) return true;
   drafting_ = true;
-  mtp_cache_ = make_mtp_cache(config_, cache_.capacity());
+  mtp_cache_ = make_mtp_cache(config_, cache_.capacity(), cache_.type());
   hidden_.assign(size_t(act_.max_batch * config_.n_embd), 0.0f);
   scratch_logits_.assign(size_t(config_.n_vocab), 0.0f);
   hidden_rows_ = 0;

@@ -21,9 +21,9 @@ class ThreadPool;
 
 class DeepseekContext final : public InferenceContext {
  public:
-  // config, weights and pool must outlive the context.
+  // config, weights and pool must outlive the context. cache_type: of the latent caches (F32, F16).
   DeepseekContext(const DeepseekConfig& config, const DeepseekWeights& weights, int64_t n_ctx, ThreadPool& pool,
-                  int64_t max_batch);
+                  int64_t max_batch, DType cache_type = DType::F32);
 
   int64_t n_past() const override { return cache_.size(); }
   int64_t n_ctx() const override { return cache_.capacity(); }

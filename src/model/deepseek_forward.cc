@@ -57,8 +57,8 @@ DeepseekActivations::DeepseekActivations(const DeepseekConfig& c, int64_t max_ba
       mla(c, max_batch_, n_ctx, n_threads),
       ffn(c, max_batch_) {}
 
-LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity) {
-  return LatentKVCache(c.n_layer, c.latent_dim(), capacity);
+LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity, DType type) {
+  return LatentKVCache(c.n_layer, c.latent_dim(), capacity, type);
 }
 
 void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentKVCache& cache,
@@ -89,8 +89,8 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
   }
 }
 
-LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity) {
-  return LatentKVCache(1, c.latent_dim(), capacity);
+LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity, DType type) {
+  return LatentKVCache(1, c.latent_dim(), capacity, type);
 }
 
 void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& cache, DeepseekActivations& act,

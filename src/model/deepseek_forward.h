@@ -26,8 +26,8 @@ struct DeepseekActivations {
   FfnScratch ffn;
 };
 
-// A latent cache sized for this model.
-LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity);
+// A latent cache sized for this model, of `type` (F32 or F16).
+LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity, DType type = DType::F32);
 
 // Runs ids[0..n) through the model and appends their latents to `cache`.
 // logits: all_logits ? [n][n_vocab] : [n_vocab] (the last token's row only).
@@ -43,7 +43,7 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
 //   do), one MoE block over its own one-layer latent cache, shared_head.norm, shared_head.head.
 // ids, hidden: [n] and [n][n_embd]; logits: [n][n_vocab], or null to only fill the cache. llama.cpp has
 // no MTP output to compare with; the NumPy re-implementation in tests/deepseek_ref.py checks it.
-LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity);
+LatentKVCache make_mtp_cache(const DeepseekConfig& c, int64_t capacity, DType type = DType::F32);
 void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& cache, DeepseekActivations& act,
                  ThreadPool& pool, const int32_t* ids, const float* hidden, int64_t n, float* logits);
 

@@ -1,20 +1,18 @@
 #include "model/kv_cache.h"
 
-#include <cstring>
-
 #include "core/error.h"
 #include "ops/attention.h"
 #include "ops/quant.h"
 
 namespace r1 {
 
-namespace {
-
-size_t value_bytes(DType type) {
+size_t cache_value_bytes(DType type, const char* what) {
   if (type == DType::F32) return 4;
   if (type == DType::F16) return 2;
-  fail("KV cache: type ", dtype_name(type), " is not supported (f32 or f16)");
+  fail(what, ": type ", dtype_name(type), " is not supported (f32 or f16)");
 }
+
+namespace {
 
 // The cache's bytes, after checking the sizes.
 size_t checked_bytes(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, DType type) {
@@ -22,7 +20,7 @@ size_t checked_bytes(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64
     fail("KV cache: sizes must be positive (layers ", n_layer, ", kv heads ", n_head_kv, ", head dim ", head_dim,
          ", context ", capacity, ")");
   }
-  const size_t elem = value_bytes(type);
+  const size_t elem = cache_value_bytes(type, "KV cache");
   const double bytes = 2.0 * double(n_layer) * double(n_head_kv) * double(head_dim) * double(capacity) * double(elem);
   if (bytes > double(int64_t{1} << 40)) fail("KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
   return static_cast<size_t>(2 * n_layer * n_head_kv * head_dim * capacity) * elem;
@@ -36,32 +34,18 @@ KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t c
       head_dim_(head_dim),
       capacity_(capacity),
       type_(type),
-      elem_(value_bytes(type)),
+      elem_(cache_value_bytes(type, "KV cache")),
       data_(checked_bytes(n_layer, n_head_kv, head_dim, capacity, type), "KV cache") {}
 
 void KVCache::write(int64_t layer, int64_t head, int64_t pos, const float* k, const float* v) {
-  uint8_t* kd = rows(layer, head, 0) + size_t(pos) * row_bytes();
-  uint8_t* vd = rows(layer, head, 1) + size_t(pos) * row_bytes();
-  if (type_ == DType::F32) {
-    std::memcpy(kd, k, row_bytes());
-    std::memcpy(vd, v, row_bytes());
-  } else {
-    quantize_row(type_, k, kd, head_dim_);
-    quantize_row(type_, v, vd, head_dim_);
-  }
+  quantize_row(type_, k, rows(layer, head, 0) + size_t(pos) * row_bytes(), head_dim_);
+  quantize_row(type_, v, rows(layer, head, 1) + size_t(pos) * row_bytes(), head_dim_);
 }
 
 void KVCache::attend(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t n_keys, float scale, float* out,
                      float* scores) const {
   const int64_t hd = head_dim_;
-  if (type_ == DType::F32) {
-    const auto* K = reinterpret_cast<const float*>(rows(layer, head, 0));
-    const auto* V = reinterpret_cast<const float*>(rows(layer, head, 1));
-    return r1::attend(q, n_q, hd, K, hd, n_keys, V, hd, hd, scale, out, scores);
-  }
-  const auto* K = reinterpret_cast<const uint16_t*>(rows(layer, head, 0));
-  const auto* V = reinterpret_cast<const uint16_t*>(rows(layer, head, 1));
-  r1::attend(q, n_q, hd, K, hd, n_keys, V, hd, hd, scale, out, scores);
+  r1::attend(type_, q, n_q, hd, rows(layer, head, 0), hd, n_keys, rows(layer, head, 1), hd, hd, scale, out, scores);
 }
 
 void KVCache::check_room(int64_t n) const {

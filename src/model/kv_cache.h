@@ -13,6 +13,10 @@
 
 namespace r1 {
 
+// Bytes per value of an attention cache of `type`: 4 (F32) or 2 (F16); any other type throws
+// r1::Error naming it (`what`: the cache).
+size_t cache_value_bytes(DType type, const char* what);
+
 class KVCache {
  public:
   // type: DType::F32 or DType::F16 (anything else is an error).

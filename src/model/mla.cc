@@ -17,22 +17,39 @@ namespace r1 {
 
 namespace {
 
-size_t checked_latent_floats(int64_t n_layer, int64_t latent_dim, int64_t capacity) {
+size_t checked_latent_bytes(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type) {
   if (n_layer <= 0 || latent_dim <= 0 || capacity <= 0) {
     fail("latent KV cache: sizes must be positive (layers ", n_layer, ", latent ", latent_dim, ", capacity ", capacity, ")");
   }
-  const double bytes = double(n_layer) * double(latent_dim) * double(capacity) * sizeof(float);
+  const size_t elem = cache_value_bytes(type, "latent KV cache");
+  const double bytes = double(n_layer) * double(latent_dim) * double(capacity) * double(elem);
   if (bytes > double(int64_t{1} << 40)) fail("latent KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
-  return size_t(n_layer) * size_t(latent_dim) * size_t(capacity);
+  return size_t(n_layer) * size_t(latent_dim) * size_t(capacity) * elem;
 }
 
 }  // namespace
 
-LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity)
+LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type)
     : n_layer_(n_layer),
       latent_dim_(latent_dim),
       capacity_(capacity),
-      data_(checked_latent_floats(n_layer, latent_dim, capacity), "latent KV cache") {}
+      type_(type),
+      elem_(cache_value_bytes(type, "latent KV cache")),
+      data_(checked_latent_bytes(n_layer, latent_dim, capacity, type), "latent KV cache") {}
+
+void LatentKVCache::write(int64_t layer, int64_t pos, const float* latent) {
+  quantize_row(type_, latent, data_.data() + offset(layer, pos), latent_dim_);
+}
+
+void LatentKVCache::read(int64_t layer, int64_t pos, float* latent) const {
+  dequantize_row(type_, data_.data() + offset(layer, pos), latent, latent_dim_);
+}
+
+void LatentKVCache::attend(int64_t layer, const float* q, int64_t n_q, int64_t n_keys, int64_t d_v, float scale,
+                           float* out, float* scores) const {
+  const uint8_t* K = rows(layer);
+  r1::attend(type_, q, n_q, latent_dim_, K, latent_dim_, n_keys, K, latent_dim_, d_v, scale, out, scores);
+}
 
 void LatentKVCache::check_room(int64_t n) const {
   if (n < 0 || size_ + n > capacity_) {
@@ -168,8 +185,9 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
   s.k_head.resize(size_t(N * qk));
   // The latents contiguous (the matmul's input), and each position's shared k_pe into its key rows.
   pool.run([&](int tid, int nt) {
+    float* row = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * c.latent_dim());
     for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) {
-      const float* row = cache.row(layer, t);
+      cache.read(layer, t, row);
       std::copy_n(row, r, s.latents.data() + t * r);
       std::copy_n(row + r, rope, s.k_head.data() + t * qk + nope);
     }
@@ -224,9 +242,7 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
         std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
         std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
       }
-      const float* K = slots[i].cache->row(layer, 0);  // values: the first r floats of each key row
-      attend(q_lat, nh, latent, K, latent, slots[i].pos + 1, K, latent, r, scale, s.u.data() + (i * H + h0) * r,
-             scores);
+      slots[i].cache->attend(layer, q_lat, nh, slots[i].pos + 1, r, scale, s.u.data() + (i * H + h0) * r, scores);
     }
   });
 
@@ -282,14 +298,13 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
   }
   for (int64_t i = 0; i < n; i++) s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, slots[i].pos);
 
-  // The new tokens' latents: [kv_norm(c) | rope(k_pe)] straight into the cache.
+  // The new tokens' latents [kv_norm(c) | rope(k_pe)], into the cache.
   linear(w.wkv_a, xn, n, s.kv.data(), pool);
   for (int64_t i = 0; i < n; i++) {
-    const float* kv = s.kv.data() + i * latent;
-    float* row = slots[i].cache->row(layer, slots[i].pos);
-    rmsnorm(row, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
-    std::copy_n(kv + r, rope, row + r);
-    s.rope.apply(row + r, 1, rope, slots[i].pos);
+    float* kv = s.kv.data() + i * latent;
+    rmsnorm(kv, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
+    s.rope.apply(kv + r, 1, rope, slots[i].pos);
+    slots[i].cache->write(layer, slots[i].pos, kv);
   }
 
   if (use_decompressed(c, slots, n)) {

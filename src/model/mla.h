@@ -13,6 +13,7 @@
 
 #include "model/deepseek_config.h"
 #include "model/deepseek_weights.h"
+#include "model/kv_cache.h"
 #include "ops/rope.h"
 #include "util/huge_pages.h"
 
@@ -20,17 +21,32 @@ namespace r1 {
 
 class ThreadPool;
 
+// The latents [c (kv_lora_rank) | k_pe (qk_rope_dim)] of every past position, per layer in
+// position order, in F32 or F16 (llama.cpp's default for this cache too: half the bytes decode
+// reads per token at depth, for rounding the latents to F16 as they are written).
 class LatentKVCache {
  public:
-  LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity);
+  // type: DType::F32 or DType::F16 (anything else is an error).
+  LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type = DType::F32);
 
+  DType type() const { return type_; }
   int64_t capacity() const { return capacity_; }
   int64_t size() const { return size_; }  // positions filled: the next token goes to position size()
   int64_t latent_dim() const { return latent_dim_; }
 
-  // [c (kv_lora_rank) | k_pe (qk_rope_dim)] of (layer, pos); positions of one layer are contiguous.
-  float* row(int64_t layer, int64_t pos) { return data_.data() + offset(layer, pos); }
-  const float* row(int64_t layer, int64_t pos) const { return data_.data() + offset(layer, pos); }
+  // Stores the latent_dim floats of (layer, pos) in the cache's type; read() widens them back.
+  void write(int64_t layer, int64_t pos, const float* latent);
+  void read(int64_t layer, int64_t pos, float* latent) const;
+  // attend() (ops/attention.h) of n_q latent_dim-wide queries over the first n_keys positions of
+  // the layer, whose values are the first d_v values of each row (c).
+  void attend(int64_t layer, const float* q, int64_t n_q, int64_t n_keys, int64_t d_v, float scale, float* out,
+              float* scores) const;
+
+  // The stored rows of a layer, row_bytes() per position, for saving and restoring a cache
+  // (server/prefix_store.h).
+  uint8_t* rows(int64_t layer) { return data_.data() + offset(layer, 0); }
+  const uint8_t* rows(int64_t layer) const { return data_.data() + offset(layer, 0); }
+  size_t row_bytes() const { return size_t(latent_dim_) * elem_; }
 
   void check_room(int64_t n) const;  // throws r1::Error if n more positions do not fit
   void advance(int64_t n);           // n more positions were written into every layer
@@ -38,10 +54,12 @@ class LatentKVCache {
   void clear() { size_ = 0; }
 
  private:
-  size_t offset(int64_t layer, int64_t pos) const { return size_t((layer * capacity_ + pos) * latent_dim_); }
+  size_t offset(int64_t layer, int64_t pos) const { return size_t(layer * capacity_ + pos) * row_bytes(); }
   int64_t n_layer_, latent_dim_, capacity_;
+  DType type_;
+  size_t elem_;  // bytes per stored value
   int64_t size_ = 0;
-  HugeFloatArray data_;  // in huge pages (util/huge_pages.h), resident as positions are written
+  HugeArray<uint8_t> data_;  // in huge pages (util/huge_pages.h), resident as positions are written
 };
 
 // Working memory of mla_forward for up to max_batch tokens and n_ctx positions.

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/deepseek_model.h"
+#include "ops/convert.h"
 #include "ops/quant.h"
 #include "util/threadpool.h"
 
@@ -162,8 +163,11 @@ TEST(Mla, AbsorbedPrefillAndDecodeEqualNaiveAttention) {
   EXPECT_LT(prefill_err, 1e-5);
   EXPECT_LT(decode_err, 1e-5);
   // The latent cache holds exactly kv_lora + rope floats per position, the same from both paths.
+  std::vector<float> a(size_t(c.latent_dim())), b(a.size());
   for (int64_t t = 0; t < n; t++) {
-    for (int64_t j = 0; j < c.latent_dim(); j++) EXPECT_NEAR(batch.row(1, t)[j], step.row(1, t)[j], 1e-6);
+    batch.read(1, t, a.data());
+    step.read(1, t, b.data());
+    for (size_t j = 0; j < a.size(); j++) EXPECT_NEAR(a[j], b[j], 1e-6);
   }
 }
 
@@ -259,8 +263,20 @@ TEST(Mla, LatentCacheBounds) {
   EXPECT_THROW(cache.truncate(4), Error);
   cache.truncate(1);
   EXPECT_EQ(cache.size(), 1);
-  EXPECT_NE(cache.row(1, 0), cache.row(0, 0));
+  EXPECT_NE(cache.rows(1), cache.rows(0));
+  EXPECT_EQ(cache.row_bytes(), 80u * 4u);
   EXPECT_THROW(LatentKVCache(0, 80, 4), Error);
+  EXPECT_THROW(LatentKVCache(2, 80, 4, DType::Q8_0), Error);
+  // F16 rows: half the bytes, the values rounded to F16 and widened back by read().
+  LatentKVCache f16(2, 80, 4, DType::F16);
+  EXPECT_EQ(f16.row_bytes(), 80u * 2u);
+  std::vector<float> row(80), back(80);
+  for (int j = 0; j < 80; j++) row[size_t(j)] = 0.37f * float(j) - 11.1f;
+  f16.write(1, 2, row.data());
+  f16.read(1, 2, back.data());
+  for (int j = 0; j < 80; j++) EXPECT_EQ(back[size_t(j)], fp16_to_f32(f32_to_fp16(row[size_t(j)]))) << j;
+  f16.read(0, 2, back.data());
+  EXPECT_EQ(back[5], 0.0f);  // another layer untouched
 }
 
 }  // namespace

@@ -18,13 +18,15 @@ Model::~Model() = default;
 const std::string& Model::chat_template() const { return tokenizer_->chat_template(); }
 
 std::unique_ptr<InferenceContext> Model::new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch) const {
-  if (deepseek_) return std::make_unique<DeepseekContext>(deepseek_->config(), deepseek_->weights(), n_ctx, pool, max_batch);
+  if (deepseek_) {
+    return std::make_unique<DeepseekContext>(deepseek_->config(), deepseek_->weights(), n_ctx, pool, max_batch,
+                                             kv_cache_type_);
+  }
   return std::make_unique<DenseContext>(config_, weights_, n_ctx, pool, max_batch, kv_cache_type_);
 }
 
 void Model::set_kv_cache_type(DType type) {
   if (type != DType::F32 && type != DType::F16) fail("KV cache type ", dtype_name(type), " is not supported (f32 or f16)");
-  if (deepseek_ && type != DType::F32) fail("the latent (MLA) cache of DeepSeek models is f32 only, not ", dtype_name(type));
   kv_cache_type_ = type;
 }
 

@@ -50,9 +50,9 @@ class Model {
   // (and so must the model). Prompts are processed in chunks of at most max_batch tokens.
   std::unique_ptr<InferenceContext> new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch = 512) const;
 
-  // The type of the KV caches of the contexts (and batch engines) made from now on: F32 (the
-  // default) or F16 for dense models (model/kv_cache.h); a DeepSeek model's latent cache is F32 only
-  // (anything else throws r1::Error).
+  // The type of the attention caches of the contexts (and batch engines) made from now on: F32
+  // (the default) or F16 -- a dense model's KV cache (model/kv_cache.h), a DeepSeek model's latent
+  // cache (model/mla.h); anything else throws r1::Error.
   void set_kv_cache_type(DType type);
   DType kv_cache_type() const { return kv_cache_type_; }
 

@@ -90,6 +90,19 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t
   dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
 }
 
+void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
+            const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  if (type == DType::F32) {
+    return dispatch(q, n_q, d_k, static_cast<const float*>(K), k_stride, n_keys, static_cast<const float*>(V), v_stride,
+                    d_v, scale, out, scores, false);
+  }
+  if (type == DType::F16) {
+    return dispatch(q, n_q, d_k, static_cast<const uint16_t*>(K), k_stride, n_keys, static_cast<const uint16_t*>(V),
+                    v_stride, d_v, scale, out, scores, false);
+  }
+  fail("attention: keys and values of type ", dtype_name(type), " (f32 or f16)");
+}
+
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);

@@ -11,12 +11,19 @@
 #pragma once
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace r1 {
 
 void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys, const float* V,
             int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
             const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
+
+// The same over rows stored as `type` (F32 or F16, the attention caches' types; anything else
+// throws r1::Error), strides in elements.
+void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
+            const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
 // The same for the queries of n_q consecutive tokens of one head, the last of which sees n_keys keys:
 // query i sees only the first n_keys − (n_q − 1 − i) keys (causal mask). The block shares each key

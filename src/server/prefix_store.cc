@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "model/kv_cache.h"
 
 namespace r1::server {
 namespace {
@@ -14,20 +15,23 @@ namespace {
 constexpr char kDenseMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
 constexpr char kDenseF16Magic[8] = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
 constexpr char kLatentMagic[8] = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
+constexpr char kLatentF16Magic[8] = {'R', '1', 'M', 'H', '0', '0', '0', '1'};
 
 // Run b of a cache in file order: dense (layer, kv head, keys / values), or a layer's latents.
 char* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
   return reinterpret_cast<char*>(c.rows(b / (2 * n_head_kv), (b / 2) % n_head_kv, int(b % 2)));
 }
 const char* run(const KVCache& c, uint32_t n_head_kv, int64_t b) { return run(const_cast<KVCache&>(c), n_head_kv, b); }
-char* run(LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<char*>(c.row(b, 0)); }
-const char* run(const LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<const char*>(c.row(b, 0)); }
+char* run(LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<char*>(c.rows(b)); }
+const char* run(const LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<const char*>(c.rows(b)); }
 
-const char* dense_magic(DType cache_type) {
-  if (cache_type == DType::F32) return kDenseMagic;
-  if (cache_type == DType::F16) return kDenseF16Magic;
-  fail("prefix store: KV cache type ", dtype_name(cache_type), " is not supported");
+// The file kind of a dense or latent cache of cache_type.
+const char* magic_of(bool latent, DType cache_type) {
+  cache_value_bytes(cache_type, "prefix store");  // F32 or F16
+  if (latent) return cache_type == DType::F16 ? kLatentF16Magic : kLatentMagic;
+  return cache_type == DType::F16 ? kDenseF16Magic : kDenseMagic;
 }
+bool is_latent(const char* magic) { return magic == kLatentMagic || magic == kLatentF16Magic; }
 
 // FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
 // do not overwrite each other's files.
@@ -50,11 +54,12 @@ std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<c
 }  // namespace
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type)
-    : PrefixStore(dir, dense_magic(cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
+    : PrefixStore(dir, magic_of(false, cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
                   n_layer * n_head_kv * 2, head_dim * int64_t(row_bytes(cache_type, 1))) {}
 
-PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim)
-    : PrefixStore(dir, kLatentMagic, {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer, latent_dim * 4) {}
+PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type)
+    : PrefixStore(dir, magic_of(true, cache_type), {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer,
+                  latent_dim * int64_t(row_bytes(cache_type, 1))) {}
 
 PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
     : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {
@@ -83,30 +88,37 @@ size_t PrefixStore::size() const {
   return entries_.size();
 }
 
-void PrefixStore::check_dense(const KVCache& cache) const {
-  if (magic_ == kLatentMagic) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
-  if (magic_ != dense_magic(cache.type()) || int64_t(cache.row_bytes()) != width_) {
+void PrefixStore::check(const KVCache& cache) const {
+  if (is_latent(magic_)) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
+  if (magic_ != magic_of(false, cache.type()) || int64_t(cache.row_bytes()) != width_) {
     fail("prefix store: the KV cache (", dtype_name(cache.type()), ") does not match the store's type and shape");
   }
 }
 
+void PrefixStore::check(const LatentKVCache& cache) const {
+  if (!is_latent(magic_)) fail("prefix store: a DeepSeek latent cache given to a dense store");
+  if (magic_ != magic_of(true, cache.type()) || int64_t(cache.row_bytes()) != width_) {
+    fail("prefix store: the latent cache (", dtype_name(cache.type()), ") does not match the store's type and shape");
+  }
+}
+
 int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, KVCache& cache) {
-  check_dense(cache);
+  check(cache);
   return load_runs(ids, max_tokens, cache);
 }
 
 int64_t PrefixStore::load(std::span<const int32_t> ids, int64_t max_tokens, LatentKVCache& cache) {
-  if (magic_ != kLatentMagic || cache.latent_dim() * 4 != width_) fail("prefix store: the latent cache does not match the store's shape");
+  check(cache);
   return load_runs(ids, max_tokens, cache);
 }
 
 void PrefixStore::save(std::span<const int32_t> tokens, const KVCache& cache) {
-  check_dense(cache);
+  check(cache);
   save_runs(tokens, cache);
 }
 
 void PrefixStore::save(std::span<const int32_t> tokens, const LatentKVCache& cache) {
-  if (magic_ != kLatentMagic || cache.latent_dim() * 4 != width_) fail("prefix store: the latent cache does not match the store's shape");
+  check(cache);
   save_runs(tokens, cache);
 }
 

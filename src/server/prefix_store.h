@@ -8,8 +8,9 @@
 // Dense file: "R1KV0001" (F32 cache) or "R1KH0001" (F16 cache), u32 n_layer, n_head_kv, head_dim,
 // n_tokens, i32 tokens[n_tokens], then for each layer, each kv head: n_tokens keys, then n_tokens
 // values, each head_dim float32 (or F16) values.
-// DeepSeek file: "R1ML0001", u32 n_layer, 1, latent_dim, n_tokens, i32 tokens[n_tokens], then for
-// each layer n_tokens latents of latent_dim (kv_lora_rank + qk_rope_dim) float32 -- the MLA cache,
+// DeepSeek file: "R1ML0001" (F32 cache) or "R1MH0001" (F16), u32 n_layer, 1, latent_dim, n_tokens,
+// i32 tokens[n_tokens], then for each layer n_tokens latents of latent_dim (kv_lora_rank +
+// qk_rope_dim) float32 (or F16) values -- the MLA cache,
 // 576 values per token and layer for R1, which is what makes storing long prompts cheap.
 #pragma once
 #include <cstdint>
@@ -33,8 +34,9 @@ class PrefixStore {
   // are skipped. Throws r1::Error when the directory cannot be created.
   // A dense model's store (KVCache of cache_type: F32 or F16):
   PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type);
-  // A DeepSeek model's store (LatentKVCache of n_layer layers, latent_dim values per position):
-  PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim);
+  // A DeepSeek model's store (LatentKVCache of n_layer layers, latent_dim values per position, of
+  // cache_type):
+  PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type);
 
   // Loads into `cache` (emptied first) the longest stored prefix of ids, at most max_tokens long;
   // returns how many positions it holds (0: nothing stored matches). The cache must be of the
@@ -55,7 +57,9 @@ class PrefixStore {
   // A file holds blocks_ runs of positions (a layer's keys of one head, or its latents), width_
   // bytes per position; shape_ is the header's three numbers.
   PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width);
-  void check_dense(const KVCache& cache) const;  // throws unless the cache is of this store's kind
+  // Throw unless the cache is of this store's kind, type and shape.
+  void check(const KVCache& cache) const;
+  void check(const LatentKVCache& cache) const;
   template <class Cache> int64_t load_runs(std::span<const int32_t> ids, int64_t max_tokens, Cache& cache);
   template <class Cache> void save_runs(std::span<const int32_t> tokens, const Cache& cache);
 

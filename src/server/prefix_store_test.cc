@@ -139,7 +139,7 @@ TEST_F(PrefixStoreTest, F16CacheRoundTripsAtHalfTheBytes) {
 // DeepSeek models store the MLA latent cache: kv_lora_rank + qk_rope_dim values per token and
 // layer, and a restored prompt gives the logits of a fresh one.
 TEST_F(PrefixStoreTest, DeepseekLatentCacheRoundTrips) {
-  const auto ds = Model::load(std::string(R1_TEST_DATA_DIR) + "/models/deepseek2-mini-f32.gguf");
+  const auto ds = Model::load(std::string(R1_TEST_DATA_DIR) + "/models/deepseek2-mini-f32.gguf");  // F32 and F16 caches
   const DeepseekConfig& c = ds->deepseek()->config();
   const int64_t V = ds->n_vocab();
   std::vector<float> fresh(static_cast<size_t>(V)), logits(static_cast<size_t>(V));
@@ -148,46 +148,56 @@ TEST_F(PrefixStoreTest, DeepseekLatentCacheRoundTrips) {
     for (float x : ref) m = std::max(m, double(std::fabs(x)));
     return max_diff(logits, ref) / m;
   };
-  {
-    auto ctx = ds->new_context(64, pool);
-    ctx->forward(prompt.data(), int64_t(prompt.size()), false, fresh.data());
-  }
-  {
-    PrefixStore first(dir, c.n_layer, c.latent_dim());
+  for (DType type : {DType::F32, DType::F16}) {
+    SCOPED_TRACE(std::string(dtype_name(type)));
+    fs::remove_all(dir);
+    ds->set_kv_cache_type(type);
+    {
+      auto ctx = ds->new_context(64, pool);
+      ctx->forward(prompt.data(), int64_t(prompt.size()), false, fresh.data());
+    }
+    {
+      PrefixStore first(dir, c.n_layer, c.latent_dim(), type);
+      BatchEngine engine(*ds, 1, 64, pool);
+      StoredPrefixContext ctx(engine.context(0), engine.latent_cache(0), first);
+      ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+      EXPECT_EQ(ctx.take_restored(), 0);
+      ctx.save(prompt);
+      EXPECT_EQ(first.size(), 1u);
+      const ModelConfig& mc = model->config();
+      KVCache dense(mc.n_layer, mc.n_head_kv, mc.head_dim, 64);
+      EXPECT_THROW(first.save(prompt, dense), Error) << "a dense cache needs a dense store";
+      LatentKVCache other(c.n_layer, c.latent_dim(), 64, type == DType::F16 ? DType::F32 : DType::F16);
+      EXPECT_THROW(first.save(prompt, other), Error) << "a latent cache of another type";
+    }
+    // The file holds only the latents: 20 tokens × 3 layers × (64 + 16) values after the header.
+    for (const auto& f : fs::directory_iterator(dir))
+      EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + 20u * 3u * 80u * row_bytes(type, 1));
+    const DType other_type = type == DType::F16 ? DType::F32 : DType::F16;
+    EXPECT_EQ(PrefixStore(dir, c.n_layer, c.latent_dim(), other_type).size(), 0u);  // another type's files
+
+    PrefixStore second(dir, c.n_layer, c.latent_dim(), type);  // after a restart
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_EQ(store().size(), 0u);  // a dense model's store does not take a latent file
     BatchEngine engine(*ds, 1, 64, pool);
-    StoredPrefixContext ctx(engine.context(0), engine.latent_cache(0), first);
+    StoredPrefixContext ctx(engine.context(0), engine.latent_cache(0), second);
     ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-    EXPECT_EQ(ctx.take_restored(), 0);
-    ctx.save(prompt);
-    EXPECT_EQ(first.size(), 1u);
-    const ModelConfig& mc = model->config();
-    KVCache dense(mc.n_layer, mc.n_head_kv, mc.head_dim, 64);
-    EXPECT_THROW(first.save(prompt, dense), Error) << "a dense cache needs a dense store";
-  }
-  // The file holds only the latents: 20 tokens × 3 layers × (64 + 16) floats after the header.
-  for (const auto& f : fs::directory_iterator(dir)) EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + 20u * 3u * 80u * 4u);
+    EXPECT_EQ(ctx.take_restored(), 19);
+    EXPECT_EQ(ctx.n_past(), 20);
+    EXPECT_LT(relative_diff(fresh), 1e-5);
 
-  PrefixStore second(dir, c.n_layer, c.latent_dim());  // after a restart
-  ASSERT_EQ(second.size(), 1u);
-  EXPECT_EQ(store().size(), 0u);  // a dense model's store does not take a latent file
-  BatchEngine engine(*ds, 1, 64, pool);
-  StoredPrefixContext ctx(engine.context(0), engine.latent_cache(0), second);
-  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-  EXPECT_EQ(ctx.take_restored(), 19);
-  EXPECT_EQ(ctx.n_past(), 20);
-  EXPECT_LT(relative_diff(fresh), 1e-5);
-
-  // A prompt sharing the first 8 tokens reuses those 8 and matches its own fresh logits.
-  std::vector<int32_t> other(prompt.begin(), prompt.begin() + 8);
-  for (int i = 0; i < 6; i++) other.push_back(200 + i);
-  {
-    auto fresh_ctx = ds->new_context(64, pool);
-    fresh_ctx->forward(other.data(), int64_t(other.size()), false, fresh.data());
+    // A prompt sharing the first 8 tokens reuses those 8 and matches its own fresh logits.
+    std::vector<int32_t> other(prompt.begin(), prompt.begin() + 8);
+    for (int i = 0; i < 6; i++) other.push_back(200 + i);
+    {
+      auto fresh_ctx = ds->new_context(64, pool);
+      fresh_ctx->forward(other.data(), int64_t(other.size()), false, fresh.data());
+    }
+    ctx.truncate(0);
+    ctx.forward(other.data(), int64_t(other.size()), false, logits.data());
+    EXPECT_EQ(ctx.take_restored(), 8);
+    EXPECT_LT(relative_diff(fresh), 1e-5);
   }
-  ctx.truncate(0);
-  ctx.forward(other.data(), int64_t(other.size()), false, logits.data());
-  EXPECT_EQ(ctx.take_restored(), 8);
-  EXPECT_LT(relative_diff(fresh), 1e-5);
 }
 
 }  // namespace
