@@ -34,6 +34,31 @@ void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int6
   for (int64_t i = 0; i < n; i++) rope.apply(x + i * n_heads * head_dim, int(n_heads), head_dim, pos0 + i);
 }
 
+// A pass of at least this many tokens (a prompt) attends in bf16 products where they are on
+// (ops/attention.h): the layer's keys and values are packed once and shared by all of its tokens.
+// Decode steps stay on the cache's own rows: they read each position once, bound by memory.
+constexpr int64_t kBf16AttentionMinTokens = 16;
+
+// Packs positions 0..N-1 of every KV head of the layer into act.k_bf16 / act.v_bf16, in blocks of
+// 64 positions (an even count, so value pairs never straddle two blocks).
+void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t N, DenseActivations& act,
+                     ThreadPool& pool) {
+  const int64_t hd = c.head_dim, blocks = (N + 63) / 64;
+  const size_t per_head = size_t((act.n_ctx + 1) * hd);
+  if (act.k_bf16.size() < per_head * size_t(c.n_head_kv)) {
+    act.k_bf16.resize(per_head * size_t(c.n_head_kv));
+    act.v_bf16.resize(per_head * size_t(c.n_head_kv));
+  }
+  pool.run([&](int tid, int nt) {
+    for (int64_t item = tid; item < c.n_head_kv * blocks; item += nt) {
+      const int64_t g = item / blocks, t0 = (item % blocks) * 64, m = std::min<int64_t>(64, N - t0);
+      const size_t at = size_t(t0) * cache.row_bytes(), to = g * per_head + size_t(t0 * hd);
+      pack_bf16_rows(cache.type(), cache.rows(layer, g, 0) + at, m, hd, act.k_bf16.data() + to);
+      pack_bf16_pairs(cache.type(), cache.rows(layer, g, 1) + at, m, hd, act.v_bf16.data() + to);
+    }
+  });
+}
+
 // Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
 // of this layer. Work items are (token, key/value head) pairs dealt round-robin to the threads,
 // which evens out the causal triangle; an item's query heads share their keys (ops/attention.h).
@@ -42,6 +67,20 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
                        DenseActivations& act, ThreadPool& pool) {
   const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(hd));
+  if (n >= kBf16AttentionMinTokens && attend_bf16_available(hd, hd)) {
+    pack_bf16_heads(c, cache, layer, pos0 + n, act, pool);
+    const size_t per_head = size_t((act.n_ctx + 1) * hd);
+    pool.run([&](int tid, int nt) {
+      float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+      for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
+        const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
+        const int64_t head0 = i * c.q_dim() + g * group * hd;
+        attend_bf16(act.q.data() + head0, group, hd, act.k_bf16.data() + g * per_head, pos0 + i + 1,
+                    act.v_bf16.data() + g * per_head, hd, scale, act.att.data() + head0, scores);
+      }
+    });
+    return;
+  }
   pool.run([&](int tid, int nt) {
     float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
     for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {

@@ -27,6 +27,9 @@ struct DenseActivations {
   std::vector<float> proj;      // [max_batch][n_embd] output of o_proj / down_proj
   std::vector<float> gate, up;  // [max_batch][n_ff]
   std::vector<float> scores;    // [n_threads][group][n_ctx] attention scores, per thread
+  // A prompt pass's keys and value pairs in bf16 (ops/attention.h's attend_bf16), per KV head
+  // [n_ctx + 1][head_dim]; sized on first use.
+  std::vector<uint16_t> k_bf16, v_bf16;
   int64_t n_ctx;
   RopeTable rope;               // cos/sin of every position < n_ctx
 };

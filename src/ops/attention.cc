@@ -103,6 +103,56 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
   fail("attention: keys and values of type ", dtype_name(type), " (f32 or f16)");
 }
 
+#if defined(R1_HAVE_X86_KERNELS)
+void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
+void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
+void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores);
+#endif
+
+bool attend_bf16_available(int64_t d_k, int64_t d_v) {
+  return bf16_dot_products() && d_k % 32 == 0 && d_v % 16 == 0 && d_k <= 1024;
+}
+
+namespace {
+
+void check_bf16(DType type, int64_t d) {
+  if (type != DType::F32 && type != DType::F16) fail("pack_bf16: rows of ", dtype_name(type), " (f32 or f16)");
+  if (!attend_bf16_available(32, 16)) fail("attend_bf16: no AVX-512 BF16 here, or bf16 products are off");
+  if (d % 32 != 0 && d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
+}
+
+}  // namespace
+
+void pack_bf16_rows(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+  check_bf16(type, d);
+  if (d % 32 != 0) fail("pack_bf16_rows: width ", d, " is not a multiple of 32");
+#if defined(R1_HAVE_X86_KERNELS)
+  pack_bf16_rows_avx512bf16(type, rows, n, d, dst);
+#else
+  (void)rows, (void)n, (void)dst;
+#endif
+}
+
+void pack_bf16_pairs(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+  check_bf16(type, d);
+#if defined(R1_HAVE_X86_KERNELS)
+  pack_bf16_pairs_avx512bf16(type, rows, n, d, dst);
+#else
+  (void)rows, (void)n, (void)dst;
+#endif
+}
+
+void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
+                 int64_t d_v, float scale, float* out, float* scores) {
+  if (!attend_bf16_available(d_k, d_v)) fail("attend_bf16: not available for ", d_k, " / ", d_v, " here");
+#if defined(R1_HAVE_X86_KERNELS)
+  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores);
+#else
+  (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores;
+#endif
+}
+
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "ops/convert.h"
+#include "ops/matmul.h"
 #include "util/cpu.h"
 
 namespace r1 {
@@ -228,6 +229,61 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
               ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " d_k=" << d_k << " d_v=" << d_v
                                                                   << " keys=" << n_keys << " n_q=" << n_q
                                                                   << " causal=" << causal << " i=" << i;
+          }
+        }
+}
+
+// Prompt attention in bf16 products: packed from F32 and F16 cache rows, against a float64
+// reference of the same roundings (queries, keys, values and probabilities to bf16, as the kernel
+// rounds them); and within the rounding of the exact attention.
+TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
+  set_bf16_dot_products(true);
+  struct Restore {
+    ~Restore() { set_bf16_dot_products(false); }
+  } restore;
+  if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  auto bf = [](double x) { return double(bf16_to_f32(f32_to_bf16(float(x)))); };
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (DType type : {DType::F32, DType::F16})
+    for (int64_t d : {64, 128})
+      for (int64_t n_keys : {1, 2, 15, 16, 17, 301})
+        for (int64_t n_q : {1, 6, 7}) {
+          std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(size_t(n_keys * d));
+          for (auto* v : {&q, &K, &V})
+            for (auto& x : *v) x = nd(rng);
+          std::vector<uint16_t> K16(K.size()), V16(V.size());
+          for (size_t i = 0; i < K.size(); ++i) {  // the cache's own rounding first, for F16 rows
+            K16[i] = f32_to_fp16(K[i]), V16[i] = f32_to_fp16(V[i]);
+            if (type == DType::F16) K[i] = fp16_to_f32(K16[i]), V[i] = fp16_to_f32(V16[i]);
+          }
+          const void* krows = type == DType::F16 ? static_cast<const void*>(K16.data()) : K.data();
+          const void* vrows = type == DType::F16 ? static_cast<const void*>(V16.data()) : V.data();
+          std::vector<uint16_t> Kb(size_t(n_keys * d)), Vp(size_t((n_keys + 1) / 2 * 2 * d), 0xFFFF);
+          pack_bf16_rows(type, krows, n_keys, d, Kb.data());
+          pack_bf16_pairs(type, vrows, n_keys, d, Vp.data());
+          std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
+          attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), scores.data());
+
+          std::vector<double> mag;
+          const auto exact = reference(q, n_q, d, K, n_keys, V, d, 0.3, &mag);
+          for (int64_t i = 0; i < n_q; ++i) {
+            std::vector<double> sc(static_cast<size_t>(n_keys));
+            double mx = -INFINITY, sum = 0;
+            for (int64_t t = 0; t < n_keys; ++t) {
+              double dot = 0;
+              for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
+              mx = std::max(mx, sc[size_t(t)] = 0.3 * dot);
+            }
+            for (auto& x : sc) sum += (x = std::exp(x - mx));
+            for (int64_t j = 0; j < d; ++j) {
+              double o = 0;
+              for (int64_t t = 0; t < n_keys; ++t) o += bf(sc[size_t(t)] / sum) * bf(V[size_t(t * d + j)]);
+              const size_t at = size_t(i * d + j);
+              ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + 1e-30)
+                  << dtype_name(type) << " d=" << d << " keys=" << n_keys << " n_q=" << n_q << " i=" << i << " j=" << j;
+              ASSERT_NEAR(out[at], exact[at], 3e-2 * mag[at] + 1e-30) << "far from exact attention";
+            }
           }
         }
 }

@@ -292,6 +292,15 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 
 void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_order_release); }
 
+bool bf16_dot_products() {
+#if defined(R1_HAVE_X86_KERNELS)
+  static const bool has = cpu_features().avx512bf16;
+  return has && backend().gemm == &gemm_avx512vnni() && bf16_dot_on();
+#else
+  return false;
+#endif
+}
+
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   if (n_tok > 1 && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   return activation_type_for(weight_type);

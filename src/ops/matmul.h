@@ -25,6 +25,9 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
 // activations and the weights as stored. On by default; R1_BF16_DOT=0 in the environment (or
 // set_bf16_dot_products(false)) keeps float32.
 void set_bf16_dot_products(bool on);
+// Whether those bf16 products run here: on, and a CPU with AVX-512 BF16 on the avx512vnni backend
+// (prompt attention uses them too, ops/attention.h).
+bool bf16_dot_products();
 
 // The precision the kernel gives the activations, for tests' references: activation_type_for(type),
 // or BF16 where the bf16 dot products above are on and used (then F16 weights are rounded to bf16 too).

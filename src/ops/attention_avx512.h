@@ -1,0 +1,50 @@
+// What the AVX-512 attention kernels share (attention_avx512.cc in float32 products,
+// attention_avx512bf16.cc in bf16 ones); include only from files compiled with AVX-512F.
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "ops/exp_avx512.h"
+
+namespace r1 {
+
+// The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].
+inline __m512 reduce16(const __m512* a) {
+  __m512 b[8], c[4];
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: [a2i(0+2), a2i+1(0+2), a2i(1+3), a2i+1(1+3)]
+    b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int j = 0; j < 4; ++j) {  // per 128-bit lane L: lane-L sums of a4j .. a4j+3
+    const __m512d x = _mm512_castps_pd(b[2 * j]), y = _mm512_castps_pd(b[2 * j + 1]);
+    c[j] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  // Sum the four 128-bit lanes of c0..c3 into lane j of the result.
+  const __m512 e01 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88), _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
+  const __m512 e23 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], 0x88), _mm512_shuffle_f32x4(c[2], c[3], 0xDD));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(e01, e23, 0x88), _mm512_shuffle_f32x4(e01, e23, 0xDD));
+}
+
+// Softmax of n floats in place, as elementwise.h's softmax (an all −inf row becomes zeros; the sum in
+// double): the attention kernels' (attention_avx512.cc, attention_avx512bf16.cc).
+inline void softmax512(float* s, int64_t n) {
+  const auto mask = [n](int64_t t) { return n - t >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - t)) - 1); };
+  const float ninf = -std::numeric_limits<float>::infinity();
+  __m512 mx = _mm512_set1_ps(ninf);
+  for (int64_t t = 0; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(ninf), mask(t), s + t));
+  const float max = _mm512_reduce_max_ps(mx);
+  if (max == ninf) return std::fill(s, s + n, 0.0f);
+  __m512d sum = _mm512_setzero_pd();  // in double, as the scalar softmax
+  for (int64_t t = 0; t < n; t += 16) {
+    const __mmask16 m = mask(t);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + t), _mm512_set1_ps(max))));
+    _mm512_mask_storeu_ps(s + t, m, e);
+    sum = _mm512_add_pd(sum, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(e)),
+                                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)))));
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / _mm512_reduce_add_pd(sum)));
+  for (int64_t t = 0; t < n; t += 16) _mm512_mask_storeu_ps(s + t, mask(t), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(t), s + t), inv));
+}
+
+}  // namespace r1
