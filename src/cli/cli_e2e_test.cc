@@ -16,6 +16,7 @@
 
 #include "io/gguf.h"
 #include "testing/reference_data.h"
+#include "util/cpu.h"
 
 namespace {
 using r1::test_data::read_f32;
@@ -132,6 +133,45 @@ TEST(CliE2E, LogitsMatchLlamaCppReference) {
   Result bad = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctk q4_0");
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("--cache-type must be f16 or f32"), std::string::npos) << bad.err;
+}
+
+// DeepSeek prompts on decompressed heads attend in bf16 products on CPUs with AVX-512 BF16, where
+// the heads are multiples of 32 wide (the 0.66B shape: 96 / 64; the test data's 48-wide heads stay
+// float32). On a one-layer model of that shape, the 32-token prompt's logits so (R1_BF16_DOT=1,
+// R1_MLA_PREFILL=decompressed) stay within 1e-2 of the absorbed form's float32 ones (measured
+// 3.5e-3), and the float32 decompressed form matches those at float precision (6e-7).
+TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
+  const std::string model = tmp("ds-0.66b-1layer.gguf");
+  Result g = r1("gen-model --shape deepseek-v3-0.66b --n-layer 1 --n-vocab 512 --no-mtp -o " + model);
+  ASSERT_EQ(g.code, 0) << g.err;
+  auto logits = [&](const char* form, const char* bf16) {
+    ::setenv("R1_MLA_PREFILL", form, 1);
+    ::setenv("R1_BF16_DOT", bf16, 1);
+    const std::string out = tmp("ds-logits.f32");
+    Result r = r1("logits -m " + model + " -ctk f32 --ids " + ref_tokens_csv() + " -o " + out);
+    ::unsetenv("R1_MLA_PREFILL");
+    ::setenv("R1_BF16_DOT", "0", 1);  // as ctest runs the suite
+    EXPECT_EQ(r.code, 0) << r.err;
+    return read_f32(out);
+  };
+  const std::vector<float> absorbed = logits("absorbed", "0"), decompressed = logits("decompressed", "0"),
+                           bf16 = logits("decompressed", "1");
+  ASSERT_EQ(bf16.size(), absorbed.size());
+  ASSERT_FALSE(absorbed.empty());
+  auto rel = [&](const std::vector<float>& x) {
+    double m = 0, d = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      m = std::max(m, double(std::fabs(absorbed[i])));
+      d = std::max(d, double(std::fabs(x[i] - absorbed[i])));
+    }
+    return d / m;
+  };
+  std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g of the absorbed form's logits\n",
+              rel(decompressed), rel(bf16));
+  EXPECT_LE(rel(decompressed), 1e-5);
+  EXPECT_LE(rel(bf16), 1e-2);
+  if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni) EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
+  std::filesystem::remove(model);
 }
 
 TEST(CliE2E, RunRawGreedyContinuesLikeLlamaCpp) {

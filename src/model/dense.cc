@@ -53,8 +53,8 @@ void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, 
     for (int64_t item = tid; item < c.n_head_kv * blocks; item += nt) {
       const int64_t g = item / blocks, t0 = (item % blocks) * 64, m = std::min<int64_t>(64, N - t0);
       const size_t at = size_t(t0) * cache.row_bytes(), to = g * per_head + size_t(t0 * hd);
-      pack_bf16_rows(cache.type(), cache.rows(layer, g, 0) + at, m, hd, act.k_bf16.data() + to);
-      pack_bf16_pairs(cache.type(), cache.rows(layer, g, 1) + at, m, hd, act.v_bf16.data() + to);
+      pack_bf16_rows(cache.type(), cache.rows(layer, g, 0) + at, hd, m, hd, act.k_bf16.data() + to);
+      pack_bf16_pairs(cache.type(), cache.rows(layer, g, 1) + at, hd, m, hd, act.v_bf16.data() + to);
     }
   });
 }

@@ -183,6 +183,11 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
   s.w_head.resize(size_t(per * r));
   s.kv_head.resize(size_t(N * per));
   s.k_head.resize(size_t(N * qk));
+  const bool bf16 = attend_bf16_available(qk, v);
+  if (bf16) {
+    s.k_bf16.resize(size_t(N * qk));
+    s.v_bf16.resize(size_t((N + 1) / 2 * 2 * v));
+  }
   // The latents contiguous (the matmul's input), and each position's shared k_pe into its key rows.
   pool.run([&](int tid, int nt) {
     float* row = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * c.latent_dim());
@@ -202,6 +207,15 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
   const float scale = c.attn_scale();
   for (int64_t h = 0; h < H; h++) {
     decompress_head(c, w, w_head, h, N, s, pool);
+    if (bf16) {  // packed once for all of the pass's blocks, in blocks of 64 (even) positions
+      pool.run([&](int tid, int nt) {
+        for (int64_t t0 = 64 * tid; t0 < N; t0 += 64 * nt) {
+          const int64_t m = std::min<int64_t>(64, N - t0);
+          pack_bf16_rows(DType::F32, s.k_head.data() + t0 * qk, qk, m, qk, s.k_bf16.data() + t0 * qk);
+          pack_bf16_pairs(DType::F32, s.kv_head.data() + t0 * per + nope, per, m, v, s.v_bf16.data() + t0 * v);
+        }
+      });
+    }
     // Blocks of B consecutive tokens share the head's key rows; later blocks see more keys, so
     // blocks are dealt round-robin.
     pool.run([&](int tid, int nt) {
@@ -211,8 +225,12 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
       for (int64_t b = tid; b < n_blocks; b += nt) {
         const int64_t i0 = b * B, nb = std::min(B, n - i0);
         for (int64_t i = 0; i < nb; i++) std::copy_n(s.q.data() + ((i0 + i) * H + h) * qk, qk, q + i * qk);
-        attend_causal(q, nb, qk, s.k_head.data(), qk, pos0 + i0 + nb, s.kv_head.data() + nope, per, v, scale, o,
-                      scores);
+        if (bf16) {
+          attend_bf16(q, nb, qk, s.k_bf16.data(), pos0 + i0 + nb, s.v_bf16.data(), v, scale, o, scores, true);
+        } else {
+          attend_causal(q, nb, qk, s.k_head.data(), qk, pos0 + i0 + nb, s.kv_head.data() + nope, per, v, scale, o,
+                        scores);
+        }
         for (int64_t i = 0; i < nb; i++) std::copy_n(o + i * v, v, s.att.data() + ((i0 + i) * H + h) * v);
       }
     });

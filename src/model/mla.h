@@ -85,6 +85,9 @@ struct MlaScratch {
   std::vector<float> wk_col;    // [n_threads][qk_nope] a column of W_UK_h on its way into w_head
   std::vector<float> kv_head;   // [positions][qk_nope + v_head] k_nope and v of the head
   std::vector<float> k_head;    // [positions][qk_head_dim] its keys [k_nope | k_pe]
+  // The head's keys and value pairs in bf16 where prompt attention runs in bf16 products
+  // (ops/attention.h's attend_bf16): [positions][qk_head_dim], [positions / 2][v_head][2].
+  std::vector<uint16_t> k_bf16, v_bf16;
   std::vector<float> q_head;    // [n_threads][kHeadBlock][qk_head_dim] a block of consecutive tokens' queries
   std::vector<float> o_head;    // [n_threads][kHeadBlock][v_head] their outputs
 };

@@ -104,10 +104,10 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
-void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
-void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
+void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
+void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores);
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal);
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {
@@ -124,32 +124,34 @@ void check_bf16(DType type, int64_t d) {
 
 }  // namespace
 
-void pack_bf16_rows(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   check_bf16(type, d);
-  if (d % 32 != 0) fail("pack_bf16_rows: width ", d, " is not a multiple of 32");
+  if (d % 32 != 0 || stride < d) fail("pack_bf16_rows: width ", d, " (stride ", stride, ") is not a multiple of 32");
 #if defined(R1_HAVE_X86_KERNELS)
-  pack_bf16_rows_avx512bf16(type, rows, n, d, dst);
+  pack_bf16_rows_avx512bf16(type, rows, stride, n, d, dst);
 #else
   (void)rows, (void)n, (void)dst;
 #endif
 }
 
-void pack_bf16_pairs(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   check_bf16(type, d);
+  if (stride < d) fail("pack_bf16_pairs: stride ", stride, " is below the width ", d);
 #if defined(R1_HAVE_X86_KERNELS)
-  pack_bf16_pairs_avx512bf16(type, rows, n, d, dst);
+  pack_bf16_pairs_avx512bf16(type, rows, stride, n, d, dst);
 #else
   (void)rows, (void)n, (void)dst;
 #endif
 }
 
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
-                 int64_t d_v, float scale, float* out, float* scores) {
+                 int64_t d_v, float scale, float* out, float* scores, bool causal) {
   if (!attend_bf16_available(d_k, d_v)) fail("attend_bf16: not available for ", d_k, " / ", d_v, " here");
+  if (causal && n_q > n_keys) fail("attend_bf16: ", n_q, " causal queries need at least as many keys, not ", n_keys);
 #if defined(R1_HAVE_X86_KERNELS)
-  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores);
+  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores, causal);
 #else
-  (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores;
+  (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores, (void)causal;
 #endif
 }
 

@@ -65,15 +65,15 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
 // and values are packed once per pass (pack_bf16_rows / pack_bf16_pairs, from cache rows of F32 or
 // F16) and shared by all of the pass's queries.
 bool attend_bf16_available(int64_t d_k, int64_t d_v);  // this CPU, switch on, d_k % 32 == 0, d_v % 16 == 0
-// dst [n][d] bf16 from n rows of d values of `type`.
-void pack_bf16_rows(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
+// dst [n][d] bf16 from n rows of `type`, `stride` values apart, of which the first d are taken.
+void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 // dst [(n + 1) / 2][d][2] bf16: positions 2u and 2u + 1 side by side for each column (zero after an
 // odd n), the layout in which one instruction sums two positions' products.
-void pack_bf16_pairs(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst);
-// attend() of n_q (<= 16) queries over the first n_keys packed keys K and value pairs Vp (packed
-// from at least n_keys positions).
+void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
+// attend() (attend_causal() when causal) of n_q (<= 16) queries over the first n_keys packed keys K
+// and value pairs Vp (packed from at least n_keys positions).
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
-                 int64_t d_v, float scale, float* out, float* scores);
+                 int64_t d_v, float scale, float* out, float* scores, bool causal = false);
 
 // Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).
 inline int64_t keys_seen(int64_t i, int64_t n_q, int64_t n_keys, bool causal) {

@@ -87,10 +87,10 @@ constexpr const ValuesFn* kValuesByQueries[3] = {kValues<1>, kValues<2>, kValues
 
 }  // namespace
 
-void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   const size_t elem = type == DType::F16 ? 2 : 4;
   for (int64_t t = 0; t < n; ++t) {
-    const void* row = static_cast<const uint8_t*>(rows) + size_t(t * d) * elem;
+    const void* row = static_cast<const uint8_t*>(rows) + size_t(t * stride) * elem;
     for (int64_t j = 0; j < d; j += 32) {
       const __m512bh b = _mm512_cvtne2ps_pbh(load16(type, row, j + 16), load16(type, row, j));
       _mm512_storeu_si512(dst + t * d + j, (__m512i)b);
@@ -98,11 +98,11 @@ void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t n, int64_t 
   }
 }
 
-void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t n, int64_t d, uint16_t* dst) {
+void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   const size_t elem = type == DType::F16 ? 2 : 4;
   for (int64_t u = 0; u < (n + 1) / 2; ++u) {
-    const void* r0 = static_cast<const uint8_t*>(rows) + size_t(2 * u * d) * elem;
-    const void* r1 = static_cast<const uint8_t*>(r0) + size_t(d) * elem;
+    const void* r0 = static_cast<const uint8_t*>(rows) + size_t(2 * u * stride) * elem;
+    const void* r1 = static_cast<const uint8_t*>(r0) + size_t(stride) * elem;
     const bool odd_end = 2 * u + 1 == n;  // the last pair's second position is padding: zeros
     for (int64_t j = 0; j < d; j += 16) {
       // bf16 of position 2u in the low half of each 32-bit lane, of 2u + 1 in the high half.
@@ -115,7 +115,7 @@ void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t n, int64_t
 }
 
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores) {
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // The queries in bf16 (a group's query heads: a few rows).
   constexpr int64_t kMaxQueries = 16;
   if (n_q > kMaxQueries || d_k > 1024) fail("attend_bf16: ", n_q, " queries of ", d_k, " exceed 16 x 1024");
@@ -139,12 +139,15 @@ void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(qb + i * d_k, d_k, K + t * d_k, scale);
 
-  // Softmax in float32, then each row's probabilities rounded to bf16 in place (row i's bf16 values
-  // at the start of its float row; a zero after an odd count pads the last pair).
+  // Softmax in float32 (masked keys get probability 0), then each row's probabilities rounded to
+  // bf16 in place (row i's bf16 values at the start of its float row; a zero after an odd count
+  // pads the last pair).
   const int64_t n_pairs = (n_keys + 1) / 2;
   for (int64_t i = 0; i < n_q; ++i) {
     float* s = scores + i * n_keys;
-    softmax512(s, n_keys);
+    const int64_t seen = keys_seen(i, n_q, n_keys, causal);
+    softmax512(s, seen);
+    std::fill(s + seen, s + n_keys, 0.0f);
     uint16_t* p = reinterpret_cast<uint16_t*>(s);
     int64_t j = 0;
     for (; j + 32 <= n_keys; j += 32)

@@ -233,9 +233,10 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
         }
 }
 
-// Prompt attention in bf16 products: packed from F32 and F16 cache rows, against a float64
-// reference of the same roundings (queries, keys, values and probabilities to bf16, as the kernel
-// rounds them); and within the rounding of the exact attention.
+// Prompt attention in bf16 products: packed from F32 and F16 rows (strided, as MLA's decompressed
+// heads lie), with and without the causal mask, against a float64 reference of the same roundings
+// (queries, keys, values and probabilities to bf16, as the kernel rounds them); and within the
+// rounding of the exact attention.
 TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
   set_bf16_dot_products(true);
   struct Restore {
@@ -248,44 +249,52 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
   for (DType type : {DType::F32, DType::F16})
     for (int64_t d : {64, 128})
       for (int64_t n_keys : {1, 2, 15, 16, 17, 301})
-        for (int64_t n_q : {1, 6, 7}) {
-          std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(size_t(n_keys * d));
-          for (auto* v : {&q, &K, &V})
-            for (auto& x : *v) x = nd(rng);
-          std::vector<uint16_t> K16(K.size()), V16(V.size());
-          for (size_t i = 0; i < K.size(); ++i) {  // the cache's own rounding first, for F16 rows
-            K16[i] = f32_to_fp16(K[i]), V16[i] = f32_to_fp16(V[i]);
-            if (type == DType::F16) K[i] = fp16_to_f32(K16[i]), V[i] = fp16_to_f32(V16[i]);
-          }
-          const void* krows = type == DType::F16 ? static_cast<const void*>(K16.data()) : K.data();
-          const void* vrows = type == DType::F16 ? static_cast<const void*>(V16.data()) : V.data();
-          std::vector<uint16_t> Kb(size_t(n_keys * d)), Vp(size_t((n_keys + 1) / 2 * 2 * d), 0xFFFF);
-          pack_bf16_rows(type, krows, n_keys, d, Kb.data());
-          pack_bf16_pairs(type, vrows, n_keys, d, Vp.data());
-          std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
-          attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), scores.data());
+        for (int64_t n_q : {1, 6, 7})
+          for (bool causal : {false, true}) {
+            if (causal && n_q > n_keys) continue;
+            const int64_t stride = d + 16;  // rows with a gap after them
+            std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(size_t(n_keys * d));
+            for (auto* v : {&q, &K, &V})
+              for (auto& x : *v) x = nd(rng);
+            std::vector<float> K32(size_t(n_keys * stride), NAN), V32(K32.size(), NAN);
+            std::vector<uint16_t> K16(K32.size(), 0x7E00), V16(K32.size(), 0x7E00);  // F16 NaN in the gaps
+            for (int64_t t = 0; t < n_keys; ++t)
+              for (int64_t j = 0; j < d; ++j) {
+                const size_t at = size_t(t * d + j), row_at = size_t(t * stride + j);
+                K16[row_at] = f32_to_fp16(K[at]), V16[row_at] = f32_to_fp16(V[at]);
+                if (type == DType::F16) K[at] = fp16_to_f32(K16[row_at]), V[at] = fp16_to_f32(V16[row_at]);
+                K32[row_at] = K[at], V32[row_at] = V[at];
+              }
+            const void* krows = type == DType::F16 ? static_cast<const void*>(K16.data()) : K32.data();
+            const void* vrows = type == DType::F16 ? static_cast<const void*>(V16.data()) : V32.data();
+            std::vector<uint16_t> Kb(size_t(n_keys * d)), Vp(size_t((n_keys + 1) / 2 * 2 * d), 0xFFFF);
+            pack_bf16_rows(type, krows, stride, n_keys, d, Kb.data());
+            pack_bf16_pairs(type, vrows, stride, n_keys, d, Vp.data());
+            std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
+            attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), scores.data(), causal);
 
-          std::vector<double> mag;
-          const auto exact = reference(q, n_q, d, K, n_keys, V, d, 0.3, &mag);
-          for (int64_t i = 0; i < n_q; ++i) {
-            std::vector<double> sc(static_cast<size_t>(n_keys));
-            double mx = -INFINITY, sum = 0;
-            for (int64_t t = 0; t < n_keys; ++t) {
-              double dot = 0;
-              for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
-              mx = std::max(mx, sc[size_t(t)] = 0.3 * dot);
-            }
-            for (auto& x : sc) sum += (x = std::exp(x - mx));
-            for (int64_t j = 0; j < d; ++j) {
-              double o = 0;
-              for (int64_t t = 0; t < n_keys; ++t) o += bf(sc[size_t(t)] / sum) * bf(V[size_t(t * d + j)]);
-              const size_t at = size_t(i * d + j);
-              ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + 1e-30)
-                  << dtype_name(type) << " d=" << d << " keys=" << n_keys << " n_q=" << n_q << " i=" << i << " j=" << j;
-              ASSERT_NEAR(out[at], exact[at], 3e-2 * mag[at] + 1e-30) << "far from exact attention";
+            std::vector<double> mag;
+            const auto exact = reference(q, n_q, d, K, n_keys, V, d, 0.3, &mag, causal);
+            for (int64_t i = 0; i < n_q; ++i) {
+              const int64_t seen = keys_seen(i, n_q, n_keys, causal);
+              std::vector<double> sc(static_cast<size_t>(seen));
+              double mx = -INFINITY, sum = 0;
+              for (int64_t t = 0; t < seen; ++t) {
+                double dot = 0;
+                for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
+                mx = std::max(mx, sc[size_t(t)] = 0.3 * dot);
+              }
+              for (auto& x : sc) sum += (x = std::exp(x - mx));
+              for (int64_t j = 0; j < d; ++j) {
+                double o = 0;
+                for (int64_t t = 0; t < seen; ++t) o += bf(sc[size_t(t)] / sum) * bf(V[size_t(t * d + j)]);
+                const size_t at = size_t(i * d + j);
+                ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + 1e-30) << dtype_name(type) << " d=" << d << " keys=" << n_keys
+                                                                << " n_q=" << n_q << " causal=" << causal << " i=" << i;
+                ASSERT_NEAR(out[at], exact[at], 3e-2 * mag[at] + 1e-30) << "far from exact attention";
+              }
             }
           }
-        }
 }
 
 }  // namespace
