@@ -127,7 +127,9 @@ TEST(CliE2E, LogitsMatchLlamaCppReference) {
       max_diff = std::max(max_diff, double(std::fabs(ref[i] - ours[i])));
     }
     EXPECT_LE(max_diff / max_ref, tol) << model << flag;
-    if (flag.empty()) EXPECT_GT(max_diff / max_ref, 1e-6) << model << ": the default cache is F16";
+    if (flag.empty()) {
+      EXPECT_GT(max_diff / max_ref, 1e-6) << model << ": the default cache is F16";
+    }
   }
   // A type we do not have is refused by name.
   Result bad = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctk q4_0");
@@ -170,7 +172,9 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
               rel(decompressed), rel(bf16));
   EXPECT_LE(rel(decompressed), 1e-5);
   EXPECT_LE(rel(bf16), 1e-2);
-  if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni) EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
+  if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni) {
+    EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
+  }
   std::filesystem::remove(model);
 }
 

@@ -70,7 +70,9 @@ void check_against_refs(const Case& k) {
   std::vector<float> logits(size_t(P * V));
   deepseek_forward(c, model->weights(), cache, act, pool, prompt.data(), P, true, logits.data());
   report(k, "prompt", rel_err(logits.data(), ref));
-  if (k.cache_type == DType::F16) EXPECT_GT(rel_err(logits.data(), ref), 1e-6) << "the latents were not rounded";
+  if (k.cache_type == DType::F16) {
+    EXPECT_GT(rel_err(logits.data(), ref), 1e-6) << "the latents were not rounded";
+  }
   std::vector<float> gen(gen_ref.size());
   int32_t next = argmax(logits.data() + (P - 1) * V, V);
   std::vector<int32_t> ids;

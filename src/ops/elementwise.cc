@@ -16,6 +16,13 @@ void rmsnorm(float* y, const float* x, const float* weight, float eps, int64_t n
 }
 
 void softmax(float* x, int64_t n) {
+#if defined(R1_HAVE_X86_KERNELS)
+  // Every x86 backend but scalar implies AVX2 + FMA (as attention.cc's dispatch).
+  if (std::strcmp(matmul_backend(), "scalar") != 0) return softmax_avx2(x, n);
+#endif
+#if defined(R1_HAVE_NEON_KERNELS)
+  if (std::strncmp(matmul_backend(), "neon", 4) == 0) return softmax_neon(x, n);
+#endif
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (max == -std::numeric_limits<float>::infinity()) {

@@ -8,6 +8,10 @@ namespace r1 {
 void rmsnorm(float* y, const float* x, const float* weight, float eps, int64_t n);
 // x = exp(x - max) / Σ exp(x - max), in place. An all -inf row becomes all zeros.
 void softmax(float* x, int64_t n);
+// Its AVX2 and NEON forms (a vector exp; attention over long contexts spent ~10% of a prompt in
+// libm's expf), which softmax() picks with the x86 (AVX2 or AVX-512) and NEON matmul backends.
+void softmax_avx2(float* x, int64_t n);
+void softmax_neon(float* x, int64_t n);
 // x = x · sigmoid(x), in place.
 void silu(float* x, int64_t n);
 // out = silu(gate) ⊙ up.

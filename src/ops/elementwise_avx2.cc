@@ -1,7 +1,9 @@
 // Element-wise ops on AVX2 + FMA; compiled with -mavx2 -mfma and called only when the CPU has them.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ops/elementwise.h"
 #include "ops/exp_poly.h"
@@ -38,6 +40,33 @@ void swiglu_avx2(float* out, const float* gate, const float* up, int64_t n) {
     _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), u));
   }
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// As the scalar softmax (the sum in double, an all -inf row all zeros), 8 at a time; the tail with expf.
+void softmax_avx2(float* x, int64_t n) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  __m256 mx = _mm256_set1_ps(ninf);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mx);
+  float max = *std::max_element(lanes, lanes + 8);
+  for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
+  if (max == ninf) return std::fill(x, x + n, 0.0f);
+  __m256d sum = _mm256_setzero_pd();
+  const __m256 vmax = _mm256_set1_ps(max);
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_pd(sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1))));
+  }
+  alignas(32) double halves[4];
+  _mm256_store_pd(halves, sum);
+  double total = halves[0] + halves[1] + halves[2] + halves[3];
+  for (int64_t j = i; j < n; ++j) total += (x[j] = std::exp(x[j] - max));
+  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / total));
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (int64_t j = i; j < n; ++j) x[j] *= static_cast<float>(1.0 / total);
 }
 
 }  // namespace r1

@@ -1,7 +1,9 @@
 // Element-wise ops on 64-bit ARM (NEON, every AArch64 CPU).
 #include <arm_neon.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ops/elementwise.h"
 #include "ops/exp_poly.h"
@@ -37,6 +39,29 @@ void swiglu_neon(float* out, const float* gate, const float* up, int64_t n) {
     vst1q_f32(out + i, vmulq_f32(vdivq_f32(g, vaddq_f32(one, e)), u));
   }
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// As the scalar softmax (the sum in double, an all -inf row all zeros), 4 at a time; the tail with expf.
+void softmax_neon(float* x, int64_t n) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float32x4_t mx = vdupq_n_f32(ninf);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) mx = vmaxq_f32(mx, vld1q_f32(x + i));
+  float max = vmaxvq_f32(mx);
+  for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
+  if (max == ninf) return std::fill(x, x + n, 0.0f);
+  float64x2_t sum = vdupq_n_f64(0.0);
+  const float32x4_t vmax = vdupq_n_f32(max);
+  for (i = 0; i + 4 <= n; i += 4) {
+    const float32x4_t e = exp128(vsubq_f32(vld1q_f32(x + i), vmax));
+    vst1q_f32(x + i, e);
+    sum = vaddq_f64(sum, vaddq_f64(vcvt_f64_f32(vget_low_f32(e)), vcvt_high_f64_f32(e)));
+  }
+  double total = vaddvq_f64(sum);
+  for (int64_t j = i; j < n; ++j) total += (x[j] = std::exp(x[j] - max));
+  const float inv = static_cast<float>(1.0 / total);
+  for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+  for (int64_t j = i; j < n; ++j) x[j] *= inv;
 }
 
 }  // namespace r1

@@ -100,5 +100,31 @@ TEST(Elementwise, SwigluEveryBackend) {
   force_matmul_backend("auto");
 }
 
+// softmax's AVX2 and NEON forms (vector exp, double sum, tails) against float64, with -inf
+// (masked) entries, a large spread and an all -inf row, for every backend this CPU runs.
+TEST(Elementwise, SoftmaxEveryBackend) {
+  for (int64_t n : {1, 3, 8, 13, 300}) {
+    auto x = random_vec(n, 11, 6.0f);
+    if (n > 3) x[2] = -INFINITY, x[n - 1] = -INFINITY;
+    if (n > 8) x[5] = 90.0f, x[6] = -90.0f;
+    double mx = -INFINITY, sum = 0;
+    for (float v : x) mx = std::max(mx, double(v));
+    for (float v : x) sum += std::exp(double(v) - mx);
+    for (const char* b : {"scalar", "avx512vnni", "avx512", "avx2", "neon_dotprod", "neon"}) {
+      if (!force_matmul_backend(b)) continue;
+      std::vector<float> y = x;
+      softmax(y.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double ref = std::exp(double(x[size_t(i)]) - mx) / sum;
+        EXPECT_NEAR(y[size_t(i)], ref, 1e-6 * ref + 1e-30) << b << " n=" << n << " i=" << i;
+      }
+      std::vector<float> masked(size_t(n), -INFINITY);
+      softmax(masked.data(), n);
+      for (float v : masked) EXPECT_EQ(v, 0.0f) << b;
+    }
+  }
+  force_matmul_backend("auto");
+}
+
 }  // namespace
 }  // namespace r1
