@@ -41,18 +41,22 @@ std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t 
   return out;
 }
 
-using Kernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, int64_t,
-                        float, float*, float*, bool);
+// A kernel over keys and values of T: float, or uint16_t (F16 bits: the F16 KV cache's).
+template <class T>
+using Kernel = void (*)(const float*, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, float,
+                        float*, float*, bool);
+template <class T>
 struct NamedKernel {
   const char* name;
-  Kernel fn;
+  Kernel<T> fn;
 };
 
 // The public entry points (attend / attend_causal by the flag) and every kernel this CPU runs at
 // these sizes.
-std::vector<NamedKernel> kernels_for(int64_t d_k, int64_t d_v) {
-  std::vector<NamedKernel> k = {
-      {"attend", [](const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t ks, int64_t n_keys, const float* V,
+template <class T = float>
+std::vector<NamedKernel<T>> kernels_for(int64_t d_k, int64_t d_v) {
+  std::vector<NamedKernel<T>> k = {
+      {"attend", [](const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t ks, int64_t n_keys, const T* V,
                     int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
          if (causal) return attend_causal(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
          attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
@@ -84,7 +88,7 @@ TEST(Attention, KernelsMatchFloat64) {
           for (auto& x : *v) x = nd(rng);
         std::vector<double> mag;
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag);
-        for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
+        for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
           kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), false);
           for (size_t i = 0; i < out.size(); ++i)
@@ -123,7 +127,7 @@ TEST(Attention, ValuesInsideKeyRows) {
   for (int64_t t = 0; t < n_keys; ++t) std::copy_n(K.begin() + t * d_k, d_v, V.begin() + t * d_v);
   std::vector<double> mag;
   const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.05, &mag);
-  for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
+  for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
     std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
     kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, K.data(), d_k, d_v, 0.05f, out.data(), scores.data(), false);
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " " << i;
@@ -148,7 +152,7 @@ TEST(Attention, CausalBlocksSeeOnlyTheirKeys) {
           for (int64_t j = 0; j < d_k; ++j) K[size_t(t * d_k + j)] = 4 * q[size_t((t - (n_keys - n_q)) * d_k + j)];
         std::vector<double> mag;
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag, true);
-        for (const NamedKernel& kernel : kernels_for(d_k, d_v)) {
+        for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
           kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), true);
           for (size_t i = 0; i < out.size(); ++i)
@@ -164,33 +168,6 @@ TEST(Attention, CausalBlocksSeeOnlyTheirKeys) {
       }
   std::vector<float> x(64), scores(4);
   EXPECT_THROW(attend_causal(x.data(), 3, 8, x.data(), 8, 2, x.data(), 8, 8, 1.0f, x.data(), scores.data()), Error);
-}
-
-using KernelF16 = void (*)(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, const uint16_t*,
-                           int64_t, int64_t, float, float*, float*, bool);
-struct NamedKernelF16 {
-  const char* name;
-  KernelF16 fn;
-};
-
-// The F16 entry points and kernels (the F16 KV cache's), as kernels_for.
-std::vector<NamedKernelF16> f16_kernels_for(int64_t d_k, int64_t d_v) {
-  std::vector<NamedKernelF16> k = {
-      {"attend", [](const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t ks, int64_t n_keys,
-                    const uint16_t* V, int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-         if (causal) return attend_causal(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
-         attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
-       }},
-      {"scalar", &attend_scalar}};
-#if defined(R1_HAVE_X86_KERNELS)
-  if (cpu_features().avx2 && cpu_features().fma && d_k % 8 == 0 && d_v % 8 == 0) k.push_back({"avx2", &attend_avx2});
-  if (cpu_features().avx512f && d_k % 16 == 0 && d_v % 16 == 0) k.push_back({"avx512", &attend_avx512});
-#elif defined(R1_HAVE_NEON_KERNELS)
-  if (d_k % 4 == 0 && d_v % 4 == 0) k.push_back({"neon", &attend_neon});
-#else
-  (void)d_k, (void)d_v;
-#endif
-  return k;
 }
 
 // Keys and values stored as F16: every kernel must compute the attention of the stored (rounded)
@@ -221,7 +198,7 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
           if (causal && n_q > n_keys) continue;
           std::vector<double> mag;
           const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.1, &mag, causal);
-          for (const NamedKernelF16& kernel : f16_kernels_for(d_k, d_v)) {
+          for (const NamedKernel<uint16_t>& kernel : kernels_for<uint16_t>(d_k, d_v)) {
             std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
             kernel.fn(q.data(), n_q, d_k, rows.data(), stride, n_keys, rows.data() + d_k, stride, d_v, 0.1f, out.data(),
                       scores.data(), causal);
