@@ -190,7 +190,7 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
   }
   // The latents contiguous (the matmul's input), and each position's shared k_pe into its key rows.
   pool.run([&](int tid, int nt) {
-    float* row = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * c.latent_dim());
+    float* row = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * c.latent_dim());  // free here
     for (int64_t t = N * tid / nt; t < N * (tid + 1) / nt; t++) {
       cache.read(layer, t, row);
       std::copy_n(row, r, s.latents.data() + t * r);

@@ -119,7 +119,7 @@ namespace {
 void check_bf16(DType type, int64_t d) {
   if (type != DType::F32 && type != DType::F16) fail("pack_bf16: rows of ", dtype_name(type), " (f32 or f16)");
   if (!attend_bf16_available(32, 16)) fail("attend_bf16: no AVX-512 BF16 here, or bf16 products are off");
-  if (d % 32 != 0 && d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
+  if (d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
 }
 
 }  // namespace
@@ -149,7 +149,12 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
   if (!attend_bf16_available(d_k, d_v)) fail("attend_bf16: not available for ", d_k, " / ", d_v, " here");
   if (causal && n_q > n_keys) fail("attend_bf16: ", n_q, " causal queries need at least as many keys, not ", n_keys);
 #if defined(R1_HAVE_X86_KERNELS)
-  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores, causal);
+  // The kernel takes up to 16 queries (one bf16 row each on its stack); a causal block's chunk ends
+  // n_q - i0 - m queries before the block does, and sees as many keys fewer.
+  for (int64_t i0 = 0; i0 < n_q; i0 += 16) {
+    const int64_t m = std::min<int64_t>(16, n_q - i0), keys = causal ? n_keys - (n_q - i0 - m) : n_keys;
+    attend_bf16_avx512bf16(q + i0 * d_k, m, d_k, K, keys, Vp, d_v, scale, out + i0 * d_v, scores, causal);
+  }
 #else
   (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores, (void)causal;
 #endif

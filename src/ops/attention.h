@@ -70,7 +70,7 @@ void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int
 // dst [(n + 1) / 2][d][2] bf16: positions 2u and 2u + 1 side by side for each column (zero after an
 // odd n), the layout in which one instruction sums two positions' products.
 void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
-// attend() (attend_causal() when causal) of n_q (<= 16) queries over the first n_keys packed keys K
+// attend() (attend_causal() when causal) of n_q queries over the first n_keys packed keys K
 // and value pairs Vp (packed from at least n_keys positions).
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
                  int64_t d_v, float scale, float* out, float* scores, bool causal = false);
