@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "ops/attention.h"
@@ -39,12 +38,15 @@ void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int6
 // Decode steps stay on the cache's own rows: they read each position once, bound by memory.
 constexpr int64_t kBf16AttentionMinTokens = 16;
 
+// Elements of one KV head's part of act.k_bf16 / act.v_bf16.
+size_t bf16_head_elems(const ModelConfig& c, const DenseActivations& act) { return size_t((act.n_ctx + 1) * c.head_dim); }
+
 // Packs positions 0..N-1 of every KV head of the layer into act.k_bf16 / act.v_bf16, in blocks of
 // 64 positions (an even count, so value pairs never straddle two blocks).
 void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t N, DenseActivations& act,
                      ThreadPool& pool) {
   const int64_t hd = c.head_dim, blocks = (N + 63) / 64;
-  const size_t per_head = size_t((act.n_ctx + 1) * hd);
+  const size_t per_head = bf16_head_elems(c, act);
   if (act.k_bf16.size() < per_head * size_t(c.n_head_kv)) {
     act.k_bf16.resize(per_head * size_t(c.n_head_kv));
     act.v_bf16.resize(per_head * size_t(c.n_head_kv));
@@ -67,26 +69,20 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
                        DenseActivations& act, ThreadPool& pool) {
   const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(hd));
-  if (n >= kBf16AttentionMinTokens && attend_bf16_available(hd, hd)) {
-    pack_bf16_heads(c, cache, layer, pos0 + n, act, pool);
-    const size_t per_head = size_t((act.n_ctx + 1) * hd);
-    pool.run([&](int tid, int nt) {
-      float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
-      for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
-        const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
-        const int64_t head0 = i * c.q_dim() + g * group * hd;
-        attend_bf16(act.q.data() + head0, group, hd, act.k_bf16.data() + g * per_head, pos0 + i + 1,
-                    act.v_bf16.data() + g * per_head, hd, scale, act.att.data() + head0, scores);
-      }
-    });
-    return;
-  }
+  const bool bf16 = n >= kBf16AttentionMinTokens && attend_bf16_available(hd, hd);
+  if (bf16) pack_bf16_heads(c, cache, layer, pos0 + n, act, pool);
+  const size_t per_head = bf16_head_elems(c, act);
   pool.run([&](int tid, int nt) {
     float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
     for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
       const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
       const int64_t head0 = i * c.q_dim() + g * group * hd;
-      cache.attend(layer, g, act.q.data() + head0, group, pos0 + i + 1, scale, act.att.data() + head0, scores);
+      if (bf16) {
+        attend_bf16(act.q.data() + head0, group, hd, act.k_bf16.data() + g * per_head, pos0 + i + 1,
+                    act.v_bf16.data() + g * per_head, hd, scale, act.att.data() + head0, scores);
+      } else {
+        cache.attend(layer, g, act.q.data() + head0, group, pos0 + i + 1, scale, act.att.data() + head0, scores);
+      }
     }
   });
 }
