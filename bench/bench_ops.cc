@@ -219,6 +219,41 @@ void BM_attention_cold_f16(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_cold_f16)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Prompt attention at depth as a dense model computes it: one token's 6 query heads (Qwen-1.5B) over
+// 4096 positions of one KV head, keys and values in L2/L3 (one head's F16 cache, 2 MiB), so the
+// multiply-adds bound it. Arg: float32 products on the F16 rows (attend), or bf16 products on rows
+// packed once (attend_bf16; skipped without AVX-512 BF16). One thread.
+void BM_attention_prompt(benchmark::State& state) {
+  constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096;
+  const bool bf16 = state.range(0) != 0;
+  if (bf16 && !attend_bf16_available(kHead, kHead)) {
+    state.SkipWithError("no AVX-512 BF16 here");
+    return;
+  }
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<uint16_t> K(kKeys * kHead), V(kKeys * kHead), Kb(kKeys * kHead), Vp(kKeys * kHead);
+  for (auto* rows : {&K, &V})
+    for (auto& x : *rows) x = f32_to_fp16(d(rng));
+  if (bf16) {
+    pack_bf16_rows(DType::F16, K.data(), kHead, kKeys, kHead, Kb.data());
+    pack_bf16_pairs(DType::F16, V.data(), kHead, kKeys, kHead, Vp.data());
+  }
+  std::vector<float> q(kQueries * kHead), out(kQueries * kHead), scores(kQueries * kKeys);
+  for (auto& v : q) v = 0.1f * d(rng);
+  for (auto _ : state) {
+    if (bf16) {
+      attend_bf16(q.data(), kQueries, kHead, Kb.data(), kKeys, Vp.data(), kHead, 0.088f, out.data(), scores.data());
+    } else {
+      attend(q.data(), kQueries, kHead, K.data(), kHead, kKeys, V.data(), kHead, kHead, 0.088f, out.data(), scores.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(std::string(bf16 ? "bf16 products " : "float32 products ") + matmul_backend());
+  state.counters["GMAC/s"] = benchmark::Counter(2.0 * kQueries * kKeys * kHead * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_attention_prompt)->Arg(0)->Arg(1)->ArgName("bf16")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 }  // namespace
 }  // namespace r1
 
