@@ -1,6 +1,6 @@
 // The attention cache of a dense model: keys (after RoPE) and values of every past position, in
 // F32 or F16. F16 is llama.cpp's default: half the bytes, and decode at depth reads the whole cache
-// for every token (Qwen-1.5B at 4096 positions: 117 MiB in F32), at the cost of rounding keys and
+// for every token (Qwen-1.5B at 4096 positions: 117 MB in F32), at the cost of rounding keys and
 // values to F16 as they are written. Each (layer, kv head) owns a contiguous [capacity][head_dim]
 // block of keys and one of values, so attention for one head streams through memory in position
 // order; the memory is in huge pages (util/huge_pages.h) and becomes resident as positions are written.

@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "model/deepseek_context.h"
 #include "model/dense_context.h"
+#include "model/kv_cache.h"
 #include "model/tokenizer_loader.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,7 +27,7 @@ std::unique_ptr<InferenceContext> Model::new_context(int64_t n_ctx, ThreadPool& 
 }
 
 void Model::set_kv_cache_type(DType type) {
-  if (type != DType::F32 && type != DType::F16) fail("KV cache type ", dtype_name(type), " is not supported (f32 or f16)");
+  cache_value_bytes(type, "KV cache");  // F32 or F16, else an error naming the type
   kv_cache_type_ = type;
 }
 

@@ -120,11 +120,7 @@ void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint
   constexpr int64_t kMaxQueries = 16;
   if (n_q > kMaxQueries || d_k > 1024) fail("attend_bf16: ", n_q, " queries of ", d_k, " exceed 16 x 1024");
   alignas(64) uint16_t qb[kMaxQueries * 1024];
-  for (int64_t i = 0; i < n_q; ++i)
-    for (int64_t j = 0; j < d_k; j += 32) {
-      const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + i * d_k + j + 16), _mm512_loadu_ps(q + i * d_k + j));
-      _mm512_storeu_si512(qb + i * d_k + j, (__m512i)b);
-    }
+  pack_bf16_rows_avx512bf16(DType::F32, q, d_k, n_q, d_k, qb);
 
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
