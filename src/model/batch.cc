@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/deepseek_batch.h"
 #include "model/model.h"
+#include "model/token_rows.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
@@ -195,14 +196,15 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
   const int64_t n = int64_t(caches.size()), hd = c.head_dim, group = c.n_head / c.n_head_kv;
   if (n > act.max_batch) fail("batch step: ", n, " sequences but activations for ", act.max_batch);
   const float scale = 1.0f / std::sqrt(float(hd));
-  for (int64_t i = 0; i < n; i++) dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * c.n_embd, c.n_embd);
+  for_tokens(pool, n, [&](int64_t i) {
+    dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * c.n_embd, c.n_embd);
+  });
   auto norm_rows = [&](const TensorView& weight) {
-    for (int64_t i = 0; i < n; i++)
-      rmsnorm(act.xn.data() + i * c.n_embd, act.x.data() + i * c.n_embd, static_cast<const float*>(weight.data), c.rms_eps, c.n_embd);
+    rmsnorm_rows(act.x.data(), weight, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
   };
   auto add_bias = [&](float* y, const TensorView& bias, int64_t d) {
     if (!bias.data) return;
-    for (int64_t i = 0; i < n; i++) add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d);
+    for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
   };
 
   for (int64_t l = 0; l < c.n_layer; l++) {
@@ -215,7 +217,7 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
     add_bias(act.q.data(), L.bq, c.q_dim());
     add_bias(act.k.data(), L.bk, c.kv_dim());
     add_bias(act.v.data(), L.bv, c.kv_dim());
-    for (int64_t i = 0; i < n; i++) {
+    for_tokens(pool, n, [&](int64_t i) {
       const int64_t pos = caches[size_t(i)]->size();
       act.rope.apply(act.q.data() + i * c.q_dim(), int(c.n_head), hd, pos);
       act.rope.apply(act.k.data() + i * c.kv_dim(), int(c.n_head_kv), hd, pos);
@@ -223,7 +225,7 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
         const size_t at = size_t(i * c.kv_dim() + h * hd);
         caches[size_t(i)]->write(l, h, pos, act.k.data() + at, act.v.data() + at);
       }
-    }
+    });
     // ...attention per sequence over its own cache, (sequence, key/value head) pairs spread over the
     // threads; the group's query heads share their keys (ops/attention.h).
     pool.run([&](int tid, int nt) {
@@ -237,14 +239,14 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
       }
     });
     matmul(L.wo, act.att.data(), n, act.proj.data(), pool);
-    add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+    add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
     // MLP over all tokens: x += down(silu(gate(xn)) * up(xn)).
     norm_rows(L.ffn_norm);
     matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
     matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
-    swiglu(act.gate.data(), act.gate.data(), act.up.data(), n * c.n_ff);
+    swiglu_rows(act.gate.data(), act.up.data(), n, c.n_ff, pool);
     matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
-    add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+    add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
   }
   for (KVCache* cache : caches) cache->advance(1);
   norm_rows(w.output_norm);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/token_rows.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -24,22 +25,22 @@ void deepseek_forward_step(const DeepseekConfig& c, const DeepseekWeights& w, co
   std::vector<LatentSlot> slots;
   for (LatentKVCache* cache : caches) slots.push_back({cache, cache->size()});
 
-  auto norm_rows = [&](const TensorView& weight) {
-    for (int64_t i = 0; i < n; i++) rmsnorm(act.xn.data() + i * D, act.x.data() + i * D, static_cast<const float*>(weight.data), c.rms_eps, D);
-  };
-  for (int64_t i = 0; i < n; i++) dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * D, D);
+  auto norm_rows = [&](const TensorView& weight) { rmsnorm_rows(act.x.data(), weight, n, D, c.rms_eps, act.xn.data(), pool); };
+  for_tokens(pool, n, [&](int64_t i) {
+    dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * D, D);
+  });
   for (int64_t l = 0; l < c.n_layer; l++) {
     const DeepseekLayer& L = w.layers[size_t(l)];
     norm_rows(L.attn_norm);
     mla_forward_slots(c, L.attn, slots.data(), l, act.xn.data(), n, act.proj.data(), act.mla, pool);
-    add(act.x.data(), act.x.data(), act.proj.data(), n * D);
+    add_rows(act.x.data(), act.proj.data(), n, D, pool);
     norm_rows(L.ffn_norm);
     if (c.is_moe_layer(l)) {
       moe_forward(c, L.moe, act.xn.data(), n, act.proj.data(), act.ffn, pool);
     } else {
       ffn_forward(L.dense, act.xn.data(), n, act.proj.data(), act.ffn, pool);
     }
-    add(act.x.data(), act.x.data(), act.proj.data(), n * D);
+    add_rows(act.x.data(), act.proj.data(), n, D, pool);
   }
   for (LatentKVCache* cache : caches) cache->advance(1);
   norm_rows(w.output_norm);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/token_rows.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -11,24 +12,20 @@
 namespace r1 {
 namespace {
 
-void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out) {
-  for (int64_t i = 0; i < n; i++) rmsnorm(out + i * d, x + i * d, static_cast<const float*>(weight.data), eps, d);
-}
-
 // One block: x += MLA(attn_norm(x)); x += FFN(ffn_norm(x)). `layer` indexes the cache.
 void block_forward(const DeepseekConfig& c, const DeepseekLayer& L, bool moe, int64_t layer, LatentKVCache& cache,
                    int64_t pos0, int64_t n, DeepseekActivations& act, ThreadPool& pool) {
   const int64_t D = c.n_embd;
-  rmsnorm_rows(act.x.data(), L.attn_norm, n, D, c.rms_eps, act.xn.data());
+  rmsnorm_rows(act.x.data(), L.attn_norm, n, D, c.rms_eps, act.xn.data(), pool);
   mla_forward(c, L.attn, cache, layer, pos0, act.xn.data(), n, act.proj.data(), act.mla, pool);
-  add(act.x.data(), act.x.data(), act.proj.data(), n * D);
-  rmsnorm_rows(act.x.data(), L.ffn_norm, n, D, c.rms_eps, act.xn.data());
+  add_rows(act.x.data(), act.proj.data(), n, D, pool);
+  rmsnorm_rows(act.x.data(), L.ffn_norm, n, D, c.rms_eps, act.xn.data(), pool);
   if (moe) {
     moe_forward(c, L.moe, act.xn.data(), n, act.proj.data(), act.ffn, pool);
   } else {
     ffn_forward(L.dense, act.xn.data(), n, act.proj.data(), act.ffn, pool);
   }
-  add(act.x.data(), act.x.data(), act.proj.data(), n * D);
+  add_rows(act.x.data(), act.proj.data(), n, D, pool);
 }
 
 // The checks every entry point makes before touching the cache.
@@ -69,7 +66,9 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
     const int64_t pos0 = cache.size();
-    for (int64_t i = 0; i < m; i++) dequantize_row(w.token_embd.type, w.token_embd.row(ids[start + i]), act.x.data() + i * D, D);
+    for_tokens(pool, m, [&](int64_t i) {
+      dequantize_row(w.token_embd.type, w.token_embd.row(ids[start + i]), act.x.data() + i * D, D);
+    });
     for (int64_t l = 0; l < c.n_layer; l++) {
       block_forward(c, w.layers[size_t(l)], c.is_moe_layer(l), l, cache, pos0, m, act, pool);
     }
@@ -79,7 +78,7 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
     const bool want_rows = all_logits || hidden;
     if (!want_rows && !last_chunk) continue;
     const int64_t first = want_rows ? 0 : m - 1, rows = m - first;
-    rmsnorm_rows(act.x.data() + first * D, w.output_norm, rows, D, c.rms_eps, act.xn.data());
+    rmsnorm_rows(act.x.data() + first * D, w.output_norm, rows, D, c.rms_eps, act.xn.data(), pool);
     if (hidden) std::copy_n(act.xn.data(), rows * D, hidden + (start + first) * D);
     if (all_logits) {
       matmul(w.output, act.xn.data(), rows, logits + start * c.n_vocab, pool);
@@ -112,7 +111,7 @@ void mtp_forward(const DeepseekConfig& c, const MtpWeights& w, LatentKVCache& ca
     block_forward(c, w.layer, true, 0, cache, pos0, m, act, pool);
     cache.advance(m);
     if (!logits) continue;  // only filling the cache (speculative decoding catching up)
-    rmsnorm_rows(act.x.data(), w.head_norm, m, D, c.rms_eps, act.xn.data());
+    rmsnorm_rows(act.x.data(), w.head_norm, m, D, c.rms_eps, act.xn.data(), pool);
     matmul(w.head, act.xn.data(), m, logits + start * c.n_vocab, pool);
   }
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "model/token_rows.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
@@ -14,23 +15,19 @@ namespace r1 {
 namespace {
 
 // x[i] = embedding row of ids[i], dequantized from whatever type the table is stored in.
-void embed_forward(const ModelConfig& c, const TensorView& embd, const int32_t* ids, int64_t n, float* x) {
-  for (int64_t i = 0; i < n; i++) {
-    dequantize_row(embd.type, embd.row(ids[i]), x + i * c.n_embd, c.n_embd);
-  }
+void embed_forward(const ModelConfig& c, const TensorView& embd, const int32_t* ids, int64_t n, float* x,
+                   ThreadPool& pool) {
+  for_tokens(pool, n, [&](int64_t i) { dequantize_row(embd.type, embd.row(ids[i]), x + i * c.n_embd, c.n_embd); });
 }
 
-void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out) {
-  for (int64_t i = 0; i < n; i++) rmsnorm(out + i * d, x + i * d, static_cast<const float*>(weight.data), eps, d);
-}
-
-void add_bias(float* y, const TensorView& bias, int64_t n, int64_t d) {
+void add_bias(float* y, const TensorView& bias, int64_t n, int64_t d, ThreadPool& pool) {
   if (!bias.data) return;
-  for (int64_t i = 0; i < n; i++) add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d);
+  for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
 }
 
-void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0) {
-  for (int64_t i = 0; i < n; i++) rope.apply(x + i * n_heads * head_dim, int(n_heads), head_dim, pos0 + i);
+void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
+               ThreadPool& pool) {
+  for_tokens(pool, n, [&](int64_t i) { rope.apply(x + i * n_heads * head_dim, int(n_heads), head_dim, pos0 + i); });
 }
 
 // A pass of at least this many tokens (a prompt) attends in bf16 products where they are on
@@ -90,35 +87,35 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
 // Attention sub-block: x += o_proj(attention(rope(q), rope(k), v)) for the n tokens of the chunk.
 void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache, int64_t layer, int64_t pos0,
                      int64_t n, DenseActivations& act, ThreadPool& pool) {
-  rmsnorm_rows(act.x.data(), L.attn_norm, n, c.n_embd, c.rms_eps, act.xn.data());
+  rmsnorm_rows(act.x.data(), L.attn_norm, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
   matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
   matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
   matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
-  add_bias(act.q.data(), L.bq, n, c.q_dim());
-  add_bias(act.k.data(), L.bk, n, c.kv_dim());
-  add_bias(act.v.data(), L.bv, n, c.kv_dim());
-  rope_rows(act.rope, act.q.data(), n, c.n_head, c.head_dim, pos0);
-  rope_rows(act.rope, act.k.data(), n, c.n_head_kv, c.head_dim, pos0);
+  add_bias(act.q.data(), L.bq, n, c.q_dim(), pool);
+  add_bias(act.k.data(), L.bk, n, c.kv_dim(), pool);
+  add_bias(act.v.data(), L.bv, n, c.kv_dim(), pool);
+  rope_rows(act.rope, act.q.data(), n, c.n_head, c.head_dim, pos0, pool);
+  rope_rows(act.rope, act.k.data(), n, c.n_head_kv, c.head_dim, pos0, pool);
   // Append k, v to the cache: token-major rows become head-major rows at positions pos0..
-  for (int64_t h = 0; h < c.n_head_kv; h++) {
-    for (int64_t i = 0; i < n; i++) {
+  for_tokens(pool, n, [&](int64_t i) {
+    for (int64_t h = 0; h < c.n_head_kv; h++) {
       const size_t at = size_t(i * c.kv_dim() + h * c.head_dim);
       cache.write(layer, h, pos0 + i, act.k.data() + at, act.v.data() + at);
     }
-  }
+  });
   attention_forward(c, cache, layer, pos0, n, act, pool);
   matmul(L.wo, act.att.data(), n, act.proj.data(), pool);
-  add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+  add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
 }
 
 // MLP sub-block: x += down(silu(gate(xn)) * up(xn)).
 void mlp_block(const ModelConfig& c, const LayerWeights& L, int64_t n, DenseActivations& act, ThreadPool& pool) {
-  rmsnorm_rows(act.x.data(), L.ffn_norm, n, c.n_embd, c.rms_eps, act.xn.data());
+  rmsnorm_rows(act.x.data(), L.ffn_norm, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
   matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
   matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
-  swiglu(act.gate.data(), act.gate.data(), act.up.data(), n * c.n_ff);
+  swiglu_rows(act.gate.data(), act.up.data(), n, c.n_ff, pool);
   matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
-  add(act.x.data(), act.x.data(), act.proj.data(), n * c.n_embd);
+  add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
 }
 
 RopeParams rope_params(const ModelConfig& c) {
@@ -160,7 +157,7 @@ void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, 
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
     const int64_t pos0 = cache.size();
-    embed_forward(c, w.token_embd, ids + start, m, act.x.data());
+    embed_forward(c, w.token_embd, ids + start, m, act.x.data(), pool);
     for (int64_t l = 0; l < c.n_layer; l++) {
       attention_block(c, w.layers[size_t(l)], cache, l, pos0, m, act, pool);
       mlp_block(c, w.layers[size_t(l)], m, act, pool);
@@ -170,7 +167,7 @@ void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, 
     const bool last_chunk = start + m == n;
     if (!all_logits && !last_chunk) continue;
     const int64_t first = all_logits ? 0 : m - 1, rows = m - first;
-    rmsnorm_rows(act.x.data() + first * c.n_embd, w.output_norm, rows, c.n_embd, c.rms_eps, act.xn.data());
+    rmsnorm_rows(act.x.data() + first * c.n_embd, w.output_norm, rows, c.n_embd, c.rms_eps, act.xn.data(), pool);
     float* dst = all_logits ? logits + start * c.n_vocab : logits;
     matmul(w.output, act.xn.data(), rows, dst, pool);
   }

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "model/token_rows.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/repack.h"
@@ -85,7 +86,7 @@ void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float*
   const int64_t width = w.gate.out();
   linear(w.gate, x, n, gate, pool);
   linear(w.up, x, n, up, pool);
-  swiglu(gate, gate, up, n * width);
+  swiglu_rows(gate, up, n, width, pool);
   linear(w.down, gate, n, out, pool);
 }
 

@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "ops/matmul.h"
 
 namespace r1 {
 namespace {
@@ -65,6 +70,70 @@ TEST(Convert, Fp16Specials) {
   EXPECT_TRUE(std::isnan(fp16_to_f32(f32_to_fp16(NAN))));
   EXPECT_EQ(f32_to_fp16(0x1p-25f), 0x0000);              // tie between 0 and the smallest subnormal
   EXPECT_EQ(f32_to_fp16(std::nextafter(0x1p-25f, 1.0f)), 0x0001);
+}
+
+// The row conversions of every backend this CPU runs give the element functions' bits: every fp16
+// code, the midpoints between neighbouring codes and the floats just beside them (ties to even),
+// overflow, values far below the smallest subnormal, random floats; row lengths that leave every tail.
+TEST(Convert, Fp16RowsMatchTheElementFunctionsOnEveryBackend) {
+  std::vector<uint16_t> codes;
+  std::vector<float> floats;
+  for (uint32_t c = 0; c < (1u << 16); ++c) {
+    codes.push_back(static_cast<uint16_t>(c));
+    const float v = fp16_to_f32(static_cast<uint16_t>(c));
+    if (std::isnan(v)) continue;
+    floats.push_back(v);
+    const float next = fp16_to_f32(static_cast<uint16_t>(c + 1));
+    if ((c & 0x7fff) == 0x7fff || std::isnan(next) || std::isinf(v)) continue;
+    const float mid = static_cast<float>((double(v) + double(next)) / 2);
+    floats.insert(floats.end(), {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, v < 0 ? -INFINITY : INFINITY)});
+  }
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 100000; ++i) {
+    uint32_t u = bits(rng);
+    float f;
+    std::memcpy(&f, &u, 4);
+    if (!std::isnan(f)) floats.push_back(f);
+  }
+  floats.insert(floats.end(), {65519.0f, 65520.0f, 1e30f, -1e30f, 1e-30f, -1e-30f, 0x1p-25f, -0.0f});
+  for (const char* b : {"scalar", "avx512vnni", "avx512", "avx2", "neon_dotprod", "neon"}) {
+    if (!force_matmul_backend(b)) continue;
+    std::vector<float> wide(codes.size(), -1.0f);
+    fp16_to_f32_row(codes.data(), wide.data(), int64_t(codes.size()));
+    for (size_t i = 0; i < codes.size(); ++i) {
+      const float ref = fp16_to_f32(codes[i]);
+      if (std::isnan(ref)) {
+        EXPECT_TRUE(std::isnan(wide[i])) << b << " code " << i;
+      } else {
+        ASSERT_EQ(std::memcmp(&wide[i], &ref, 4), 0) << b << " code " << i << ": " << wide[i] << " vs " << ref;
+      }
+    }
+    std::vector<uint16_t> narrow(floats.size(), 0x1234);
+    f32_to_fp16_row(floats.data(), narrow.data(), int64_t(floats.size()));
+    for (size_t i = 0; i < floats.size(); ++i) {
+      ASSERT_EQ(narrow[i], f32_to_fp16(floats[i])) << b << " value " << floats[i];
+    }
+    EXPECT_TRUE(std::isnan(fp16_to_f32([&] {
+      uint16_t h = 0;
+      const float nan = NAN;
+      f32_to_fp16_row(&nan, &h, 1);
+      return h;
+    }()))) << b;
+    // Every length up to 40 from an odd start: nothing beyond n is read or written.
+    for (int64_t n = 0; n <= 40; ++n) {
+      std::vector<uint16_t> h(48, 0xBEEF);
+      f32_to_fp16_row(floats.data() + 3, h.data() + 1, n);
+      std::vector<float> f(48, -7.0f);
+      fp16_to_f32_row(codes.data() + 1001, f.data() + 1, n);
+      for (int64_t i = 0; i < 48; ++i) {
+        const bool inside = i >= 1 && i <= n;
+        EXPECT_EQ(h[size_t(i)], inside ? f32_to_fp16(floats[size_t(i + 2)]) : 0xBEEF) << b << " n=" << n << " i=" << i;
+        EXPECT_EQ(f[size_t(i)], inside ? fp16_to_f32(codes[size_t(i + 1000)]) : -7.0f) << b << " n=" << n << " i=" << i;
+      }
+    }
+  }
+  force_matmul_backend("auto");
 }
 
 TEST(Convert, Bf16Exhaustive) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "ops/blocks.h"
+#include "ops/convert.h"
 #include "ops/gemm_tile.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
@@ -69,6 +70,13 @@ const Backend& backend() {
   const Backend* b = g_backend.load(std::memory_order_acquire);
   return b ? *b : default_backend();
 }
+
+}  // namespace
+
+void fp16_to_f32_row(const uint16_t* x, float* y, int64_t n) { backend().dot->fp16_to_f32_row(x, y, n); }
+void f32_to_fp16_row(const float* x, uint16_t* y, int64_t n) { backend().dot->f32_to_fp16_row(x, y, n); }
+
+namespace {
 
 // On by default; R1_BF16_DOT=0 or set_bf16_dot_products(false) turns it off.
 std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)

@@ -369,7 +369,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
       return;
     case DType::F16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(blocks<uint16_t>(src)[i]);
+      fp16_to_f32_row(blocks<uint16_t>(src), dst, n);
       return;
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(blocks<uint16_t>(src)[i]);
@@ -428,7 +428,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
       return;
     case DType::F16:
-      for (int64_t i = 0; i < n; ++i) blocks<uint16_t>(dst)[i] = f32_to_fp16(src[i]);
+      f32_to_fp16_row(src, blocks<uint16_t>(dst), n);
       return;
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) blocks<uint16_t>(dst)[i] = f32_to_bf16(src[i]);

@@ -21,6 +21,10 @@ struct VecDotTable {
   // quantize_row_q8_0_activations and quantize_row(Q8_K, ...) in this build (the same bytes).
   void (*quantize_q8_0)(const float* x, void* dst, int64_t k) = nullptr;
   void (*quantize_q8_k)(const float* x, void* dst, int64_t k) = nullptr;
+  // fp16 rows <-> float32 with the build's conversion instructions (F16C, NEON fcvt): the values of
+  // fp16_to_f32 / f32_to_fp16 (nearest even). convert.h's *_row functions call the active backend's.
+  void (*fp16_to_f32_row)(const uint16_t* x, float* y, int64_t n) = nullptr;
+  void (*f32_to_fp16_row)(const float* x, uint16_t* y, int64_t n) = nullptr;
 };
 
 const VecDotTable& vec_dot_scalar();

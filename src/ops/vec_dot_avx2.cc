@@ -97,6 +97,20 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   }
 }
 
+// fp16 <-> float32 rows, 8 per F16C instruction; the tail element by element.
+void fp16_row_avx2(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  for (; i < n; ++i) y[i] = fp16_to_f32(x[i]);
+}
+void f32_row_to_fp16_avx2(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = f32_to_fp16(x[i]);
+}
+
 }  // namespace
 
 const GemvTable& gemv_avx2() {
@@ -125,7 +139,9 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_k<expand_q4k<true>, sizeof(BlockQ5K), false>,
                                 dot_k<expand_q6k, sizeof(BlockQ6K), true>,
                                 quantize_row_q8_0_activations,
-                                [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }};
+                                [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
+                                fp16_row_avx2,
+                                f32_row_to_fp16_avx2};
   return t;
 }
 

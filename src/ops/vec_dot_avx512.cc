@@ -224,6 +224,28 @@ void quantize_q8_k_activations(const float* x, void* dst, int64_t k) {
   }
 }
 
+namespace {
+
+// fp16 <-> float32 rows, 16 per instruction; the tail masked (only the tail: masked stores are
+// slow on some CPUs, AMD Zen 4 among them).
+void fp16_row_avx512(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+  if (i == n) return;
+  const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+  _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+}
+void f32_row_to_fp16_avx512(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  if (i == n) return;
+  const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+  _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT));
+}
+
+}  // namespace
+
 const VecDotTable& vec_dot_avx512() {
   static const VecDotTable t = {"avx512",
                                 dot_float<load_f32, at_f32>,
@@ -236,7 +258,9 @@ const VecDotTable& vec_dot_avx512() {
                                 dot_qk<true>,
                                 dot_q6_k,
                                 quantize_q8_0_activations,
-                                quantize_q8_k_activations};
+                                quantize_q8_k_activations,
+                                fp16_row_avx512,
+                                f32_row_to_fp16_avx512};
   return t;
 }
 

@@ -161,6 +161,18 @@ float dot_q6_k(int64_t k, const void* w, const void* a) {
   return s;
 }
 
+// fp16 <-> float32 rows, 4 per fcvt; the tail element by element.
+void fp16_row_neon(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))));
+  for (; i < n; ++i) y[i] = fp16_to_f32(x[i]);
+}
+void f32_row_to_fp16_neon(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+  for (; i < n; ++i) y[i] = f32_to_fp16(x[i]);
+}
+
 VecDotTable neon_table(const char* name) {
   return {name,
           dot_float<load4_f32, at_f32>,
@@ -173,7 +185,9 @@ VecDotTable neon_table(const char* name) {
           dot_qk<true>,
           dot_q6_k,
           quantize_row_q8_0_activations,
-          [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }};
+          [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
+          fp16_row_neon,
+          f32_row_to_fp16_neon};
 }
 
 }  // namespace

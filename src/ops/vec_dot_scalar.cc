@@ -132,10 +132,18 @@ float dot_q6_k(int64_t k, const void* w, const void* a) {
 
 void quantize_q8_k_row(const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); }
 
+void fp16_row_scalar(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(x[i]);
+}
+void f32_row_to_fp16_scalar(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(x[i]);
+}
+
 const VecDotTable& vec_dot_scalar() {
   static const VecDotTable t = {"scalar",       dot_f32,  dot_half<fp16_to_f32>, dot_half<bf16_to_f32>, dot_f8,
                                 dot_q8_0,       dot_q4_0, dot_qk<false>,         dot_qk<true>,          dot_q6_k,
-                                quantize_row_q8_0_activations, quantize_q8_k_row};
+                                quantize_row_q8_0_activations, quantize_q8_k_row, fp16_row_scalar,
+                                f32_row_to_fp16_scalar};
   return t;
 }
 
