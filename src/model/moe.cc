@@ -150,9 +150,9 @@ void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, i
   const int64_t D = c.n_embd, E = c.n_expert, K = c.n_expert_used;
   matmul(w.router, x, n, s.logits.data(), pool);
   const float* bias = w.score_bias.data ? static_cast<const float*>(w.score_bias.data) : nullptr;
-  for (int64_t i = 0; i < n; i++) {
+  for_tokens(pool, n, [&](int64_t i) {
     route_token(c, s.logits.data() + i * E, bias, s.chosen.data() + i * K, s.weights.data() + i * K);
-  }
+  });
 
   if (n == 1) return moe_one_token(c, w, x, out, s, pool);
   if (w.shared.gate.w.data) {
@@ -176,13 +176,14 @@ void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, i
     }
     if (tokens.empty()) continue;
     const auto m = int64_t(tokens.size());
-    for (int64_t j = 0; j < m; j++) std::copy_n(x + tokens[size_t(j)] * D, D, s.x.data() + j * D);
+    for_tokens(pool, m, [&](int64_t j) { std::copy_n(x + tokens[size_t(j)] * D, D, s.x.data() + j * D); });
     ffn_forward(w.experts[size_t(e)], s.x.data(), m, s.y.data(), s, pool);
-    for (int64_t j = 0; j < m; j++) {
+    // A token picks an expert at most once: the threads' output rows are distinct.
+    for_tokens(pool, m, [&](int64_t j) {
       float* o = out + tokens[size_t(j)] * D;
       const float* y = s.y.data() + j * D;
       for (int64_t d = 0; d < D; d++) o[d] += token_weights[size_t(j)] * y[d];
-    }
+    });
   }
 }
 

@@ -190,7 +190,7 @@ void quantize_q8_0_activations(const float* x, void* dst, int64_t k) {
   for (int64_t i = 0; i < k / kQK; ++i, x += kQK) {
     const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-    y[i].d = f32_to_fp16(amax / 127.f);
+    y[i].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);  // F16C: f32_to_fp16's bits, faster
     const __m512 id = _mm512_set1_ps(amax != 0 ? 127.f / amax : 0.0f);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(a, id))));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16),
