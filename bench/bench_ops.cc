@@ -197,27 +197,35 @@ void BM_attention_cold(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_cold)->Arg(0)->Arg(1)->ArgName("huge")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// The same with an F16 cache (KVCache's default for dense models in the CLI): half the bytes per
-// position, widened to float32 by the kernels as they load them. GB/s counts the F16 bytes.
-void BM_attention_cold_f16(benchmark::State& state) {
-  constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096, kLayers = 28, kCache = kKeys * kHead * 2;
-  HugeArray<uint16_t> cache(size_t(kLayers * kCache), "benchmark cache");
+// The same with the caches' other types, as the kernels read them (widened to float32 as they are
+// loaded): F16 (the CLI's default, half the bytes per position) or Q8_0 (`-ctk q8_0`, 17/32 of
+// F16's). Arg: 0 F16, 1 Q8_0. GB/s counts the stored bytes.
+void BM_attention_cold_typed(benchmark::State& state) {
+  constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096, kLayers = 28, kRows = kKeys * 2;
+  const DType type = state.range(0) ? DType::Q8_0 : DType::F16;
+  const size_t row = row_bytes(type, kHead), layer_bytes = size_t(kRows) * row;
+  HugeArray<uint8_t> cache(size_t(kLayers) * layer_bytes, "benchmark cache");
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 1.0f);
-  for (int64_t i = 0; i < kLayers * kCache; ++i) cache.data()[i] = f32_to_fp16(d(rng));
+  std::vector<float> values(kHead);
+  for (int64_t r = 0; r < kLayers * kRows; ++r) {
+    for (auto& v : values) v = d(rng);
+    quantize_row(type, values.data(), cache.data() + size_t(r) * row, kHead);
+  }
   std::vector<float> q(kQueries * kHead), out(kQueries * kHead), scores(kQueries * kKeys);
   for (auto& v : q) v = 0.1f * d(rng);
   int64_t layer = 0;
   for (auto _ : state) {
-    const uint16_t* k = cache.data() + layer * kCache;
-    attend(q.data(), kQueries, kHead, k, kHead, kKeys, k + kKeys * kHead, kHead, kHead, 0.088f, out.data(), scores.data());
+    const uint8_t* k = cache.data() + size_t(layer) * layer_bytes;
+    attend(type, q.data(), kQueries, kHead, k, kHead, kKeys, k + size_t(kKeys) * row, kHead, kHead, 0.088f, out.data(),
+           scores.data());
     benchmark::DoNotOptimize(out.data());
     layer = (layer + 1) % kLayers;
   }
-  state.SetLabel(std::string("huge pages ") + matmul_backend());
-  state.counters["GB/s"] = benchmark::Counter(kCache * sizeof(uint16_t) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(dtype_name(type)) + ", huge pages " + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(double(layer_bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_attention_cold_f16)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_attention_cold_typed)->Arg(0)->Arg(1)->ArgName("q8")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Prompt attention at depth as a dense model computes it: one token's 6 query heads (Qwen-1.5B) over
 // 4096 positions of one KV head, keys and values in L2/L3 (one head's F16 cache, 2 MiB), so the

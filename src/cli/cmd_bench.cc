@@ -213,7 +213,7 @@ int cmd_bench(const Argv& argv) {
           {"--json", "", FlagKind::Bool, "", "print a JSON array with llama-bench's field names"},
           {"--stream", "", FlagKind::Bool, "", "measure memory bandwidth instead (with -m: the tg ceiling)"},
           {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays)", "N"},
-          cache_type_flag()});
+          cache_type_flag(), cache_type_v_flag()});
   if (a.parse_or_help(argv)) return 0;
   if (a.flag("--stream")) return run_stream(a);
   const std::string path = a.str("--model");

@@ -26,7 +26,7 @@ struct DeepseekActivations {
   FfnScratch ffn;
 };
 
-// A latent cache sized for this model, of `type` (F32 or F16).
+// A latent cache sized for this model, of `type` (F32, F16 or Q8_0).
 LatentKVCache make_latent_cache(const DeepseekConfig& c, int64_t capacity, DType type = DType::F32);
 
 // Runs ids[0..n) through the model and appends their latents to `cache`.

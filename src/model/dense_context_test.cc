@@ -7,9 +7,12 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "ops/convert.h"
+#include "ops/quant.h"
 #include "model/model.h"
 #include "util/threadpool.h"
 #include "testing/reference_data.h"
@@ -81,7 +84,7 @@ TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
     EXPECT_EQ(vh[j], f32_to_fp16(v[j])) << j;
   }
   EXPECT_EQ(reinterpret_cast<const uint16_t*>(f16.rows(1, 0, 1))[3 * 8], 0);  // another head untouched
-  for (DType bad : {DType::Q4_0, DType::BF16, DType::Q8_0}) {
+  for (DType bad : {DType::Q4_0, DType::BF16}) {
     try {
       KVCache c(1, 1, 8, 4, bad);
       FAIL() << "made a cache of " << dtype_name(bad);
@@ -90,6 +93,29 @@ TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
     }
   }
   EXPECT_THROW(KVCache(0, 1, 8, 4, DType::F16), Error);
+}
+
+// Q8_0 rows: llama.cpp's q8_0 blocks of the values (quantize_row's bytes), 34 bytes per 32 values;
+// heads that are not whole blocks wide are refused, naming the type and the width.
+TEST(KVCacheTypes, Q8RowsHoldTheQuantizedBlocks) {
+  KVCache q8(2, 2, 64, 4, DType::Q8_0);
+  EXPECT_EQ(q8.row_bytes(), 68u);
+  EXPECT_EQ(q8.type(), DType::Q8_0);
+  std::vector<float> k(64), v(64);
+  for (int j = 0; j < 64; ++j) k[size_t(j)] = std::sin(0.3f * float(j)), v[size_t(j)] = 0.01f * float(j * j);
+  q8.write(1, 0, 2, k.data(), v.data());
+  std::vector<uint8_t> want(68);
+  quantize_row(DType::Q8_0, k.data(), want.data(), 64);
+  EXPECT_EQ(std::vector<uint8_t>(q8.rows(1, 0, 0) + 2 * 68, q8.rows(1, 0, 0) + 3 * 68), want);
+  quantize_row(DType::Q8_0, v.data(), want.data(), 64);
+  EXPECT_EQ(std::vector<uint8_t>(q8.rows(1, 0, 1) + 2 * 68, q8.rows(1, 0, 1) + 3 * 68), want);
+  try {
+    KVCache c(1, 1, 40, 4, DType::Q8_0);
+    FAIL() << "made a q8_0 cache of 40-wide heads";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q8_0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("40"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The attention cache of a dense model: keys (after RoPE) and values of every past position, in
-// F32 or F16. F16 is llama.cpp's default: half the bytes, and decode at depth reads the whole cache
-// for every token (Qwen-1.5B at 4096 positions: 117 MB in F32), at the cost of rounding keys and
-// values to F16 as they are written. Each (layer, kv head) owns a contiguous [capacity][head_dim]
+// F32, F16 or Q8_0. F16 is llama.cpp's default: half the bytes, and decode at depth reads the whole
+// cache for every token (Qwen-1.5B at 4096 positions: 117 MB in F32), at the cost of rounding keys
+// and values to F16 as they are written. Q8_0 (llama.cpp's `-ctk q8_0 -ctv q8_0`) takes 34 bytes per
+// 32 values, 53% of F16, for a coarser rounding (8 bits per value and an fp16 scale per 32). Each (layer, kv head) owns a contiguous [capacity][head_dim]
 // block of keys and one of values, so attention for one head streams through memory in position
 // order; the memory is in huge pages (util/huge_pages.h) and becomes resident as positions are written.
 #pragma once
@@ -13,13 +14,13 @@
 
 namespace r1 {
 
-// Bytes per value of an attention cache of `type`: 4 (F32) or 2 (F16); any other type throws
-// r1::Error naming it (`what`: the cache).
-size_t cache_value_bytes(DType type, const char* what);
+// Throws r1::Error naming the problem (`what`: the cache) unless an attention cache of rows `width`
+// values wide can be of `type`: F32, F16, or Q8_0 when width is a multiple of 32.
+void check_cache_type(DType type, int64_t width, const char* what);
 
 class KVCache {
  public:
-  // type: DType::F32 or DType::F16 (anything else is an error).
+  // type: DType::F32, F16 or Q8_0 (check_cache_type).
   KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, DType type = DType::F32);
 
   DType type() const { return type_; }
@@ -37,7 +38,7 @@ class KVCache {
   // saving and restoring a cache (server/prefix_store.h).
   uint8_t* rows(int64_t layer, int64_t head, int kv) { return data_.data() + offset(layer, head, kv); }
   const uint8_t* rows(int64_t layer, int64_t head, int kv) const { return data_.data() + offset(layer, head, kv); }
-  size_t row_bytes() const { return size_t(head_dim_) * elem_; }
+  size_t row_bytes() const { return row_bytes_; }
 
   // Throws r1::Error if n more positions do not fit.
   void check_room(int64_t n) const;
@@ -53,7 +54,7 @@ class KVCache {
   }
   int64_t n_layer_, n_head_kv_, head_dim_, capacity_;
   DType type_;
-  size_t elem_;  // bytes per stored value
+  size_t row_bytes_;  // bytes per stored position of one head's keys or values
   int64_t size_ = 0;
   HugeArray<uint8_t> data_;
 };

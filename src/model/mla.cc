@@ -22,10 +22,11 @@ size_t checked_latent_bytes(int64_t n_layer, int64_t latent_dim, int64_t capacit
   if (n_layer <= 0 || latent_dim <= 0 || capacity <= 0) {
     fail("latent KV cache: sizes must be positive (layers ", n_layer, ", latent ", latent_dim, ", capacity ", capacity, ")");
   }
-  const size_t elem = cache_value_bytes(type, "latent KV cache");
-  const double bytes = double(n_layer) * double(latent_dim) * double(capacity) * double(elem);
+  check_cache_type(type, latent_dim, "latent KV cache");
+  const size_t row = row_bytes(type, latent_dim);
+  const double bytes = double(n_layer) * double(capacity) * double(row);
   if (bytes > double(int64_t{1} << 40)) fail("latent KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
-  return size_t(n_layer) * size_t(latent_dim) * size_t(capacity) * elem;
+  return size_t(n_layer) * size_t(capacity) * row;
 }
 
 }  // namespace
@@ -35,8 +36,10 @@ LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capaci
       latent_dim_(latent_dim),
       capacity_(capacity),
       type_(type),
-      elem_(cache_value_bytes(type, "latent KV cache")),
-      data_(checked_latent_bytes(n_layer, latent_dim, capacity, type), "latent KV cache") {}
+      row_bytes_(0),
+      data_(checked_latent_bytes(n_layer, latent_dim, capacity, type), "latent KV cache") {
+  row_bytes_ = r1::row_bytes(type, latent_dim);  // after checked_latent_bytes has checked the type
+}
 
 void LatentKVCache::write(int64_t layer, int64_t pos, const float* latent) {
   quantize_row(type_, latent, data_.data() + offset(layer, pos), latent_dim_);

@@ -22,11 +22,11 @@ namespace r1 {
 class ThreadPool;
 
 // The latents [c (kv_lora_rank) | k_pe (qk_rope_dim)] of every past position, per layer in
-// position order, in F32 or F16 (llama.cpp's default for this cache too: half the bytes decode
-// reads per token at depth, for rounding the latents to F16 as they are written).
+// position order, in F32, F16 (llama.cpp's default for this cache too: half the bytes decode
+// reads per token at depth, for rounding the latents to F16 as they are written) or Q8_0.
 class LatentKVCache {
  public:
-  // type: DType::F32 or DType::F16 (anything else is an error).
+  // type: DType::F32, F16 or Q8_0 (check_cache_type in model/kv_cache.h).
   LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type = DType::F32);
 
   DType type() const { return type_; }
@@ -46,7 +46,7 @@ class LatentKVCache {
   // (server/prefix_store.h).
   uint8_t* rows(int64_t layer) { return data_.data() + offset(layer, 0); }
   const uint8_t* rows(int64_t layer) const { return data_.data() + offset(layer, 0); }
-  size_t row_bytes() const { return size_t(latent_dim_) * elem_; }
+  size_t row_bytes() const { return row_bytes_; }
 
   void check_room(int64_t n) const;  // throws r1::Error if n more positions do not fit
   void advance(int64_t n);           // n more positions were written into every layer
@@ -57,7 +57,7 @@ class LatentKVCache {
   size_t offset(int64_t layer, int64_t pos) const { return size_t(layer * capacity_ + pos) * row_bytes(); }
   int64_t n_layer_, latent_dim_, capacity_;
   DType type_;
-  size_t elem_;  // bytes per stored value
+  size_t row_bytes_;  // bytes per stored position
   int64_t size_ = 0;
   HugeArray<uint8_t> data_;  // in huge pages (util/huge_pages.h), resident as positions are written
 };

@@ -16,14 +16,14 @@ float widen(float x) { return x; }
 float widen(uint16_t h) { return fp16_to_f32(h); }
 
 template <class T>
-void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys,
-                        const T* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys,
+                        T V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
     for (int64_t t = 0; t < seen; ++t) {
-      const T* kt = K + t * k_stride;
+      T kt = K + t * k_stride;
       float dot = 0;
       for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * widen(kt[j]);
       s[t] = dot * scale;
@@ -33,7 +33,7 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, const T* K, in
     std::fill(o, o + d_v, 0.0f);
     for (int64_t t = 0; t < seen; ++t) {
       const float p = s[t];
-      const T* vt = V + t * v_stride;
+      T vt = V + t * v_stride;
       for (int64_t j = 0; j < d_v; ++j) o[j] += p * widen(vt[j]);
     }
   }
@@ -51,11 +51,16 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, 
   attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
 namespace {
 
-// T: float or uint16_t (F16 bits); each kernel has both.
+// T: the rows' pointer type (const float*, const uint16_t* for F16 bits, Q8Ptr); each kernel has all three.
 template <class T>
-void dispatch(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+void dispatch(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
               int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
@@ -90,6 +95,14 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t
   dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
 }
 
+void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+            int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  if (k_stride % 32 != 0 || v_stride % 32 != 0 || K.e % 32 != 0 || V.e % 32 != 0) {
+    fail("attention: Q8_0 rows must start on a block (strides ", k_stride, " / ", v_stride, ")");
+  }
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+}
+
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
             const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (type == DType::F32) {
@@ -100,7 +113,11 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
     return dispatch(q, n_q, d_k, static_cast<const uint16_t*>(K), k_stride, n_keys, static_cast<const uint16_t*>(V),
                     v_stride, d_v, scale, out, scores, false);
   }
-  fail("attention: keys and values of type ", dtype_name(type), " (f32 or f16)");
+  if (type == DType::Q8_0) {
+    return attend(q, n_q, d_k, Q8Ptr{static_cast<const BlockQ8_0*>(K)}, k_stride, n_keys,
+                  Q8Ptr{static_cast<const BlockQ8_0*>(V)}, v_stride, d_v, scale, out, scores);
+  }
+  fail("attention: keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
@@ -116,8 +133,11 @@ bool attend_bf16_available(int64_t d_k, int64_t d_v) {
 
 namespace {
 
-void check_bf16(DType type, int64_t d) {
-  if (type != DType::F32 && type != DType::F16) fail("pack_bf16: rows of ", dtype_name(type), " (f32 or f16)");
+void check_bf16(DType type, int64_t stride, int64_t d) {
+  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0) {
+    fail("pack_bf16: rows of ", dtype_name(type), " (f32, f16 or q8_0)");
+  }
+  if (type == DType::Q8_0 && stride % 32 != 0) fail("pack_bf16: Q8_0 rows ", stride, " apart (not whole blocks)");
   if (!attend_bf16_available(32, 16)) fail("attend_bf16: no AVX-512 BF16 here, or bf16 products are off");
   if (d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
 }
@@ -125,7 +145,7 @@ void check_bf16(DType type, int64_t d) {
 }  // namespace
 
 void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  check_bf16(type, d);
+  check_bf16(type, stride, d);
   if (d % 32 != 0 || stride < d) fail("pack_bf16_rows: width ", d, " (stride ", stride, ") is not a multiple of 32");
 #if defined(R1_HAVE_X86_KERNELS)
   pack_bf16_rows_avx512bf16(type, rows, stride, n, d, dst);
@@ -135,7 +155,7 @@ void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int
 }
 
 void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  check_bf16(type, d);
+  check_bf16(type, stride, d);
   if (stride < d) fail("pack_bf16_pairs: stride ", stride, " is below the width ", d);
 #if defined(R1_HAVE_X86_KERNELS)
   pack_bf16_pairs_avx512bf16(type, rows, stride, n, d, dst);

@@ -2,7 +2,7 @@
 // compiled with -mavx2 -mfma and called only when the CPU has them. The layout of
 // attention_avx512.cc at 8 lanes: scores for 8 (query, key) pairs at a time, reduced into one vector
 // of 8 scores; softmax as elementwise.h's; values for up to 2 queries × 48 floats per pass. Keys and
-// values are float32 or F16 (widened with F16C as they are loaded).
+// values are float32, F16 or Q8_0 (widened as they are loaded; T is the row pointer type).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,6 +17,10 @@ namespace {
 
 __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+__m256 load8(Q8Ptr p) {
+  const __m256 codes = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.codes()))));
+  return _mm256_mul_ps(codes, _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(p.block().d))));
+}
 
 // The 8 sums of 8 vectors' lanes: out[i] = Σ_lanes a[i].
 __m256 reduce8(const __m256* a) {
@@ -29,7 +33,7 @@ __m256 reduce8(const __m256* a) {
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries and the 8 / Q keys from t: each loaded key
 // row serves Q queries.
 template <int Q, class T>
-void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
+void scores_block(const float* q, int64_t d_k, T K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   constexpr int L = 8 / Q;
   __m256 acc[8];
@@ -48,7 +52,7 @@ void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int
 }
 
 template <class T>
-float score1(const float* q, int64_t d_k, const T* k, float scale) {
+float score1(const float* q, int64_t d_k, T k, float scale) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t j = 0; j < d_k; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(k + j), acc);
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
@@ -58,7 +62,7 @@ float score1(const float* q, int64_t d_k, const T* k, float scale) {
 
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries and 8·N floats of each o_i.
 template <int Q, int N, class T>
-void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+void values_block(const float* p, int64_t p_stride, T V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   __m256 acc[Q][N];
   for (int i = 0; i < Q; ++i)
@@ -78,7 +82,7 @@ void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride
 // Up to 2 queries × 6 vectors of columns: 12 of the 16 registers hold accumulators.
 constexpr int kValueQueries = 2, kValueVectors = 6;
 template <class T>
-using ValuesFn = void (*)(const float*, int64_t, const T*, int64_t, int64_t, int64_t, float*, int64_t);
+using ValuesFn = void (*)(const float*, int64_t, T, int64_t, int64_t, int64_t, float*, int64_t);
 
 template <class T, int Q, int... Ns>
 constexpr auto values_row(std::integer_sequence<int, Ns...>) {
@@ -91,7 +95,7 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
 }
 
 template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them), queries 2 at a time.
   constexpr int64_t kKeyBlock = 16;
@@ -138,6 +142,11 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
 
 void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                  const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_avx2(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 

@@ -2,7 +2,8 @@
 // Scores: 16 (query, key) pairs at a time, one float accumulator per pair summed over d_k in steps
 // of 16, then the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp.
 // Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass (6 × 64 for narrow values).
-// Keys and values are float32 or F16 (widened as they are loaded: an F16 cache reads half the bytes).
+// Keys and values are float32, F16 or Q8_0 (widened as they are loaded: an F16 cache reads half the
+// bytes, a Q8_0 one 17/32). The kernels' T is the row pointer: const float*, const uint16_t* or Q8Ptr.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -18,12 +19,18 @@ namespace {
 
 __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+// A Q8_0 block's 16 values: codes widened, times the block's scale (broadcast as fp16 and widened by
+// the vector unit: through a scalar register it cost ~10% more, BM_attention_cold_typed).
+__m512 load16(Q8Ptr p) {
+  const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p.codes()))));
+  return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
+}
 
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (q_i at q + i·d_k) and the 16 / Q keys from
 // t: 16 accumulators either way, but each loaded key row serves Q queries, so a step takes Q + 16 / Q
 // loads for its 16 FMAs (17 with one query: load-bound).
 template <int Q, class T>
-void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
+void scores_block(const float* q, int64_t d_k, T K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   constexpr int L = 16 / Q;
   __m512 acc[16];
@@ -42,7 +49,7 @@ void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int
 }
 
 template <class T>
-float score1(const float* q, int64_t d_k, const T* k, float scale) {
+float score1(const float* q, int64_t d_k, T k, float scale) {
   __m512 acc = _mm512_setzero_ps();
   for (int64_t j = 0; j < d_k; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), load16(k + j), acc);
   return _mm512_reduce_add_ps(acc) * scale;
@@ -51,7 +58,7 @@ float score1(const float* q, int64_t d_k, const T* k, float scale) {
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries (p_i at p + i·p_stride, o_i at o + i·o_stride) and
 // 16·N floats of each o_i (columns from V's first): each loaded value vector serves Q queries.
 template <int Q, int N, class T>
-void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+void values_block(const float* p, int64_t p_stride, T V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   __m512 acc[Q][N];
   for (int i = 0; i < Q; ++i)
@@ -73,7 +80,7 @@ void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride
 // queries: 4 loads and 6 broadcasts per 24 FMAs, where 3 × 4 took 4 and 3 per 12).
 constexpr int kValueQueries = 6, kValueVectors = 8, kValueAccumulators = 24;
 template <class T>
-using ValuesFn = void (*)(const float*, int64_t, const T*, int64_t, int64_t, int64_t, float*, int64_t);
+using ValuesFn = void (*)(const float*, int64_t, T, int64_t, int64_t, int64_t, float*, int64_t);
 
 template <class T, int Q, int... Ns>
 constexpr auto values_row(std::integer_sequence<int, Ns...>) {
@@ -86,7 +93,7 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
 }
 
 template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
   // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 (6) at a
@@ -139,6 +146,11 @@ void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int
 void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                    const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
                    bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 

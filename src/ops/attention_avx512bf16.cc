@@ -17,10 +17,15 @@
 namespace r1 {
 namespace {
 
-// 16 floats from 16 values of a cache row of `type` (F32 or F16).
+// 16 floats from 16 values of a cache row of `type` (F32, F16 or Q8_0, j a multiple of 16).
 __m512 load16(DType type, const void* row, int64_t j) {
   if (type == DType::F16) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + j)));
+  }
+  if (type == DType::Q8_0) {
+    const Q8Ptr p = Q8Ptr{static_cast<const BlockQ8_0*>(row)} + j;
+    const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p.codes()))));
+    return _mm512_mul_ps(codes, _mm512_set1_ps(_cvtsh_ss(p.block().d)));
   }
   return _mm512_loadu_ps(static_cast<const float*>(row) + j);
 }
@@ -88,9 +93,9 @@ constexpr const ValuesFn* kValuesByQueries[3] = {kValues<1>, kValues<2>, kValues
 }  // namespace
 
 void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  const size_t elem = type == DType::F16 ? 2 : 4;
+  const size_t stride_bytes = row_bytes(type, stride);
   for (int64_t t = 0; t < n; ++t) {
-    const void* row = static_cast<const uint8_t*>(rows) + size_t(t * stride) * elem;
+    const void* row = static_cast<const uint8_t*>(rows) + size_t(t) * stride_bytes;
     for (int64_t j = 0; j < d; j += 32) {
       const __m512bh b = _mm512_cvtne2ps_pbh(load16(type, row, j + 16), load16(type, row, j));
       _mm512_storeu_si512(dst + t * d + j, (__m512i)b);
@@ -99,10 +104,10 @@ void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int
 }
 
 void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  const size_t elem = type == DType::F16 ? 2 : 4;
+  const size_t stride_bytes = row_bytes(type, stride);
   for (int64_t u = 0; u < (n + 1) / 2; ++u) {
-    const void* r0 = static_cast<const uint8_t*>(rows) + size_t(2 * u * stride) * elem;
-    const void* r1 = static_cast<const uint8_t*>(r0) + size_t(stride) * elem;
+    const void* r0 = static_cast<const uint8_t*>(rows) + size_t(2 * u) * stride_bytes;
+    const void* r1 = static_cast<const uint8_t*>(r0) + stride_bytes;
     const bool odd_end = 2 * u + 1 == n;  // the last pair's second position is padding: zeros
     for (int64_t j = 0; j < d; j += 16) {
       // bf16 of position 2u in the low half of each 32-bit lane, of 2u + 1 in the high half.

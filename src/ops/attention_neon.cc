@@ -1,11 +1,12 @@
 // attend() on 64-bit ARM (NEON, every AArch64 CPU): the layout of attention_avx2.cc at 4 lanes.
 // Scores for 4 queries × 4 keys per pass (16 accumulators, each loaded key row serving 4 queries),
 // summed across lanes with pairwise adds; softmax as elementwise.h's; values for up to 4 queries ×
-// 16 floats per pass (each loaded value row serving 4 queries). Keys and values are float32 or F16
-// (widened as they are loaded).
+// 16 floats per pass (each loaded value row serving 4 queries). Keys and values are float32, F16 or
+// Q8_0 (widened as they are loaded; T is the row pointer type).
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -15,6 +16,14 @@ namespace {
 
 float32x4_t load4(const float* p) { return vld1q_f32(p); }
 float32x4_t load4(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+float32x4_t load4(Q8Ptr p) {
+  int32_t four;  // 4 codes: a wider load could run past the cache's last block
+  std::memcpy(&four, p.codes(), 4);
+  const int16x8_t wide = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(four)));
+  __fp16 d;
+  std::memcpy(&d, &p.block().d, 2);
+  return vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(wide))), float(d));
+}
 
 // Lane j of the result = Σ lanes of a[j].
 float32x4_t reduce4(const float32x4_t* a) {
@@ -23,7 +32,7 @@ float32x4_t reduce4(const float32x4_t* a) {
 
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries and the 4 keys from t.
 template <int Q, class T>
-void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int64_t t, float scale, float* s,
+void scores_block(const float* q, int64_t d_k, T K, int64_t k_stride, int64_t t, float scale, float* s,
                   int64_t s_stride) {
   float32x4_t acc[Q][4];
   for (int i = 0; i < Q; ++i)
@@ -40,7 +49,7 @@ void scores_block(const float* q, int64_t d_k, const T* K, int64_t k_stride, int
 }
 
 template <class T>
-float score1(const float* q, int64_t d_k, const T* k, float scale) {
+float score1(const float* q, int64_t d_k, T k, float scale) {
   float32x4_t acc = vdupq_n_f32(0.0f);
   for (int64_t j = 0; j < d_k; j += 4) acc = vfmaq_f32(acc, vld1q_f32(q + j), load4(k + j));
   return vaddvq_f32(acc) * scale;
@@ -48,7 +57,7 @@ float score1(const float* q, int64_t d_k, const T* k, float scale) {
 
 // o_i += Σ_{t0 ≤ t < t1} p_i[t] · v_t for Q queries and 4·N floats of each o_i.
 template <int Q, int N, class T>
-void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
+void values_block(const float* p, int64_t p_stride, T V, int64_t v_stride, int64_t t0, int64_t t1, float* o,
                   int64_t o_stride) {
   float32x4_t acc[Q][N];
   for (int i = 0; i < Q; ++i)
@@ -65,7 +74,7 @@ void values_block(const float* p, int64_t p_stride, const T* V, int64_t v_stride
 
 // The values of nq (1..4) queries over 4·N columns.
 template <int N, class T>
-void values_queries(int nq, const float* p, int64_t p_stride, const T* V, int64_t v_stride, int64_t t0, int64_t t1,
+void values_queries(int nq, const float* p, int64_t p_stride, T V, int64_t v_stride, int64_t t0, int64_t t1,
                     float* o, int64_t o_stride) {
   switch (nq) {
     case 4: return values_block<4, N, T>(p, p_stride, V, v_stride, t0, t1, o, o_stride);
@@ -76,7 +85,7 @@ void values_queries(int nq, const float* p, int64_t p_stride, const T* V, int64_
 }
 
 template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t k_stride, int64_t n_keys, const T* V,
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them).
   constexpr int64_t kKeyBlock = 16;
@@ -123,6 +132,11 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64
 
 void attend_neon(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                  const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 

@@ -2,13 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 #include "ops/convert.h"
 #include "ops/matmul.h"
+#include "ops/quant.h"
 #include "util/cpu.h"
 
 namespace r1 {
@@ -210,6 +214,85 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
         }
 }
 
+// Q8_0 rows (the `-ctk q8_0` caches): every kernel against float64 on the values the blocks hold, with
+// keys and values in their own rows and, as MLA's latent cache has them, values as the first d_v
+// values of the key rows; a whole block of gap after each row whose scale is NaN (read, it would
+// poison the output). Widths around the kernels' vector sizes, MLA's 0.66B latent (288 / 256).
+TEST(Attention, Q8KernelsMatchFloat64OnTheStoredValues) {
+  using Q8Kernel = void (*)(const float*, int64_t, int64_t, Q8Ptr, int64_t, int64_t, Q8Ptr, int64_t, int64_t, float,
+                            float*, float*, bool);
+  std::vector<std::pair<const char*, Q8Kernel>> all = {
+      {"attend", [](const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t ks, int64_t n_keys, Q8Ptr V, int64_t vs,
+                    int64_t d_v, float scale, float* out, float* scores, bool) {
+         attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
+       }},
+      {"scalar", &attend_scalar}};
+#if defined(R1_HAVE_X86_KERNELS)
+  if (cpu_features().avx2 && cpu_features().fma && cpu_features().f16c) all.push_back({"avx2", &attend_avx2});
+  if (cpu_features().avx512f && cpu_features().f16c) all.push_back({"avx512", &attend_avx512});
+#elif defined(R1_HAVE_NEON_KERNELS)
+  all.push_back({"neon", &attend_neon});
+#endif
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const struct { int64_t d_k, d_v; bool shared; } dims[] = {{64, 64, false}, {128, 128, false}, {48, 24, false},
+                                                            {288, 256, true}, {96, 64, true}};
+  for (auto [d_k, d_v, shared] : dims)
+    for (int64_t n_keys : {1, 16, 17, 300})
+      for (int64_t n_q : {1, 6, 16})
+        for (bool causal : {false, true}) {
+          if (causal && n_q > n_keys) continue;
+          const int64_t k_stride = (d_k + 31) / 32 * 32 + 32, v_stride = (d_v + 31) / 32 * 32 + 32;
+          const int64_t kb = k_stride / 32, vb = v_stride / 32;
+          std::vector<BlockQ8_0> krows(size_t(n_keys * kb)), vrows(size_t(n_keys * vb));
+          std::vector<float> q(size_t(n_q * d_k)), K(size_t(n_keys * d_k)), V(size_t(n_keys * d_v)), row(static_cast<size_t>(k_stride));
+          for (auto& x : q) x = nd(rng);
+          for (int64_t t = 0; t < n_keys; ++t) {
+            for (auto& x : row) x = 3 * nd(rng);
+            quantize_row(DType::Q8_0, row.data(), krows.data() + t * kb, k_stride);
+            krows[size_t(t * kb + kb - 1)].d = 0x7E00;  // the gap block: NaN
+            dequantize_row(DType::Q8_0, krows.data() + t * kb, row.data(), (kb - 1) * 32);
+            std::copy_n(row.data(), d_k, K.begin() + t * d_k);
+            if (shared) {
+              std::copy_n(row.data(), d_v, V.begin() + t * d_v);
+              continue;
+            }
+            for (auto& x : row) x = nd(rng);
+            quantize_row(DType::Q8_0, row.data(), vrows.data() + t * vb, v_stride);
+            vrows[size_t(t * vb + vb - 1)].d = 0x7E00;
+            dequantize_row(DType::Q8_0, vrows.data() + t * vb, row.data(), (vb - 1) * 32);
+            std::copy_n(row.data(), d_v, V.begin() + t * d_v);
+          }
+          const Q8Ptr Kp{krows.data()}, Vp{shared ? krows.data() : vrows.data()};
+          const int64_t vs = shared ? k_stride : v_stride;
+          std::vector<double> mag;
+          const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.1, &mag, causal);
+          for (auto [name, fn] : all) {
+            if (causal && std::string(name) == "attend") continue;  // attend() has no causal Q8_0 form
+            const bool fits = std::string(name) == "avx512"   ? d_k % 16 == 0 && d_v % 16 == 0
+                              : std::string(name) == "avx2"   ? d_k % 8 == 0 && d_v % 8 == 0
+                              : std::string(name) == "neon"   ? d_k % 4 == 0 && d_v % 4 == 0
+                                                              : true;
+            if (!fits) continue;
+            std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
+            fn(q.data(), n_q, d_k, Kp, k_stride, n_keys, Vp, vs, d_v, 0.1f, out.data(), scores.data(), causal);
+            for (size_t i = 0; i < out.size(); ++i)
+              ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << name << " d_k=" << d_k << " d_v=" << d_v
+                                                                 << " keys=" << n_keys << " n_q=" << n_q
+                                                                 << " causal=" << causal << " i=" << i;
+          }
+        }
+  // Rows that do not start on a block are refused by name.
+  std::vector<BlockQ8_0> rows(4);
+  std::vector<float> q(32), out(32), scores(2);
+  EXPECT_THROW(attend(q.data(), 1, 32, Q8Ptr{rows.data()}, 48, 2, Q8Ptr{rows.data()}, 48, 32, 1.0f, out.data(),
+                      scores.data()),
+               Error);
+  EXPECT_THROW(attend(DType::Q4_0, q.data(), 1, 32, rows.data(), 32, 2, rows.data(), 32, 32, 1.0f, out.data(),
+                      scores.data()),
+               Error);
+}
+
 // Prompt attention in bf16 products: packed from F32 and F16 rows (strided, as MLA's decompressed
 // heads lie), with and without the causal mask, against a float64 reference of the same roundings
 // (queries, keys, values and probabilities to bf16, as the kernel rounds them); and within the
@@ -272,6 +355,34 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
               }
             }
           }
+}
+
+// The bf16 packers read Q8_0 rows (strided, whole blocks) as the values they hold: the same bf16 as
+// packing the dequantized float32 rows.
+TEST(Attention, Bf16PackersReadQ8RowsAsTheirValues) {
+  set_bf16_dot_products(true);
+  struct Restore {
+    ~Restore() { set_bf16_dot_products(false); }
+  } restore;
+  if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const int64_t d = 64, stride = 96, n = 7;
+  std::vector<BlockQ8_0> q8(size_t(n * stride / 32));
+  std::vector<float> f32(size_t(n * stride)), row(static_cast<size_t>(stride));
+  for (int64_t t = 0; t < n; ++t) {
+    for (auto& x : row) x = nd(rng);
+    quantize_row(DType::Q8_0, row.data(), q8.data() + t * stride / 32, stride);
+    dequantize_row(DType::Q8_0, q8.data() + t * stride / 32, f32.data() + t * stride, stride);
+  }
+  std::vector<uint16_t> a(size_t(n * d)), b(a.size()), pa(size_t((n + 1) / 2 * 2 * d)), pb(pa.size());
+  pack_bf16_rows(DType::Q8_0, q8.data(), stride, n, d, a.data());
+  pack_bf16_rows(DType::F32, f32.data(), stride, n, d, b.data());
+  EXPECT_EQ(a, b);
+  pack_bf16_pairs(DType::Q8_0, q8.data(), stride, n, d, pa.data());
+  pack_bf16_pairs(DType::F32, f32.data(), stride, n, d, pb.data());
+  EXPECT_EQ(pa, pb);
+  EXPECT_THROW(pack_bf16_rows(DType::Q8_0, q8.data(), 80, n, d, a.data()), Error);  // not whole blocks
 }
 
 }  // namespace

@@ -16,6 +16,8 @@ constexpr char kDenseMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
 constexpr char kDenseF16Magic[8] = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
 constexpr char kLatentMagic[8] = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
 constexpr char kLatentF16Magic[8] = {'R', '1', 'M', 'H', '0', '0', '0', '1'};
+constexpr char kDenseQ8Magic[8] = {'R', '1', 'K', 'Q', '0', '0', '0', '1'};
+constexpr char kLatentQ8Magic[8] = {'R', '1', 'M', 'Q', '0', '0', '0', '1'};
 
 // Run b of a cache in file order: dense (layer, kv head, keys / values), or a layer's latents.
 char* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
@@ -27,11 +29,18 @@ const char* run(const LatentKVCache& c, uint32_t, int64_t b) { return reinterpre
 
 // The file kind of a dense or latent cache of cache_type.
 const char* magic_of(bool latent, DType cache_type) {
-  cache_value_bytes(cache_type, "prefix store");  // F32 or F16
-  if (latent) return cache_type == DType::F16 ? kLatentF16Magic : kLatentMagic;
-  return cache_type == DType::F16 ? kDenseF16Magic : kDenseMagic;
+  if (cache_type == DType::F16) return latent ? kLatentF16Magic : kDenseF16Magic;
+  if (cache_type == DType::Q8_0) return latent ? kLatentQ8Magic : kDenseQ8Magic;
+  return latent ? kLatentMagic : kDenseMagic;
 }
-bool is_latent(const char* magic) { return magic == kLatentMagic || magic == kLatentF16Magic; }
+bool is_latent(const char* magic) {
+  return magic == kLatentMagic || magic == kLatentF16Magic || magic == kLatentQ8Magic;
+}
+// Bytes per stored position of rows `values` wide, after checking the type (F32, F16 or Q8_0).
+int64_t position_bytes(DType cache_type, int64_t values) {
+  check_cache_type(cache_type, values, "prefix store");
+  return int64_t(row_bytes(cache_type, values));
+}
 
 // FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
 // do not overwrite each other's files.
@@ -55,11 +64,11 @@ std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<c
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type)
     : PrefixStore(dir, magic_of(false, cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
-                  n_layer * n_head_kv * 2, head_dim * int64_t(row_bytes(cache_type, 1))) {}
+                  n_layer * n_head_kv * 2, position_bytes(cache_type, head_dim)) {}
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type)
     : PrefixStore(dir, magic_of(true, cache_type), {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer,
-                  latent_dim * int64_t(row_bytes(cache_type, 1))) {}
+                  position_bytes(cache_type, latent_dim)) {}
 
 PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
     : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {

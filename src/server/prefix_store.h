@@ -5,12 +5,12 @@
 // Because attention is causal, any shared prefix of a stored prompt can be reused, not only the
 // whole of it. It works on the slots' caches of the batch engine (model/batch.h).
 //
-// Dense file: "R1KV0001" (F32 cache) or "R1KH0001" (F16 cache), u32 n_layer, n_head_kv, head_dim,
-// n_tokens, i32 tokens[n_tokens], then for each layer, each kv head: n_tokens keys, then n_tokens
-// values, each head_dim float32 (or F16) values.
-// DeepSeek file: "R1ML0001" (F32 cache) or "R1MH0001" (F16), u32 n_layer, 1, latent_dim, n_tokens,
-// i32 tokens[n_tokens], then for each layer n_tokens latents of latent_dim (kv_lora_rank +
-// qk_rope_dim) float32 (or F16) values -- the MLA cache,
+// Dense file: "R1KV0001" (F32 cache), "R1KH0001" (F16) or "R1KQ0001" (Q8_0), u32 n_layer, n_head_kv,
+// head_dim, n_tokens, i32 tokens[n_tokens], then for each layer, each kv head: n_tokens keys, then
+// n_tokens values, each head_dim values as the cache stores them (float32, F16, or Q8_0 blocks).
+// DeepSeek file: "R1ML0001" (F32 cache), "R1MH0001" (F16) or "R1MQ0001" (Q8_0), u32 n_layer, 1,
+// latent_dim, n_tokens, i32 tokens[n_tokens], then for each layer n_tokens latents of latent_dim
+// (kv_lora_rank + qk_rope_dim) values as stored -- the MLA cache,
 // 576 values per token and layer for R1, which is what makes storing long prompts cheap.
 #pragma once
 #include <cstdint>
@@ -32,7 +32,7 @@ class PrefixStore {
  public:
   // Reads the index of DIR (created if missing); files of another model shape or damaged ones
   // are skipped. Throws r1::Error when the directory cannot be created.
-  // A dense model's store (KVCache of cache_type: F32 or F16):
+  // A dense model's store (KVCache of cache_type: F32, F16 or Q8_0):
   PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type);
   // A DeepSeek model's store (LatentKVCache of n_layer layers, latent_dim values per position, of
   // cache_type):

@@ -136,6 +136,42 @@ TEST_F(PrefixStoreTest, F16CacheRoundTripsAtHalfTheBytes) {
   EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): an F16 context too
 }
 
+// A Q8_0 cache stores its blocks (34 bytes per 32 values), restores to the logits of computing the
+// prompt with a Q8_0 cache, and does not mix with the F16 type; a latent store of rows that are not
+// whole blocks (the mini DeepSeek's 80 values) is refused by name.
+TEST_F(PrefixStoreTest, Q8CacheRoundTripsItsBlocks) {
+  model->set_kv_cache_type(DType::Q8_0);
+  std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+  const ModelConfig& c = model->config();
+  {
+    PrefixStore first = store();
+    BatchEngine engine(*model, 1, 64, pool);
+    ASSERT_EQ(engine.cache(0).type(), DType::Q8_0);
+    StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
+    ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+    ctx.save(prompt);
+    KVCache f16(c.n_layer, c.n_head_kv, c.head_dim, 64, DType::F16);
+    EXPECT_THROW(first.save(prompt, f16), Error) << "an F16 cache in a Q8_0 store";
+    EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, DType::F16).size(), 0u);
+    for (const auto& f : fs::directory_iterator(dir))
+      EXPECT_EQ(fs::file_size(f.path()),
+                8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * uint64_t(c.head_dim / 32 * 34));
+  }
+  PrefixStore second = store();
+  ASSERT_EQ(second.size(), 1u);
+  BatchEngine engine(*model, 1, 64, pool);
+  StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
+  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+  EXPECT_EQ(ctx.take_restored(), 19);
+  EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): a Q8_0 context too
+  try {
+    PrefixStore latent(dir, 3, 80, DType::Q8_0);
+    FAIL() << "a q8_0 store of 80-value rows";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q8_0"), std::string::npos) << e.what();
+  }
+}
+
 // DeepSeek models store the MLA latent cache: kv_lora_rank + qk_rope_dim values per token and
 // layer, and a restored prompt gives the logits of a fresh one.
 TEST_F(PrefixStoreTest, DeepseekLatentCacheRoundTrips) {
