@@ -196,9 +196,7 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
   const int64_t n = int64_t(caches.size()), hd = c.head_dim, group = c.n_head / c.n_head_kv;
   if (n > act.max_batch) fail("batch step: ", n, " sequences but activations for ", act.max_batch);
   const float scale = 1.0f / std::sqrt(float(hd));
-  for_tokens(pool, n, [&](int64_t i) {
-    dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * c.n_embd, c.n_embd);
-  });
+  embed_rows(w.token_embd, ids, n, c.n_embd, act.x.data(), pool);
   auto norm_rows = [&](const TensorView& weight) {
     rmsnorm_rows(act.x.data(), weight, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
   };

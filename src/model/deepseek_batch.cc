@@ -26,9 +26,7 @@ void deepseek_forward_step(const DeepseekConfig& c, const DeepseekWeights& w, co
   for (LatentKVCache* cache : caches) slots.push_back({cache, cache->size()});
 
   auto norm_rows = [&](const TensorView& weight) { rmsnorm_rows(act.x.data(), weight, n, D, c.rms_eps, act.xn.data(), pool); };
-  for_tokens(pool, n, [&](int64_t i) {
-    dequantize_row(w.token_embd.type, w.token_embd.row(ids[i]), act.x.data() + i * D, D);
-  });
+  embed_rows(w.token_embd, ids, n, D, act.x.data(), pool);
   for (int64_t l = 0; l < c.n_layer; l++) {
     const DeepseekLayer& L = w.layers[size_t(l)];
     norm_rows(L.attn_norm);

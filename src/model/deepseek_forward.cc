@@ -66,9 +66,7 @@ void deepseek_forward(const DeepseekConfig& c, const DeepseekWeights& w, LatentK
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
     const int64_t pos0 = cache.size();
-    for_tokens(pool, m, [&](int64_t i) {
-      dequantize_row(w.token_embd.type, w.token_embd.row(ids[start + i]), act.x.data() + i * D, D);
-    });
+    embed_rows(w.token_embd, ids + start, m, D, act.x.data(), pool);
     for (int64_t l = 0; l < c.n_layer; l++) {
       block_forward(c, w.layers[size_t(l)], c.is_moe_layer(l), l, cache, pos0, m, act, pool);
     }

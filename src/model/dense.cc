@@ -14,12 +14,6 @@
 namespace r1 {
 namespace {
 
-// x[i] = embedding row of ids[i], dequantized from whatever type the table is stored in.
-void embed_forward(const ModelConfig& c, const TensorView& embd, const int32_t* ids, int64_t n, float* x,
-                   ThreadPool& pool) {
-  for_tokens(pool, n, [&](int64_t i) { dequantize_row(embd.type, embd.row(ids[i]), x + i * c.n_embd, c.n_embd); });
-}
-
 void add_bias(float* y, const TensorView& bias, int64_t n, int64_t d, ThreadPool& pool) {
   if (!bias.data) return;
   for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
@@ -157,7 +151,7 @@ void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, 
   for (int64_t start = 0; start < n; start += act.max_batch) {
     const int64_t m = std::min(act.max_batch, n - start);
     const int64_t pos0 = cache.size();
-    embed_forward(c, w.token_embd, ids + start, m, act.x.data(), pool);
+    embed_rows(w.token_embd, ids + start, m, c.n_embd, act.x.data(), pool);
     for (int64_t l = 0; l < c.n_layer; l++) {
       attention_block(c, w.layers[size_t(l)], cache, l, pos0, m, act, pool);
       mlp_block(c, w.layers[size_t(l)], m, act, pool);

@@ -1,6 +1,7 @@
 #include "model/token_rows.h"
 
 #include "ops/elementwise.h"
+#include "ops/quant.h"
 
 namespace r1 {
 
@@ -8,6 +9,10 @@ void for_tokens(ThreadPool& pool, int64_t n, const std::function<void(int64_t)>&
   pool.parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) fn(i);
   });
+}
+
+void embed_rows(const TensorView& table, const int32_t* ids, int64_t n, int64_t d, float* x, ThreadPool& pool) {
+  for_tokens(pool, n, [&](int64_t i) { dequantize_row(table.type, table.row(ids[i]), x + i * d, d); });
 }
 
 void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out,

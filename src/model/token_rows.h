@@ -13,6 +13,9 @@ namespace r1 {
 // fn(i) for every token i in [0, n), contiguous shares per thread.
 void for_tokens(ThreadPool& pool, int64_t n, const std::function<void(int64_t)>& fn);
 
+// x[i] = row ids[i] of the embedding table (d values, dequantized from the table's type), n rows.
+void embed_rows(const TensorView& table, const int32_t* ids, int64_t n, int64_t d, float* x, ThreadPool& pool);
+
 // out[i] = rmsnorm(x[i]) · weight (a float32 vector of d) for n rows of d.
 void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out,
                   ThreadPool& pool);
