@@ -20,6 +20,7 @@
 
 namespace {
 using r1::test_data::read_f32;
+using r1::test_data::rel_err;
 namespace fs = std::filesystem;
 
 const std::string kData = R1_TEST_DATA_DIR;
@@ -122,14 +123,10 @@ TEST(CliE2E, LogitsMatchLlamaCppReference) {
     ASSERT_EQ(r.code, 0) << r.err;
     std::vector<float> ours = read_f32(out);
     ASSERT_EQ(ours.size(), ref.size());
-    double max_ref = 0, max_diff = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      max_ref = std::max(max_ref, double(std::fabs(ref[i])));
-      max_diff = std::max(max_diff, double(std::fabs(ref[i] - ours[i])));
-    }
-    EXPECT_LE(max_diff / max_ref, tol) << model << flag;
+    const double e = rel_err(ours.data(), ref);
+    EXPECT_LE(e, tol) << model << flag;
     if (flag.empty() || flag == " -ctk q8_0 -ctv q8_0") {
-      EXPECT_GT(max_diff / max_ref, 1e-6) << model << flag << ": the cache's values are not rounded";
+      EXPECT_GT(e, 1e-6) << model << flag << ": the cache's values are not rounded";
     }
   }
   // A type we do not have is refused by name; so is q8_0 for rows that are not whole blocks (the mini
@@ -166,15 +163,10 @@ TEST(CliE2E, DeepseekQ8LatentCacheStaysNearTheF32One) {
   for (const char* form : {"absorbed", "decompressed"}) {
     const std::vector<float> q8 = logits(form, "q8_0");
     ASSERT_EQ(q8.size(), f32.size());
-    double m = 0, d = 0;
-    for (size_t i = 0; i < q8.size(); ++i) {
-      m = std::max(m, double(std::fabs(f32[i])));
-      d = std::max(d, double(std::fabs(q8[i] - f32[i])));
-    }
-    std::printf("[ measured ] 0.66B shape, 1 layer, %s form: q8_0 latent cache %.3g of the f32 cache's logits\n", form,
-                d / m);
-    EXPECT_LE(d / m, 2e-2) << form;
-    EXPECT_GT(d / m, 1e-6) << form << ": the latents were not quantized";
+    const double e = rel_err(q8.data(), f32);
+    std::printf("[ measured ] 0.66B shape, 1 layer, %s form: q8_0 latent cache %.3g of the f32 cache's logits\n", form, e);
+    EXPECT_LE(e, 2e-2) << form;
+    EXPECT_GT(e, 1e-6) << form << ": the latents were not quantized";
   }
   std::filesystem::remove(model);
 }
@@ -202,14 +194,7 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
                            bf16 = logits("decompressed", "1");
   ASSERT_EQ(bf16.size(), absorbed.size());
   ASSERT_FALSE(absorbed.empty());
-  auto rel = [&](const std::vector<float>& x) {
-    double m = 0, d = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      m = std::max(m, double(std::fabs(absorbed[i])));
-      d = std::max(d, double(std::fabs(x[i] - absorbed[i])));
-    }
-    return d / m;
-  };
+  auto rel = [&](const std::vector<float>& x) { return rel_err(x.data(), absorbed); };
   std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g of the absorbed form's logits\n",
               rel(decompressed), rel(bf16));
   EXPECT_LE(rel(decompressed), 1e-5);

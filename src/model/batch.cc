@@ -200,10 +200,6 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
   auto norm_rows = [&](const TensorView& weight) {
     rmsnorm_rows(act.x.data(), weight, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
   };
-  auto add_bias = [&](float* y, const TensorView& bias, int64_t d) {
-    if (!bias.data) return;
-    for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
-  };
 
   for (int64_t l = 0; l < c.n_layer; l++) {
     const LayerWeights& L = w.layers[size_t(l)];
@@ -212,9 +208,9 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
     matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
     matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
     matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
-    add_bias(act.q.data(), L.bq, c.q_dim());
-    add_bias(act.k.data(), L.bk, c.kv_dim());
-    add_bias(act.v.data(), L.bv, c.kv_dim());
+    add_bias_rows(act.q.data(), L.bq, n, c.q_dim(), pool);
+    add_bias_rows(act.k.data(), L.bk, n, c.kv_dim(), pool);
+    add_bias_rows(act.v.data(), L.bv, n, c.kv_dim(), pool);
     for_tokens(pool, n, [&](int64_t i) {
       const int64_t pos = caches[size_t(i)]->size();
       act.rope.apply(act.q.data() + i * c.q_dim(), int(c.n_head), hd, pos);

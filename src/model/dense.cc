@@ -14,11 +14,6 @@
 namespace r1 {
 namespace {
 
-void add_bias(float* y, const TensorView& bias, int64_t n, int64_t d, ThreadPool& pool) {
-  if (!bias.data) return;
-  for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
-}
-
 void rope_rows(const RopeTable& rope, float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t pos0,
                ThreadPool& pool) {
   for_tokens(pool, n, [&](int64_t i) { rope.apply(x + i * n_heads * head_dim, int(n_heads), head_dim, pos0 + i); });
@@ -85,9 +80,9 @@ void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache
   matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
   matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
   matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
-  add_bias(act.q.data(), L.bq, n, c.q_dim(), pool);
-  add_bias(act.k.data(), L.bk, n, c.kv_dim(), pool);
-  add_bias(act.v.data(), L.bv, n, c.kv_dim(), pool);
+  add_bias_rows(act.q.data(), L.bq, n, c.q_dim(), pool);
+  add_bias_rows(act.k.data(), L.bk, n, c.kv_dim(), pool);
+  add_bias_rows(act.v.data(), L.bv, n, c.kv_dim(), pool);
   rope_rows(act.rope, act.q.data(), n, c.n_head, c.head_dim, pos0, pool);
   rope_rows(act.rope, act.k.data(), n, c.n_head_kv, c.head_dim, pos0, pool);
   // Append k, v to the cache: token-major rows become head-major rows at positions pos0..

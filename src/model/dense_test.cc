@@ -130,14 +130,18 @@ TEST(DenseBf16, Bf16DotProductsStayWithinTheirTolerance) {
   }
 }
 
-// An F16 KV cache (model/kv_cache.h): keys and values rounded to F16 as they are stored move the
-// logits of the 32-token prompt (in one pass and token by token) and of the 1024-token run only by
-// that rounding -- within 1e-3 of llama.cpp's references, computed with F32 caches (measured
-// 1.5e-4..2.5e-4) -- and really move them (the F32 cache's logits are not reproduced).
-TEST(DenseF16Cache, LogitsMoveOnlyByTheRoundingOfKeysAndValues) {
+// The KV cache's types (model/kv_cache.h), against llama.cpp's references computed with F32 caches,
+// for the 32-token prompt (in one pass and token by token) and the 1024-token run: F16 rows move the
+// logits only by that rounding (within 1e-3, measured 1.5e-4..2.5e-4), Q8_0 blocks (`-ctk q8_0`) by
+// theirs (within 1e-2, measured 4.5e-3..5.5e-3), and both really move them (the F32 cache's logits
+// are not reproduced); an F32 cache reproduces the references at float precision.
+TEST(DenseCacheTypes, LogitsMoveOnlyByTheRoundingOfKeysAndValues) {
   const auto ids = read_ids(kData + "/refs/tokens.txt");
   const auto long_ids = read_ids(kData + "/refs/long_tokens.txt");
   ThreadPool pool(2);
+  // bound: largest error allowed; moved: smallest error that shows the values were rounded (0: none).
+  const struct { DType type; double bound, moved; } kinds[] = {
+      {DType::F16, 1e-3, 1e-6}, {DType::Q8_0, 1e-2, 1e-5}, {DType::F32, 1e-5, 0}};
   for (const char* family : {"qwen2-mini", "llama-mini"}) {
     auto model = Model::load(kData + "/models/" + family + "-f32.gguf");
     const ModelConfig& c = model->config();
@@ -145,8 +149,8 @@ TEST(DenseF16Cache, LogitsMoveOnlyByTheRoundingOfKeysAndValues) {
     const auto ref = read_f32(kData + "/refs/" + family + "-f32.logits.f32");
     const auto long_ref = read_f32(kData + "/refs/" + family + "-f32.long_last32.logits.f32");
     std::vector<float> logits(32 * size_t(V)), by_token(32 * size_t(V)), long_logits(32 * size_t(V));
-    for (DType type : {DType::F16, DType::F32}) {
-      KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 1024, type);
+    for (const auto& k : kinds) {
+      KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 1024, k.type);
       DenseActivations act(c, 256, 1024, pool.size());
       dense_forward(c, model->weights(), cache, act, pool, ids.data(), 32, true, logits.data());
       cache.clear();
@@ -157,52 +161,16 @@ TEST(DenseF16Cache, LogitsMoveOnlyByTheRoundingOfKeysAndValues) {
       dense_forward(c, model->weights(), cache, act, pool, long_ids.data() + 992, 32, true, long_logits.data());
       const double e = rel_err(logits.data(), ref), e_tok = rel_err(by_token.data(), ref);
       const double e_long = rel_err(long_logits.data(), long_ref);
+      const std::string name(dtype_name(k.type));
       std::printf("[ measured ] %s %s cache vs llama.cpp's f32-cache references: prompt %.3g, token by token %.3g, "
-                  "long run %.3g\n", family, type == DType::F16 ? "f16" : "f32", e, e_tok, e_long);
-      if (type == DType::F16) {
-        EXPECT_LE(e, 1e-3) << family;
-        EXPECT_LE(e_tok, 1e-3) << family;
-        EXPECT_LE(e_long, 1e-3) << family;
-        EXPECT_GT(e, 1e-6) << family << ": keys and values were not rounded";
-      } else {
-        EXPECT_LE(std::max({e, e_tok, e_long}), 1e-5) << family;
+                  "long run %.3g\n", family, name.c_str(), e, e_tok, e_long);
+      EXPECT_LE(e, k.bound) << family << " " << name;
+      EXPECT_LE(e_tok, k.bound) << family << " " << name;
+      EXPECT_LE(e_long, k.bound) << family << " " << name;
+      if (k.moved > 0) {
+        EXPECT_GT(e, k.moved) << family << " " << name << ": keys and values were not rounded";
       }
     }
-  }
-}
-
-// A Q8_0 KV cache (`-ctk q8_0`): keys and values as llama.cpp's q8_0 blocks move the logits of the
-// prompt (one pass, token by token) and the 1024-token run by that rounding only: within 1e-2 of
-// llama.cpp's F32-cache references (measured 4.5e-3 .. 5.5e-3; the F16 cache: 1.5e-4 .. 2.5e-4), and
-// they really move.
-TEST(DenseQ8Cache, LogitsMoveOnlyByTheQuantizationOfKeysAndValues) {
-  const auto ids = read_ids(kData + "/refs/tokens.txt");
-  const auto long_ids = read_ids(kData + "/refs/long_tokens.txt");
-  ThreadPool pool(2);
-  for (const char* family : {"qwen2-mini", "llama-mini"}) {
-    auto model = Model::load(kData + "/models/" + family + "-f32.gguf");
-    const ModelConfig& c = model->config();
-    const int64_t V = c.n_vocab;
-    const auto ref = read_f32(kData + "/refs/" + family + "-f32.logits.f32");
-    const auto long_ref = read_f32(kData + "/refs/" + family + "-f32.long_last32.logits.f32");
-    std::vector<float> logits(32 * size_t(V)), by_token(32 * size_t(V)), long_logits(32 * size_t(V));
-    KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 1024, DType::Q8_0);
-    DenseActivations act(c, 256, 1024, pool.size());
-    dense_forward(c, model->weights(), cache, act, pool, ids.data(), 32, true, logits.data());
-    cache.clear();
-    for (int64_t i = 0; i < 32; i++)
-      dense_forward(c, model->weights(), cache, act, pool, &ids[size_t(i)], 1, true, by_token.data() + i * V);
-    cache.clear();
-    dense_forward(c, model->weights(), cache, act, pool, long_ids.data(), 992, false, long_logits.data());
-    dense_forward(c, model->weights(), cache, act, pool, long_ids.data() + 992, 32, true, long_logits.data());
-    const double e = rel_err(logits.data(), ref), e_tok = rel_err(by_token.data(), ref);
-    const double e_long = rel_err(long_logits.data(), long_ref);
-    std::printf("[ measured ] %s q8_0 cache vs llama.cpp's f32-cache references: prompt %.3g, token by token %.3g, "
-                "long run %.3g\n", family, e, e_tok, e_long);
-    EXPECT_LE(e, 1e-2) << family;
-    EXPECT_LE(e_tok, 1e-2) << family;
-    EXPECT_LE(e_long, 1e-2) << family;
-    EXPECT_GT(e, 1e-5) << family << ": keys and values were not quantized";
   }
 }
 

@@ -6,25 +6,24 @@
 
 namespace r1 {
 
-void check_cache_type(DType type, int64_t width, const char* what) {
+size_t cache_row_bytes(DType type, int64_t width, const char* what) {
   if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0) {
     fail(what, ": type ", dtype_name(type), " is not supported (f32, f16 or q8_0)");
   }
   if (type == DType::Q8_0 && width % 32 != 0) {
     fail(what, ": q8_0 needs rows of whole 32-value blocks, and these are ", width, " values wide (use f16)");
   }
+  return row_bytes(type, width);
 }
 
 namespace {
 
 // The cache's bytes, after checking the sizes.
-size_t checked_bytes(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, DType type) {
+size_t checked_bytes(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, size_t row) {
   if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || capacity <= 0) {
     fail("KV cache: sizes must be positive (layers ", n_layer, ", kv heads ", n_head_kv, ", head dim ", head_dim,
          ", context ", capacity, ")");
   }
-  check_cache_type(type, head_dim, "KV cache");
-  const size_t row = row_bytes(type, head_dim);
   const double bytes = 2.0 * double(n_layer) * double(n_head_kv) * double(capacity) * double(row);
   if (bytes > double(int64_t{1} << 40)) fail("KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
   return static_cast<size_t>(2 * n_layer * n_head_kv * capacity) * row;
@@ -38,10 +37,8 @@ KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t c
       head_dim_(head_dim),
       capacity_(capacity),
       type_(type),
-      row_bytes_(0),
-      data_(checked_bytes(n_layer, n_head_kv, head_dim, capacity, type), "KV cache") {
-  row_bytes_ = r1::row_bytes(type, head_dim);  // after checked_bytes has checked the type
-}
+      row_bytes_(cache_row_bytes(type, head_dim, "KV cache")),
+      data_(checked_bytes(n_layer, n_head_kv, head_dim, capacity, row_bytes_), "KV cache") {}
 
 void KVCache::write(int64_t layer, int64_t head, int64_t pos, const float* k, const float* v) {
   quantize_row(type_, k, rows(layer, head, 0) + size_t(pos) * row_bytes(), head_dim_);

@@ -14,13 +14,13 @@
 
 namespace r1 {
 
-// Throws r1::Error naming the problem (`what`: the cache) unless an attention cache of rows `width`
-// values wide can be of `type`: F32, F16, or Q8_0 when width is a multiple of 32.
-void check_cache_type(DType type, int64_t width, const char* what);
+// Bytes of one stored row of `width` values in an attention cache of `type`; throws r1::Error naming
+// the problem (`what`: the cache) unless the type is F32, F16, or Q8_0 with width a multiple of 32.
+size_t cache_row_bytes(DType type, int64_t width, const char* what);
 
 class KVCache {
  public:
-  // type: DType::F32, F16 or Q8_0 (check_cache_type).
+  // type: DType::F32, F16 or Q8_0 (cache_row_bytes).
   KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, DType type = DType::F32);
 
   DType type() const { return type_; }

@@ -18,12 +18,10 @@ namespace r1 {
 
 namespace {
 
-size_t checked_latent_bytes(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type) {
+size_t checked_latent_bytes(int64_t n_layer, int64_t latent_dim, int64_t capacity, size_t row) {
   if (n_layer <= 0 || latent_dim <= 0 || capacity <= 0) {
     fail("latent KV cache: sizes must be positive (layers ", n_layer, ", latent ", latent_dim, ", capacity ", capacity, ")");
   }
-  check_cache_type(type, latent_dim, "latent KV cache");
-  const size_t row = row_bytes(type, latent_dim);
   const double bytes = double(n_layer) * double(capacity) * double(row);
   if (bytes > double(int64_t{1} << 40)) fail("latent KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
   return size_t(n_layer) * size_t(capacity) * row;
@@ -36,10 +34,8 @@ LatentKVCache::LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capaci
       latent_dim_(latent_dim),
       capacity_(capacity),
       type_(type),
-      row_bytes_(0),
-      data_(checked_latent_bytes(n_layer, latent_dim, capacity, type), "latent KV cache") {
-  row_bytes_ = r1::row_bytes(type, latent_dim);  // after checked_latent_bytes has checked the type
-}
+      row_bytes_(cache_row_bytes(type, latent_dim, "latent KV cache")),
+      data_(checked_latent_bytes(n_layer, latent_dim, capacity, row_bytes_), "latent KV cache") {}
 
 void LatentKVCache::write(int64_t layer, int64_t pos, const float* latent) {
   quantize_row(type_, latent, data_.data() + offset(layer, pos), latent_dim_);

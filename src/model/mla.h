@@ -26,7 +26,7 @@ class ThreadPool;
 // reads per token at depth, for rounding the latents to F16 as they are written) or Q8_0.
 class LatentKVCache {
  public:
-  // type: DType::F32, F16 or Q8_0 (check_cache_type in model/kv_cache.h).
+  // type: DType::F32, F16 or Q8_0 (cache_row_bytes in model/kv_cache.h).
   LatentKVCache(int64_t n_layer, int64_t latent_dim, int64_t capacity, DType type = DType::F32);
 
   DType type() const { return type_; }

@@ -28,7 +28,7 @@ std::unique_ptr<InferenceContext> Model::new_context(int64_t n_ctx, ThreadPool& 
 
 void Model::set_kv_cache_type(DType type) {
   // F32, F16 or Q8_0 (whose rows must be whole blocks: the model's head or latent width).
-  check_cache_type(type, deepseek_ ? deepseek_->config().latent_dim() : config_.head_dim, "KV cache");
+  cache_row_bytes(type, deepseek_ ? deepseek_->config().latent_dim() : config_.head_dim, "KV cache");
   kv_cache_type_ = type;
 }
 

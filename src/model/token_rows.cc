@@ -22,6 +22,11 @@ void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d
   });
 }
 
+void add_bias_rows(float* y, const TensorView& bias, int64_t n, int64_t d, ThreadPool& pool) {
+  if (!bias.data) return;
+  for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, static_cast<const float*>(bias.data), d); });
+}
+
 void add_rows(float* y, const float* x, int64_t n, int64_t d, ThreadPool& pool) {
   for_tokens(pool, n, [&](int64_t i) { add(y + i * d, y + i * d, x + i * d, d); });
 }

@@ -20,6 +20,9 @@ void embed_rows(const TensorView& table, const int32_t* ids, int64_t n, int64_t 
 void rmsnorm_rows(const float* x, const TensorView& weight, int64_t n, int64_t d, float eps, float* out,
                   ThreadPool& pool);
 
+// y[i] += bias for n rows of d (a float32 vector of d); nothing when the tensor is absent.
+void add_bias_rows(float* y, const TensorView& bias, int64_t n, int64_t d, ThreadPool& pool);
+
 // y[i] += x[i] for n rows of d.
 void add_rows(float* y, const float* x, int64_t n, int64_t d, ThreadPool& pool);
 

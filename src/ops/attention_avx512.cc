@@ -19,12 +19,7 @@ namespace {
 
 __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 __m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-// A Q8_0 block's 16 values: codes widened, times the block's scale (broadcast as fp16 and widened by
-// the vector unit: through a scalar register it cost ~10% more, BM_attention_cold_typed).
-__m512 load16(Q8Ptr p) {
-  const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p.codes()))));
-  return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
-}
+__m512 load16(Q8Ptr p) { return load16_q8(p); }
 
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (q_i at q + i·d_k) and the 16 / Q keys from
 // t: 16 accumulators either way, but each loaded key row serves Q queries, so a step takes Q + 16 / Q

@@ -22,11 +22,7 @@ __m512 load16(DType type, const void* row, int64_t j) {
   if (type == DType::F16) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + j)));
   }
-  if (type == DType::Q8_0) {
-    const Q8Ptr p = Q8Ptr{static_cast<const BlockQ8_0*>(row)} + j;
-    const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p.codes()))));
-    return _mm512_mul_ps(codes, _mm512_set1_ps(_cvtsh_ss(p.block().d)));
-  }
+  if (type == DType::Q8_0) return load16_q8(Q8Ptr{static_cast<const BlockQ8_0*>(row)} + j);
   return _mm512_loadu_ps(static_cast<const float*>(row) + j);
 }
 

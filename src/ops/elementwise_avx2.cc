@@ -64,9 +64,9 @@ void softmax_avx2(float* x, int64_t n) {
   _mm256_store_pd(halves, sum);
   double total = halves[0] + halves[1] + halves[2] + halves[3];
   for (int64_t j = i; j < n; ++j) total += (x[j] = std::exp(x[j] - max));
-  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / total));
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  for (int64_t j = i; j < n; ++j) x[j] *= static_cast<float>(1.0 / total);
+  const float inv = static_cast<float>(1.0 / total);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
+  for (int64_t j = i; j < n; ++j) x[j] *= inv;
 }
 
 }  // namespace r1

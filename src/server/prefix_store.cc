@@ -36,11 +36,7 @@ const char* magic_of(bool latent, DType cache_type) {
 bool is_latent(const char* magic) {
   return magic == kLatentMagic || magic == kLatentF16Magic || magic == kLatentQ8Magic;
 }
-// Bytes per stored position of rows `values` wide, after checking the type (F32, F16 or Q8_0).
-int64_t position_bytes(DType cache_type, int64_t values) {
-  check_cache_type(cache_type, values, "prefix store");
-  return int64_t(row_bytes(cache_type, values));
-}
+
 
 // FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
 // do not overwrite each other's files.
@@ -64,11 +60,11 @@ std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<c
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type)
     : PrefixStore(dir, magic_of(false, cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
-                  n_layer * n_head_kv * 2, position_bytes(cache_type, head_dim)) {}
+                  n_layer * n_head_kv * 2, int64_t(cache_row_bytes(cache_type, head_dim, "prefix store"))) {}
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type)
     : PrefixStore(dir, magic_of(true, cache_type), {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer,
-                  position_bytes(cache_type, latent_dim)) {}
+                  int64_t(cache_row_bytes(cache_type, latent_dim, "prefix store"))) {}
 
 PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
     : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {

@@ -106,64 +106,42 @@ TEST_F(PrefixStoreTest, DamagedOrForeignFilesAreIgnored) {
   EXPECT_EQ(store().size(), 0u);  // cut short
 }
 
-// An F16 cache stores its F16 rows (half the bytes of F32), restores to the logits of computing the
-// prompt with an F16 cache, and does not mix with an F32 cache or store.
-TEST_F(PrefixStoreTest, F16CacheRoundTripsAtHalfTheBytes) {
-  model->set_kv_cache_type(DType::F16);
-  std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
-  {
-    PrefixStore first = store();
-    BatchEngine engine(*model, 1, 64, pool);
-    ASSERT_EQ(engine.cache(0).type(), DType::F16);
-    StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
-    ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-    ctx.save(prompt);
-    const ModelConfig& c = model->config();
-    KVCache f32(c.n_layer, c.n_head_kv, c.head_dim, 64, DType::F32);
-    EXPECT_THROW(first.save(prompt, f32), Error) << "an F32 cache in an F16 store";
-    PrefixStore f32_store(dir, c.n_layer, c.n_head_kv, c.head_dim, DType::F32);
-    EXPECT_EQ(f32_store.size(), 0u);
-    EXPECT_THROW(f32_store.load(prompt, 19, engine.cache(0)), Error) << "an F16 cache from an F32 store";
-    for (const auto& f : fs::directory_iterator(dir))
-      EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * c.head_dim * 2u);
-  }
-  PrefixStore second = store();
-  ASSERT_EQ(second.size(), 1u);
-  BatchEngine engine(*model, 1, 64, pool);
-  StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
-  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-  EXPECT_EQ(ctx.take_restored(), 19);
-  EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): an F16 context too
-}
-
-// A Q8_0 cache stores its blocks (34 bytes per 32 values), restores to the logits of computing the
-// prompt with a Q8_0 cache, and does not mix with the F16 type; a latent store of rows that are not
-// whole blocks (the mini DeepSeek's 80 values) is refused by name.
-TEST_F(PrefixStoreTest, Q8CacheRoundTripsItsBlocks) {
-  model->set_kv_cache_type(DType::Q8_0);
-  std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+// An F16 cache stores its F16 rows (half the bytes of F32), a Q8_0 cache its blocks (34 bytes per 32
+// values); each restores to the logits of computing the prompt with a cache of its type, and does not
+// mix with another type's cache or store. A latent store of rows that are not whole blocks (the mini
+// DeepSeek's 80 values) is refused for Q8_0 by name.
+TEST_F(PrefixStoreTest, F16AndQ8CachesRoundTripTheirRows) {
   const ModelConfig& c = model->config();
-  {
-    PrefixStore first = store();
+  const struct { DType type, other; uint64_t row_bytes; } kinds[] = {
+      {DType::F16, DType::F32, uint64_t(c.head_dim) * 2u}, {DType::Q8_0, DType::F16, uint64_t(c.head_dim / 32 * 34)}};
+  for (const auto& k : kinds) {
+    SCOPED_TRACE(std::string(dtype_name(k.type)));
+    fs::remove_all(dir);
+    model->set_kv_cache_type(k.type);
+    std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
+    {
+      PrefixStore first = store();
+      BatchEngine engine(*model, 1, 64, pool);
+      ASSERT_EQ(engine.cache(0).type(), k.type);
+      StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
+      ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
+      ctx.save(prompt);
+      KVCache other(c.n_layer, c.n_head_kv, c.head_dim, 64, k.other);
+      EXPECT_THROW(first.save(prompt, other), Error) << "a cache of another type in the store";
+      PrefixStore other_store(dir, c.n_layer, c.n_head_kv, c.head_dim, k.other);
+      EXPECT_EQ(other_store.size(), 0u);
+      EXPECT_THROW(other_store.load(prompt, 19, engine.cache(0)), Error) << "a cache from another type's store";
+      for (const auto& f : fs::directory_iterator(dir))
+        EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * k.row_bytes);
+    }
+    PrefixStore second = store();
+    ASSERT_EQ(second.size(), 1u);
     BatchEngine engine(*model, 1, 64, pool);
-    ASSERT_EQ(engine.cache(0).type(), DType::Q8_0);
-    StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
+    StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
     ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-    ctx.save(prompt);
-    KVCache f16(c.n_layer, c.n_head_kv, c.head_dim, 64, DType::F16);
-    EXPECT_THROW(first.save(prompt, f16), Error) << "an F16 cache in a Q8_0 store";
-    EXPECT_EQ(PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, DType::F16).size(), 0u);
-    for (const auto& f : fs::directory_iterator(dir))
-      EXPECT_EQ(fs::file_size(f.path()),
-                8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * uint64_t(c.head_dim / 32 * 34));
+    EXPECT_EQ(ctx.take_restored(), 19);
+    EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): a context of the same type
   }
-  PrefixStore second = store();
-  ASSERT_EQ(second.size(), 1u);
-  BatchEngine engine(*model, 1, 64, pool);
-  StoredPrefixContext ctx(engine.context(0), engine.cache(0), second);
-  ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
-  EXPECT_EQ(ctx.take_restored(), 19);
-  EXPECT_LT(max_diff(logits, reference(prompt)), 1e-4);  // reference(): a Q8_0 context too
   try {
     PrefixStore latent(dir, 3, 80, DType::Q8_0);
     FAIL() << "a q8_0 store of 80-value rows";
