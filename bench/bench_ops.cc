@@ -227,6 +227,41 @@ void BM_attention_cold_typed(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_cold_typed)->Arg(0)->Arg(1)->ArgName("q8")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Decode attention at depth as MLA computes it: one thread's 8 of 16 heads (DeepSeek-V3-0.66B,
+// V2-Lite) against 4096 positions of the F16 latent cache (576 wide keys, the first 512 their values),
+// the caches of 8 layers used in turn (38 MB). Arg: float32 products (R1_BF16_DOT=0's path), or bf16
+// products on the rows packed block by block (the default where the CPU has AVX-512 BF16; skipped
+// elsewhere). One thread.
+void BM_attention_latent(benchmark::State& state) {
+  constexpr int64_t kLatent = 576, kValues = 512, kHeads = 8, kKeys = 4096, kLayers = 8, kCache = kKeys * kLatent;
+  const bool bf16 = state.range(0) != 0;
+  const bool was = bf16_dot_products();
+  set_bf16_dot_products(bf16);
+  if (bf16 && !attend_bf16_available(kLatent, kValues)) {
+    set_bf16_dot_products(was);
+    state.SkipWithError("no AVX-512 BF16 here");
+    return;
+  }
+  HugeArray<uint16_t> cache(size_t(kLayers * kCache), "benchmark cache");
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  for (int64_t i = 0; i < kLayers * kCache; ++i) cache.data()[i] = f32_to_fp16(d(rng));
+  std::vector<float> q(kHeads * kLatent), out(kHeads * kValues), scores(kHeads * kKeys);
+  for (auto& v : q) v = 0.05f * d(rng);
+  int64_t layer = 0;
+  for (auto _ : state) {
+    const uint16_t* k = cache.data() + layer * kCache;
+    attend(q.data(), kHeads, kLatent, k, kLatent, kKeys, k, kLatent, kValues, 0.07f, out.data(), scores.data());
+    benchmark::DoNotOptimize(out.data());
+    layer = (layer + 1) % kLayers;
+  }
+  set_bf16_dot_products(was);
+  state.SetLabel(std::string(bf16 ? "bf16 products " : "float32 products ") + matmul_backend());
+  state.counters["GMAC/s"] =
+      benchmark::Counter(double(kHeads * kKeys * (kLatent + kValues)) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_attention_latent)->Arg(0)->Arg(1)->ArgName("bf16")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // Prompt attention at depth as a dense model computes it: one token's 6 query heads (Qwen-1.5B) over
 // 4096 positions of one KV head, keys and values in L2/L3 (one head's F16 cache, 2 MiB), so the
 // multiply-adds bound it. Arg: float32 products on the F16 rows (attend), or bf16 products on rows

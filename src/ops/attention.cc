@@ -56,6 +56,26 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_
   attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
+#if defined(R1_HAVE_X86_KERNELS)
+void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
+void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
+void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal);
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            bool causal);
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
+                            int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
+                            float* scores, bool causal);
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
+                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            bool causal);
+#endif
+
+bool attend_bf16_available(int64_t d_k, int64_t d_v) {
+  return bf16_dot_products() && d_k % 32 == 0 && d_v % 16 == 0 && d_k <= 1024;
+}
+
 namespace {
 
 // T: the rows' pointer type (const float*, const uint16_t* for F16 bits, Q8Ptr); each kernel has all three.
@@ -67,6 +87,10 @@ void dispatch(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, i
   // every x86 backend but scalar implies AVX2 + FMA.
   const char* be = matmul_backend();
   const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
+  // bf16 products while they are on (ops/matmul.h; the cache rows packed to bf16 block by block).
+  if (avx512 && attend_bf16_available(d_k, d_v) && d_v <= 1024) {
+    return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  }
   if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) {
     return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
   }
@@ -120,17 +144,6 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
   fail("attention: keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
 }
 
-#if defined(R1_HAVE_X86_KERNELS)
-void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
-void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
-void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal);
-#endif
-
-bool attend_bf16_available(int64_t d_k, int64_t d_v) {
-  return bf16_dot_products() && d_k % 32 == 0 && d_v % 16 == 0 && d_k <= 1024;
-}
-
 namespace {
 
 void check_bf16(DType type, int64_t stride, int64_t d) {
@@ -169,12 +182,7 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
   if (!attend_bf16_available(d_k, d_v)) fail("attend_bf16: not available for ", d_k, " / ", d_v, " here");
   if (causal && n_q > n_keys) fail("attend_bf16: ", n_q, " causal queries need at least as many keys, not ", n_keys);
 #if defined(R1_HAVE_X86_KERNELS)
-  // The kernel takes up to 16 queries (one bf16 row each on its stack); a causal block's chunk ends
-  // n_q - i0 - m queries before the block does, and sees as many keys fewer.
-  for (int64_t i0 = 0; i0 < n_q; i0 += 16) {
-    const int64_t m = std::min<int64_t>(16, n_q - i0), keys = causal ? n_keys - (n_q - i0 - m) : n_keys;
-    attend_bf16_avx512bf16(q + i0 * d_k, m, d_k, K, keys, Vp, d_v, scale, out + i0 * d_v, scores, causal);
-  }
+  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores, causal);
 #else
   (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores, (void)causal;
 #endif

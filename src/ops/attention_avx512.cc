@@ -17,10 +17,6 @@
 namespace r1 {
 namespace {
 
-__m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-__m512 load16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-__m512 load16(Q8Ptr p) { return load16_q8(p); }
-
 // s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (q_i at q + i·d_k) and the 16 / Q keys from
 // t: 16 accumulators either way, but each loaded key row serves Q queries, so a step takes Q + 16 / Q
 // loads for its 16 FMAs (17 with one query: load-bound).

@@ -20,6 +20,13 @@ inline __m512 load16_q8(Q8Ptr p) {
   return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
 }
 
+// 16 floats from a row pointer of each cache type (attention.h's T: float32, F16 bits, Q8_0).
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16(Q8Ptr p) { return load16_q8(p); }
+
 // The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].
 inline __m512 reduce16(const __m512* a) {
   __m512 b[8], c[4];

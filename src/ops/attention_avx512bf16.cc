@@ -1,9 +1,15 @@
-// Prompt attention in bf16 products (attend_bf16 in ops/attention.h); compiled with -mavx512bf16 and
-// called only when the CPU has it. vdpbf16ps multiplies 32 bf16 pairs and adds them into 16 float32
-// sums, twice the products per instruction of a float32 FMA. Scores: the layout of attention_avx512.cc
-// (16 (query, key) sums per pass, each loaded key row serving up to 4 queries), 32 elements of d_k
-// per step. Values: the probabilities of two positions and their value rows are multiplied in one
-// instruction, which is why the values come in pairs of positions (pack_bf16_pairs).
+// Attention in bf16 products; compiled with -mavx512bf16 and called only when the CPU has it.
+// vdpbf16ps multiplies 32 bf16 pairs and adds them into 16 float32 sums, twice the products per
+// instruction of a float32 FMA. One kernel, two ways of getting its bf16 keys and values:
+//  - prompt attention (attend_bf16): packed once per pass by the caller (pack_bf16_rows /
+//    pack_bf16_pairs) and shared by all of the pass's queries;
+//  - attend() on cache rows while bf16 products are on (decode): each block of 16 keys, and later
+//    its values, packed into L1 when the kernel reaches it and used there by every query. Decode
+//    attention with many heads on one cache (MLA's latent: 16 and more) is bound by its products.
+// Scores: the layout of attention_avx512.cc (16 (query, key) sums per pass, each loaded key row
+// serving up to 4 queries), 32 elements of d_k per step. Values: the probabilities of two positions
+// and their value rows are multiplied in one instruction, which is why the values come in pairs of
+// positions.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,21 +23,43 @@
 namespace r1 {
 namespace {
 
-// 16 floats from 16 values of a cache row of `type` (F32, F16 or Q8_0, j a multiple of 16).
-__m512 load16(DType type, const void* row, int64_t j) {
-  if (type == DType::F16) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + j)));
-  }
-  if (type == DType::Q8_0) return load16_q8(Q8Ptr{static_cast<const BlockQ8_0*>(row)} + j);
-  return _mm512_loadu_ps(static_cast<const float*>(row) + j);
-}
+constexpr int64_t kMaxQueries = 16, kMaxWidth = 1024, kKeyBlock = 16;
 
 __m512bh load_bh(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
 
-// s[i · s_stride + t + l] = scale · q_i·k_{t+l} for Q queries (bf16 rows q + i·d_k) and the 16 / Q
-// keys from t (bf16 rows of d_k).
+// dst [n][d] bf16 from the first d values of n rows `stride` apart (T: attention.h's row pointers).
+template <class T>
+void pack_rows(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
+  for (int64_t t = 0; t < n; ++t) {
+    const T row = rows + t * stride;
+    for (int64_t j = 0; j < d; j += 32) {
+      _mm512_storeu_si512(dst + t * d + j, (__m512i)_mm512_cvtne2ps_pbh(load16(row + (j + 16)), load16(row + j)));
+    }
+  }
+}
+
+// dst [(n + 1) / 2][d][2] bf16: positions 2u and 2u + 1 side by side (zero after an odd n).
+template <class T>
+void pack_pairs(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
+  // Words [a0 .. a15 | b0 .. b15] (the two positions' bf16) to [a0 b0 a1 b1 ..].
+  alignas(64) static constexpr uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                           8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i interleave = _mm512_load_si512(kInterleave);
+  for (int64_t u = 0; u < (n + 1) / 2; ++u) {
+    const T r0 = rows + 2 * u * stride;
+    const bool odd_end = 2 * u + 1 == n;  // the last pair's second position is padding: zeros
+    for (int64_t j = 0; j < d; j += 16) {
+      const __m512 b = odd_end ? _mm512_setzero_ps() : load16(r0 + (stride + j));
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, load16(r0 + j));
+      _mm512_storeu_si512(dst + (u * d + j) * 2, _mm512_permutexvar_epi16(interleave, both));
+    }
+  }
+}
+
+// s[i · s_stride + l] = scale · q_i·k_l for Q queries (bf16 rows q + i·d_k) and the 16 / Q keys from
+// l (bf16 rows of d_k at K).
 template <int Q>
-void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t t, float scale, float* s,
+void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t l0, float scale, float* s,
                   int64_t s_stride) {
   constexpr int L = 16 / Q;
   __m512 acc[16];
@@ -40,13 +68,13 @@ void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t t, 
     __m512bh qj[Q];
     for (int i = 0; i < Q; ++i) qj[i] = load_bh(q + i * d_k + j);
     for (int l = 0; l < L; ++l) {
-      const __m512bh kl = load_bh(K + (t + l) * d_k + j);
+      const __m512bh kl = load_bh(K + (l0 + l) * d_k + j);
       for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm512_dpbf16_ps(acc[i * L + l], qj[i], kl);
     }
   }
   const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));  // lane i·L + l
   for (int i = 0; i < Q; ++i)
-    _mm512_mask_compressstoreu_ps(s + i * s_stride + t, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
+    _mm512_mask_compressstoreu_ps(s + i * s_stride + l0, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
 }
 
 float score1(const uint16_t* q, int64_t d_k, const uint16_t* k, float scale) {
@@ -55,15 +83,15 @@ float score1(const uint16_t* q, int64_t d_k, const uint16_t* k, float scale) {
   return _mm512_reduce_add_ps(acc) * scale;
 }
 
-// o_i += Σ_{pairs u0 ≤ u < u1} p_i(2u)·v_{2u} + p_i(2u+1)·v_{2u+1} for Q queries (bf16 probabilities at
-// p + i·p_stride) over 16·N columns (o_i at o + i·o_stride; value pairs Vp rows of d_v pairs).
+// o_i += Σ_{pairs 0 ≤ u < n_pairs} p_i(2u)·v_{2u} + p_i(2u+1)·v_{2u+1} for Q queries (bf16 probabilities
+// at p + i·p_stride) over 16·N columns (o_i at o + i·o_stride; value pairs Vp rows of d_v pairs).
 template <int Q, int N>
-void values_block(const uint16_t* p, int64_t p_stride, const uint16_t* Vp, int64_t d_v, int64_t u0, int64_t u1,
-                  float* o, int64_t o_stride) {
+void values_block(const uint16_t* p, int64_t p_stride, const uint16_t* Vp, int64_t d_v, int64_t n_pairs, float* o,
+                  int64_t o_stride) {
   __m512 acc[Q][N];
   for (int i = 0; i < Q; ++i)
     for (int c = 0; c < N; ++c) acc[i][c] = _mm512_loadu_ps(o + i * o_stride + 16 * c);
-  for (int64_t u = u0; u < u1; ++u) {
+  for (int64_t u = 0; u < n_pairs; ++u) {
     __m512bh pu[Q];
     for (int i = 0; i < Q; ++i) {
       uint32_t pair;
@@ -80,66 +108,65 @@ void values_block(const uint16_t* p, int64_t p_stride, const uint16_t* Vp, int64
 }
 
 // The values of nq (1..3) queries over 16·N columns, N = 1..8.
-using ValuesFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, float*, int64_t);
+using ValuesFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t);
 template <int Q>
 constexpr ValuesFn kValues[8] = {&values_block<Q, 1>, &values_block<Q, 2>, &values_block<Q, 3>, &values_block<Q, 4>,
                                  &values_block<Q, 5>, &values_block<Q, 6>, &values_block<Q, 7>, &values_block<Q, 8>};
 constexpr const ValuesFn* kValuesByQueries[3] = {kValues<1>, kValues<2>, kValues<3>};
 
-}  // namespace
+// The prompt kernel's keys and value pairs: packed by the caller, used where they are.
+struct PackedRows {
+  const uint16_t* K;
+  const uint16_t* Vp;
+  int64_t d_k, d_v;
+  const uint16_t* keys(int64_t t, int64_t /*m*/) const { return K + t * d_k; }
+  const uint16_t* pairs(int64_t t, int64_t /*m*/) const { return Vp + t * d_v; }  // t even
+};
 
-void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  const size_t stride_bytes = row_bytes(type, stride);
-  for (int64_t t = 0; t < n; ++t) {
-    const void* row = static_cast<const uint8_t*>(rows) + size_t(t) * stride_bytes;
-    for (int64_t j = 0; j < d; j += 32) {
-      const __m512bh b = _mm512_cvtne2ps_pbh(load16(type, row, j + 16), load16(type, row, j));
-      _mm512_storeu_si512(dst + t * d + j, (__m512i)b);
-    }
+// Cache rows: the m keys (values) from t packed into L1 buffers when asked for.
+template <class T>
+struct CacheRows {
+  T K, V;
+  int64_t k_stride, v_stride, d_k, d_v;
+  uint16_t* buffer;  // kKeyBlock · max(d_k, d_v) bf16
+  const uint16_t* keys(int64_t t, int64_t m) const {
+    pack_rows(K + t * k_stride, k_stride, m, d_k, buffer);
+    return buffer;
   }
-}
-
-void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  const size_t stride_bytes = row_bytes(type, stride);
-  for (int64_t u = 0; u < (n + 1) / 2; ++u) {
-    const void* r0 = static_cast<const uint8_t*>(rows) + size_t(2 * u) * stride_bytes;
-    const void* r1 = static_cast<const uint8_t*>(r0) + stride_bytes;
-    const bool odd_end = 2 * u + 1 == n;  // the last pair's second position is padding: zeros
-    for (int64_t j = 0; j < d; j += 16) {
-      // bf16 of position 2u in the low half of each 32-bit lane, of 2u + 1 in the high half.
-      const __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(load16(type, r0, j)));
-      const __m512i b = odd_end ? _mm512_setzero_si512()
-                                : _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(load16(type, r1, j)));
-      _mm512_storeu_si512(dst + (u * d + j) * 2, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
-    }
+  const uint16_t* pairs(int64_t t, int64_t m) const {
+    pack_pairs(V + t * v_stride, v_stride, m, d_v, buffer);
+    return buffer;
   }
-}
+};
 
-void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  // The queries in bf16 (a group's query heads: a few rows).
-  constexpr int64_t kMaxQueries = 16;
-  if (n_q > kMaxQueries || d_k > 1024) fail("attend_bf16: ", n_q, " queries of ", d_k, " exceed 16 x 1024");
-  alignas(64) uint16_t qb[kMaxQueries * 1024];
-  pack_bf16_rows_avx512bf16(DType::F32, q, d_k, n_q, d_k, qb);
+// Attention of n_q <= 16 queries (the causal mask as attend_causal) over keys and values in bf16
+// from `rows`, block by block of 16 positions.
+template <class Rows>
+void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
+                   float* scores, bool causal, const Rows& rows) {
+  alignas(64) uint16_t qb[kMaxQueries * kMaxWidth];  // the queries in bf16
+  pack_rows(q, d_k, n_q, d_k, qb);
 
-  constexpr int64_t kKeyBlock = 16;
-  int64_t t = 0;
-  for (; t + kKeyBlock <= n_keys; t += kKeyBlock) {
+  for (int64_t t = 0; t < n_keys; t += kKeyBlock) {
+    const int64_t m = std::min(kKeyBlock, n_keys - t);
+    const uint16_t* kb = rows.keys(t, m);
+    float* s = scores + t;
+    if (m < kKeyBlock) {
+      for (int64_t l = 0; l < m; ++l)
+        for (int64_t i = 0; i < n_q; ++i) s[i * n_keys + l] = score1(qb + i * d_k, d_k, kb + l * d_k, scale);
+      continue;
+    }
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4)
-      for (int64_t l = 0; l < kKeyBlock; l += 4) scores_block<4>(qb + i * d_k, d_k, K, t + l, scale, scores + i * n_keys, n_keys);
+      for (int64_t l = 0; l < kKeyBlock; l += 4) scores_block<4>(qb + i * d_k, d_k, kb, l, scale, s + i * n_keys, n_keys);
     for (; i + 2 <= n_q; i += 2)
-      for (int64_t l = 0; l < kKeyBlock; l += 8) scores_block<2>(qb + i * d_k, d_k, K, t + l, scale, scores + i * n_keys, n_keys);
-    for (; i < n_q; ++i) scores_block<1>(qb + i * d_k, d_k, K, t, scale, scores + i * n_keys, n_keys);
+      for (int64_t l = 0; l < kKeyBlock; l += 8) scores_block<2>(qb + i * d_k, d_k, kb, l, scale, s + i * n_keys, n_keys);
+    for (; i < n_q; ++i) scores_block<1>(qb + i * d_k, d_k, kb, 0, scale, s + i * n_keys, n_keys);
   }
-  for (; t < n_keys; ++t)
-    for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(qb + i * d_k, d_k, K + t * d_k, scale);
 
   // Softmax in float32 (masked keys get probability 0), then each row's probabilities rounded to
   // bf16 in place (row i's bf16 values at the start of its float row; a zero after an odd count
   // pads the last pair).
-  const int64_t n_pairs = (n_keys + 1) / 2;
   for (int64_t i = 0; i < n_q; ++i) {
     float* s = scores + i * n_keys;
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
@@ -154,20 +181,83 @@ void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint
   }
 
   // Rows of bf16 probabilities lie n_keys floats = 2·n_keys bf16 apart.
-  constexpr int64_t kPairBlock = 8;  // 16 positions, as the scores' key blocks
   const int64_t p_stride = 2 * n_keys;
   const auto* p = reinterpret_cast<const uint16_t*>(scores);
   std::fill(out, out + n_q * d_v, 0.0f);
-  for (int64_t u0 = 0; u0 < n_pairs; u0 += kPairBlock) {
-    const int64_t u1 = std::min(n_pairs, u0 + kPairBlock);
+  for (int64_t t = 0; t < n_keys; t += kKeyBlock) {
+    const int64_t m = std::min(kKeyBlock, n_keys - t);
+    const uint16_t* vp = rows.pairs(t, m);
     for (int64_t i = 0; i < n_q; i += 3) {
       const int nq = static_cast<int>(std::min<int64_t>(3, n_q - i));
       for (int64_t j = 0; j < d_v; j += 128) {
         const int nv = static_cast<int>(std::min<int64_t>(128, d_v - j) / 16);
-        kValuesByQueries[nq - 1][nv - 1](p + i * p_stride, p_stride, Vp + 2 * j, d_v, u0, u1, out + i * d_v + j, d_v);
+        kValuesByQueries[nq - 1][nv - 1](p + i * p_stride + t, p_stride, vp + 2 * j, d_v, (m + 1) / 2,
+                                         out + i * d_v + j, d_v);
       }
     }
   }
+}
+
+// Any number of queries, 16 at a time (on the stack in bf16); a causal block's chunk ends
+// n_q - i0 - m queries before the block does, and sees as many keys fewer.
+template <class Rows>
+void attend_chunks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
+                   float* scores, bool causal, const Rows& rows) {
+  if (d_k > kMaxWidth) fail("attention in bf16: keys of ", d_k, " values (", kMaxWidth, " at most)");
+  for (int64_t i0 = 0; i0 < n_q; i0 += kMaxQueries) {
+    const int64_t m = std::min(kMaxQueries, n_q - i0), keys = causal ? n_keys - (n_q - i0 - m) : n_keys;
+    attend_blocks(q + i0 * d_k, m, d_k, keys, d_v, scale, out + i0 * d_v, scores, causal, rows);
+  }
+}
+
+template <class T>
+void attend_cache_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
+                       int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  if (d_v > kMaxWidth) fail("attention in bf16: values of ", d_v, " (", kMaxWidth, " at most)");
+  alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, scores, causal,
+                CacheRows<T>{K, V, k_stride, v_stride, d_k, d_v, buffer});
+}
+
+// f(rows as the row pointer of `type`: F32, F16 or Q8_0).
+template <class F>
+void with_rows(DType type, const void* rows, F&& f) {
+  if (type == DType::F16) return f(static_cast<const uint16_t*>(rows));
+  if (type == DType::Q8_0) return f(Q8Ptr{static_cast<const BlockQ8_0*>(rows)});
+  f(static_cast<const float*>(rows));
+}
+
+}  // namespace
+
+void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
+  with_rows(type, rows, [&](auto r) { pack_rows(r, stride, n, d, dst); });
+}
+
+void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
+  with_rows(type, rows, [&](auto r) { pack_pairs(r, stride, n, d, dst); });
+}
+
+void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, scores, causal, PackedRows{K, Vp, d_k, d_v});
+}
+
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
+                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            bool causal) {
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
+                            int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
+                            float* scores, bool causal) {
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+}
+
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
+                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            bool causal) {
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
 
 }  // namespace r1

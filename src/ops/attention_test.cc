@@ -293,17 +293,52 @@ TEST(Attention, Q8KernelsMatchFloat64OnTheStoredValues) {
                Error);
 }
 
-// Prompt attention in bf16 products: packed from F32 and F16 rows (strided, as MLA's decompressed
-// heads lie), with and without the causal mask, against a float64 reference of the same roundings
-// (queries, keys, values and probabilities to bf16, as the kernel rounds them); and within the
-// rounding of the exact attention.
-TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
-  set_bf16_dot_products(true);
-  struct Restore {
-    ~Restore() { set_bf16_dot_products(false); }
-  } restore;
-  if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+// Checks out (n_q × d) of attention in bf16 products against a float64 reference of the same roundings
+// (queries, keys, values and probabilities to bf16, as the kernels round them), and against the
+// exact attention within that rounding. K and V: the values the kernel read, [n_keys][d].
+void expect_bf16_attention(const std::vector<float>& out, const std::vector<float>& q, int64_t n_q, int64_t d,
+                           const std::vector<float>& K, const std::vector<float>& V, int64_t n_keys, double scale,
+                           bool causal, const std::string& what) {
   auto bf = [](double x) { return double(bf16_to_f32(f32_to_bf16(float(x)))); };
+  std::vector<double> mag;
+  const auto exact = reference(q, n_q, d, K, n_keys, V, d, scale, &mag, causal);
+  for (int64_t i = 0; i < n_q; ++i) {
+    const int64_t seen = keys_seen(i, n_q, n_keys, causal);
+    std::vector<double> sc(static_cast<size_t>(seen));
+    double mx = -INFINITY, sum = 0;
+    for (int64_t t = 0; t < seen; ++t) {
+      double dot = 0;
+      for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
+      mx = std::max(mx, sc[size_t(t)] = scale * dot);
+    }
+    for (auto& x : sc) sum += (x = std::exp(x - mx));
+    for (int64_t j = 0; j < d; ++j) {
+      // A probability within float32's reach of a bf16 rounding midpoint may round either way in the
+      // kernel (its scores and exp are float32): that term gets one bf16 step of slack.
+      double o = 0, slack = 0;
+      for (int64_t t = 0; t < seen; ++t) {
+        const double p = sc[size_t(t)] / sum, v = bf(V[size_t(t * d + j)]);
+        o += bf(p) * v;
+        slack += std::fabs(bf(p * (1 + 1e-5)) - bf(p * (1 - 1e-5))) * std::fabs(v);
+      }
+      const size_t at = size_t(i * d + j);
+      ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + slack + 1e-30) << what << " i=" << i << " j=" << j;
+      ASSERT_NEAR(out[at], exact[at], 3e-2 * mag[at] + 1e-30) << what << ": far from exact attention";
+    }
+  }
+}
+
+// Turns the bf16 products on for one test (the suite runs with them off: R1_BF16_DOT=0).
+struct Bf16On {
+  Bf16On() { set_bf16_dot_products(true); }
+  ~Bf16On() { set_bf16_dot_products(false); }
+};
+
+// Prompt attention in bf16 products: packed from F32 and F16 rows (strided, as MLA's decompressed
+// heads lie), with and without the causal mask.
+TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
+  Bf16On on;
+  if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(9);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (DType type : {DType::F32, DType::F16})
@@ -332,38 +367,67 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
             pack_bf16_pairs(type, vrows, stride, n_keys, d, Vp.data());
             std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
             attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), scores.data(), causal);
+            expect_bf16_attention(out, q, n_q, d, K, V, n_keys, 0.3, causal,
+                                  std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" +
+                                      std::to_string(n_keys) + " n_q=" + std::to_string(n_q) +
+                                      " causal=" + std::to_string(causal));
+          }
+}
 
-            std::vector<double> mag;
-            const auto exact = reference(q, n_q, d, K, n_keys, V, d, 0.3, &mag, causal);
-            for (int64_t i = 0; i < n_q; ++i) {
-              const int64_t seen = keys_seen(i, n_q, n_keys, causal);
-              std::vector<double> sc(static_cast<size_t>(seen));
-              double mx = -INFINITY, sum = 0;
-              for (int64_t t = 0; t < seen; ++t) {
-                double dot = 0;
-                for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
-                mx = std::max(mx, sc[size_t(t)] = 0.3 * dot);
+// Decode attention while the bf16 products are on: attend() on cache rows of F32, F16 and Q8_0
+// (strided; MLA's latent rows, whose values are the first d_v of the key rows, included), which the
+// kernel packs to bf16 block by block.
+TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
+  Bf16On on;
+  if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  std::mt19937 rng(10);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (DType type : {DType::F32, DType::F16, DType::Q8_0})
+    for (int64_t d : {64, 576})
+      for (int64_t n_keys : {1, 15, 16, 17, 130})
+        for (int64_t n_q : {1, 6, 8, 17})
+          for (bool causal : {false, true}) {
+            if (causal && (n_q > n_keys || type == DType::Q8_0)) continue;  // attend_causal: F32 / F16 rows
+            const int64_t stride = d + 32;  // rows with a gap after them (whole Q8_0 blocks)
+            const size_t row = row_bytes(type, stride);
+            std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(K.size()), x(static_cast<size_t>(stride));
+            for (auto& v : q) v = nd(rng);
+            std::vector<uint8_t> Krows(size_t(n_keys) * row), Vrows(Krows.size());
+            for (auto [rows, vals] : {std::pair{&Krows, &K}, std::pair{&Vrows, &V}})
+              for (int64_t t = 0; t < n_keys; ++t) {
+                for (auto& v : x) v = nd(rng);
+                x[size_t(d)] = NAN;  // in the gap: never read
+                quantize_row(type, x.data(), rows->data() + size_t(t) * row, stride);
+                dequantize_row(type, rows->data() + size_t(t) * row, x.data(), stride);
+                std::copy_n(x.data(), d, vals->data() + t * d);
               }
-              for (auto& x : sc) sum += (x = std::exp(x - mx));
-              for (int64_t j = 0; j < d; ++j) {
-                double o = 0;
-                for (int64_t t = 0; t < seen; ++t) o += bf(sc[size_t(t)] / sum) * bf(V[size_t(t * d + j)]);
-                const size_t at = size_t(i * d + j);
-                ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + 1e-30) << dtype_name(type) << " d=" << d << " keys=" << n_keys
-                                                                << " n_q=" << n_q << " causal=" << causal << " i=" << i;
-                ASSERT_NEAR(out[at], exact[at], 3e-2 * mag[at] + 1e-30) << "far from exact attention";
+            // Scores of N(0, 1) rows grow as √d: the scale keeps the softmax as peaked at 576 as at 64.
+            const float scale = 2.4f / std::sqrt(float(d));
+            std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
+            if (causal) {
+              if (type == DType::F16) {
+                attend_causal(q.data(), n_q, d, reinterpret_cast<const uint16_t*>(Krows.data()), stride, n_keys,
+                              reinterpret_cast<const uint16_t*>(Vrows.data()), stride, d, scale, out.data(),
+                              scores.data());
+              } else {
+                attend_causal(q.data(), n_q, d, reinterpret_cast<const float*>(Krows.data()), stride, n_keys,
+                              reinterpret_cast<const float*>(Vrows.data()), stride, d, scale, out.data(), scores.data());
               }
+            } else {
+              attend(type, q.data(), n_q, d, Krows.data(), stride, n_keys, Vrows.data(), stride, d, scale, out.data(),
+                     scores.data());
             }
+            expect_bf16_attention(out, q, n_q, d, K, V, n_keys, scale, causal,
+                                  std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" +
+                                      std::to_string(n_keys) + " n_q=" + std::to_string(n_q) +
+                                      " causal=" + std::to_string(causal));
           }
 }
 
 // The bf16 packers read Q8_0 rows (strided, whole blocks) as the values they hold: the same bf16 as
 // packing the dequantized float32 rows.
 TEST(Attention, Bf16PackersReadQ8RowsAsTheirValues) {
-  set_bf16_dot_products(true);
-  struct Restore {
-    ~Restore() { set_bf16_dot_products(false); }
-  } restore;
+  Bf16On on;
   if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 2.0f);
