@@ -286,7 +286,7 @@ void BM_attention_prompt(benchmark::State& state) {
   for (auto& v : q) v = 0.1f * d(rng);
   for (auto _ : state) {
     if (bf16) {
-      attend_bf16(q.data(), kQueries, kHead, Kb.data(), kKeys, Vp.data(), kHead, 0.088f, out.data(), scores.data());
+      attend_bf16(q.data(), kQueries, kHead, Kb.data(), kKeys, Vp.data(), kHead, 0.088f, out.data());
     } else {
       attend(q.data(), kQueries, kHead, K.data(), kHead, kKeys, V.data(), kHead, kHead, 0.088f, out.data(), scores.data());
     }

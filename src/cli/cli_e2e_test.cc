@@ -171,11 +171,12 @@ TEST(CliE2E, DeepseekQ8LatentCacheStaysNearTheF32One) {
   std::filesystem::remove(model);
 }
 
-// DeepSeek prompts on decompressed heads attend in bf16 products on CPUs with AVX-512 BF16, where
-// the heads are multiples of 32 wide (the 0.66B shape: 96 / 64; the test data's 48-wide heads stay
-// float32). On a one-layer model of that shape, the 32-token prompt's logits so (R1_BF16_DOT=1,
-// R1_MLA_PREFILL=decompressed) stay within 1e-2 of the absorbed form's float32 ones (measured
-// 3.5e-3), and the float32 decompressed form matches those at float precision (6e-7).
+// DeepSeek attends in bf16 products on CPUs with AVX-512 BF16, where the widths are multiples of 32:
+// prompts on decompressed heads (the 0.66B shape: 96 / 64), and the absorbed form (decode, and prompts
+// with R1_MLA_PREFILL=absorbed) on the 576-wide latent rows. The test data's 48-wide heads and 80-wide
+// latents stay float32. On a one-layer model of that shape, the 32-token prompt's logits in either
+// bf16 form stay within 1e-2 of the absorbed form's float32 ones (measured 3.5e-3 decompressed), and
+// the float32 decompressed form matches those at float precision (6e-7).
 TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
   const std::string model = tmp("ds-0.66b-1layer.gguf");
   Result g = r1("gen-model --shape deepseek-v3-0.66b --n-layer 1 --n-vocab 512 --no-mtp -o " + model);
@@ -191,16 +192,19 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
     return read_f32(out);
   };
   const std::vector<float> absorbed = logits("absorbed", "0"), decompressed = logits("decompressed", "0"),
-                           bf16 = logits("decompressed", "1");
+                           bf16 = logits("decompressed", "1"), absorbed_bf16 = logits("absorbed", "1");
   ASSERT_EQ(bf16.size(), absorbed.size());
+  ASSERT_EQ(absorbed_bf16.size(), absorbed.size());
   ASSERT_FALSE(absorbed.empty());
   auto rel = [&](const std::vector<float>& x) { return rel_err(x.data(), absorbed); };
-  std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g of the absorbed form's logits\n",
-              rel(decompressed), rel(bf16));
+  std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g, absorbed bf16 %.3g of the "
+              "absorbed form's logits\n", rel(decompressed), rel(bf16), rel(absorbed_bf16));
   EXPECT_LE(rel(decompressed), 1e-5);
   EXPECT_LE(rel(bf16), 1e-2);
+  EXPECT_LE(rel(absorbed_bf16), 1e-2);
   if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni) {
     EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
+    EXPECT_GT(rel(absorbed_bf16), 1e-5) << "not the bf16 path";
   }
   std::filesystem::remove(model);
 }

@@ -65,7 +65,7 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
       const int64_t head0 = i * c.q_dim() + g * group * hd;
       if (bf16) {
         attend_bf16(act.q.data() + head0, group, hd, act.k_bf16.data() + g * per_head, pos0 + i + 1,
-                    act.v_bf16.data() + g * per_head, hd, scale, act.att.data() + head0, scores);
+                    act.v_bf16.data() + g * per_head, hd, scale, act.att.data() + head0);
       } else {
         cache.attend(layer, g, act.q.data() + head0, group, pos0 + i + 1, scale, act.att.data() + head0, scores);
       }

@@ -174,11 +174,12 @@ TEST(DenseCacheTypes, LogitsMoveOnlyByTheRoundingOfKeysAndValues) {
   }
 }
 
-// Prompt passes in bf16 attention products (on by default where the CPU has AVX-512 BF16; the suite
-// runs with them off): queries, keys, values and probabilities rounded to bf16 move the prompt's and
-// the 1024-token run's logits within 1e-2 of llama.cpp's references (measured 1.3e-3 .. 2.4e-3), and the
-// path is really taken (the float32 path's logits are not reproduced). Decode steps stay float32.
-TEST(DenseBf16Attention, PromptLogitsStayWithinTheRoundingOfBf16) {
+// Attention in bf16 products (on by default where the CPU has AVX-512 BF16; the suite runs with them
+// off): prompt passes on packed keys and values, decode steps on the cache rows. Queries, keys,
+// values and probabilities rounded to bf16 move the prompt's, the token-by-token run's and the
+// 1024-token run's logits within 1e-2 of llama.cpp's references (measured 1.3e-3 .. 2.4e-3), and the
+// path is really taken (the float32 path's logits are not reproduced).
+TEST(DenseBf16Attention, PromptAndDecodeLogitsStayWithinTheRoundingOfBf16) {
   set_bf16_dot_products(true);
   struct Restore {
     ~Restore() { set_bf16_dot_products(false); }
@@ -201,12 +202,20 @@ TEST(DenseBf16Attention, PromptLogitsStayWithinTheRoundingOfBf16) {
       cache.clear();
       dense_forward(c, model->weights(), cache, act, pool, long_ids.data(), 992, false, long_logits.data());
       dense_forward(c, model->weights(), cache, act, pool, long_ids.data() + 992, 32, true, long_logits.data());
+      std::vector<float> tok_logits(32 * size_t(V));
+      cache.clear();
+      for (int64_t i = 0; i < 32; i++) {
+        dense_forward(c, model->weights(), cache, act, pool, &ids[size_t(i)], 1, true, tok_logits.data() + i * V);
+      }
       const double e = rel_err(logits.data(), ref), e_long = rel_err(long_logits.data(), long_ref);
-      std::printf("[ measured ] %s, %s cache, bf16 prompt attention vs llama.cpp: prompt %.3g, long run %.3g\n", family,
-                  std::string(dtype_name(type)).c_str(), e, e_long);
+      const double e_tok = rel_err(tok_logits.data(), ref);
+      std::printf("[ measured ] %s, %s cache, bf16 attention vs llama.cpp: prompt %.3g, token by token %.3g, long run "
+                  "%.3g\n", family, std::string(dtype_name(type)).c_str(), e, e_tok, e_long);
       EXPECT_LE(e, 1e-2) << family;
+      EXPECT_LE(e_tok, 1e-2) << family;
       EXPECT_LE(e_long, 1e-2) << family;
       EXPECT_GT(e, 5e-4) << family << ": not the bf16 path (float32 attention is within 3e-4)";
+      EXPECT_GT(e_tok, 5e-4) << family << ": decode did not take the bf16 path";
     }
 }
 

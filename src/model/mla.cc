@@ -228,7 +228,7 @@ void attend_decompressed(const DeepseekConfig& c, const MlaWeights& w, const Lat
         const int64_t i0 = b * B, nb = std::min(B, n - i0);
         for (int64_t i = 0; i < nb; i++) std::copy_n(s.q.data() + ((i0 + i) * H + h) * qk, qk, q + i * qk);
         if (bf16) {
-          attend_bf16(q, nb, qk, s.k_bf16.data(), pos0 + i0 + nb, s.v_bf16.data(), v, scale, o, scores, true);
+          attend_bf16(q, nb, qk, s.k_bf16.data(), pos0 + i0 + nb, s.v_bf16.data(), v, scale, o, true);
         } else {
           attend_causal(q, nb, qk, s.k_head.data(), qk, pos0 + i0 + nb, s.kv_head.data() + nope, per, v, scale, o,
                         scores);

@@ -60,7 +60,7 @@ void attend_scalar(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_
 void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal);
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, bool causal);
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                             const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
                             bool causal);
@@ -178,13 +178,13 @@ void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, in
 }
 
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
-                 int64_t d_v, float scale, float* out, float* scores, bool causal) {
+                 int64_t d_v, float scale, float* out, bool causal) {
   if (!attend_bf16_available(d_k, d_v)) fail("attend_bf16: not available for ", d_k, " / ", d_v, " here");
   if (causal && n_q > n_keys) fail("attend_bf16: ", n_q, " causal queries need at least as many keys, not ", n_keys);
 #if defined(R1_HAVE_X86_KERNELS)
-  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, scores, causal);
+  attend_bf16_avx512bf16(q, n_q, d_k, K, n_keys, Vp, d_v, scale, out, causal);
 #else
-  (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)scores, (void)causal;
+  (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)causal;
 #endif
 }
 

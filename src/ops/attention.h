@@ -85,9 +85,10 @@ void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int
 // odd n), the layout in which one instruction sums two positions' products.
 void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 // attend() (attend_causal() when causal) of n_q queries over the first n_keys packed keys K
-// and value pairs Vp (packed from at least n_keys positions).
+// and value pairs Vp (packed from at least n_keys positions). Its softmax runs along the keys, 16 at a
+// time (attention_avx512bf16.cc): no scores scratch.
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
-                 int64_t d_v, float scale, float* out, float* scores, bool causal = false);
+                 int64_t d_v, float scale, float* out, bool causal = false);
 
 // Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).
 inline int64_t keys_seen(int64_t i, int64_t n_q, int64_t n_keys, bool causal) {

@@ -34,9 +34,7 @@ void scores_block(const float* q, int64_t d_k, T K, int64_t k_stride, int64_t t,
       for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm512_fmadd_ps(qj[i], kl, acc[i * L + l]);
     }
   }
-  const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));  // lane i·L + l
-  for (int i = 0; i < Q; ++i)
-    _mm512_mask_compressstoreu_ps(s + i * s_stride + t, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
+  store_scores<Q>(_mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)), s, s_stride, t);
 }
 
 template <class T>

@@ -42,6 +42,16 @@ inline __m512 reduce16(const __m512* a) {
   return _mm512_add_ps(_mm512_shuffle_f32x4(e01, e23, 0x88), _mm512_shuffle_f32x4(e01, e23, 0xDD));
 }
 
+// The scores kernels' sums (lane i·L + l: query i, key l of L = 16 / Q) to s[i · s_stride + t + l]: one
+// masked store of the whole vector per query, placed so that its lanes land at t .. (a compressing
+// store is microcoded on AMD Zen 4, several times slower).
+template <int Q>
+inline void store_scores(__m512 sums, float* s, int64_t s_stride, int64_t t) {
+  constexpr int L = 16 / Q;
+  for (int i = 0; i < Q; ++i)
+    _mm512_mask_storeu_ps(s + i * (s_stride - L) + t, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
+}
+
 // Softmax of n floats in place, as elementwise.h's softmax (an all −inf row becomes zeros; the sum in
 // double): the attention kernels' (attention_avx512.cc, attention_avx512bf16.cc).
 inline void softmax512(float* s, int64_t n) {

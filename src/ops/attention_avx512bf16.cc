@@ -13,7 +13,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 #include "ops/attention.h"
@@ -57,10 +59,11 @@ void pack_pairs(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
 }
 
 // s[i · s_stride + l] = scale · q_i·k_l for Q queries (bf16 rows q + i·d_k) and the 16 / Q keys from
-// l (bf16 rows of d_k at K).
+// l0 (bf16 rows of d_k at K). Inlined: called out of line from the four instances of attend_blocks,
+// its accumulators went through memory (BM_attention_prompt 98 → 64 µs).
 template <int Q>
-void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t l0, float scale, float* s,
-                  int64_t s_stride) {
+__attribute__((always_inline)) inline void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t l0,
+                                                        float scale, float* s, int64_t s_stride) {
   constexpr int L = 16 / Q;
   __m512 acc[16];
   for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
@@ -72,9 +75,7 @@ void scores_block(const uint16_t* q, int64_t d_k, const uint16_t* K, int64_t l0,
       for (int i = 0; i < Q; ++i) acc[i * L + l] = _mm512_dpbf16_ps(acc[i * L + l], qj[i], kl);
     }
   }
-  const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));  // lane i·L + l
-  for (int i = 0; i < Q; ++i)
-    _mm512_mask_compressstoreu_ps(s + i * s_stride + l0, static_cast<__mmask16>(((1u << L) - 1) << (i * L)), sums);
+  store_scores<Q>(_mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale)), s, s_stride, l0);
 }
 
 float score1(const uint16_t* q, int64_t d_k, const uint16_t* k, float scale) {
@@ -140,61 +141,73 @@ struct CacheRows {
 };
 
 // Attention of n_q <= 16 queries (the causal mask as attend_causal) over keys and values in bf16
-// from `rows`, block by block of 16 positions.
+// from `rows`, in one pass over blocks of 16 positions: a block's keys and then its values are used
+// while they are in L1, so each row is read from memory once (MLA's values are the first d_v of its
+// key rows). The softmax runs along: query i keeps the largest score so far m_i and the sum l_i of
+// e^(s − m_i); a block's probabilities e^(s − m_i) are rounded to bf16 for the products, and when m_i
+// grows the sums so far are scaled by e^(m_old − m_new). out_i / l_i at the end.
 template <class Rows>
 void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
-                   float* scores, bool causal, const Rows& rows) {
+                   bool causal, const Rows& rows) {
   alignas(64) uint16_t qb[kMaxQueries * kMaxWidth];  // the queries in bf16
   pack_rows(q, d_k, n_q, d_k, qb);
-
-  for (int64_t t = 0; t < n_keys; t += kKeyBlock) {
-    const int64_t m = std::min(kKeyBlock, n_keys - t);
-    const uint16_t* kb = rows.keys(t, m);
-    float* s = scores + t;
-    if (m < kKeyBlock) {
-      for (int64_t l = 0; l < m; ++l)
-        for (int64_t i = 0; i < n_q; ++i) s[i * n_keys + l] = score1(qb + i * d_k, d_k, kb + l * d_k, scale);
-      continue;
-    }
-    int64_t i = 0;
-    for (; i + 4 <= n_q; i += 4)
-      for (int64_t l = 0; l < kKeyBlock; l += 4) scores_block<4>(qb + i * d_k, d_k, kb, l, scale, s + i * n_keys, n_keys);
-    for (; i + 2 <= n_q; i += 2)
-      for (int64_t l = 0; l < kKeyBlock; l += 8) scores_block<2>(qb + i * d_k, d_k, kb, l, scale, s + i * n_keys, n_keys);
-    for (; i < n_q; ++i) scores_block<1>(qb + i * d_k, d_k, kb, 0, scale, s + i * n_keys, n_keys);
-  }
-
-  // Softmax in float32 (masked keys get probability 0), then each row's probabilities rounded to
-  // bf16 in place (row i's bf16 values at the start of its float row; a zero after an odd count
-  // pads the last pair).
-  for (int64_t i = 0; i < n_q; ++i) {
-    float* s = scores + i * n_keys;
-    const int64_t seen = keys_seen(i, n_q, n_keys, causal);
-    softmax512(s, seen);
-    std::fill(s + seen, s + n_keys, 0.0f);
-    uint16_t* p = reinterpret_cast<uint16_t*>(s);
-    int64_t j = 0;
-    for (; j + 32 <= n_keys; j += 32)
-      _mm512_storeu_si512(p + j, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + j + 16), _mm512_loadu_ps(s + j)));
-    for (; j < n_keys; ++j) p[j] = f32_to_bf16(s[j]);  // rounds as vcvtne2ps2bf16 does
-    if (n_keys % 2 == 1) p[n_keys] = 0;
-  }
-
-  // Rows of bf16 probabilities lie n_keys floats = 2·n_keys bf16 apart.
-  const int64_t p_stride = 2 * n_keys;
-  const auto* p = reinterpret_cast<const uint16_t*>(scores);
+  alignas(64) float sb[kMaxQueries * kKeyBlock];     // a block's scores, query-major
+  alignas(64) uint16_t pb[kMaxQueries * kKeyBlock];  // and its probabilities in bf16
+  float m[kMaxQueries], l[kMaxQueries];
+  const float ninf = -std::numeric_limits<float>::infinity();
+  std::fill(m, m + n_q, ninf);
+  std::fill(l, l + n_q, 0.0f);
   std::fill(out, out + n_q * d_v, 0.0f);
+
   for (int64_t t = 0; t < n_keys; t += kKeyBlock) {
-    const int64_t m = std::min(kKeyBlock, n_keys - t);
-    const uint16_t* vp = rows.pairs(t, m);
+    const int64_t mk = std::min(kKeyBlock, n_keys - t);
+    const uint16_t* kb = rows.keys(t, mk);
+    if (mk == kKeyBlock) {
+      int64_t i = 0;
+      for (; i + 4 <= n_q; i += 4)
+        for (int64_t k = 0; k < kKeyBlock; k += 4) scores_block<4>(qb + i * d_k, d_k, kb, k, scale, sb + i * kKeyBlock, kKeyBlock);
+      for (; i + 2 <= n_q; i += 2)
+        for (int64_t k = 0; k < kKeyBlock; k += 8) scores_block<2>(qb + i * d_k, d_k, kb, k, scale, sb + i * kKeyBlock, kKeyBlock);
+      for (; i < n_q; ++i) scores_block<1>(qb + i * d_k, d_k, kb, 0, scale, sb + i * kKeyBlock, kKeyBlock);
+    } else {
+      for (int64_t k = 0; k < mk; ++k)
+        for (int64_t i = 0; i < n_q; ++i) sb[i * kKeyBlock + k] = score1(qb + i * d_k, d_k, kb + k * d_k, scale);
+    }
+
+    for (int64_t i = 0; i < n_q; ++i) {
+      // Keys this query sees in the block: the first `seen` (mk, or fewer under the causal mask).
+      const int64_t seen = std::clamp<int64_t>(keys_seen(i, n_q, n_keys, causal) - t, 0, mk);
+      const __mmask16 live = static_cast<__mmask16>((1u << seen) - 1);
+      const __m512 si = _mm512_mask_loadu_ps(_mm512_set1_ps(ninf), live, sb + i * kKeyBlock);
+      const float m_new = std::max(m[i], _mm512_mask_reduce_max_ps(live, si));
+      __m512 p = _mm512_setzero_ps();
+      if (m_new != ninf) {
+        if (m_new > m[i] && l[i] > 0.0f) {
+          const __m512 f = _mm512_set1_ps(std::exp(m[i] - m_new));
+          l[i] *= std::exp(m[i] - m_new);
+          for (int64_t j = 0; j < d_v; j += 16) _mm512_storeu_ps(out + i * d_v + j, _mm512_mul_ps(f, _mm512_loadu_ps(out + i * d_v + j)));
+        }
+        m[i] = m_new;
+        p = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(si, _mm512_set1_ps(m_new))));
+        l[i] += _mm512_reduce_add_ps(p);
+      }
+      // Masked and missing positions get 0 (the zero after an odd count pads the last pair).
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + i * kKeyBlock), (__m256i)_mm512_cvtneps_pbh(p));
+    }
+
+    const uint16_t* vp = rows.pairs(t, mk);
     for (int64_t i = 0; i < n_q; i += 3) {
       const int nq = static_cast<int>(std::min<int64_t>(3, n_q - i));
       for (int64_t j = 0; j < d_v; j += 128) {
         const int nv = static_cast<int>(std::min<int64_t>(128, d_v - j) / 16);
-        kValuesByQueries[nq - 1][nv - 1](p + i * p_stride + t, p_stride, vp + 2 * j, d_v, (m + 1) / 2,
-                                         out + i * d_v + j, d_v);
+        kValuesByQueries[nq - 1][nv - 1](pb + i * kKeyBlock, kKeyBlock, vp + 2 * j, d_v, (mk + 1) / 2, out + i * d_v + j,
+                                         d_v);
       }
     }
+  }
+  for (int64_t i = 0; i < n_q; ++i) {
+    const __m512 inv = _mm512_set1_ps(l[i] > 0.0f ? 1.0f / l[i] : 0.0f);
+    for (int64_t j = 0; j < d_v; j += 16) _mm512_storeu_ps(out + i * d_v + j, _mm512_mul_ps(inv, _mm512_loadu_ps(out + i * d_v + j)));
   }
 }
 
@@ -202,20 +215,20 @@ void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int
 // n_q - i0 - m queries before the block does, and sees as many keys fewer.
 template <class Rows>
 void attend_chunks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
-                   float* scores, bool causal, const Rows& rows) {
+                   bool causal, const Rows& rows) {
   if (d_k > kMaxWidth) fail("attention in bf16: keys of ", d_k, " values (", kMaxWidth, " at most)");
   for (int64_t i0 = 0; i0 < n_q; i0 += kMaxQueries) {
     const int64_t m = std::min(kMaxQueries, n_q - i0), keys = causal ? n_keys - (n_q - i0 - m) : n_keys;
-    attend_blocks(q + i0 * d_k, m, d_k, keys, d_v, scale, out + i0 * d_v, scores, causal, rows);
+    attend_blocks(q + i0 * d_k, m, d_k, keys, d_v, scale, out + i0 * d_v, causal, rows);
   }
 }
 
 template <class T>
 void attend_cache_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
-                       int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+                       int64_t v_stride, int64_t d_v, float scale, float* out, bool causal) {
   if (d_v > kMaxWidth) fail("attention in bf16: values of ", d_v, " (", kMaxWidth, " at most)");
   alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
-  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, scores, causal,
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, causal,
                 CacheRows<T>{K, V, k_stride, v_stride, d_k, d_v, buffer});
 }
 
@@ -238,26 +251,26 @@ void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, in
 }
 
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
-                            const uint16_t* Vp, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, scores, causal, PackedRows{K, Vp, d_k, d_v});
+                            const uint16_t* Vp, int64_t d_v, float scale, float* out, bool causal) {
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, causal, PackedRows{K, Vp, d_k, d_v});
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* /*scores*/,
                             bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
                             int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
-                            float* scores, bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+                            float* /*scores*/, bool causal) {
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
-                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* /*scores*/,
                             bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
 }
 
 }  // namespace r1

@@ -293,9 +293,11 @@ TEST(Attention, Q8KernelsMatchFloat64OnTheStoredValues) {
                Error);
 }
 
-// Checks out (n_q × d) of attention in bf16 products against a float64 reference of the same roundings
-// (queries, keys, values and probabilities to bf16, as the kernels round them), and against the
-// exact attention within that rounding. K and V: the values the kernel read, [n_keys][d].
+// Checks out (n_q × d) of attention in bf16 products against a float64 reference of the same roundings,
+// and against the exact attention within that rounding. K and V: the values the kernel read,
+// [n_keys][d]. The kernel's roundings: queries, keys and values to bf16; its softmax runs along blocks
+// of 16 keys, a block's probabilities e^(s − m) taken against the largest score m up to that block's
+// end and rounded to bf16, then scaled by e^(m − m_final) and divided by Σ e^(s − m_final).
 void expect_bf16_attention(const std::vector<float>& out, const std::vector<float>& q, int64_t n_q, int64_t d,
                            const std::vector<float>& K, const std::vector<float>& V, int64_t n_keys, double scale,
                            bool causal, const std::string& what) {
@@ -304,22 +306,27 @@ void expect_bf16_attention(const std::vector<float>& out, const std::vector<floa
   const auto exact = reference(q, n_q, d, K, n_keys, V, d, scale, &mag, causal);
   for (int64_t i = 0; i < n_q; ++i) {
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
-    std::vector<double> sc(static_cast<size_t>(seen));
-    double mx = -INFINITY, sum = 0;
+    std::vector<double> sc(static_cast<size_t>(seen)), running(sc.size());
     for (int64_t t = 0; t < seen; ++t) {
       double dot = 0;
       for (int64_t j = 0; j < d; ++j) dot += bf(q[size_t(i * d + j)]) * bf(K[size_t(t * d + j)]);
-      mx = std::max(mx, sc[size_t(t)] = scale * dot);
+      sc[size_t(t)] = scale * dot;
     }
-    for (auto& x : sc) sum += (x = std::exp(x - mx));
+    double mx = -INFINITY, sum = 0;
+    for (int64_t b = 0; b < seen; b += 16) {
+      for (int64_t t = b; t < std::min(seen, b + 16); ++t) mx = std::max(mx, sc[size_t(t)]);
+      for (int64_t t = b; t < std::min(seen, b + 16); ++t) running[size_t(t)] = mx;
+    }
+    for (double x : sc) sum += std::exp(x - mx);
     for (int64_t j = 0; j < d; ++j) {
       // A probability within float32's reach of a bf16 rounding midpoint may round either way in the
       // kernel (its scores and exp are float32): that term gets one bf16 step of slack.
       double o = 0, slack = 0;
       for (int64_t t = 0; t < seen; ++t) {
-        const double p = sc[size_t(t)] / sum, v = bf(V[size_t(t * d + j)]);
-        o += bf(p) * v;
-        slack += std::fabs(bf(p * (1 + 1e-5)) - bf(p * (1 - 1e-5))) * std::fabs(v);
+        const double e = std::exp(sc[size_t(t)] - running[size_t(t)]), w = std::exp(running[size_t(t)] - mx) / sum;
+        const double v = bf(V[size_t(t * d + j)]);
+        o += bf(e) * w * v;
+        slack += std::fabs(bf(e * (1 + 1e-5)) - bf(e * (1 - 1e-5))) * w * std::fabs(v);
       }
       const size_t at = size_t(i * d + j);
       ASSERT_NEAR(out[at], o, 1e-4 * mag[at] + slack + 1e-30) << what << " i=" << i << " j=" << j;
@@ -365,8 +372,8 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
             std::vector<uint16_t> Kb(size_t(n_keys * d)), Vp(size_t((n_keys + 1) / 2 * 2 * d), 0xFFFF);
             pack_bf16_rows(type, krows, stride, n_keys, d, Kb.data());
             pack_bf16_pairs(type, vrows, stride, n_keys, d, Vp.data());
-            std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
-            attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), scores.data(), causal);
+            std::vector<float> out(size_t(n_q * d), NAN);
+            attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), causal);
             expect_bf16_attention(out, q, n_q, d, K, V, n_keys, 0.3, causal,
                                   std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" +
                                       std::to_string(n_keys) + " n_q=" + std::to_string(n_q) +
