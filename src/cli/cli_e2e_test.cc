@@ -181,30 +181,36 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
   const std::string model = tmp("ds-0.66b-1layer.gguf");
   Result g = r1("gen-model --shape deepseek-v3-0.66b --n-layer 1 --n-vocab 512 --no-mtp -o " + model);
   ASSERT_EQ(g.code, 0) << g.err;
-  auto logits = [&](const char* form, const char* bf16) {
+  auto logits = [&](const char* form, const char* bf16, const char* extra = "") {
     ::setenv("R1_MLA_PREFILL", form, 1);
     ::setenv("R1_BF16_DOT", bf16, 1);
     const std::string out = tmp("ds-logits.f32");
-    Result r = r1("logits -m " + model + " -ctk f32 --ids " + ref_tokens_csv() + " -o " + out);
+    Result r = r1("logits -m " + model + " -ctk f32 --ids " + ref_tokens_csv() + " -o " + out + extra);
     ::unsetenv("R1_MLA_PREFILL");
     ::setenv("R1_BF16_DOT", "0", 1);  // as ctest runs the suite
     EXPECT_EQ(r.code, 0) << r.err;
     return read_f32(out);
   };
   const std::vector<float> absorbed = logits("absorbed", "0"), decompressed = logits("decompressed", "0"),
-                           bf16 = logits("decompressed", "1"), absorbed_bf16 = logits("absorbed", "1");
+                           bf16 = logits("decompressed", "1"), absorbed_bf16 = logits("absorbed", "1"),
+                           decode_bf16 = logits("absorbed", "1", " -t 2 -ub 1");
   ASSERT_EQ(bf16.size(), absorbed.size());
   ASSERT_EQ(absorbed_bf16.size(), absorbed.size());
+  ASSERT_EQ(decode_bf16.size(), absorbed.size());
   ASSERT_FALSE(absorbed.empty());
   auto rel = [&](const std::vector<float>& x) { return rel_err(x.data(), absorbed); };
-  std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g, absorbed bf16 %.3g of the "
-              "absorbed form's logits\n", rel(decompressed), rel(bf16), rel(absorbed_bf16));
+  std::printf("[ measured ] 0.66B shape, 1 layer: decompressed float32 %.3g, bf16 %.3g, absorbed bf16 %.3g, token by "
+              "token bf16 %.3g of the absorbed form's logits\n",
+              rel(decompressed), rel(bf16), rel(absorbed_bf16), rel(decode_bf16));
   EXPECT_LE(rel(decompressed), 1e-5);
   EXPECT_LE(rel(bf16), 1e-2);
   EXPECT_LE(rel(absorbed_bf16), 1e-2);
+  EXPECT_LE(rel(decode_bf16), 1e-2);  // from 32 positions on, split over the 2 threads' positions
   if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni) {
     EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
     EXPECT_GT(rel(absorbed_bf16), 1e-5) << "not the bf16 path";
+    EXPECT_GT(rel(decode_bf16), 1e-5) << "not the bf16 path";
+    EXPECT_NE(decode_bf16, absorbed_bf16) << "token by token gave the one-pass prompt's logits";
   }
   std::filesystem::remove(model);
 }

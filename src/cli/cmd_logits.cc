@@ -36,6 +36,8 @@ int cmd_logits(const Argv& argv) {
   flags.push_back({"--ids", "", FlagKind::String, "", "comma-separated token ids", "1,2,3"});
   flags.push_back({"--prompt", "-p", FlagKind::String, "", "text to tokenize instead of --ids (BOS as configured)", "TEXT"});
   flags.push_back({"--output", "-o", FlagKind::String, "", "output file of float32 [n_tokens][n_vocab]", "FILE"});
+  flags.push_back({"--ubatch-size", "-ub", FlagKind::Int, "0",
+                   "tokens per forward pass (1: token by token, as decode runs; 0: all in one)", "N"});
   Args a("logits", "-m PATH --ids 1,2,3 -o FILE", flags);
   if (a.parse_or_help(argv)) return 0;
   if (a.str("--output").empty()) fail("logits: -o FILE is required");
@@ -46,7 +48,7 @@ int cmd_logits(const Argv& argv) {
   if (ids.empty()) fail("logits: no tokens");
   int64_t n_ctx = std::max<int64_t>(static_cast<int64_t>(ids.size()), context_from(a, *model));
   Session session(*model, n_ctx, threads_from(a));
-  std::vector<float> logits = session.logits(ids);
+  std::vector<float> logits = session.logits(ids, a.i64("--ubatch-size"));
   std::ofstream f(a.str("--output"), std::ios::binary);
   f.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
   if (!f) fail("logits: cannot write ", a.str("--output"));

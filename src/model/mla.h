@@ -41,6 +41,10 @@ class LatentKVCache {
   // the layer, whose values are the first d_v values of each row (c).
   void attend(int64_t layer, const float* q, int64_t n_q, int64_t n_keys, int64_t d_v, float scale, float* out,
               float* scores) const;
+  // attend_part() (ops/attention.h): the same over positions k0 .. k1 − 1 only, with each query's
+  // log-sum-exp, to be merged with the other parts (merge_attention_parts).
+  void attend_part(int64_t layer, const float* q, int64_t n_q, int64_t k0, int64_t k1, int64_t d_v, float scale,
+                   float* out, float* lse) const;
 
   // The stored rows of a layer, row_bytes() per position, for saving and restoring a cache
   // (server/prefix_store.h).
@@ -79,6 +83,10 @@ struct MlaScratch {
   static constexpr int64_t kHeadBlock = 16;  // query heads per attention work item, at most
   std::vector<float> scores;    // [n_threads][kHeadBlock][n_ctx]
   std::vector<float> q_lat;     // [n_threads][kHeadBlock][latent_dim] one item's queries
+  // One-token decode split over the positions (attend_absorbed): each thread's attention of every
+  // head over its share, and the heads' log-sum-exps.
+  std::vector<float> part_out;  // [n_threads][n_head][kv_lora_rank]
+  std::vector<float> part_lse;  // [n_threads][n_head]
   // Decompressed prefill, one head at a time (grown on first use to the positions a pass sees).
   std::vector<float> latents;   // [positions][kv_lora_rank] the cache's c, contiguous
   std::vector<float> w_head;    // [qk_nope + v_head][kv_lora_rank] W_UK_h then W_UV_h, as floats

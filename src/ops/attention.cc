@@ -1,7 +1,9 @@
 #include "ops/attention.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 #include "ops/convert.h"
@@ -62,19 +64,21 @@ void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, in
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
                             const uint16_t* Vp, int64_t d_v, float scale, float* out, bool causal);
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
                             bool causal);
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
                             int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
-                            float* scores, bool causal);
+                            float* lse, bool causal);
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
-                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
+                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
                             bool causal);
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {
   return bf16_dot_products() && d_k % 32 == 0 && d_v % 16 == 0 && d_k <= 1024;
 }
+
+bool attend_parts_available(int64_t d_k, int64_t d_v) { return attend_bf16_available(d_k, d_v) && d_v <= 1024; }
 
 namespace {
 
@@ -88,8 +92,8 @@ void dispatch(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, i
   const char* be = matmul_backend();
   const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
   // bf16 products while they are on (ops/matmul.h; the cache rows packed to bf16 block by block).
-  if (avx512 && attend_bf16_available(d_k, d_v) && d_v <= 1024) {
-    return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  if (avx512 && attend_parts_available(d_k, d_v)) {
+    return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, nullptr, causal);
   }
   if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) {
     return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
@@ -186,6 +190,51 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
 #else
   (void)q, (void)n_q, (void)K, (void)n_keys, (void)Vp, (void)scale, (void)out, (void)causal;
 #endif
+}
+
+void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t k0,
+                 int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse) {
+  if (!attend_parts_available(d_k, d_v)) fail("attend_part: not available for ", d_k, " / ", d_v, " here");
+  if (k0 < 0 || k1 <= k0) fail("attend_part: empty or negative key range [", k0, ", ", k1, ")");
+  const int64_t n = k1 - k0;
+#if defined(R1_HAVE_X86_KERNELS)
+  if (type == DType::F32) {
+    return attend_rows_avx512bf16(q, n_q, d_k, static_cast<const float*>(K) + k0 * k_stride, k_stride, n,
+                                  static_cast<const float*>(V) + k0 * v_stride, v_stride, d_v, scale, out, lse, false);
+  }
+  if (type == DType::F16) {
+    return attend_rows_avx512bf16(q, n_q, d_k, static_cast<const uint16_t*>(K) + k0 * k_stride, k_stride, n,
+                                  static_cast<const uint16_t*>(V) + k0 * v_stride, v_stride, d_v, scale, out, lse, false);
+  }
+  if (type == DType::Q8_0) {
+    if (k_stride % 32 != 0 || v_stride % 32 != 0) fail("attend_part: Q8_0 rows must start on a block");
+    const Q8Ptr Kq{static_cast<const BlockQ8_0*>(K)}, Vq{static_cast<const BlockQ8_0*>(V)};
+    return attend_rows_avx512bf16(q, n_q, d_k, Kq + k0 * k_stride, k_stride, n, Vq + k0 * v_stride, v_stride, d_v,
+                                  scale, out, lse, false);
+  }
+#else
+  (void)q, (void)n_q, (void)K, (void)k_stride, (void)n, (void)V, (void)v_stride, (void)scale, (void)out, (void)lse;
+#endif
+  fail("attend_part: keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
+}
+
+void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses,
+                           float* out) {
+  for (int64_t i = 0; i < n_q; ++i) {
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < n_parts; ++p) top = std::max(top, lses[p * n_q + i]);
+    float* o = out + i * d_v;
+    std::fill(o, o + d_v, 0.0f);
+    if (top == -std::numeric_limits<float>::infinity()) continue;  // no part saw a key
+    double total = 0;
+    for (int64_t p = 0; p < n_parts; ++p) total += std::exp(double(lses[p * n_q + i]) - top);
+    for (int64_t p = 0; p < n_parts; ++p) {
+      const float w = static_cast<float>(std::exp(double(lses[p * n_q + i]) - top) / total);
+      if (w == 0.0f) continue;
+      const float* op = outs + (p * n_q + i) * d_v;
+      for (int64_t j = 0; j < d_v; ++j) o[j] += w * op[j];
+    }
+  }
 }
 
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,

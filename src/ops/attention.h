@@ -90,6 +90,17 @@ void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, in
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
                  int64_t d_v, float scale, float* out, bool causal = false);
 
+// Attention split over the keys (as flash-decoding splits it between threads): attend_part gives the
+// attention over the keys k0 .. k1 − 1 only (keys and values of `type` at K and V, as attend(DType)) and
+// each query's log-sum-exp of its scores lse_i = ln Σ_t e^(s_it); merge_attention_parts combines
+// parts over disjoint key ranges (outs [n_parts][n_q][d_v], lses [n_parts][n_q]) into the attention over
+// their union, each part weighted by e^(lse_p − ln Σ_p e^lse_p). Only in bf16 products: the parts come
+// from the bf16 kernel's one-pass softmax (attend_parts_available: attend_bf16_available, d_v <= 1024).
+bool attend_parts_available(int64_t d_k, int64_t d_v);
+void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t k0,
+                 int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse);
+void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses, float* out);
+
 // Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).
 inline int64_t keys_seen(int64_t i, int64_t n_q, int64_t n_keys, bool causal) {
   return causal ? n_keys - (n_q - 1 - i) : n_keys;

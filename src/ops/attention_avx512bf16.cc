@@ -148,7 +148,7 @@ struct CacheRows {
 // grows the sums so far are scaled by e^(m_old − m_new). out_i / l_i at the end.
 template <class Rows>
 void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
-                   bool causal, const Rows& rows) {
+                   float* lse, bool causal, const Rows& rows) {
   alignas(64) uint16_t qb[kMaxQueries * kMaxWidth];  // the queries in bf16
   pack_rows(q, d_k, n_q, d_k, qb);
   alignas(64) float sb[kMaxQueries * kKeyBlock];     // a block's scores, query-major
@@ -206,6 +206,7 @@ void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int
     }
   }
   for (int64_t i = 0; i < n_q; ++i) {
+    if (lse != nullptr) lse[i] = l[i] > 0.0f ? m[i] + std::log(l[i]) : ninf;
     const __m512 inv = _mm512_set1_ps(l[i] > 0.0f ? 1.0f / l[i] : 0.0f);
     for (int64_t j = 0; j < d_v; j += 16) _mm512_storeu_ps(out + i * d_v + j, _mm512_mul_ps(inv, _mm512_loadu_ps(out + i * d_v + j)));
   }
@@ -215,20 +216,20 @@ void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int
 // n_q - i0 - m queries before the block does, and sees as many keys fewer.
 template <class Rows>
 void attend_chunks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int64_t d_v, float scale, float* out,
-                   bool causal, const Rows& rows) {
+                   float* lse, bool causal, const Rows& rows) {
   if (d_k > kMaxWidth) fail("attention in bf16: keys of ", d_k, " values (", kMaxWidth, " at most)");
   for (int64_t i0 = 0; i0 < n_q; i0 += kMaxQueries) {
     const int64_t m = std::min(kMaxQueries, n_q - i0), keys = causal ? n_keys - (n_q - i0 - m) : n_keys;
-    attend_blocks(q + i0 * d_k, m, d_k, keys, d_v, scale, out + i0 * d_v, causal, rows);
+    attend_blocks(q + i0 * d_k, m, d_k, keys, d_v, scale, out + i0 * d_v, lse ? lse + i0 : nullptr, causal, rows);
   }
 }
 
 template <class T>
 void attend_cache_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
-                       int64_t v_stride, int64_t d_v, float scale, float* out, bool causal) {
+                       int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal) {
   if (d_v > kMaxWidth) fail("attention in bf16: values of ", d_v, " (", kMaxWidth, " at most)");
   alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
-  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, causal,
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, causal,
                 CacheRows<T>{K, V, k_stride, v_stride, d_k, d_v, buffer});
 }
 
@@ -252,25 +253,25 @@ void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, in
 
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
                             const uint16_t* Vp, int64_t d_v, float scale, float* out, bool causal) {
-  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, causal, PackedRows{K, Vp, d_k, d_v});
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, nullptr, causal, PackedRows{K, Vp, d_k, d_v});
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* /*scores*/,
+                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
                             bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
                             int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
-                            float* /*scores*/, bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
+                            float* lse, bool causal) {
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
 }
 
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
-                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* /*scores*/,
+                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
                             bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, causal);
+  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
 }
 
 }  // namespace r1

@@ -431,6 +431,95 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
           }
 }
 
+// Attention split over the keys: each part (bf16 kernel) is the attention over its range, within
+// bf16 rounding of the exact one, and its log-sum-exp that of its scores; the parts merged give the
+// attention over all keys. Also the merge on its own, on float64-exact parts: float precision.
+TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
+  Bf16On on;
+  if (!attend_parts_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (DType type : {DType::F16, DType::Q8_0})
+    for (int64_t d : {64, 576}) {
+      const int64_t n_q = 16, n_keys = 203, stride = d + 32;
+      const float scale = 2.4f / std::sqrt(float(d));
+      const size_t row = row_bytes(type, stride);
+      std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), x(static_cast<size_t>(stride));
+      for (auto& v : q) v = nd(rng);
+      std::vector<uint8_t> rows(size_t(n_keys) * row);
+      for (int64_t t = 0; t < n_keys; ++t) {
+        for (auto& v : x) v = nd(rng);
+        quantize_row(type, x.data(), rows.data() + size_t(t) * row, stride);
+        dequantize_row(type, rows.data() + size_t(t) * row, x.data(), stride);
+        std::copy_n(x.data(), d, K.data() + t * d);
+      }
+      // Values are the keys' rows (MLA's layout); three parts, the middle one not on a 16-key block.
+      const int64_t cuts[] = {0, 64, 151, n_keys};
+      std::vector<float> outs(size_t(3 * n_q * d)), lses(size_t(3 * n_q)), merged(size_t(n_q * d), NAN);
+      for (int p = 0; p < 3; ++p) {
+        const int64_t k0 = cuts[p], k1 = cuts[p + 1];
+        attend_part(type, q.data(), n_q, d, rows.data(), stride, k0, k1, rows.data(), stride, d, scale,
+                    outs.data() + p * n_q * d, lses.data() + p * n_q);
+        std::vector<float> Kp(K.begin() + k0 * d, K.begin() + k1 * d);
+        std::vector<double> mag;
+        const auto want = reference(q, n_q, d, Kp, k1 - k0, Kp, d, scale, &mag);
+        for (int64_t i = 0; i < n_q; ++i) {
+          double lse = -INFINITY, sum = 0;
+          std::vector<double> sc;
+          for (int64_t t = k0; t < k1; ++t) {
+            double dot = 0;
+            for (int64_t j = 0; j < d; ++j) dot += double(q[size_t(i * d + j)]) * K[size_t(t * d + j)];
+            sc.push_back(scale * dot);
+            lse = std::max(lse, sc.back());
+          }
+          for (double v : sc) sum += std::exp(v - lse);
+          lse += std::log(sum);
+          EXPECT_NEAR(lses[size_t(p * n_q + i)], lse, 0.05) << dtype_name(type) << " d=" << d << " part " << p;
+          for (int64_t j = 0; j < d; ++j) {
+            const size_t at = size_t(i * d + j);
+            ASSERT_NEAR(outs[size_t(p * n_q * d) + at], want[at], 3e-2 * mag[at] + 1e-30)
+                << dtype_name(type) << " d=" << d << " part " << p;
+          }
+        }
+      }
+      merge_attention_parts(3, n_q, d, outs.data(), lses.data(), merged.data());
+      std::vector<double> mag;
+      const auto whole = reference(q, n_q, d, K, n_keys, K, d, scale, &mag);
+      for (size_t at = 0; at < merged.size(); ++at) {
+        ASSERT_NEAR(merged[at], whole[at], 3e-2 * mag[at] + 1e-30) << dtype_name(type) << " d=" << d;
+      }
+    }
+  EXPECT_THROW(attend_part(DType::F16, nullptr, 1, 64, nullptr, 64, 5, 5, nullptr, 64, 64, 1.0f, nullptr, nullptr),
+               Error);  // empty range
+
+  // The merge alone: float64 attention of two halves and their log-sum-exps give the whole.
+  const int64_t n_q = 3, d = 8, n_keys = 40;
+  std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(K.size());
+  for (auto* v : {&q, &K, &V})
+    for (auto& x : *v) x = nd(rng);
+  std::vector<float> outs, lses(size_t(2 * n_q));
+  for (int p = 0; p < 2; ++p) {
+    const int64_t k0 = p * 25, k1 = p == 0 ? 25 : n_keys;
+    std::vector<float> Kp(K.begin() + k0 * d, K.begin() + k1 * d), Vp(V.begin() + k0 * d, V.begin() + k1 * d);
+    std::vector<double> mag;
+    for (double v : reference(q, n_q, d, Kp, k1 - k0, Vp, d, 0.7, &mag)) outs.push_back(float(v));
+    for (int64_t i = 0; i < n_q; ++i) {
+      double sum = 0;
+      for (int64_t t = k0; t < k1; ++t) {
+        double dot = 0;
+        for (int64_t j = 0; j < d; ++j) dot += double(q[size_t(i * d + j)]) * K[size_t(t * d + j)];
+        sum += std::exp(0.7 * dot);
+      }
+      lses[size_t(p * n_q + i)] = float(std::log(sum));
+    }
+  }
+  std::vector<float> merged(size_t(n_q * d));
+  merge_attention_parts(2, n_q, d, outs.data(), lses.data(), merged.data());
+  std::vector<double> mag;
+  const auto whole = reference(q, n_q, d, K, n_keys, V, d, 0.7, &mag);
+  for (size_t at = 0; at < merged.size(); ++at) EXPECT_NEAR(merged[at], whole[at], 1e-5 * mag[at]);
+}
+
 // The bf16 packers read Q8_0 rows (strided, whole blocks) as the values they hold: the same bf16 as
 // packing the dequantized float32 rows.
 TEST(Attention, Bf16PackersReadQ8RowsAsTheirValues) {

@@ -189,13 +189,17 @@ GenerationResult Session::generate(const std::vector<int32_t>& prompt, const Gen
   return r;
 }
 
-std::vector<float> Session::logits(const std::vector<int32_t>& ids) {
+std::vector<float> Session::logits(const std::vector<int32_t>& ids, int64_t ubatch) {
   if (ids.empty()) fail("logits: no tokens given");
+  if (ubatch < 0) fail("logits: negative batch size ", ubatch);
   if (int64_t(ids.size()) > context_->n_ctx()) fail("prompt has ", ids.size(), " tokens but the context is ", context_->n_ctx());
   context_->truncate(0);
   cached_.clear();
   std::vector<float> out(ids.size() * size_t(model_.n_vocab()));
-  forward(ids.data(), int64_t(ids.size()), true, out.data());
+  const int64_t n = int64_t(ids.size()), step = ubatch > 0 ? ubatch : n;
+  for (int64_t i = 0; i < n; i += step) {
+    forward(ids.data() + i, std::min(step, n - i), true, out.data() + size_t(i) * size_t(model_.n_vocab()));
+  }
   return out;
 }
 

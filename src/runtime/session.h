@@ -76,8 +76,9 @@ class Session {
   GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationParams& params,
                             const std::function<bool(const StreamEvent&)>& on_event = {});
 
-  // Logits of every position of ids, computed from an empty cache: [ids.size()][n_vocab].
-  std::vector<float> logits(const std::vector<int32_t>& ids);
+  // Logits of every position of ids, computed from an empty cache: [ids.size()][n_vocab]. ubatch > 0
+  // feeds the ids that many per forward pass (1: token by token, as decode runs); 0: all in one.
+  std::vector<float> logits(const std::vector<int32_t>& ids, int64_t ubatch = 0);
 
   // The model's chat template rendered with the generation prompt, and encoded. The template
   // writes BOS itself, so none is added.
