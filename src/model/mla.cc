@@ -261,6 +261,13 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
   // than half of the heads over all rows, BM_attention_latent), and the shares merged by their
   // log-sum-exps. 16 positions (one kernel block) per thread at least.
   const float scale = c.attn_scale();
+  // Token i's queries [q_abs | q_pe] of heads h0 .. h0 + nh − 1, rows of latent_dim at q_lat.
+  auto gather_queries = [&](int64_t i, int64_t h0, int64_t nh, float* q_lat) {
+    for (int64_t h = h0; h < h0 + nh; h++) {
+      std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
+      std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
+    }
+  };
   const int64_t n_keys = slots[0].pos + 1, parts = pool.size();
   if (n == 1 && parts > 1 && n_keys >= 16 * parts && attend_parts_available(latent, r)) {
     pool.run([&](int tid, int nt) {
@@ -268,10 +275,7 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
       float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
       for (int64_t h0 = 0; h0 < H; h0 += MlaScratch::kHeadBlock) {
         const int64_t nh = std::min(MlaScratch::kHeadBlock, H - h0);
-        for (int64_t h = h0; h < h0 + nh; h++) {
-          std::copy_n(s.q_abs.data() + h * r, r, q_lat + (h - h0) * latent);
-          std::copy_n(s.q.data() + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
-        }
+        gather_queries(0, h0, nh, q_lat);
         slots[0].cache->attend_part(layer, q_lat, nh, k0, k1, r, scale, s.part_out.data() + (tid * H + h0) * r,
                                     s.part_lse.data() + tid * H + h0);
       }
@@ -287,10 +291,7 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
       float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
       for (int64_t item = tid; item < n * n_blocks; item += nt) {
         const int64_t i = item / n_blocks, h0 = (item % n_blocks) * hb, nh = std::min(hb, H - h0);
-        for (int64_t h = h0; h < h0 + nh; h++) {
-          std::copy_n(s.q_abs.data() + (i * H + h) * r, r, q_lat + (h - h0) * latent);
-          std::copy_n(s.q.data() + i * H * qk + h * qk + nope, rope, q_lat + (h - h0) * latent + r);
-        }
+        gather_queries(i, h0, nh, q_lat);
         slots[i].cache->attend(layer, q_lat, nh, slots[i].pos + 1, r, scale, s.u.data() + (i * H + h0) * r, scores);
       }
     });

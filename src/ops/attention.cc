@@ -131,21 +131,31 @@ void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride,
   dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
 }
 
+namespace {
+
+// f(K, V) with the rows as the row pointers of `type` (F32, F16, or Q8_0 with strides of whole
+// blocks); anything else throws r1::Error naming `what`.
+template <class F>
+void with_typed_rows(DType type, const void* K, int64_t k_stride, const void* V, int64_t v_stride, const char* what,
+                     F&& f) {
+  if (type == DType::F32) return f(static_cast<const float*>(K), static_cast<const float*>(V));
+  if (type == DType::F16) return f(static_cast<const uint16_t*>(K), static_cast<const uint16_t*>(V));
+  if (type == DType::Q8_0) {
+    if (k_stride % 32 != 0 || v_stride % 32 != 0) {
+      fail(what, ": Q8_0 rows must start on a block (strides ", k_stride, " / ", v_stride, ")");
+    }
+    return f(Q8Ptr{static_cast<const BlockQ8_0*>(K)}, Q8Ptr{static_cast<const BlockQ8_0*>(V)});
+  }
+  fail(what, ": keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
+}
+
+}  // namespace
+
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
             const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
-  if (type == DType::F32) {
-    return dispatch(q, n_q, d_k, static_cast<const float*>(K), k_stride, n_keys, static_cast<const float*>(V), v_stride,
-                    d_v, scale, out, scores, false);
-  }
-  if (type == DType::F16) {
-    return dispatch(q, n_q, d_k, static_cast<const uint16_t*>(K), k_stride, n_keys, static_cast<const uint16_t*>(V),
-                    v_stride, d_v, scale, out, scores, false);
-  }
-  if (type == DType::Q8_0) {
-    return attend(q, n_q, d_k, Q8Ptr{static_cast<const BlockQ8_0*>(K)}, k_stride, n_keys,
-                  Q8Ptr{static_cast<const BlockQ8_0*>(V)}, v_stride, d_v, scale, out, scores);
-  }
-  fail("attention: keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
+  with_typed_rows(type, K, k_stride, V, v_stride, "attention", [&](auto Kt, auto Vt) {
+    dispatch(q, n_q, d_k, Kt, k_stride, n_keys, Vt, v_stride, d_v, scale, out, scores, false);
+  });
 }
 
 namespace {
@@ -196,26 +206,14 @@ void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const voi
                  int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse) {
   if (!attend_parts_available(d_k, d_v)) fail("attend_part: not available for ", d_k, " / ", d_v, " here");
   if (k0 < 0 || k1 <= k0) fail("attend_part: empty or negative key range [", k0, ", ", k1, ")");
-  const int64_t n = k1 - k0;
 #if defined(R1_HAVE_X86_KERNELS)
-  if (type == DType::F32) {
-    return attend_rows_avx512bf16(q, n_q, d_k, static_cast<const float*>(K) + k0 * k_stride, k_stride, n,
-                                  static_cast<const float*>(V) + k0 * v_stride, v_stride, d_v, scale, out, lse, false);
-  }
-  if (type == DType::F16) {
-    return attend_rows_avx512bf16(q, n_q, d_k, static_cast<const uint16_t*>(K) + k0 * k_stride, k_stride, n,
-                                  static_cast<const uint16_t*>(V) + k0 * v_stride, v_stride, d_v, scale, out, lse, false);
-  }
-  if (type == DType::Q8_0) {
-    if (k_stride % 32 != 0 || v_stride % 32 != 0) fail("attend_part: Q8_0 rows must start on a block");
-    const Q8Ptr Kq{static_cast<const BlockQ8_0*>(K)}, Vq{static_cast<const BlockQ8_0*>(V)};
-    return attend_rows_avx512bf16(q, n_q, d_k, Kq + k0 * k_stride, k_stride, n, Vq + k0 * v_stride, v_stride, d_v,
-                                  scale, out, lse, false);
-  }
+  with_typed_rows(type, K, k_stride, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
+    attend_rows_avx512bf16(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale,
+                           out, lse, false);
+  });
 #else
-  (void)q, (void)n_q, (void)K, (void)k_stride, (void)n, (void)V, (void)v_stride, (void)scale, (void)out, (void)lse;
+  (void)type, (void)q, (void)n_q, (void)K, (void)k_stride, (void)V, (void)v_stride, (void)scale, (void)out, (void)lse;
 #endif
-  fail("attend_part: keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
 }
 
 void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses,

@@ -183,9 +183,10 @@ void attend_blocks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int
       __m512 p = _mm512_setzero_ps();
       if (m_new != ninf) {
         if (m_new > m[i] && l[i] > 0.0f) {
-          const __m512 f = _mm512_set1_ps(std::exp(m[i] - m_new));
-          l[i] *= std::exp(m[i] - m_new);
-          for (int64_t j = 0; j < d_v; j += 16) _mm512_storeu_ps(out + i * d_v + j, _mm512_mul_ps(f, _mm512_loadu_ps(out + i * d_v + j)));
+          const float f = std::exp(m[i] - m_new);
+          l[i] *= f;
+          for (int64_t j = 0; j < d_v; j += 16)
+            _mm512_storeu_ps(out + i * d_v + j, _mm512_mul_ps(_mm512_set1_ps(f), _mm512_loadu_ps(out + i * d_v + j)));
         }
         m[i] = m_new;
         p = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(si, _mm512_set1_ps(m_new))));

@@ -335,6 +335,33 @@ void expect_bf16_attention(const std::vector<float>& out, const std::vector<floa
   }
 }
 
+// A case of the bf16 tests, for their failure messages.
+std::string case_name(DType type, int64_t d, int64_t n_keys, int64_t n_q, bool causal) {
+  return std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" + std::to_string(n_keys) +
+         " n_q=" + std::to_string(n_q) + " causal=" + std::to_string(causal);
+}
+
+// n cache rows of `stride` N(0, 1) values stored as `type` (whole Q8_0 blocks; a NaN after the first
+// d values, which the kernels must not read), and those d values of each row as stored: [n][d].
+struct StoredRows {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+};
+StoredRows stored_rows(DType type, int64_t n, int64_t d, int64_t stride, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const size_t row = row_bytes(type, stride);
+  StoredRows r{std::vector<uint8_t>(size_t(n) * row), std::vector<float>(size_t(n * d))};
+  std::vector<float> x(static_cast<size_t>(stride));
+  for (int64_t t = 0; t < n; ++t) {
+    for (auto& v : x) v = nd(rng);
+    x[size_t(d)] = NAN;
+    quantize_row(type, x.data(), r.bytes.data() + size_t(t) * row, stride);
+    dequantize_row(type, r.bytes.data() + size_t(t) * row, x.data(), stride);
+    std::copy_n(x.data(), d, r.values.data() + t * d);
+  }
+  return r;
+}
+
 // Turns the bf16 products on for one test (the suite runs with them off: R1_BF16_DOT=0).
 struct Bf16On {
   Bf16On() { set_bf16_dot_products(true); }
@@ -375,9 +402,7 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
             std::vector<float> out(size_t(n_q * d), NAN);
             attend_bf16(q.data(), n_q, d, Kb.data(), n_keys, Vp.data(), d, 0.3f, out.data(), causal);
             expect_bf16_attention(out, q, n_q, d, K, V, n_keys, 0.3, causal,
-                                  std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" +
-                                      std::to_string(n_keys) + " n_q=" + std::to_string(n_q) +
-                                      " causal=" + std::to_string(causal));
+                                  case_name(type, d, n_keys, n_q, causal));
           }
 }
 
@@ -396,18 +421,11 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
           for (bool causal : {false, true}) {
             if (causal && (n_q > n_keys || type == DType::Q8_0)) continue;  // attend_causal: F32 / F16 rows
             const int64_t stride = d + 32;  // rows with a gap after them (whole Q8_0 blocks)
-            const size_t row = row_bytes(type, stride);
-            std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), V(K.size()), x(static_cast<size_t>(stride));
+            std::vector<float> q(size_t(n_q * d));
             for (auto& v : q) v = nd(rng);
-            std::vector<uint8_t> Krows(size_t(n_keys) * row), Vrows(Krows.size());
-            for (auto [rows, vals] : {std::pair{&Krows, &K}, std::pair{&Vrows, &V}})
-              for (int64_t t = 0; t < n_keys; ++t) {
-                for (auto& v : x) v = nd(rng);
-                x[size_t(d)] = NAN;  // in the gap: never read
-                quantize_row(type, x.data(), rows->data() + size_t(t) * row, stride);
-                dequantize_row(type, rows->data() + size_t(t) * row, x.data(), stride);
-                std::copy_n(x.data(), d, vals->data() + t * d);
-              }
+            const StoredRows keys = stored_rows(type, n_keys, d, stride, rng), vals = stored_rows(type, n_keys, d, stride, rng);
+            const std::vector<uint8_t>&Krows = keys.bytes, &Vrows = vals.bytes;
+            const std::vector<float>&K = keys.values, &V = vals.values;
             // Scores of N(0, 1) rows grow as √d: the scale keeps the softmax as peaked at 576 as at 64.
             const float scale = 2.4f / std::sqrt(float(d));
             std::vector<float> out(size_t(n_q * d), NAN), scores(size_t(n_q * n_keys));
@@ -425,9 +443,7 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
                      scores.data());
             }
             expect_bf16_attention(out, q, n_q, d, K, V, n_keys, scale, causal,
-                                  std::string(dtype_name(type)) + " d=" + std::to_string(d) + " keys=" +
-                                      std::to_string(n_keys) + " n_q=" + std::to_string(n_q) +
-                                      " causal=" + std::to_string(causal));
+                                  case_name(type, d, n_keys, n_q, causal));
           }
 }
 
@@ -443,16 +459,11 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
     for (int64_t d : {64, 576}) {
       const int64_t n_q = 16, n_keys = 203, stride = d + 32;
       const float scale = 2.4f / std::sqrt(float(d));
-      const size_t row = row_bytes(type, stride);
-      std::vector<float> q(size_t(n_q * d)), K(size_t(n_keys * d)), x(static_cast<size_t>(stride));
+      std::vector<float> q(size_t(n_q * d));
       for (auto& v : q) v = nd(rng);
-      std::vector<uint8_t> rows(size_t(n_keys) * row);
-      for (int64_t t = 0; t < n_keys; ++t) {
-        for (auto& v : x) v = nd(rng);
-        quantize_row(type, x.data(), rows.data() + size_t(t) * row, stride);
-        dequantize_row(type, rows.data() + size_t(t) * row, x.data(), stride);
-        std::copy_n(x.data(), d, K.data() + t * d);
-      }
+      const StoredRows stored = stored_rows(type, n_keys, d, stride, rng);
+      const std::vector<uint8_t>& rows = stored.bytes;
+      const std::vector<float>& K = stored.values;
       // Values are the keys' rows (MLA's layout); three parts, the middle one not on a 16-key block.
       const int64_t cuts[] = {0, 64, 151, n_keys};
       std::vector<float> outs(size_t(3 * n_q * d)), lses(size_t(3 * n_q)), merged(size_t(n_q * d), NAN);
