@@ -110,11 +110,16 @@ TEST(CliE2E, TokenizeMatchesReferenceIdsFromGgufHfAndTokenizerDir) {
 
 // With --cache-type f32 the logits are llama.cpp's reference (written with F32 caches) at float32
 // precision; the default F16 cache moves them by the rounding of keys and values (of DeepSeek's
-// latents) only.
+// latents) only, quantized caches by their coarser rounding: on this random model Q4_0 values
+// (4 bits per value) move the logits by ~10% of the largest (measured 9.5e-2 to 1.02e-1), Q4_0 keys
+// by 5.0e-3, Q8_0 keys and values by 5.5e-3.
 TEST(CliE2E, LogitsMatchLlamaCppReference) {
   for (const auto& [model, flag, tol] : {std::tuple<std::string, std::string, double>{"llama-mini", " --cache-type f32", 1e-5},
                                          {"llama-mini", "", 1e-3},
                                          {"llama-mini", " -ctk q8_0 -ctv q8_0", 1e-2},
+                                         {"llama-mini", " -ctk q4_0 -ctv f16", 1e-2},
+                                         {"llama-mini", " -ctk q4_0", 0.15},
+                                         {"llama-mini", " -ctk q8_0 -ctv q4_0", 0.15},
                                          {"deepseek2-mini", " -ctk f32", 1e-5},
                                          {"deepseek2-mini", "", 1e-3}}) {
     const std::vector<float> ref = read_f32(kData + "/refs/" + model + "-f32.logits.f32");
@@ -125,28 +130,34 @@ TEST(CliE2E, LogitsMatchLlamaCppReference) {
     ASSERT_EQ(ours.size(), ref.size());
     const double e = rel_err(ours.data(), ref);
     EXPECT_LE(e, tol) << model << flag;
-    if (flag.empty() || flag == " -ctk q8_0 -ctv q8_0") {
+    if (flag.find("f32") == std::string::npos) {
       EXPECT_GT(e, 1e-6) << model << flag << ": the cache's values are not rounded";
     }
+    if (flag.find("-ctv q4_0") != std::string::npos || flag == " -ctk q4_0") {
+      EXPECT_GT(e, 2e-2) << model << flag << ": the values were not stored in 4 bits";
+    }
   }
-  // A type we do not have is refused by name; so is q8_0 for rows that are not whole blocks (the mini
-  // DeepSeek's latents are 80 values).
-  Result bad = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctk q4_0");
-  EXPECT_NE(bad.code, 0);
-  EXPECT_NE(bad.err.find("--cache-type must be f16, q8_0 or f32"), std::string::npos) << bad.err;
-  Result mixed = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctv q8_0");
+  // A type we do not have is refused by name (for keys and for values); so is q8_0 for rows that are
+  // not whole blocks (the mini DeepSeek's latents are 80 values), and a values' type of its own for
+  // DeepSeek's latent cache (one row holds both).
+  for (const char* flag : {" -ctk q5_1", " -ctv q4_1"}) {
+    Result bad = r1("logits -m " + kData + "/models/llama-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + flag);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.err.find("must be f16, q8_0, q4_0 or f32"), std::string::npos) << bad.err;
+  }
+  Result mixed = r1("logits -m " + kData + "/models/deepseek2-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctv f32");
   EXPECT_NE(mixed.code, 0);
-  EXPECT_NE(mixed.err.find("r1 stores keys and values in one type"), std::string::npos) << mixed.err;
+  EXPECT_NE(mixed.err.find("latent cache holds keys and values in one row"), std::string::npos) << mixed.err;
   Result narrow = r1("logits -m " + kData + "/models/deepseek2-mini-f32.gguf --ids 1,2 -o " + tmp("x.f32") + " -ctk q8_0");
   EXPECT_NE(narrow.code, 0);
   EXPECT_NE(narrow.err.find("q8_0 needs rows of whole 32-value blocks"), std::string::npos) << narrow.err;
 }
 
-// DeepSeek's latent cache in Q8_0 (`-ctk q8_0`) on a one-layer model of the 0.66B shape (latents of
-// 256 + 32 values: whole blocks): the 32-token prompt's logits in both MLA forms stay within 2e-2
-// of the float32 cache's (measured 8.4e-3; an F16 cache moves them 3.5e-4 on this random model) and
-// really move.
-TEST(CliE2E, DeepseekQ8LatentCacheStaysNearTheF32One) {
+// DeepSeek's latent cache in Q8_0 and Q4_0 (`-ctk q8_0`, `-ctk q4_0`) on a one-layer model of the
+// 0.66B shape (latents of 256 + 32 values: whole blocks): the 32-token prompt's logits in both MLA
+// forms stay within 2e-2 (Q8_0; measured 8.4e-3) and 0.25 (Q4_0; measured 0.146) of the float32
+// cache's -- an F16 cache moves them 3.5e-4 on this random model -- and really move.
+TEST(CliE2E, DeepseekQuantizedLatentCacheStaysNearTheF32One) {
   const std::string model = tmp("ds-0.66b-1layer-q8.gguf");
   Result g = r1("gen-model --shape deepseek-v3-0.66b --n-layer 1 --n-vocab 512 --no-mtp -o " + model);
   ASSERT_EQ(g.code, 0) << g.err;
@@ -160,14 +171,16 @@ TEST(CliE2E, DeepseekQ8LatentCacheStaysNearTheF32One) {
   };
   const std::vector<float> f32 = logits("absorbed", "f32");
   ASSERT_FALSE(f32.empty());
-  for (const char* form : {"absorbed", "decompressed"}) {
-    const std::vector<float> q8 = logits(form, "q8_0");
-    ASSERT_EQ(q8.size(), f32.size());
-    const double e = rel_err(q8.data(), f32);
-    std::printf("[ measured ] 0.66B shape, 1 layer, %s form: q8_0 latent cache %.3g of the f32 cache's logits\n", form, e);
-    EXPECT_LE(e, 2e-2) << form;
-    EXPECT_GT(e, 1e-6) << form << ": the latents were not quantized";
-  }
+  for (const char* form : {"absorbed", "decompressed"})
+    for (const auto& [type, tol, moved] : {std::tuple<const char*, double, double>{"q8_0", 2e-2, 1e-6}, {"q4_0", 0.25, 2e-2}}) {
+      const std::vector<float> q = logits(form, type);
+      ASSERT_EQ(q.size(), f32.size());
+      const double e = rel_err(q.data(), f32);
+      std::printf("[ measured ] 0.66B shape, 1 layer, %s form: %s latent cache %.3g of the f32 cache's logits\n", form,
+                  type, e);
+      EXPECT_LE(e, tol) << form << " " << type;
+      EXPECT_GT(e, moved) << form << " " << type << ": the latents were not quantized so";
+    }
   std::filesystem::remove(model);
 }
 

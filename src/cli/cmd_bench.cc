@@ -231,7 +231,7 @@ int cmd_bench(const Argv& argv) {
   const ModelStats stats = model_stats(path);
   auto model = Model::load(path);
   set_cache_type(a, *model);
-  const std::string cache_type(dtype_name(model->kv_cache_type()));
+  const std::string type_k(dtype_name(model->kv_cache_types().k)), type_v(dtype_name(model->kv_cache_types().v));
   const std::string arch = model->deepseek() ? "deepseek2" : arch_name(model->config().arch);
   const std::string model_type = arch + " " + params_label(stats.n_params) + " " + stats.main_type;
 
@@ -276,8 +276,8 @@ int cmd_bench(const Argv& argv) {
   }
   const int64_t peak = peak_rss_bytes();
   if (!json) {
-    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); KV cache %s; %s\n", peak / 1048576.0,
-                stats.size_bytes / 1048576.0, cache_type.c_str(), cpu_description().c_str());
+    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); KV cache keys %s, values %s; %s\n", peak / 1048576.0,
+                stats.size_bytes / 1048576.0, type_k.c_str(), type_v.c_str(), cpu_description().c_str());
     return 0;
   }
   nlohmann::json out = nlohmann::json::array();
@@ -303,8 +303,8 @@ int cmd_bench(const Argv& argv) {
                    {"n_batch", n_batch},
                    {"n_ubatch", n_batch},
                    {"n_threads", r.n_threads},
-                   {"type_k", cache_type},
-                   {"type_v", cache_type},
+                   {"type_k", type_k},
+                   {"type_v", type_v},
                    {"n_gpu_layers", 0},
                    {"use_mmap", true},
                    {"n_prompt", r.n_prompt},

@@ -22,27 +22,21 @@ std::vector<Flag> model_flags() {
 
 Flag cache_type_flag() {
   return {"--cache-type", "-ctk", FlagKind::String, "f16",
-          "attention cache type (KV cache, DeepSeek's latent cache): f16 (half of f32's memory), q8_0 (53% of f16's) "
-          "or f32", "TYPE"};
+          "attention cache type of the keys (DeepSeek: its latent cache): f16 (half of f32's memory), q8_0 (53% of "
+          "f16's), q4_0 (28%) or f32", "TYPE"};
 }
 
 Flag cache_type_v_flag() {
   return {"--cache-type-v", "-ctv", FlagKind::String, "",
-          "values' cache type (llama.cpp's -ctv): r1 keeps keys and values in one type, so it must equal "
-          "--cache-type", "TYPE"};
+          "attention cache type of the values (default: --cache-type's); DeepSeek's latent cache has one type", "TYPE"};
 }
 
-void set_cache_type(const Args& a, Model& m) {
-  const std::string t = a.str("--cache-type");
-  if (a.has("--cache-type-v") && a.str("--cache-type-v") != t) {
-    fail("--cache-type-v ", a.str("--cache-type-v"), " differs from --cache-type ", t,
-         ": r1 stores keys and values in one type (give -ctk ", a.str("--cache-type-v"), ")");
-  }
-  if (t == "f16") return m.set_kv_cache_type(DType::F16);
-  if (t == "f32") return m.set_kv_cache_type(DType::F32);
-  if (t == "q8_0") return m.set_kv_cache_type(DType::Q8_0);
-  fail("--cache-type must be f16, q8_0 or f32, not '", t, "'");
+CacheTypes cache_types_from(const Args& a) {
+  const DType k = cache_type_from_name(a.str("--cache-type"), "--cache-type");
+  return {k, a.has("--cache-type-v") ? cache_type_from_name(a.str("--cache-type-v"), "--cache-type-v") : k};
 }
+
+void set_cache_type(const Args& a, Model& m) { m.set_kv_cache_types(cache_types_from(a)); }
 
 std::vector<Flag> generation_flags() {
   return {

@@ -12,7 +12,7 @@ namespace r1::cli {
 
 std::vector<Flag> model_flags();       // -m, -c, -t, --fp8, --cache-type
 Flag cache_type_flag();                 // --cache-type (-ctk, llama.cpp's spelling for the keys' type)
-Flag cache_type_v_flag();               // --cache-type-v (-ctv): accepted when it equals --cache-type
+Flag cache_type_v_flag();               // --cache-type-v (-ctv): the values' type (default: --cache-type's)
 std::vector<Flag> generation_flags();  // -n, --temp, --top-p, ..., --stop, --reasoning-budget, --mtp
 
 // Loads -m (or the default model) as the flags say (--cache-type included).

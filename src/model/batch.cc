@@ -53,12 +53,12 @@ BatchEngine::BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPoo
   if (const DeepseekModel* ds = model.deepseek()) {
     deepseek_act_ = std::make_unique<DeepseekActivations>(ds->config(), batch, n_ctx, pool.size());
     latent_.reserve(size_t(n_seq));
-    for (int i = 0; i < n_seq; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx, model.kv_cache_type()));
+    for (int i = 0; i < n_seq; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx, model.kv_cache_types().k));
   } else {
     const ModelConfig& c = model.config();
     act_ = std::make_unique<DenseActivations>(c, batch, n_ctx, pool.size());
     caches_.reserve(size_t(n_seq));
-    for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_type());
+    for (int i = 0; i < n_seq; i++) caches_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_types());
   }
   thread_ = std::thread([this] { run(); });
 }

@@ -34,7 +34,7 @@ class ThreadPool;
 
 class BatchEngine {
  public:
-  // n_seq sequences of n_ctx tokens (caches of model.kv_cache_type()), computed on `pool`. Model and pool must outlive the engine;
+  // n_seq sequences of n_ctx tokens (caches of model.kv_cache_types()), computed on `pool`. Model and pool must outlive the engine;
   // the engine must outlive its contexts.
   BatchEngine(const Model& model, int n_seq, int64_t n_ctx, ThreadPool& pool, int64_t max_batch = 512);
   ~BatchEngine();

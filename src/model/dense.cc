@@ -40,9 +40,11 @@ void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, 
   pool.run([&](int tid, int nt) {
     for (int64_t item = tid; item < c.n_head_kv * blocks; item += nt) {
       const int64_t g = item / blocks, t0 = (item % blocks) * 64, m = std::min<int64_t>(64, N - t0);
-      const size_t at = size_t(t0) * cache.row_bytes(), to = g * per_head + size_t(t0 * hd);
-      pack_bf16_rows(cache.type(), cache.rows(layer, g, 0) + at, hd, m, hd, act.k_bf16.data() + to);
-      pack_bf16_pairs(cache.type(), cache.rows(layer, g, 1) + at, hd, m, hd, act.v_bf16.data() + to);
+      const size_t to = g * per_head + size_t(t0 * hd);
+      pack_bf16_rows(cache.type(0), cache.rows(layer, g, 0) + size_t(t0) * cache.row_bytes(0), hd, m, hd,
+                     act.k_bf16.data() + to);
+      pack_bf16_pairs(cache.type(1), cache.rows(layer, g, 1) + size_t(t0) * cache.row_bytes(1), hd, m, hd,
+                      act.v_bf16.data() + to);
     }
   });
 }

@@ -15,7 +15,7 @@ class DenseContext final : public InferenceContext {
  public:
   // config, weights and pool must outlive the context.
   DenseContext(const ModelConfig& config, const DenseWeights& weights, int64_t n_ctx, ThreadPool& pool,
-               int64_t max_batch, DType cache_type = DType::F32);
+               int64_t max_batch, CacheTypes cache_types = DType::F32);
 
   int64_t n_past() const override { return cache_.size(); }
   int64_t n_ctx() const override { return cache_.capacity(); }

@@ -62,6 +62,56 @@ TEST(DenseContext, MatchesReferenceInSmallBatchesAndAfterTruncate) {
   EXPECT_THROW(ctx->forward(&bad, 1, false, last.data()), Error);
 }
 
+// Keys and values of their own types (`-ctk q8_0 -ctv q4_0`): each row holds its type's blocks
+// (q4_0: 18 bytes per 32 values), no (layer, head, position) overlaps another's, and attend() reads
+// the keys and values as stored -- the same as attention over the dequantized rows.
+TEST(KVCacheTypes, KeysAndValuesKeepTheirOwnTypes) {
+  const int64_t L = 2, H = 3, hd = 64, cap = 5;
+  KVCache c(L, H, hd, cap, CacheTypes{DType::Q8_0, DType::Q4_0});
+  EXPECT_EQ(c.row_bytes(0), 68u);
+  EXPECT_EQ(c.row_bytes(1), 36u);
+  EXPECT_EQ(c.type(0), DType::Q8_0);
+  EXPECT_EQ(c.type(1), DType::Q4_0);
+  auto row = [&](int64_t l, int64_t h, int64_t p, int kv) {
+    std::vector<float> x(static_cast<size_t>(hd));
+    for (int64_t j = 0; j < hd; ++j) x[size_t(j)] = std::sin(0.1f * float(j + 7 * p + 31 * h + 97 * l + 13 * kv));
+    return x;
+  };
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t p = 0; p < cap; ++p) c.write(l, h, p, row(l, h, p, 0).data(), row(l, h, p, 1).data());
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t p = 0; p < cap; ++p)
+        for (int kv : {0, 1}) {
+          const size_t n = c.row_bytes(kv);
+          std::vector<uint8_t> want(n);
+          quantize_row(c.type(kv), row(l, h, p, kv).data(), want.data(), hd);
+          const uint8_t* got = c.rows(l, h, kv) + size_t(p) * n;
+          ASSERT_EQ(std::vector<uint8_t>(got, got + n), want) << "layer " << l << " head " << h << " pos " << p << " kv " << kv;
+        }
+  // attend() of two queries over (1, 2)'s five positions, against float64 attention of the stored values.
+  std::vector<float> q(size_t(2 * hd)), out(size_t(2 * hd)), scores(10), K(size_t(cap * hd)), V(K.size());
+  for (size_t j = 0; j < q.size(); ++j) q[j] = std::cos(0.37f * float(j));
+  dequantize_row(DType::Q8_0, c.rows(1, 2, 0), K.data(), cap * hd);
+  dequantize_row(DType::Q4_0, c.rows(1, 2, 1), V.data(), cap * hd);
+  c.attend(1, 2, q.data(), 2, cap, 0.5f, out.data(), scores.data());
+  for (int64_t i = 0; i < 2; ++i) {
+    double s[5], sum = 0;
+    for (int64_t t = 0; t < cap; ++t) {
+      double d = 0;
+      for (int64_t j = 0; j < hd; ++j) d += double(q[size_t(i * hd + j)]) * K[size_t(t * hd + j)];
+      sum += s[t] = std::exp(0.5 * d);
+    }
+    for (int64_t j = 0; j < hd; ++j) {
+      double o = 0;
+      for (int64_t t = 0; t < cap; ++t) o += s[t] / sum * V[size_t(t * hd + j)];
+      EXPECT_NEAR(out[size_t(i * hd + j)], o, 1e-5) << i << " " << j;
+    }
+  }
+  EXPECT_THROW(KVCache(1, 1, 40, 4, CacheTypes{DType::F16, DType::Q4_0}), Error);  // values not whole blocks
+}
+
 }  // namespace
 }  // namespace r1
 
@@ -72,8 +122,8 @@ namespace {
 // F16 attention kernels read); other types, and sizes that are not positive, are refused by name.
 TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
   KVCache f16(2, 2, 8, 4, DType::F16), f32(2, 2, 8, 4, DType::F32);
-  EXPECT_EQ(f16.row_bytes(), 16u);
-  EXPECT_EQ(f32.row_bytes(), 32u);
+  EXPECT_EQ(f16.row_bytes(0), 16u);
+  EXPECT_EQ(f32.row_bytes(1), 32u);
   float k[8], v[8];
   for (int j = 0; j < 8; ++j) k[j] = 1.0f + 1e-4f * float(j), v[j] = -3.0f * float(j);
   f16.write(1, 1, 3, k, v);
@@ -84,7 +134,7 @@ TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
     EXPECT_EQ(vh[j], f32_to_fp16(v[j])) << j;
   }
   EXPECT_EQ(reinterpret_cast<const uint16_t*>(f16.rows(1, 0, 1))[3 * 8], 0);  // another head untouched
-  for (DType bad : {DType::Q4_0, DType::BF16}) {
+  for (DType bad : {DType::Q4_K, DType::BF16}) {
     try {
       KVCache c(1, 1, 8, 4, bad);
       FAIL() << "made a cache of " << dtype_name(bad);
@@ -99,8 +149,8 @@ TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
 // heads that are not whole blocks wide are refused, naming the type and the width.
 TEST(KVCacheTypes, Q8RowsHoldTheQuantizedBlocks) {
   KVCache q8(2, 2, 64, 4, DType::Q8_0);
-  EXPECT_EQ(q8.row_bytes(), 68u);
-  EXPECT_EQ(q8.type(), DType::Q8_0);
+  EXPECT_EQ(q8.row_bytes(0), 68u);
+  EXPECT_EQ(q8.type(1), DType::Q8_0);
   std::vector<float> k(64), v(64);
   for (int j = 0; j < 64; ++j) k[size_t(j)] = std::sin(0.3f * float(j)), v[size_t(j)] = 0.01f * float(j * j);
   q8.write(1, 0, 2, k.data(), v.data());

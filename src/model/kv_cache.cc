@@ -7,48 +7,58 @@
 namespace r1 {
 
 size_t cache_row_bytes(DType type, int64_t width, const char* what) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0) {
-    fail(what, ": type ", dtype_name(type), " is not supported (f32, f16 or q8_0)");
+  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0 && type != DType::Q4_0) {
+    fail(what, ": type ", dtype_name(type), " is not supported (f32, f16, q8_0 or q4_0)");
   }
-  if (type == DType::Q8_0 && width % 32 != 0) {
-    fail(what, ": q8_0 needs rows of whole 32-value blocks, and these are ", width, " values wide (use f16)");
+  if ((type == DType::Q8_0 || type == DType::Q4_0) && width % 32 != 0) {
+    fail(what, ": ", dtype_name(type), " needs rows of whole 32-value blocks, and these are ", width,
+         " values wide (use f16)");
   }
   return row_bytes(type, width);
 }
 
+DType cache_type_from_name(const std::string& name, const char* flag) {
+  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0}) {
+    if (name == dtype_name(t)) return t;
+  }
+  fail(flag, " must be f16, q8_0, q4_0 or f32, not '", name, "'");
+}
+
 namespace {
 
-// The cache's bytes, after checking the sizes.
+// The cache's bytes (row: a position's key and value bytes), after checking the sizes.
 size_t checked_bytes(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, size_t row) {
   if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || capacity <= 0) {
     fail("KV cache: sizes must be positive (layers ", n_layer, ", kv heads ", n_head_kv, ", head dim ", head_dim,
          ", context ", capacity, ")");
   }
-  const double bytes = 2.0 * double(n_layer) * double(n_head_kv) * double(capacity) * double(row);
+  const double bytes = double(n_layer) * double(n_head_kv) * double(capacity) * double(row);
   if (bytes > double(int64_t{1} << 40)) fail("KV cache: context ", capacity, " would need ", bytes / (1 << 30), " GiB");
-  return static_cast<size_t>(2 * n_layer * n_head_kv * capacity) * row;
+  return static_cast<size_t>(n_layer * n_head_kv * capacity) * row;
 }
 
 }  // namespace
 
-KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, DType type)
+KVCache::KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, CacheTypes types)
     : n_layer_(n_layer),
       n_head_kv_(n_head_kv),
       head_dim_(head_dim),
       capacity_(capacity),
-      type_(type),
-      row_bytes_(cache_row_bytes(type, head_dim, "KV cache")),
-      data_(checked_bytes(n_layer, n_head_kv, head_dim, capacity, row_bytes_), "KV cache") {}
+      types_(types),
+      key_bytes_(cache_row_bytes(types.k, head_dim, "KV cache keys")),
+      value_bytes_(cache_row_bytes(types.v, head_dim, "KV cache values")),
+      data_(checked_bytes(n_layer, n_head_kv, head_dim, capacity, key_bytes_ + value_bytes_), "KV cache") {}
 
 void KVCache::write(int64_t layer, int64_t head, int64_t pos, const float* k, const float* v) {
-  quantize_row(type_, k, rows(layer, head, 0) + size_t(pos) * row_bytes(), head_dim_);
-  quantize_row(type_, v, rows(layer, head, 1) + size_t(pos) * row_bytes(), head_dim_);
+  quantize_row(types_.k, k, rows(layer, head, 0) + size_t(pos) * key_bytes_, head_dim_);
+  quantize_row(types_.v, v, rows(layer, head, 1) + size_t(pos) * value_bytes_, head_dim_);
 }
 
 void KVCache::attend(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t n_keys, float scale, float* out,
                      float* scores) const {
   const int64_t hd = head_dim_;
-  r1::attend(type_, q, n_q, hd, rows(layer, head, 0), hd, n_keys, rows(layer, head, 1), hd, hd, scale, out, scores);
+  r1::attend(types_.k, types_.v, q, n_q, hd, rows(layer, head, 0), hd, n_keys, rows(layer, head, 1), hd, hd, scale, out,
+             scores);
 }
 
 void KVCache::check_room(int64_t n) const {

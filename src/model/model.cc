@@ -21,15 +21,21 @@ const std::string& Model::chat_template() const { return tokenizer_->chat_templa
 std::unique_ptr<InferenceContext> Model::new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch) const {
   if (deepseek_) {
     return std::make_unique<DeepseekContext>(deepseek_->config(), deepseek_->weights(), n_ctx, pool, max_batch,
-                                             kv_cache_type_);
+                                             kv_cache_types_.k);
   }
-  return std::make_unique<DenseContext>(config_, weights_, n_ctx, pool, max_batch, kv_cache_type_);
+  return std::make_unique<DenseContext>(config_, weights_, n_ctx, pool, max_batch, kv_cache_types_);
 }
 
-void Model::set_kv_cache_type(DType type) {
-  // F32, F16 or Q8_0 (whose rows must be whole blocks: the model's head or latent width).
-  cache_row_bytes(type, deepseek_ ? deepseek_->config().latent_dim() : config_.head_dim, "KV cache");
-  kv_cache_type_ = type;
+void Model::set_kv_cache_types(CacheTypes types) {
+  if (deepseek_ && types.k != types.v) {
+    fail("DeepSeek's latent cache holds keys and values in one row: the values' cache type (", dtype_name(types.v),
+         ") must be the keys' (", dtype_name(types.k), ")");
+  }
+  // Block types' rows must be whole blocks: the model's head or latent width.
+  const int64_t width = deepseek_ ? deepseek_->config().latent_dim() : config_.head_dim;
+  cache_row_bytes(types.k, width, "KV cache keys");
+  cache_row_bytes(types.v, width, "KV cache values");
+  kv_cache_types_ = types;
 }
 
 std::unique_ptr<Model> Model::load(const std::string& path, Fp8Mode fp8) {

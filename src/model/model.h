@@ -14,6 +14,7 @@
 #include "model/config.h"
 #include "model/context.h"
 #include "model/deepseek_model.h"
+#include "model/kv_cache.h"
 #include "model/weights.h"
 
 namespace r1 {
@@ -50,11 +51,12 @@ class Model {
   // (and so must the model). Prompts are processed in chunks of at most max_batch tokens.
   std::unique_ptr<InferenceContext> new_context(int64_t n_ctx, ThreadPool& pool, int64_t max_batch = 512) const;
 
-  // The type of the attention caches of the contexts (and batch engines) made from now on: F32
-  // (the default) or F16 -- a dense model's KV cache (model/kv_cache.h), a DeepSeek model's latent
-  // cache (model/mla.h); anything else throws r1::Error.
-  void set_kv_cache_type(DType type);
-  DType kv_cache_type() const { return kv_cache_type_; }
+  // The types of the attention caches of the contexts (and batch engines) made from now on: F32
+  // (the default), F16, Q8_0 or Q4_0 -- a dense model's KV cache (model/kv_cache.h; keys and values
+  // may differ), a DeepSeek model's latent cache (model/mla.h; keys and values are one row there, so
+  // one type); anything else throws r1::Error.
+  void set_kv_cache_types(CacheTypes types);
+  CacheTypes kv_cache_types() const { return kv_cache_types_; }
 
  private:
   Model() = default;
@@ -72,7 +74,7 @@ class Model {
   std::unique_ptr<DeepseekModel> deepseek_;
   std::unique_ptr<Tokenizer> tokenizer_;
   GenerationDefaults generation_defaults_;
-  DType kv_cache_type_ = DType::F32;
+  CacheTypes kv_cache_types_;
 };
 
 }  // namespace r1

@@ -17,15 +17,15 @@ namespace {
 float widen(float x) { return x; }
 float widen(uint16_t h) { return fp16_to_f32(h); }
 
-template <class T>
-void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys,
-                        T V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+template <class KR, class VR>
+void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                        int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
     for (int64_t t = 0; t < seen; ++t) {
-      T kt = K + t * k_stride;
+      KR kt = K + t * k_stride;
       float dot = 0;
       for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * widen(kt[j]);
       s[t] = dot * scale;
@@ -35,7 +35,7 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k
     std::fill(o, o + d_v, 0.0f);
     for (int64_t t = 0; t < seen; ++t) {
       const float p = s[t];
-      T vt = V + t * v_stride;
+      VR vt = V + t * v_stride;
       for (int64_t j = 0; j < d_v; ++j) o[j] += p * widen(vt[j]);
     }
   }
@@ -43,35 +43,25 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k
 
 }  // namespace
 
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                    int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
+#define R1_INSTANTIATE(KR, VR)                                                                                   \
+  template void attend_scalar<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
+                                      float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#undef R1_INSTANTIATE
 
 #if defined(R1_HAVE_X86_KERNELS)
 void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
                             const uint16_t* Vp, int64_t d_v, float scale, float* out, bool causal);
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
-                            bool causal);
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
-                            int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
-                            float* lse, bool causal);
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
-                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
-                            bool causal);
+template <class KR, class VR>
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                            int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal);
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {
@@ -82,9 +72,9 @@ bool attend_parts_available(int64_t d_k, int64_t d_v) { return attend_bf16_avail
 
 namespace {
 
-// T: the rows' pointer type (const float*, const uint16_t* for F16 bits, Q8Ptr); each kernel has all three.
-template <class T>
-void dispatch(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
+// KR, VR: the keys' and values' row pointer types (R1_ATTENTION_ROW_PAIRS); each kernel has every pair.
+template <class KR, class VR>
+void dispatch(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
               int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
@@ -133,38 +123,39 @@ void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride,
 
 namespace {
 
-// f(K, V) with the rows as the row pointers of `type` (F32, F16, or Q8_0 with strides of whole
-// blocks); anything else throws r1::Error naming `what`.
+// f(K, V) with the keys and values as the row pointers of their types (F32, F16, Q8_0 or Q4_0, block
+// types with strides of whole blocks); anything else throws r1::Error naming `what`.
 template <class F>
-void with_typed_rows(DType type, const void* K, int64_t k_stride, const void* V, int64_t v_stride, const char* what,
-                     F&& f) {
-  if (type == DType::F32) return f(static_cast<const float*>(K), static_cast<const float*>(V));
-  if (type == DType::F16) return f(static_cast<const uint16_t*>(K), static_cast<const uint16_t*>(V));
-  if (type == DType::Q8_0) {
-    if (k_stride % 32 != 0 || v_stride % 32 != 0) {
-      fail(what, ": Q8_0 rows must start on a block (strides ", k_stride, " / ", v_stride, ")");
-    }
-    return f(Q8Ptr{static_cast<const BlockQ8_0*>(K)}, Q8Ptr{static_cast<const BlockQ8_0*>(V)});
+void with_typed_rows(DType k_type, const void* K, int64_t k_stride, DType v_type, const void* V, int64_t v_stride,
+                     const char* what, F&& f) {
+  if ((is_block_row_type(k_type) && k_stride % 32 != 0) || (is_block_row_type(v_type) && v_stride % 32 != 0)) {
+    fail(what, ": ", dtype_name(k_type), " / ", dtype_name(v_type), " rows must start on a block (strides ", k_stride,
+         " / ", v_stride, ")");
   }
-  fail(what, ": keys and values of type ", dtype_name(type), " (f32, f16 or q8_0)");
+  with_row_pointer(k_type, K, what, [&](auto Kt) { with_row_pointer(v_type, V, what, [&](auto Vt) { f(Kt, Vt); }); });
 }
 
 }  // namespace
 
-void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
-            const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
-  with_typed_rows(type, K, k_stride, V, v_stride, "attention", [&](auto Kt, auto Vt) {
+void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
+            int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  with_typed_rows(k_type, K, k_stride, v_type, V, v_stride, "attention", [&](auto Kt, auto Vt) {
     dispatch(q, n_q, d_k, Kt, k_stride, n_keys, Vt, v_stride, d_v, scale, out, scores, false);
   });
+}
+
+void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
+            const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
+  attend(type, type, q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
 }
 
 namespace {
 
 void check_bf16(DType type, int64_t stride, int64_t d) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0) {
-    fail("pack_bf16: rows of ", dtype_name(type), " (f32, f16 or q8_0)");
+  with_row_pointer(type, nullptr, "pack_bf16", [](auto) {});  // the type is a cache row type
+  if (is_block_row_type(type) && stride % 32 != 0) {
+    fail("pack_bf16: ", dtype_name(type), " rows ", stride, " apart (not whole blocks)");
   }
-  if (type == DType::Q8_0 && stride % 32 != 0) fail("pack_bf16: Q8_0 rows ", stride, " apart (not whole blocks)");
   if (!attend_bf16_available(32, 16)) fail("attend_bf16: no AVX-512 BF16 here, or bf16 products are off");
   if (d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
 }
@@ -207,7 +198,7 @@ void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const voi
   if (!attend_parts_available(d_k, d_v)) fail("attend_part: not available for ", d_k, " / ", d_v, " here");
   if (k0 < 0 || k1 <= k0) fail("attend_part: empty or negative key range [", k0, ", ", k1, ")");
 #if defined(R1_HAVE_X86_KERNELS)
-  with_typed_rows(type, K, k_stride, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
+  with_typed_rows(type, K, k_stride, type, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
     attend_rows_avx512bf16(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale,
                            out, lse, false);
   });

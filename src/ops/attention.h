@@ -7,13 +7,14 @@
 // and d_v multiples of 16 take the AVX-512 kernel (attention_avx512.cc); with those or the AVX2
 // backend, multiples of 8 take the AVX2 kernel (attention_avx2.cc); with a NEON backend, multiples of 4
 // take the NEON kernel (attention_neon.cc); anything else the scalar one. Keys and values are float32,
-// IEEE F16 bits (uint16_t: the F16 attention caches, model/kv_cache.h) or Q8_0 blocks (Q8Ptr,
-// ops/q8_rows.h: `-ctk q8_0`; strides multiples of 32), widened as they are read.
+// IEEE F16 bits (uint16_t: the F16 attention caches, model/kv_cache.h), Q8_0 or Q4_0 blocks (Q8Ptr,
+// Q4Ptr, ops/block_rows.h: `-ctk q8_0`, `-ctk q4_0`; strides multiples of 32), each widened as it is
+// read; keys and values may be of different types (`-ctk q8_0 -ctv q4_0`).
 #pragma once
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "ops/q8_rows.h"
+#include "ops/block_rows.h"
 
 namespace r1 {
 
@@ -25,8 +26,11 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t
 void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
             int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
-// The same over rows stored as `type` (F32, F16 or Q8_0, the attention caches' types; anything else,
-// or Q8_0 strides that are not multiples of 32, throws r1::Error), strides in elements.
+// The same over keys stored as k_type and values as v_type (each F32, F16, Q8_0 or Q4_0, the attention
+// caches' types: llama.cpp's -ctk / -ctv; anything else, or block strides that are not multiples of
+// 32, throws r1::Error), strides in elements. The one-type form stores both as `type`.
+void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
+            int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
             const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
@@ -38,36 +42,29 @@ void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                    const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
-// The kernels (causal as attend_causal). The scalar one is always available (tests compare each
-// with a float64 reference).
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+// The kernels (causal as attend_causal), for keys and values of any two of the row pointer types
+// (KR, VR: const float*, const uint16_t* (F16 bits), Q8Ptr, Q4Ptr; R1_ATTENTION_ROW_PAIRS lists the
+// pairs each kernel file instantiates). The scalar one is always available (tests compare each with a
+// float64 reference).
+#define R1_ATTENTION_ROWS_WITH(X, KR) X(KR, const float*) X(KR, const uint16_t*) X(KR, Q8Ptr) X(KR, Q4Ptr)
+#define R1_ATTENTION_ROW_PAIRS(X)                                                                    \
+  R1_ATTENTION_ROWS_WITH(X, const float*) R1_ATTENTION_ROWS_WITH(X, const uint16_t*) \
+      R1_ATTENTION_ROWS_WITH(X, Q8Ptr) R1_ATTENTION_ROWS_WITH(X, Q4Ptr)
 
-#if defined(R1_HAVE_X86_KERNELS)
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
-                   bool causal);
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                    int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+#if defined(R1_HAVE_X86_KERNELS)
+template <class KR, class VR>
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+template <class KR, class VR>
+void attend_avx2(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
 #endif
 
@@ -75,10 +72,10 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_st
 // is on, vdpbf16ps takes twice the products per instruction of float32 FMAs -- prompt attention over a
 // long context is bound by them. Queries, keys, values and the softmax's probabilities are rounded
 // to bf16 (8 significant bits) for the products; sums, softmax and outputs stay float32. The keys
-// and values are packed once per pass (pack_bf16_rows / pack_bf16_pairs, from cache rows of F32, F16
-// or Q8_0) and shared by all of the pass's queries.
+// and values are packed once per pass (pack_bf16_rows / pack_bf16_pairs, from cache rows of F32, F16,
+// Q8_0 or Q4_0) and shared by all of the pass's queries.
 bool attend_bf16_available(int64_t d_k, int64_t d_v);  // this CPU, switch on, d_k % 32 == 0, d_v % 16 == 0
-// dst [n][d] bf16 from n rows of `type`, `stride` values apart (Q8_0: a multiple of 32), of which the
+// dst [n][d] bf16 from n rows of `type`, `stride` values apart (Q8_0, Q4_0: a multiple of 32), of which the
 // first d are taken.
 void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
 // dst [(n + 1) / 2][d][2] bf16: positions 2u and 2u + 1 side by side for each column (zero after an

@@ -2,7 +2,7 @@
 // compiled with -mavx2 -mfma and called only when the CPU has them. The layout of
 // attention_avx512.cc at 8 lanes: scores for 8 (query, key) pairs at a time, reduced into one vector
 // of 8 scores; softmax as elementwise.h's; values for up to 2 queries × 48 floats per pass. Keys and
-// values are float32, F16 or Q8_0 (widened as they are loaded; T is the row pointer type).
+// values are float32, F16, Q8_0 or Q4_0 (widened as they are loaded; KR, VR: their row pointer types).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,6 +19,12 @@ __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 __m256 load8(Q8Ptr p) {
   const __m256 codes = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.codes()))));
+  return _mm256_mul_ps(codes, _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(p.block().d))));
+}
+__m256 load8(Q4Ptr p) {
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.bytes()));
+  const __m128i nibbles = _mm_and_si128(_mm_srl_epi16(bytes, _mm_cvtsi32_si128(p.nibble_shift())), _mm_set1_epi8(15));
+  const __m256 codes = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_sub_epi8(nibbles, _mm_set1_epi8(8))));
   return _mm256_mul_ps(codes, _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(p.block().d))));
 }
 
@@ -94,8 +100,8 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
       values_row<T, Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
-template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
+template <class KR, class VR>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them), queries 2 at a time.
   constexpr int64_t kKeyBlock = 16;
@@ -104,10 +110,10 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
     int64_t i = 0;
     for (; i + 2 <= n_q; i += 2)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<2, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<2, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i < n_q; ++i)
       for (int64_t l = 0; l < kKeyBlock; l += 8)
-        scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<1, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -119,7 +125,7 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
     std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
   }
 
-  static constexpr auto values = values_blocks<T>(std::make_integer_sequence<int, kValueQueries>{});
+  static constexpr auto values = values_blocks<VR>(std::make_integer_sequence<int, kValueQueries>{});
   std::fill(out, out + n_q * d_v, 0.0f);
   for (int64_t t0 = 0; t0 < n_keys; t0 += kKeyBlock) {
     const int64_t t1 = std::min(n_keys, t0 + kKeyBlock);
@@ -135,19 +141,15 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
 
 }  // namespace
 
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_avx2(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_avx2(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
+#define R1_INSTANTIATE(KR, VR)                                                                                 \
+  template void attend_avx2<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
+                                    float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#undef R1_INSTANTIATE
 
 }  // namespace r1

@@ -2,8 +2,8 @@
 // Scores: 16 (query, key) pairs at a time, one float accumulator per pair summed over d_k in steps
 // of 16, then the 16 accumulators reduced into one vector of 16 scores. Softmax with a vector exp.
 // Values: out_i += p_i[t] · v_t for up to 3 queries × 128 floats of d_v per pass (6 × 64 for narrow values).
-// Keys and values are float32, F16 or Q8_0 (widened as they are loaded: an F16 cache reads half the
-// bytes, a Q8_0 one 17/32). The kernels' T is the row pointer: const float*, const uint16_t* or Q8Ptr.
+// Keys and values are float32, F16, Q8_0 or Q4_0 (widened as they are loaded: an F16 cache reads half
+// the bytes, a Q8_0 one 17/32, a Q4_0 one 9/32). KR and VR are the row pointer types of keys and values.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -81,8 +81,8 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
       values_row<T, Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
-template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
+template <class KR, class VR>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
   // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 (6) at a
@@ -93,11 +93,11 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<4, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<4, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i + 2 <= n_q; i += 2)
       for (int64_t l = 0; l < kKeyBlock; l += 8)
-        scores_block<2, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
-    for (; i < n_q; ++i) scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys, n_keys);
+        scores_block<2, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+    for (; i < n_q; ++i) scores_block<1, KR>(q + i * d_k, d_k, K, k_stride, t, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -109,7 +109,7 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
     std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
   }
 
-  static constexpr auto values = values_blocks<T>(std::make_integer_sequence<int, kValueQueries>{});
+  static constexpr auto values = values_blocks<VR>(std::make_integer_sequence<int, kValueQueries>{});
   const int widest = static_cast<int>(std::min<int64_t>(kValueVectors, d_v / 16));
   const int64_t q_step = std::clamp(kValueAccumulators / widest, 1, kValueQueries);
   std::fill(out, out + n_q * d_v, 0.0f);
@@ -127,20 +127,15 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
 
 }  // namespace
 
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                   const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                   const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores,
-                   bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                    int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
+#define R1_INSTANTIATE(KR, VR)                                                                                   \
+  template void attend_avx512<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
+                                      float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#undef R1_INSTANTIATE
 
 }  // namespace r1

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "ops/exp_avx512.h"
-#include "ops/q8_rows.h"
+#include "ops/block_rows.h"
 
 namespace r1 {
 
@@ -20,12 +20,19 @@ inline __m512 load16_q8(Q8Ptr p) {
   return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
 }
 
-// 16 floats from a row pointer of each cache type (attention.h's T: float32, F16 bits, Q8_0).
+// 16 floats from a row pointer of each cache type (attention.h's KR / VR: float32, F16 bits, Q8_0, Q4_0).
 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 load16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 inline __m512 load16(Q8Ptr p) { return load16_q8(p); }
+// 16 values of Q4_0 rows from p (elements 0..15 or 16..31 of a block: its 16 bytes' low or high nibbles).
+inline __m512 load16(Q4Ptr p) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.bytes()));
+  const __m128i nibbles = _mm_and_si128(_mm_srl_epi16(bytes, _mm_cvtsi32_si128(p.nibble_shift())), _mm_set1_epi8(15));
+  const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(nibbles, _mm_set1_epi8(8))));
+  return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
+}
 
 // The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].
 inline __m512 reduce16(const __m512* a) {

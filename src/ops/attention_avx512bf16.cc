@@ -29,7 +29,7 @@ constexpr int64_t kMaxQueries = 16, kMaxWidth = 1024, kKeyBlock = 16;
 
 __m512bh load_bh(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
 
-// dst [n][d] bf16 from the first d values of n rows `stride` apart (T: attention.h's row pointers).
+// dst [n][d] bf16 from the first d values of n rows `stride` apart (T: a row pointer of block_rows.h).
 template <class T>
 void pack_rows(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   for (int64_t t = 0; t < n; ++t) {
@@ -124,21 +124,32 @@ struct PackedRows {
   const uint16_t* pairs(int64_t t, int64_t /*m*/) const { return Vp + t * d_v; }  // t even
 };
 
-// Cache rows: the m keys (values) from t packed into L1 buffers when asked for.
-template <class T>
+// Cache rows: the m keys (values) from t packed into L1 buffers when asked for. The row pointers'
+// types are behind pack functions (one call per 16 positions), so that attend_blocks has one
+// instance for every pair of cache types.
 struct CacheRows {
-  T K, V;
+  const void *K, *V;  // the keys' and values' row pointers (KR, VR)
   int64_t k_stride, v_stride, d_k, d_v;
   uint16_t* buffer;  // kKeyBlock · max(d_k, d_v) bf16
+  void (*pack_keys)(const void* K, int64_t stride, int64_t t, int64_t m, int64_t d, uint16_t* dst);
+  void (*pack_values)(const void* V, int64_t stride, int64_t t, int64_t m, int64_t d, uint16_t* dst);
   const uint16_t* keys(int64_t t, int64_t m) const {
-    pack_rows(K + t * k_stride, k_stride, m, d_k, buffer);
+    pack_keys(K, k_stride, t, m, d_k, buffer);
     return buffer;
   }
   const uint16_t* pairs(int64_t t, int64_t m) const {
-    pack_pairs(V + t * v_stride, v_stride, m, d_v, buffer);
+    pack_values(V, v_stride, t, m, d_v, buffer);
     return buffer;
   }
 };
+template <class R>
+void pack_rows_at(const void* rows, int64_t stride, int64_t t, int64_t m, int64_t d, uint16_t* dst) {
+  pack_rows(*static_cast<const R*>(rows) + t * stride, stride, m, d, dst);
+}
+template <class R>
+void pack_pairs_at(const void* rows, int64_t stride, int64_t t, int64_t m, int64_t d, uint16_t* dst) {
+  pack_pairs(*static_cast<const R*>(rows) + t * stride, stride, m, d, dst);
+}
 
 // Attention of n_q <= 16 queries (the causal mask as attend_causal) over keys and values in bf16
 // from `rows`, in one pass over blocks of 16 positions: a block's keys and then its values are used
@@ -225,31 +236,14 @@ void attend_chunks(const float* q, int64_t n_q, int64_t d_k, int64_t n_keys, int
   }
 }
 
-template <class T>
-void attend_cache_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
-                       int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal) {
-  if (d_v > kMaxWidth) fail("attention in bf16: values of ", d_v, " (", kMaxWidth, " at most)");
-  alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
-  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, causal,
-                CacheRows<T>{K, V, k_stride, v_stride, d_k, d_v, buffer});
-}
-
-// f(rows as the row pointer of `type`: F32, F16 or Q8_0).
-template <class F>
-void with_rows(DType type, const void* rows, F&& f) {
-  if (type == DType::F16) return f(static_cast<const uint16_t*>(rows));
-  if (type == DType::Q8_0) return f(Q8Ptr{static_cast<const BlockQ8_0*>(rows)});
-  f(static_cast<const float*>(rows));
-}
-
 }  // namespace
 
 void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  with_rows(type, rows, [&](auto r) { pack_rows(r, stride, n, d, dst); });
+  with_row_pointer(type, rows, "pack_bf16_rows", [&](auto r) { pack_rows(r, stride, n, d, dst); });
 }
 
 void pack_bf16_pairs_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
-  with_rows(type, rows, [&](auto r) { pack_pairs(r, stride, n, d, dst); });
+  with_row_pointer(type, rows, "pack_bf16_pairs", [&](auto r) { pack_pairs(r, stride, n, d, dst); });
 }
 
 void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys,
@@ -257,22 +251,18 @@ void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint
   attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, nullptr, causal, PackedRows{K, Vp, d_k, d_v});
 }
 
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                            const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
-                            bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
+template <class KR, class VR>
+void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                            int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal) {
+  if (d_v > kMaxWidth) fail("attention in bf16: values of ", d_v, " (", kMaxWidth, " at most)");
+  alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, causal,
+                CacheRows{&K, &V, k_stride, v_stride, d_k, d_v, buffer, &pack_rows_at<KR>, &pack_pairs_at<VR>});
 }
-
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride,
-                            int64_t n_keys, const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out,
-                            float* lse, bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
-}
-
-void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys,
-                            Q8Ptr V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse,
-                            bool causal) {
-  attend_cache_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
-}
+#define R1_INSTANTIATE(KR, VR)                                                                                   \
+  template void attend_rows_avx512bf16<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, \
+                                               int64_t, float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#undef R1_INSTANTIATE
 
 }  // namespace r1

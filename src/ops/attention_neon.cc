@@ -1,8 +1,8 @@
 // attend() on 64-bit ARM (NEON, every AArch64 CPU): the layout of attention_avx2.cc at 4 lanes.
 // Scores for 4 queries × 4 keys per pass (16 accumulators, each loaded key row serving 4 queries),
 // summed across lanes with pairwise adds; softmax as elementwise.h's; values for up to 4 queries ×
-// 16 floats per pass (each loaded value row serving 4 queries). Keys and values are float32, F16 or
-// Q8_0 (widened as they are loaded; T is the row pointer type).
+// 16 floats per pass (each loaded value row serving 4 queries). Keys and values are float32, F16, Q8_0
+// or Q4_0 (widened as they are loaded; KR, VR: their row pointer types).
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -20,6 +20,16 @@ float32x4_t load4(Q8Ptr p) {
   int32_t four;  // 4 codes: a wider load could run past the cache's last block
   std::memcpy(&four, p.codes(), 4);
   const int16x8_t wide = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(four)));
+  __fp16 d;
+  std::memcpy(&d, &p.block().d, 2);
+  return vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(wide))), float(d));
+}
+float32x4_t load4(Q4Ptr p) {
+  uint32_t four;  // the 4 bytes whose low (or high) nibbles are the 4 codes
+  std::memcpy(&four, p.bytes(), 4);
+  const uint8x8_t nibbles = vand_u8(vshl_u8(vreinterpret_u8_u32(vdup_n_u32(four)), vdup_n_s8(int8_t(-p.nibble_shift()))),
+                                    vdup_n_u8(15));
+  const int16x8_t wide = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(nibbles)), vdupq_n_s16(8));
   __fp16 d;
   std::memcpy(&d, &p.block().d, 2);
   return vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(wide))), float(d));
@@ -84,8 +94,8 @@ void values_queries(int nq, const float* p, int64_t p_stride, T V, int64_t v_str
   }
 }
 
-template <class T>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride, int64_t n_keys, T V,
+template <class KR, class VR>
+void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them).
   constexpr int64_t kKeyBlock = 16;
@@ -94,10 +104,10 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<4, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<4, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
     for (; i < n_q; ++i)
       for (int64_t l = 0; l < kKeyBlock; l += 4)
-        scores_block<1, T>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
+        scores_block<1, KR>(q + i * d_k, d_k, K, k_stride, t + l, scale, scores + i * n_keys, n_keys);
   }
   for (; t < n_keys; ++t)
     for (int64_t i = 0; i < n_q; ++i) scores[i * n_keys + t] = score1(q + i * d_k, d_k, K + t * k_stride, scale);
@@ -117,27 +127,23 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, T K, int64_t k_stride
       const float* p = scores + i * n_keys;
       float* o = out + i * d_v;
       int64_t j = 0;
-      for (; j + 16 <= d_v; j += 16) values_queries<4, T>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
-      for (; j < d_v; j += 4) values_queries<1, T>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
+      for (; j + 16 <= d_v; j += 16) values_queries<4, VR>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
+      for (; j < d_v; j += 4) values_queries<1, VR>(nq, p, n_keys, V + j, v_stride, t0, t1, o + j, d_v);
     }
   }
 }
 
 }  // namespace
 
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
-                 const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
-                 const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
-}
-
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
+template <class KR, class VR>
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
   attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
 }
+#define R1_INSTANTIATE(KR, VR)                                                                                 \
+  template void attend_neon<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
+                                    float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#undef R1_INSTANTIATE
 
 }  // namespace r1

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <utility>
@@ -214,81 +215,129 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
         }
 }
 
-// Q8_0 rows (the `-ctk q8_0` caches): every kernel against float64 on the values the blocks hold, with
-// keys and values in their own rows and, as MLA's latent cache has them, values as the first d_v
-// values of the key rows; a whole block of gap after each row whose scale is NaN (read, it would
-// poison the output). Widths around the kernels' vector sizes, MLA's 0.66B latent (288 / 256).
-TEST(Attention, Q8KernelsMatchFloat64OnTheStoredValues) {
-  using Q8Kernel = void (*)(const float*, int64_t, int64_t, Q8Ptr, int64_t, int64_t, Q8Ptr, int64_t, int64_t, float,
-                            float*, float*, bool);
-  std::vector<std::pair<const char*, Q8Kernel>> all = {
-      {"attend", [](const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t ks, int64_t n_keys, Q8Ptr V, int64_t vs,
-                    int64_t d_v, float scale, float* out, float* scores, bool) {
-         attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
-       }},
-      {"scalar", &attend_scalar}};
+// n cache rows of `stride` N(0, sigma²) values stored as `type`, and the first d values of each row as
+// stored: [n][d]. What follows a row's first d values is made unreadable: NaN values (F32, F16) or, in
+// Q8_0 / Q4_0, NaN scales in every block past the one holding value d − 1. A kernel reading there
+// puts NaN in its output.
+struct StoredRows {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+};
+StoredRows stored_rows(DType type, int64_t n, int64_t d, int64_t stride, std::mt19937& rng, float sigma = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, sigma);
+  const size_t row = row_bytes(type, stride);
+  StoredRows r{std::vector<uint8_t>(size_t(n) * row), std::vector<float>(size_t(n * d))};
+  std::vector<float> x(static_cast<size_t>(stride));
+  for (int64_t t = 0; t < n; ++t) {
+    uint8_t* bytes = r.bytes.data() + size_t(t) * row;
+    for (auto& v : x) v = nd(rng);
+    if (!is_block_row_type(type)) std::fill(x.begin() + d, x.end(), NAN);
+    quantize_row(type, x.data(), bytes, stride);
+    if (is_block_row_type(type)) {
+      const size_t block = row_bytes(type, 32);
+      for (int64_t b = (d + 31) / 32; b < stride / 32; ++b) {
+        const uint16_t nan = 0x7E00;  // every block starts with its fp16 scale
+        std::memcpy(bytes + size_t(b) * block, &nan, sizeof nan);
+      }
+    }
+    dequantize_row(type, bytes, x.data(), stride);
+    std::copy_n(x.data(), d, r.values.data() + t * d);
+  }
+  return r;
+}
+
+// Runs every kernel this CPU has at these widths (scalar, AVX2, AVX-512 / NEON, and the public attend()
+// when not causal) on keys of k_type at K and values of v_type at V; their outputs by name.
+std::vector<std::pair<std::string, std::vector<float>>> run_kernels(DType k_type, const void* K, int64_t k_stride,
+                                                                    DType v_type, const void* V, int64_t v_stride,
+                                                                    const std::vector<float>& q, int64_t n_q,
+                                                                    int64_t d_k, int64_t n_keys, int64_t d_v,
+                                                                    float scale, bool causal) {
+  std::vector<std::pair<std::string, std::vector<float>>> runs;
+  auto run = [&](const char* name, auto&& fn) {
+    std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
+    fn(out.data(), scores.data());
+    runs.emplace_back(name, std::move(out));
+  };
+  with_row_pointer(k_type, K, "test", [&](auto Kr) {
+    with_row_pointer(v_type, V, "test", [&](auto Vr) {
+      using KR = decltype(Kr);
+      using VR = decltype(Vr);
+      auto kernel = [&](auto fn) {
+        return [&, fn](float* out, float* scores) {
+          fn(q.data(), n_q, d_k, Kr, k_stride, n_keys, Vr, v_stride, d_v, scale, out, scores, causal);
+        };
+      };
+      run("scalar", kernel(&attend_scalar<KR, VR>));
 #if defined(R1_HAVE_X86_KERNELS)
-  if (cpu_features().avx2 && cpu_features().fma && cpu_features().f16c) all.push_back({"avx2", &attend_avx2});
-  if (cpu_features().avx512f && cpu_features().f16c) all.push_back({"avx512", &attend_avx512});
+      const CpuFeatures& f = cpu_features();
+      if (f.avx2 && f.fma && f.f16c && d_k % 8 == 0 && d_v % 8 == 0) run("avx2", kernel(&attend_avx2<KR, VR>));
+      if (f.avx512f && f.f16c && d_k % 16 == 0 && d_v % 16 == 0) run("avx512", kernel(&attend_avx512<KR, VR>));
 #elif defined(R1_HAVE_NEON_KERNELS)
-  all.push_back({"neon", &attend_neon});
+      if (d_k % 4 == 0 && d_v % 4 == 0) run("neon", kernel(&attend_neon<KR, VR>));
 #endif
+    });
+  });
+  if (!causal) {
+    run("attend", [&](float* out, float* scores) {
+      attend(k_type, v_type, q.data(), n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+    });
+  }
+  return runs;
+}
+
+// Every kernel on keys and values of every pair of cache types (`-ctk` / `-ctv`: F32, F16, Q8_0, Q4_0)
+// against float64 on the values the rows hold, with keys and values in their own rows and, as MLA's
+// latent cache has them (one type), values as the first d_v values of the key rows. After each row's
+// first d values come NaN (or NaN block scales), which would poison the output if read. Widths around
+// the kernels' vector sizes (48 / 24: part of a block), MLA's 0.66B latent (288 / 256).
+TEST(Attention, KernelsMatchFloat64OnEveryPairOfCacheTypes) {
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
+  const DType types[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
   const struct { int64_t d_k, d_v; bool shared; } dims[] = {{64, 64, false}, {128, 128, false}, {48, 24, false},
                                                             {288, 256, true}, {96, 64, true}};
-  for (auto [d_k, d_v, shared] : dims)
-    for (int64_t n_keys : {1, 16, 17, 300})
-      for (int64_t n_q : {1, 6, 16})
-        for (bool causal : {false, true}) {
-          if (causal && n_q > n_keys) continue;
-          const int64_t k_stride = (d_k + 31) / 32 * 32 + 32, v_stride = (d_v + 31) / 32 * 32 + 32;
-          const int64_t kb = k_stride / 32, vb = v_stride / 32;
-          std::vector<BlockQ8_0> krows(size_t(n_keys * kb)), vrows(size_t(n_keys * vb));
-          std::vector<float> q(size_t(n_q * d_k)), K(size_t(n_keys * d_k)), V(size_t(n_keys * d_v)), row(static_cast<size_t>(k_stride));
-          for (auto& x : q) x = nd(rng);
-          for (int64_t t = 0; t < n_keys; ++t) {
-            for (auto& x : row) x = 3 * nd(rng);
-            quantize_row(DType::Q8_0, row.data(), krows.data() + t * kb, k_stride);
-            krows[size_t(t * kb + kb - 1)].d = 0x7E00;  // the gap block: NaN
-            dequantize_row(DType::Q8_0, krows.data() + t * kb, row.data(), (kb - 1) * 32);
-            std::copy_n(row.data(), d_k, K.begin() + t * d_k);
-            if (shared) {
-              std::copy_n(row.data(), d_v, V.begin() + t * d_v);
-              continue;
+  for (DType k_type : types)
+    for (DType v_type : types)
+      for (auto [d_k, d_v, shared] : dims) {
+        if (shared && k_type != v_type) continue;
+        for (int64_t n_keys : {1, 17, 300})
+          for (int64_t n_q : {1, 6, 16})
+            for (bool causal : {false, true}) {
+              if (causal && n_q > n_keys) continue;
+              const int64_t k_stride = (d_k + 31) / 32 * 32 + 32, v_stride = (d_v + 31) / 32 * 32 + 32;
+              std::vector<float> q(size_t(n_q * d_k));
+              for (auto& x : q) x = nd(rng);
+              const StoredRows keys = stored_rows(k_type, n_keys, d_k, k_stride, rng, 3.0f);
+              const StoredRows vals = shared ? StoredRows{} : stored_rows(v_type, n_keys, d_v, v_stride, rng);
+              std::vector<float> V = vals.values;
+              if (shared) {
+                for (int64_t t = 0; t < n_keys; ++t)
+                  V.insert(V.end(), keys.values.begin() + t * d_k, keys.values.begin() + t * d_k + d_v);
+              }
+              std::vector<double> mag;
+              const auto ref = reference(q, n_q, d_k, keys.values, n_keys, V, d_v, 0.1, &mag, causal);
+              const void* Vrows = shared ? keys.bytes.data() : vals.bytes.data();
+              for (const auto& [name, out] : run_kernels(k_type, keys.bytes.data(), k_stride, v_type, Vrows,
+                                                         shared ? k_stride : v_stride, q, n_q, d_k, n_keys, d_v, 0.1f,
+                                                         causal)) {
+                for (size_t i = 0; i < out.size(); ++i)
+                  ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
+                      << name << " keys " << dtype_name(k_type) << " values " << dtype_name(v_type) << " d_k=" << d_k
+                      << " d_v=" << d_v << " keys=" << n_keys << " n_q=" << n_q << " causal=" << causal << " i=" << i;
+              }
             }
-            for (auto& x : row) x = nd(rng);
-            quantize_row(DType::Q8_0, row.data(), vrows.data() + t * vb, v_stride);
-            vrows[size_t(t * vb + vb - 1)].d = 0x7E00;
-            dequantize_row(DType::Q8_0, vrows.data() + t * vb, row.data(), (vb - 1) * 32);
-            std::copy_n(row.data(), d_v, V.begin() + t * d_v);
-          }
-          const Q8Ptr Kp{krows.data()}, Vp{shared ? krows.data() : vrows.data()};
-          const int64_t vs = shared ? k_stride : v_stride;
-          std::vector<double> mag;
-          const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.1, &mag, causal);
-          for (auto [name, fn] : all) {
-            if (causal && std::string(name) == "attend") continue;  // attend() has no causal Q8_0 form
-            const bool fits = std::string(name) == "avx512"   ? d_k % 16 == 0 && d_v % 16 == 0
-                              : std::string(name) == "avx2"   ? d_k % 8 == 0 && d_v % 8 == 0
-                              : std::string(name) == "neon"   ? d_k % 4 == 0 && d_v % 4 == 0
-                                                              : true;
-            if (!fits) continue;
-            std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-            fn(q.data(), n_q, d_k, Kp, k_stride, n_keys, Vp, vs, d_v, 0.1f, out.data(), scores.data(), causal);
-            for (size_t i = 0; i < out.size(); ++i)
-              ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << name << " d_k=" << d_k << " d_v=" << d_v
-                                                                 << " keys=" << n_keys << " n_q=" << n_q
-                                                                 << " causal=" << causal << " i=" << i;
-          }
-        }
-  // Rows that do not start on a block are refused by name.
+      }
+  // Block rows that do not start on a block are refused by name.
   std::vector<BlockQ8_0> rows(4);
   std::vector<float> q(32), out(32), scores(2);
   EXPECT_THROW(attend(q.data(), 1, 32, Q8Ptr{rows.data()}, 48, 2, Q8Ptr{rows.data()}, 48, 32, 1.0f, out.data(),
                       scores.data()),
                Error);
-  EXPECT_THROW(attend(DType::Q4_0, q.data(), 1, 32, rows.data(), 32, 2, rows.data(), 32, 32, 1.0f, out.data(),
+  EXPECT_THROW(attend(DType::F16, DType::Q4_0, q.data(), 1, 32, rows.data(), 48, 2, rows.data(), 48, 32, 1.0f,
+                      out.data(), scores.data()),
+               Error);
+  EXPECT_THROW(attend(DType::Q4_K, q.data(), 1, 32, rows.data(), 32, 2, rows.data(), 32, 32, 1.0f, out.data(),
                       scores.data()),
                Error);
 }
@@ -341,27 +390,6 @@ std::string case_name(DType type, int64_t d, int64_t n_keys, int64_t n_q, bool c
          " n_q=" + std::to_string(n_q) + " causal=" + std::to_string(causal);
 }
 
-// n cache rows of `stride` N(0, 1) values stored as `type` (whole Q8_0 blocks; a NaN after the first
-// d values, which the kernels must not read), and those d values of each row as stored: [n][d].
-struct StoredRows {
-  std::vector<uint8_t> bytes;
-  std::vector<float> values;
-};
-StoredRows stored_rows(DType type, int64_t n, int64_t d, int64_t stride, std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  const size_t row = row_bytes(type, stride);
-  StoredRows r{std::vector<uint8_t>(size_t(n) * row), std::vector<float>(size_t(n * d))};
-  std::vector<float> x(static_cast<size_t>(stride));
-  for (int64_t t = 0; t < n; ++t) {
-    for (auto& v : x) v = nd(rng);
-    x[size_t(d)] = NAN;
-    quantize_row(type, x.data(), r.bytes.data() + size_t(t) * row, stride);
-    dequantize_row(type, r.bytes.data() + size_t(t) * row, x.data(), stride);
-    std::copy_n(x.data(), d, r.values.data() + t * d);
-  }
-  return r;
-}
-
 // Turns the bf16 products on for one test (the suite runs with them off: R1_BF16_DOT=0).
 struct Bf16On {
   Bf16On() { set_bf16_dot_products(true); }
@@ -406,24 +434,26 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
           }
 }
 
-// Decode attention while the bf16 products are on: attend() on cache rows of F32, F16 and Q8_0
-// (strided; MLA's latent rows, whose values are the first d_v of the key rows, included), which the
-// kernel packs to bf16 block by block.
+// Decode attention while the bf16 products are on: attend() on cache rows of F32, F16, Q8_0 and Q4_0,
+// keys and values of one type or two (strided), which the kernel packs to bf16 block by block.
 TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
   Bf16On on;
   if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(10);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (DType type : {DType::F32, DType::F16, DType::Q8_0})
+  const std::pair<DType, DType> pairs[] = {{DType::F32, DType::F32},   {DType::F16, DType::F16},
+                                           {DType::Q8_0, DType::Q8_0}, {DType::Q4_0, DType::Q4_0},
+                                           {DType::Q8_0, DType::Q4_0}, {DType::F16, DType::Q8_0}};
+  for (auto [type, v_type] : pairs)
     for (int64_t d : {64, 576})
       for (int64_t n_keys : {1, 15, 16, 17, 130})
         for (int64_t n_q : {1, 6, 8, 17})
           for (bool causal : {false, true}) {
-            if (causal && (n_q > n_keys || type == DType::Q8_0)) continue;  // attend_causal: F32 / F16 rows
+            if (causal && (n_q > n_keys || type != v_type || is_block_row_type(type))) continue;  // F32 / F16 rows
             const int64_t stride = d + 32;  // rows with a gap after them (whole Q8_0 blocks)
             std::vector<float> q(size_t(n_q * d));
             for (auto& v : q) v = nd(rng);
-            const StoredRows keys = stored_rows(type, n_keys, d, stride, rng), vals = stored_rows(type, n_keys, d, stride, rng);
+            const StoredRows keys = stored_rows(type, n_keys, d, stride, rng), vals = stored_rows(v_type, n_keys, d, stride, rng);
             const std::vector<uint8_t>&Krows = keys.bytes, &Vrows = vals.bytes;
             const std::vector<float>&K = keys.values, &V = vals.values;
             // Scores of N(0, 1) rows grow as √d: the scale keeps the softmax as peaked at 576 as at 64.
@@ -439,11 +469,11 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
                               reinterpret_cast<const float*>(Vrows.data()), stride, d, scale, out.data(), scores.data());
               }
             } else {
-              attend(type, q.data(), n_q, d, Krows.data(), stride, n_keys, Vrows.data(), stride, d, scale, out.data(),
-                     scores.data());
+              attend(type, v_type, q.data(), n_q, d, Krows.data(), stride, n_keys, Vrows.data(), stride, d, scale,
+                     out.data(), scores.data());
             }
             expect_bf16_attention(out, q, n_q, d, K, V, n_keys, scale, causal,
-                                  case_name(type, d, n_keys, n_q, causal));
+                                  case_name(type, d, n_keys, n_q, causal) + " values " + std::string(dtype_name(v_type)));
           }
 }
 
@@ -455,7 +485,7 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
   if (!attend_parts_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (DType type : {DType::F16, DType::Q8_0})
+  for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0})
     for (int64_t d : {64, 576}) {
       const int64_t n_q = 16, n_keys = 203, stride = d + 32;
       const float scale = 2.4f / std::sqrt(float(d));
@@ -531,29 +561,32 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
   for (size_t at = 0; at < merged.size(); ++at) EXPECT_NEAR(merged[at], whole[at], 1e-5 * mag[at]);
 }
 
-// The bf16 packers read Q8_0 rows (strided, whole blocks) as the values they hold: the same bf16 as
-// packing the dequantized float32 rows.
-TEST(Attention, Bf16PackersReadQ8RowsAsTheirValues) {
+// The bf16 packers read Q8_0 and Q4_0 rows (strided, whole blocks) as the values they hold: the same
+// bf16 as packing the dequantized float32 rows.
+TEST(Attention, Bf16PackersReadBlockRowsAsTheirValues) {
   Bf16On on;
   if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 2.0f);
   const int64_t d = 64, stride = 96, n = 7;
-  std::vector<BlockQ8_0> q8(size_t(n * stride / 32));
-  std::vector<float> f32(size_t(n * stride)), row(static_cast<size_t>(stride));
-  for (int64_t t = 0; t < n; ++t) {
-    for (auto& x : row) x = nd(rng);
-    quantize_row(DType::Q8_0, row.data(), q8.data() + t * stride / 32, stride);
-    dequantize_row(DType::Q8_0, q8.data() + t * stride / 32, f32.data() + t * stride, stride);
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    const size_t row = row_bytes(type, stride);
+    std::vector<uint8_t> blocks(size_t(n) * row);
+    std::vector<float> f32(size_t(n * stride)), x(static_cast<size_t>(stride));
+    for (int64_t t = 0; t < n; ++t) {
+      for (auto& v : x) v = nd(rng);
+      quantize_row(type, x.data(), blocks.data() + t * row, stride);
+      dequantize_row(type, blocks.data() + t * row, f32.data() + t * stride, stride);
+    }
+    std::vector<uint16_t> a(size_t(n * d)), b(a.size()), pa(size_t((n + 1) / 2 * 2 * d)), pb(pa.size());
+    pack_bf16_rows(type, blocks.data(), stride, n, d, a.data());
+    pack_bf16_rows(DType::F32, f32.data(), stride, n, d, b.data());
+    EXPECT_EQ(a, b) << dtype_name(type);
+    pack_bf16_pairs(type, blocks.data(), stride, n, d, pa.data());
+    pack_bf16_pairs(DType::F32, f32.data(), stride, n, d, pb.data());
+    EXPECT_EQ(pa, pb) << dtype_name(type);
+    EXPECT_THROW(pack_bf16_rows(type, blocks.data(), 80, n, d, a.data()), Error);  // not whole blocks
   }
-  std::vector<uint16_t> a(size_t(n * d)), b(a.size()), pa(size_t((n + 1) / 2 * 2 * d)), pb(pa.size());
-  pack_bf16_rows(DType::Q8_0, q8.data(), stride, n, d, a.data());
-  pack_bf16_rows(DType::F32, f32.data(), stride, n, d, b.data());
-  EXPECT_EQ(a, b);
-  pack_bf16_pairs(DType::Q8_0, q8.data(), stride, n, d, pa.data());
-  pack_bf16_pairs(DType::F32, f32.data(), stride, n, d, pb.data());
-  EXPECT_EQ(pa, pb);
-  EXPECT_THROW(pack_bf16_rows(DType::Q8_0, q8.data(), 80, n, d, a.data()), Error);  // not whole blocks
 }
 
 }  // namespace

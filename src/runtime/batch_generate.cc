@@ -43,11 +43,11 @@ class Slots {
     const int64_t batch = std::max<int64_t>(512, n);
     if (const DeepseekModel* ds = model.deepseek()) {
       deepseek_act_ = std::make_unique<DeepseekActivations>(ds->config(), batch, n_ctx, pool.size());
-      for (int i = 0; i < n; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx, model.kv_cache_type()));
+      for (int i = 0; i < n; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx, model.kv_cache_types().k));
     } else {
       const ModelConfig& c = model.config();
       act_ = std::make_unique<DenseActivations>(c, batch, n_ctx, pool.size());
-      for (int i = 0; i < n; i++) kv_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_type());
+      for (int i = 0; i < n; i++) kv_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_types());
     }
   }
   void truncate(int i, int64_t n) { act_ ? kv_[size_t(i)].truncate(n) : latent_[size_t(i)].truncate(n); }

@@ -12,12 +12,15 @@
 namespace r1::server {
 namespace {
 
-constexpr char kDenseMagic[8] = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
-constexpr char kDenseF16Magic[8] = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
-constexpr char kLatentMagic[8] = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
-constexpr char kLatentF16Magic[8] = {'R', '1', 'M', 'H', '0', '0', '0', '1'};
-constexpr char kDenseQ8Magic[8] = {'R', '1', 'K', 'Q', '0', '0', '0', '1'};
-constexpr char kLatentQ8Magic[8] = {'R', '1', 'M', 'Q', '0', '0', '0', '1'};
+// File kinds. The first stores' (one type for keys and values: f32, f16, q8_0) keep their names; the
+// others are "R1KT" (dense) or "R1MT" (latent) followed by the keys' and values' type letters.
+using Magic = std::array<char, 8>;
+constexpr Magic kDenseMagic = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
+constexpr Magic kDenseF16Magic = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
+constexpr Magic kLatentMagic = {'R', '1', 'M', 'L', '0', '0', '0', '1'};
+constexpr Magic kLatentF16Magic = {'R', '1', 'M', 'H', '0', '0', '0', '1'};
+constexpr Magic kDenseQ8Magic = {'R', '1', 'K', 'Q', '0', '0', '0', '1'};
+constexpr Magic kLatentQ8Magic = {'R', '1', 'M', 'Q', '0', '0', '0', '1'};
 
 // Run b of a cache in file order: dense (layer, kv head, keys / values), or a layer's latents.
 char* run(KVCache& c, uint32_t n_head_kv, int64_t b) {
@@ -27,20 +30,19 @@ const char* run(const KVCache& c, uint32_t n_head_kv, int64_t b) { return run(co
 char* run(LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<char*>(c.rows(b)); }
 const char* run(const LatentKVCache& c, uint32_t, int64_t b) { return reinterpret_cast<const char*>(c.rows(b)); }
 
-// The file kind of a dense or latent cache of cache_type.
-const char* magic_of(bool latent, DType cache_type) {
-  if (cache_type == DType::F16) return latent ? kLatentF16Magic : kDenseF16Magic;
-  if (cache_type == DType::Q8_0) return latent ? kLatentQ8Magic : kDenseQ8Magic;
-  return latent ? kLatentMagic : kDenseMagic;
+// The file kind of a dense or latent cache of these types.
+Magic magic_of(bool latent, CacheTypes t) {
+  if (t.k == t.v && t.k == DType::F32) return latent ? kLatentMagic : kDenseMagic;
+  if (t.k == t.v && t.k == DType::F16) return latent ? kLatentF16Magic : kDenseF16Magic;
+  if (t.k == t.v && t.k == DType::Q8_0) return latent ? kLatentQ8Magic : kDenseQ8Magic;
+  const auto letter = [](DType d) { return d == DType::F32 ? 'F' : d == DType::F16 ? 'H' : d == DType::Q8_0 ? '8' : '4'; };
+  return {'R', '1', latent ? 'M' : 'K', 'T', letter(t.k), letter(t.v), '0', '1'};
 }
-bool is_latent(const char* magic) {
-  return magic == kLatentMagic || magic == kLatentF16Magic || magic == kLatentQ8Magic;
-}
-
+bool is_latent(const Magic& magic) { return magic[2] == 'M'; }
 
 // FNV-1a over the file's kind, shape and tokens: models of another shape sharing a directory
 // do not overwrite each other's files.
-std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<const int32_t> tokens) {
+std::string hash_name(const Magic& magic, const uint32_t (&shape)[3], std::span<const int32_t> tokens) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint32_t v) {
     for (int b = 0; b < 4; b++) {
@@ -58,16 +60,20 @@ std::string hash_name(const char* magic, const uint32_t (&shape)[3], std::span<c
 
 }  // namespace
 
-PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type)
-    : PrefixStore(dir, magic_of(false, cache_type), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
-                  n_layer * n_head_kv * 2, int64_t(cache_row_bytes(cache_type, head_dim, "prefix store"))) {}
+PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim,
+                         CacheTypes cache_types)
+    : PrefixStore(dir, magic_of(false, cache_types), {uint32_t(n_layer), uint32_t(n_head_kv), uint32_t(head_dim)},
+                  n_layer * n_head_kv * 2, int64_t(cache_row_bytes(cache_types.k, head_dim, "prefix store")),
+                  int64_t(cache_row_bytes(cache_types.v, head_dim, "prefix store"))) {}
 
 PrefixStore::PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type)
     : PrefixStore(dir, magic_of(true, cache_type), {uint32_t(n_layer), 1, uint32_t(latent_dim)}, n_layer,
+                  int64_t(cache_row_bytes(cache_type, latent_dim, "prefix store")),
                   int64_t(cache_row_bytes(cache_type, latent_dim, "prefix store"))) {}
 
-PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width)
-    : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), width_(width) {
+PrefixStore::PrefixStore(const std::string& dir, const Magic& magic, const uint32_t (&shape)[3], int64_t blocks,
+                         int64_t key_width, int64_t value_width)
+    : dir_(dir), magic_(magic), shape_{shape[0], shape[1], shape[2]}, blocks_(blocks), widths_{key_width, value_width} {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -77,12 +83,12 @@ PrefixStore::PrefixStore(const std::string& dir, const char* magic, const uint32
     std::ifstream in(f.path(), std::ios::binary);
     char file_magic[8];
     uint32_t head[4];
-    if (!in.read(file_magic, 8) || std::memcmp(file_magic, magic_, 8) != 0 || !in.read(reinterpret_cast<char*>(head), sizeof head)) continue;
+    if (!in.read(file_magic, 8) || std::memcmp(file_magic, magic_.data(), 8) != 0 || !in.read(reinterpret_cast<char*>(head), sizeof head)) continue;
     if (head[0] != shape_[0] || head[1] != shape_[1] || head[2] != shape_[2] || head[3] == 0) continue;
     Entry e{f.path().string(), std::vector<int32_t>(head[3])};
     if (!in.read(reinterpret_cast<char*>(e.tokens.data()), std::streamsize(e.tokens.size() * sizeof(int32_t)))) continue;
     // The data must all be there: a file cut short by a crash is not used.
-    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(blocks_) * head[3] * uint64_t(width_);
+    const uint64_t want = 8 + sizeof head + uint64_t(head[3]) * 4 + uint64_t(head[3]) * uint64_t(position_bytes());
     if (fs::file_size(f.path(), ec) != want) continue;
     entries_.push_back(std::move(e));
   }
@@ -95,14 +101,16 @@ size_t PrefixStore::size() const {
 
 void PrefixStore::check(const KVCache& cache) const {
   if (is_latent(magic_)) fail("prefix store: a dense KV cache given to a DeepSeek (latent) store");
-  if (magic_ != magic_of(false, cache.type()) || int64_t(cache.row_bytes()) != width_) {
-    fail("prefix store: the KV cache (", dtype_name(cache.type()), ") does not match the store's type and shape");
+  if (magic_ != magic_of(false, cache.types()) || int64_t(cache.row_bytes(0)) != widths_[0] ||
+      int64_t(cache.row_bytes(1)) != widths_[1]) {
+    fail("prefix store: the KV cache (keys ", dtype_name(cache.type(0)), ", values ", dtype_name(cache.type(1)),
+         ") does not match the store's types and shape");
   }
 }
 
 void PrefixStore::check(const LatentKVCache& cache) const {
   if (!is_latent(magic_)) fail("prefix store: a DeepSeek latent cache given to a dense store");
-  if (magic_ != magic_of(true, cache.type()) || int64_t(cache.row_bytes()) != width_) {
+  if (magic_ != magic_of(true, cache.type()) || int64_t(cache.row_bytes()) != widths_[0]) {
     fail("prefix store: the latent cache (", dtype_name(cache.type()), ") does not match the store's type and shape");
   }
 }
@@ -143,11 +151,10 @@ int64_t PrefixStore::load_runs(std::span<const int32_t> ids, int64_t max_tokens,
   std::ifstream in(path, std::ios::binary);
   cache.truncate(0);
   const uint64_t data = 8 + 16 + uint64_t(stored) * 4;
-  const std::streamsize block = std::streamsize(stored * width_), want = std::streamsize(n * width_);
   for (int64_t b = 0; b < blocks_; b++) {
-    const uint64_t at = data + uint64_t(b) * uint64_t(block);
+    const uint64_t at = data + uint64_t(run_offset(b, stored));
     char* dst = run(cache, shape_[1], b);
-    if (!in.seekg(std::streamoff(at)) || !in.read(dst, want)) return 0;  // file vanished: compute instead
+    if (!in.seekg(std::streamoff(at)) || !in.read(dst, std::streamsize(n * widths_[b % 2]))) return 0;  // file vanished: compute instead
   }
   cache.advance(n);
   return n;
@@ -168,11 +175,12 @@ void PrefixStore::save_runs(std::span<const int32_t> tokens, const Cache& cache)
   {
     std::ofstream out(tmp, std::ios::binary);
     const uint32_t head[4] = {shape_[0], shape_[1], shape_[2], uint32_t(tokens.size())};
-    out.write(magic_, 8);
+    out.write(magic_.data(), 8);
     out.write(reinterpret_cast<const char*>(head), sizeof head);
     out.write(reinterpret_cast<const char*>(tokens.data()), std::streamsize(tokens.size() * 4));
-    const std::streamsize bytes = std::streamsize(tokens.size() * size_t(width_));
-    for (int64_t b = 0; b < blocks_; b++) out.write(run(cache, shape_[1], b), bytes);
+    for (int64_t b = 0; b < blocks_; b++) {
+      out.write(run(cache, shape_[1], b), std::streamsize(tokens.size() * size_t(widths_[b % 2])));
+    }
     if (!out) {
       std::error_code ec;
       std::filesystem::remove(tmp, ec);

@@ -13,6 +13,7 @@
 // (kv_lora_rank + qk_rope_dim) values as stored -- the MLA cache,
 // 576 values per token and layer for R1, which is what makes storing long prompts cheap.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,8 +33,8 @@ class PrefixStore {
  public:
   // Reads the index of DIR (created if missing); files of another model shape or damaged ones
   // are skipped. Throws r1::Error when the directory cannot be created.
-  // A dense model's store (KVCache of cache_type: F32, F16 or Q8_0):
-  PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, DType cache_type);
+  // A dense model's store (KVCache of cache_types: F32, F16, Q8_0 or Q4_0 keys and values):
+  PrefixStore(const std::string& dir, int64_t n_layer, int64_t n_head_kv, int64_t head_dim, CacheTypes cache_types);
   // A DeepSeek model's store (LatentKVCache of n_layer layers, latent_dim values per position, of
   // cache_type):
   PrefixStore(const std::string& dir, int64_t n_layer, int64_t latent_dim, DType cache_type);
@@ -54,9 +55,14 @@ class PrefixStore {
     std::string path;
     std::vector<int32_t> tokens;
   };
-  // A file holds blocks_ runs of positions (a layer's keys of one head, or its latents), width_
-  // bytes per position; shape_ is the header's three numbers.
-  PrefixStore(const std::string& dir, const char* magic, const uint32_t (&shape)[3], int64_t blocks, int64_t width);
+  // A file holds blocks_ runs of positions (a layer's keys of one head, then its values; or a layer's
+  // latents), widths_[b % 2] bytes per position in run b; shape_ is the header's three numbers.
+  using Magic = std::array<char, 8>;
+  PrefixStore(const std::string& dir, const Magic& magic, const uint32_t (&shape)[3], int64_t blocks,
+              int64_t key_width, int64_t value_width);
+  // Where run b of a file of n positions starts, from the first run; all runs' bytes per position.
+  int64_t run_offset(int64_t b, int64_t n) const { return (b / 2) * n * (widths_[0] + widths_[1]) + (b % 2) * n * widths_[0]; }
+  int64_t position_bytes() const { return run_offset(blocks_, 1); }
   // Throw unless the cache is of this store's kind, type and shape.
   void check(const KVCache& cache) const;
   void check(const LatentKVCache& cache) const;
@@ -64,9 +70,9 @@ class PrefixStore {
   template <class Cache> void save_runs(std::span<const int32_t> tokens, const Cache& cache);
 
   std::string dir_;
-  const char* magic_;
+  Magic magic_;
   uint32_t shape_[3];
-  int64_t blocks_, width_;
+  int64_t blocks_, widths_[2];
   mutable std::mutex mu_;
   std::vector<Entry> entries_;
 };

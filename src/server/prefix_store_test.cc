@@ -44,7 +44,7 @@ class PrefixStoreTest : public ::testing::Test {
   }
   PrefixStore store() {
     const ModelConfig& c = model->config();
-    return PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, model->kv_cache_type());
+    return PrefixStore(dir, c.n_layer, c.n_head_kv, c.head_dim, model->kv_cache_types());
   }
 
   std::unique_ptr<Model> model;
@@ -107,22 +107,27 @@ TEST_F(PrefixStoreTest, DamagedOrForeignFilesAreIgnored) {
 }
 
 // An F16 cache stores its F16 rows (half the bytes of F32), a Q8_0 cache its blocks (34 bytes per 32
-// values); each restores to the logits of computing the prompt with a cache of its type, and does not
-// mix with another type's cache or store. A latent store of rows that are not whole blocks (the mini
+// values), a cache of Q8_0 keys and Q4_0 values (18 bytes per 32) each run in its own type; each
+// restores to the logits of computing the prompt with a cache of its types, and does not mix with
+// another type's cache or store. A latent store of rows that are not whole blocks (the mini
 // DeepSeek's 80 values) is refused for Q8_0 by name.
-TEST_F(PrefixStoreTest, F16AndQ8CachesRoundTripTheirRows) {
+TEST_F(PrefixStoreTest, F16AndQuantizedCachesRoundTripTheirRows) {
   const ModelConfig& c = model->config();
-  const struct { DType type, other; uint64_t row_bytes; } kinds[] = {
-      {DType::F16, DType::F32, uint64_t(c.head_dim) * 2u}, {DType::Q8_0, DType::F16, uint64_t(c.head_dim / 32 * 34)}};
+  const uint64_t f16 = uint64_t(c.head_dim) * 2u, q8 = uint64_t(c.head_dim / 32 * 34), q4 = uint64_t(c.head_dim / 32 * 18);
+  const struct { CacheTypes types, other; uint64_t key_bytes, value_bytes; } kinds[] = {
+      {DType::F16, DType::F32, f16, f16},
+      {DType::Q8_0, DType::F16, q8, q8},
+      {CacheTypes{DType::Q8_0, DType::Q4_0}, DType::Q8_0, q8, q4},
+      {DType::Q4_0, CacheTypes{DType::Q8_0, DType::Q4_0}, q4, q4}};
   for (const auto& k : kinds) {
-    SCOPED_TRACE(std::string(dtype_name(k.type)));
+    SCOPED_TRACE(std::string(dtype_name(k.types.k)) + " / " + std::string(dtype_name(k.types.v)));
     fs::remove_all(dir);
-    model->set_kv_cache_type(k.type);
+    model->set_kv_cache_types(k.types);
     std::vector<float> logits(static_cast<size_t>(model->n_vocab()));
     {
       PrefixStore first = store();
       BatchEngine engine(*model, 1, 64, pool);
-      ASSERT_EQ(engine.cache(0).type(), k.type);
+      ASSERT_TRUE(engine.cache(0).types() == k.types);
       StoredPrefixContext ctx(engine.context(0), engine.cache(0), first);
       ctx.forward(prompt.data(), int64_t(prompt.size()), false, logits.data());
       ctx.save(prompt);
@@ -132,7 +137,8 @@ TEST_F(PrefixStoreTest, F16AndQ8CachesRoundTripTheirRows) {
       EXPECT_EQ(other_store.size(), 0u);
       EXPECT_THROW(other_store.load(prompt, 19, engine.cache(0)), Error) << "a cache from another type's store";
       for (const auto& f : fs::directory_iterator(dir))
-        EXPECT_EQ(fs::file_size(f.path()), 8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv * 2) * 20u * k.row_bytes);
+        EXPECT_EQ(fs::file_size(f.path()),
+                  8u + 16u + 20u * 4u + uint64_t(c.n_layer * c.n_head_kv) * 20u * (k.key_bytes + k.value_bytes));
     }
     PrefixStore second = store();
     ASSERT_EQ(second.size(), 1u);
@@ -165,7 +171,7 @@ TEST_F(PrefixStoreTest, DeepseekLatentCacheRoundTrips) {
   for (DType type : {DType::F32, DType::F16}) {
     SCOPED_TRACE(std::string(dtype_name(type)));
     fs::remove_all(dir);
-    ds->set_kv_cache_type(type);
+    ds->set_kv_cache_types(type);
     {
       auto ctx = ds->new_context(64, pool);
       ctx->forward(prompt.data(), int64_t(prompt.size()), false, fresh.data());

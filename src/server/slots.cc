@@ -30,10 +30,10 @@ SlotPool::SlotPool(const Model& model, int n_slots, int64_t n_ctx, int n_threads
     if (!engine_) fail("--cache-dir works with batching only (not with --no-batch)");
     if (const DeepseekModel* ds = model.deepseek()) {
       store_ = std::make_unique<PrefixStore>(cache_dir, ds->config().n_layer, ds->config().latent_dim(),
-                                            model.kv_cache_type());
+                                            model.kv_cache_types().k);
     } else {
       const ModelConfig& c = model.config();
-      store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim, model.kv_cache_type());
+      store_ = std::make_unique<PrefixStore>(cache_dir, c.n_layer, c.n_head_kv, c.head_dim, model.kv_cache_types());
     }
   }
   for (int i = 0; i < n_slots; i++) {
