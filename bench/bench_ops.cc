@@ -197,12 +197,12 @@ void BM_attention_cold(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_cold)->Arg(0)->Arg(1)->ArgName("huge")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// The same with the caches' other types, as the kernels read them (widened to float32 as they are
-// loaded): F16 (the CLI's default, half the bytes per position) or Q8_0 (`-ctk q8_0`, 17/32 of
-// F16's). Arg: 0 F16, 1 Q8_0. GB/s counts the stored bytes.
+// The same with the caches' other types, as the kernels read them (widened as they are loaded): F16
+// (the CLI's default, half the bytes per position), Q8_0 (`-ctk q8_0`, 17/32 of F16's) or Q4_0
+// (`-ctk q4_0`, 9/32). Arg: 0 F16, 1 Q8_0, 2 Q4_0. GB/s counts the stored bytes.
 void BM_attention_cold_typed(benchmark::State& state) {
   constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096, kLayers = 28, kRows = kKeys * 2;
-  const DType type = state.range(0) ? DType::Q8_0 : DType::F16;
+  const DType type = state.range(0) == 2 ? DType::Q4_0 : state.range(0) ? DType::Q8_0 : DType::F16;
   const size_t row = row_bytes(type, kHead), layer_bytes = size_t(kRows) * row;
   HugeArray<uint8_t> cache(size_t(kLayers) * layer_bytes, "benchmark cache");
   std::mt19937 rng(1);
@@ -225,7 +225,7 @@ void BM_attention_cold_typed(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(type)) + ", huge pages " + matmul_backend());
   state.counters["GB/s"] = benchmark::Counter(double(layer_bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_attention_cold_typed)->Arg(0)->Arg(1)->ArgName("q8")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_attention_cold_typed)->Arg(0)->Arg(1)->Arg(2)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Decode attention at depth as MLA computes it: one thread's 8 of 16 heads (DeepSeek-V3-0.66B,
 // V2-Lite) against 4096 positions of the F16 latent cache (576 wide keys, the first 512 their values),

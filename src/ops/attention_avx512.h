@@ -34,6 +34,24 @@ inline __m512 load16(Q4Ptr p) {
   return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
 }
 
+// 32 values from p, a row pointer at a multiple of 32 values (a whole block of Q8_0 / Q4_0): values
+// 0..15 to lo, 16..31 to hi. A Q4_0 block's bytes and scale are loaded once for both halves.
+template <class T>
+inline void load32(T p, __m512& lo, __m512& hi) {
+  lo = load16(p);
+  hi = load16(p + 16);
+}
+inline void load32(Q4Ptr p, __m512& lo, __m512& hi) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.bytes()));
+  const __m128i low4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+  const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d)));
+  const auto widen = [&](__m128i nibbles) {
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_and_si128(nibbles, low4), eight))), d);
+  };
+  lo = widen(bytes);
+  hi = widen(_mm_srli_epi16(bytes, 4));
+}
+
 // The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].
 inline __m512 reduce16(const __m512* a) {
   __m512 b[8], c[4];

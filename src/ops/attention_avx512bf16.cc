@@ -29,13 +29,16 @@ constexpr int64_t kMaxQueries = 16, kMaxWidth = 1024, kKeyBlock = 16;
 
 __m512bh load_bh(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
 
-// dst [n][d] bf16 from the first d values of n rows `stride` apart (T: a row pointer of block_rows.h).
+// dst [n][d] bf16 from the first d values of n rows `stride` apart (T: a row pointer of block_rows.h;
+// d a multiple of 32).
 template <class T>
 void pack_rows(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   for (int64_t t = 0; t < n; ++t) {
     const T row = rows + t * stride;
     for (int64_t j = 0; j < d; j += 32) {
-      _mm512_storeu_si512(dst + t * d + j, (__m512i)_mm512_cvtne2ps_pbh(load16(row + (j + 16)), load16(row + j)));
+      __m512 lo, hi;
+      load32(row + j, lo, hi);
+      _mm512_storeu_si512(dst + t * d + j, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
   }
 }
@@ -50,11 +53,19 @@ void pack_pairs(T rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   for (int64_t u = 0; u < (n + 1) / 2; ++u) {
     const T r0 = rows + 2 * u * stride;
     const bool odd_end = 2 * u + 1 == n;  // the last pair's second position is padding: zeros
-    for (int64_t j = 0; j < d; j += 16) {
-      const __m512 b = odd_end ? _mm512_setzero_ps() : load16(r0 + (stride + j));
-      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, load16(r0 + j));
+    const auto store = [&](int64_t j, __m512 a, __m512 b) {
+      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, a);
       _mm512_storeu_si512(dst + (u * d + j) * 2, _mm512_permutexvar_epi16(interleave, both));
+    };
+    int64_t j = 0;
+    for (; j + 32 <= d; j += 32) {  // whole blocks
+      __m512 a_lo, a_hi, b_lo = _mm512_setzero_ps(), b_hi = _mm512_setzero_ps();
+      load32(r0 + j, a_lo, a_hi);
+      if (!odd_end) load32(r0 + (stride + j), b_lo, b_hi);
+      store(j, a_lo, b_lo);
+      store(j + 16, a_hi, b_hi);
     }
+    for (; j < d; j += 16) store(j, load16(r0 + j), odd_end ? _mm512_setzero_ps() : load16(r0 + (stride + j)));
   }
 }
 
