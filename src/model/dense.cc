@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 #include "model/token_rows.h"
@@ -49,6 +50,27 @@ void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, 
   });
 }
 
+// One token whose KV heads are fewer than the threads (or do not divide between them): each head's
+// positions are split into `parts` ranges, items (head, range) dealt to the threads, each range's
+// attention kept with its log-sum-exps and the ranges merged per head (ops/attention.h).
+void attention_decode_split(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t n_keys, int64_t parts,
+                            float scale, DenseActivations& act, ThreadPool& pool) {
+  const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  pool.run([&](int tid, int nt) {
+    float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+    for (int64_t item = tid; item < c.n_head_kv * parts; item += nt) {
+      const int64_t g = item / parts, p = item % parts;
+      const int64_t k0 = n_keys * p / parts, k1 = n_keys * (p + 1) / parts;
+      cache.attend_part(layer, g, act.q.data() + g * group * hd, group, k0, k1, scale,
+                        act.part_out.data() + item * group * hd, act.part_lse.data() + item * group, scores);
+    }
+  });
+  for (int64_t g = 0; g < c.n_head_kv; g++) {
+    merge_attention_parts(parts, group, hd, act.part_out.data() + g * parts * group * hd,
+                          act.part_lse.data() + g * parts * group, act.att.data() + g * group * hd);
+  }
+}
+
 // Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
 // of this layer. Work items are (token, key/value head) pairs dealt round-robin to the threads,
 // which evens out the causal triangle; an item's query heads share their keys (ops/attention.h).
@@ -57,6 +79,10 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
                        DenseActivations& act, ThreadPool& pool) {
   const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(hd));
+  if (n == 1) {
+    const int64_t parts = decode_parts(c.n_head_kv, pool.size(), pos0 + 1);
+    if (parts > 1) return attention_decode_split(c, cache, layer, pos0 + 1, parts, scale, act, pool);
+  }
   const bool bf16 = n >= kBf16AttentionMinTokens && attend_bf16_available(hd, hd);
   if (bf16) pack_bf16_heads(c, cache, layer, pos0 + n, act, pool);
   const size_t per_head = bf16_head_elems(c, act);
@@ -120,6 +146,12 @@ RopeParams rope_params(const ModelConfig& c) {
 
 }  // namespace
 
+int64_t decode_parts(int64_t n_head_kv, int n_threads, int64_t n_keys) {
+  if (n_head_kv % n_threads == 0) return 1;
+  const int64_t parts = n_threads / std::gcd(n_head_kv, int64_t{n_threads});
+  return n_keys >= kMinKeysPerPart * parts ? parts : 1;
+}
+
 DenseActivations::DenseActivations(const ModelConfig& c, int64_t max_batch_, int64_t n_ctx_, int n_threads)
     : max_batch(max_batch_), n_ctx(n_ctx_), rope(rope_params(c), n_ctx_) {
   if (max_batch <= 0) fail("batch size must be positive (got ", max_batch, ")");
@@ -134,6 +166,8 @@ DenseActivations::DenseActivations(const ModelConfig& c, int64_t max_batch_, int
   gate.resize(b * size_t(c.n_ff));
   up.resize(b * size_t(c.n_ff));
   scores.resize(size_t(std::max(n_threads, 1)) * size_t(c.n_head / c.n_head_kv) * size_t(n_ctx));
+  part_out.resize(size_t(std::max(n_threads, 1)) * size_t(c.n_head * c.head_dim));
+  part_lse.resize(size_t(std::max(n_threads, 1)) * size_t(c.n_head));
 }
 
 void dense_forward(const ModelConfig& c, const DenseWeights& w, KVCache& cache, DenseActivations& act,

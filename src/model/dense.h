@@ -27,12 +27,23 @@ struct DenseActivations {
   std::vector<float> proj;      // [max_batch][n_embd] output of o_proj / down_proj
   std::vector<float> gate, up;  // [max_batch][n_ff]
   std::vector<float> scores;    // [n_threads][group][n_ctx] attention scores, per thread
+  // One token's attention split over positions (more threads than KV heads share them):
+  // [n_head_kv][parts][group][head_dim] outputs and [n_head_kv][parts][group] log-sum-exps, parts <= n_threads.
+  std::vector<float> part_out, part_lse;
   // A prompt pass's keys and value pairs in bf16 (ops/attention.h's attend_bf16), per KV head
   // [n_ctx + 1][head_dim]; sized on first use.
   std::vector<uint16_t> k_bf16, v_bf16;
   int64_t n_ctx;
   RopeTable rope;               // cos/sin of every position < n_ctx
 };
+
+// Into how many parts one token's attention splits each KV head's n_keys positions, so that
+// n_threads threads get equal work: 1 when the KV heads divide evenly between the threads (Qwen-1.5B's
+// 2 on 2), else n_threads / gcd (2 heads on 8 threads: 4 parts each; 4 on 6: 3), unless that leaves a
+// part fewer than kMinKeysPerPart positions (its fixed costs -- the queries' setup, the merge -- would
+// outweigh its keys).
+constexpr int64_t kMinKeysPerPart = 64;
+int64_t decode_parts(int64_t n_head_kv, int n_threads, int64_t n_keys);
 
 // Runs ids[0..n) through the model and appends their keys/values to `cache`.
 // logits: all_logits ? [n][n_vocab] : [n_vocab] (the last token's row only).

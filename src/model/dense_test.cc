@@ -379,5 +379,55 @@ TEST(DenseForward, RejectsOutOfVocabularyIdWithoutTouchingTheCache) {
   EXPECT_EQ(cache.size(), 0);
 }
 
+// One token's attention split over positions when the KV heads do not divide between the threads
+// (decode_parts): how many parts, and the logits of the 1024-token run's last 32 tokens, fed one at a
+// time on 3 threads (the minis' 2 KV heads in 3 parts each, ~1000 positions), against llama.cpp's
+// reference: at float precision with an F32 cache and float32 products (measured 3.9e-7..5.7e-7),
+// within the caches' rounding with F16 (1.5e-4..1.9e-4) and Q4_0 (keys and values, and Q8_0 keys
+// with Q4_0 values: 5.9e-2..6.4e-2), and with bf16 products (where the CPU has them) within bf16's
+// (1.2e-3..1.5e-3).
+TEST(DenseDecodeSplit, TokenByTokenOnMoreThreadsThanKvHeadsMatchesLlamaCpp) {
+  EXPECT_EQ(decode_parts(2, 2, 4096), 1);  // whole heads per thread
+  EXPECT_EQ(decode_parts(8, 4, 4096), 1);
+  EXPECT_EQ(decode_parts(2, 8, 4096), 4);
+  EXPECT_EQ(decode_parts(4, 6, 4096), 3);
+  EXPECT_EQ(decode_parts(1, 2, 4096), 2);
+  EXPECT_EQ(decode_parts(2, 3, 3 * kMinKeysPerPart - 1), 1);  // too few positions per part
+  EXPECT_EQ(decode_parts(2, 3, 3 * kMinKeysPerPart), 3);
+
+  const auto long_ids = read_ids(kData + "/refs/long_tokens.txt");
+  ThreadPool pool(3);
+  const struct { CacheTypes types; bool bf16; double bound; } kinds[] = {
+      {DType::F32, false, 1e-5},
+      {DType::F16, false, 1e-3},
+      {DType::Q4_0, false, 0.1},
+      {CacheTypes{DType::Q8_0, DType::Q4_0}, false, 0.1},
+      {DType::F16, true, 1e-2}};
+  for (const char* family : {"qwen2-mini", "llama-mini"}) {
+    auto model = Model::load(kData + "/models/" + family + "-f32.gguf");
+    const ModelConfig& c = model->config();
+    ASSERT_GT(decode_parts(c.n_head_kv, pool.size(), 993), 1) << family << ": the split is not taken";
+    const int64_t V = c.n_vocab;
+    const auto long_ref = read_f32(kData + "/refs/" + family + "-f32.long_last32.logits.f32");
+    for (const auto& k : kinds) {
+      set_bf16_dot_products(k.bf16);
+      if (k.bf16 && !attend_bf16_available(c.head_dim, c.head_dim)) continue;  // no AVX-512 BF16 here
+      KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 1024, k.types);
+      DenseActivations act(c, 256, 1024, pool.size());
+      std::vector<float> logits(32 * size_t(V));
+      dense_forward(c, model->weights(), cache, act, pool, long_ids.data(), 992, false, logits.data());
+      for (int64_t i = 0; i < 32; i++) {
+        dense_forward(c, model->weights(), cache, act, pool, long_ids.data() + 992 + i, 1, true, logits.data() + i * V);
+      }
+      set_bf16_dot_products(false);  // as the suite runs
+      const double e = rel_err(logits.data(), long_ref);
+      std::printf("[ measured ] %s, keys %s, values %s%s, 3 threads token by token: %.3g of llama.cpp's long run\n",
+                  family, std::string(dtype_name(k.types.k)).c_str(), std::string(dtype_name(k.types.v)).c_str(),
+                  k.bf16 ? ", bf16 products" : "", e);
+      EXPECT_LE(e, k.bound) << family << " " << dtype_name(k.types.k) << " / " << dtype_name(k.types.v);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace r1

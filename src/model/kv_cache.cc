@@ -61,6 +61,13 @@ void KVCache::attend(int64_t layer, int64_t head, const float* q, int64_t n_q, i
              scores);
 }
 
+void KVCache::attend_part(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t k0, int64_t k1, float scale,
+                          float* out, float* lse, float* scores) const {
+  const int64_t hd = head_dim_;
+  r1::attend_part(types_.k, types_.v, q, n_q, hd, rows(layer, head, 0), hd, k0, k1, rows(layer, head, 1), hd, hd, scale,
+                  out, lse, scores);
+}
+
 void KVCache::check_room(int64_t n) const {
   if (n < 0 || size_ + n > capacity_) {
     fail("context overflow: ", size_, " cached tokens + ", n, " new tokens exceed the context size of ", capacity_,

@@ -50,6 +50,10 @@ class KVCache {
   // n_keys positions.
   void attend(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t n_keys, float scale, float* out,
               float* scores) const;
+  // attend_part() (ops/attention.h): the same over positions k0 .. k1 − 1 only, with each query's
+  // log-sum-exp, to be merged with the other parts (merge_attention_parts).
+  void attend_part(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t k0, int64_t k1, float scale,
+                   float* out, float* lse, float* scores) const;
 
   // The stored rows of (layer, head): keys (kv 0) or values (kv 1), row_bytes(kv) per position, for
   // saving and restoring a cache (server/prefix_store.h).

@@ -52,9 +52,10 @@ void LatentKVCache::attend(int64_t layer, const float* q, int64_t n_q, int64_t n
 }
 
 void LatentKVCache::attend_part(int64_t layer, const float* q, int64_t n_q, int64_t k0, int64_t k1, int64_t d_v,
-                                float scale, float* out, float* lse) const {
+                                float scale, float* out, float* lse, float* scores) const {
   const uint8_t* K = rows(layer);
-  r1::attend_part(type_, q, n_q, latent_dim_, K, latent_dim_, k0, k1, K, latent_dim_, d_v, scale, out, lse);
+  r1::attend_part(type_, type_, q, n_q, latent_dim_, K, latent_dim_, k0, k1, K, latent_dim_, d_v, scale, out, lse,
+                  scores);
 }
 
 void LatentKVCache::check_room(int64_t n) const {
@@ -256,9 +257,9 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
   per_head_matmul(w.wk_b, 0, r, r, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
 
-  // One token over a long cache, in bf16 products: the positions are split between the threads, each
-  // attending every head over its share (one read of its rows, shared by all heads: ~1.3× faster
-  // than half of the heads over all rows, BM_attention_latent), and the shares merged by their
+  // One token over a long cache: the positions are split between the threads, each attending every
+  // head over its share (one read of its rows, shared by all heads: ~1.3× faster than half of the
+  // heads over all rows in bf16 products, BM_attention_latent), and the shares merged by their
   // log-sum-exps. 16 positions (one kernel block) per thread at least.
   const float scale = c.attn_scale();
   // Token i's queries [q_abs | q_pe] of heads h0 .. h0 + nh − 1, rows of latent_dim at q_lat.
@@ -269,15 +270,16 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
     }
   };
   const int64_t n_keys = slots[0].pos + 1, parts = pool.size();
-  if (n == 1 && parts > 1 && n_keys >= 16 * parts && attend_parts_available(latent, r)) {
+  if (n == 1 && parts > 1 && n_keys >= 16 * parts) {
     pool.run([&](int tid, int nt) {
       const int64_t k0 = n_keys * tid / nt / 16 * 16, k1 = tid + 1 == nt ? n_keys : n_keys * (tid + 1) / nt / 16 * 16;
+      float* scores = s.scores.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * s.n_ctx);
       float* q_lat = s.q_lat.data() + size_t(tid) * size_t(MlaScratch::kHeadBlock * latent);
       for (int64_t h0 = 0; h0 < H; h0 += MlaScratch::kHeadBlock) {
         const int64_t nh = std::min(MlaScratch::kHeadBlock, H - h0);
         gather_queries(0, h0, nh, q_lat);
         slots[0].cache->attend_part(layer, q_lat, nh, k0, k1, r, scale, s.part_out.data() + (tid * H + h0) * r,
-                                    s.part_lse.data() + tid * H + h0);
+                                    s.part_lse.data() + tid * H + h0, scores);
       }
     });
     merge_attention_parts(parts, H, r, s.part_out.data(), s.part_lse.data(), s.u.data());

@@ -44,7 +44,7 @@ class LatentKVCache {
   // attend_part() (ops/attention.h): the same over positions k0 .. k1 − 1 only, with each query's
   // log-sum-exp, to be merged with the other parts (merge_attention_parts).
   void attend_part(int64_t layer, const float* q, int64_t n_q, int64_t k0, int64_t k1, int64_t d_v, float scale,
-                   float* out, float* lse) const;
+                   float* out, float* lse, float* scores) const;
 
   // The stored rows of a layer, row_bytes() per position, for saving and restoring a cache
   // (server/prefix_store.h).

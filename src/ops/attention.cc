@@ -19,7 +19,7 @@ float widen(uint16_t h) { return fp16_to_f32(h); }
 
 template <class KR, class VR>
 void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                        int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+                        int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
@@ -30,7 +30,8 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t 
       for (int64_t j = 0; j < d_k; ++j) dot += qi[j] * widen(kt[j]);
       s[t] = dot * scale;
     }
-    softmax(s, seen);
+    const float l = softmax(s, seen);
+    if (lse != nullptr) lse[i] = l;
     float* o = out + i * d_v;
     std::fill(o, o + d_v, 0.0f);
     for (int64_t t = 0; t < seen; ++t) {
@@ -45,12 +46,12 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t 
 
 template <class KR, class VR>
 void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
+  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
 }
 #define R1_INSTANTIATE(KR, VR)                                                                                   \
   template void attend_scalar<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
-                                      float, float*, float*, bool);
+                                      float, float*, float*, float*, bool);
 R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
 #undef R1_INSTANTIATE
 
@@ -68,49 +69,47 @@ bool attend_bf16_available(int64_t d_k, int64_t d_v) {
   return bf16_dot_products() && d_k % 32 == 0 && d_v % 16 == 0 && d_k <= 1024;
 }
 
-bool attend_parts_available(int64_t d_k, int64_t d_v) { return attend_bf16_available(d_k, d_v) && d_v <= 1024; }
-
 namespace {
 
 // KR, VR: the keys' and values' row pointer types (R1_ATTENTION_ROW_PAIRS); each kernel has every pair.
 template <class KR, class VR>
 void dispatch(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-              int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+              int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
   // every x86 backend but scalar implies AVX2 + FMA.
   const char* be = matmul_backend();
   const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
   // bf16 products while they are on (ops/matmul.h; the cache rows packed to bf16 block by block).
-  if (avx512 && attend_parts_available(d_k, d_v)) {
-    return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, nullptr, causal);
+  if (avx512 && attend_bf16_available(d_k, d_v) && d_v <= 1024) {
+    return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);
   }
   if (avx512 && d_k % 16 == 0 && d_v % 16 == 0) {
-    return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+    return attend_avx512(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
   }
   if (avx2 && d_k % 8 == 0 && d_v % 8 == 0) {
-    return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+    return attend_avx2(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
   }
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)
   // Follows the matmul backend too: R1_MATMUL_BACKEND=scalar gives the scalar kernel.
   if (std::strncmp(matmul_backend(), "neon", 4) == 0 && d_k % 4 == 0 && d_v % 4 == 0) {
-    return attend_neon(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+    return attend_neon(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
   }
 #endif
-  attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+  attend_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
 }
 
 }  // namespace
 
 void attend(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys, const float* V,
             int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
-  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, nullptr, false);
 }
 
 void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
             const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
-  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, nullptr, false);
 }
 
 void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
@@ -118,7 +117,7 @@ void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride,
   if (k_stride % 32 != 0 || v_stride % 32 != 0 || K.e % 32 != 0 || V.e % 32 != 0) {
     fail("attention: Q8_0 rows must start on a block (strides ", k_stride, " / ", v_stride, ")");
   }
-  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, false);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, nullptr, false);
 }
 
 namespace {
@@ -140,7 +139,7 @@ void with_typed_rows(DType k_type, const void* K, int64_t k_stride, DType v_type
 void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
             int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   with_typed_rows(k_type, K, k_stride, v_type, V, v_stride, "attention", [&](auto Kt, auto Vt) {
-    dispatch(q, n_q, d_k, Kt, k_stride, n_keys, Vt, v_stride, d_v, scale, out, scores, false);
+    dispatch(q, n_q, d_k, Kt, k_stride, n_keys, Vt, v_stride, d_v, scale, out, scores, nullptr, false);
   });
 }
 
@@ -193,18 +192,14 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
 #endif
 }
 
-void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t k0,
-                 int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse) {
-  if (!attend_parts_available(d_k, d_v)) fail("attend_part: not available for ", d_k, " / ", d_v, " here");
+void attend_part(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
+                 int64_t k0, int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out,
+                 float* lse, float* scores) {
   if (k0 < 0 || k1 <= k0) fail("attend_part: empty or negative key range [", k0, ", ", k1, ")");
-#if defined(R1_HAVE_X86_KERNELS)
-  with_typed_rows(type, K, k_stride, type, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
-    attend_rows_avx512bf16(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale,
-                           out, lse, false);
+  with_typed_rows(k_type, K, k_stride, v_type, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
+    dispatch(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale, out, scores,
+             lse, false);
   });
-#else
-  (void)type, (void)q, (void)n_q, (void)K, (void)k_stride, (void)V, (void)v_stride, (void)scale, (void)out, (void)lse;
-#endif
 }
 
 void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses,
@@ -229,13 +224,13 @@ void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const floa
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int64_t k_stride, int64_t n_keys,
                    const float* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);
-  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, true);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, nullptr, true);
 }
 
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                    const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
   if (n_q > n_keys) fail("attend_causal: ", n_q, " queries need at least as many keys, not ", n_keys);
-  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, true);
+  dispatch(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, nullptr, true);
 }
 
 }  // namespace r1

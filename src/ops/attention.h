@@ -42,7 +42,8 @@ void attend_causal(const float* q, int64_t n_q, int64_t d_k, const float* K, int
 void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t k_stride, int64_t n_keys,
                    const uint16_t* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
-// The kernels (causal as attend_causal), for keys and values of any two of the row pointer types
+// The kernels (causal as attend_causal; lse, when not null, gets each query's log-sum-exp as
+// attend_part's), for keys and values of any two of the row pointer types
 // (KR, VR: const float*, const uint16_t* (F16 bits), Q8Ptr, Q4Ptr; R1_ATTENTION_ROW_PAIRS lists the
 // pairs each kernel file instantiates). The scalar one is always available (tests compare each with a
 // float64 reference).
@@ -53,19 +54,19 @@ void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, 
 
 template <class KR, class VR>
 void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal);
 #if defined(R1_HAVE_X86_KERNELS)
 template <class KR, class VR>
 void attend_avx512(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal);
 template <class KR, class VR>
 void attend_avx2(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal);
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)
 template <class KR, class VR>
 void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal);
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal);
 #endif
 
 // Prompt attention in bf16 products: on CPUs with AVX-512 BF16, while bf16_dot_products() (ops/matmul.h)
@@ -88,14 +89,14 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
                  int64_t d_v, float scale, float* out, bool causal = false);
 
 // Attention split over the keys (as flash-decoding splits it between threads): attend_part gives the
-// attention over the keys k0 .. k1 − 1 only (keys and values of `type` at K and V, as attend(DType)) and
-// each query's log-sum-exp of its scores lse_i = ln Σ_t e^(s_it); merge_attention_parts combines
-// parts over disjoint key ranges (outs [n_parts][n_q][d_v], lses [n_parts][n_q]) into the attention over
-// their union, each part weighted by e^(lse_p − ln Σ_p e^lse_p). Only in bf16 products: the parts come
-// from the bf16 kernel's one-pass softmax (attend_parts_available: attend_bf16_available, d_v <= 1024).
-bool attend_parts_available(int64_t d_k, int64_t d_v);
-void attend_part(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t k0,
-                 int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* lse);
+// attention over the keys k0 .. k1 − 1 only (keys of k_type at K, values of v_type at V, as
+// attend(DType, DType); scores: scratch of n_q · (k1 − k0) floats) and each query's log-sum-exp of its
+// scores lse_i = ln Σ_t e^(s_it), from whichever kernel attend() would use; merge_attention_parts
+// combines parts over disjoint key ranges (outs [n_parts][n_q][d_v], lses [n_parts][n_q]) into the
+// attention over their union, each part weighted by e^(lse_p − ln Σ_p e^lse_p).
+void attend_part(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
+                 int64_t k0, int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out,
+                 float* lse, float* scores);
 void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses, float* out);
 
 // Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -78,14 +79,17 @@ inline void store_scores(__m512 sums, float* s, int64_t s_stride, int64_t t) {
 }
 
 // Softmax of n floats in place, as elementwise.h's softmax (an all −inf row becomes zeros; the sum in
-// double): the attention kernels' (attention_avx512.cc, attention_avx512bf16.cc).
-inline void softmax512(float* s, int64_t n) {
+// double; returns the log-sum-exp): the float32 AVX-512 attention kernel's (attention_avx512.cc).
+inline float softmax512(float* s, int64_t n) {
   const auto mask = [n](int64_t t) { return n - t >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - t)) - 1); };
   const float ninf = -std::numeric_limits<float>::infinity();
   __m512 mx = _mm512_set1_ps(ninf);
   for (int64_t t = 0; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(ninf), mask(t), s + t));
   const float max = _mm512_reduce_max_ps(mx);
-  if (max == ninf) return std::fill(s, s + n, 0.0f);
+  if (max == ninf) {
+    std::fill(s, s + n, 0.0f);
+    return max;
+  }
   __m512d sum = _mm512_setzero_pd();  // in double, as the scalar softmax
   for (int64_t t = 0; t < n; t += 16) {
     const __mmask16 m = mask(t);
@@ -94,8 +98,10 @@ inline void softmax512(float* s, int64_t n) {
     sum = _mm512_add_pd(sum, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(e)),
                                            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)))));
   }
-  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / _mm512_reduce_add_pd(sum)));
+  const double total = _mm512_reduce_add_pd(sum);
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / total));
   for (int64_t t = 0; t < n; t += 16) _mm512_mask_storeu_ps(s + t, mask(t), _mm512_mul_ps(_mm512_maskz_loadu_ps(mask(t), s + t), inv));
+  return max + static_cast<float>(std::log(total));
 }
 
 }  // namespace r1

@@ -96,7 +96,7 @@ void values_queries(int nq, const float* p, int64_t p_stride, T V, int64_t v_str
 
 template <class KR, class VR>
 void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them).
   constexpr int64_t kKeyBlock = 16;
   int64_t t = 0;
@@ -115,7 +115,8 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
   // Masked keys get probability 0: the value loop below runs over every key for every query.
   for (int64_t i = 0; i < n_q; ++i) {
     const int64_t seen = keys_seen(i, n_q, n_keys, causal);
-    softmax(scores + i * n_keys, seen);
+    const float l = softmax(scores + i * n_keys, seen);
+    if (lse != nullptr) lse[i] = l;
     std::fill(scores + i * n_keys + seen, scores + (i + 1) * n_keys, 0.0f);
   }
 
@@ -137,12 +138,12 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
 
 template <class KR, class VR>
 void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, causal);
+                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
+  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
 }
 #define R1_INSTANTIATE(KR, VR)                                                                                 \
   template void attend_neon<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
-                                    float, float*, float*, bool);
+                                    float, float*, float*, float*, bool);
 R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
 #undef R1_INSTANTIATE
 

@@ -20,10 +20,11 @@ namespace r1 {
 namespace {
 
 // float64 reference of attend() (of attend_causal() when causal: query i sees n_keys − (n_q − 1 − i)
-// keys); mag[i][j] = Σ_t p_t·|v_t[j]| bounds the rounding of out[i][j].
+// keys); mag[i][j] = Σ_t p_t·|v_t[j]| bounds the rounding of out[i][j]; lse (if given) gets each
+// query's log-sum-exp of its scores.
 std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t d_k, const std::vector<float>& K,
                               int64_t n_keys, const std::vector<float>& V, int64_t d_v, double scale,
-                              std::vector<double>* mag, bool causal = false) {
+                              std::vector<double>* mag, bool causal = false, std::vector<double>* lse = nullptr) {
   std::vector<double> out(static_cast<size_t>(n_q * d_v), 0.0);
   mag->assign(out.size(), 0.0);
   for (int64_t i = 0; i < n_q; ++i) {
@@ -37,6 +38,7 @@ std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t 
       mx = std::max(mx, s[t]);
     }
     for (auto& x : s) sum += (x = std::exp(x - mx));
+    if (lse != nullptr) lse->push_back(mx + std::log(sum));
     for (int64_t t = 0; t < seen; ++t)
       for (int64_t j = 0; j < d_v; ++j) {
         out[i * d_v + j] += s[t] / sum * V[t * d_v + j];
@@ -49,7 +51,7 @@ std::vector<double> reference(const std::vector<float>& q, int64_t n_q, int64_t 
 // A kernel over keys and values of T: float, or uint16_t (F16 bits: the F16 KV cache's).
 template <class T>
 using Kernel = void (*)(const float*, int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, float,
-                        float*, float*, bool);
+                        float*, float*, float*, bool);
 template <class T>
 struct NamedKernel {
   const char* name;
@@ -62,7 +64,7 @@ template <class T = float>
 std::vector<NamedKernel<T>> kernels_for(int64_t d_k, int64_t d_v) {
   std::vector<NamedKernel<T>> k = {
       {"attend", [](const float* q, int64_t n_q, int64_t d_k, const T* K, int64_t ks, int64_t n_keys, const T* V,
-                    int64_t vs, int64_t d_v, float scale, float* out, float* scores, bool causal) {
+                    int64_t vs, int64_t d_v, float scale, float* out, float* scores, float*, bool causal) {
          if (causal) return attend_causal(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
          attend(q, n_q, d_k, K, ks, n_keys, V, vs, d_v, scale, out, scores);
        }},
@@ -95,7 +97,7 @@ TEST(Attention, KernelsMatchFloat64) {
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag);
         for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), false);
+          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), nullptr, false);
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
                 << kernel.name << " d_k=" << d_k << " d_v=" << d_v << " keys=" << n_keys << " n_q=" << n_q << " i=" << i;
@@ -134,7 +136,7 @@ TEST(Attention, ValuesInsideKeyRows) {
   const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.05, &mag);
   for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
     std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-    kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, K.data(), d_k, d_v, 0.05f, out.data(), scores.data(), false);
+    kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, K.data(), d_k, d_v, 0.05f, out.data(), scores.data(), nullptr, false);
     for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " " << i;
   }
 }
@@ -159,7 +161,7 @@ TEST(Attention, CausalBlocksSeeOnlyTheirKeys) {
         const auto ref = reference(q, n_q, d_k, K, n_keys, V, d_v, 0.3, &mag, true);
         for (const NamedKernel<float>& kernel : kernels_for(d_k, d_v)) {
           std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), true);
+          kernel.fn(q.data(), n_q, d_k, K.data(), d_k, n_keys, V.data(), d_v, d_v, 0.3f, out.data(), scores.data(), nullptr, true);
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
                 << kernel.name << " d_k=" << d_k << " keys=" << n_keys << " n_q=" << n_q << " i=" << i;
@@ -206,7 +208,7 @@ TEST(Attention, F16KernelsMatchFloat64OnTheStoredValues) {
           for (const NamedKernel<uint16_t>& kernel : kernels_for<uint16_t>(d_k, d_v)) {
             std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
             kernel.fn(q.data(), n_q, d_k, rows.data(), stride, n_keys, rows.data() + d_k, stride, d_v, 0.1f, out.data(),
-                      scores.data(), causal);
+                      scores.data(), nullptr, causal);
             for (size_t i = 0; i < out.size(); ++i)
               ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << kernel.name << " d_k=" << d_k << " d_v=" << d_v
                                                                   << " keys=" << n_keys << " n_q=" << n_q
@@ -247,25 +249,28 @@ StoredRows stored_rows(DType type, int64_t n, int64_t d, int64_t stride, std::mt
 }
 
 // Runs every kernel this CPU has at these widths (scalar, AVX2, AVX-512 / NEON, and the public attend()
-// when not causal) on keys of k_type at K and values of v_type at V; their outputs by name.
-std::vector<std::pair<std::string, std::vector<float>>> run_kernels(DType k_type, const void* K, int64_t k_stride,
-                                                                    DType v_type, const void* V, int64_t v_stride,
-                                                                    const std::vector<float>& q, int64_t n_q,
-                                                                    int64_t d_k, int64_t n_keys, int64_t d_v,
-                                                                    float scale, bool causal) {
-  std::vector<std::pair<std::string, std::vector<float>>> runs;
+// and attend_part() over all keys when not causal) on keys of k_type at K and values of v_type at V;
+// their outputs and log-sum-exps (NaN where the entry point gives none) by name.
+struct KernelRun {
+  std::string name;
+  std::vector<float> out, lse;
+};
+std::vector<KernelRun> run_kernels(DType k_type, const void* K, int64_t k_stride, DType v_type, const void* V,
+                                   int64_t v_stride, const std::vector<float>& q, int64_t n_q, int64_t d_k,
+                                   int64_t n_keys, int64_t d_v, float scale, bool causal) {
+  std::vector<KernelRun> runs;
   auto run = [&](const char* name, auto&& fn) {
-    std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys));
-    fn(out.data(), scores.data());
-    runs.emplace_back(name, std::move(out));
+    std::vector<float> out(size_t(n_q * d_v), NAN), scores(size_t(n_q * n_keys)), lse(size_t(n_q), NAN);
+    fn(out.data(), scores.data(), lse.data());
+    runs.push_back({name, std::move(out), std::move(lse)});
   };
   with_row_pointer(k_type, K, "test", [&](auto Kr) {
     with_row_pointer(v_type, V, "test", [&](auto Vr) {
       using KR = decltype(Kr);
       using VR = decltype(Vr);
       auto kernel = [&](auto fn) {
-        return [&, fn](float* out, float* scores) {
-          fn(q.data(), n_q, d_k, Kr, k_stride, n_keys, Vr, v_stride, d_v, scale, out, scores, causal);
+        return [&, fn](float* out, float* scores, float* lse) {
+          fn(q.data(), n_q, d_k, Kr, k_stride, n_keys, Vr, v_stride, d_v, scale, out, scores, lse, causal);
         };
       };
       run("scalar", kernel(&attend_scalar<KR, VR>));
@@ -279,8 +284,11 @@ std::vector<std::pair<std::string, std::vector<float>>> run_kernels(DType k_type
     });
   });
   if (!causal) {
-    run("attend", [&](float* out, float* scores) {
+    run("attend", [&](float* out, float* scores, float*) {
       attend(k_type, v_type, q.data(), n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
+    });
+    run("attend_part", [&](float* out, float* scores, float* lse) {
+      attend_part(k_type, v_type, q.data(), n_q, d_k, K, k_stride, 0, n_keys, V, v_stride, d_v, scale, out, lse, scores);
     });
   }
   return runs;
@@ -315,16 +323,21 @@ TEST(Attention, KernelsMatchFloat64OnEveryPairOfCacheTypes) {
                 for (int64_t t = 0; t < n_keys; ++t)
                   V.insert(V.end(), keys.values.begin() + t * d_k, keys.values.begin() + t * d_k + d_v);
               }
-              std::vector<double> mag;
-              const auto ref = reference(q, n_q, d_k, keys.values, n_keys, V, d_v, 0.1, &mag, causal);
+              std::vector<double> mag, lse;
+              const auto ref = reference(q, n_q, d_k, keys.values, n_keys, V, d_v, 0.1, &mag, causal, &lse);
               const void* Vrows = shared ? keys.bytes.data() : vals.bytes.data();
-              for (const auto& [name, out] : run_kernels(k_type, keys.bytes.data(), k_stride, v_type, Vrows,
-                                                         shared ? k_stride : v_stride, q, n_q, d_k, n_keys, d_v, 0.1f,
-                                                         causal)) {
-                for (size_t i = 0; i < out.size(); ++i)
-                  ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30)
-                      << name << " keys " << dtype_name(k_type) << " values " << dtype_name(v_type) << " d_k=" << d_k
-                      << " d_v=" << d_v << " keys=" << n_keys << " n_q=" << n_q << " causal=" << causal << " i=" << i;
+              for (const auto& [name, out, got_lse] : run_kernels(k_type, keys.bytes.data(), k_stride, v_type, Vrows,
+                                                                  shared ? k_stride : v_stride, q, n_q, d_k, n_keys,
+                                                                  d_v, 0.1f, causal)) {
+                const std::string what = name + " keys " + std::string(dtype_name(k_type)) + " values " +
+                                         std::string(dtype_name(v_type)) + " d_k=" + std::to_string(d_k) +
+                                         " d_v=" + std::to_string(d_v) + " keys=" + std::to_string(n_keys) +
+                                         " n_q=" + std::to_string(n_q) + " causal=" + std::to_string(causal);
+                for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 2e-5 * mag[i] + 1e-30) << what << " i=" << i;
+                if (name == "attend") continue;  // no log-sum-exps out of attend()
+                for (size_t i = 0; i < lse.size(); ++i) {
+                  ASSERT_NEAR(got_lse[i], lse[i], 1e-5 * (1 + std::fabs(lse[i]))) << what << " lse of query " << i;
+                }
               }
             }
       }
@@ -477,15 +490,18 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
           }
 }
 
-// Attention split over the keys: each part (bf16 kernel) is the attention over its range, within
-// bf16 rounding of the exact one, and its log-sum-exp that of its scores; the parts merged give the
-// attention over all keys. Also the merge on its own, on float64-exact parts: float precision.
+// Attention split over the keys: each part is the attention over its range and its log-sum-exp that
+// of its scores -- in float32 products within float rounding, in bf16 ones (where the CPU has them)
+// within bf16 rounding of the exact attention -- and the parts merged give the attention over all
+// keys. Also the merge on its own, on float64-exact parts: float precision.
 TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
-  Bf16On on;
-  if (!attend_parts_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0})
+  for (bool bf16 : {false, true}) {
+    set_bf16_dot_products(bf16);
+    if (bf16 && !attend_bf16_available(64, 64)) break;  // no AVX-512 BF16 on this CPU
+    const double tol = bf16 ? 3e-2 : 2e-5, lse_tol = bf16 ? 0.05 : 1e-4;
+    for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0})
     for (int64_t d : {64, 576}) {
       const int64_t n_q = 16, n_keys = 203, stride = d + 32;
       const float scale = 2.4f / std::sqrt(float(d));
@@ -499,8 +515,9 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
       std::vector<float> outs(size_t(3 * n_q * d)), lses(size_t(3 * n_q)), merged(size_t(n_q * d), NAN);
       for (int p = 0; p < 3; ++p) {
         const int64_t k0 = cuts[p], k1 = cuts[p + 1];
-        attend_part(type, q.data(), n_q, d, rows.data(), stride, k0, k1, rows.data(), stride, d, scale,
-                    outs.data() + p * n_q * d, lses.data() + p * n_q);
+        std::vector<float> scores(size_t(n_q * (k1 - k0)));
+        attend_part(type, type, q.data(), n_q, d, rows.data(), stride, k0, k1, rows.data(), stride, d, scale,
+                    outs.data() + p * n_q * d, lses.data() + p * n_q, scores.data());
         std::vector<float> Kp(K.begin() + k0 * d, K.begin() + k1 * d);
         std::vector<double> mag;
         const auto want = reference(q, n_q, d, Kp, k1 - k0, Kp, d, scale, &mag);
@@ -515,11 +532,11 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
           }
           for (double v : sc) sum += std::exp(v - lse);
           lse += std::log(sum);
-          EXPECT_NEAR(lses[size_t(p * n_q + i)], lse, 0.05) << dtype_name(type) << " d=" << d << " part " << p;
+          EXPECT_NEAR(lses[size_t(p * n_q + i)], lse, lse_tol) << dtype_name(type) << " d=" << d << " part " << p;
           for (int64_t j = 0; j < d; ++j) {
             const size_t at = size_t(i * d + j);
-            ASSERT_NEAR(outs[size_t(p * n_q * d) + at], want[at], 3e-2 * mag[at] + 1e-30)
-                << dtype_name(type) << " d=" << d << " part " << p;
+            ASSERT_NEAR(outs[size_t(p * n_q * d) + at], want[at], tol * mag[at] + 1e-30)
+                << dtype_name(type) << " d=" << d << " part " << p << " bf16=" << bf16;
           }
         }
       }
@@ -527,10 +544,13 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
       std::vector<double> mag;
       const auto whole = reference(q, n_q, d, K, n_keys, K, d, scale, &mag);
       for (size_t at = 0; at < merged.size(); ++at) {
-        ASSERT_NEAR(merged[at], whole[at], 3e-2 * mag[at] + 1e-30) << dtype_name(type) << " d=" << d;
+        ASSERT_NEAR(merged[at], whole[at], tol * mag[at] + 1e-30) << dtype_name(type) << " d=" << d << " bf16=" << bf16;
       }
     }
-  EXPECT_THROW(attend_part(DType::F16, nullptr, 1, 64, nullptr, 64, 5, 5, nullptr, 64, 64, 1.0f, nullptr, nullptr),
+  }
+  set_bf16_dot_products(false);  // as the suite runs
+  EXPECT_THROW(attend_part(DType::F16, DType::F16, nullptr, 1, 64, nullptr, 64, 5, 5, nullptr, 64, 64, 1.0f, nullptr,
+                           nullptr, nullptr),
                Error);  // empty range
 
   // The merge alone: float64 attention of two halves and their log-sum-exps give the whole.

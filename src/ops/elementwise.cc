@@ -15,7 +15,7 @@ void rmsnorm(float* y, const float* x, const float* weight, float eps, int64_t n
   for (int64_t i = 0; i < n; ++i) y[i] = weight ? (x[i] * inv) * weight[i] : x[i] * inv;
 }
 
-void softmax(float* x, int64_t n) {
+float softmax(float* x, int64_t n) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Every x86 backend but scalar implies AVX2 + FMA (as attention.cc's dispatch).
   if (std::strcmp(matmul_backend(), "scalar") != 0) return softmax_avx2(x, n);
@@ -27,7 +27,7 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (max == -std::numeric_limits<float>::infinity()) {
     for (int64_t i = 0; i < n; ++i) x[i] = 0;
-    return;
+    return max;
   }
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -36,6 +36,7 @@ void softmax(float* x, int64_t n) {
   }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  return max + static_cast<float>(std::log(sum));
 }
 
 void silu(float* x, int64_t n) {

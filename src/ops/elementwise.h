@@ -6,13 +6,15 @@ namespace r1 {
 
 // y = weight ⊙ x / sqrt(mean(x²) + eps); weight may be null (then 1). Sum of squares in double.
 void rmsnorm(float* y, const float* x, const float* weight, float eps, int64_t n);
-// x = exp(x - max) / Σ exp(x - max), in place. An all -inf row becomes all zeros.
-void softmax(float* x, int64_t n);
+// x = exp(x - max) / Σ exp(x - max), in place. An all -inf row becomes all zeros. Returns the inputs'
+// log-sum-exp ln Σ exp(x) = max + ln Σ exp(x - max) (-inf for an all -inf row), by which attention
+// over parts of the keys is merged (ops/attention.h).
+float softmax(float* x, int64_t n);
 // Its AVX2 and NEON forms (a vector exp: the attention kernels call softmax once per query and
 // position block, and libm's expf took ~15% of a prompt at depth when the bf16 AVX-512 kernel used
 // the scalar loop), which softmax() picks with the x86 (AVX2 or AVX-512) and NEON matmul backends.
-void softmax_avx2(float* x, int64_t n);
-void softmax_neon(float* x, int64_t n);
+float softmax_avx2(float* x, int64_t n);
+float softmax_neon(float* x, int64_t n);
 // x = x · sigmoid(x), in place.
 void silu(float* x, int64_t n);
 // out = silu(gate) ⊙ up.

@@ -43,7 +43,7 @@ void swiglu_avx2(float* out, const float* gate, const float* up, int64_t n) {
 }
 
 // As the scalar softmax (the sum in double, an all -inf row all zeros), 8 at a time; the tail with expf.
-void softmax_avx2(float* x, int64_t n) {
+float softmax_avx2(float* x, int64_t n) {
   const float ninf = -std::numeric_limits<float>::infinity();
   __m256 mx = _mm256_set1_ps(ninf);
   int64_t i = 0;
@@ -52,7 +52,10 @@ void softmax_avx2(float* x, int64_t n) {
   _mm256_store_ps(lanes, mx);
   float max = *std::max_element(lanes, lanes + 8);
   for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
-  if (max == ninf) return std::fill(x, x + n, 0.0f);
+  if (max == ninf) {
+    std::fill(x, x + n, 0.0f);
+    return max;
+  }
   __m256d sum = _mm256_setzero_pd();
   const __m256 vmax = _mm256_set1_ps(max);
   for (i = 0; i + 8 <= n; i += 8) {
@@ -67,6 +70,7 @@ void softmax_avx2(float* x, int64_t n) {
   const float inv = static_cast<float>(1.0 / total);
   for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
   for (int64_t j = i; j < n; ++j) x[j] *= inv;
+  return max + static_cast<float>(std::log(total));
 }
 
 }  // namespace r1

@@ -42,14 +42,17 @@ void swiglu_neon(float* out, const float* gate, const float* up, int64_t n) {
 }
 
 // As the scalar softmax (the sum in double, an all -inf row all zeros), 4 at a time; the tail with expf.
-void softmax_neon(float* x, int64_t n) {
+float softmax_neon(float* x, int64_t n) {
   const float ninf = -std::numeric_limits<float>::infinity();
   float32x4_t mx = vdupq_n_f32(ninf);
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) mx = vmaxq_f32(mx, vld1q_f32(x + i));
   float max = vmaxvq_f32(mx);
   for (int64_t j = i; j < n; ++j) max = std::max(max, x[j]);
-  if (max == ninf) return std::fill(x, x + n, 0.0f);
+  if (max == ninf) {
+    std::fill(x, x + n, 0.0f);
+    return max;
+  }
   float64x2_t sum = vdupq_n_f64(0.0);
   const float32x4_t vmax = vdupq_n_f32(max);
   for (i = 0; i + 4 <= n; i += 4) {
@@ -62,6 +65,7 @@ void softmax_neon(float* x, int64_t n) {
   const float inv = static_cast<float>(1.0 / total);
   for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
   for (int64_t j = i; j < n; ++j) x[j] *= inv;
+  return max + static_cast<float>(std::log(total));
 }
 
 }  // namespace r1
