@@ -221,17 +221,23 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
       }
     });
     // ...attention per sequence over its own cache, (sequence, key/value head) pairs spread over the
-    // threads; the group's query heads share their keys (ops/attention.h).
-    pool.run([&](int tid, int nt) {
-      float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
-      for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
-        const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
-        const KVCache& cache = *caches[size_t(i)];
-        const int64_t head0 = i * c.q_dim() + g * group * hd;
-        // keys: the past and this token
-        cache.attend(l, g, act.q.data() + head0, group, cache.size() + 1, scale, act.att.data() + head0, scores);
-      }
-    });
+    // threads; the group's query heads share their keys (ops/attention.h). One sequence whose KV heads
+    // do not divide between the threads splits their positions instead (dense.h).
+    const int64_t parts = n == 1 ? decode_parts(c.n_head_kv, pool.size(), caches[0]->size() + 1) : 1;
+    if (parts > 1) {
+      attention_decode_split(c, *caches[0], l, caches[0]->size() + 1, parts, scale, act, pool);
+    } else {
+      pool.run([&](int tid, int nt) {
+        float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+        for (int64_t item = tid; item < n * c.n_head_kv; item += nt) {
+          const int64_t i = item / c.n_head_kv, g = item % c.n_head_kv;
+          const KVCache& cache = *caches[size_t(i)];
+          const int64_t head0 = i * c.q_dim() + g * group * hd;
+          // keys: the past and this token
+          cache.attend(l, g, act.q.data() + head0, group, cache.size() + 1, scale, act.att.data() + head0, scores);
+        }
+      });
+    }
     matmul(L.wo, act.att.data(), n, act.proj.data(), pool);
     add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
     // MLP over all tokens: x += down(silu(gate(xn)) * up(xn)).

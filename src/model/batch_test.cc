@@ -20,6 +20,7 @@ namespace r1 {
 namespace {
 using r1::test_data::read_f32;
 using r1::test_data::read_ids;
+using r1::test_data::rel_err;
 
 const std::string kData = R1_TEST_DATA_DIR;
 
@@ -59,6 +60,30 @@ TEST(BatchEngine, StepMatchesReferenceLogitsOfEachSequence) {
       EXPECT_LT(d / max_ref, tol) << "sequence " << s << " " << dtype_name(type);
     }
   }
+}
+
+// One sequence's steps on more threads than its KV heads divide between (the minis' 2 on 3): each
+// head's positions are split between the threads (dense.h's decode_parts). The 1024-token run's last
+// 32 tokens, stepped one at a time after its first 992 in one pass, give llama.cpp's logits at float
+// precision (F32 cache).
+TEST(BatchEngine, OneSequenceStepsSplitOverPositionsMatchLlamaCpp) {
+  const auto model = Model::load(kData + "/models/qwen2-mini-f32.gguf");
+  const auto ids = read_ids(kData + "/refs/long_tokens.txt");
+  const auto ref = read_f32(kData + "/refs/qwen2-mini-f32.long_last32.logits.f32");
+  const ModelConfig& c = model->config();
+  const int64_t V = model->n_vocab();
+  ThreadPool pool(3);
+  ASSERT_GT(decode_parts(c.n_head_kv, pool.size(), 993), 1);
+  DenseActivations act(c, 256, 1024, pool.size());
+  KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 1024, DType::F32);
+  std::vector<float> logits(32 * size_t(V));
+  dense_forward(c, model->weights(), cache, act, pool, ids.data(), 992, false, logits.data());
+  std::vector<KVCache*> one = {&cache};
+  for (int64_t i = 0; i < 32; i++) {
+    BatchEngine::forward_step(c, model->weights(), one, act, pool, &ids[size_t(992 + i)], logits.data() + i * V);
+  }
+  EXPECT_EQ(cache.size(), 1024);
+  EXPECT_LT(rel_err(logits.data(), ref), 1e-5);
 }
 
 // Greedy decoding of n tokens after a prompt on one context.

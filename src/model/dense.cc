@@ -50,9 +50,10 @@ void pack_bf16_heads(const ModelConfig& c, const KVCache& cache, int64_t layer, 
   });
 }
 
-// One token whose KV heads are fewer than the threads (or do not divide between them): each head's
-// positions are split into `parts` ranges, items (head, range) dealt to the threads, each range's
-// attention kept with its log-sum-exps and the ranges merged per head (ops/attention.h).
+}  // namespace
+
+// Items (head, range) are dealt to the threads, each range's attention kept with its log-sum-exps,
+// and the ranges merged per head (ops/attention.h).
 void attention_decode_split(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t n_keys, int64_t parts,
                             float scale, DenseActivations& act, ThreadPool& pool) {
   const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
@@ -70,6 +71,8 @@ void attention_decode_split(const ModelConfig& c, const KVCache& cache, int64_t 
                           act.part_lse.data() + g * parts * group, act.att.data() + g * group * hd);
   }
 }
+
+namespace {
 
 // Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
 // of this layer. Work items are (token, key/value head) pairs dealt round-robin to the threads,

@@ -44,6 +44,11 @@ struct DenseActivations {
 // outweigh its keys).
 constexpr int64_t kMinKeysPerPart = 64;
 int64_t decode_parts(int64_t n_head_kv, int n_threads, int64_t n_keys);
+// One token's attention (its queries in act.q's first row, its output to act.att's) over the first
+// n_keys positions of every KV head of `layer`, each head's positions split into `parts` ranges that
+// the pool's threads share (decode_parts); scale: the scores' (1 / sqrt(head_dim)).
+void attention_decode_split(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t n_keys, int64_t parts,
+                            float scale, DenseActivations& act, ThreadPool& pool);
 
 // Runs ids[0..n) through the model and appends their keys/values to `cache`.
 // logits: all_logits ? [n][n_vocab] : [n_vocab] (the last token's row only).
