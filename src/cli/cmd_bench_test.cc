@@ -133,6 +133,12 @@ TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
   const nlohmann::json f32 = nlohmann::json::parse(r1("bench -m " + kModel + " -p 0 -n 2 -d 20 -r 1 -t 1 -ctk f32 --json", &code));
   ASSERT_EQ(code, 0);
   EXPECT_EQ(f32[0]["type_k"], "f32");
+  EXPECT_EQ(f32[0]["type_v"], "f32");
+  const nlohmann::json mixed =
+      nlohmann::json::parse(r1("bench -m " + kModel + " -p 0 -n 2 -d 20 -r 1 -t 1 -ctk q8_0 -ctv q4_0 --json", &code));
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(mixed[0]["type_k"], "q8_0");
+  EXPECT_EQ(mixed[0]["type_v"], "q4_0");
   const std::string out = r1("bench -m " + kModel + " -p 8 -n 0 -d 20 -r 1 -t 1", &code);
   ASSERT_EQ(code, 0);
   EXPECT_NE(out.find("| pp8 @ d20 |"), std::string::npos) << out;
