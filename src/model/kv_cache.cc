@@ -7,10 +7,8 @@
 namespace r1 {
 
 size_t cache_row_bytes(DType type, int64_t width, const char* what) {
-  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0 && type != DType::Q4_0) {
-    fail(what, ": type ", dtype_name(type), " is not supported (f32, f16, q8_0 or q4_0)");
-  }
-  if ((type == DType::Q8_0 || type == DType::Q4_0) && width % 32 != 0) {
+  if (!is_cache_row_type(type)) fail(what, ": type ", dtype_name(type), " is not supported (f32, f16, q8_0 or q4_0)");
+  if (is_block_row_type(type) && width % 32 != 0) {
     fail(what, ": ", dtype_name(type), " needs rows of whole 32-value blocks, and these are ", width,
          " values wide (use f16)");
   }
@@ -18,7 +16,7 @@ size_t cache_row_bytes(DType type, int64_t width, const char* what) {
 }
 
 DType cache_type_from_name(const std::string& name, const char* flag) {
-  for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0}) {
+  for (DType t : kCacheRowTypes) {
     if (name == dtype_name(t)) return t;
   }
   fail(flag, " must be f16, q8_0, q4_0 or f32, not '", name, "'");

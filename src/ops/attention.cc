@@ -17,9 +17,11 @@ namespace {
 float widen(float x) { return x; }
 float widen(uint16_t h) { return fp16_to_f32(h); }
 
+}  // namespace
+
 template <class KR, class VR>
-void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                        int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
+void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
   for (int64_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * d_k;
     float* s = scores + i * n_keys;
@@ -42,18 +44,7 @@ void attend_rows_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t 
   }
 }
 
-}  // namespace
-
-template <class KR, class VR>
-void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
-  attend_rows_scalar(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
-}
-#define R1_INSTANTIATE(KR, VR)                                                                                   \
-  template void attend_scalar<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
-                                      float, float*, float*, float*, bool);
-R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
-#undef R1_INSTANTIATE
+R1_INSTANTIATE_ATTENTION_KERNEL(attend_scalar)
 
 #if defined(R1_HAVE_X86_KERNELS)
 void pack_bf16_rows_avx512bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst);
@@ -151,7 +142,7 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
 namespace {
 
 void check_bf16(DType type, int64_t stride, int64_t d) {
-  with_row_pointer(type, nullptr, "pack_bf16", [](auto) {});  // the type is a cache row type
+  if (!is_cache_row_type(type)) fail("pack_bf16: rows of ", dtype_name(type), " (f32, f16, q8_0 or q4_0)");
   if (is_block_row_type(type) && stride % 32 != 0) {
     fail("pack_bf16: ", dtype_name(type), " rows ", stride, " apart (not whole blocks)");
   }

@@ -47,10 +47,16 @@ void attend_causal(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, 
 // (KR, VR: const float*, const uint16_t* (F16 bits), Q8Ptr, Q4Ptr; R1_ATTENTION_ROW_PAIRS lists the
 // pairs each kernel file instantiates). The scalar one is always available (tests compare each with a
 // float64 reference).
-#define R1_ATTENTION_ROWS_WITH(X, KR) X(KR, const float*) X(KR, const uint16_t*) X(KR, Q8Ptr) X(KR, Q4Ptr)
-#define R1_ATTENTION_ROW_PAIRS(X)                                                                    \
-  R1_ATTENTION_ROWS_WITH(X, const float*) R1_ATTENTION_ROWS_WITH(X, const uint16_t*) \
-      R1_ATTENTION_ROWS_WITH(X, Q8Ptr) R1_ATTENTION_ROWS_WITH(X, Q4Ptr)
+// X(A, KR, VR) for every pair; R1_INSTANTIATE_ATTENTION_KERNEL(name) instantiates a kernel of the
+// signature below for all of them.
+#define R1_ATTENTION_ROWS_WITH(X, A, KR) X(A, KR, const float*) X(A, KR, const uint16_t*) X(A, KR, Q8Ptr) X(A, KR, Q4Ptr)
+#define R1_ATTENTION_ROW_PAIRS(X, A)                                                       \
+  R1_ATTENTION_ROWS_WITH(X, A, const float*) R1_ATTENTION_ROWS_WITH(X, A, const uint16_t*) \
+      R1_ATTENTION_ROWS_WITH(X, A, Q8Ptr) R1_ATTENTION_ROWS_WITH(X, A, Q4Ptr)
+#define R1_ATTENTION_KERNEL_INSTANCE(name, KR, VR)                                                                    \
+  template void name<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, float, float*, \
+                             float*, float*, bool);
+#define R1_INSTANTIATE_ATTENTION_KERNEL(name) R1_ATTENTION_ROW_PAIRS(R1_ATTENTION_KERNEL_INSTANCE, name)
 
 template <class KR, class VR>
 void attend_scalar(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,

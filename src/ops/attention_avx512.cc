@@ -81,9 +81,11 @@ constexpr auto values_blocks(std::integer_sequence<int, Qs...>) {
       values_row<T, Qs + 1>(std::make_integer_sequence<int, kValueVectors>{})...};
 }
 
+}  // namespace
+
 template <class KR, class VR>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
+void attend_avx512(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
   // Keys in blocks, queries inside: a block of K / V rows is read from memory once and stays in
   // L1 while every query uses it; queries go 4 (then 2, 1) at a time through the scores and 3 (6) at a
   // time through the values, sharing each row they load.
@@ -126,17 +128,6 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
   }
 }
 
-}  // namespace
-
-template <class KR, class VR>
-void attend_avx512(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                   int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
-}
-#define R1_INSTANTIATE(KR, VR)                                                                                   \
-  template void attend_avx512<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
-                                      float, float*, float*, float*, bool);
-R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
-#undef R1_INSTANTIATE
+R1_INSTANTIATE_ATTENTION_KERNEL(attend_avx512)
 
 }  // namespace r1

@@ -27,12 +27,16 @@ inline __m512 load16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 inline __m512 load16(Q8Ptr p) { return load16_q8(p); }
+// The values of 16 Q4_0 codes, the low nibbles of `bytes`, with the block's scale d: (c − 8) · d.
+inline __m512 q4_values(__m128i bytes, __m512 d) {
+  const __m128i codes = _mm_sub_epi8(_mm_and_si128(bytes, _mm_set1_epi8(15)), _mm_set1_epi8(8));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes)), d);
+}
+inline __m512 q4_scale(Q4Ptr p) { return _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))); }
 // 16 values of Q4_0 rows from p (elements 0..15 or 16..31 of a block: its 16 bytes' low or high nibbles).
 inline __m512 load16(Q4Ptr p) {
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.bytes()));
-  const __m128i nibbles = _mm_and_si128(_mm_srl_epi16(bytes, _mm_cvtsi32_si128(p.nibble_shift())), _mm_set1_epi8(15));
-  const __m512 codes = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(nibbles, _mm_set1_epi8(8))));
-  return _mm512_mul_ps(codes, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d))));
+  return q4_values(_mm_srl_epi16(bytes, _mm_cvtsi32_si128(p.nibble_shift())), q4_scale(p));
 }
 
 // 32 values from p, a row pointer at a multiple of 32 values (a whole block of Q8_0 / Q4_0): values
@@ -44,13 +48,9 @@ inline void load32(T p, __m512& lo, __m512& hi) {
 }
 inline void load32(Q4Ptr p, __m512& lo, __m512& hi) {
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p.bytes()));
-  const __m128i low4 = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
-  const __m512 d = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(p.block().d)));
-  const auto widen = [&](__m128i nibbles) {
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_and_si128(nibbles, low4), eight))), d);
-  };
-  lo = widen(bytes);
-  hi = widen(_mm_srli_epi16(bytes, 4));
+  const __m512 d = q4_scale(p);
+  lo = q4_values(bytes, d);
+  hi = q4_values(_mm_srli_epi16(bytes, 4), d);
 }
 
 // The 16 sums of 16 vectors' lanes: out[i] = Σ_lanes a[i].

@@ -270,10 +270,9 @@ void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int6
   attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, causal,
                 CacheRows{&K, &V, k_stride, v_stride, d_k, d_v, buffer, &pack_rows_at<KR>, &pack_pairs_at<VR>});
 }
-#define R1_INSTANTIATE(KR, VR)                                                                                   \
-  template void attend_rows_avx512bf16<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, \
-                                               int64_t, float, float*, float*, bool);
-R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
+#define R1_INSTANTIATE(name, KR, VR) \
+  template void name<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, float, float*, float*, bool);
+R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE, attend_rows_avx512bf16)
 #undef R1_INSTANTIATE
 
 }  // namespace r1

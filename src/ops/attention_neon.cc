@@ -94,8 +94,10 @@ void values_queries(int nq, const float* p, int64_t p_stride, T V, int64_t v_str
   }
 }
 
+}  // namespace
+
 template <class KR, class VR>
-void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
+void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                  int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
   // Keys in blocks of 16 (their rows stay in L1 while every query uses them).
   constexpr int64_t kKeyBlock = 16;
@@ -134,17 +136,6 @@ void attend_rows(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
   }
 }
 
-}  // namespace
-
-template <class KR, class VR>
-void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
-                 int64_t v_stride, int64_t d_v, float scale, float* out, float* scores, float* lse, bool causal) {
-  attend_rows(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores, lse, causal);
-}
-#define R1_INSTANTIATE(KR, VR)                                                                                 \
-  template void attend_neon<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, \
-                                    float, float*, float*, float*, bool);
-R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE)
-#undef R1_INSTANTIATE
+R1_INSTANTIATE_ATTENTION_KERNEL(attend_neon)
 
 }  // namespace r1

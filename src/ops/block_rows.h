@@ -59,7 +59,14 @@ decltype(auto) with_row_pointer(DType type, const void* rows, const char* what, 
   }
 }
 
-// The cache row types that are blocks of 32 (strides must be whole blocks).
+// The attention caches' row types (with_row_pointer's), and those of them that are blocks of 32
+// (strides must be whole blocks).
+constexpr DType kCacheRowTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+inline bool is_cache_row_type(DType type) {
+  for (DType t : kCacheRowTypes)
+    if (t == type) return true;
+  return false;
+}
 inline bool is_block_row_type(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
 
 }  // namespace r1
