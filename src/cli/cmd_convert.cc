@@ -28,7 +28,7 @@ int cmd_convert(const Argv& argv) {
   if (a.parse_or_help(argv)) return 0;
   const std::string in = a.str("--input"), out = a.str("--output"), type = a.str("--type");
   if (in.empty() || out.empty()) fail("convert: -i HF_DIR and -o OUT.gguf are required");
-  if (!valid_ftype(type)) fail("convert: unknown --type '", type, "' (f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k)");
+  if (!valid_ftype(type)) fail("convert: unknown --type '", type, "' (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k_m q5_k_m q6_k)");
   if (a.i64("--split-mb") < 0) fail("convert: --split-mb must be >= 0");
   const ExportModel m = import_hf_model(in, !a.flag("--no-mtp"), parse_mla_layout(a.str("--mla-layout"), "convert"));
 

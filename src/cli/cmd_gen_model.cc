@@ -65,7 +65,7 @@ int cmd_gen_model(const Argv& argv) {
              {"--output", "-o", FlagKind::String, "", "output: a .gguf file, or a directory with --format hf", "PATH"},
              {"--format", "", FlagKind::String, "gguf", "gguf or hf", "FMT"},
              {"--type", "", FlagKind::String, "f32",
-              "weight type: f32 f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k (hf: f32 bf16 f16, DeepSeek also fp8)", "TYPE"},
+              "weight type: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k_m q5_k_m q6_k (hf: f32 bf16 f16, DeepSeek also fp8)", "TYPE"},
              {"--seed", "", FlagKind::Int, "42", "random seed (same seed, same weights)", "N"},
              {"--tokenizer", "", FlagKind::String, "", "tokenizer.json to embed (default: the tiny 512-token one)", "PATH"},
              {"--n-layer", "", FlagKind::Int, "", "override the number of layers", "N"},

@@ -28,13 +28,14 @@ struct FtypeInfo {
 constexpr FtypeInfo kFtypes[] = {
     {"f32", DType::F32, 0},   {"f16", DType::F16, 1},       {"bf16", DType::BF16, 32},
     {"q8_0", DType::Q8_0, 7}, {"q4_0", DType::Q4_0, 2},     {"q4_k_m", DType::Q4_K, 15},
-    {"q5_k_m", DType::Q5_K, 17}, {"q6_k", DType::Q6_K, 18},
+    {"q5_k_m", DType::Q5_K, 17}, {"q6_k", DType::Q6_K, 18},  {"q4_1", DType::Q4_1, 3},
+    {"q5_0", DType::Q5_0, 8},   {"q5_1", DType::Q5_1, 9},      {"iq4_nl", DType::IQ4_NL, 25},
 };
 
 const FtypeInfo& ftype_info(const std::string& ftype) {
   for (const auto& f : kFtypes)
     if (ftype == f.name) return f;
-  fail("unknown weight type '", ftype, "' (choose f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k)");
+  fail("unknown weight type '", ftype, "' (choose f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k_m, q5_k_m, q6_k)");
 }
 
 int64_t product(const std::vector<int64_t>& shape) {
@@ -111,7 +112,9 @@ DType gguf_tensor_type(const std::string& ftype, const ExportTensor& t, int n_la
   DType type = f.base;
   const std::string& g = t.gguf_name;
   const bool k_mix = ftype == "q4_k_m" || ftype == "q5_k_m";
-  if ((ftype == "q4_0" || k_mix) && g == "output.weight") type = DType::Q6_K;
+  // llama-quantize gives the output head Q6_K in every mix below 6 bits.
+  const bool small = ftype == "q4_0" || ftype == "q4_1" || ftype == "q5_0" || ftype == "q5_1" || ftype == "iq4_nl";
+  if ((small || k_mix) && g == "output.weight") type = DType::Q6_K;
   if (k_mix && (g.find(".attn_v.") != std::string::npos || g.find(".ffn_down.") != std::string::npos) &&
       use_more_bits(layer_of(g), n_layer))
     type = DType::Q6_K;

@@ -39,8 +39,8 @@ struct ExportModel {
 };
 
 // Weight-type choices for a GGUF, by the names llama-quantize uses: f32, f16, bf16, q8_0, q4_0,
-// q4_k_m, q5_k_m, q6_k. The *_k_m mixes give output, and attn_v / ffn_down of some layers, more
-// bits (Q6_K), as llama.cpp does.
+// q4_1, q5_0, q5_1, iq4_nl, q4_k_m, q5_k_m, q6_k. The output head is Q6_K in the mixes below 6 bits;
+// the *_k_m mixes give attn_v / ffn_down of some layers more bits (Q6_K) too, as llama.cpp does.
 DType gguf_tensor_type(const std::string& ftype, const ExportTensor& t, int n_layer);
 int64_t gguf_file_type_id(const std::string& ftype);  // general.file_type value
 bool valid_ftype(const std::string& ftype);

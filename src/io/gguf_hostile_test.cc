@@ -107,7 +107,7 @@ TEST(GgufHostile, BadValues) {
 
 TEST(GgufHostile, BadTensorInfos) {
   EXPECT_PARSE_ERROR(one_tensor("w", {1, 1, 1, 1, 1}, 0, 0), "tensor w has 5 dimensions (at most 4)");
-  EXPECT_PARSE_ERROR(one_tensor("w", {16}, 3, 0), "tensor w has unsupported ggml type 3");        // Q4_1
+  EXPECT_PARSE_ERROR(one_tensor("w", {16}, 10, 0), "tensor w has unsupported ggml type 10");      // Q2_K
   EXPECT_PARSE_ERROR(one_tensor("w", {16}, 1000, 0), "tensor w has unsupported ggml type 1000");  // not ggml
   EXPECT_PARSE_ERROR(one_tensor("w", {16}, 15, 0), "unsupported ggml type 15");                   // Q8_K
   EXPECT_PARSE_ERROR(one_tensor("w", {48}, 8, 0), "tensor w has ne0 = 48, not a multiple of the q8_0 block size 32");

@@ -253,8 +253,11 @@ TEST_P(DenseRefTest, LongRunLastRows) {
 }
 
 // Quantized bounds are measured (see the report): ops quantizes activations like llama.cpp, so
-// Q8_0 / Q5_K / Q6_K agree to ~3e-7. Q4_0 and the Q4_K gen rows differ by ~1.2e-2, most likely
-// because llama.cpp repacks Q4_0 / Q4_K weights into interleaved layouts on AVX-512 machines.
+// Q8_0 / Q5_0 / IQ4_NL / Q5_K / Q6_K agree to ~3e-7. Q4_0 and the Q4_K gen rows differ by ~1.2e-2, most likely
+// because llama.cpp repacks Q4_0 / Q4_K weights into interleaved layouts on AVX-512 machines. Q4_1 / Q5_1
+// differ by ~1.3e-2 from the first row on (llama.cpp multiplies them with Q8_1 activations, which carry
+// fp16(d·Σq); rounding our block sums that way did not close the gap, so its cause is not pinned down);
+// their kernels match an exact product to 1e-5 (Matmul tests), their files' bytes llama-quantize's.
 INSTANTIATE_TEST_SUITE_P(
     Refs, DenseRefTest,
     testing::Values(Case{"qwen2-mini-f32.gguf", "qwen2-mini-f32", 1e-5, 1e-5},
@@ -268,6 +271,11 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"qwen2-mini-q4_k_m.gguf", "qwen2-mini-q4_k_m", 2e-2, 0.27},
                     Case{"qwen2-mini-q5_k_m.gguf", "qwen2-mini-q5_k_m", 1e-5, 0.14},
                     Case{"qwen2-mini-q6_k.gguf", "qwen2-mini-q6_k", 1e-5, 0.09},
+                    // Written by llama-quantize (c392e509), references by that llama.cpp (tests/data/README.md §11).
+                    Case{"qwen2-mini-q4_1.gguf", "qwen2-mini-q4_1", 2e-2, 0.35},
+                    Case{"qwen2-mini-q5_0.gguf", "qwen2-mini-q5_0", 1e-5, 0.2},
+                    Case{"qwen2-mini-q5_1.gguf", "qwen2-mini-q5_1", 2e-2, 0.16},
+                    Case{"qwen2-mini-iq4_nl.gguf", "qwen2-mini-iq4_nl", 1e-5, 0.33},
                     Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, 1e-5},
                     Case{"llama-mini-hf", "llama-mini-f32", 1e-5, 1e-5}));
 

@@ -26,7 +26,8 @@ std::string tensor_name(const NamePair& n, WeightFormat format, int64_t layer = 
 bool is_matrix_type(DType t) {
   switch (t) {
     case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_0: case DType::Q8_0:
-    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1:
+    case DType::IQ4_NL:
       return true;
     default:
       return false;

@@ -5,7 +5,7 @@
 
 namespace r1 {
 
-constexpr int kQK = 32;    // block size of Q8_0 / Q4_0
+constexpr int kQK = 32;    // block size of Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / IQ4_NL
 constexpr int kQKK = 256;  // super-block size of the K-quants
 
 struct BlockQ8_0 {
@@ -16,6 +16,29 @@ struct BlockQ4_0 {
   uint16_t d;
   uint8_t qs[kQK / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
 };
+// The older 32-element formats. Q4_1 / Q5_1 store value = d·q + m with unsigned codes; Q5_0
+// value = d·(q − 16); the fifth bit of element j is bit j of qh (little-endian). IQ4_NL codes index
+// a fixed non-linear table (kIQ4NLValues), value = d·table[q]. Nibble order as in Q4_0.
+struct BlockQ4_1 {
+  uint16_t d, m;
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockIQ4NL {
+  uint16_t d;
+  uint8_t qs[kQK / 2];
+};
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 // Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit (scale, min) pairs packed in scales[12].
 struct BlockQ4K {
   uint16_t d, dmin;
@@ -43,6 +66,7 @@ struct BlockQ8K {
 };
 
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24 && sizeof(BlockIQ4NL) == 18);
 static_assert(sizeof(BlockQ4K) == 144 && sizeof(BlockQ5K) == 176 && sizeof(BlockQ6K) == 210);
 static_assert(sizeof(BlockQ8K) == 292);
 

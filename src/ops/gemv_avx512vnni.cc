@@ -377,6 +377,11 @@ const GemvTable& gemv_avx512vnni() {
       gemv_float<uint16_t, load16_f16>,
       gemv_float<uint16_t, load16_bf16>,
       gemv_float<float, load16_f32>,
+      // The other 32-element formats: the AVX2 rows (every CPU with these features has AVX2).
+      gemv_avx2().q4_1,
+      gemv_avx2().q5_0,
+      gemv_avx2().q5_1,
+      gemv_avx2().iq4_nl,
   };
   return t;
 }

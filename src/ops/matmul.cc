@@ -134,6 +134,10 @@ GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (type == DType::F16 && k % 16 == 0) return b.gemv->f16;
   if (type == DType::BF16 && k % 16 == 0) return b.gemv->bf16;
   if (type == DType::F32 && k % 16 == 0) return b.gemv->f32;
+  if (type == DType::Q4_1) return b.gemv->q4_1;
+  if (type == DType::Q5_0) return b.gemv->q5_0;
+  if (type == DType::Q5_1) return b.gemv->q5_1;
+  if (type == DType::IQ4_NL) return b.gemv->iq4_nl;
   return nullptr;
 }
 

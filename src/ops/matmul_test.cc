@@ -21,7 +21,8 @@ namespace r1 {
 namespace {
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::F8_E4M3, DType::Q8_0,
-                              DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+                              DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 struct Weights {
   std::vector<uint8_t> bytes;
@@ -121,7 +122,7 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
   std::printf("backends available: %zu (best: %s)\n", bs.size(), matmul_backend());
   for (DType t : kWeightTypes) {
     const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
-    const bool block32 = t == DType::Q8_0 || t == DType::Q4_0;
+    const bool block32 = dtype_traits(t).block_size == 32;
     for (int64_t k : {int64_t(256), int64_t(768)}) {
       // Block-32 types: an odd block count at 288 (no tile kernel). Float types: the tile kernel at
       // K = 256, K not a multiple of 16 (dot products only) at 781.

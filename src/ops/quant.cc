@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "ops/blocks.h"
@@ -54,6 +55,125 @@ void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t nb) {
       const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kQK / 2] * id + 8.5f)));
       y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
+  }
+}
+
+// ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL ---------------------------------------------------------------
+
+// Codes of the 32 elements of a block into nibbles (element j low, j + 16 high) and, for the
+// five-bit formats, the fifth bits into qh (bit j = element j).
+void pack_codes(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
+  uint32_t high = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((L[j] & 0xF) | ((L[j + kQK / 2] & 0xF) << 4));
+    high |= uint32_t{(L[j] >> 4) & 1u} << j;
+    high |= uint32_t{(L[j + kQK / 2] >> 4) & 1u} << (j + kQK / 2);
+  }
+  if (qh) std::memcpy(qh, &high, 4);
+}
+uint8_t code_of(const uint8_t* qs, const uint8_t* qh, int j) {
+  uint8_t q = j < kQK / 2 ? qs[j] & 0xF : qs[j - kQK / 2] >> 4;
+  if (qh) q |= static_cast<uint8_t>(((qh[j / 8] >> (j % 8)) & 1) << 4);
+  return q;
+}
+
+// Q4_1 (nmax 15) / Q5_1 (nmax 31): the block's range [min, max] split into nmax steps. Q4_1's codes
+// go through int8 and are capped at 15, Q5_1's through uint8 uncapped, as the reference does.
+template <typename Block, int kNMax>
+void quantize_offset(const float* x, Block* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK) {
+    float min = x[0], max = x[0];
+    for (int j = 1; j < kQK; ++j) min = std::min(min, x[j]), max = std::max(max, x[j]);
+    const float d = (max - min) / kNMax;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_fp16(d);
+    y[i].m = f32_to_fp16(min);
+    uint8_t L[kQK];
+    for (int j = 0; j < kQK; ++j) {
+      const float v = (x[j] - min) * id + 0.5f;
+      L[j] = kNMax == 15 ? static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(v))))
+                         : static_cast<uint8_t>(v);
+    }
+    if constexpr (kNMax == 15) pack_codes(L, y[i].qs, nullptr);
+    else pack_codes(L, y[i].qs, y[i].qh);
+  }
+}
+
+// Q5_0: like Q4_0, the value of largest magnitude (with its sign) maps to code 0 (= -16).
+void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = f32_to_fp16(d);
+    uint8_t L[kQK];
+    for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f))));
+    pack_codes(L, y[i].qs, y[i].qh);
+  }
+}
+
+// The table entry nearest to v (kIQ4NLValues is sorted; a tie goes to the upper entry).
+int nearest_iq4nl(float v) {
+  const int8_t* t = kIQ4NLValues;
+  if (v <= t[0]) return 0;
+  if (v >= t[15]) return 15;
+  int lo = 0, hi = 15;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    (v < t[mid] ? hi : lo) = mid;
+  }
+  return v - t[hi - 1] < t[hi] - v ? hi - 1 : hi;
+}
+
+// IQ4_NL as llama-quantize writes it without an importance matrix: weights x², a first scale that
+// maps the largest-magnitude value to the table's -127 end, then 15 trial scales around it, each
+// scored by weighted least squares; the codes are re-picked for the winning scale.
+void quantize_iq4_nl(const float* x, BlockIQ4NL* y, int64_t nb) {
+  constexpr int kTries = 7;
+  const int8_t* t = kIQ4NLValues;
+  for (int64_t i = 0; i < nb; ++i, x += kQK) {
+    float amax = 0, max = 0;
+    for (int j = 0; j < kQK; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    uint8_t L[kQK];
+    float d = 0;
+    if (amax >= 1e-15f) {
+      // Σ w·q·x and Σ w·q² for the codes that scale 1/id picks, w = x².
+      auto fit = [&](float id, float* sumqx, float* sumq2) {
+        *sumqx = *sumq2 = 0;
+        for (int j = 0; j < kQK; ++j) {
+          const float q = t[nearest_iq4nl(id * x[j])], w = x[j] * x[j];
+          *sumqx += w * q * x[j];
+          *sumq2 += w * q * q;
+        }
+      };
+      float sumqx, sumq2;
+      fit(1 / (-max / t[0]), &sumqx, &sumq2);
+      d = sumqx / sumq2;
+      float best = d * sumqx;
+      for (int itry = -kTries; itry <= kTries; ++itry) {
+        fit((itry + t[0]) / max, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          d = sumqx / sumq2;
+          best = d * sumqx;
+        }
+      }
+    }
+    // (An all-zero block gets d = 0 and the codes of 0, the table's entry 1.)
+    const float id = d != 0 ? 1 / d : 0;
+    for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(nearest_iq4nl(id * x[j]));
+    y[i].d = f32_to_fp16(d);
+    pack_codes(L, y[i].qs, nullptr);
   }
 }
 
@@ -359,6 +479,23 @@ Block* blocks(void* p) {
   return static_cast<Block*>(p);
 }
 
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL rows (the 32-element formats after Q8_0 / Q4_0).
+template <typename Block>
+void dequantize_small_blocks(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK) {
+    const Block& b = blocks<Block>(src)[i];
+    const uint8_t* qh = nullptr;
+    if constexpr (requires { b.qh; }) qh = b.qh;
+    const float d = fp16_to_f32(b.d);
+    for (int j = 0; j < kQK; ++j) {
+      const int q = code_of(b.qs, qh, j);
+      if constexpr (std::is_same_v<Block, BlockIQ4NL>) y[j] = d * kIQ4NLValues[q];
+      else if constexpr (requires { b.m; }) y[j] = d * q + fp16_to_f32(b.m);
+      else y[j] = d * (q - 16);
+    }
+  }
+}
+
 }  // namespace
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
@@ -394,6 +531,10 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
         }
       }
       return;
+    case DType::Q4_1: return dequantize_small_blocks<BlockQ4_1>(src, dst, nb);
+    case DType::Q5_0: return dequantize_small_blocks<BlockQ5_0>(src, dst, nb);
+    case DType::Q5_1: return dequantize_small_blocks<BlockQ5_1>(src, dst, nb);
+    case DType::IQ4_NL: return dequantize_small_blocks<BlockIQ4NL>(src, dst, nb);
     case DType::Q4_K:
       for (int64_t i = 0; i < nb; ++i) {
         const BlockQ4K& b = blocks<BlockQ4K>(src)[i];
@@ -440,6 +581,14 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       return quantize_q8_0(src, blocks<BlockQ8_0>(dst), nb);
     case DType::Q4_0:
       return quantize_q4_0(src, blocks<BlockQ4_0>(dst), nb);
+    case DType::Q4_1:
+      return quantize_offset<BlockQ4_1, 15>(src, blocks<BlockQ4_1>(dst), nb);
+    case DType::Q5_0:
+      return quantize_q5_0(src, blocks<BlockQ5_0>(dst), nb);
+    case DType::Q5_1:
+      return quantize_offset<BlockQ5_1, 31>(src, blocks<BlockQ5_1>(dst), nb);
+    case DType::IQ4_NL:
+      return quantize_iq4_nl(src, blocks<BlockIQ4NL>(dst), nb);
     case DType::Q4_K:
       return quantize_q4_k(src, blocks<BlockQ4K>(dst), nb);
     case DType::Q5_K:

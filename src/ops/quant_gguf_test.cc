@@ -1,5 +1,5 @@
 // Re-quantizing the F32 weights of the test models with our quantizers must give byte for byte
-// the tensors llama-quantize wrote (no imatrix): Q8_0, Q4_0, Q4_K, Q5_K and Q6_K.
+// the tensors llama-quantize wrote (no imatrix): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K and Q6_K.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -37,6 +37,12 @@ void expect_requantized_equal(const std::string& f32_file, const std::string& qu
 
 TEST(QuantGguf, Q8_0MatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q8_0.gguf", 16); }
 TEST(QuantGguf, Q4_0MatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q4_0.gguf", 16); }
+TEST(QuantGguf, Q4_1MatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q4_1.gguf", 16); }
+TEST(QuantGguf, Q5_0MatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q5_0.gguf", 16); }
+TEST(QuantGguf, Q5_1MatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q5_1.gguf", 16); }
+TEST(QuantGguf, IQ4_NLMatchesLlamaQuantize) {
+  expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-iq4_nl.gguf", 16);
+}
 TEST(QuantGguf, Q4_KMatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q4_k_m.gguf", 16); }
 TEST(QuantGguf, Q5_KMatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q5_k_m.gguf", 16); }
 TEST(QuantGguf, Q6_KMatchesLlamaQuantize) { expect_requantized_equal("qwen2-mini-f32.gguf", "qwen2-mini-q6_k.gguf", 16); }

@@ -53,6 +53,35 @@ TEST(Quant, HandBuiltQ8_0AndQ4_0) {
   }
 }
 
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL with code j at element j (the fifth bit where it exists; IQ4_NL's
+// codes index its table), written by hand per SPEC §5.2: values d·j + m, d·(j − 16), table[j % 16]·d.
+TEST(Quant, HandBuiltQ4_1Q5_0Q5_1IQ4_NL) {
+  BlockQ4_1 b41{};
+  BlockQ5_0 b50{};
+  BlockQ5_1 b51{};
+  BlockIQ4NL bnl{};
+  b41.d = b50.d = b51.d = bnl.d = f32_to_fp16(0.5f);
+  b41.m = b51.m = f32_to_fp16(-3.0f);
+  for (int j = 0; j < 16; ++j) {
+    const auto lo = static_cast<uint8_t>(j), hi = static_cast<uint8_t>(15 - j);  // elements j and j + 16
+    b41.qs[j] = b50.qs[j] = b51.qs[j] = bnl.qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+  }
+  // Fifth bits on odd elements: bit j of qh (little-endian) belongs to element j.
+  b50.qh[0] = b50.qh[1] = b50.qh[2] = b50.qh[3] = 0xAA;
+  std::memcpy(b51.qh, b50.qh, 4);
+  auto code = [](int i) { return i < 16 ? i : 15 - (i - 16); };
+  float y[32];
+  dequantize_row(DType::Q4_1, &b41, y, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * code(i) - 3.0f) << "q4_1 " << i;
+  dequantize_row(DType::Q5_0, &b50, y, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * (code(i) + (i % 2 ? 16 : 0) - 16)) << "q5_0 " << i;
+  dequantize_row(DType::Q5_1, &b51, y, 32);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * (code(i) + (i % 2 ? 16 : 0)) - 3.0f) << "q5_1 " << i;
+  dequantize_row(DType::IQ4_NL, &bnl, y, 32);
+  const int table[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 0.5f * table[code(i)]) << "iq4_nl " << i;
+}
+
 // Q4_K / Q5_K with sub-block scale j+1 and min j (small enough for the simple packing below),
 // d = 1, dmin = 0.5, and codes q = l % 16 (+16 on odd l for Q5_K).
 TEST(Quant, HandBuiltQ4KAndQ5K) {
@@ -112,7 +141,8 @@ TEST(Quant, RoundTripErrorPerFormat) {
   const struct {
     DType t;
     double max_rel_rms;
-  } cases[] = {{DType::Q8_0, 0.012}, {DType::Q4_0, 0.18}, {DType::Q4_K, 0.11}, {DType::Q5_K, 0.06},
+  } cases[] = {{DType::Q8_0, 0.012}, {DType::Q4_0, 0.18}, {DType::Q4_1, 0.16}, {DType::Q5_0, 0.09},
+               {DType::Q5_1, 0.08}, {DType::IQ4_NL, 0.13}, {DType::Q4_K, 0.11}, {DType::Q5_K, 0.06},
                {DType::Q6_K, 0.035}, {DType::Q8_K, 0.026}, {DType::F16, 1e-3}, {DType::BF16, 5e-3},
                {DType::F8_E4M3, 0.05}, {DType::F32, 0.0}};
   for (const auto& c : cases) {
@@ -148,7 +178,8 @@ TEST(Quant, Q8KBlockSumsAndScale) {
 
 TEST(Quant, ZeroRowsStayZero) {
   const std::vector<float> zeros(512, 0.0f);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                 DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
     const auto y = dequant(t, quant(t, zeros), 512);
     for (float v : y) ASSERT_EQ(v, 0.0f) << dtype_name(t);
   }
@@ -157,7 +188,8 @@ TEST(Quant, ZeroRowsStayZero) {
 // A sub-block of one constant value is representable exactly by every K-quant.
 TEST(Quant, ConstantBlocksAreExactish) {
   std::vector<float> x(256, 0.5f);
-  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0, DType::Q4_0}) {
+  for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                 DType::Q5_1, DType::IQ4_NL}) {
     const auto y = dequant(t, quant(t, x), 256);
     for (float v : y) ASSERT_NEAR(v, 0.5f, 0.5f / 60) << dtype_name(t);
   }

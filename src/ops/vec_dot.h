@@ -4,7 +4,8 @@
 // picks a table at run time.
 //
 // Activation format per weight type (as llama.cpp): F32/F16/BF16/F8_E4M3 weights take float32
-// activations; Q8_0 and Q4_0 take Q8_0 blocks; Q4_K/Q5_K/Q6_K take Q8_K blocks.
+// activations; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL take Q8_0 blocks (llama.cpp gives Q4_1 / Q5_1
+// Q8_1 blocks, which only add the block sum; it is formed here from the codes); Q4_K/Q5_K/Q6_K take Q8_K blocks.
 #pragma once
 #include <cstdint>
 
@@ -25,6 +26,8 @@ struct VecDotTable {
   // fp16_to_f32 / f32_to_fp16 (nearest even). convert.h's *_row functions call the active backend's.
   void (*fp16_to_f32_row)(const uint16_t* x, float* y, int64_t n) = nullptr;
   void (*f32_to_fp16_row)(const float* x, uint16_t* y, int64_t n) = nullptr;
+  // The other 32-element formats (Q8_0 activations).
+  VecDotFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;
 };
 
 const VecDotTable& vec_dot_scalar();

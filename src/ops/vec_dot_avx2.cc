@@ -3,6 +3,8 @@
 // with madd; every integer sum equals the scalar reference's.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "ops/avx2_kquant.h"
 #include "ops/avx2_util.h"
 #include "ops/blocks.h"
@@ -38,34 +40,76 @@ __m256i dot_i8(__m256i x, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
 }
 
-float dot_q8_0(int64_t k, const void* w, const void* a) {
-  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+// The 32 codes of a nibble-packed block in element order: [low nibbles | high nibbles], 0..15.
+__m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
+}
+// 0x10 in byte j where bit j of qh is set: the fifth bits of Q5_0 / Q5_1 in element order.
+__m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  // Byte j takes byte j / 8 of the bits (the shuffle works within 128-bit lanes; every lane holds all 4)
+  // and keeps bit j % 8 of it.
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                          3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread), bit);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+// Signed codes (value = d·code).
+__m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+__m256i codes_q4_0(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
+__m256i codes_q5_0(const BlockQ5_0& b) {
+  return _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
+}
+__m256i codes_iq4_nl(const BlockIQ4NL& b) {
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues));
+  return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles32(b.qs));
+}
+// Unsigned codes (value = d·code + m).
+__m256i codes_q4_1(const BlockQ4_1& b) { return nibbles32(b.qs); }
+__m256i codes_q5_1(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
+
+template <typename Block, __m256i (*kCodes)(const Block&)>
+float dot_signed_blocks(int64_t k, const void* w, const void* a) {
+  const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
-    const __m256i p = dot_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs)),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
+    const __m256i p = dot_i8(kCodes(x[i]), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
     const __m256 d = _mm256_set1_ps(half_to_f32(x[i].d) * half_to_f32(y[i].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
   }
   return hsum(acc);
 }
 
-float dot_q4_0(int64_t k, const void* w, const void* a) {
-  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
+// Codes 0..31 are unsigned already, so maddubs takes them as they are; Σa comes from the same
+// activation bytes against ones.
+template <typename Block, __m256i (*kCodes)(const Block&)>
+float dot_offset_blocks(int64_t k, const void* w, const void* a) {
+  const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);  // [low nibbles | high nibbles]
-    const __m256i v = _mm256_sub_epi8(_mm256_and_si256(both, low4), eight);
-    const __m256i p = dot_i8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
-    const __m256 d = _mm256_set1_ps(half_to_f32(x[i].d) * half_to_f32(y[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(kCodes(x[i]), av), ones16);
+    const __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, av), ones16);
+    const float da = half_to_f32(y[i].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(x[i].d) * da), _mm256_cvtepi32_ps(p), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(x[i].m) * da), _mm256_cvtepi32_ps(sa), acc);
   }
   return hsum(acc);
 }
+
+constexpr VecDotFn dot_q8_0 = dot_signed_blocks<BlockQ8_0, codes_q8_0>;
+constexpr VecDotFn dot_q4_0 = dot_signed_blocks<BlockQ4_0, codes_q4_0>;
+constexpr VecDotFn dot_q5_0 = dot_signed_blocks<BlockQ5_0, codes_q5_0>;
+constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, codes_iq4_nl>;
+constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, codes_q4_1>;
+constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, codes_q5_1>;
 
 // K-quants: each super-block expanded (ops/avx2_kquant.h), its products summed in 8 float lanes.
 template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6>
@@ -123,6 +167,10 @@ const GemvTable& gemv_avx2() {
       gemv_rows<dot_float<load8_f16, at_f16>>,
       gemv_rows<dot_float<load8_bf16, at_bf16>>,
       gemv_rows<dot_float<load8_f32, at_f32>>,
+      gemv_rows<dot_q4_1>,
+      gemv_rows<dot_q5_0>,
+      gemv_rows<dot_q5_1>,
+      gemv_rows<dot_iq4_nl>,
   };
   return t;
 }
@@ -141,7 +189,11 @@ const VecDotTable& vec_dot_avx2() {
                                 quantize_row_q8_0_activations,
                                 [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
                                 fp16_row_avx2,
-                                f32_row_to_fp16_avx2};
+                                f32_row_to_fp16_avx2,
+                                dot_q4_1,
+                                dot_q5_0,
+                                dot_q5_1,
+                                dot_iq4_nl};
   return t;
 }
 

@@ -260,7 +260,12 @@ const VecDotTable& vec_dot_avx512() {
                                 quantize_q8_0_activations,
                                 quantize_q8_k_activations,
                                 fp16_row_avx512,
-                                f32_row_to_fp16_avx512};
+                                f32_row_to_fp16_avx512,
+                                // The other 32-element formats: the AVX2 kernels (the avx512 backend needs AVX2).
+                                vec_dot_avx2().q4_1,
+                                vec_dot_avx2().q5_0,
+                                vec_dot_avx2().q5_1,
+                                vec_dot_avx2().iq4_nl};
   return t;
 }
 

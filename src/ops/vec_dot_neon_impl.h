@@ -8,6 +8,8 @@
 #include <arm_neon.h>
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "ops/blocks.h"
 #include "ops/convert.h"
@@ -84,6 +86,56 @@ float dot_q4_0(int64_t k, const void* w, const void* a) {
     int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
     p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
     acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half(x[i].d) * half(y[i].d));
+  }
+  return vaddvq_f32(acc);
+}
+
+// ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against Q8_0 activations -------------------------------------------
+
+// 0x10 in byte j where bit j of the low 16 bits is set (the fifth bits of 16 elements).
+inline uint8x16_t fifth_bits16(uint32_t bits) {
+  const uint8x16_t bit = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t b = vcombine_u8(vdup_n_u8(static_cast<uint8_t>(bits)), vdup_n_u8(static_cast<uint8_t>(bits >> 8)));
+  return vandq_u8(vtstq_u8(b, bit), vdupq_n_u8(0x10));
+}
+
+// A block's codes in element order (0..15, 16..31): signed values for Q5_0 (q − 16) and IQ4_NL
+// (table entries), the unsigned codes 0..31 for Q4_1 / Q5_1 (their offset is applied through Σa).
+template <typename Block>
+inline void block_codes(const Block& b, int8x16_t* lo, int8x16_t* hi) {
+  const uint8x16_t q = vld1q_u8(b.qs);
+  uint8x16_t l = vandq_u8(q, vdupq_n_u8(0xF)), h = vshrq_n_u8(q, 4);
+  if constexpr (requires { b.qh; }) {
+    uint32_t bits;
+    std::memcpy(&bits, b.qh, 4);
+    l = vorrq_u8(l, fifth_bits16(bits));
+    h = vorrq_u8(h, fifth_bits16(bits >> 16));
+  }
+  if constexpr (std::is_same_v<Block, BlockIQ4NL>) {
+    const int8x16_t table = vld1q_s8(kIQ4NLValues);
+    *lo = vqtbl1q_s8(table, l), *hi = vqtbl1q_s8(table, h);
+  } else if constexpr (std::is_same_v<Block, BlockQ5_0>) {
+    *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16)), *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+  } else {
+    *lo = vreinterpretq_s8_u8(l), *hi = vreinterpretq_s8_u8(h);
+  }
+}
+
+template <typename Block>
+float dot_small_blocks(int64_t k, const void* w, const void* a) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int64_t i = 0; i < k / kQK; ++i) {
+    int8x16_t lo, hi;
+    block_codes(x[i], &lo, &hi);
+    const int8x16_t a0 = vld1q_s8(y[i].qs), a1 = vld1q_s8(y[i].qs + 16);
+    const float da = half(y[i].d);
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot16(dot16(vdupq_n_s32(0), lo, a0), hi, a1)), half(x[i].d) * da);
+    if constexpr (requires { x[i].m; }) {
+      const int32x4_t sa = vpaddlq_s16(vaddq_s16(vpaddlq_s8(a0), vpaddlq_s8(a1)));
+      acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sa), half(x[i].m) * da);
+    }
   }
   return vaddvq_f32(acc);
 }
@@ -187,7 +239,11 @@ VecDotTable neon_table(const char* name) {
           quantize_row_q8_0_activations,
           [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
           fp16_row_neon,
-          f32_row_to_fp16_neon};
+          f32_row_to_fp16_neon,
+          dot_small_blocks<BlockQ4_1>,
+          dot_small_blocks<BlockQ5_0>,
+          dot_small_blocks<BlockQ5_1>,
+          dot_small_blocks<BlockIQ4NL>};
 }
 
 }  // namespace

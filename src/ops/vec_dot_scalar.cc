@@ -1,6 +1,7 @@
 // Reference dot products: plain loops whose integer sums the SIMD kernels must reproduce exactly.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/error.h"
 #include "ops/blocks.h"
@@ -60,6 +61,31 @@ float dot_q4_0(int64_t k, const void* w, const void* a) {
       sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + kQK / 2];
     }
     s += (fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d)) * static_cast<float>(sumi);
+  }
+  return s;
+}
+
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: the integer sum Σ q·a per block, plus Σ a where the format has an
+// offset m: dot = d·da·Σq·a + m·da·Σa (Q4_1, Q5_1); Q5_0's −16 and IQ4_NL's table are in the codes.
+template <typename Block>
+float dot_small_blocks(int64_t k, const void* w, const void* a) {
+  const Block* x = static_cast<const Block*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < k / kQK; ++i) {
+    uint32_t qh = 0;
+    if constexpr (requires { x[i].qh; }) std::memcpy(&qh, x[i].qh, 4);
+    int sumi = 0, suma = 0;
+    for (int j = 0; j < kQK; ++j) {
+      int q = (j < kQK / 2 ? x[i].qs[j] & 0xF : x[i].qs[j - kQK / 2] >> 4) | (((qh >> j) & 1) << 4);
+      if constexpr (std::is_same_v<Block, BlockIQ4NL>) q = kIQ4NLValues[q];
+      else if constexpr (std::is_same_v<Block, BlockQ5_0>) q -= 16;
+      sumi += q * y[i].qs[j];
+      suma += y[i].qs[j];
+    }
+    const float da = fp16_to_f32(y[i].d);
+    s += (fp16_to_f32(x[i].d) * da) * static_cast<float>(sumi);
+    if constexpr (requires { x[i].m; }) s += (fp16_to_f32(x[i].m) * da) * static_cast<float>(suma);
   }
   return s;
 }
@@ -143,11 +169,13 @@ const VecDotTable& vec_dot_scalar() {
   static const VecDotTable t = {"scalar",       dot_f32,  dot_half<fp16_to_f32>, dot_half<bf16_to_f32>, dot_f8,
                                 dot_q8_0,       dot_q4_0, dot_qk<false>,         dot_qk<true>,          dot_q6_k,
                                 quantize_row_q8_0_activations, quantize_q8_k_row, fp16_row_scalar,
-                                f32_row_to_fp16_scalar};
+                                f32_row_to_fp16_scalar,    dot_small_blocks<BlockQ4_1>,
+                                dot_small_blocks<BlockQ5_0>, dot_small_blocks<BlockQ5_1>, dot_small_blocks<BlockIQ4NL>};
   return t;
 }
 
 VecDotFn vec_dot_for(const VecDotTable& t, DType type) {
+  const VecDotFn f = [&]() -> VecDotFn {
   switch (type) {
     case DType::F32: return t.f32;
     case DType::F16: return t.f16;
@@ -158,14 +186,25 @@ VecDotFn vec_dot_for(const VecDotTable& t, DType type) {
     case DType::Q4_K: return t.q4_k;
     case DType::Q5_K: return t.q5_k;
     case DType::Q6_K: return t.q6_k;
-    default: fail("matmul: weight type ", dtype_name(type), " is not supported");
+    case DType::Q4_1: return t.q4_1;
+    case DType::Q5_0: return t.q5_0;
+    case DType::Q5_1: return t.q5_1;
+    case DType::IQ4_NL: return t.iq4_nl;
+    default: return nullptr;
   }
+  }();
+  if (f == nullptr) fail("matmul: weight type ", dtype_name(type), " is not supported by the ", t.name, " kernels");
+  return f;
 }
 
 DType activation_type_for(DType type) {
   switch (type) {
     case DType::Q8_0:
-    case DType::Q4_0: return DType::Q8_0;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::IQ4_NL: return DType::Q8_0;
     case DType::Q4_K:
     case DType::Q5_K:
     case DType::Q6_K: return DType::Q8_K;
