@@ -3,6 +3,9 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
+
+#include "ops/blocks.h"
 
 #include "ops/vec_dot.h"
 
@@ -33,5 +36,36 @@ inline __m256 load8_f8(const void* w, int64_t i) {
   const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(w) + i));
   return _mm256_i32gather_ps(fp8_e4m3_table(), _mm256_cvtepu8_epi32(b), 4);
 }
+
+// The 32 codes of a nibble-packed block in element order: [low nibbles | high nibbles], 0..15.
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
+}
+// 0x10 in byte j where bit j of qh is set: the fifth bits of Q5_0 / Q5_1 in element order.
+inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  // Byte j takes byte j / 8 of the bits (the shuffle works within 128-bit lanes; every lane holds all 4)
+  // and keeps bit j % 8 of it.
+  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                          3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread), bit);
+  return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+// Codes of one block of the other 32-element formats, element order, for the dot products and the
+// prefill tiles. Signed (value = d·code):
+inline __m256i codes_q5_0(const BlockQ5_0& b) {
+  return _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
+}
+inline __m256i codes_iq4_nl(const BlockIQ4NL& b) {
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues));
+  return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles32(b.qs));
+}
+// Unsigned, 0..31 (value = d·code + m):
+inline __m256i codes_q4_1(const BlockQ4_1& b) { return nibbles32(b.qs); }
+inline __m256i codes_q5_1(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
 
 }  // namespace r1

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops/avx2_util.h"
 #include "ops/blocks.h"
 #include "ops/gemm_tile.h"
 #include "ops/vec_dot.h"
@@ -61,6 +62,18 @@ void expand_q4_0(const void* row, int64_t k, int8_t* codes, float* scales, float
     const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
     store32(codes + 32 * i, minus(low_nibbles(both), 8));  // element j low nibble, j + 16 high
     put_scale(scales + 8 * i, 2, _cvtsh_ss(b[i].d));
+  }
+}
+
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: the dot products' codes (avx2_util.h); Q4_1 / Q5_1 add their offset
+// m as the block's min.
+template <typename Block, __m256i (*kCodes)(const Block&)>
+void expand_small(const void* row, int64_t k, int8_t* codes, float* scales, float* mins) {
+  const Block* b = static_cast<const Block*>(row);
+  for (int64_t i = 0; i < k / kQK; ++i) {
+    store32(codes + 32 * i, kCodes(b[i]));
+    put_scale(scales + 8 * i, 2, _cvtsh_ss(b[i].d));
+    if constexpr (requires { b[i].m; }) mins[i] = _cvtsh_ss(b[i].m);
   }
 }
 
@@ -402,6 +415,10 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<load_f16>,
       .bf16 = gemm_float<load_bf16>,
       .f8_e4m3 = gemm_f8,
+      .q4_1 = gemm_int<expand_small<BlockQ4_1, codes_q4_1>, BlockQ8_0, 0, false, true>,
+      .q5_0 = gemm_int<expand_small<BlockQ5_0, codes_q5_0>, BlockQ8_0, 128, false, false>,
+      .q5_1 = gemm_int<expand_small<BlockQ5_1, codes_q5_1>, BlockQ8_0, 0, false, true>,
+      .iq4_nl = gemm_int<expand_small<BlockIQ4NL, codes_iq4_nl>, BlockQ8_0, 128, false, false>,
   };
   return t;
 }

@@ -22,6 +22,7 @@ struct GemmTable {
   // Q4_0 / Q8_0 rows interleaved in groups of 8 (ops/repack.h; n_rows a multiple of 8, w at a
   // group's start, w_stride a plain row's bytes), Q8_0 activations, any number of tokens (decode too).
   GemmTileFn q4_0_x8 = nullptr, q8_0_x8 = nullptr;
+  GemmTileFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;  // Q8_0 activations, k % 64 == 0
 };
 
 // One token (decode): y[r] = (row r of w) · a for r < n_rows, rows w_stride bytes apart; a is one

@@ -117,6 +117,10 @@ GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
     case DType::F8_E4M3: return k % 16 == 0 ? b.gemm->f8_e4m3 : nullptr;
     case DType::Q8_0: return k % (2 * kQK) == 0 ? b.gemm->q8_0 : nullptr;
     case DType::Q4_0: return k % (2 * kQK) == 0 ? b.gemm->q4_0 : nullptr;
+    case DType::Q4_1: return k % (2 * kQK) == 0 ? b.gemm->q4_1 : nullptr;
+    case DType::Q5_0: return k % (2 * kQK) == 0 ? b.gemm->q5_0 : nullptr;
+    case DType::Q5_1: return k % (2 * kQK) == 0 ? b.gemm->q5_1 : nullptr;
+    case DType::IQ4_NL: return k % (2 * kQK) == 0 ? b.gemm->iq4_nl : nullptr;
     case DType::Q4_K: return b.gemm->q4_k;  // K-quant rows are whole super-blocks of 256
     case DType::Q5_K: return b.gemm->q5_k;
     case DType::Q6_K: return b.gemm->q6_k;

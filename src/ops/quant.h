@@ -14,4 +14,5 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 // bit for bit, so files we write hold the same bytes llama-quantize would (without imatrix).
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
+
 }  // namespace r1

@@ -40,37 +40,9 @@ __m256i dot_i8(__m256i x, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
 }
 
-// The 32 codes of a nibble-packed block in element order: [low nibbles | high nibbles], 0..15.
-__m256i nibbles32(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
-}
-// 0x10 in byte j where bit j of qh is set: the fifth bits of Q5_0 / Q5_1 in element order.
-__m256i fifth_bits(const uint8_t* qh) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  // Byte j takes byte j / 8 of the bits (the shuffle works within 128-bit lanes; every lane holds all 4)
-  // and keeps bit j % 8 of it.
-  const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
-                                          3, 3, 3, 3, 3);
-  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-  const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), spread), bit);
-  return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
-}
-
-// Signed codes (value = d·code).
+// Signed codes of the formats the tiles expand themselves (value = d·code).
 __m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 __m256i codes_q4_0(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
-__m256i codes_q5_0(const BlockQ5_0& b) {
-  return _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
-}
-__m256i codes_iq4_nl(const BlockIQ4NL& b) {
-  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues));
-  return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles32(b.qs));
-}
-// Unsigned codes (value = d·code + m).
-__m256i codes_q4_1(const BlockQ4_1& b) { return nibbles32(b.qs); }
-__m256i codes_q5_1(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
 
 template <typename Block, __m256i (*kCodes)(const Block&)>
 float dot_signed_blocks(int64_t k, const void* w, const void* a) {
