@@ -26,6 +26,7 @@
 #include "ops/blocks.h"
 #include "ops/convert.h"
 #include "ops/gemm_tile.h"
+#include "ops/vec_dot.h"
 
 namespace r1 {
 namespace {
@@ -68,18 +69,24 @@ struct alignas(64) GroupQ8 {
 };
 static_assert(sizeof(GroupQ8) == 192);
 
-void prepare_q4(const BlockQ8_0* a, int64_t nb, GroupQ4* g) {
+// offset: the bias is −offset·Σa (8 for Q4_0's codes q = w + 8). sums, if not null, gets per lane
+// da·Σa of the lane's block / 4 (16 floats per group): the offsets m of Q4_1 / Q5_1 multiply it.
+void prepare_q4(const BlockQ8_0* a, int64_t nb, GroupQ4* g, int offset = 8, float* sums = nullptr) {
   for (int64_t i = 0; i < nb; i += 4, ++g) {
     for (int j = 0; j < 4; ++j) {
       std::memcpy(g->lo + 16 * j, a[i + j].qs, 16);
       std::memcpy(g->hi + 16 * j, a[i + j].qs + 16, 16);
     }
+    int block_sum[4] = {};
     for (int l = 0; l < 16; ++l) {
       int s = 0;
       for (int b = 0; b < 4; ++b) s += g->lo[4 * l + b] + g->hi[4 * l + b];
-      g->bias[l] = -8 * s;
+      g->bias[l] = -offset * s;
       g->da[l] = fp16_to_f32(a[i + l / 4].d);
+      block_sum[l / 4] += s;
     }
+    if (sums != nullptr)
+      for (int l = 0; l < 16; ++l, ++sums) *sums = g->da[l] * static_cast<float>(block_sum[l / 4]) / 4;
   }
 }
 
@@ -161,6 +168,79 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), d0, acc0);
     }
     y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+// ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL: Q4_0's groups of 4 blocks ----
+//
+// A group's nibbles meet the prepared activation exactly as Q4_0's do (prepare_q4), with the codes
+// made unsigned per format: IQ4_NL's nibbles index its table shifted by +128 (one vpshufb); Q5_0 /
+// Q5_1 take their fifth bits through a byte mask (bit i of block j's qh → byte 16j + i); the bias is
+// −offset·Σa (offset 128 for IQ4_NL, 16 for Q5_0, 0 for the unsigned Q4_1 / Q5_1 codes), and Q4_1 /
+// Q5_1 add m·da·Σa per block from the prepared sums. The 4 fp16 scales (and offsets) are picked up
+// one by one: these blocks are 20–24 bytes, so 8 of them do not fit one 128-byte permute as Q4_0's do.
+// A row's last k mod 128 elements go through the AVX2 dot product.
+template <typename Block>
+void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  constexpr bool kIQ4 = std::is_same_v<Block, BlockIQ4NL>;
+  constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  constexpr bool kOffsets = requires(const Block& b) { b.m; };
+  constexpr int kCodeOffset = kIQ4 ? 128 : std::is_same_v<Block, BlockQ5_0> ? 16 : 0;
+  const int64_t nb = k / kQK, n_groups = nb / 4;
+  const size_t group_bytes = sizeof(GroupQ4) * static_cast<size_t>(n_groups);
+  uint8_t* buf = scratch(group_bytes + (kOffsets ? 64 * static_cast<size_t>(n_groups) : 0));
+  GroupQ4* g = reinterpret_cast<GroupQ4*>(buf);
+  float* sums = kOffsets ? reinterpret_cast<float*>(buf + group_bytes) : nullptr;
+  const BlockQ8_0* act = static_cast<const BlockQ8_0*>(a);
+  prepare_q4(act, 4 * n_groups, g, kCodeOffset, sums);
+  const VecDotFn tail = vec_dot_for(vec_dot_avx2(), kIQ4 ? DType::IQ4_NL
+                                                    : std::is_same_v<Block, BlockQ5_0> ? DType::Q5_0
+                                                    : std::is_same_v<Block, BlockQ5_1> ? DType::Q5_1
+                                                                                       : DType::Q4_1);
+  const __m512i low4 = _mm512_set1_epi8(0xF), bit4 = _mm512_set1_epi8(0x10);
+  alignas(16) uint8_t table[16];
+  for (int i = 0; i < 16; ++i) table[i] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  auto four_halves = [&](const Block* b, auto field) {  // 4 fp16 fields → lane l holds block l / 4's
+    const __m128i h = _mm_setr_epi16(static_cast<short>(field(b[0])), static_cast<short>(field(b[1])),
+                                     static_cast<short>(field(b[2])), static_cast<short>(field(b[3])), 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+  };
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const Block* row = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n_groups; ++i) {
+      const Block* b = row + 4 * i;
+      prefetch_ahead<4 * sizeof(Block)>(reinterpret_cast<const uint8_t*>(b));
+      __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs)));
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)), 1);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[2].qs)), 2);
+      q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[3].qs)), 3);
+      __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      if constexpr (kFifth) {
+        uint64_t mask_lo = 0, mask_hi = 0;
+        for (int j = 0; j < 4; ++j) {
+          uint32_t h;
+          std::memcpy(&h, b[j].qh, 4);
+          mask_lo |= uint64_t{h & 0xFFFF} << (16 * j);
+          mask_hi |= uint64_t{h >> 16} << (16 * j);
+        }
+        lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(mask_lo, bit4));
+        hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi8(mask_hi, bit4));
+      }
+      if constexpr (kIQ4) lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
+      const GroupQ4& gi = g[i];
+      __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(gi.bias), lo, _mm512_load_si512(gi.lo));
+      s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(gi.hi));
+      const __m512 dw = four_halves(b, [](const Block& x) { return x.d; });
+      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(gi.da)), acc0);
+      if constexpr (kOffsets)
+        acc1 = _mm512_fmadd_ps(four_halves(b, [](const Block& x) { return x.m; }), _mm512_loadu_ps(sums + 16 * i), acc1);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    if (nb % 4 != 0) s += tail((nb % 4) * kQK, row + 4 * n_groups, act + 4 * n_groups);
+    y[r] = s;
   }
 }
 
@@ -377,11 +457,10 @@ const GemvTable& gemv_avx512vnni() {
       gemv_float<uint16_t, load16_f16>,
       gemv_float<uint16_t, load16_bf16>,
       gemv_float<float, load16_f32>,
-      // The other 32-element formats: the AVX2 rows (every CPU with these features has AVX2).
-      gemv_avx2().q4_1,
-      gemv_avx2().q5_0,
-      gemv_avx2().q5_1,
-      gemv_avx2().iq4_nl,
+      gemv_small<BlockQ4_1>,
+      gemv_small<BlockQ5_0>,
+      gemv_small<BlockQ5_1>,
+      gemv_small<BlockIQ4NL>,
   };
   return t;
 }
