@@ -118,9 +118,11 @@ DType gguf_tensor_type(const std::string& ftype, const ExportTensor& t, int n_la
   if (k_mix && (g.find(".attn_v.") != std::string::npos || g.find(".ffn_down.") != std::string::npos) &&
       use_more_bits(layer_of(g), n_layer))
     type = DType::Q6_K;
-  // Rows that don't fit the block size fall back to a format whose blocks fit.
+  // Rows that don't fit a K-quant's 256-blocks (V2-Lite's 1408-wide experts) take the 32-block type
+  // llama-quantize picks for them (Q4_K → Q5_0, Q5_K → Q5_1, others Q8_0); rows that fit no block, F16.
   const int64_t row = t.shape.back();
-  if (row % dtype_traits(type).block_size != 0) type = row % 32 == 0 ? DType::Q8_0 : DType::F16;
+  if (row % dtype_traits(type).block_size != 0)
+    type = row % 32 != 0 ? DType::F16 : type == DType::Q4_K ? DType::Q5_0 : type == DType::Q5_K ? DType::Q5_1 : DType::Q8_0;
   return type;
 }
 

@@ -116,5 +116,25 @@ TEST(RandomDenseModel, DeterministicFromSeedAndQuantMixes) {
   EXPECT_EQ(a->get_int("general.file_type"), 15);
 }
 
+// Rows that don't fit a K-quant's 256-element blocks take llama-quantize's fallback types: Q4_K → Q5_0,
+// Q5_K → Q5_1, Q6_K → Q8_0; rows that fit no 32-block stay F16. (V2-Lite's experts are 1408 wide.)
+TEST(RandomDenseModel, KQuantFallbackTypesAsLlamaQuantize) {
+  auto tensor = [](const std::string& name, int64_t cols) {
+    ExportTensor t;
+    t.gguf_name = name;
+    t.shape = {64, cols};
+    t.is_matrix = true;
+    return t;
+  };
+  EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.1.ffn_up.weight", 1408), 8), DType::Q5_0);
+  EXPECT_EQ(gguf_tensor_type("q5_k_m", tensor("blk.1.ffn_up.weight", 1408), 8), DType::Q5_1);
+  EXPECT_EQ(gguf_tensor_type("q6_k", tensor("blk.1.ffn_up.weight", 1408), 8), DType::Q8_0);
+  EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.0.ffn_down.weight", 1408), 8), DType::Q8_0);  // Q6_K layer
+  EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.1.ffn_up.weight", 1400), 8), DType::F16);
+  EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.1.ffn_up.weight", 1536), 8), DType::Q4_K);
+  EXPECT_EQ(gguf_tensor_type("iq4_nl", tensor("output.weight", 1536), 8), DType::Q6_K);
+  EXPECT_EQ(gguf_tensor_type("q5_0", tensor("blk.1.ffn_up.weight", 1536), 8), DType::Q5_0);
+}
+
 }  // namespace
 }  // namespace r1
