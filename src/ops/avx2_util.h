@@ -55,8 +55,10 @@ inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
 }
 
-// Codes of one block of the other 32-element formats, element order, for the dot products and the
+// Codes of one block of the 32-element formats, element order, for the dot products and the
 // prefill tiles. Signed (value = d·code):
+inline __m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+inline __m256i codes_q4_0(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
 inline __m256i codes_q5_0(const BlockQ5_0& b) {
   return _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
 }

@@ -1,5 +1,5 @@
-// Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0 and
-// Q4_0 weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
+// Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0, Q4_0,
+// Q5_0 and IQ4_NL weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
 // Q8_K, 2 rows × 16 tokens of expanded super-blocks (expanding a block costs about as much as 4
 // tokens' products, so more tokens per expansion ran faster: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32). The
 // one-row dot products decode a weight block once per token and load an activation block once per
@@ -25,13 +25,11 @@
 namespace r1 {
 namespace {
 
-// A weight block's 32 signed codes.
-inline __m256i codes(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-inline __m256i codes(const BlockQ4_0& b) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);  // [low nibbles | high nibbles]
-  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
-}
+// A weight block's 32 signed codes (avx2_util.h), by block type.
+inline __m256i codes(const BlockQ8_0& b) { return codes_q8_0(b); }
+inline __m256i codes(const BlockQ4_0& b) { return codes_q4_0(b); }
+inline __m256i codes(const BlockQ5_0& b) { return codes_q5_0(b); }
+inline __m256i codes(const BlockIQ4NL& b) { return codes_iq4_nl(b); }
 
 // R rows (w_stride bytes apart) × T tokens (a_stride apart), nb blocks each; y[t·ldy + r].
 template <typename Block, int R, int T>
@@ -337,6 +335,8 @@ const GemmTable& gemm_avx2() {
     GemmTable g;
     g.q8_0 = gemm<BlockQ8_0>;
     g.q4_0 = gemm<BlockQ4_0>;
+    g.q5_0 = gemm<BlockQ5_0>;
+    g.iq4_nl = gemm<BlockIQ4NL>;
     g.q4_0_x8 = gemm_x8<DType::Q4_0>;
     g.q8_0_x8 = gemm_x8<DType::Q8_0>;
     g.q4_k = gemm_k<expand_q4k<false>, sizeof(BlockQ4K), false>;

@@ -40,10 +40,6 @@ __m256i dot_i8(__m256i x, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
 }
 
-// Signed codes of the formats the tiles expand themselves (value = d·code).
-__m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-__m256i codes_q4_0(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
-
 template <typename Block, __m256i (*kCodes)(const Block&)>
 float dot_signed_blocks(int64_t k, const void* w, const void* a) {
   const Block* x = static_cast<const Block*>(w);
