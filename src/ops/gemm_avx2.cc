@@ -1,5 +1,5 @@
 // Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0, Q4_0,
-// Q5_0 and IQ4_NL weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
+// Q4_1, Q5_0, Q5_1 and IQ4_NL weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
 // Q8_K, 2 rows × 16 tokens of expanded super-blocks (expanding a block costs about as much as 4
 // tokens' products, so more tokens per expansion ran faster: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32). The
 // one-row dot products decode a weight block once per token and load an activation block once per
@@ -31,29 +31,40 @@ inline __m256i codes(const BlockQ4_0& b) { return codes_q4_0(b); }
 inline __m256i codes(const BlockQ5_0& b) { return codes_q5_0(b); }
 inline __m256i codes(const BlockIQ4NL& b) { return codes_iq4_nl(b); }
 
-// R rows (w_stride bytes apart) × T tokens (a_stride apart), nb blocks each; y[t·ldy + r].
+// Q4_1 / Q5_1: unsigned codes 0..31 (value = d·code + m).
+inline __m256i codes(const BlockQ4_1& b) { return codes_q4_1(b); }
+inline __m256i codes(const BlockQ5_1& b) { return codes_q5_1(b); }
+
+// R rows (w_stride bytes apart) × T tokens (a_stride apart), nb blocks each; y[t·ldy + r]. Signed
+// codes go into maddubs as |code| against the activations with the code's sign; unsigned ones (the
+// formats with an offset m) as they are, and m·da·Σa is added per block, as the dot products do.
 template <typename Block, int R, int T>
 void tile(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y, int64_t ldy) {
+  constexpr bool kOffsets = requires(const Block& b) { b.m; };
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i ones = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
   for (int64_t i = 0; i < nb; ++i) {
     __m256i x[R], ax[R];
-    float dw[R];
+    float dw[R], mw[R];
     for (int r = 0; r < R; ++r) {
       const Block& b = reinterpret_cast<const Block*>(w + r * w_stride)[i];
       x[r] = codes(b);
-      ax[r] = _mm256_sign_epi8(x[r], x[r]);  // maddubs wants unsigned × signed: |x| × a·sign(x)
+      ax[r] = kOffsets ? x[r] : _mm256_sign_epi8(x[r], x[r]);
       dw[r] = half_to_f32(b.d);
+      if constexpr (kOffsets) mw[r] = half_to_f32(b.m);
     }
     for (int t = 0; t < T; ++t) {
       const BlockQ8_0& ab = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i];
       const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));
       const float da = half_to_f32(ab.d);
+      __m256 sa = _mm256_setzero_ps();
+      if constexpr (kOffsets) sa = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, av), ones));
       for (int r = 0; r < R; ++r) {
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], _mm256_sign_epi8(av, x[r])), ones);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], kOffsets ? av : _mm256_sign_epi8(av, x[r])), ones);
         acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da), _mm256_cvtepi32_ps(p), acc[r][t]);
+        if constexpr (kOffsets) acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(mw[r] * da), sa, acc[r][t]);
       }
     }
   }
@@ -337,6 +348,8 @@ const GemmTable& gemm_avx2() {
     g.q4_0 = gemm<BlockQ4_0>;
     g.q5_0 = gemm<BlockQ5_0>;
     g.iq4_nl = gemm<BlockIQ4NL>;
+    g.q4_1 = gemm<BlockQ4_1>;
+    g.q5_1 = gemm<BlockQ5_1>;
     g.q4_0_x8 = gemm_x8<DType::Q4_0>;
     g.q8_0_x8 = gemm_x8<DType::Q8_0>;
     g.q4_k = gemm_k<expand_q4k<false>, sizeof(BlockQ4K), false>;

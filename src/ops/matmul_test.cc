@@ -197,13 +197,14 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
-// The AVX2 prefill tiles (Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot products' steps per block, so they equal the
+// The AVX2 prefill tiles (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot products' steps per block, so they equal the
 // dot products (which decode uses) bit for bit. (A one-token kernel of 2 or 4 rows per pass was tried:
 // 2x slower than the dot products in decode, as on AVX-512 — rows walked side by side stream worse.)
 TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
   ThreadPool pool(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                 DType::Q5_K, DType::Q6_K}) {
     const int64_t k = 768, n = 7, n_tok = 9;  // row and token tails of the 2 x 4 and 2 x 16 tiles
     const Weights w = make_weights(t, k, n, 11);
     const auto x = random_acts(n_tok * k, 12);
