@@ -19,6 +19,7 @@
 // Integer sums per block are exact; only the float summation order differs from the dot products.
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -177,20 +178,41 @@ void gemv_q4_0(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 // made unsigned per format: IQ4_NL's nibbles index its table shifted by +128 (one vpshufb); Q5_0 /
 // Q5_1 take their fifth bits through a byte mask (bit i of block j's qh → byte 16j + i); the bias is
 // −offset·Σa (offset 128 for IQ4_NL, 16 for Q5_0, 0 for the unsigned Q4_1 / Q5_1 codes), and Q4_1 /
-// Q5_1 add m·da·Σa per block from the prepared sums. The 4 fp16 scales (and offsets) are picked up
-// one by one: these blocks are 20–24 bytes, so 8 of them do not fit one 128-byte permute as Q4_0's do.
+// Q5_1 add m·da·Σa per block from the prepared sums. One word permute over the group's bytes picks
+// the 4 scales d, the qh halves (the two 64-bit byte masks as they stand) and the offsets m.
 // A row's last k mod 128 elements go through the AVX2 dot product.
 template <typename Block>
+struct SmallLayout {
+  static constexpr int kStride = sizeof(Block) / 2;  // words per block
+  static constexpr bool kFifth = requires(const Block& b) { b.qh; };
+  static constexpr bool kOffsets = requires(const Block& b) { b.m; };
+  static constexpr int kQh = kOffsets ? 2 : 1;  // word of qh's low half (after d, and m)
+  // Result words 0..3: d of blocks 0..3; 4..7: qh low halves; 8..11: qh high halves; 12..15: m.
+  static constexpr std::array<int16_t, 32> indices() {
+    std::array<int16_t, 32> idx{};
+    for (int j = 0; j < 4; ++j) {
+      idx[j] = static_cast<int16_t>(kStride * j);
+      idx[4 + j] = static_cast<int16_t>(kFifth ? kStride * j + kQh : 0);
+      idx[8 + j] = static_cast<int16_t>(kFifth ? kStride * j + kQh + 1 : 0);
+      idx[12 + j] = static_cast<int16_t>(kOffsets ? kStride * j + 1 : 0);
+    }
+    return idx;
+  }
+};
+
+template <typename Block>
 void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  using L = SmallLayout<Block>;
   constexpr bool kIQ4 = std::is_same_v<Block, BlockIQ4NL>;
-  constexpr bool kFifth = requires(const Block& b) { b.qh; };
-  constexpr bool kOffsets = requires(const Block& b) { b.m; };
   constexpr int kCodeOffset = kIQ4 ? 128 : std::is_same_v<Block, BlockQ5_0> ? 16 : 0;
+  constexpr size_t kGroupBytes = 4 * sizeof(Block);  // 72..96: the second 64 bytes are loaded masked
+  static_assert(kGroupBytes > 64 && kGroupBytes <= 128);
+  static constexpr std::array<int16_t, 32> kIdx = L::indices();
   const int64_t nb = k / kQK, n_groups = nb / 4;
   const size_t group_bytes = sizeof(GroupQ4) * static_cast<size_t>(n_groups);
-  uint8_t* buf = scratch(group_bytes + (kOffsets ? 64 * static_cast<size_t>(n_groups) : 0));
+  uint8_t* buf = scratch(group_bytes + (L::kOffsets ? 64 * static_cast<size_t>(n_groups) : 0));
   GroupQ4* g = reinterpret_cast<GroupQ4*>(buf);
-  float* sums = kOffsets ? reinterpret_cast<float*>(buf + group_bytes) : nullptr;
+  float* sums = L::kOffsets ? reinterpret_cast<float*>(buf + group_bytes) : nullptr;
   const BlockQ8_0* act = static_cast<const BlockQ8_0*>(a);
   prepare_q4(act, 4 * n_groups, g, kCodeOffset, sums);
   const VecDotFn tail = vec_dot_for(vec_dot_avx2(), kIQ4 ? DType::IQ4_NL
@@ -202,44 +224,40 @@ void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
   for (int i = 0; i < 16; ++i) table[i] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
   const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
   const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  auto four_halves = [&](const Block* b, auto field) {  // 4 fp16 fields → lane l holds block l / 4's
-    const __m128i h = _mm_setr_epi16(static_cast<short>(field(b[0])), static_cast<short>(field(b[1])),
-                                     static_cast<short>(field(b[2])), static_cast<short>(field(b[3])), 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
-  };
+  const __m512i idx = _mm512_loadu_si512(kIdx.data());
+  const __mmask64 tail_bytes = (uint64_t{1} << (kGroupBytes - 64)) - 1;
   for (int64_t r = 0; r < n_rows; ++r) {
-    const Block* row = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t i = 0; i < n_groups; ++i) {
-      const Block* b = row + 4 * i;
-      prefetch_ahead<4 * sizeof(Block)>(reinterpret_cast<const uint8_t*>(b));
+      const uint8_t* p = row + static_cast<size_t>(i) * kGroupBytes;
+      const Block* b = reinterpret_cast<const Block*>(p);
+      prefetch_ahead<kGroupBytes>(p);
+      const __m512i words =
+          _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_maskz_loadu_epi8(tail_bytes, p + 64));
+      const __m128i w0 = _mm512_castsi512_si128(words), w1 = _mm512_extracti32x4_epi32(words, 1);
       __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs)));
       q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)), 1);
       q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[2].qs)), 2);
       q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[3].qs)), 3);
       __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-      if constexpr (kFifth) {
-        uint64_t mask_lo = 0, mask_hi = 0;
-        for (int j = 0; j < 4; ++j) {
-          uint32_t h;
-          std::memcpy(&h, b[j].qh, 4);
-          mask_lo |= uint64_t{h & 0xFFFF} << (16 * j);
-          mask_hi |= uint64_t{h >> 16} << (16 * j);
-        }
-        lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(mask_lo, bit4));
-        hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi8(mask_hi, bit4));
+      if constexpr (L::kFifth) {
+        lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(static_cast<__mmask64>(_mm_extract_epi64(w0, 1)), bit4));
+        hi = _mm512_or_si512(hi, _mm512_maskz_mov_epi8(static_cast<__mmask64>(_mm_cvtsi128_si64(w1)), bit4));
       }
       if constexpr (kIQ4) lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
       const GroupQ4& gi = g[i];
       __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(gi.bias), lo, _mm512_load_si512(gi.lo));
       s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(gi.hi));
-      const __m512 dw = four_halves(b, [](const Block& x) { return x.d; });
+      const __m512 dw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(w0)));
       acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(gi.da)), acc0);
-      if constexpr (kOffsets)
-        acc1 = _mm512_fmadd_ps(four_halves(b, [](const Block& x) { return x.m; }), _mm512_loadu_ps(sums + 16 * i), acc1);
+      if constexpr (L::kOffsets) {
+        const __m512 mw = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_srli_si128(w1, 8))));
+        acc1 = _mm512_fmadd_ps(mw, _mm512_loadu_ps(sums + 16 * i), acc1);
+      }
     }
     float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    if (nb % 4 != 0) s += tail((nb % 4) * kQK, row + 4 * n_groups, act + 4 * n_groups);
+    if (nb % 4 != 0) s += tail((nb % 4) * kQK, row + static_cast<size_t>(n_groups) * kGroupBytes, act + 4 * n_groups);
     y[r] = s;
   }
 }
