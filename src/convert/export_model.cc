@@ -112,9 +112,8 @@ DType gguf_tensor_type(const std::string& ftype, const ExportTensor& t, int n_la
   DType type = f.base;
   const std::string& g = t.gguf_name;
   const bool k_mix = ftype == "q4_k_m" || ftype == "q5_k_m";
-  // llama-quantize gives the output head Q6_K in every mix below 6 bits.
-  const bool small = ftype == "q4_0" || ftype == "q4_1" || ftype == "q5_0" || ftype == "q5_1" || ftype == "iq4_nl";
-  if ((small || k_mix) && g == "output.weight") type = DType::Q6_K;
+  // llama-quantize gives the output head Q6_K in every quantized mix below 6 bits.
+  if (is_quantized(f.base) && f.base != DType::Q8_0 && f.base != DType::Q6_K && g == "output.weight") type = DType::Q6_K;
   if (k_mix && (g.find(".attn_v.") != std::string::npos || g.find(".ffn_down.") != std::string::npos) &&
       use_more_bits(layer_of(g), n_layer))
     type = DType::Q6_K;

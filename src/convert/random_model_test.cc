@@ -133,6 +133,9 @@ TEST(RandomDenseModel, KQuantFallbackTypesAsLlamaQuantize) {
   EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.1.ffn_up.weight", 1400), 8), DType::F16);
   EXPECT_EQ(gguf_tensor_type("q4_k_m", tensor("blk.1.ffn_up.weight", 1536), 8), DType::Q4_K);
   EXPECT_EQ(gguf_tensor_type("iq4_nl", tensor("output.weight", 1536), 8), DType::Q6_K);
+  EXPECT_EQ(gguf_tensor_type("q4_1", tensor("output.weight", 1536), 8), DType::Q6_K);
+  EXPECT_EQ(gguf_tensor_type("q8_0", tensor("output.weight", 1536), 8), DType::Q8_0);
+  EXPECT_EQ(gguf_tensor_type("f16", tensor("output.weight", 1536), 8), DType::F16);
   EXPECT_EQ(gguf_tensor_type("q5_0", tensor("blk.1.ffn_up.weight", 1536), 8), DType::Q5_0);
 }
 

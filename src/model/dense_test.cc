@@ -256,9 +256,9 @@ TEST_P(DenseRefTest, LongRunLastRows) {
 // Q8_0 / Q5_0 / IQ4_NL / Q5_K / Q6_K agree to ~3e-7. Q4_0 and the Q4_K gen rows differ by ~1.2e-2, most likely
 // because llama.cpp repacks Q4_0 / Q4_K weights into interleaved layouts on AVX-512 machines. Q4_1 / Q5_1
 // differ by ~1.3e-2 from the first row on: llama.cpp multiplies them with Q8_1 activations, whose block
-// sum fp16(d·Σq) enters m·s, a term that mostly cancels against d·Σq·a. Rounding our sums that way (with
-// the unrounded d) brought the gap to 8.6e-3 / 3.1e-3; the rest is not pinned down. Their kernels match
-// an exact product to 1e-5 (Matmul tests), their files' bytes llama-quantize's.
+// sum fp16(d·Σq) enters m·s, a term that mostly cancels against d·Σq·a. Rounding our sums that way
+// (a patch not kept, with the unrounded d) brought the gap to 8.6e-3 / 3.1e-3; the rest is not pinned
+// down. Their kernels match an exact product to 1e-5 (Matmul tests), their files' bytes llama-quantize's.
 INSTANTIATE_TEST_SUITE_P(
     Refs, DenseRefTest,
     testing::Values(Case{"qwen2-mini-f32.gguf", "qwen2-mini-f32", 1e-5, 1e-5},

@@ -55,19 +55,19 @@ inline __m256i fifth_bits(const uint8_t* qh) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
 }
 
-// Codes of one block of the 32-element formats, element order, for the dot products and the
-// prefill tiles. Signed (value = d·code):
-inline __m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-inline __m256i codes_q4_0(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
-inline __m256i codes_q5_0(const BlockQ5_0& b) {
+// block_codes: the 32 codes of one block of a 32-element format, in element order, for the dot
+// products and the prefill tiles. Signed (value = d·code):
+inline __m256i block_codes(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+inline __m256i block_codes(const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
+inline __m256i block_codes(const BlockQ5_0& b) {
   return _mm256_sub_epi8(_mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
 }
-inline __m256i codes_iq4_nl(const BlockIQ4NL& b) {
+inline __m256i block_codes(const BlockIQ4NL& b) {
   const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues));
   return _mm256_shuffle_epi8(_mm256_set_m128i(table, table), nibbles32(b.qs));
 }
 // Unsigned, 0..31 (value = d·code + m):
-inline __m256i codes_q4_1(const BlockQ4_1& b) { return nibbles32(b.qs); }
-inline __m256i codes_q5_1(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
+inline __m256i block_codes(const BlockQ4_1& b) { return nibbles32(b.qs); }
+inline __m256i block_codes(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
 
 }  // namespace r1

@@ -25,16 +25,6 @@
 namespace r1 {
 namespace {
 
-// A weight block's 32 signed codes (avx2_util.h), by block type.
-inline __m256i codes(const BlockQ8_0& b) { return codes_q8_0(b); }
-inline __m256i codes(const BlockQ4_0& b) { return codes_q4_0(b); }
-inline __m256i codes(const BlockQ5_0& b) { return codes_q5_0(b); }
-inline __m256i codes(const BlockIQ4NL& b) { return codes_iq4_nl(b); }
-
-// Q4_1 / Q5_1: unsigned codes 0..31 (value = d·code + m).
-inline __m256i codes(const BlockQ4_1& b) { return codes_q4_1(b); }
-inline __m256i codes(const BlockQ5_1& b) { return codes_q5_1(b); }
-
 // R rows (w_stride bytes apart) × T tokens (a_stride apart), nb blocks each; y[t·ldy + r]. Signed
 // codes go into maddubs as |code| against the activations with the code's sign; unsigned ones (the
 // formats with an offset m) as they are, and m·da·Σa is added per block, as the dot products do.
@@ -50,7 +40,7 @@ void tile(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_
     float dw[R], mw[R];
     for (int r = 0; r < R; ++r) {
       const Block& b = reinterpret_cast<const Block*>(w + r * w_stride)[i];
-      x[r] = codes(b);
+      x[r] = block_codes(b);  // avx2_util.h
       ax[r] = kOffsets ? x[r] : _mm256_sign_epi8(x[r], x[r]);
       dw[r] = half_to_f32(b.d);
       if constexpr (kOffsets) mw[r] = half_to_f32(b.m);

@@ -65,7 +65,7 @@ void expand_q4_0(const void* row, int64_t k, int8_t* codes, float* scales, float
   }
 }
 
-// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: the dot products' codes (avx2_util.h); Q4_1 / Q5_1 add their offset
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: the dot products' codes (block_codes, avx2_util.h); Q4_1 / Q5_1 add their offset
 // m as the block's min.
 template <typename Block, __m256i (*kCodes)(const Block&)>
 void expand_small(const void* row, int64_t k, int8_t* codes, float* scales, float* mins) {
@@ -415,10 +415,10 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<load_f16>,
       .bf16 = gemm_float<load_bf16>,
       .f8_e4m3 = gemm_f8,
-      .q4_1 = gemm_int<expand_small<BlockQ4_1, codes_q4_1>, BlockQ8_0, 0, false, true>,
-      .q5_0 = gemm_int<expand_small<BlockQ5_0, codes_q5_0>, BlockQ8_0, 128, false, false>,
-      .q5_1 = gemm_int<expand_small<BlockQ5_1, codes_q5_1>, BlockQ8_0, 0, false, true>,
-      .iq4_nl = gemm_int<expand_small<BlockIQ4NL, codes_iq4_nl>, BlockQ8_0, 128, false, false>,
+      .q4_1 = gemm_int<expand_small<BlockQ4_1, block_codes>, BlockQ8_0, 0, false, true>,
+      .q5_0 = gemm_int<expand_small<BlockQ5_0, block_codes>, BlockQ8_0, 128, false, false>,
+      .q5_1 = gemm_int<expand_small<BlockQ5_1, block_codes>, BlockQ8_0, 0, false, true>,
+      .iq4_nl = gemm_int<expand_small<BlockIQ4NL, block_codes>, BlockQ8_0, 128, false, false>,
   };
   return t;
 }

@@ -200,6 +200,13 @@ struct SmallLayout {
   }
 };
 
+// IQ4_NL's table + 128: the codes vpdpbusd takes as unsigned.
+constexpr std::array<uint8_t, 16> kIQ4NLUnsigned = [] {
+  std::array<uint8_t, 16> t{};
+  for (int i = 0; i < 16; ++i) t[static_cast<size_t>(i)] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
+  return t;
+}();
+
 template <typename Block>
 void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   using L = SmallLayout<Block>;
@@ -220,9 +227,7 @@ void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
                                                     : std::is_same_v<Block, BlockQ5_1> ? DType::Q5_1
                                                                                        : DType::Q4_1);
   const __m512i low4 = _mm512_set1_epi8(0xF), bit4 = _mm512_set1_epi8(0x10);
-  alignas(16) uint8_t table[16];
-  for (int i = 0; i < 16; ++i) table[i] = static_cast<uint8_t>(kIQ4NLValues[i] + 128);
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLUnsigned.data())));
   const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   const __m512i idx = _mm512_loadu_si512(kIdx.data());
   const __mmask64 tail_bytes = (uint64_t{1} << (kGroupBytes - 64)) - 1;

@@ -24,6 +24,31 @@ int nearest_int(float f) {
   return (i & 0x007fffff) - 0x00400000;
 }
 
+// The value of largest magnitude, with its sign (the first such one): the symmetric formats map it
+// to their most negative code.
+float largest_magnitude(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
+// Codes of the 32 elements of a block into nibbles (element j low, j + 16 high) and, for the
+// five-bit formats, the fifth bits into qh (bit j = element j).
+void pack_codes(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
+  uint32_t high = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((L[j] & 0xF) | ((L[j + kQK / 2] & 0xF) << 4));
+    high |= uint32_t{(L[j] >> 4) & 1u} << j;
+    high |= uint32_t{(L[j + kQK / 2] >> 4) & 1u} << (j + kQK / 2);
+  }
+  if (qh) std::memcpy(qh, &high, 4);
+}
+
 // ---- Q8_0 / Q4_0 ----------------------------------------------------------------------------
 
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb) {
@@ -40,37 +65,18 @@ void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t nb) {
 void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     // The scale maps the value of largest magnitude (with its sign) to -8.
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = largest_magnitude(x, kQK);
     const float d = max / -8;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = f32_to_fp16(d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
-      const int q1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kQK / 2] * id + 8.5f)));
-      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
+    uint8_t L[kQK];
+    for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f))));
+    pack_codes(L, y[i].qs, nullptr);
   }
 }
 
 // ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL ---------------------------------------------------------------
 
-// Codes of the 32 elements of a block into nibbles (element j low, j + 16 high) and, for the
-// five-bit formats, the fifth bits into qh (bit j = element j).
-void pack_codes(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
-  uint32_t high = 0;
-  for (int j = 0; j < kQK / 2; ++j) {
-    qs[j] = static_cast<uint8_t>((L[j] & 0xF) | ((L[j + kQK / 2] & 0xF) << 4));
-    high |= uint32_t{(L[j] >> 4) & 1u} << j;
-    high |= uint32_t{(L[j + kQK / 2] >> 4) & 1u} << (j + kQK / 2);
-  }
-  if (qh) std::memcpy(qh, &high, 4);
-}
 uint8_t code_of(const uint8_t* qs, const uint8_t* qh, int j) {
   uint8_t q = j < kQK / 2 ? qs[j] & 0xF : qs[j - kQK / 2] >> 4;
   if (qh) q |= static_cast<uint8_t>(((qh[j / 8] >> (j % 8)) & 1) << 4);
@@ -102,13 +108,7 @@ void quantize_offset(const float* x, Block* y, int64_t nb) {
 // Q5_0: like Q4_0, the value of largest magnitude (with its sign) maps to code 0 (= -16).
 void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (amax < std::fabs(x[j])) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = largest_magnitude(x, kQK);
     const float d = max / -16;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = f32_to_fp16(d);
@@ -138,13 +138,7 @@ void quantize_iq4_nl(const float* x, BlockIQ4NL* y, int64_t nb) {
   constexpr int kTries = 7;
   const int8_t* t = kIQ4NLValues;
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < kQK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = largest_magnitude(x, kQK), amax = std::fabs(max);
     uint8_t L[kQK];
     float d = 0;
     if (amax >= 1e-15f) {
@@ -245,14 +239,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
 // Symmetric fit x ≈ scale·(L - nmax) weighted by x² (ggml's make_qx_quants, rmse_type 1): try 19
 // scales around nmax/max and keep the one with the best least-squares score. Returns scale.
 float fit_scale_symmetric(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const float max = largest_magnitude(x, n), amax = std::fabs(max);
   if (amax < 1e-15f) {
     std::fill(L, L + n, 0);
     return 0.0f;
@@ -409,13 +396,7 @@ void quantize_q6_k(const float* x, BlockQ6K* y, int64_t nb) {
 
 void quantize_q8_k(const float* x, BlockQ8K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
-    float max = 0, amax = 0;
-    for (int j = 0; j < kQKK; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
+    const float max = largest_magnitude(x, kQKK), amax = std::fabs(max);
     if (amax == 0) {
       std::memset(&y[i], 0, sizeof(BlockQ8K));
       continue;

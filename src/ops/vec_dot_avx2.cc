@@ -72,12 +72,12 @@ float dot_offset_blocks(int64_t k, const void* w, const void* a) {
   return hsum(acc);
 }
 
-constexpr VecDotFn dot_q8_0 = dot_signed_blocks<BlockQ8_0, codes_q8_0>;
-constexpr VecDotFn dot_q4_0 = dot_signed_blocks<BlockQ4_0, codes_q4_0>;
-constexpr VecDotFn dot_q5_0 = dot_signed_blocks<BlockQ5_0, codes_q5_0>;
-constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, codes_iq4_nl>;
-constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, codes_q4_1>;
-constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, codes_q5_1>;
+constexpr VecDotFn dot_q8_0 = dot_signed_blocks<BlockQ8_0, block_codes>;
+constexpr VecDotFn dot_q4_0 = dot_signed_blocks<BlockQ4_0, block_codes>;
+constexpr VecDotFn dot_q5_0 = dot_signed_blocks<BlockQ5_0, block_codes>;
+constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, block_codes>;
+constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, block_codes>;
+constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, block_codes>;
 
 // K-quants: each super-block expanded (ops/avx2_kquant.h), its products summed in 8 float lanes.
 template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6>

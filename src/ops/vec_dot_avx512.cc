@@ -6,16 +6,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/avx2_util.h"
 #include "ops/blocks.h"
 #include "ops/convert.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
 namespace {
-
-// One fp16 -> f32 with the F16C instruction: the portable fp16_to_f32 is an out-of-line bit
-// manipulation, and the block kernels convert two scales per block.
-inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
 template <__m512 (*Load16)(const void*, int64_t), float (*Scalar)(const void*, int64_t)>
 float dot_float(int64_t k, const void* w, const void* a) {
@@ -90,13 +87,6 @@ float dot_q8_0_like(int64_t k, const void* w, const void* a) {
     s += (half_to_f32(x[i].d) * half_to_f32(y[i].d)) * static_cast<float>(_mm_cvtsi128_si32(t));
   }
   return s;
-}
-
-__m256i codes_q8_0(const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
-__m256i codes_q4_0(const BlockQ4_0& b) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
 }
 
 template <bool kFiveBit>
@@ -252,8 +242,8 @@ const VecDotTable& vec_dot_avx512() {
                                 dot_float<load_f16, at_f16>,
                                 dot_float<load_bf16, at_bf16>,
                                 dot_float<load_f8, at_f8>,
-                                dot_q8_0_like<BlockQ8_0, codes_q8_0>,
-                                dot_q8_0_like<BlockQ4_0, codes_q4_0>,
+                                dot_q8_0_like<BlockQ8_0, block_codes>,
+                                dot_q8_0_like<BlockQ4_0, block_codes>,
                                 dot_qk<false>,
                                 dot_qk<true>,
                                 dot_q6_k,
@@ -261,11 +251,11 @@ const VecDotTable& vec_dot_avx512() {
                                 quantize_q8_k_activations,
                                 fp16_row_avx512,
                                 f32_row_to_fp16_avx512,
-                                // The other 32-element formats: the AVX2 kernels (the avx512 backend needs AVX2).
+                                // Q4_1 / Q5_1 (unsigned codes plus an offset): the AVX2 kernels.
                                 vec_dot_avx2().q4_1,
-                                vec_dot_avx2().q5_0,
+                                dot_q8_0_like<BlockQ5_0, block_codes>,
                                 vec_dot_avx2().q5_1,
-                                vec_dot_avx2().iq4_nl};
+                                dot_q8_0_like<BlockIQ4NL, block_codes>};
   return t;
 }
 

@@ -174,8 +174,10 @@ const VecDotTable& vec_dot_scalar() {
   return t;
 }
 
-VecDotFn vec_dot_for(const VecDotTable& t, DType type) {
-  const VecDotFn f = [&]() -> VecDotFn {
+namespace {
+
+// The table's entry for a weight type; null where the type has none.
+VecDotFn table_entry(const VecDotTable& t, DType type) {
   switch (type) {
     case DType::F32: return t.f32;
     case DType::F16: return t.f16;
@@ -192,7 +194,12 @@ VecDotFn vec_dot_for(const VecDotTable& t, DType type) {
     case DType::IQ4_NL: return t.iq4_nl;
     default: return nullptr;
   }
-  }();
+}
+
+}  // namespace
+
+VecDotFn vec_dot_for(const VecDotTable& t, DType type) {
+  const VecDotFn f = table_entry(t, type);
   if (f == nullptr) fail("matmul: weight type ", dtype_name(type), " is not supported by the ", t.name, " kernels");
   return f;
 }
