@@ -23,7 +23,7 @@ std::vector<Flag> model_flags() {
 Flag cache_type_flag() {
   return {"--cache-type", "-ctk", FlagKind::String, "f16",
           "attention cache type of the keys (DeepSeek: its latent cache): f16 (half of f32's memory), q8_0 (53% of "
-          "f16's), q4_0 (28%) or f32", "TYPE"};
+          "f16's), q4_0 (28%), f32, or bf16, q4_1, iq4_nl, q5_0, q5_1", "TYPE"};
 }
 
 Flag cache_type_v_flag() {

@@ -119,7 +119,8 @@ namespace r1 {
 namespace {
 
 // The cache's types: F16 rows take half the bytes and hold the values rounded to F16 (what the
-// F16 attention kernels read); other types, and sizes that are not positive, are refused by name.
+// F16 attention kernels read); types llama.cpp has no cache of, and sizes that are not positive, are
+// refused by name.
 TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
   KVCache f16(2, 2, 8, 4, DType::F16), f32(2, 2, 8, 4, DType::F32);
   EXPECT_EQ(f16.row_bytes(0), 16u);
@@ -134,7 +135,7 @@ TEST(KVCacheTypes, F16RowsHoldRoundedValuesInHalfTheBytes) {
     EXPECT_EQ(vh[j], f32_to_fp16(v[j])) << j;
   }
   EXPECT_EQ(reinterpret_cast<const uint16_t*>(f16.rows(1, 0, 1))[3 * 8], 0);  // another head untouched
-  for (DType bad : {DType::Q4_K, DType::BF16}) {
+  for (DType bad : {DType::Q4_K, DType::Q6_K, DType::F8_E4M3}) {
     try {
       KVCache c(1, 1, 8, 4, bad);
       FAIL() << "made a cache of " << dtype_name(bad);
@@ -166,6 +167,32 @@ TEST(KVCacheTypes, Q8RowsHoldTheQuantizedBlocks) {
     EXPECT_NE(std::string(e.what()).find("q8_0"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("40"), std::string::npos) << e.what();
   }
+}
+
+// Every cache type llama.cpp offers (-ctk / -ctv names) is one of ours by the same name, and its rows
+// hold quantize_row's bytes of the keys and values: BF16 2 bytes per value, Q4_1 20, IQ4_NL 18, Q5_0
+// 22, Q5_1 24 bytes per 32; block types refuse heads that are not whole blocks.
+TEST(KVCacheTypes, LlamaCppCacheTypesHoldTheirRows) {
+  const struct { const char* name; DType type; size_t bytes_per_64; } types[] = {
+      {"f32", DType::F32, 256},  {"f16", DType::F16, 128},  {"bf16", DType::BF16, 128},
+      {"q8_0", DType::Q8_0, 68}, {"q4_0", DType::Q4_0, 36}, {"q4_1", DType::Q4_1, 40},
+      {"iq4_nl", DType::IQ4_NL, 36}, {"q5_0", DType::Q5_0, 44}, {"q5_1", DType::Q5_1, 48}};
+  std::vector<float> k(64), v(64);
+  for (int j = 0; j < 64; ++j) k[size_t(j)] = std::cos(0.7f * float(j)), v[size_t(j)] = 0.02f * float(j) - 0.5f;
+  for (const auto& [name, type, bytes] : types) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(cache_type_from_name(name, "-ctk"), type);
+    KVCache c(2, 2, 64, 4, CacheTypes{type, DType::F16});
+    ASSERT_EQ(c.row_bytes(0), bytes);
+    c.write(1, 1, 3, k.data(), v.data());
+    std::vector<uint8_t> want(bytes);
+    quantize_row(type, k.data(), want.data(), 64);
+    EXPECT_EQ(std::vector<uint8_t>(c.rows(1, 1, 0) + 3 * bytes, c.rows(1, 1, 0) + 4 * bytes), want);
+    if (type != DType::F32 && type != DType::F16 && type != DType::BF16) {
+      EXPECT_THROW(KVCache(1, 1, 40, 4, type), Error) << "40-wide heads";
+    }
+  }
+  EXPECT_THROW(cache_type_from_name("q4_k", "-ctk"), Error);
 }
 
 }  // namespace

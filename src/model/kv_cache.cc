@@ -7,7 +7,9 @@
 namespace r1 {
 
 size_t cache_row_bytes(DType type, int64_t width, const char* what) {
-  if (!is_cache_row_type(type)) fail(what, ": type ", dtype_name(type), " is not supported (f32, f16, q8_0 or q4_0)");
+  if (!is_cache_row_type(type)) {
+    fail(what, ": type ", dtype_name(type), " is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0 or q5_1)");
+  }
   if (is_block_row_type(type) && width % 32 != 0) {
     fail(what, ": ", dtype_name(type), " needs rows of whole 32-value blocks, and these are ", width,
          " values wide (use f16)");
@@ -19,7 +21,7 @@ DType cache_type_from_name(const std::string& name, const char* flag) {
   for (DType t : kCacheRowTypes) {
     if (name == dtype_name(t)) return t;
   }
-  fail(flag, " must be f16, q8_0, q4_0 or f32, not '", name, "'");
+  fail(flag, " must be f16, f32, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0 or q5_1, not '", name, "'");
 }
 
 namespace {

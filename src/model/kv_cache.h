@@ -1,9 +1,11 @@
 // The attention cache of a dense model: keys (after RoPE) and values of every past position, in
-// F32, F16, Q8_0 or Q4_0, keys and values each in their own type (llama.cpp's -ctk / -ctv). F16 is
+// F32, F16, Q8_0, Q4_0 or another of llama.cpp's cache types, keys and values each in their own type (llama.cpp's -ctk / -ctv). F16 is
 // llama.cpp's default: half the bytes, and decode at depth reads the whole cache for every token
 // (Qwen-1.5B at 4096 positions: 117 MB in F32), at the cost of rounding keys and values to F16 as
 // they are written. Q8_0 takes 34 bytes per 32 values (53% of F16) for a coarser rounding (8 bits per
-// value and an fp16 scale per 32); Q4_0 18 bytes (28%) for 4 bits per value. Each (layer, kv head)
+// value and an fp16 scale per 32); Q4_0 18 bytes (28%) for 4 bits per value. BF16, Q4_1, IQ4_NL, Q5_0
+// and Q5_1 (llama.cpp's other cache types) are stored as well; attention widens their rows to float32
+// a chunk at a time (ops/attention.h). Each (layer, kv head)
 // owns a contiguous [capacity] run of key rows and one of value rows, so attention for one head
 // streams through memory in position order; the memory is in huge pages (util/huge_pages.h) and
 // becomes resident as positions are written.
@@ -18,10 +20,11 @@
 namespace r1 {
 
 // Bytes of one stored row of `width` values in an attention cache of `type`; throws r1::Error naming
-// the problem (`what`: the cache) unless the type is F32, F16, or Q8_0 / Q4_0 with width a multiple
-// of 32.
+// the problem (`what`: the cache) unless the type is a cache type (ops/block_rows.h), with width a
+// multiple of 32 for those stored in blocks.
 size_t cache_row_bytes(DType type, int64_t width, const char* what);
-// The type named by a cache type flag's value (f32, f16, q8_0, q4_0: llama.cpp's names); throws
+// The type named by a cache type flag's value (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1:
+// llama.cpp's names); throws
 // r1::Error naming `flag` for anything else.
 DType cache_type_from_name(const std::string& name, const char* flag);
 
@@ -36,7 +39,7 @@ struct CacheTypes {
 
 class KVCache {
  public:
-  // types: DType::F32, F16, Q8_0 or Q4_0 for keys and for values (cache_row_bytes).
+  // types: cache types for keys and for values (cache_row_bytes).
   KVCache(int64_t n_layer, int64_t n_head_kv, int64_t head_dim, int64_t capacity, CacheTypes types = DType::F32);
 
   CacheTypes types() const { return types_; }

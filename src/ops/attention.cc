@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/quant.h"
 
 namespace r1 {
 
@@ -54,6 +56,12 @@ void attend_bf16_avx512bf16(const float* q, int64_t n_q, int64_t d_k, const uint
 template <class KR, class VR>
 void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, int64_t n_keys, VR V,
                             int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal);
+#endif
+
+#if defined(R1_HAVE_X86_KERNELS)
+// A row of n values of a widened cache type (BF16, Q4_1, Q5_0, Q5_1, IQ4_NL; n whole blocks, BF16 a
+// multiple of 8) to float32 at y, as dequantize_row gives them; false (nothing written) for any other.
+bool widen_row_avx2(DType type, const void* row, float* y, int64_t n);
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {
@@ -113,25 +121,106 @@ void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride,
 
 namespace {
 
-// f(K, V) with the keys and values as the row pointers of their types (F32, F16, Q8_0 or Q4_0, block
-// types with strides of whole blocks); anything else throws r1::Error naming `what`.
-template <class F>
-void with_typed_rows(DType k_type, const void* K, int64_t k_stride, DType v_type, const void* V, int64_t v_stride,
-                     const char* what, F&& f) {
+// Throws r1::Error naming `what` unless both types are cache types (block_rows.h) whose rows start on
+// a block.
+void check_rows(DType k_type, int64_t k_stride, DType v_type, int64_t v_stride, const char* what) {
+  for (DType t : {k_type, v_type}) {
+    if (!is_cache_row_type(t)) {
+      fail(what, ": rows of ", dtype_name(t), " (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0 or q5_1)");
+    }
+  }
   if ((is_block_row_type(k_type) && k_stride % 32 != 0) || (is_block_row_type(v_type) && v_stride % 32 != 0)) {
     fail(what, ": ", dtype_name(k_type), " / ", dtype_name(v_type), " rows must start on a block (strides ", k_stride,
          " / ", v_stride, ")");
   }
+}
+
+// f(K, V) with the keys and values as the row pointers of their types (both kernel row types).
+template <class F>
+void with_typed_rows(DType k_type, const void* K, DType v_type, const void* V, const char* what, F&& f) {
   with_row_pointer(k_type, K, what, [&](auto Kt) { with_row_pointer(v_type, V, what, [&](auto Vt) { f(Kt, Vt); }); });
+}
+
+// Cache rows the kernels do not read in place (BF16, Q4_1, Q5_0, Q5_1, IQ4_NL) are widened to float32
+// kWidenedKeys positions at a time: a chunk's keys and values stay in L2 (MLA's 576-wide latent rows:
+// 590 KB) while the float32 kernel attends over them, and the chunks' results merge by their
+// log-sum-exps (merge_attention_parts), as the threads' key ranges of a decode do.
+constexpr int64_t kWidenedKeys = 256;
+
+// Values per widened row: d, or whole blocks up to the one holding value d − 1.
+int64_t widened_width(DType type, int64_t d) { return is_block_row_type(type) ? (d + 31) / 32 * 32 : d; }
+
+// Rows t0 .. t0 + n − 1 of `type` (row t at rows + t · stride values), their first
+// widened_width(type, d) values in float32 to dst, rows widened_width apart. On x86 backends with AVX2
+// (all but scalar) through widen_row_avx2 (attention_avx2.cc), ~10× the scalar dequantizer's speed;
+// elsewhere through dequantize_row.
+void widen_rows(DType type, const void* rows, int64_t stride, int64_t t0, int64_t n, int64_t d, float* dst) {
+  const size_t row = row_bytes(type, stride);
+  const int64_t width = widened_width(type, d);
+#if defined(R1_HAVE_X86_KERNELS)
+  const bool avx2 = std::strcmp(matmul_backend(), "scalar") != 0;
+#endif
+  for (int64_t t = 0; t < n; ++t) {
+    const void* src = static_cast<const uint8_t*>(rows) + size_t(t0 + t) * row;
+#if defined(R1_HAVE_X86_KERNELS)
+    if (avx2 && widen_row_avx2(type, src, dst + t * width, width)) continue;
+#endif
+    dequantize_row(type, src, dst + t * width, width);
+  }
+}
+
+// attend_part over keys k0 .. k1 − 1 of rows that are not both kernel row types (lse may be null).
+void attend_widened(DType k_type, const void* K, int64_t k_stride, DType v_type, const void* V, int64_t v_stride,
+                    const float* q, int64_t n_q, int64_t d_k, int64_t k0, int64_t k1, int64_t d_v, float scale,
+                    float* out, float* lse, float* scores) {
+  // MLA's values are the first d_v values of its key rows: widen those rows once.
+  const bool shared = K == V && k_type == v_type && k_stride == v_stride;
+  const int64_t kw = widened_width(k_type, shared ? std::max(d_k, d_v) : d_k), vw = shared ? kw : widened_width(v_type, d_v);
+  const int64_t n_chunks = (k1 - k0 + kWidenedKeys - 1) / kWidenedKeys;
+  thread_local std::vector<float> scratch;
+  const size_t rows_size = size_t(kWidenedKeys * (kw + (shared ? 0 : vw)));
+  const size_t parts_size = n_chunks > 1 ? size_t(n_chunks * n_q * (d_v + 1)) : 0;
+  if (scratch.size() < rows_size + parts_size) scratch.resize(rows_size + parts_size);
+  float* Kf = scratch.data();
+  float* Vf = shared ? Kf : Kf + kWidenedKeys * kw;
+  float* outs = scratch.data() + rows_size;
+  float* lses = outs + n_chunks * n_q * d_v;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t t0 = k0 + c * kWidenedKeys, m = std::min(kWidenedKeys, k1 - t0);
+    widen_rows(k_type, K, k_stride, t0, m, shared ? std::max(d_k, d_v) : d_k, Kf);
+    if (!shared) widen_rows(v_type, V, v_stride, t0, m, d_v, Vf);
+    float* o = n_chunks > 1 ? outs + c * n_q * d_v : out;
+    float* l = n_chunks > 1 ? lses + c * n_q : lse;
+    dispatch(q, n_q, d_k, static_cast<const float*>(Kf), kw, m, static_cast<const float*>(Vf), vw, d_v, scale, o,
+             scores, l, false);
+  }
+  if (n_chunks > 1) merge_attention_parts(n_chunks, n_q, d_v, outs, lses, out, lse);
+  if (n_chunks == 0) {  // no keys: what the kernels give
+    std::fill(out, out + n_q * d_v, 0.0f);
+    if (lse != nullptr) std::fill(lse, lse + n_q, -std::numeric_limits<float>::infinity());
+  }
+}
+
+// attend_part without its range check (attend() over no keys gives zeros).
+void attend_range(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K,
+                  int64_t k_stride, int64_t k0, int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale,
+                  float* out, float* lse, float* scores, const char* what) {
+  check_rows(k_type, k_stride, v_type, v_stride, what);
+  if (!is_kernel_row_type(k_type) || !is_kernel_row_type(v_type)) {
+    return attend_widened(k_type, K, k_stride, v_type, V, v_stride, q, n_q, d_k, k0, k1, d_v, scale, out, lse, scores);
+  }
+  with_typed_rows(k_type, K, v_type, V, what, [&](auto Kt, auto Vt) {
+    dispatch(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale, out, scores,
+             lse, false);
+  });
 }
 
 }  // namespace
 
 void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
             int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores) {
-  with_typed_rows(k_type, K, k_stride, v_type, V, v_stride, "attention", [&](auto Kt, auto Vt) {
-    dispatch(q, n_q, d_k, Kt, k_stride, n_keys, Vt, v_stride, d_v, scale, out, scores, nullptr, false);
-  });
+  attend_range(k_type, v_type, q, n_q, d_k, K, k_stride, 0, n_keys, V, v_stride, d_v, scale, out, nullptr, scores,
+               "attention");
 }
 
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
@@ -142,12 +231,24 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
 namespace {
 
 void check_bf16(DType type, int64_t stride, int64_t d) {
-  if (!is_cache_row_type(type)) fail("pack_bf16: rows of ", dtype_name(type), " (f32, f16, q8_0 or q4_0)");
-  if (is_block_row_type(type) && stride % 32 != 0) {
-    fail("pack_bf16: ", dtype_name(type), " rows ", stride, " apart (not whole blocks)");
-  }
+  check_rows(type, stride, type, stride, "pack_bf16");
   if (!attend_bf16_available(32, 16)) fail("attend_bf16: no AVX-512 BF16 here, or bf16 products are off");
   if (d % 16 != 0) fail("pack_bf16: width ", d, " is not a multiple of 16");
+}
+
+// pack(F32 or the rows' own type, rows, stride, n rows from row t0, dst for row t0): rows of a type the
+// kernels do not read in place go through float32, kWidenedKeys rows at a time (an even number, as
+// value pairs need).
+template <class Pack>
+void pack_bf16(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst, Pack&& pack) {
+  if (is_kernel_row_type(type)) return pack(type, rows, stride, n, dst);
+  thread_local std::vector<float> widened;
+  widened.resize(size_t(kWidenedKeys * widened_width(type, d)));
+  for (int64_t t0 = 0; t0 < n; t0 += kWidenedKeys) {
+    const int64_t m = std::min(kWidenedKeys, n - t0);
+    widen_rows(type, rows, stride, t0, m, d, widened.data());
+    pack(DType::F32, widened.data(), widened_width(type, d), m, dst + t0 * d);
+  }
 }
 
 }  // namespace
@@ -155,21 +256,25 @@ void check_bf16(DType type, int64_t stride, int64_t d) {
 void pack_bf16_rows(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   check_bf16(type, stride, d);
   if (d % 32 != 0 || stride < d) fail("pack_bf16_rows: width ", d, " (stride ", stride, ") is not a multiple of 32");
+  pack_bf16(type, rows, stride, n, d, dst, [&](DType t, const void* r, int64_t s, int64_t m, uint16_t* to) {
 #if defined(R1_HAVE_X86_KERNELS)
-  pack_bf16_rows_avx512bf16(type, rows, stride, n, d, dst);
+    pack_bf16_rows_avx512bf16(t, r, s, m, d, to);
 #else
-  (void)rows, (void)n, (void)dst;
+    (void)t, (void)r, (void)s, (void)m, (void)to;
 #endif
+  });
 }
 
 void pack_bf16_pairs(DType type, const void* rows, int64_t stride, int64_t n, int64_t d, uint16_t* dst) {
   check_bf16(type, stride, d);
   if (stride < d) fail("pack_bf16_pairs: stride ", stride, " is below the width ", d);
+  pack_bf16(type, rows, stride, n, d, dst, [&](DType t, const void* r, int64_t s, int64_t m, uint16_t* to) {
 #if defined(R1_HAVE_X86_KERNELS)
-  pack_bf16_pairs_avx512bf16(type, rows, stride, n, d, dst);
+    pack_bf16_pairs_avx512bf16(t, r, s, m, d, to);
 #else
-  (void)rows, (void)n, (void)dst;
+    (void)t, (void)r, (void)s, (void)m, (void)to;
 #endif
+  });
 }
 
 void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t n_keys, const uint16_t* Vp,
@@ -187,22 +292,22 @@ void attend_part(DType k_type, DType v_type, const float* q, int64_t n_q, int64_
                  int64_t k0, int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out,
                  float* lse, float* scores) {
   if (k0 < 0 || k1 <= k0) fail("attend_part: empty or negative key range [", k0, ", ", k1, ")");
-  with_typed_rows(k_type, K, k_stride, v_type, V, v_stride, "attend_part", [&](auto Kt, auto Vt) {
-    dispatch(q, n_q, d_k, Kt + k0 * k_stride, k_stride, k1 - k0, Vt + k0 * v_stride, v_stride, d_v, scale, out, scores,
-             lse, false);
-  });
+  attend_range(k_type, v_type, q, n_q, d_k, K, k_stride, k0, k1, V, v_stride, d_v, scale, out, lse, scores,
+               "attend_part");
 }
 
 void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses,
-                           float* out) {
+                           float* out, float* lse) {
   for (int64_t i = 0; i < n_q; ++i) {
     float top = -std::numeric_limits<float>::infinity();
     for (int64_t p = 0; p < n_parts; ++p) top = std::max(top, lses[p * n_q + i]);
     float* o = out + i * d_v;
     std::fill(o, o + d_v, 0.0f);
+    if (lse != nullptr) lse[i] = top;
     if (top == -std::numeric_limits<float>::infinity()) continue;  // no part saw a key
     double total = 0;
     for (int64_t p = 0; p < n_parts; ++p) total += std::exp(double(lses[p * n_q + i]) - top);
+    if (lse != nullptr) lse[i] = top + static_cast<float>(std::log(total));
     for (int64_t p = 0; p < n_parts; ++p) {
       const float w = static_cast<float>(std::exp(double(lses[p * n_q + i]) - top) / total);
       if (w == 0.0f) continue;

@@ -26,9 +26,11 @@ void attend(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, int64_t
 void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride, int64_t n_keys, Q8Ptr V,
             int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
-// The same over keys stored as k_type and values as v_type (each F32, F16, Q8_0 or Q4_0, the attention
-// caches' types: llama.cpp's -ctk / -ctv; anything else, or block strides that are not multiples of
-// 32, throws r1::Error), strides in elements. The one-type form stores both as `type`.
+// The same over keys stored as k_type and values as v_type (each one of the attention caches' types,
+// llama.cpp's -ctk / -ctv: F32, F16, BF16, Q8_0, Q4_0, Q4_1, IQ4_NL, Q5_0, Q5_1; anything else, or block
+// strides that are not multiples of 32, throws r1::Error), strides in elements. The kernels read F32,
+// F16, Q8_0 and Q4_0 rows in place; rows of the others (or a pair with one of them) are widened to
+// float32 256 positions at a time for the float32 kernel. The one-type form stores both as `type`.
 void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
             int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
@@ -79,8 +81,8 @@ void attend_neon(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
 // is on, vdpbf16ps takes twice the products per instruction of float32 FMAs -- prompt attention over a
 // long context is bound by them. Queries, keys, values and the softmax's probabilities are rounded
 // to bf16 (8 significant bits) for the products; sums, softmax and outputs stay float32. The keys
-// and values are packed once per pass (pack_bf16_rows / pack_bf16_pairs, from cache rows of F32, F16,
-// Q8_0 or Q4_0) and shared by all of the pass's queries.
+// and values are packed once per pass (pack_bf16_rows / pack_bf16_pairs, from cache rows of any cache
+// type) and shared by all of the pass's queries.
 bool attend_bf16_available(int64_t d_k, int64_t d_v);  // this CPU, switch on, d_k % 32 == 0, d_v % 16 == 0
 // dst [n][d] bf16 from n rows of `type`, `stride` values apart (Q8_0, Q4_0: a multiple of 32), of which the
 // first d are taken.
@@ -99,11 +101,13 @@ void attend_bf16(const float* q, int64_t n_q, int64_t d_k, const uint16_t* K, in
 // attend(DType, DType); scores: scratch of n_q · (k1 − k0) floats) and each query's log-sum-exp of its
 // scores lse_i = ln Σ_t e^(s_it), from whichever kernel attend() would use; merge_attention_parts
 // combines parts over disjoint key ranges (outs [n_parts][n_q][d_v], lses [n_parts][n_q]) into the
-// attention over their union, each part weighted by e^(lse_p − ln Σ_p e^lse_p).
+// attention over their union, each part weighted by e^(lse_p − ln Σ_p e^lse_p), and (lse not null)
+// the union's log-sum-exps ln Σ_p e^lse_p.
 void attend_part(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
                  int64_t k0, int64_t k1, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out,
                  float* lse, float* scores);
-void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses, float* out);
+void merge_attention_parts(int64_t n_parts, int64_t n_q, int64_t d_v, const float* outs, const float* lses, float* out,
+                           float* lse = nullptr);
 
 // Keys query i of a block sees (attend: all n_keys; attend_causal: the mask above).
 inline int64_t keys_seen(int64_t i, int64_t n_q, int64_t n_keys, bool causal) {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "ops/attention.h"
+#include "ops/avx2_util.h"
 #include "ops/elementwise.h"
 
 namespace r1 {
@@ -143,5 +144,40 @@ void attend_avx2(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_strid
 }
 
 R1_INSTANTIATE_ATTENTION_KERNEL(attend_avx2)
+
+namespace {
+
+// y[0..32·nb) = the values of nb blocks: d·code (+ m where the format has one), the scalar
+// dequantizer's float operations (a multiply, then an add), so both give the same floats.
+template <class Block>
+void widen_blocks(const Block* b, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, y += 32) {
+    const __m256i codes = block_codes(b[i]);
+    const __m256 d = _mm256_set1_ps(half_to_f32(b[i].d));
+    const __m128i half[2] = {_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1)};
+    for (int k = 0; k < 4; ++k) {
+      const __m128i part = k % 2 == 0 ? half[k / 2] : _mm_srli_si128(half[k / 2], 8);
+      __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part)), d);
+      if constexpr (requires { b[i].m; }) v = _mm256_add_ps(v, _mm256_set1_ps(half_to_f32(b[i].m)));
+      _mm256_storeu_ps(y + 8 * k, v);
+    }
+  }
+}
+
+}  // namespace
+
+bool widen_row_avx2(DType type, const void* row, float* y, int64_t n) {
+  switch (type) {
+    case DType::BF16:
+      if (n % 8 != 0) return false;
+      for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(y + j, load8_bf16(row, j));
+      return true;
+    case DType::Q4_1: return widen_blocks(static_cast<const BlockQ4_1*>(row), n / 32, y), true;
+    case DType::Q5_0: return widen_blocks(static_cast<const BlockQ5_0*>(row), n / 32, y), true;
+    case DType::Q5_1: return widen_blocks(static_cast<const BlockQ5_1*>(row), n / 32, y), true;
+    case DType::IQ4_NL: return widen_blocks(static_cast<const BlockIQ4NL*>(row), n / 32, y), true;
+    default: return false;
+  }
+}
 
 }  // namespace r1

@@ -264,7 +264,8 @@ std::vector<KernelRun> run_kernels(DType k_type, const void* K, int64_t k_stride
     fn(out.data(), scores.data(), lse.data());
     runs.push_back({name, std::move(out), std::move(lse)});
   };
-  with_row_pointer(k_type, K, "test", [&](auto Kr) {
+  // Rows of the widened types reach the kernels only as float32 (through attend() / attend_part()).
+  if (is_kernel_row_type(k_type) && is_kernel_row_type(v_type)) with_row_pointer(k_type, K, "test", [&](auto Kr) {
     with_row_pointer(v_type, V, "test", [&](auto Vr) {
       using KR = decltype(Kr);
       using VR = decltype(Vr);
@@ -294,21 +295,26 @@ std::vector<KernelRun> run_kernels(DType k_type, const void* K, int64_t k_stride
   return runs;
 }
 
-// Every kernel on keys and values of every pair of cache types (`-ctk` / `-ctv`: F32, F16, Q8_0, Q4_0)
-// against float64 on the values the rows hold, with keys and values in their own rows and, as MLA's
+// Every kernel on keys and values of every pair of kernel row types (`-ctk` / `-ctv`: F32, F16, Q8_0,
+// Q4_0), and attend() / attend_part() on the widened ones (BF16, Q4_1, IQ4_NL, Q5_0, Q5_1: each with
+// itself and both ways with F16 and Q8_0; 300 keys are two chunks of widened rows), against float64 on
+// the values the rows hold, with keys and values in their own rows and, as MLA's
 // latent cache has them (one type), values as the first d_v values of the key rows. After each row's
 // first d values come NaN (or NaN block scales), which would poison the output if read. Widths around
 // the kernels' vector sizes (48 / 24: part of a block), MLA's 0.66B latent (288 / 256).
 TEST(Attention, KernelsMatchFloat64OnEveryPairOfCacheTypes) {
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const DType types[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
   const struct { int64_t d_k, d_v; bool shared; } dims[] = {{64, 64, false}, {128, 128, false}, {48, 24, false},
                                                             {288, 256, true}, {96, 64, true}};
-  for (DType k_type : types)
-    for (DType v_type : types)
+  const auto pair_tested = [](DType k, DType v) {
+    const auto plain = [](DType t) { return t == DType::F16 || t == DType::Q8_0; };
+    return (is_kernel_row_type(k) && is_kernel_row_type(v)) || k == v || plain(k) || plain(v);
+  };
+  for (DType k_type : kCacheRowTypes)
+    for (DType v_type : kCacheRowTypes)
       for (auto [d_k, d_v, shared] : dims) {
-        if (shared && k_type != v_type) continue;
+        if ((shared && k_type != v_type) || !pair_tested(k_type, v_type)) continue;
         for (int64_t n_keys : {1, 17, 300})
           for (int64_t n_q : {1, 6, 16})
             for (bool causal : {false, true}) {
@@ -348,6 +354,9 @@ TEST(Attention, KernelsMatchFloat64OnEveryPairOfCacheTypes) {
                       scores.data()),
                Error);
   EXPECT_THROW(attend(DType::F16, DType::Q4_0, q.data(), 1, 32, rows.data(), 48, 2, rows.data(), 48, 32, 1.0f,
+                      out.data(), scores.data()),
+               Error);
+  EXPECT_THROW(attend(DType::Q5_0, DType::F16, q.data(), 1, 32, rows.data(), 48, 2, rows.data(), 48, 32, 1.0f,
                       out.data(), scores.data()),
                Error);
   EXPECT_THROW(attend(DType::Q4_K, q.data(), 1, 32, rows.data(), 32, 2, rows.data(), 32, 32, 1.0f, out.data(),
@@ -448,7 +457,8 @@ TEST(Attention, Bf16PromptKernelMatchesFloat64OfItsRoundings) {
 }
 
 // Decode attention while the bf16 products are on: attend() on cache rows of F32, F16, Q8_0 and Q4_0,
-// keys and values of one type or two (strided), which the kernel packs to bf16 block by block.
+// keys and values of one type or two (strided), which the kernel packs to bf16 block by block, and on
+// rows of the widened types (BF16, Q5_1, IQ4_NL, Q4_1 / Q5_0; 130 keys: one chunk), through float32.
 TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
   Bf16On on;
   if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
@@ -456,13 +466,15 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const std::pair<DType, DType> pairs[] = {{DType::F32, DType::F32},   {DType::F16, DType::F16},
                                            {DType::Q8_0, DType::Q8_0}, {DType::Q4_0, DType::Q4_0},
-                                           {DType::Q8_0, DType::Q4_0}, {DType::F16, DType::Q8_0}};
+                                           {DType::Q8_0, DType::Q4_0}, {DType::F16, DType::Q8_0},
+                                           {DType::BF16, DType::BF16}, {DType::Q5_1, DType::Q5_1},
+                                           {DType::IQ4_NL, DType::F16}, {DType::Q4_1, DType::Q5_0}};
   for (auto [type, v_type] : pairs)
     for (int64_t d : {64, 576})
       for (int64_t n_keys : {1, 15, 16, 17, 130})
         for (int64_t n_q : {1, 6, 8, 17})
           for (bool causal : {false, true}) {
-            if (causal && (n_q > n_keys || type != v_type || is_block_row_type(type))) continue;  // F32 / F16 rows
+            if (causal && (n_q > n_keys || type != v_type || (type != DType::F32 && type != DType::F16))) continue;
             const int64_t stride = d + 32;  // rows with a gap after them (whole Q8_0 blocks)
             std::vector<float> q(size_t(n_q * d));
             for (auto& v : q) v = nd(rng);
@@ -501,7 +513,7 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
     set_bf16_dot_products(bf16);
     if (bf16 && !attend_bf16_available(64, 64)) break;  // no AVX-512 BF16 on this CPU
     const double tol = bf16 ? 3e-2 : 2e-5, lse_tol = bf16 ? 0.05 : 1e-4;
-    for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0})
+    for (DType type : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0})
     for (int64_t d : {64, 576}) {
       const int64_t n_q = 16, n_keys = 203, stride = d + 32;
       const float scale = 2.4f / std::sqrt(float(d));
@@ -574,22 +586,29 @@ TEST(Attention, PartsOverKeyRangesMergeIntoTheWholeAttention) {
       lses[size_t(p * n_q + i)] = float(std::log(sum));
     }
   }
-  std::vector<float> merged(size_t(n_q * d));
-  merge_attention_parts(2, n_q, d, outs.data(), lses.data(), merged.data());
+  std::vector<float> merged(size_t(n_q * d)), merged_lse(static_cast<size_t>(n_q));
+  merge_attention_parts(2, n_q, d, outs.data(), lses.data(), merged.data(), merged_lse.data());
   std::vector<double> mag;
   const auto whole = reference(q, n_q, d, K, n_keys, V, d, 0.7, &mag);
   for (size_t at = 0; at < merged.size(); ++at) EXPECT_NEAR(merged[at], whole[at], 1e-5 * mag[at]);
+  for (int64_t i = 0; i < n_q; ++i) {  // the union's log-sum-exp: ln(e^lse_0 + e^lse_1)
+    const double want = std::log(std::exp(double(lses[size_t(i)])) + std::exp(double(lses[size_t(n_q + i)])));
+    EXPECT_NEAR(merged_lse[size_t(i)], want, 1e-5 * (1 + std::fabs(want))) << "query " << i;
+  }
 }
 
-// The bf16 packers read Q8_0 and Q4_0 rows (strided, whole blocks) as the values they hold: the same
-// bf16 as packing the dequantized float32 rows.
+// The bf16 packers read rows of every cache type but F32 (strided; whole blocks) as the values they
+// hold: the same bf16 as packing the dequantized float32 rows. 301 rows: two chunks of the widened
+// types, the second odd.
 TEST(Attention, Bf16PackersReadBlockRowsAsTheirValues) {
   Bf16On on;
   if (!attend_bf16_available(64, 64)) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 2.0f);
-  const int64_t d = 64, stride = 96, n = 7;
-  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+  const int64_t d = 64, stride = 96;
+  for (DType type : kCacheRowTypes)
+  for (int64_t n : {7, 301}) {
+    if (type == DType::F32) continue;
     const size_t row = row_bytes(type, stride);
     std::vector<uint8_t> blocks(size_t(n) * row);
     std::vector<float> f32(size_t(n * stride)), x(static_cast<size_t>(stride));
@@ -605,7 +624,9 @@ TEST(Attention, Bf16PackersReadBlockRowsAsTheirValues) {
     pack_bf16_pairs(type, blocks.data(), stride, n, d, pa.data());
     pack_bf16_pairs(DType::F32, f32.data(), stride, n, d, pb.data());
     EXPECT_EQ(pa, pb) << dtype_name(type);
-    EXPECT_THROW(pack_bf16_rows(type, blocks.data(), 80, n, d, a.data()), Error);  // not whole blocks
+    if (is_block_row_type(type)) {  // not whole blocks
+      EXPECT_THROW(pack_bf16_rows(type, blocks.data(), 80, n, d, a.data()), Error);
+    }
   }
 }
 

@@ -46,8 +46,8 @@ struct Q4Ptr {
   }
 };
 
-// f(row pointer of `type` at `rows`): const float* (F32), const uint16_t* (F16 bits), Q8Ptr or Q4Ptr.
-// Any other type throws r1::Error naming `what`.
+// f(row pointer of `type` at `rows`): const float* (F32), const uint16_t* (F16 bits), Q8Ptr or Q4Ptr
+// (the kernel row types below). Any other type throws r1::Error naming `what`.
 template <class F>
 decltype(auto) with_row_pointer(DType type, const void* rows, const char* what, F&& f) {
   switch (type) {
@@ -59,14 +59,24 @@ decltype(auto) with_row_pointer(DType type, const void* rows, const char* what, 
   }
 }
 
-// The attention caches' row types (with_row_pointer's), and those of them that are blocks of 32
-// (strides must be whole blocks).
-constexpr DType kCacheRowTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+// The row types the attention kernels read in place (with_row_pointer's), and those of them that are
+// blocks of 32 values (strides must be whole blocks).
+constexpr DType kKernelRowTypes[] = {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0};
+inline bool is_kernel_row_type(DType type) {
+  for (DType t : kKernelRowTypes)
+    if (t == type) return true;
+  return false;
+}
+// Every attention cache type (llama.cpp's -ctk / -ctv values, in its order): the kernel row types and
+// five more that attention widens to float32 a chunk of positions at a time (ops/attention.cc).
+constexpr DType kCacheRowTypes[] = {DType::F32,  DType::F16,    DType::BF16, DType::Q8_0, DType::Q4_0,
+                                    DType::Q4_1, DType::IQ4_NL, DType::Q5_0, DType::Q5_1};
 inline bool is_cache_row_type(DType type) {
   for (DType t : kCacheRowTypes)
     if (t == type) return true;
   return false;
 }
-inline bool is_block_row_type(DType type) { return type == DType::Q8_0 || type == DType::Q4_0; }
+// The cache types stored in blocks of 32 values: rows must be whole blocks.
+inline bool is_block_row_type(DType type) { return is_cache_row_type(type) && type != DType::F32 && type != DType::F16 && type != DType::BF16; }
 
 }  // namespace r1

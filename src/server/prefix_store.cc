@@ -13,7 +13,8 @@ namespace r1::server {
 namespace {
 
 // File kinds. The first stores' (one type for keys and values: f32, f16, q8_0) keep their names; the
-// others are "R1KT" (dense) or "R1MT" (latent) followed by the keys' and values' type letters.
+// others are "R1KT" (dense) or "R1MT" (latent) followed by the keys' and values' type letters (one per
+// cache type).
 using Magic = std::array<char, 8>;
 constexpr Magic kDenseMagic = {'R', '1', 'K', 'V', '0', '0', '0', '1'};
 constexpr Magic kDenseF16Magic = {'R', '1', 'K', 'H', '0', '0', '0', '1'};
@@ -35,7 +36,20 @@ Magic magic_of(bool latent, CacheTypes t) {
   if (t.k == t.v && t.k == DType::F32) return latent ? kLatentMagic : kDenseMagic;
   if (t.k == t.v && t.k == DType::F16) return latent ? kLatentF16Magic : kDenseF16Magic;
   if (t.k == t.v && t.k == DType::Q8_0) return latent ? kLatentQ8Magic : kDenseQ8Magic;
-  const auto letter = [](DType d) { return d == DType::F32 ? 'F' : d == DType::F16 ? 'H' : d == DType::Q8_0 ? '8' : '4'; };
+  const auto letter = [](DType d) {
+    switch (d) {
+      case DType::F32: return 'F';
+      case DType::F16: return 'H';
+      case DType::BF16: return 'B';
+      case DType::Q8_0: return '8';
+      case DType::Q4_0: return '4';
+      case DType::Q4_1: return 'a';
+      case DType::IQ4_NL: return 'n';
+      case DType::Q5_0: return '5';
+      case DType::Q5_1: return 'b';
+      default: fail("prefix store: no file kind for ", dtype_name(d), " caches");
+    }
+  };
   return {'R', '1', latent ? 'M' : 'K', 'T', letter(t.k), letter(t.v), '0', '1'};
 }
 bool is_latent(const Magic& magic) { return magic[2] == 'M'; }

@@ -107,18 +107,24 @@ TEST_F(PrefixStoreTest, DamagedOrForeignFilesAreIgnored) {
 }
 
 // An F16 cache stores its F16 rows (half the bytes of F32), a Q8_0 cache its blocks (34 bytes per 32
-// values), a cache of Q8_0 keys and Q4_0 values (18 bytes per 32) each run in its own type; each
+// values), a cache of Q8_0 keys and Q4_0 values (18 bytes per 32) each run in its own type, and so
+// do IQ4_NL, BF16 and Q5_0 / Q5_1 caches (distinct files from Q4_0 and F16 ones of the same length); each
 // restores to the logits of computing the prompt with a cache of its types, and does not mix with
 // another type's cache or store. A latent store of rows that are not whole blocks (the mini
 // DeepSeek's 80 values) is refused for Q8_0 by name.
 TEST_F(PrefixStoreTest, F16AndQuantizedCachesRoundTripTheirRows) {
   const ModelConfig& c = model->config();
   const uint64_t f16 = uint64_t(c.head_dim) * 2u, q8 = uint64_t(c.head_dim / 32 * 34), q4 = uint64_t(c.head_dim / 32 * 18);
+  const uint64_t q5_0 = uint64_t(c.head_dim / 32 * 22), q5_1 = uint64_t(c.head_dim / 32 * 24);
   const struct { CacheTypes types, other; uint64_t key_bytes, value_bytes; } kinds[] = {
       {DType::F16, DType::F32, f16, f16},
       {DType::Q8_0, DType::F16, q8, q8},
       {CacheTypes{DType::Q8_0, DType::Q4_0}, DType::Q8_0, q8, q4},
-      {DType::Q4_0, CacheTypes{DType::Q8_0, DType::Q4_0}, q4, q4}};
+      {DType::Q4_0, CacheTypes{DType::Q8_0, DType::Q4_0}, q4, q4},
+      // llama.cpp's other cache types; IQ4_NL and BF16 rows are as long as Q4_0 and F16 ones.
+      {DType::IQ4_NL, DType::Q4_0, q4, q4},
+      {DType::BF16, DType::F16, f16, f16},
+      {CacheTypes{DType::Q5_0, DType::Q5_1}, CacheTypes{DType::Q4_1, DType::Q5_1}, q5_0, q5_1}};
   for (const auto& k : kinds) {
     SCOPED_TRACE(std::string(dtype_name(k.types.k)) + " / " + std::string(dtype_name(k.types.v)));
     fs::remove_all(dir);
