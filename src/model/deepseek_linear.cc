@@ -26,6 +26,7 @@ void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, 
   // y[t][r] = Σ_c code[r][c] · (x[t][c] · s[b][c/128]): scale x once per row block.
   const int64_t in = l.in(), n_col_blocks = l.scale_inv.ne[0];
   const float* s = static_cast<const float*>(l.scale_inv.data);
+  if (n == 1) return matvec_rows_block_scaled(l.w, s, n_col_blocks, kFp8Block, row0, n_rows, x, y, pool);
   std::vector<float> xs(size_t(n * in)), ys;
   for (int64_t r0 = row0; r0 < row0 + n_rows;) {
     const int64_t rows = std::min((r0 / kFp8Block + 1) * kFp8Block, row0 + n_rows) - r0;  // to the block's end

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops/avx2_util.h"
 #include "ops/gemm_tile.h"
 #include "ops/vec_dot.h"
 
@@ -73,10 +74,9 @@ __m512i load32_bf16(const uint8_t* row) {
     const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + 1));
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
   } else {
-    const float* table = fp8_e4m3_table();
-    const __m512i codes_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
-    const __m512i codes_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row) + 1));
-    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_i32gather_ps(codes_hi, table, 4), _mm512_i32gather_ps(codes_lo, table, 4));
+    const __m512 x256 = _mm512_set1_ps(256.0f);
+    const __m512 lo = _mm512_mul_ps(load16_f8_over_256(row), x256), hi = _mm512_mul_ps(load16_f8_over_256(row + 16), x256);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
   }
 }
 

@@ -393,10 +393,9 @@ void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
     const int64_t R = std::min<int64_t>(kFloatRows, n_rows - r);
     for (int64_t j = 0; j < R; ++j)
       for (int64_t i = 0; i < k; i += 16) {
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w8 + (r + j) * w_stride + i));
+        const __m512 v = _mm512_mul_ps(load16_f8_over_256(w8 + (r + j) * w_stride + i), _mm512_set1_ps(256.0f));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows.data() + j * k + i),
-                            _mm512_cvtps_ph(_mm512_i32gather_ps(_mm512_cvtepu8_epi32(b), fp8_e4m3_table(), 4),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       }
     gemm_float<load_f16>(k, rows.data(), static_cast<size_t>(k) * 2, R, a, a_stride, n_tok, y + r, ldy);
   }

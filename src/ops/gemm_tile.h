@@ -35,6 +35,7 @@ struct GemvTable {
   GemvFn q8_0 = nullptr, q4_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr, f16 = nullptr, bf16 = nullptr,
          f32 = nullptr;
   GemvFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;  // Q8_0 activations, k % 32 == 0
+  GemvFn f8_e4m3 = nullptr;                                                  // float32 activations, k % 16 == 0
 };
 
 #if defined(R1_HAVE_X86_KERNELS)

@@ -138,6 +138,7 @@ GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (type == DType::F16 && k % 16 == 0) return b.gemv->f16;
   if (type == DType::BF16 && k % 16 == 0) return b.gemv->bf16;
   if (type == DType::F32 && k % 16 == 0) return b.gemv->f32;
+  if (type == DType::F8_E4M3 && k % 16 == 0) return b.gemv->f8_e4m3;
   if (type == DType::Q4_1) return b.gemv->q4_1;
   if (type == DType::Q5_0) return b.gemv->q5_0;
   if (type == DType::Q5_1) return b.gemv->q5_1;
@@ -215,6 +216,46 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
 }
 
 }  // namespace
+
+void matvec_rows_block_scaled(const TensorView& w, const float* scales, int64_t scale_cols, int64_t block, int64_t row0,
+                              int64_t n_rows, const float* x, float* y, ThreadPool& pool) {
+  check(w, row0, n_rows, x, 1, y);
+  const int64_t k = w.ne[0];
+  if (scales == nullptr || block <= 0 || scale_cols != (k + block - 1) / block) {
+    fail("matmul: block scales of tensor ", w.name, ": ", scale_cols, " per row block of ", block, " for ", k, " columns");
+  }
+  if (activation_type_for(w.type) != DType::F32 || w.layout != RowLayout::Plain) {
+    fail("matmul: block scales on tensor ", w.name, " of type ", dtype_name(w.type), " (float-activation types only)");
+  }
+  if (n_rows == 0) return;
+  const Backend& be = backend();
+  const GemvFn gemv = gemv_kernel(be, w.type, k);
+  const VecDotFn dot = vec_dot_for(*be.dot, w.type);
+  const size_t w_stride = row_bytes(w.type, k);
+  const uint8_t* w0 = static_cast<const uint8_t*>(w.data);
+  pool.parallel_for(n_rows, 16, [&](int64_t b, int64_t e) {
+    thread_local std::vector<float> xs;
+    xs.resize(static_cast<size_t>(k));
+    int64_t scaled_for = -1;  // the row block xs holds x scaled for
+    for (int64_t r = row0 + b; r < row0 + e;) {
+      const int64_t rb = r / block, r_end = std::min(row0 + e, (rb + 1) * block);
+      if (rb != scaled_for) {
+        for (int64_t c0 = 0, cb = 0; c0 < k; c0 += block, ++cb) {
+          const float s = scales[rb * scale_cols + cb];
+          for (int64_t c = c0; c < std::min(k, c0 + block); ++c) xs[size_t(c)] = x[c] * s;
+        }
+        scaled_for = rb;
+      }
+      const uint8_t* wr = w0 + static_cast<size_t>(r) * w_stride;
+      if (gemv) {
+        gemv(k, wr, w_stride, r_end - r, xs.data(), y + (r - row0));
+      } else {
+        for (int64_t i = r; i < r_end; ++i) y[i - row0] = dot(k, w0 + static_cast<size_t>(i) * w_stride, xs.data());
+      }
+      r = r_end;
+    }
+  });
+}
 
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/convert.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
 #include "ops/vec_dot.h"
@@ -162,7 +163,6 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
 TEST(Matmul, DecodeKernelsAtModelShapes) {
   const auto bs = backends();
   for (DType t : kWeightTypes) {
-    if (t == DType::F8_E4M3) continue;  // no decode kernel; covered above
     for (int64_t k : {int64_t(1536), int64_t(2560), int64_t(8960), int64_t(1408), int64_t(1344)}) {
       const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
       if (k_quant && k % 256 != 0) continue;
@@ -194,6 +194,89 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
     }
   }
   force_matmul_backend("auto");
+}
+
+// Every F8_E4M3 code (subnormals and ±0 included) reaches the products as exactly its value on every
+// backend, in decode (one token: the gemv kernels) and in prefill (256 tokens: the tiles, bf16 ones
+// included): 2 rows hold all 256 codes but the NaNs, the tokens are the unit vectors, so
+// y[t][r] = w[r][t]. A row with a NaN code gives NaN.
+TEST(Matmul, F8CodesReachTheProductsExactly) {
+  const int64_t k = 128, n = 2;
+  std::vector<uint8_t> codes(size_t(n * k));
+  for (int c = 0; c < 256; ++c) codes[size_t(c)] = (c & 0x7F) == 0x7F ? 0 : static_cast<uint8_t>(c);
+  TensorView w;
+  w.name = "f8.weight", w.type = DType::F8_E4M3, w.n_dims = 2, w.ne = {k, n, 1, 1};
+  w.data = codes.data(), w.nbytes = codes.size();
+  std::vector<float> eye(size_t(k * k), 0.0f);
+  for (int64_t t = 0; t < k; ++t) eye[size_t(t * k + t)] = 1.0f;
+  ThreadPool pool(2);
+  for (bool bf16 : {false, true}) {
+    set_bf16_dot_products(bf16);
+    for (const char* b : backends()) {
+      ASSERT_TRUE(force_matmul_backend(b));
+      std::vector<float> y(size_t(k * n), NAN);
+      matmul(w, eye.data(), k, y.data(), pool);
+      for (int64_t t = 0; t < k; ++t) {
+        std::vector<float> y1(size_t(n), NAN);
+        matmul(w, eye.data() + t * k, 1, y1.data(), pool);
+        for (int64_t r = 0; r < n; ++r) {
+          const float want = fp8_e4m3_to_f32(codes[size_t(r * k + t)]);
+          ASSERT_EQ(y[size_t(t * n + r)], want) << b << " bf16=" << bf16 << " prefill, code " << int(codes[size_t(r * k + t)]);
+          ASSERT_EQ(y1[size_t(r)], want) << b << " bf16=" << bf16 << " decode, code " << int(codes[size_t(r * k + t)]);
+        }
+      }
+      codes[5] = 0x7F, codes[size_t(k + 9)] = 0xFF;
+      std::vector<float> y_nan(static_cast<size_t>(n));
+      matmul(w, eye.data(), 1, y_nan.data(), pool);
+      EXPECT_TRUE(std::isnan(y_nan[0]) && std::isnan(y_nan[1])) << b << ": NaN codes";
+      codes[5] = 5, codes[size_t(k + 9)] = static_cast<uint8_t>(k + 9);
+    }
+  }
+  set_bf16_dot_products(false);  // as the suite runs
+  force_matmul_backend("auto");
+}
+
+// Decode through block-scaled weights (DeepSeek's FP8 layout: a float per 128 × 128 block) matches the
+// exact product with the scaled weights on every backend, for row ranges that start and end inside
+// row blocks and a last column block that is partial (K = 320), over 1 and 3 threads; bad scale
+// shapes and integer weight types are refused by name.
+TEST(Matmul, BlockScaledDecodeMatchesTheScaledWeights) {
+  const int64_t k = 320, n = 300, block = 128, cb = 3, rbs = 3;
+  for (DType t : {DType::F8_E4M3, DType::BF16}) {
+    const Weights w = make_weights(t, k, n, 5);
+    std::vector<float> scales(static_cast<size_t>(rbs * cb));
+    for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.25f + 0.5f * float(i);
+    const auto x = random_acts(k, 6);
+    std::vector<double> want(static_cast<size_t>(n)), mag(static_cast<size_t>(n));
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+      dequantize_row(t, w.bytes.data() + size_t(r) * row_bytes(t, k), row.data(), k);
+      for (int64_t c = 0; c < k; ++c) {
+        const double v = double(row[size_t(c)]) * scales[size_t((r / block) * cb + c / block)] * x[size_t(c)];
+        want[size_t(r)] += v, mag[size_t(r)] += std::fabs(v);
+      }
+    }
+    const int64_t row0 = 100, n_rows = 150;  // rows 100 .. 249: inside row blocks 0, 1 and 1
+    for (int threads : {1, 3}) {
+      ThreadPool pool(threads);
+      for (const char* b : backends()) {
+        ASSERT_TRUE(force_matmul_backend(b));
+        std::vector<float> y(static_cast<size_t>(n_rows), NAN);
+        matvec_rows_block_scaled(w.view, scales.data(), cb, block, row0, n_rows, x.data(), y.data(), pool);
+        for (int64_t i = 0; i < n_rows; ++i)
+          ASSERT_NEAR(y[size_t(i)], want[size_t(row0 + i)], 1e-5 * mag[size_t(row0 + i)] + 1e-30)
+              << b << " " << dtype_name(t) << " threads=" << threads << " row " << row0 + i;
+      }
+    }
+    ThreadPool pool(1);
+    std::vector<float> y(static_cast<size_t>(n));
+    EXPECT_THROW(matvec_rows_block_scaled(w.view, scales.data(), 2, block, 0, n, x.data(), y.data(), pool), Error);
+  }
+  force_matmul_backend("auto");
+  const Weights q = make_weights(DType::Q8_0, k, 4, 7);
+  std::vector<float> scales(3, 1.0f), x(static_cast<size_t>(k)), y(4);
+  ThreadPool pool(1);
+  EXPECT_THROW(matvec_rows_block_scaled(q.view, scales.data(), 3, 128, 0, 4, x.data(), y.data(), pool), Error);
 }
 
 #if defined(R1_HAVE_X86_KERNELS)

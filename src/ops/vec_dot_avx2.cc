@@ -139,6 +139,7 @@ const GemvTable& gemv_avx2() {
       gemv_rows<dot_q5_0>,
       gemv_rows<dot_q5_1>,
       gemv_rows<dot_iq4_nl>,
+      gemv_rows<dot_float<load8_f8, at_f8>>,
   };
   return t;
 }

@@ -39,8 +39,7 @@ __m512 load_bf16(const void* w, int64_t i) {
 }
 float at_bf16(const void* w, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(w)[i]); }
 __m512 load_f8(const void* w, int64_t i) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(w) + i));
-  return _mm512_i32gather_ps(_mm512_cvtepu8_epi32(b), fp8_e4m3_table(), 4);
+  return _mm512_mul_ps(load16_f8_over_256(static_cast<const uint8_t*>(w) + i), _mm512_set1_ps(256.0f));
 }
 float at_f8(const void* w, int64_t i) { return fp8_e4m3_table()[static_cast<const uint8_t*>(w)[i]]; }
 
