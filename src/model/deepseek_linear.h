@@ -1,7 +1,8 @@
 // A projection weight of a DeepSeek model: a matrix in any matmul type, or DeepSeek's FP8 form —
 // e4m3fn codes plus one F32 multiplier per 128×128 block (`<name>_scale_inv`, SPEC §2). FP8
 // weights are used as stored: y = x · Wᵀ is computed per 128-row block with the activations
-// pre-multiplied by that block's column-block scales, so the codes are never expanded in memory.
+// pre-multiplied by that block's column-block scales, so the codes are never expanded in memory
+// (one parallel pass over the row blocks, or over row blocks × chunks of tokens).
 #pragma once
 #include <cstdint>
 

@@ -1,5 +1,6 @@
 #include "ops/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -62,6 +63,10 @@ void add(float* y, const float* a, const float* b, int64_t n) {
 
 void scale(float* y, const float* a, float s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] * s;
+}
+
+void scale_blocks(float* y, const float* a, const float* s, int64_t block, int64_t n) {
+  for (int64_t c0 = 0, b = 0; c0 < n; c0 += block, ++b) scale(y + c0, a + c0, s[b], std::min(block, n - c0));
 }
 
 }  // namespace r1

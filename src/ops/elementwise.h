@@ -28,5 +28,8 @@ void swiglu_neon(float* out, const float* gate, const float* up, int64_t n);
 void add(float* y, const float* a, const float* b, int64_t n);
 // y = a ⊙ s (scalar).
 void scale(float* y, const float* a, float s, int64_t n);
+// y[c] = a[c] · s[c / block] for c < n (a row times one scale per block of columns: DeepSeek's FP8
+// block scales moved onto the activations).
+void scale_blocks(float* y, const float* a, const float* s, int64_t block, int64_t n);
 
 }  // namespace r1

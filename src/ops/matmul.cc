@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "ops/blocks.h"
 #include "ops/convert.h"
+#include "ops/elementwise.h"
 #include "ops/gemm_tile.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
@@ -240,10 +241,7 @@ void matvec_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
     for (int64_t r = row0 + b; r < row0 + e;) {
       const int64_t rb = r / block, r_end = std::min(row0 + e, (rb + 1) * block);
       if (rb != scaled_for) {
-        for (int64_t c0 = 0, cb = 0; c0 < k; c0 += block, ++cb) {
-          const float s = scales[rb * scale_cols + cb];
-          for (int64_t c = c0; c < std::min(k, c0 + block); ++c) xs[size_t(c)] = x[c] * s;
-        }
+        scale_blocks(xs.data(), x, scales + rb * scale_cols, block, k);
         scaled_for = rb;
       }
       const uint8_t* wr = w0 + static_cast<size_t>(r) * w_stride;
