@@ -58,10 +58,12 @@ void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int6
                             int64_t v_stride, int64_t d_v, float scale, float* out, float* lse, bool causal);
 #endif
 
-#if defined(R1_HAVE_X86_KERNELS)
+#if defined(R1_HAVE_X86_KERNELS) || defined(R1_HAVE_NEON_KERNELS)
 // A row of n values of a widened cache type (BF16, Q4_1, Q5_0, Q5_1, IQ4_NL; n whole blocks, BF16 a
-// multiple of 8) to float32 at y, as dequantize_row gives them; false (nothing written) for any other.
+// multiple of 8) to float32 at y, as dequantize_row computes them (within an ulp where a multiply and
+// an add are fused); false (nothing written) for any other type.
 bool widen_row_avx2(DType type, const void* row, float* y, int64_t n);
+bool widen_row_neon(DType type, const void* row, float* y, int64_t n);  // vec_dot_neon.cc
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {
@@ -152,18 +154,18 @@ int64_t widened_width(DType type, int64_t d) { return is_block_row_type(type) ? 
 
 // Rows t0 .. t0 + n − 1 of `type` (row t at rows + t · stride values), their first
 // widened_width(type, d) values in float32 to dst, rows widened_width apart. On x86 backends with AVX2
-// (all but scalar) through widen_row_avx2 (attention_avx2.cc), ~10× the scalar dequantizer's speed;
-// elsewhere through dequantize_row.
+// (all but scalar) through widen_row_avx2 (attention_avx2.cc), ~10× the scalar dequantizer's speed, on
+// the NEON ones through widen_row_neon; with the scalar backend through dequantize_row.
 void widen_rows(DType type, const void* rows, int64_t stride, int64_t t0, int64_t n, int64_t d, float* dst) {
   const size_t row = row_bytes(type, stride);
   const int64_t width = widened_width(type, d);
-#if defined(R1_HAVE_X86_KERNELS)
-  const bool avx2 = std::strcmp(matmul_backend(), "scalar") != 0;
-#endif
+  [[maybe_unused]] const bool simd = std::strcmp(matmul_backend(), "scalar") != 0;
   for (int64_t t = 0; t < n; ++t) {
     const void* src = static_cast<const uint8_t*>(rows) + size_t(t0 + t) * row;
 #if defined(R1_HAVE_X86_KERNELS)
-    if (avx2 && widen_row_avx2(type, src, dst + t * width, width)) continue;
+    if (simd && widen_row_avx2(type, src, dst + t * width, width)) continue;
+#elif defined(R1_HAVE_NEON_KERNELS)
+    if (simd && widen_row_neon(type, src, dst + t * width, width)) continue;
 #endif
     dequantize_row(type, src, dst + t * width, width);
   }

@@ -147,8 +147,8 @@ R1_INSTANTIATE_ATTENTION_KERNEL(attend_avx2)
 
 namespace {
 
-// y[0..32·nb) = the values of nb blocks: d·code (+ m where the format has one), the scalar
-// dequantizer's float operations (a multiply, then an add), so both give the same floats.
+// y[0..32·nb) = the values of nb blocks: d·code (+ m where the format has one), as the scalar
+// dequantizer computes them (the compiler may fuse the multiply and the add: within an ulp).
 template <class Block>
 void widen_blocks(const Block* b, int64_t nb, float* y) {
   for (int64_t i = 0; i < nb; ++i, y += 32) {
