@@ -21,8 +21,8 @@ namespace r1 {
 namespace {
 
 constexpr int64_t kK = 1536, kN = 8960;
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::F8_E4M3, DType::Q8_0,
-                        DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::F8_E4M3, DType::Q8_0, DType::Q4_0,  DType::Q4_K,
+                        DType::Q5_K, DType::Q6_K, DType::Q4_1, DType::Q5_0,    DType::Q5_1, DType::IQ4_NL};
 
 ThreadPool& pool() {
   static ThreadPool p(0);
@@ -59,7 +59,7 @@ void BM_matmul(benchmark::State& state) {
 }
 
 BENCHMARK(BM_matmul)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 64, 512}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 64, 512}})
     ->ArgNames({"type", "n_tok"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
@@ -165,7 +165,7 @@ void BM_gemv_cold(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_gemv_cold)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}})
     ->ArgNames({"type", "threads"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
@@ -199,10 +199,12 @@ BENCHMARK(BM_attention_cold)->Arg(0)->Arg(1)->ArgName("huge")->Unit(benchmark::k
 
 // The same with the caches' other types, as the kernels read them (widened as they are loaded): F16
 // (the CLI's default, half the bytes per position), Q8_0 (`-ctk q8_0`, 17/32 of F16's) or Q4_0
-// (`-ctk q4_0`, 9/32). Arg: 0 F16, 1 Q8_0, 2 Q4_0. GB/s counts the stored bytes.
+// (`-ctk q4_0`, 9/32), and three of the types widened 256 positions at a time (ops/attention.h): Q5_0
+// (11/32), BF16 and IQ4_NL. Arg: index into kCacheTypes. GB/s counts the stored bytes.
 void BM_attention_cold_typed(benchmark::State& state) {
   constexpr int64_t kHead = 128, kQueries = 6, kKeys = 4096, kLayers = 28, kRows = kKeys * 2;
-  const DType type = state.range(0) == 2 ? DType::Q4_0 : state.range(0) ? DType::Q8_0 : DType::F16;
+  constexpr DType kCacheTypes[] = {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::BF16, DType::IQ4_NL};
+  const DType type = kCacheTypes[state.range(0)];
   const size_t row = row_bytes(type, kHead), layer_bytes = size_t(kRows) * row;
   HugeArray<uint8_t> cache(size_t(kLayers) * layer_bytes, "benchmark cache");
   std::mt19937 rng(1);
@@ -225,7 +227,7 @@ void BM_attention_cold_typed(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(type)) + ", huge pages " + matmul_backend());
   state.counters["GB/s"] = benchmark::Counter(double(layer_bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_attention_cold_typed)->Arg(0)->Arg(1)->Arg(2)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_attention_cold_typed)->DenseRange(0, 5)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Decode attention at depth as MLA computes it: one thread's 8 of 16 heads (DeepSeek-V3-0.66B,
 // V2-Lite) against 4096 positions of the F16 latent cache (576 wide keys, the first 512 their values),

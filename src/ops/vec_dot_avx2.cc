@@ -35,6 +35,26 @@ float at_f16(const void* w, int64_t i) { return half_to_f32(static_cast<const ui
 float at_bf16(const void* w, int64_t i) { return bf16_to_f32(static_cast<const uint16_t*>(w)[i]); }
 float at_f8(const void* w, int64_t i) { return fp8_e4m3_table()[static_cast<const uint8_t*>(w)[i]]; }
 
+// F8_E4M3: 32 codes per step, converted 16 at a time (f8_to_f16_over_256 on 256-bit lanes, half the
+// instructions per code of load8_f8), the 2^8 once at the end; the rest as dot_float. Decode on the
+// AVX2 backend (BM_gemv_cold) read ~12.5 GB/s through dot_float with load8_f8.
+float dot_f8(int64_t k, const void* w, const void* a) {
+  const auto* c = static_cast<const uint8_t*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32)
+    for (int h = 0; h < 2; ++h) {
+      const __m256i f16 =
+          f8_to_f16_over_256(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16 * h))));
+      acc[2 * h] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(f16)), _mm256_loadu_ps(y + i + 16 * h), acc[2 * h]);
+      acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1)), _mm256_loadu_ps(y + i + 16 * h + 8),
+                                       acc[2 * h + 1]);
+    }
+  float s = 256.0f * hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  return s + (i < k ? dot_float<load8_f8, at_f8>(k - i, c + i, y + i) : 0.0f);
+}
+
 // Σ x·a for two signed int8 vectors (|x|, |a| <= 128 / 127): move the sign onto a.
 __m256i dot_i8(__m256i x, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
@@ -139,7 +159,7 @@ const GemvTable& gemv_avx2() {
       gemv_rows<dot_q5_0>,
       gemv_rows<dot_q5_1>,
       gemv_rows<dot_iq4_nl>,
-      gemv_rows<dot_float<load8_f8, at_f8>>,
+      gemv_rows<dot_f8>,
   };
   return t;
 }
@@ -149,7 +169,7 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_float<load8_f32, at_f32>,
                                 dot_float<load8_f16, at_f16>,
                                 dot_float<load8_bf16, at_bf16>,
-                                dot_float<load8_f8, at_f8>,
+                                dot_f8,
                                 dot_q8_0,
                                 dot_q4_0,
                                 dot_k<expand_q4k<false>, sizeof(BlockQ4K), false>,
