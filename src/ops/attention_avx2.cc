@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "ops/attention.h"
@@ -168,6 +169,15 @@ void widen_blocks(const Block* b, int64_t nb, float* y) {
 
 bool widen_row_avx2(DType type, const void* row, float* y, int64_t n) {
   switch (type) {
+    case DType::F32:
+      std::memcpy(y, row, size_t(n) * sizeof(float));
+      return true;
+    case DType::F16:
+      if (n % 8 != 0) return false;
+      for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(y + j, load8_f16(row, j));
+      return true;
+    case DType::Q8_0: return widen_blocks(static_cast<const BlockQ8_0*>(row), n / 32, y), true;
+    case DType::Q4_0: return widen_blocks(static_cast<const BlockQ4_0*>(row), n / 32, y), true;
     case DType::BF16:
       if (n % 8 != 0) return false;
       for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(y + j, load8_bf16(row, j));

@@ -21,8 +21,12 @@
 #include "ops/attention.h"
 #include "ops/attention_avx512.h"
 #include "ops/convert.h"
+#include "ops/quant.h"
 
 namespace r1 {
+
+bool widen_row_avx2(DType type, const void* row, float* y, int64_t n);  // attention_avx2.cc
+
 namespace {
 
 constexpr int64_t kMaxQueries = 16, kMaxWidth = 1024, kKeyBlock = 16;
@@ -153,6 +157,30 @@ struct CacheRows {
     return buffer;
   }
 };
+// Rows of any cache type as bytes, widened to float32 by widen_row_avx2 (attention_avx2.cc) 16 at a
+// time where the kernel asks for them: the cache types the kernels do not read in place (BF16, Q4_1,
+// Q5_0, Q5_1, IQ4_NL) and whatever type the other side of such a pair has.
+struct WidenedRows {
+  DType type;
+  const uint8_t* rows;
+  size_t row_bytes;
+  int64_t width;  // values widened per row (whole blocks)
+};
+template <bool kPairs>
+void pack_widened_at(const void* src, int64_t /*stride*/, int64_t t, int64_t m, int64_t d, uint16_t* dst) {
+  const auto& w = *static_cast<const WidenedRows*>(src);
+  alignas(64) float rows[kKeyBlock * kMaxWidth];
+  for (int64_t j = 0; j < m; ++j) {
+    const uint8_t* row = w.rows + size_t(t + j) * w.row_bytes;
+    if (!widen_row_avx2(w.type, row, rows + j * w.width, w.width)) dequantize_row(w.type, row, rows + j * w.width, w.width);
+  }
+  if constexpr (kPairs) {
+    pack_pairs(static_cast<const float*>(rows), w.width, m, d, dst);
+  } else {
+    pack_rows(static_cast<const float*>(rows), w.width, m, d, dst);
+  }
+}
+
 template <class R>
 void pack_rows_at(const void* rows, int64_t stride, int64_t t, int64_t m, int64_t d, uint16_t* dst) {
   pack_rows(*static_cast<const R*>(rows) + t * stride, stride, m, d, dst);
@@ -270,6 +298,21 @@ void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int6
   attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, causal,
                 CacheRows{&K, &V, k_stride, v_stride, d_k, d_v, buffer, &pack_rows_at<KR>, &pack_pairs_at<VR>});
 }
+void attend_widened_avx512bf16(const float* q, int64_t n_q, int64_t d_k, DType k_type, const void* K, int64_t k_stride,
+                               int64_t n_keys, DType v_type, const void* V, int64_t v_stride, int64_t d_v, float scale,
+                               float* out, float* lse) {
+  if (d_k > kMaxWidth || d_v > kMaxWidth) fail("attention in bf16: rows of ", std::max(d_k, d_v), " (", kMaxWidth, " at most)");
+  const auto source = [](DType type, const void* rows, int64_t stride, int64_t d) {
+    return WidenedRows{type, static_cast<const uint8_t*>(rows), row_bytes(type, stride),
+                       type == DType::F32 || type == DType::F16 || type == DType::BF16 ? d : (d + 31) / 32 * 32};
+  };
+  const WidenedRows keys = source(k_type, K, k_stride, d_k), values = source(v_type, V, v_stride, d_v);
+  alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];
+  attend_chunks(q, n_q, d_k, n_keys, d_v, scale, out, lse, false,
+                CacheRows{&keys, &values, k_stride, v_stride, d_k, d_v, buffer, &pack_widened_at<false>,
+                          &pack_widened_at<true>});
+}
+
 #define R1_INSTANTIATE(name, KR, VR) \
   template void name<KR, VR>(const float*, int64_t, int64_t, KR, int64_t, int64_t, VR, int64_t, int64_t, float, float*, float*, bool);
 R1_ATTENTION_ROW_PAIRS(R1_INSTANTIATE, attend_rows_avx512bf16)
