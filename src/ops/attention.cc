@@ -62,11 +62,12 @@ void attend_rows_avx512bf16(const float* q, int64_t n_q, int64_t d_k, KR K, int6
 #endif
 
 #if defined(R1_HAVE_X86_KERNELS) || defined(R1_HAVE_NEON_KERNELS)
-// A row of n values of a widened cache type (BF16, Q4_1, Q5_0, Q5_1, IQ4_NL; n whole blocks, BF16 a
-// multiple of 8) to float32 at y, as dequantize_row computes them (within an ulp where a multiply and
-// an add are fused); false (nothing written) for any other type.
+// A row of n values of a cache type to float32 at y, as dequantize_row computes them (within an ulp
+// where a multiply and an add are fused): widen_row_avx2 (attention_avx2.cc) every cache type,
+// widen_row_neon (vec_dot_neon.cc) BF16, Q4_1, Q5_0, Q5_1 and IQ4_NL; n whole blocks of the block
+// types, F16 / BF16 a multiple of 8 (4 on NEON). False (nothing written) where they cannot.
 bool widen_row_avx2(DType type, const void* row, float* y, int64_t n);
-bool widen_row_neon(DType type, const void* row, float* y, int64_t n);  // vec_dot_neon.cc
+bool widen_row_neon(DType type, const void* row, float* y, int64_t n);
 #endif
 
 bool attend_bf16_available(int64_t d_k, int64_t d_v) {

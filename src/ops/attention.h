@@ -30,7 +30,8 @@ void attend(const float* q, int64_t n_q, int64_t d_k, Q8Ptr K, int64_t k_stride,
 // llama.cpp's -ctk / -ctv: F32, F16, BF16, Q8_0, Q4_0, Q4_1, IQ4_NL, Q5_0, Q5_1; anything else, or block
 // strides that are not multiples of 32, throws r1::Error), strides in elements. The kernels read F32,
 // F16, Q8_0 and Q4_0 rows in place; rows of the others (or a pair with one of them) are widened to
-// float32 256 positions at a time for the float32 kernel. The one-type form stores both as `type`.
+// float32: by the bf16 kernel 16 positions at a time as it packs them, for the float32 kernels 256
+// positions at a time. The one-type form stores both as `type`.
 void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride,
             int64_t n_keys, const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
