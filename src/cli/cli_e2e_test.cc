@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <cstdlib>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -165,8 +166,9 @@ TEST(CliE2E, LogitsMatchLlamaCppReference) {
 // 0.66B shape (latents of 256 + 32 values: whole blocks): the 32-token prompt's logits in both MLA
 // forms stay within 2e-2 (Q8_0; measured 8.4e-3) and 0.25 (Q4_0; measured 0.146) of the float32
 // cache's -- an F16 cache moves them 3.5e-4 on this random model -- and really move. The widened
-// types: BF16 2.8e-3, Q5_0 6.2e-2, Q5_1 5.6e-2, Q4_1 0.126, IQ4_NL 0.119. (BF16 is not asked to move
-// them: with bf16 products on, the absorbed form rounds an F32 cache's latents to what a BF16 one holds.)
+// types: BF16 2.8e-3, Q5_0 6.2e-2, Q5_1 5.6e-2, Q4_1 0.126, IQ4_NL 0.119. (With bf16 products on --
+// not in the suite, which sets R1_BF16_DOT=0 -- the absorbed form rounds an F32 cache's latents to
+// what a BF16 one holds, so there a BF16 cache is not asked to move them.)
 TEST(CliE2E, DeepseekQuantizedLatentCacheStaysNearTheF32One) {
   const std::string model = tmp("ds-0.66b-1layer-q8.gguf");
   Result g = r1("gen-model --shape deepseek-v3-0.66b --n-layer 1 --n-vocab 512 --no-mtp -o " + model);
@@ -183,7 +185,7 @@ TEST(CliE2E, DeepseekQuantizedLatentCacheStaysNearTheF32One) {
   ASSERT_FALSE(f32.empty());
   for (const char* form : {"absorbed", "decompressed"})
     for (const auto& [type, tol, moved] : {std::tuple<const char*, double, double>{"q8_0", 2e-2, 1e-6}, {"q4_0", 0.25, 2e-2},
-                                           {"bf16", 1e-2, -1}, {"q5_0", 0.1, 1e-2}, {"q5_1", 0.1, 1e-2},
+                                           {"bf16", 1e-2, 1e-4}, {"q5_0", 0.1, 1e-2}, {"q5_1", 0.1, 1e-2},
                                            {"q4_1", 0.25, 2e-2}, {"iq4_nl", 0.25, 2e-2}}) {
       const std::vector<float> q = logits(form, type);
       ASSERT_EQ(q.size(), f32.size());
@@ -191,6 +193,9 @@ TEST(CliE2E, DeepseekQuantizedLatentCacheStaysNearTheF32One) {
       std::printf("[ measured ] 0.66B shape, 1 layer, %s form: %s latent cache %.3g of the f32 cache's logits\n", form,
                   type, e);
       EXPECT_LE(e, tol) << form << " " << type;
+      const char* bf16_env = std::getenv("R1_BF16_DOT");
+      const bool bf16_products = bf16_env == nullptr || std::string(bf16_env) != "0";
+      if (std::string(type) == "bf16" && std::string(form) == "absorbed" && bf16_products) continue;  // see above
       EXPECT_GT(e, moved) << form << " " << type << ": the latents were not quantized so";
     }
   std::filesystem::remove(model);

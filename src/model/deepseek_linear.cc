@@ -37,12 +37,12 @@ void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, 
   // the tile kernel again.
   const int64_t rb0 = row0 / kFp8Block, rb1 = (row0 + n_rows + kFp8Block - 1) / kFp8Block;
   const int64_t want_chunks = (4 * pool.size() + (rb1 - rb0) - 1) / (rb1 - rb0);
-  const int64_t kTokens = std::max<int64_t>(16, (n + want_chunks - 1) / want_chunks);
-  const int64_t n_chunks = (n + kTokens - 1) / kTokens;
+  const int64_t chunk = std::max<int64_t>(16, (n + want_chunks - 1) / want_chunks);
+  const int64_t n_chunks = (n + chunk - 1) / chunk;
   pool.parallel_for((rb1 - rb0) * n_chunks, 1, [&](int64_t u0, int64_t u1) {
     thread_local std::vector<float> xs, ys;
     for (int64_t u = u0; u < u1; ++u) {
-      const int64_t b = rb0 + u / n_chunks, t0 = (u % n_chunks) * kTokens, m = std::min(kTokens, n - t0);
+      const int64_t b = rb0 + u / n_chunks, t0 = (u % n_chunks) * chunk, m = std::min(chunk, n - t0);
       const int64_t r0 = std::max(row0, b * kFp8Block), rows = std::min(row0 + n_rows, (b + 1) * kFp8Block) - r0;
       const float* s_row = s + b * n_col_blocks;
       xs.resize(size_t(m * in));
