@@ -80,12 +80,35 @@ __m512i load32_bf16(const uint8_t* row) {
   }
 }
 
+// The same 32 elements times their block's scale, rounded once to bf16 (nearest even): the bf16 value
+// DeepSeek's FP8-to-BF16 conversion stores for them (float32 product, then bf16).
+template <Src kSrc>
+__m512i load32_bf16_scaled(const uint8_t* row, float scale) {
+  __m512 lo, hi;
+  if constexpr (kSrc == Src::kBf16) {
+    const __m256i* p = reinterpret_cast<const __m256i*>(row);
+    lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
+    hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p + 1)), 16));
+    lo = _mm512_mul_ps(lo, _mm512_set1_ps(scale)), hi = _mm512_mul_ps(hi, _mm512_set1_ps(scale));
+  } else if constexpr (kSrc == Src::kF16) {
+    lo = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row))), _mm512_set1_ps(scale));
+    hi = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + 1)),
+                       _mm512_set1_ps(scale));
+  } else {  // (code / 256) · (256 · scale): one rounding, as code · scale
+    const __m512 m = _mm512_set1_ps(256.0f * scale);
+    lo = _mm512_mul_ps(load16_f8_over_256(row), m), hi = _mm512_mul_ps(load16_f8_over_256(row + 16), m);
+  }
+  return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
 // Lays out rows [0, n) (n <= 16, rows w_stride bytes apart) as element pairs in lanes: dst[p * 16 + j] = pair p
 // of row j; missing rows are zeros. Per 32 elements, 16 row loads and a 16 x 16 transpose of 32-bit pairs
 // in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
 // vector instead waited on 16 rows' cache lines at once (~9% of a BF16 prefill in perf).
+// With scales, row j's 32 elements from column i are scaled by scales->at(row + j, i).
 template <Src kSrc>
-void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst) {
+void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst, const BlockScales* scales,
+                int64_t row) {
   constexpr size_t kElemBytes = elem_bytes(kSrc);
   // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
   // left block; row i+h takes row i's right block and keeps its own.
@@ -101,10 +124,17 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   __m512i index[4][2];
   for (int s = 0; s < 4; ++s)
     for (int o = 0; o < 2; ++o) index[s][o] = _mm512_loadu_si512(table[s][o].data());
+  const float* scale_rows[16] = {};
+  if (scales)
+    for (int j = 0; j < n; ++j) scale_rows[j] = scales->s + (scales->row0 + row + j) / scales->block * scales->cols;
   for (int64_t i = 0; i < k; i += 32) {
     __m512i v[16];
-    for (int j = 0; j < 16; ++j)
-      v[j] = j < n ? load32_bf16<kSrc>(w + j * w_stride + i * kElemBytes) : _mm512_setzero_si512();
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t* src = w + j * w_stride + i * kElemBytes;
+      v[j] = j >= n      ? _mm512_setzero_si512()
+             : !scales ? load32_bf16<kSrc>(src)
+                       : load32_bf16_scaled<kSrc>(src, scale_rows[j][i / scales->block]);
+    }
     for (int s = 0; s < 4; ++s) {
       const int h = 8 >> s;
       for (int j = 0; j < 16; ++j) {
@@ -119,8 +149,8 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
 }
 
 template <Src kSrc>
-void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-               int64_t n_tok, float* y, int64_t ldy) {
+void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales* scales,
+                      const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
   static constexpr auto two = tiles<2>(std::make_integer_sequence<int, kToks>{});
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
@@ -134,7 +164,7 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
     for (int g = 0; g < G; ++g)
       pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
-                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes));
+                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes), scales, r + g * kLanes);
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
@@ -148,6 +178,18 @@ void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   }
 }
 
+template <Src kSrc>
+void gemm_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+               int64_t n_tok, float* y, int64_t ldy) {
+  gemm_bf16_scaled<kSrc>(k, w, w_stride, n_rows, nullptr, a, a_stride, n_tok, y, ldy);
+}
+
+template <Src kSrc>
+void gemm_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales& scales, const void* a,
+                 size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
+  gemm_bf16_scaled<kSrc>(k, w, w_stride, n_rows, &scales, a, a_stride, n_tok, y, ldy);
+}
+
 }  // namespace
 
 void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst) {
@@ -158,5 +200,13 @@ void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst) {
 GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<Src::kBf16>; }
 GemmTileFn gemm_f16_avx512bf16() { return gemm_bf16<Src::kF16>; }
 GemmTileFn gemm_f8_avx512bf16() { return gemm_bf16<Src::kF8>; }
+GemmScaledTileFn gemm_scaled_avx512bf16(DType type) {
+  switch (type) {
+    case DType::BF16: return gemm_scaled<Src::kBf16>;
+    case DType::F16: return gemm_scaled<Src::kF16>;
+    case DType::F8_E4M3: return gemm_scaled<Src::kF8>;
+    default: return nullptr;
+  }
+}
 
 }  // namespace r1

@@ -6,12 +6,24 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace r1 {
 
 // y[t * ldy + r] = (row r of w) · (activation row t of a), r < n_rows, t < n_tok.
 // Rows are w_stride bytes apart, activation rows a_stride; both in the vec_dot.h formats.
 using GemmTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a,
                             size_t a_stride, int64_t n_tok, float* y, int64_t ldy);
+
+// Scales of block-scaled weights (DeepSeek's FP8 checkpoints: a float per block × block square):
+// row r (counted from the kernel's first row) at column c is w[r][c] · s[((row0 + r) / block) · cols + c / block].
+struct BlockScales {
+  const float* s;
+  int64_t cols, block, row0;
+};
+// The same product for such weights (block % 32 == 0).
+using GemmScaledTileFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales& scales,
+                                  const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy);
 
 // Kernels by weight type; null where none exists. Activations as for the dot products (vec_dot.h):
 // Q8_0 blocks for Q8_0 / Q4_0 (k % 64 == 0), Q8_K for Q4_K / Q5_K / Q6_K, float32 for F32, F16,
@@ -50,6 +62,10 @@ void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst);  // k % 32
 // The same for F16 weights, rounded to bf16 for the products, and F8_E4M3 weights (exact in bf16).
 GemmTileFn gemm_f16_avx512bf16();
 GemmTileFn gemm_f8_avx512bf16();
+// BF16, F16 or F8_E4M3 weights with block scales: each weight times its scale is rounded once to bf16
+// as the rows are laid out for the tile (what converting the checkpoint to BF16 stores), so the
+// activations are rounded once for all row blocks; null for other types.
+GemmScaledTileFn gemm_scaled_avx512bf16(DType type);
 #endif
 
 #if defined(R1_HAVE_NEON_KERNELS)

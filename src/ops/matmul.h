@@ -18,13 +18,13 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
 
-// One token (decode) through weights whose values are w[r][c] · scales[r / block][c / block] (DeepSeek's
-// FP8 weights and their 128×128 `scale_inv` blocks; scale_cols = ceil(K / block) floats per row block):
-// y[0 .. n_rows) for rows [row0, row0 + n_rows). One parallel pass in which each thread scales x once
-// per row block it meets and runs the one-token kernel on that block's rows; a pass per row block cost
-// ~3 µs each, ~40% of a DeepSeek-V3 token. Float-activation weight types only (F32, F16, BF16, F8_E4M3).
-void matvec_rows_block_scaled(const TensorView& w, const float* scales, int64_t scale_cols, int64_t block, int64_t row0,
-                              int64_t n_rows, const float* x, float* y, ThreadPool& pool);
+// matmul_rows through weights whose values are w[r][c] · scales[r / block][c / block] (DeepSeek's FP8
+// weights and their 128×128 `scale_inv` blocks; scale_cols = ceil(K / block) floats per row block).
+// Float-activation weight types only (F32, F16, BF16, F8_E4M3). Decode keeps float32 (x scaled per row
+// block); prefill with bf16 products (below) rounds each scaled weight to bf16 once, as converting the
+// checkpoint to BF16 does, and gives the same products as that BF16 matrix.
+void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t scale_cols, int64_t block,
+                              int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 
 // BF16, F16 or F8_E4M3 weights, several tokens, a CPU with AVX-512 BF16: round the activations to
 // bfloat16 and use vdpbf16ps (about 2x faster prefill than float32 FMAs; llama.cpp rounds BF16's

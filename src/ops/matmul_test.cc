@@ -236,47 +236,88 @@ TEST(Matmul, F8CodesReachTheProductsExactly) {
   force_matmul_backend("auto");
 }
 
-// Decode through block-scaled weights (DeepSeek's FP8 layout: a float per 128 × 128 block) matches the
-// exact product with the scaled weights on every backend, for row ranges that start and end inside
-// row blocks and a last column block that is partial (K = 320), over 1 and 3 threads; bad scale
-// shapes and integer weight types are refused by name.
-TEST(Matmul, BlockScaledDecodeMatchesTheScaledWeights) {
+// Block-scaled weights (DeepSeek's FP8 layout: a float per 128 × 128 block) in float32 products: decode
+// and prefill match the exact product with the scaled weights on every backend, for row ranges that
+// start and end inside row blocks and a last column block that is partial (K = 320), over 1 and 3
+// threads; bad scale shapes and integer weight types are refused by name.
+TEST(Matmul, BlockScaledProductsMatchTheScaledWeights) {
   const int64_t k = 320, n = 300, block = 128, cb = 3, rbs = 3;
+  set_bf16_dot_products(false);
   for (DType t : {DType::F8_E4M3, DType::BF16}) {
     const Weights w = make_weights(t, k, n, 5);
     std::vector<float> scales(static_cast<size_t>(rbs * cb));
     for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.25f + 0.5f * float(i);
-    const auto x = random_acts(k, 6);
-    std::vector<double> want(static_cast<size_t>(n)), mag(static_cast<size_t>(n));
-    std::vector<float> row(static_cast<size_t>(k));
-    for (int64_t r = 0; r < n; ++r) {
-      dequantize_row(t, w.bytes.data() + size_t(r) * row_bytes(t, k), row.data(), k);
-      for (int64_t c = 0; c < k; ++c) {
-        const double v = double(row[size_t(c)]) * scales[size_t((r / block) * cb + c / block)] * x[size_t(c)];
-        want[size_t(r)] += v, mag[size_t(r)] += std::fabs(v);
+    for (const int64_t n_tok : {1, 9, 40}) {
+      const auto x = random_acts(n_tok * k, 6);
+      std::vector<double> want(static_cast<size_t>(n_tok * n)), mag(want.size());
+      std::vector<float> row(static_cast<size_t>(k));
+      for (int64_t r = 0; r < n; ++r) {
+        dequantize_row(t, w.bytes.data() + size_t(r) * row_bytes(t, k), row.data(), k);
+        for (int64_t tok = 0; tok < n_tok; ++tok)
+          for (int64_t c = 0; c < k; ++c) {
+            const double v = double(row[size_t(c)]) * scales[size_t((r / block) * cb + c / block)] * x[size_t(tok * k + c)];
+            want[size_t(tok * n + r)] += v, mag[size_t(tok * n + r)] += std::fabs(v);
+          }
       }
-    }
-    const int64_t row0 = 100, n_rows = 150;  // rows 100 .. 249: inside row blocks 0, 1 and 1
-    for (int threads : {1, 3}) {
-      ThreadPool pool(threads);
-      for (const char* b : backends()) {
-        ASSERT_TRUE(force_matmul_backend(b));
-        std::vector<float> y(static_cast<size_t>(n_rows), NAN);
-        matvec_rows_block_scaled(w.view, scales.data(), cb, block, row0, n_rows, x.data(), y.data(), pool);
-        for (int64_t i = 0; i < n_rows; ++i)
-          ASSERT_NEAR(y[size_t(i)], want[size_t(row0 + i)], 1e-5 * mag[size_t(row0 + i)] + 1e-30)
-              << b << " " << dtype_name(t) << " threads=" << threads << " row " << row0 + i;
+      const int64_t row0 = 100, n_rows = 150;  // rows 100 .. 249: inside row blocks 0, 1 and 1
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        for (const char* b : backends()) {
+          ASSERT_TRUE(force_matmul_backend(b));
+          std::vector<float> y(static_cast<size_t>(n_tok * n_rows), NAN);
+          matmul_rows_block_scaled(w.view, scales.data(), cb, block, row0, n_rows, x.data(), n_tok, y.data(), pool);
+          for (int64_t tok = 0; tok < n_tok; ++tok)
+            for (int64_t i = 0; i < n_rows; ++i) {
+              const size_t at = size_t(tok * n + row0 + i);
+              ASSERT_NEAR(y[size_t(tok * n_rows + i)], want[at], 1e-5 * mag[at] + 1e-30)
+                  << b << " " << dtype_name(t) << " threads=" << threads << " tokens=" << n_tok << " row " << row0 + i;
+            }
+        }
       }
     }
     ThreadPool pool(1);
-    std::vector<float> y(static_cast<size_t>(n));
-    EXPECT_THROW(matvec_rows_block_scaled(w.view, scales.data(), 2, block, 0, n, x.data(), y.data(), pool), Error);
+    std::vector<float> x(static_cast<size_t>(k)), y(static_cast<size_t>(n));
+    EXPECT_THROW(matmul_rows_block_scaled(w.view, scales.data(), 2, block, 0, n, x.data(), 1, y.data(), pool), Error);
   }
   force_matmul_backend("auto");
   const Weights q = make_weights(DType::Q8_0, k, 4, 7);
-  std::vector<float> scales(3, 1.0f), x(static_cast<size_t>(k)), y(4);
+  std::vector<float> scales(3, 1.0f), x(static_cast<size_t>(2 * k)), y(8);
   ThreadPool pool(1);
-  EXPECT_THROW(matvec_rows_block_scaled(q.view, scales.data(), 3, 128, 0, 4, x.data(), y.data(), pool), Error);
+  EXPECT_THROW(matmul_rows_block_scaled(q.view, scales.data(), 3, 128, 0, 4, x.data(), 2, y.data(), pool), Error);
+}
+
+// With bf16 products (AVX-512 BF16 CPUs), block-scaled prefill is the prefill of the BF16 matrix that
+// converting the checkpoint gives (each weight times its scale in float32, rounded to bf16): the same
+// floats, bit for bit, for ranges of rows that straddle row blocks, 1 and 3 threads.
+TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
+  if (!(cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni")) {
+    GTEST_SKIP() << "no AVX-512 BF16 products on this CPU";
+  }
+  const int64_t k = 384, n = 300, block = 128, cb = 3, n_tok = 37;
+  set_bf16_dot_products(true);
+  for (DType t : {DType::F8_E4M3, DType::BF16, DType::F16}) {
+    const Weights w = make_weights(t, k, n, 11);
+    std::vector<float> scales(static_cast<size_t>(3 * cb));
+    for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.3f + 0.37f * float(i);  // not powers of 2: they round
+    Weights converted = make_weights(DType::BF16, k, n, 1);
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+      dequantize_row(t, w.bytes.data() + size_t(r) * row_bytes(t, k), row.data(), k);
+      for (int64_t c = 0; c < k; ++c) row[size_t(c)] *= scales[size_t((r / block) * cb + c / block)];
+      quantize_row(DType::BF16, row.data(), converted.bytes.data() + size_t(r) * row_bytes(DType::BF16, k), k);
+    }
+    const auto x = random_acts(n_tok * k, 12);
+    for (const auto& [row0, n_rows] : {std::pair<int64_t, int64_t>{0, n}, {100, 150}, {120, 17}}) {
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> got(size_t(n_tok * n_rows), NAN), want(got.size(), NAN);
+        matmul_rows_block_scaled(w.view, scales.data(), cb, block, row0, n_rows, x.data(), n_tok, got.data(), pool);
+        matmul_rows(converted.view, row0, n_rows, x.data(), n_tok, want.data(), pool);
+        ASSERT_EQ(got, want) << dtype_name(t) << " rows " << row0 << "+" << n_rows << " threads=" << threads;
+      }
+    }
+  }
+  set_bf16_dot_products(false);
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
