@@ -229,6 +229,29 @@ void BM_attention_cold_typed(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_cold_typed)->DenseRange(0, 5)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Storing positions in a quantized attention cache: one 128-wide row (a head's key or value) per
+// call, rows of random values, through quantize_row (what the cache appends run). IQ4_NL runs
+// llama.cpp's search over 16 trial scales per block. Arg: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL.
+void BM_quantize_cache_rows(benchmark::State& state) {
+  constexpr int64_t kHead = 128, kRowsPerIter = 1024;
+  constexpr DType kRowTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL};
+  const DType type = kRowTypes[state.range(0)];
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> values(size_t(kHead * kRowsPerIter));
+  for (auto& v : values) v = d(rng);
+  const size_t row = row_bytes(type, kHead);
+  std::vector<uint8_t> out(row * kRowsPerIter);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < kRowsPerIter; ++r) quantize_row(type, values.data() + r * kHead, out.data() + size_t(r) * row, kHead);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(std::string(dtype_name(type)));
+  state.counters["blocks/s"] =
+      benchmark::Counter(double(kRowsPerIter * kHead / 32), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_quantize_cache_rows)->DenseRange(0, 5)->ArgName("type")->Unit(benchmark::kMicrosecond);
+
 // Decode attention at depth as MLA computes it: one thread's 8 of 16 heads (DeepSeek-V3-0.66B,
 // V2-Lite) against 4096 positions of the F16 latent cache (576 wide keys, the first 512 their values),
 // the caches of 8 layers used in turn (38 MB). Arg: float32 products (R1_BF16_DOT=0's path), or bf16

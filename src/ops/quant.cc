@@ -4,6 +4,7 @@
 #include "ops/quant.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -118,54 +119,65 @@ void quantize_q5_0(const float* x, BlockQ5_0* y, int64_t nb) {
   }
 }
 
-// The table entry nearest to v (kIQ4NLValues is sorted; a tie goes to the upper entry).
-int nearest_iq4nl(float v) {
-  const int8_t* t = kIQ4NLValues;
-  if (v <= t[0]) return 0;
-  if (v >= t[15]) return 15;
-  int lo = 0, hi = 15;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    (v < t[mid] ? hi : lo) = mid;
-  }
-  return v - t[hi - 1] < t[hi] - v ? hi - 1 : hi;
+// The table entries nearest to the 32 values v = id · x[j] (kIQ4NLValues is sorted). llama.cpp finds each
+// by a binary search for the first entry above v, then takes the lower entry if v - t[hi-1] < t[hi] - v
+// in float. That choice is the count of midpoints (t[m-1] + t[m]) / 2 at or below v, for every float v
+// (all 2^32 bit patterns compared, NaN included: it counts every midpoint and gets 15 in both), and the
+// count is 15 vector compares for all 32 values with no branches or lookups: the search's branches were
+// most of quantize_iq4_nl's time (16 calls per block).
+void nearest_iq4nl(float id, const float* x, uint8_t* code) {
+  static constexpr auto kMidpoints = [] {
+    std::array<float, 15> m{};
+    for (int i = 0; i < 15; ++i) m[size_t(i)] = 0.5f * float(kIQ4NLValues[i] + kIQ4NLValues[i + 1]);
+    return m;
+  }();
+  float v[kQK];
+  int32_t count[kQK];
+  for (int j = 0; j < kQK; ++j) v[j] = id * x[j], count[j] = 0;
+  for (const float mid : kMidpoints)
+    for (int j = 0; j < kQK; ++j) count[j] += !(v[j] < mid);
+  for (int j = 0; j < kQK; ++j) code[j] = static_cast<uint8_t>(count[j]);
 }
 
 // IQ4_NL as llama-quantize writes it without an importance matrix: weights x², a first scale that
 // maps the largest-magnitude value to the table's -127 end, then 15 trial scales around it, each
-// scored by weighted least squares; the codes are re-picked for the winning scale.
+// scored by weighted least squares; the codes are re-picked for the winning scale. The 16 fits' sums
+// run side by side, each still summed in element order as llama.cpp's (the same floats; one fit at a
+// time waited on its sums' add latency).
 void quantize_iq4_nl(const float* x, BlockIQ4NL* y, int64_t nb) {
-  constexpr int kTries = 7;
+  constexpr int kTries = 7, kFits = 2 * kTries + 2;
   const int8_t* t = kIQ4NLValues;
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     const float max = largest_magnitude(x, kQK), amax = std::fabs(max);
     uint8_t L[kQK];
     float d = 0;
     if (amax >= 1e-15f) {
-      // Σ w·q·x and Σ w·q² for the codes that scale 1/id picks, w = x².
-      auto fit = [&](float id, float* sumqx, float* sumq2) {
-        *sumqx = *sumq2 = 0;
-        for (int j = 0; j < kQK; ++j) {
-          const float q = t[nearest_iq4nl(id * x[j])], w = x[j] * x[j];
-          *sumqx += w * q * x[j];
-          *sumq2 += w * q * q;
+      float id[kFits];
+      id[0] = 1 / (-max / t[0]);
+      for (int itry = -kTries; itry <= kTries; ++itry) id[itry + kTries + 1] = (itry + t[0]) / max;
+      uint8_t codes[kFits][kQK];
+      for (int f = 0; f < kFits; ++f) nearest_iq4nl(id[f], x, codes[f]);
+      // Σ w·q·x and Σ w·q² for each fit's codes, w = x².
+      float sumqx[kFits] = {}, sumq2[kFits] = {};
+      for (int j = 0; j < kQK; ++j) {
+        const float w = x[j] * x[j];
+        for (int f = 0; f < kFits; ++f) {
+          const float q = t[codes[f][j]];
+          sumqx[f] += w * q * x[j];
+          sumq2[f] += w * q * q;
         }
-      };
-      float sumqx, sumq2;
-      fit(1 / (-max / t[0]), &sumqx, &sumq2);
-      d = sumqx / sumq2;
-      float best = d * sumqx;
-      for (int itry = -kTries; itry <= kTries; ++itry) {
-        fit((itry + t[0]) / max, &sumqx, &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          d = sumqx / sumq2;
-          best = d * sumqx;
+      }
+      d = sumqx[0] / sumq2[0];
+      float best = d * sumqx[0];
+      for (int f = 1; f < kFits; ++f) {
+        if (sumq2[f] > 0 && sumqx[f] * sumqx[f] > best * sumq2[f]) {
+          d = sumqx[f] / sumq2[f];
+          best = d * sumqx[f];
         }
       }
     }
     // (An all-zero block gets d = 0 and the codes of 0, the table's entry 1.)
-    const float id = d != 0 ? 1 / d : 0;
-    for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(nearest_iq4nl(id * x[j]));
+    nearest_iq4nl(d != 0 ? 1 / d : 0, x, L);
     y[i].d = f32_to_fp16(d);
     pack_codes(L, y[i].qs, nullptr);
   }

@@ -84,6 +84,115 @@ TEST(Quant, HandBuiltQ4_1Q5_0Q5_1IQ4_NL) {
 
 // Q4_K / Q5_K with sub-block scale j+1 and min j (small enough for the simple packing below),
 // d = 1, dmin = 0.5, and codes q = l % 16 (+16 on odd l for Q5_K).
+// IQ4_NL's quantizer against llama.cpp's algorithm written plainly here (its binary search for the
+// nearest table entry, 16 trial scales, sums in element order): the same bytes for random blocks of
+// several spreads, blocks of values on the table's entries and halfway between them, zero blocks, and
+// blocks holding ±inf or NaN (a NaN that counted as below every entry fails it). Exact ties of the
+// nearest-entry search are not reached: the trial scales come from the data.
+int iq4_nl_search(float v) {
+  const int8_t* t = kIQ4NLValues;
+  if (v <= t[0]) return 0;
+  if (v >= t[15]) return 15;
+  int lo = 0, hi = 15;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    (v < t[mid] ? hi : lo) = mid;
+  }
+  return v - t[hi - 1] < t[hi] - v ? hi - 1 : hi;
+}
+
+void iq4_nl_plain(const float* x, BlockIQ4NL* y) {
+  const int8_t* t = kIQ4NLValues;
+  auto nearest = iq4_nl_search;
+  float max = 0, amax = 0;
+  for (int j = 0; j < 32; ++j)
+    if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+  float d = 0;
+  if (amax >= 1e-15f) {
+    auto fit = [&](float id, float* sumqx, float* sumq2) {
+      *sumqx = *sumq2 = 0;
+      for (int j = 0; j < 32; ++j) {
+        const float q = t[nearest(id * x[j])], w = x[j] * x[j];
+        *sumqx += w * q * x[j];
+        *sumq2 += w * q * q;
+      }
+    };
+    float sumqx, sumq2;
+    fit(1 / (-max / t[0]), &sumqx, &sumq2);
+    d = sumqx / sumq2;
+    float best = d * sumqx;
+    for (int itry = -7; itry <= 7; ++itry) {
+      fit((itry + t[0]) / max, &sumqx, &sumq2);
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) d = sumqx / sumq2, best = d * sumqx;
+    }
+  }
+  const float id = d != 0 ? 1 / d : 0;
+  y->d = f32_to_fp16(d);
+  for (int j = 0; j < 16; ++j)
+    y->qs[j] = static_cast<uint8_t>(nearest(id * x[j]) | nearest(id * x[j + 16]) << 4);
+}
+
+TEST(Quant, IQ4_NLMatchesTheReferenceAlgorithm) {
+  std::mt19937 rng(21);
+  std::vector<std::vector<float>> blocks;
+  for (float spread : {1e-3f, 0.02f, 1.0f, 300.0f})
+    for (int b = 0; b < 2000; ++b) {
+      std::normal_distribution<float> nd(0.0f, spread);
+      std::vector<float> v(32);
+      for (auto& x : v) x = nd(rng);
+      blocks.push_back(v);
+    }
+  std::uniform_int_distribution<int> entry(0, 15);
+  for (int b = 0; b < 2000; ++b) {  // on the entries and the midpoints, times a few scales
+    std::vector<float> v(32);
+    const float scale = std::ldexp(1.0f, b % 9 - 4) * (b % 3 == 0 ? 1.0f : 0.37f);
+    for (auto& x : v) {
+      const int e = entry(rng), f = std::min(15, e + 1);
+      x = scale * (b % 2 ? float(kIQ4NLValues[e]) : 0.5f * float(kIQ4NLValues[e] + kIQ4NLValues[f]));
+    }
+    blocks.push_back(v);
+  }
+  blocks.push_back(std::vector<float>(32, 0.0f));
+  for (float odd : {INFINITY, -INFINITY, NAN}) {
+    std::vector<float> v = blocks[5];
+    v[7] = odd;
+    blocks.push_back(v);
+  }
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    BlockIQ4NL got{}, want{};
+    quantize_row(DType::IQ4_NL, blocks[b].data(), &got, 32);
+    iq4_nl_plain(blocks[b].data(), &want);
+    ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << "block " << b;
+  }
+}
+
+// The rule quantize_iq4_nl picks codes by: the count of midpoints between neighbouring table entries at
+// or below v equals the search's choice. Checked here on the floats nearest every midpoint and entry
+// (2^20 on each side), on ±0, ±inf, NaN and subnormals; a one-off run over all 2^32 floats agreed too.
+TEST(Quant, IQ4_NLMidpointCountIsTheSearch) {
+  float mid[15];
+  for (int m = 0; m < 15; ++m) mid[m] = 0.5f * float(kIQ4NLValues[m] + kIQ4NLValues[m + 1]);
+  auto count = [&](float v) {
+    int c = 0;
+    for (float mm : mid) c += !(v < mm);
+    return c;
+  };
+  std::vector<float> centres(mid, mid + 15);
+  for (int8_t e : kIQ4NLValues) centres.push_back(float(e));
+  for (float c : centres) {
+    uint32_t bits;
+    std::memcpy(&bits, &c, 4);
+    for (int64_t o = -(1 << 20); o <= (1 << 20); ++o) {
+      const uint32_t b = bits + static_cast<uint32_t>(o);
+      float v;
+      std::memcpy(&v, &b, 4);
+      ASSERT_EQ(count(v), iq4_nl_search(v)) << v;
+    }
+  }
+  for (float v : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 1e-30f})
+    EXPECT_EQ(count(v), iq4_nl_search(v)) << v;
+}
+
 TEST(Quant, HandBuiltQ4KAndQ5K) {
   BlockQ4K b4{};
   BlockQ5K b5{};
