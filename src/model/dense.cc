@@ -74,6 +74,26 @@ void attention_decode_split(const ModelConfig& c, const KVCache& cache, int64_t 
 
 namespace {
 
+// Prompt attention over cache rows that the float32 kernels read widened (ops/attention.h): items are
+// (key/value head, block of consecutive tokens), each widening the positions its tokens see once
+// (with an item per token, every token widened its whole prefix again). Blocks are small enough for
+// ~4 items per thread; later blocks see more keys, so items are dealt round-robin.
+void attention_widened_tokens(const ModelConfig& c, const KVCache& cache, int64_t layer, int64_t pos0, int64_t n,
+                              float scale, DenseActivations& act, ThreadPool& pool) {
+  const int64_t hd = c.head_dim, group = c.n_head / c.n_head_kv;
+  const int64_t per_block = std::clamp<int64_t>(n * c.n_head_kv / (4 * pool.size()), 1, 64);
+  const int64_t blocks = (n + per_block - 1) / per_block;
+  pool.run([&](int tid, int nt) {
+    float* scores = act.scores.data() + size_t(tid) * size_t(group * act.n_ctx);
+    for (int64_t item = tid; item < blocks * c.n_head_kv; item += nt) {
+      const int64_t i0 = item / c.n_head_kv * per_block, g = item % c.n_head_kv, m = std::min(per_block, n - i0);
+      const int64_t head0 = i0 * c.q_dim() + g * group * hd;
+      cache.attend_tokens(layer, g, act.q.data() + head0, c.q_dim(), m, group, pos0 + i0 + 1, scale,
+                          act.att.data() + head0, c.q_dim(), scores);
+    }
+  });
+}
+
 // Causal grouped-query attention of the n new tokens (positions pos0..pos0+n-1) over the cache
 // of this layer. Work items are (token, key/value head) pairs dealt round-robin to the threads,
 // which evens out the causal triangle; an item's query heads share their keys (ops/attention.h).
@@ -87,6 +107,9 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
     if (parts > 1) return attention_decode_split(c, cache, layer, pos0 + 1, parts, scale, act, pool);
   }
   const bool bf16 = n >= kBf16AttentionMinTokens && attend_bf16_available(hd, hd);
+  if (!bf16 && n > 1 && attention_widens_rows(cache.type(0), cache.type(1), hd, hd)) {
+    return attention_widened_tokens(c, cache, layer, pos0, n, scale, act, pool);
+  }
   if (bf16) pack_bf16_heads(c, cache, layer, pos0 + n, act, pool);
   const size_t per_head = bf16_head_elems(c, act);
   pool.run([&](int tid, int nt) {

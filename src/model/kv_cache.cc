@@ -61,6 +61,13 @@ void KVCache::attend(int64_t layer, int64_t head, const float* q, int64_t n_q, i
              scores);
 }
 
+void KVCache::attend_tokens(int64_t layer, int64_t head, const float* q, int64_t q_stride, int64_t n_tok, int64_t n_q,
+                            int64_t n_keys0, float scale, float* out, int64_t out_stride, float* scores) const {
+  const int64_t hd = head_dim_;
+  r1::attend_tokens(types_.k, types_.v, q, q_stride, n_tok, n_q, hd, rows(layer, head, 0), hd, n_keys0,
+                    rows(layer, head, 1), hd, hd, scale, out, out_stride, scores);
+}
+
 void KVCache::attend_part(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t k0, int64_t k1, float scale,
                           float* out, float* lse, float* scores) const {
   const int64_t hd = head_dim_;

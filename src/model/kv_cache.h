@@ -53,6 +53,10 @@ class KVCache {
   // n_keys positions.
   void attend(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t n_keys, float scale, float* out,
               float* scores) const;
+  // attend_tokens() (ops/attention.h): attend() for n_tok consecutive tokens' queries (q_stride floats
+  // apart, outputs out_stride apart), token t over the first n_keys0 + t positions.
+  void attend_tokens(int64_t layer, int64_t head, const float* q, int64_t q_stride, int64_t n_tok, int64_t n_q,
+                     int64_t n_keys0, float scale, float* out, int64_t out_stride, float* scores) const;
   // attend_part() (ops/attention.h): the same over positions k0 .. k1 − 1 only, with each query's
   // log-sum-exp, to be merged with the other parts (merge_attention_parts).
   void attend_part(int64_t layer, int64_t head, const float* q, int64_t n_q, int64_t k0, int64_t k1, float scale,

@@ -256,6 +256,66 @@ void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K,
   attend(type, type, q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, scores);
 }
 
+bool attention_widens_rows(DType k_type, DType v_type, int64_t d_k, int64_t d_v) {
+  if (is_kernel_row_type(k_type) && is_kernel_row_type(v_type)) return false;
+#if defined(R1_HAVE_X86_KERNELS)
+  if (bf16_rows_kernel(d_k, d_v)) return false;
+#endif
+  (void)d_k, (void)d_v;
+  return true;
+}
+
+void attend_tokens(DType k_type, DType v_type, const float* q, int64_t q_stride, int64_t n_tok, int64_t n_q,
+                   int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys0, const void* V, int64_t v_stride,
+                   int64_t d_v, float scale, float* out, int64_t out_stride, float* scores) {
+  if (n_tok < 0 || n_keys0 < 0) fail("attend_tokens: ", n_tok, " tokens over ", n_keys0, " keys");
+  if (!attention_widens_rows(k_type, v_type, d_k, d_v) || n_tok == 1) {
+    for (int64_t t = 0; t < n_tok; ++t)
+      attend_range(k_type, v_type, q + t * q_stride, n_q, d_k, K, k_stride, 0, n_keys0 + t, V, v_stride, d_v, scale,
+                   out + t * out_stride, nullptr, scores, "attention");
+    return;
+  }
+  check_rows(k_type, k_stride, v_type, v_stride, "attention");
+  // Each chunk of positions is widened once and attended by every token that sees some of it; a
+  // token's parts merge into its output as they come (a running log-sum-exp per query).
+  const bool shared = K == V && k_type == v_type && k_stride == v_stride;
+  const int64_t kw = widened_width(k_type, shared ? std::max(d_k, d_v) : d_k), vw = shared ? kw : widened_width(v_type, d_v);
+  thread_local std::vector<float> scratch;
+  const size_t rows_size = size_t(kWidenedKeys * (kw + (shared ? 0 : vw)));
+  const size_t state_size = size_t(n_tok * n_q + 2 * n_q * (d_v + 1));
+  if (scratch.size() < rows_size + state_size) scratch.resize(rows_size + state_size);
+  float* Kf = scratch.data();
+  float* Vf = shared ? Kf : Kf + kWidenedKeys * kw;
+  float* lse = scratch.data() + rows_size;  // [n_tok][n_q]: each token's running log-sum-exps
+  float* pair = lse + n_tok * n_q;          // [2][n_q][d_v]: the output so far, then the chunk's part
+  float* pair_lse = pair + 2 * n_q * d_v;   // [2][n_q]
+  for (int64_t t = 0; t < n_tok; ++t) {     // no keys yet: what the kernels give for none
+    std::fill(out + t * out_stride, out + t * out_stride + n_q * d_v, 0.0f);
+    std::fill(lse + t * n_q, lse + (t + 1) * n_q, -std::numeric_limits<float>::infinity());
+  }
+  const int64_t n_keys_last = n_keys0 + n_tok - 1;
+  for (int64_t c0 = 0; c0 < n_keys_last; c0 += kWidenedKeys) {
+    const int64_t m = std::min(kWidenedKeys, n_keys_last - c0);
+    widen_rows(k_type, K, k_stride, c0, m, shared ? std::max(d_k, d_v) : d_k, Kf);
+    if (!shared) widen_rows(v_type, V, v_stride, c0, m, d_v, Vf);
+    for (int64_t t = std::max<int64_t>(0, c0 + 1 - n_keys0); t < n_tok; ++t) {
+      const int64_t seen = std::min(m, n_keys0 + t - c0);
+      float* o = out + t * out_stride;
+      float* l = lse + t * n_q;
+      if (c0 == 0) {  // the first part is the output so far
+        dispatch(q + t * q_stride, n_q, d_k, static_cast<const float*>(Kf), kw, seen, static_cast<const float*>(Vf),
+                 vw, d_v, scale, o, scores, l, false);
+        continue;
+      }
+      std::copy_n(o, n_q * d_v, pair);
+      std::copy_n(l, n_q, pair_lse);
+      dispatch(q + t * q_stride, n_q, d_k, static_cast<const float*>(Kf), kw, seen, static_cast<const float*>(Vf), vw,
+               d_v, scale, pair + n_q * d_v, scores, pair_lse + n_q, false);
+      merge_attention_parts(2, n_q, d_v, pair, pair_lse, o, l);
+    }
+  }
+}
+
 namespace {
 
 void check_bf16(DType type, int64_t stride, int64_t d) {

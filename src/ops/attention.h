@@ -37,6 +37,18 @@ void attend(DType k_type, DType v_type, const float* q, int64_t n_q, int64_t d_k
 void attend(DType type, const float* q, int64_t n_q, int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys,
             const void* V, int64_t v_stride, int64_t d_v, float scale, float* out, float* scores);
 
+// attend() for the query heads of n_tok consecutive tokens (token t's n_q queries at q + t · q_stride,
+// its output at out + t · out_stride), token t seeing the first n_keys0 + t keys. Where the cache rows
+// are widened for float32 kernels (attention_widens_rows), each 256-position chunk is widened once for
+// all of the tokens (attend() per token widens its whole prefix again) and each token's parts merge
+// by their log-sum-exps; otherwise attend() per token.
+void attend_tokens(DType k_type, DType v_type, const float* q, int64_t q_stride, int64_t n_tok, int64_t n_q,
+                   int64_t d_k, const void* K, int64_t k_stride, int64_t n_keys0, const void* V, int64_t v_stride,
+                   int64_t d_v, float scale, float* out, int64_t out_stride, float* scores);
+// Whether attend() widens rows of these types to float32 chunks: a type the kernels do not read in place,
+// and no bf16 kernel that widens them itself (AVX-512 BF16 with bf16 products on).
+bool attention_widens_rows(DType k_type, DType v_type, int64_t d_k, int64_t d_v);
+
 // The same for the queries of n_q consecutive tokens of one head, the last of which sees n_keys keys:
 // query i sees only the first n_keys − (n_q − 1 − i) keys (causal mask). The block shares each key
 // row it loads between its queries (MLA's decompressed prefill, mla.cc). n_keys >= n_q.

@@ -502,6 +502,51 @@ TEST(Attention, Bf16CacheRowsKernelMatchesFloat64OfItsRoundings) {
           }
 }
 
+// A prompt's tokens over widened cache rows (attend_tokens; float32 products): token t's queries see
+// the first n_keys0 + t keys, each 256-position chunk widened once for all tokens, the parts merged
+// per token. Against float64 for every token, with the chunk boundary inside the block (200 + 120
+// tokens), a block after it, one token, and a token that sees no key (zeros); and on a kernel row
+// type (F16, read in place) the same floats as attend() per token.
+TEST(Attention, TokensOverWidenedRowsMatchFloat64PerToken) {
+  set_bf16_dot_products(false);
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t d = 64, n_q = 3, stride = d + 32, q_stride = n_q * d + 8, out_stride = n_q * d + 5;
+  const float scale = 2.4f / std::sqrt(float(d));
+  const std::pair<DType, DType> pairs[] = {{DType::Q5_0, DType::Q5_0}, {DType::IQ4_NL, DType::F16},
+                                           {DType::BF16, DType::Q4_1}, {DType::F16, DType::F16}};
+  for (auto [k_type, v_type] : pairs) {
+    EXPECT_EQ(attention_widens_rows(k_type, v_type, d, d), k_type != DType::F16) << dtype_name(k_type);
+    const int64_t n_rows = 340;
+    const StoredRows keys = stored_rows(k_type, n_rows, d, stride, rng), vals = stored_rows(v_type, n_rows, d, stride, rng);
+    for (const auto& [n_keys0, n_tok] : {std::pair<int64_t, int64_t>{200, 120}, {270, 9}, {17, 1}, {0, 4}}) {
+      std::vector<float> q(size_t(n_tok * q_stride)), out(size_t(n_tok * out_stride), NAN), scores(size_t(n_q * n_rows));
+      for (auto& v : q) v = nd(rng);
+      attend_tokens(k_type, v_type, q.data(), q_stride, n_tok, n_q, d, keys.bytes.data(), stride, n_keys0,
+                    vals.bytes.data(), stride, d, scale, out.data(), out_stride, scores.data());
+      for (int64_t t = 0; t < n_tok; ++t) {
+        const std::string what = std::string(dtype_name(k_type)) + " token " + std::to_string(t) + " of " +
+                                 std::to_string(n_tok) + " after " + std::to_string(n_keys0);
+        const float* got = out.data() + t * out_stride;
+        if (n_keys0 + t == 0) {
+          for (int64_t j = 0; j < n_q * d; ++j) ASSERT_EQ(got[j], 0.0f) << what;
+          continue;
+        }
+        const std::vector<float> qt(q.begin() + t * q_stride, q.begin() + t * q_stride + n_q * d);
+        std::vector<double> mag;
+        const auto want = reference(qt, n_q, d, keys.values, n_keys0 + t, vals.values, d, scale, &mag);
+        for (size_t j = 0; j < want.size(); ++j) ASSERT_NEAR(got[j], want[j], 2e-5 * mag[j] + 1e-30) << what << " @" << j;
+        if (k_type == DType::F16) {
+          std::vector<float> one(size_t(n_q * d));
+          attend(k_type, v_type, qt.data(), n_q, d, keys.bytes.data(), stride, n_keys0 + t, vals.bytes.data(), stride,
+                 d, scale, one.data(), scores.data());
+          ASSERT_TRUE(std::equal(one.begin(), one.end(), got)) << what;
+        }
+      }
+    }
+  }
+}
+
 // Attention split over the keys: each part is the attention over its range and its log-sum-exp that
 // of its scores -- in float32 products within float rounding, in bf16 ones (where the CPU has them)
 // within bf16 rounding of the exact attention -- and the parts merged give the attention over all
