@@ -186,6 +186,26 @@ void widen_rows(DType type, const void* rows, int64_t stride, int64_t t0, int64_
   }
 }
 
+// A chunk of up to kWidenedKeys positions' keys and values widened to float32 (for the float32 kernels):
+// K at k, V at v, rows kw and vw floats apart. MLA's values are the first d_v values of its key rows:
+// those rows are widened once and v is k.
+struct WidenedChunk {
+  DType k_type, v_type;
+  const void *K, *V;
+  int64_t k_stride, v_stride, d_k, d_v;
+  bool shared = K == V && k_type == v_type && k_stride == v_stride;
+  int64_t kw = widened_width(k_type, shared ? std::max(d_k, d_v) : d_k);
+  int64_t vw = shared ? kw : widened_width(v_type, d_v);
+  size_t floats() const { return size_t(kWidenedKeys * (kw + (shared ? 0 : vw))); }
+  // Positions t0 .. t0 + n − 1 into buf (floats() long); k and v then point into it.
+  void widen(int64_t t0, int64_t n, float* buf) {
+    k = buf, v = shared ? buf : buf + kWidenedKeys * kw;
+    widen_rows(k_type, K, k_stride, t0, n, shared ? std::max(d_k, d_v) : d_k, buf);
+    if (!shared) widen_rows(v_type, V, v_stride, t0, n, d_v, buf + kWidenedKeys * kw);
+  }
+  const float *k = nullptr, *v = nullptr;
+};
+
 // attend_part over keys k0 .. k1 − 1 of rows that are not both kernel row types (lse may be null).
 // The bf16 kernel widens them itself, 16 positions at a time as it packs them (a float32 chunk in
 // between made decode attention at depth ~2.2× slower than over Q4_0 rows, BM_attention_cold_typed).
@@ -201,26 +221,20 @@ void attend_widened(DType k_type, const void* K, int64_t k_stride, DType v_type,
                                      at(v_type, V, v_stride, k0), v_stride, d_v, scale, out, lse);
   }
 #endif
-  // MLA's values are the first d_v values of its key rows: widen those rows once.
-  const bool shared = K == V && k_type == v_type && k_stride == v_stride;
-  const int64_t kw = widened_width(k_type, shared ? std::max(d_k, d_v) : d_k), vw = shared ? kw : widened_width(v_type, d_v);
+  WidenedChunk chunk{k_type, v_type, K, V, k_stride, v_stride, d_k, d_v};
   const int64_t n_chunks = (k1 - k0 + kWidenedKeys - 1) / kWidenedKeys;
   thread_local std::vector<float> scratch;
-  const size_t rows_size = size_t(kWidenedKeys * (kw + (shared ? 0 : vw)));
+  const size_t rows_size = chunk.floats();
   const size_t parts_size = n_chunks > 1 ? size_t(n_chunks * n_q * (d_v + 1)) : 0;
   if (scratch.size() < rows_size + parts_size) scratch.resize(rows_size + parts_size);
-  float* Kf = scratch.data();
-  float* Vf = shared ? Kf : Kf + kWidenedKeys * kw;
   float* outs = scratch.data() + rows_size;
   float* lses = outs + n_chunks * n_q * d_v;
   for (int64_t c = 0; c < n_chunks; ++c) {
     const int64_t t0 = k0 + c * kWidenedKeys, m = std::min(kWidenedKeys, k1 - t0);
-    widen_rows(k_type, K, k_stride, t0, m, shared ? std::max(d_k, d_v) : d_k, Kf);
-    if (!shared) widen_rows(v_type, V, v_stride, t0, m, d_v, Vf);
+    chunk.widen(t0, m, scratch.data());
     float* o = n_chunks > 1 ? outs + c * n_q * d_v : out;
     float* l = n_chunks > 1 ? lses + c * n_q : lse;
-    dispatch(q, n_q, d_k, static_cast<const float*>(Kf), kw, m, static_cast<const float*>(Vf), vw, d_v, scale, o,
-             scores, l, false);
+    dispatch(q, n_q, d_k, chunk.k, chunk.kw, m, chunk.v, chunk.vw, d_v, scale, o, scores, l, false);
   }
   if (n_chunks > 1) merge_attention_parts(n_chunks, n_q, d_v, outs, lses, out, lse);
   if (n_chunks == 0) {  // no keys: what the kernels give
@@ -278,14 +292,11 @@ void attend_tokens(DType k_type, DType v_type, const float* q, int64_t q_stride,
   check_rows(k_type, k_stride, v_type, v_stride, "attention");
   // Each chunk of positions is widened once and attended by every token that sees some of it; a
   // token's parts merge into its output as they come (a running log-sum-exp per query).
-  const bool shared = K == V && k_type == v_type && k_stride == v_stride;
-  const int64_t kw = widened_width(k_type, shared ? std::max(d_k, d_v) : d_k), vw = shared ? kw : widened_width(v_type, d_v);
+  WidenedChunk chunk{k_type, v_type, K, V, k_stride, v_stride, d_k, d_v};
   thread_local std::vector<float> scratch;
-  const size_t rows_size = size_t(kWidenedKeys * (kw + (shared ? 0 : vw)));
+  const size_t rows_size = chunk.floats();
   const size_t state_size = size_t(n_tok * n_q + 2 * n_q * (d_v + 1));
   if (scratch.size() < rows_size + state_size) scratch.resize(rows_size + state_size);
-  float* Kf = scratch.data();
-  float* Vf = shared ? Kf : Kf + kWidenedKeys * kw;
   float* lse = scratch.data() + rows_size;  // [n_tok][n_q]: each token's running log-sum-exps
   float* pair = lse + n_tok * n_q;          // [2][n_q][d_v]: the output so far, then the chunk's part
   float* pair_lse = pair + 2 * n_q * d_v;   // [2][n_q]
@@ -296,21 +307,20 @@ void attend_tokens(DType k_type, DType v_type, const float* q, int64_t q_stride,
   const int64_t n_keys_last = n_keys0 + n_tok - 1;
   for (int64_t c0 = 0; c0 < n_keys_last; c0 += kWidenedKeys) {
     const int64_t m = std::min(kWidenedKeys, n_keys_last - c0);
-    widen_rows(k_type, K, k_stride, c0, m, shared ? std::max(d_k, d_v) : d_k, Kf);
-    if (!shared) widen_rows(v_type, V, v_stride, c0, m, d_v, Vf);
+    chunk.widen(c0, m, scratch.data());
     for (int64_t t = std::max<int64_t>(0, c0 + 1 - n_keys0); t < n_tok; ++t) {
       const int64_t seen = std::min(m, n_keys0 + t - c0);
       float* o = out + t * out_stride;
       float* l = lse + t * n_q;
       if (c0 == 0) {  // the first part is the output so far
-        dispatch(q + t * q_stride, n_q, d_k, static_cast<const float*>(Kf), kw, seen, static_cast<const float*>(Vf),
-                 vw, d_v, scale, o, scores, l, false);
+        dispatch(q + t * q_stride, n_q, d_k, chunk.k, chunk.kw, seen, chunk.v, chunk.vw, d_v, scale, o, scores, l,
+                 false);
         continue;
       }
       std::copy_n(o, n_q * d_v, pair);
       std::copy_n(l, n_q, pair_lse);
-      dispatch(q + t * q_stride, n_q, d_k, static_cast<const float*>(Kf), kw, seen, static_cast<const float*>(Vf), vw,
-               d_v, scale, pair + n_q * d_v, scores, pair_lse + n_q, false);
+      dispatch(q + t * q_stride, n_q, d_k, chunk.k, chunk.kw, seen, chunk.v, chunk.vw, d_v, scale, pair + n_q * d_v,
+               scores, pair_lse + n_q, false);
       merge_attention_parts(2, n_q, d_v, pair, pair_lse, o, l);
     }
   }

@@ -257,6 +257,89 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
 
 }  // namespace
 
+namespace {
+
+// The block-scaled products (matmul_rows_block_scaled) of rows [row0, row0 + n_rows), checked; one way each.
+struct ScaledRows {
+  const TensorView& w;
+  const float* scales;
+  int64_t scale_cols, block, row0, n_rows;
+  const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * stride(); }
+  size_t stride() const { return row_bytes(w.type, w.ne[0]); }
+};
+
+// Prefill with bf16 products: the scales go into the weights as the tile lays them out, so the
+// activations are rounded once for every row block (scaling the activations instead meant a pass over
+// them per row block: DeepSeek-0.66B FP8 prefill ran at ~0.8x its BF16 GGUF).
+void scaled_prefill_bf16(const ScaledRows& m, GemmScaledTileFn tile, const float* x, int64_t n_tok, float* y,
+                         ThreadPool& pool) {
+  const int64_t k = m.w.ne[0];
+  size_t act_stride = 0;
+  const uint8_t* a0 = activations_for(backend(), DType::BF16, x, n_tok, k, &act_stride, pool);
+  pool.parallel_for(m.n_rows, 2 * kRowTile, [&](int64_t b, int64_t e) {
+    const BlockScales sc{m.scales, m.scale_cols, m.block, m.row0 + b};
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
+      tile(k, m.row(m.row0 + b), m.stride(), e - b, sc, a0 + static_cast<size_t>(t0) * act_stride, act_stride,
+           std::min(kTokChunk, n_tok - t0), y + t0 * m.n_rows + b, m.n_rows);
+  });
+}
+
+// Elsewhere W[r][c] = w[r][c] · s[r / block][c / block], so for the rows of one row block rb,
+// y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. Decode: one parallel
+// pass in which each thread scales x once per row block it meets.
+void scaled_decode(const ScaledRows& m, const float* x, float* y, ThreadPool& pool) {
+  const Backend& be = backend();
+  const int64_t k = m.w.ne[0];
+  const GemvFn gemv = gemv_kernel(be, m.w.type, k);
+  const VecDotFn dot = vec_dot_for(*be.dot, m.w.type);
+  pool.parallel_for(m.n_rows, 16, [&](int64_t b, int64_t e) {
+    thread_local std::vector<float> xs;
+    xs.resize(static_cast<size_t>(k));
+    int64_t scaled_for = -1;  // the row block xs holds x scaled for
+    for (int64_t r = m.row0 + b; r < m.row0 + e;) {
+      const int64_t rb = r / m.block, r_end = std::min(m.row0 + e, (rb + 1) * m.block);
+      if (rb != scaled_for) {
+        scale_blocks(xs.data(), x, m.scales + rb * m.scale_cols, m.block, k);
+        scaled_for = rb;
+      }
+      if (gemv) {
+        gemv(k, m.row(r), m.stride(), r_end - r, xs.data(), y + (r - m.row0));
+      } else {
+        for (int64_t i = r; i < r_end; ++i) y[i - m.row0] = dot(k, m.row(i), xs.data());
+      }
+      r = r_end;
+    }
+  });
+}
+
+// Several tokens in float32 products: one parallel pass over (row block, chunk of tokens) items, each
+// scaling its tokens and running serially (a parallel pass per row block, with the scaling on one
+// thread between them, left DeepSeek-0.66B FP8 prefill at ~1/5 of its Q8_0 speed). The tokens are split
+// only as far as needed for ~4 items per thread: each item lays out its block's weights for the tile again.
+void scaled_prefill_f32(const ScaledRows& m, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+  const int64_t k = m.w.ne[0], block = m.block;
+  const int64_t rb0 = m.row0 / block, rb1 = (m.row0 + m.n_rows + block - 1) / block;
+  const int64_t want_chunks = (4 * pool.size() + (rb1 - rb0) - 1) / (rb1 - rb0);
+  const int64_t chunk = std::max<int64_t>(16, (n_tok + want_chunks - 1) / want_chunks);
+  const int64_t n_chunks = (n_tok + chunk - 1) / chunk;
+  pool.parallel_for((rb1 - rb0) * n_chunks, 1, [&](int64_t u0, int64_t u1) {
+    thread_local std::vector<float> xs, ys;
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t rb = rb0 + u / n_chunks, t0 = (u % n_chunks) * chunk, n = std::min(chunk, n_tok - t0);
+      const int64_t r0 = std::max(m.row0, rb * block), rows = std::min(m.row0 + m.n_rows, (rb + 1) * block) - r0;
+      xs.resize(static_cast<size_t>(n * k));
+      for (int64_t t = 0; t < n; ++t)
+        scale_blocks(xs.data() + t * k, x + (t0 + t) * k, m.scales + rb * m.scale_cols, block, k);
+      ys.resize(static_cast<size_t>(n * rows));
+      matmul_rows(m.w, r0, rows, xs.data(), n, ys.data(), serial_pool());
+      for (int64_t t = 0; t < n; ++t)
+        std::copy_n(ys.data() + t * rows, rows, y + (t0 + t) * m.n_rows + (r0 - m.row0));
+    }
+  });
+}
+
+}  // namespace
+
 void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t scale_cols, int64_t block,
                               int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
   check(w, row0, n_rows, x, n_tok, y);
@@ -268,73 +351,12 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
     fail("matmul: block scales on tensor ", w.name, " of type ", dtype_name(w.type), " (float-activation types only)");
   }
   if (n_rows == 0 || n_tok == 0) return;
-  const Backend& be = backend();
-  const size_t w_stride = row_bytes(w.type, k);
-  const uint8_t* w0 = static_cast<const uint8_t*>(w.data);
-
-  // Prefill with bf16 products: the scales go into the weights as the tile lays them out, so the
-  // activations are rounded once for every row block (scaling the activations instead meant a pass
-  // over them per row block: DeepSeek-0.66B FP8 prefill ran at ~0.8x its BF16 GGUF).
-  if (const GemmScaledTileFn scaled = n_tok > 1 ? bf16_scaled_kernel(be, w.type, k, block) : nullptr) {
-    size_t act_stride = 0;
-    const uint8_t* a0 = activations_for(be, DType::BF16, x, n_tok, k, &act_stride, pool);
-    pool.parallel_for(n_rows, 2 * kRowTile, [&](int64_t b, int64_t e) {
-      const BlockScales sc{scales, scale_cols, block, row0 + b};
-      for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
-        scaled(k, w0 + static_cast<size_t>(row0 + b) * w_stride, w_stride, e - b, sc,
-               a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
-               y + t0 * n_rows + b, n_rows);
-    });
-    return;
+  const ScaledRows m{w, scales, scale_cols, block, row0, n_rows};
+  if (n_tok == 1) return scaled_decode(m, x, y, pool);
+  if (const GemmScaledTileFn tile = bf16_scaled_kernel(backend(), w.type, k, block)) {
+    return scaled_prefill_bf16(m, tile, x, n_tok, y, pool);
   }
-
-  // Otherwise W[r][c] = w[r][c] · s[r / block][c / block], so for the rows of one row block rb,
-  // y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. Decode: one parallel
-  // pass in which each thread scales x once per row block it meets.
-  if (n_tok == 1) {
-    const GemvFn gemv = gemv_kernel(be, w.type, k);
-    const VecDotFn dot = vec_dot_for(*be.dot, w.type);
-    pool.parallel_for(n_rows, 16, [&](int64_t b, int64_t e) {
-      thread_local std::vector<float> xs;
-      xs.resize(static_cast<size_t>(k));
-      int64_t scaled_for = -1;  // the row block xs holds x scaled for
-      for (int64_t r = row0 + b; r < row0 + e;) {
-        const int64_t rb = r / block, r_end = std::min(row0 + e, (rb + 1) * block);
-        if (rb != scaled_for) {
-          scale_blocks(xs.data(), x, scales + rb * scale_cols, block, k);
-          scaled_for = rb;
-        }
-        const uint8_t* wr = w0 + static_cast<size_t>(r) * w_stride;
-        if (gemv) {
-          gemv(k, wr, w_stride, r_end - r, xs.data(), y + (r - row0));
-        } else {
-          for (int64_t i = r; i < r_end; ++i) y[i - row0] = dot(k, w0 + static_cast<size_t>(i) * w_stride, xs.data());
-        }
-        r = r_end;
-      }
-    });
-    return;
-  }
-  // Several tokens: one parallel pass over (row block, chunk of tokens) items, each scaling its tokens
-  // and running serially (a parallel pass per row block, with the scaling on one thread between
-  // them, left DeepSeek-0.66B FP8 prefill at ~1/5 of its Q8_0 speed). The tokens are split only as
-  // far as needed for ~4 items per thread: each item lays out its block's weights for the tile again.
-  const int64_t rb0 = row0 / block, rb1 = (row0 + n_rows + block - 1) / block;
-  const int64_t want_chunks = (4 * pool.size() + (rb1 - rb0) - 1) / (rb1 - rb0);
-  const int64_t chunk = std::max<int64_t>(16, (n_tok + want_chunks - 1) / want_chunks);
-  const int64_t n_chunks = (n_tok + chunk - 1) / chunk;
-  pool.parallel_for((rb1 - rb0) * n_chunks, 1, [&](int64_t u0, int64_t u1) {
-    thread_local std::vector<float> xs, ys;
-    for (int64_t u = u0; u < u1; ++u) {
-      const int64_t rb = rb0 + u / n_chunks, t0 = (u % n_chunks) * chunk, m = std::min(chunk, n_tok - t0);
-      const int64_t r0 = std::max(row0, rb * block), rows = std::min(row0 + n_rows, (rb + 1) * block) - r0;
-      xs.resize(static_cast<size_t>(m * k));
-      for (int64_t t = 0; t < m; ++t) scale_blocks(xs.data() + t * k, x + (t0 + t) * k, scales + rb * scale_cols, block, k);
-      ys.resize(static_cast<size_t>(m * rows));
-      matmul_rows(w, r0, rows, xs.data(), m, ys.data(), serial_pool());
-      for (int64_t t = 0; t < m; ++t) std::copy_n(ys.data() + t * rows, rows, y + (t0 + t) * n_rows + (r0 - row0));
-    }
-  });
+  scaled_prefill_f32(m, x, n_tok, y, pool);
 }
 
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
