@@ -18,9 +18,6 @@ void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, 
     matmul_rows(l.w, row0, n_rows, x, n, y, pool);
     return;
   }
-  if (row0 < 0 || n_rows < 0 || row0 + n_rows > l.out()) {
-    fail("linear_rows: rows ", row0, "..", row0 + n_rows, " out of range for tensor ", l.w.name);
-  }
   matmul_rows_block_scaled(l.w, static_cast<const float*>(l.scale_inv.data), l.scale_inv.ne[0], kFp8Block, row0,
                            n_rows, x, n, y, pool);
 }

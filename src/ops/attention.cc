@@ -164,9 +164,6 @@ void with_typed_rows(DType k_type, const void* K, DType v_type, const void* V, c
 // log-sum-exps (merge_attention_parts), as the threads' key ranges of a decode do.
 constexpr int64_t kWidenedKeys = 256;
 
-// Values per widened row: d, or whole blocks up to the one holding value d − 1.
-int64_t widened_width(DType type, int64_t d) { return is_block_row_type(type) ? (d + 31) / 32 * 32 : d; }
-
 // Rows t0 .. t0 + n − 1 of `type` (row t at rows + t · stride values), their first
 // widened_width(type, d) values in float32 to dst, rows widened_width apart. On x86 backends with AVX2
 // (all but scalar) through widen_row_avx2 (attention_avx2.cc), ~10× the scalar dequantizer's speed, on

@@ -304,7 +304,7 @@ void attend_widened_avx512bf16(const float* q, int64_t n_q, int64_t d_k, DType k
   if (d_k > kMaxWidth || d_v > kMaxWidth) fail("attention in bf16: rows of ", std::max(d_k, d_v), " (", kMaxWidth, " at most)");
   const auto source = [](DType type, const void* rows, int64_t stride, int64_t d) {
     return WidenedRows{type, static_cast<const uint8_t*>(rows), row_bytes(type, stride),
-                       is_block_row_type(type) ? (d + 31) / 32 * 32 : d};
+                       widened_width(type, d)};
   };
   const WidenedRows keys = source(k_type, K, k_stride, d_k), values = source(v_type, V, v_stride, d_v);
   alignas(64) uint16_t buffer[kKeyBlock * kMaxWidth];

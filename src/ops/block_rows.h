@@ -78,5 +78,8 @@ inline bool is_cache_row_type(DType type) {
 }
 // The cache types stored in blocks of 32 values: rows must be whole blocks.
 inline bool is_block_row_type(DType type) { return is_cache_row_type(type) && type != DType::F32 && type != DType::F16 && type != DType::BF16; }
+// Values per row widened to float32 from such a row's first d: d, or whole blocks up to the one holding
+// value d − 1.
+inline int64_t widened_width(DType type, int64_t d) { return is_block_row_type(type) ? (d + 31) / 32 * 32 : d; }
 
 }  // namespace r1
