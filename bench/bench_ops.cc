@@ -287,6 +287,60 @@ void BM_attention_latent(benchmark::State& state) {
 }
 BENCHMARK(BM_attention_latent)->Arg(0)->Arg(1)->ArgName("bf16")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// MLA's per-head projections in decode, DeepSeek-V3-0.66B's shapes (16 heads, latent 256, head dims
+// 64) from a Q8_0 GGUF with a combined attn_kv_b (model/deepseek_weights.cc): absorbing W_UK into the
+// queries (per head 256 rows of 64 in the F16 transposed copy) and decompressing the latents with W_UV
+// (per head 64 Q8_0 rows of 256). The matrices of 512 layers are used in turn (>= 140 MB), so the
+// weights come from memory. Arg case: 0 W_UK, one matmul_rows per head, each thread taking every
+// other head (before matmul_heads); 1 W_UK through matmul_heads; 2 W_UV read in place, every other
+// 64 rows of attn_kv_b, as case 0; 3 W_UV copied at load (the heads' rows one after another) through
+// matmul_heads. GB/s counts the bytes used. Two threads.
+void BM_mla_heads(benchmark::State& state) {
+  constexpr int64_t kHeads = 16, kRank = 256, kHead = 64, kLayers = 512;
+  const int64_t which = state.range(0);
+  const bool uv = which >= 2, heads = which % 2 == 1;
+  const int64_t k = uv ? kRank : kHead, rows = uv ? kHead : kRank;
+  const int64_t stride = which == 2 ? 2 * kHead : rows, row0 = which == 2 ? kHead : 0;  // in attn_kv_b: [k | v] per head
+  static ThreadPool tp(2);
+  const DType t = uv ? DType::Q8_0 : DType::F16;
+  const size_t rb = row_bytes(t, k), mat = rb * size_t(kHeads * stride);
+  std::vector<uint8_t> bytes(mat * kLayers);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t r = 0; r < kHeads * stride; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(t, row.data(), bytes.data() + size_t(r) * rb, k);
+  }
+  for (int64_t l = 1; l < kLayers; ++l) std::copy_n(bytes.begin(), mat, bytes.begin() + l * mat);
+  std::vector<float> x(size_t(kHeads * k)), y(size_t(kHeads * rows));
+  for (auto& v : x) v = d(rng);
+  TensorView w;
+  w.type = t;
+  w.n_dims = 3;
+  w.ne = {k, stride, kHeads, 1};
+  w.nbytes = mat;
+  int64_t layer = 0;
+  for (auto _ : state) {
+    w.data = bytes.data() + size_t(layer) * mat;
+    if (heads) {
+      matmul_heads(w, kHeads, x.data(), k, y.data(), tp);
+    } else {
+      tp.run([&](int tid, int nt) {
+        for (int64_t h = tid; h < kHeads; h += nt)
+          matmul_rows(w, row0 + h * stride, rows, x.data() + h * k, 1, y.data() + h * rows, serial_pool());
+      });
+    }
+    benchmark::DoNotOptimize(y.data());
+    layer = (layer + 1) % kLayers;
+  }
+  const char* labels[] = {"W_UK f16, per-head matmul_rows", "W_UK f16, matmul_heads",
+                          "W_UV q8_0 in attn_kv_b, per-head matmul_rows", "W_UV q8_0 copied, matmul_heads"};
+  state.SetLabel(labels[which]);
+  state.counters["GB/s"] = benchmark::Counter(double(rb) * double(kHeads * rows) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_mla_heads)->DenseRange(0, 3)->ArgName("case")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // Prompt attention at depth as a dense model computes it: one token's 6 query heads (Qwen-1.5B) over
 // 4096 positions of one KV head, keys and values in L2/L3 (one head's F16 cache, 2 MiB), so the
 // multiply-adds bound it. Arg: float32 products on the F16 rows (attend), or bf16 products on rows

@@ -111,6 +111,23 @@ class Binder {
     return converted;
   }
 
+  // Rows of a stored tensor, bytes as they are, one after another: rows [row0 + g·stride, + rows)
+  // for g < groups, a tensor of ne {src.ne[0], rows, groups}.
+  TensorView own_rows(const std::string& name, const TensorView& src, int64_t row0, int64_t stride, int64_t rows,
+                      int64_t groups) {
+    const size_t rb = row_bytes(src.type, src.ne[0]);
+    std::vector<uint8_t>& buf = store_.emplace_back(rb * static_cast<size_t>(rows * groups));
+    for (int64_t g = 0; g < groups; g++) std::memcpy(buf.data() + g * rows * rb, src.row(row0 + g * stride), rows * rb);
+    TensorView t;
+    t.name = name;
+    t.type = src.type;
+    t.n_dims = 3;
+    t.ne = {src.ne[0], rows, groups, 1};
+    t.data = buf.data();
+    t.nbytes = buf.size();
+    return t;
+  }
+
   TensorView own_f32(const std::string& name, std::array<int64_t, 4> ne, int n_dims, const std::vector<float>& v) {
     return own(name, ne, n_dims, DType::F32, v);
   }
@@ -165,10 +182,11 @@ TensorView expert_slice(const TensorView& stacked, int64_t e) {
 
 // wk_b / wv_b from a combined up-projection {kv_lora, n_head·(nope + v)} (GGUF attn_kv_b or HF
 // kv_b_proj): per head h, rows h·(nope+v) .. +nope are W_UK_h and the next v rows W_UV_h.
-// W_UV_h is used in place (rows of the stored matrix). W_UK_h is needed transposed, so it is copied:
-// exactly in the source's float type, F32 for FP8 and for values beyond F16's range, else F16 — a
-// quantized source's dequantized values rounded once more (2^-11 relative), which halves the
-// copy's memory and the bytes each decoded token reads from it.
+// W_UK_h is needed transposed, so it is copied: exactly in the source's float type, F32 for FP8 and
+// for values beyond F16's range, else F16 — a quantized source's dequantized values rounded once
+// more (2^-11 relative), which halves the copy's memory and the bytes each decoded token reads from
+// it. W_UV's rows are copied as stored, the heads one after another (attn_v_b's layout): decode
+// read them in place, every other v rows, ~1.5x slower (BM_mla_heads). FP8's are scaled to F32.
 void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeights& w) {
   const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, per = nope + v;
   std::vector<float> row(static_cast<size_t>(r));
@@ -189,9 +207,7 @@ void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeight
   const DType k_type = float_source ? t : !fp8 && largest <= 65504.0f ? DType::F16 : DType::F32;
   w.wk_b = b.own(kv_b.w.name + " (k part, transposed)", {nope, r, H, 1}, 3, k_type, k);
   if (!fp8) {
-    w.wv_b = kv_b.w;
-    w.wv_row0 = nope;
-    w.wv_head_stride = per;
+    w.wv_b = b.own_rows(kv_b.w.name + " (v part)", kv_b.w, nope, per, v, H);
     return;
   }
   std::vector<float> vv(static_cast<size_t>(H * v * r));  // FP8: the block scales need applying
@@ -199,8 +215,6 @@ void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeight
     for (int64_t d = 0; d < v; d++) linear_row(kv_b, h * per + nope + d, vv.data() + (h * v + d) * r);
   }
   w.wv_b = b.own(kv_b.w.name + " (v part)", {r, v, H, 1}, 3, DType::F32, vv);
-  w.wv_row0 = 0;
-  w.wv_head_stride = v;
 }
 
 void check_mla_split_types(const Binder& b, const TensorView& t) {
@@ -231,8 +245,6 @@ DeepseekLayer bind_gguf_layer(const DeepseekConfig& c, Binder& b, int64_t l) {
     a.wv_b = b.need(p + "attn_v_b.weight", {c.kv_lora_rank, c.v_head_dim, H, 1}, 3);
     check_mla_split_types(b, a.wk_b);
     check_mla_split_types(b, a.wv_b);
-    a.wv_row0 = 0;
-    a.wv_head_stride = c.v_head_dim;
   } else {
     bind_kv_b(c, b.linear(p + "attn_kv_b.weight", c.kv_lora_rank, H * (c.qk_nope_dim + c.v_head_dim)), b, a);
   }

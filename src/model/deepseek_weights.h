@@ -30,12 +30,10 @@ struct MlaWeights {
   TensorView kv_a_norm;       // {kv_lora_rank} F32
   // The up-projection in absorbed orientation. W_UK_hᵀ = rows h·kv_lora .. of wk_b (kv_lora rows of
   // qk_nope): attn_k_b as stored, or made at load from attn_kv_b / kv_b_proj (deepseek_weights.cc).
-  // W_UV_h = rows wv_row0 + h·wv_head_stride .. + v_head of wv_b (rows of kv_lora): attn_v_b as
-  // stored (row0 0, stride v_head), or the combined attn_kv_b / kv_b_proj itself (row0 qk_nope,
-  // stride qk_nope + v_head; a copy only for FP8, whose block scales need applying).
+  // W_UV_h = rows h·v_head .. + v_head of wv_b (rows of kv_lora): attn_v_b as stored, or copied at
+  // load from attn_kv_b / kv_b_proj.
   TensorView wk_b;            // {qk_nope, kv_lora_rank, n_head}
-  TensorView wv_b;            // {kv_lora_rank, v_head, n_head} or {kv_lora_rank, n_head·(qk_nope + v_head)}
-  int64_t wv_row0 = 0, wv_head_stride = 0;
+  TensorView wv_b;            // {kv_lora_rank, v_head, n_head}
   Linear wo;                  // {n_head·v_head, n_embd}
 };
 

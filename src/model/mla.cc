@@ -131,23 +131,15 @@ bool mla_decompressed_pays(const DeepseekConfig& c, int64_t pos0, int64_t n) {
 
 namespace {
 
-// For every head h: dst[i][h] (rows values at stride H·rows) = rows [row0 + h·head_stride, + rows)
-// of w times src[i][h] (w.ne[0] values at src_stride, offset h·src_head). One token (decode): each
-// thread takes whole heads, one parallel step instead of one per head.
-void per_head_matmul(const TensorView& w, int64_t row0, int64_t head_stride, int64_t rows, int64_t H, const float* src,
-                     int64_t src_stride, int64_t src_head, int64_t n, float* dst, MlaScratch& s, ThreadPool& pool) {
-  const int64_t k = w.ne[0];
-  if (n == 1) {
-    pool.run([&](int tid, int nt) {
-      for (int64_t h = tid; h < H; h += nt) {
-        matmul_rows(w, row0 + h * head_stride, rows, src + h * src_head, 1, dst + h * rows, serial_pool());
-      }
-    });
-    return;
-  }
+// For every head h: dst[i][h] (rows values at stride H·rows) = the rows of head h in w (w.rows() / H
+// of them) times src[i][h] (w.ne[0] values at src_stride, offset h·src_head).
+void per_head_matmul(const TensorView& w, int64_t H, const float* src, int64_t src_stride, int64_t src_head, int64_t n,
+                     float* dst, MlaScratch& s, ThreadPool& pool) {
+  if (n == 1) return matmul_heads(w, H, src, src_head, dst, pool);
+  const int64_t k = w.ne[0], rows = w.rows() / H;
   for (int64_t h = 0; h < H; h++) {
     for (int64_t i = 0; i < n; i++) std::copy_n(src + i * src_stride + h * src_head, k, s.head_in.data() + i * k);
-    matmul_rows(w, row0 + h * head_stride, rows, s.head_in.data(), n, s.head_out.data(), pool);
+    matmul_rows(w, h * rows, rows, s.head_in.data(), n, s.head_out.data(), pool);
     for (int64_t i = 0; i < n; i++) std::copy_n(s.head_out.data() + i * rows, rows, dst + (i * H + h) * rows);
   }
 }
@@ -170,7 +162,7 @@ void decompress_head(const DeepseekConfig& c, const MlaWeights& w, const TensorV
       for (int64_t d = 0; d < nope; d++) s.w_head[size_t(d * r + j)] = col[d];
     }
     for (int64_t d = v * tid / nt; d < v * (tid + 1) / nt; d++) {
-      dequantize_row(w.wv_b.type, w.wv_b.row(w.wv_row0 + h * w.wv_head_stride + d), s.w_head.data() + (nope + d) * r, r);
+      dequantize_row(w.wv_b.type, w.wv_b.row(h * v + d), s.w_head.data() + (nope + d) * r, r);
     }
   });
   matmul(w_head, s.latents.data(), N, s.kv_head.data(), pool);
@@ -255,7 +247,7 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
   const int64_t H = c.n_head, qk = c.qk_head_dim(), nope = c.qk_nope_dim, rope = c.qk_rope_dim;
   const int64_t r = c.kv_lora_rank, latent = c.latent_dim();
   // Absorb W_UK into the query: q_abs[i][h] = W_UK_hᵀ q_nope[i][h].
-  per_head_matmul(w.wk_b, 0, r, r, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
+  per_head_matmul(w.wk_b, H, s.q.data(), H * qk, qk, n, s.q_abs.data(), s, pool);
 
   // One token over a long cache: the positions are split between the threads, each attending every
   // head over its share (one read of its rows, shared by all heads: ~1.3× faster than half of the
@@ -300,8 +292,7 @@ void attend_absorbed(const DeepseekConfig& c, const MlaWeights& w, const LatentS
   }
 
   // Decompress each head's latent with W_UV.
-  per_head_matmul(w.wv_b, w.wv_row0, w.wv_head_stride, c.v_head_dim, H, s.u.data(), H * r, r, n, s.att.data(), s,
-                  pool);
+  per_head_matmul(w.wv_b, H, s.u.data(), H * r, r, n, s.att.data(), s, pool);
 }
 
 // Whether the pass is one sequence's consecutive positions (a prompt), and its form should be decompressed.

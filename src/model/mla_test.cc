@@ -66,7 +66,7 @@ std::vector<double> naive_mla(const DeepseekConfig& c, const MlaWeights& w, cons
   }
   for (int64_t h = 0; h < H; h++) {
     for (int64_t d = 0; d < v; d++) {
-      const int64_t row = w.wv_row0 + h * w.wv_head_stride + d;
+      const int64_t row = h * v + d;
       dequantize_row(w.wv_b.type, static_cast<const uint8_t*>(w.wv_b.data) + size_t(row) * row_bytes(w.wv_b.type, r),
                      vb.data() + (h * v + d) * r, r);
     }

@@ -18,6 +18,11 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
 
+// One token through the heads of w, whose rows are n_heads blocks of w.rows() / n_heads:
+// y[h][i] = row i of block h times x + h·x_head (w.ne[0] values). MLA's decode absorbs W_UK into each
+// head's query and decompresses each head's latent with W_UV this way: one parallel step.
+void matmul_heads(const TensorView& w, int64_t n_heads, const float* x, int64_t x_head, float* y, ThreadPool& pool);
+
 // matmul_rows through weights whose values are w[r][c] · scales[r / block][c / block] (DeepSeek's FP8
 // weights and their 128×128 `scale_inv` blocks; scale_cols = ceil(K / block) floats per row block).
 // Float-activation weight types only (F32, F16, BF16, F8_E4M3). Decode keeps float32 (x scaled per row

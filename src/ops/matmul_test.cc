@@ -447,6 +447,38 @@ TEST(Matmul, RowsOfStackedTensor) {
   EXPECT_EQ(y, y_slice);
 }
 
+// matmul_heads is one matmul_rows per head, in one parallel step: every backend and weight type,
+// each head with its own activations, bit for bit what matmul_rows gives for the head, on 1 to 4
+// threads (more threads than heads included). Rows that are not whole heads are an error.
+TEST(Matmul, HeadsAreMatmulRowsPerHead) {
+  for (DType type : kWeightTypes)
+  for (auto [k, rows] : {std::pair<int64_t, int64_t>{64, 24}, {256, 8}, {512, 5}}) {
+    if (k % dtype_traits(type).block_size != 0) continue;
+    const int64_t H = 3;
+    Weights w = make_weights(type, k, H * rows, static_cast<uint32_t>(k + rows));
+    w.view.n_dims = 3;
+    w.view.ne = {k, rows, H, 1};
+    const auto x = random_acts(H * (k + 7), static_cast<uint32_t>(rows));
+    for (const char* b : backends()) {
+      ASSERT_TRUE(force_matmul_backend(b));
+      std::vector<float> want(H * rows);
+      for (int64_t h = 0; h < H; h++)
+        matmul_rows(w.view, h * rows, rows, x.data() + h * (k + 7), 1, want.data() + h * rows, serial_pool());
+      for (int threads : {1, 2, 3, 4}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(H * rows, NAN);
+        matmul_heads(w.view, H, x.data(), k + 7, y.data(), pool);
+        for (int64_t i = 0; i < H * rows; i++)
+          ASSERT_EQ(y[i], want[i]) << dtype_name(type) << " " << b << " K=" << k << " threads " << threads << " i=" << i;
+      }
+    }
+    ThreadPool pool(2);
+    std::vector<float> y(H * rows);
+    EXPECT_THROW(matmul_heads(w.view, 7, x.data(), k + 7, y.data(), pool), Error);  // 7 divides none of them
+  }
+  force_matmul_backend("auto");
+}
+
 // Q4_0 / Q8_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back (rows
 // past the last whole group untouched), and matmul / matmul_rows on the repacked tensor give on every
 // backend what they give on the file's layout: the exact product to float rounding, and the scalar
