@@ -185,8 +185,9 @@ TensorView expert_slice(const TensorView& stacked, int64_t e) {
 // W_UK_h is needed transposed, so it is copied: exactly in the source's float type, F32 for FP8 and
 // for values beyond F16's range, else F16 — a quantized source's dequantized values rounded once
 // more (2^-11 relative), which halves the copy's memory and the bytes each decoded token reads from
-// it. W_UV's rows are copied as stored, the heads one after another (attn_v_b's layout): decode
-// read them in place, every other v rows, ~1.5x slower (BM_mla_heads). FP8's are scaled to F32.
+// it. W_UV's rows are copied as stored, the heads one after another (attn_v_b's layout): read in
+// place (v rows used, nope skipped, per head) decode took ~1.9x as long on them (BM_mla_heads
+// cases 2 and 3). FP8's are scaled to F32.
 void bind_kv_b(const DeepseekConfig& c, const Linear& kv_b, Binder& b, MlaWeights& w) {
   const int64_t H = c.n_head, r = c.kv_lora_rank, nope = c.qk_nope_dim, v = c.v_head_dim, per = nope + v;
   std::vector<float> row(static_cast<size_t>(r));

@@ -428,7 +428,7 @@ void matmul_heads(const TensorView& w, int64_t n_heads, const float* x, int64_t 
   const GemvFn gemv = w.layout == RowLayout::Plain ? gemv_kernel(be, w.type, k) : nullptr;
   const size_t w_stride = row_bytes(w.type, k);
   // Contiguous heads per thread: each thread's rows are one forward stream, which the kernels'
-  // prefetch follows from head to head (every other head per thread read ~2x slower, BM_mla_heads).
+  // prefetch follows from head to head (every other head per thread took 1.3-2x as long, BM_mla_heads).
   pool.run([&](int tid, int nt) {
     for (int64_t h = n_heads * tid / nt; h < n_heads * (tid + 1) / nt; h++) {
       if (!gemv) {
