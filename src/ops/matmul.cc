@@ -422,24 +422,13 @@ void matmul_heads(const TensorView& w, int64_t n_heads, const float* x, int64_t 
   if (n_heads <= 0 || w.rows() % n_heads != 0) {
     fail("matmul: tensor ", w.name, " with ", w.rows(), " rows is not ", n_heads, " heads of equal rows");
   }
-  check(w, 0, w.rows(), x, 1, y);
-  const int64_t k = w.ne[0], rows = w.rows() / n_heads;
-  const Backend& be = backend();
-  const GemvFn gemv = w.layout == RowLayout::Plain ? gemv_kernel(be, w.type, k) : nullptr;
-  const size_t w_stride = row_bytes(w.type, k);
+  const int64_t rows = w.rows() / n_heads;
   // Contiguous heads per thread: each thread's rows are one forward stream, which the kernels'
-  // prefetch follows from head to head (every other head per thread took 1.3-2x as long, BM_mla_heads).
+  // prefetch follows from head to head (every other head per thread took ~1.3x as long on W_UK,
+  // BM_mla_heads cases 0 and 1).
   pool.run([&](int tid, int nt) {
-    for (int64_t h = n_heads * tid / nt; h < n_heads * (tid + 1) / nt; h++) {
-      if (!gemv) {
-        matmul_rows(w, h * rows, rows, x + h * x_head, 1, y + h * rows, serial_pool());
-        continue;
-      }
-      size_t act_stride = 0;
-      const uint8_t* a = activations_for(be, activation_type_for(w.type), x + h * x_head, 1, k, &act_stride, serial_pool());
-      gemv(k, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(h * rows) * w_stride, w_stride, rows, a,
-           y + h * rows);
-    }
+    for (int64_t h = n_heads * tid / nt; h < n_heads * (tid + 1) / nt; h++)
+      matmul_rows(w, h * rows, rows, x + h * x_head, 1, y + h * rows, serial_pool());
   });
 }
 
