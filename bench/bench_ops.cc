@@ -130,10 +130,14 @@ BENCHMARK(BM_matmul_backend)
 // Decode as the model sees it: one token against weights that are not in cache. The matrices
 // above fit in L3 (7.7 MB at Q4_0), which flatters the one-token kernels; here copies of the FFN
 // matrix totalling >= 256 MB are used in turn, so every call streams its weights from memory.
-// Args: weight type (index into kTypes), threads. Compare GB/s with `r1 bench --stream`.
+// Args: weight type (index into kTypes), threads, shape: 0 the FFN's gate/up (k = 1536), 1 its
+// down projection (k = 8960, whose float32 activation fills most of L1). Compare GB/s with
+// `r1 bench --stream`.
 void BM_gemv_cold(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   const int n_threads = static_cast<int>(state.range(1));
+  const bool down = state.range(2) == 1;
+  const int64_t kK = down ? ::r1::kN : ::r1::kK, kN = down ? ::r1::kK : ::r1::kN;
   static ThreadPool pool1(1), pool2(2);
   ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
   std::mt19937 rng(1);
@@ -165,8 +169,8 @@ void BM_gemv_cold(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_gemv_cold)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}})
-    ->ArgNames({"type", "threads"})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}, {0, 1}})
+    ->ArgNames({"type", "threads", "shape"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
