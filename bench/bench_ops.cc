@@ -137,26 +137,26 @@ void BM_gemv_cold(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   const int n_threads = static_cast<int>(state.range(1));
   const bool down = state.range(2) == 1;
-  const int64_t kK = down ? ::r1::kN : ::r1::kK, kN = down ? ::r1::kK : ::r1::kN;
+  const int64_t cols = down ? kN : kK, rows = down ? kK : kN;  // k and output rows
   static ThreadPool pool1(1), pool2(2);
   ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 0.05f);
-  const size_t rb = row_bytes(t, kK), mat = rb * kN;
+  const size_t rb = row_bytes(t, cols), mat = rb * rows;
   const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
   std::vector<uint8_t> bytes(mat * copies);
-  std::vector<float> row(kK);
-  for (int64_t r = 0; r < kN; ++r) {
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
     for (auto& v : row) v = d(rng);
-    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+    quantize_row(t, row.data(), bytes.data() + r * rb, cols);
   }
   for (size_t c = 1; c < copies; ++c) std::copy(bytes.begin(), bytes.begin() + mat, bytes.begin() + c * mat);
-  std::vector<float> x(kK), y(kN);
+  std::vector<float> x(cols), y(rows);
   for (auto& v : x) v = d(rng);
   TensorView w;
   w.type = t;
   w.n_dims = 2;
-  w.ne = {kK, kN, 1, 1};
+  w.ne = {cols, rows, 1, 1};
   w.nbytes = mat;
   size_t c = 0;
   for (auto _ : state) {

@@ -39,8 +39,9 @@ inline float fp16_to_f32_fast(uint16_t h) { return _cvtsh_ss(h); }
 // lie in later rows near a row's end: rows are contiguous). The hardware prefetcher alone kept
 // one thread at ~28 GB/s on BM_gemv_cold (Q4_0); 16 KiB ahead gave ~34 GB/s (4 KiB: no gain,
 // 32 KiB: same as 16). Past the end of the tensor a prefetch is a harmless hint.
-// The float kernels below use a shorter, non-temporal variant.
 constexpr size_t kPrefetchBytes = 16384;
+// The float kernels' prefetch: non-temporal, this far ahead (see gemv_float).
+constexpr size_t kFloatPrefetchBytes = 4096;
 template <size_t kStepBytes, size_t kAhead = kPrefetchBytes, int kHint = _MM_HINT_T0>
 inline void prefetch_ahead(const uint8_t* p) {
   for (size_t off = 0; off < kStepBytes; off += 64)
@@ -443,13 +444,14 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
 // Memory bound already with the one-row dot products; what this adds is the sequential row walk
 // with a software prefetch. 64 elements (128 bytes) per step in 4 independent accumulators.
-// The prefetch is non-temporal and only 4 KiB ahead, unlike the quantized kernels' 16 KiB into L1:
-// here the float32 activation is twice a weight row's bytes, and in a long row (the FFN down
-// projection, k = 8960: 35 KiB of x against a 48 KiB L1) weight lines fetched for keeps pushed x
-// out of L1 on every row. BM_gemv_cold F16 shape:1 (k = 8960), 3 alternating rounds: 38-47 GB/s,
-// against 27-31 without a software prefetch and less with the 16 KiB one; 1 and 2 KiB ahead gave
-// 33-42. At k = 1536 it was level. Qwen-1.5B tg128 F16 1.08x, BF16 1.06x (medians of 5 alternating
-// rounds of `r1 bench -p 0 -n 64 -r 2`, per-round 0.95-1.21).
+// The prefetch is non-temporal and 4 KiB ahead, where the quantized kernels' is 16 KiB into L1: a
+// choice measured in the model, Qwen-1.5B tg64 F16 1.08x and BF16 1.06x over the 16 KiB one (medians
+// of 5 alternating before/after rounds of `r1 bench -p 0 -n 64 -r 2`, per round 0.88-1.21). On
+// BM_gemv_cold the two are within the rounds' spread: 3 alternating rounds, F16 shape:1 (k = 8960)
+// 38-43 GB/s against 35-42, and 27-37 with no software prefetch; shape:0 (k = 1536) 49-61 against
+// 46-55. Here the float32 activation is twice a weight row's bytes (35 KiB of a 48 KiB L1 at
+// k = 8960); that non-temporal lines leave it in L1 is a likely reason for the model's gain, not a
+// measured one.
 __m512 load16_f16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -468,7 +470,7 @@ void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
-      prefetch_ahead<64 * sizeof(Elem), 4096, _MM_HINT_NTA>(reinterpret_cast<const uint8_t*>(row + i));
+      prefetch_ahead<64 * sizeof(Elem), kFloatPrefetchBytes, _MM_HINT_NTA>(reinterpret_cast<const uint8_t*>(row + i));
       for (int u = 0; u < 4; ++u)
         acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
     }
