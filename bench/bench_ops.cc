@@ -174,6 +174,91 @@ BENCHMARK(BM_gemv_cold)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// One token through a small matrix that stays in L2 (128 rows of 1536), one thread: the kernel's own
+// speed plus what every call costs once (the activation quantized and laid out for the kernel),
+// which a model pays per matrix and per routed expert. Arg: weight type.
+void BM_gemv_hot(benchmark::State& state) {
+  const DType t = kTypes[state.range(0)];
+  constexpr int64_t kRows = 128;
+  ThreadPool& tp = serial_pool();
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  const size_t rb = row_bytes(t, kK);
+  std::vector<uint8_t> bytes(rb * kRows);
+  std::vector<float> row(kK), x(kK), y(kRows);
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+  }
+  for (auto& v : x) v = d(rng);
+  TensorView w;
+  w.type = t;
+  w.n_dims = 2;
+  w.ne = {kK, kRows, 1, 1};
+  w.data = bytes.data();
+  w.nbytes = bytes.size();
+  for (auto _ : state) {
+    matmul(w, x.data(), 1, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_gemv_hot)->DenseRange(0, 12)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One token through a layer's q, k and v projections (R1-Distill-Qwen-1.5B: 1536 inputs; 1536, 256
+// and 256 rows), from memory (copies in huge pages, as the model holds them, >= 256 MB in turn), on 2
+// threads: three matmul calls, or one matmul_shared_input step. Args: weight type, shared (0 / 1).
+// Run with --benchmark_enable_random_interleaving=true and repetitions to alternate the two.
+void BM_qkv_cold(benchmark::State& state) {
+  const DType t = kTypes[state.range(0)];
+  const bool shared = state.range(1) == 1;
+  const int64_t rows[3] = {kK, 256, 256};
+  static ThreadPool pool(2);
+  const size_t rb = row_bytes(t, kK), layer = rb * (rows[0] + rows[1] + rows[2]);
+  const size_t copies = (size_t{256} << 20) / layer + 1;
+  HugeArray<uint8_t> bytes(layer * copies, "benchmark weights");
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> row(kK);
+  for (size_t r = 0; r < layer / rb; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+  }
+  for (size_t c = 1; c < copies; ++c) std::copy_n(bytes.data(), layer, bytes.data() + c * layer);
+  std::vector<float> x(kK), y(size_t(rows[0] + rows[1] + rows[2]));
+  for (auto& v : x) v = d(rng);
+  TensorView w[3];
+  float* out[3] = {y.data(), y.data() + rows[0], y.data() + rows[0] + rows[1]};
+  for (int i = 0; i < 3; ++i) {
+    w[i].type = t;
+    w[i].n_dims = 2;
+    w[i].ne = {kK, rows[i], 1, 1};
+    w[i].nbytes = rb * size_t(rows[i]);
+  }
+  size_t c = 0;
+  for (auto _ : state) {
+    const uint8_t* base = bytes.data() + c * layer;
+    c = (c + 1) % copies;
+    w[0].data = base;
+    w[1].data = base + rb * size_t(rows[0]);
+    w[2].data = base + rb * size_t(rows[0] + rows[1]);
+    if (shared) {
+      matmul_shared_input({{&w[0], out[0]}, {&w[1], out[1]}, {&w[2], out[2]}}, x.data(), 1, pool);
+    } else {
+      for (int i = 0; i < 3; ++i) matmul(w[i], x.data(), 1, out[i], pool);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(dtype_name(t)) + (shared ? " one step " : " three steps ") + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(layer * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_qkv_cold)
+    ->ArgsProduct({{1, 4, 5}, {0, 1}})
+    ->ArgNames({"type", "shared"})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // Decode attention at depth as a dense model sees it: R1-Distill-Qwen-1.5B's 6 query heads of one
 // KV head (128 wide) against 4096 cached positions, the caches of 28 layers used in turn (117 MB,
 // so keys and values come from memory). Arg: the cache in huge pages (util/huge_pages.h, as

@@ -205,9 +205,8 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
     const LayerWeights& L = w.layers[size_t(l)];
     // Attention: projections over all sequences' tokens at once...
     norm_rows(L.attn_norm);
-    matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
-    matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
-    matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
+    matmul_shared_input({{&L.wq, act.q.data()}, {&L.wk, act.k.data()}, {&L.wv, act.v.data()}}, act.xn.data(), n,
+                        pool);
     add_bias_rows(act.q.data(), L.bq, n, c.q_dim(), pool);
     add_bias_rows(act.k.data(), L.bk, n, c.kv_dim(), pool);
     add_bias_rows(act.v.data(), L.bv, n, c.kv_dim(), pool);
@@ -242,8 +241,7 @@ void BatchEngine::forward_step(const ModelConfig& c, const DenseWeights& w, cons
     add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);
     // MLP over all tokens: x += down(silu(gate(xn)) * up(xn)).
     norm_rows(L.ffn_norm);
-    matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
-    matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
+    matmul_shared_input({{&L.w_gate, act.gate.data()}, {&L.w_up, act.up.data()}}, act.xn.data(), n, pool);
     swiglu_rows(act.gate.data(), act.up.data(), n, c.n_ff, pool);
     matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
     add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);

@@ -22,6 +22,16 @@ void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, 
                            n_rows, x, n, y, pool);
 }
 
+void linear_shared_input(const Linear& a, float* ya, const Linear& b, float* yb, const float* x, int64_t n,
+                         ThreadPool& pool) {
+  if (a.scale_inv.data || b.scale_inv.data) {
+    linear(a, x, n, ya, pool);
+    linear(b, x, n, yb, pool);
+    return;
+  }
+  matmul_shared_input({{&a.w, ya}, {&b.w, yb}}, x, n, pool);
+}
+
 void linear_row(const Linear& l, int64_t r, float* out) {
   if (r < 0 || r >= l.w.rows()) fail("linear_row: row ", r, " out of range for tensor ", l.w.name);
   const int64_t in = l.in();

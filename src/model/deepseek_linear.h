@@ -25,6 +25,10 @@ struct Linear {
 // y[n][out] = x[n][in] · Wᵀ (W dequantized, block scales applied).
 void linear(const Linear& l, const float* x, int64_t n, float* y, ThreadPool& pool);
 
+// linear for two weights that read the same x (MLA's query and latent projections, an FFN's gate and
+// up): one parallel step for one token through matmul_shared_input, unless either is block-scaled.
+void linear_shared_input(const Linear& a, float* ya, const Linear& b, float* yb, const float* x, int64_t n,
+                         ThreadPool& pool);
 // Rows [row0, row0 + n_rows) of W only: y[n][n_rows].
 void linear_rows(const Linear& l, int64_t row0, int64_t n_rows, const float* x, int64_t n, float* y, ThreadPool& pool);
 

@@ -131,9 +131,7 @@ void attention_forward(const ModelConfig& c, const KVCache& cache, int64_t layer
 void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache, int64_t layer, int64_t pos0,
                      int64_t n, DenseActivations& act, ThreadPool& pool) {
   rmsnorm_rows(act.x.data(), L.attn_norm, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
-  matmul(L.wq, act.xn.data(), n, act.q.data(), pool);
-  matmul(L.wk, act.xn.data(), n, act.k.data(), pool);
-  matmul(L.wv, act.xn.data(), n, act.v.data(), pool);
+  matmul_shared_input({{&L.wq, act.q.data()}, {&L.wk, act.k.data()}, {&L.wv, act.v.data()}}, act.xn.data(), n, pool);
   add_bias_rows(act.q.data(), L.bq, n, c.q_dim(), pool);
   add_bias_rows(act.k.data(), L.bk, n, c.kv_dim(), pool);
   add_bias_rows(act.v.data(), L.bv, n, c.kv_dim(), pool);
@@ -154,8 +152,7 @@ void attention_block(const ModelConfig& c, const LayerWeights& L, KVCache& cache
 // MLP sub-block: x += down(silu(gate(xn)) * up(xn)).
 void mlp_block(const ModelConfig& c, const LayerWeights& L, int64_t n, DenseActivations& act, ThreadPool& pool) {
   rmsnorm_rows(act.x.data(), L.ffn_norm, n, c.n_embd, c.rms_eps, act.xn.data(), pool);
-  matmul(L.w_gate, act.xn.data(), n, act.gate.data(), pool);
-  matmul(L.w_up, act.xn.data(), n, act.up.data(), pool);
+  matmul_shared_input({{&L.w_gate, act.gate.data()}, {&L.w_up, act.up.data()}}, act.xn.data(), n, pool);
   swiglu_rows(act.gate.data(), act.up.data(), n, c.n_ff, pool);
   matmul(L.w_down, act.gate.data(), n, act.proj.data(), pool);
   add_rows(act.x.data(), act.proj.data(), n, c.n_embd, pool);

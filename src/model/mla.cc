@@ -329,19 +329,18 @@ void mla_forward_slots(const DeepseekConfig& c, const MlaWeights& w, const Laten
     }
   }
 
-  // Queries: q = W_qb · q_norm(W_qa x), or W_q x without q LoRA; rope on each head's q_pe.
+  // Queries q = W_qb · q_norm(W_qa x) (or W_q x without q LoRA) and latents W_kva x; the first query
+  // projection and the latent projection read the same xn, so they are one step.
   if (c.q_lora_rank > 0) {
-    linear(w.wq_a, xn, n, s.q_a.data(), pool);
+    linear_shared_input(w.wq_a, s.q_a.data(), w.wkv_a, s.kv.data(), xn, n, pool);
     rmsnorm_rows(s.q_a.data(), w.q_a_norm, n, c.q_lora_rank, c.rms_eps, s.q_a.data(), pool);
     linear(w.wq_b, s.q_a.data(), n, s.q.data(), pool);
   } else {
-    linear(w.wq, xn, n, s.q.data(), pool);
+    linear_shared_input(w.wq, s.q.data(), w.wkv_a, s.kv.data(), xn, n, pool);
   }
-  for_tokens(pool, n, [&](int64_t i) { s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, slots[i].pos); });
-
-  // The new tokens' latents [kv_norm(c) | rope(k_pe)], into the cache.
-  linear(w.wkv_a, xn, n, s.kv.data(), pool);
+  // Then per token: rope on each head's q_pe, and the new latent [kv_norm(c) | rope(k_pe)] into the cache.
   for_tokens(pool, n, [&](int64_t i) {
+    s.rope.apply(s.q.data() + i * H * qk + nope, int(H), qk, slots[i].pos);
     float* kv = s.kv.data() + i * latent;
     rmsnorm(kv, kv, static_cast<const float*>(w.kv_a_norm.data), c.rms_eps, r);
     s.rope.apply(kv + r, 1, rope, slots[i].pos);

@@ -84,8 +84,7 @@ namespace {
 // ffn_forward with its two hidden buffers given ([n][width] each).
 void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float* gate, float* up, ThreadPool& pool) {
   const int64_t width = w.gate.out();
-  linear(w.gate, x, n, gate, pool);
-  linear(w.up, x, n, up, pool);
+  linear_shared_input(w.gate, gate, w.up, up, x, n, pool);
   swiglu_rows(gate, up, n, width, pool);
   linear(w.down, gate, n, out, pool);
 }

@@ -75,35 +75,48 @@ static_assert(sizeof(GroupQ8) == 192);
 
 // offset: the bias is −offset·Σa (8 for Q4_0's codes q = w + 8). sums, if not null, gets per lane
 // da·Σa of the lane's block / 4 (16 floats per group): the offsets m of Q4_1 / Q5_1 multiply it.
+// Vector code: every gemv call prepares its activation (per thread, per matrix, per expert), and
+// the scalar loops with a call per fp16 scale took ~2 µs per call at k = 1536.
 void prepare_q4(const BlockQ8_0* a, int64_t nb, GroupQ4* g, int offset = 8, float* sums = nullptr) {
+  const __m512i ones = _mm512_set1_epi8(1), neg_offset = _mm512_set1_epi32(-offset);
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   for (int64_t i = 0; i < nb; i += 4, ++g) {
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      std::memcpy(g->lo + 16 * j, a[i + j].qs, 16);
-      std::memcpy(g->hi + 16 * j, a[i + j].qs + 16, 16);
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i + j].qs));
+      lo = _mm512_inserti32x4(lo, _mm256_castsi256_si128(q), j);
+      hi = _mm512_inserti32x4(hi, _mm256_extracti128_si256(q, 1), j);
     }
-    int block_sum[4] = {};
-    for (int l = 0; l < 16; ++l) {
-      int s = 0;
-      for (int b = 0; b < 4; ++b) s += g->lo[4 * l + b] + g->hi[4 * l + b];
-      g->bias[l] = -offset * s;
-      g->da[l] = fp16_to_f32(a[i + l / 4].d);
-      block_sum[l / 4] += s;
+    _mm512_store_si512(g->lo, lo);
+    _mm512_store_si512(g->hi, hi);
+    // Lane l: the sum of the 8 signed activation bytes that meet it (1 × each byte, 4 at a time).
+    const __m512i lane_sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo), ones, hi);
+    _mm512_store_si512(g->bias, _mm512_mullo_epi32(lane_sum, neg_offset));
+    const __m128 d4 = _mm_set_ps(fp16_to_f32_fast(a[i + 3].d), fp16_to_f32_fast(a[i + 2].d),
+                                 fp16_to_f32_fast(a[i + 1].d), fp16_to_f32_fast(a[i].d));
+    const __m512 da = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(d4));
+    _mm512_store_ps(g->da, da);
+    if (sums != nullptr) {
+      alignas(64) int32_t ls[16];
+      _mm512_store_si512(ls, lane_sum);
+      for (int l = 0; l < 16; ++l, ++sums) {
+        const int b = l / 4 * 4;
+        *sums = g->da[l] * static_cast<float>(ls[b] + ls[b + 1] + ls[b + 2] + ls[b + 3]) / 4;
+      }
     }
-    if (sums != nullptr)
-      for (int l = 0; l < 16; ++l, ++sums) *sums = g->da[l] * static_cast<float>(block_sum[l / 4]) / 4;
   }
 }
 
 void prepare_q8(const BlockQ8_0* a, int64_t nb, GroupQ8* g) {
+  const __m512i ones = _mm512_set1_epi8(1);
   for (int64_t i = 0; i < nb; i += 2, ++g) {
-    std::memcpy(g->qs, a[i].qs, 32);
-    std::memcpy(g->qs + 32, a[i + 1].qs, 32);
-    for (int l = 0; l < 16; ++l) {
-      int s = 0;
-      for (int b = 0; b < 4; ++b) s += g->qs[4 * l + b];
-      g->bias[l] = -128 * s;
-      g->da[l] = fp16_to_f32(a[i + l / 8].d);
-    }
+    __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
+    q = _mm512_inserti64x4(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i + 1].qs)), 1);
+    _mm512_store_si512(g->qs, q);
+    const __m512i lane_sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, q);  // Σ of lane l's 4 bytes
+    _mm512_store_si512(g->bias, _mm512_mullo_epi32(lane_sum, _mm512_set1_epi32(-128)));
+    _mm512_store_ps(g->da, _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16_to_f32_fast(a[i].d)),
+                                                _mm512_set1_ps(fp16_to_f32_fast(a[i + 1].d))));
   }
 }
 

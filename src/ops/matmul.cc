@@ -436,6 +436,41 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
   matmul_rows(w, 0, w.rows(), x, n_tok, y, pool);
 }
 
+void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool) {
+  const Backend& be = backend();
+  if (targets.size() == 0) return;
+  for (const MatmulTarget& t : targets)
+    if (t.w == nullptr) fail("matmul: null weight among shared-input targets");
+  const int64_t k = targets.begin()->w->ne[0];
+  const DType act_type = activation_type_for(targets.begin()->w->type);
+  bool one_step = n_tok == 1;
+  for (const MatmulTarget& t : targets) {
+    check(*t.w, 0, t.w->rows(), x, n_tok, t.y);
+    if (t.w->ne[0] != k) fail("matmul: tensor ", t.w->name, " takes ", t.w->ne[0], " inputs, its neighbours ", k);
+    one_step = one_step && t.w->layout == RowLayout::Plain && gemv_kernel(be, t.w->type, k) != nullptr &&
+               activation_type_for(t.w->type) == act_type;
+  }
+  if (!one_step) {
+    for (const MatmulTarget& t : targets) matmul(*t.w, x, n_tok, t.y, pool);
+    return;
+  }
+  size_t act_stride = 0;
+  const uint8_t* a0 = activations_for(be, act_type, x, 1, k, &act_stride, pool);
+  // Thread tid takes rows [rows·tid/nt, rows·(tid+1)/nt) of every matrix, bounds on 16-row steps as in
+  // matmul_rows: the threads' shares of bytes are even whatever the matrices' types.
+  pool.run([&](int tid, int nt) {
+    for (const MatmulTarget& t : targets) {
+      const int64_t steps = (t.w->rows() + 15) / 16;
+      const int64_t r0 = std::min(t.w->rows(), steps * tid / nt * 16);
+      const int64_t r1 = std::min(t.w->rows(), steps * (tid + 1) / nt * 16);
+      if (r1 <= r0) continue;
+      const size_t stride = row_bytes(t.w->type, k);
+      gemv_kernel(be, t.w->type, k)(k, static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(r0) * stride,
+                                    stride, r1 - r0, a0, t.y + r0);
+    }
+  });
+}
+
 void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_order_release); }
 
 bool bf16_dot_products() {

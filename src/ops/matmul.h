@@ -5,6 +5,7 @@
 // the CPU's features (AVX-512 / AVX2 / scalar).
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/tensor.h"
 
@@ -13,6 +14,19 @@ namespace r1 {
 class ThreadPool;
 
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
+
+// One weight of matmul_shared_input and where its products go (y [n_tok][w->rows()]).
+struct MatmulTarget {
+  const TensorView* w;
+  float* y;
+};
+
+// y_i = x · W_iᵀ for weights that read the same activations (a layer's q/k/v, or gate/up). One token
+// through one-token kernels that take one activation format: the activations are converted once and
+// every matrix's rows are one parallel step, each thread taking the same share of each matrix, instead
+// of a step, a barrier and a new prefetch stream per matrix. Otherwise (prefill, repacked rows, mixed
+// activation formats) one matmul per weight. The products are those of matmul, bit for bit.
+void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool);
 
 // Same, for an expert slice: rows [row0, row0+n_rows) of a 3-D stacked weight as one matrix.
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,

@@ -550,6 +550,59 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   force_matmul_backend("auto");
 }
 
+// matmul_shared_input gives every weight bit for bit what matmul gives it, whether the weights go
+// through one parallel step (one token, one activation format: three F16, Q8_0 beside Q4_0, Q4_K beside
+// Q6_K, row counts that are not whole 16-row steps) or one matmul each (several tokens, F16 beside
+// Q8_0), on every backend and 1 to 3 threads; and each product is the exact one to float rounding.
+TEST(Matmul, SharedInputIsOneMatmulPerWeight) {
+  const int64_t k = 512;
+  const std::vector<std::vector<DType>> groups = {{DType::F16, DType::F16, DType::F16},
+                                                  {DType::Q8_0, DType::Q4_0, DType::Q8_0},
+                                                  {DType::Q4_K, DType::Q6_K},
+                                                  {DType::F16, DType::Q8_0}};
+  const int64_t rows[] = {45, 8, 19};
+  for (const auto& types : groups) {
+    std::vector<Weights> ws;
+    for (size_t i = 0; i < types.size(); ++i) ws.push_back(make_weights(types[i], k, rows[i], uint32_t(40 + i)));
+    for (int64_t n_tok : {1, 3}) {
+      const auto x = random_acts(n_tok * k, uint32_t(n_tok));
+      for (const char* b : backends()) {
+        ASSERT_TRUE(force_matmul_backend(b));
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          std::vector<std::vector<float>> y(ws.size()), y_each(ws.size());
+          for (size_t i = 0; i < ws.size(); ++i) {
+            y[i].assign(size_t(n_tok * rows[i]), NAN);
+            y_each[i].assign(size_t(n_tok * rows[i]), NAN);
+            matmul(ws[i].view, x.data(), n_tok, y_each[i].data(), pool);
+          }
+          if (ws.size() == 3) {
+            matmul_shared_input({{&ws[0].view, y[0].data()}, {&ws[1].view, y[1].data()}, {&ws[2].view, y[2].data()}},
+                                x.data(), n_tok, pool);
+          } else {
+            matmul_shared_input({{&ws[0].view, y[0].data()}, {&ws[1].view, y[1].data()}}, x.data(), n_tok, pool);
+          }
+          for (size_t i = 0; i < ws.size(); ++i) {
+            std::vector<double> mag;
+            const auto ref = reference(ws[i], x, n_tok, &mag);
+            for (size_t j = 0; j < y[i].size(); ++j) {
+              ASSERT_EQ(y[i][j], y_each[i][j]) << b << " " << dtype_name(types[i]) << " weight " << i << " n_tok=" << n_tok
+                                               << " threads=" << threads << " j=" << j;
+              ASSERT_NEAR(y[i][j], ref[j], 1e-5 * mag[j] + 1e-30) << b << " " << dtype_name(types[i]);
+            }
+          }
+        }
+      }
+    }
+  }
+  force_matmul_backend("auto");
+  ThreadPool pool(2);
+  const Weights a = make_weights(DType::F16, 512, 4, 1), narrow = make_weights(DType::F16, 256, 4, 2);
+  std::vector<float> x(512), y1(4), y2(4);
+  EXPECT_THROW(matmul_shared_input({{&a.view, y1.data()}, {&narrow.view, y2.data()}}, x.data(), 1, pool), Error);
+  EXPECT_THROW(matmul_shared_input({{&a.view, y1.data()}, {nullptr, y2.data()}}, x.data(), 1, pool), Error);
+}
+
 TEST(Matmul, BadInputsThrow) {
   ThreadPool pool(1);
   Weights w = make_weights(DType::Q8_0, 64, 4, 1);
