@@ -29,24 +29,33 @@ ThreadPool& pool() {
   return p;
 }
 
-void BM_matmul(benchmark::State& state) {
-  const DType t = kTypes[state.range(0)];
-  const int64_t n_tok = state.range(1);
+// A cols × rows weight matrix of type t with random N(0, 0.05) values, its bytes in `bytes`.
+TensorView random_weights(DType t, int64_t cols, int64_t rows, std::vector<uint8_t>& bytes) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.0f, 0.05f);
-  const size_t rb = row_bytes(t, kK);
-  std::vector<uint8_t> bytes(rb * kN);
-  std::vector<float> row(kK);
-  for (int64_t r = 0; r < kN; ++r) {
+  const size_t rb = row_bytes(t, cols);
+  bytes.resize(rb * size_t(rows));
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
     for (auto& v : row) v = d(rng);
-    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
+    quantize_row(t, row.data(), bytes.data() + size_t(r) * rb, cols);
   }
   TensorView w;
   w.type = t;
   w.n_dims = 2;
-  w.ne = {kK, kN, 1, 1};
+  w.ne = {cols, rows, 1, 1};
   w.data = bytes.data();
   w.nbytes = bytes.size();
+  return w;
+}
+
+void BM_matmul(benchmark::State& state) {
+  const DType t = kTypes[state.range(0)];
+  const int64_t n_tok = state.range(1);
+  std::vector<uint8_t> bytes;
+  const TensorView w = random_weights(t, kK, kN, bytes);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0.0f, 0.05f);
   std::vector<float> x(n_tok * kK), y(n_tok * kN);
   for (auto& v : x) v = d(rng);
   for (auto _ : state) {
@@ -91,21 +100,10 @@ void BM_matmul_backend(benchmark::State& state) {
     state.SkipWithError("this backend reads Q4_0 as stored");
     return;
   }
-  std::mt19937 rng(1);
+  std::vector<uint8_t> bytes;
+  TensorView w = random_weights(DType::Q4_0, kK, kN, bytes);
+  std::mt19937 rng(2);
   std::normal_distribution<float> d(0.0f, 0.05f);
-  const size_t rb = row_bytes(DType::Q4_0, kK);
-  std::vector<uint8_t> bytes(rb * kN);
-  std::vector<float> row(kK);
-  for (int64_t r = 0; r < kN; ++r) {
-    for (auto& v : row) v = d(rng);
-    quantize_row(DType::Q4_0, row.data(), bytes.data() + r * rb, kK);
-  }
-  TensorView w;
-  w.type = DType::Q4_0;
-  w.n_dims = 2;
-  w.ne = {kK, kN, 1, 1};
-  w.data = bytes.data();
-  w.nbytes = bytes.size();
   if (repacked) {
     repack_x8(DType::Q4_0, bytes.data(), kN, kK);
     w.layout = RowLayout::Interleaved8;
@@ -181,22 +179,12 @@ void BM_gemv_hot(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   constexpr int64_t kRows = 128;
   ThreadPool& tp = serial_pool();
-  std::mt19937 rng(1);
+  std::vector<uint8_t> bytes;
+  const TensorView w = random_weights(t, kK, kRows, bytes);
+  std::mt19937 rng(2);
   std::normal_distribution<float> d(0.0f, 0.05f);
-  const size_t rb = row_bytes(t, kK);
-  std::vector<uint8_t> bytes(rb * kRows);
-  std::vector<float> row(kK), x(kK), y(kRows);
-  for (int64_t r = 0; r < kRows; ++r) {
-    for (auto& v : row) v = d(rng);
-    quantize_row(t, row.data(), bytes.data() + r * rb, kK);
-  }
+  std::vector<float> x(kK), y(kRows);
   for (auto& v : x) v = d(rng);
-  TensorView w;
-  w.type = t;
-  w.n_dims = 2;
-  w.ne = {kK, kRows, 1, 1};
-  w.data = bytes.data();
-  w.nbytes = bytes.size();
   for (auto _ : state) {
     matmul(w, x.data(), 1, y.data(), tp);
     benchmark::DoNotOptimize(y.data());
