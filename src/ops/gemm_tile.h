@@ -66,6 +66,9 @@ GemmTileFn gemm_f8_avx512bf16();
 // as the rows are laid out for the tile (what converting the checkpoint to BF16 stores), so the
 // activations are rounded once for all row blocks; null for other types.
 GemmScaledTileFn gemm_scaled_avx512bf16(DType type);
+// One token through F8_E4M3 rows with the activation rounded to bf16 (vdpbf16ps), k % 64 == 0; takes
+// float32 activations like the other F8 kernels. AVX-512 BF16 and VBMI CPUs only (gemv_avx512bf16.cc).
+GemvFn gemv_f8_avx512bf16();
 #endif
 
 #if defined(R1_HAVE_NEON_KERNELS)

@@ -137,9 +137,22 @@ GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
     default: return nullptr;
   }
 }
+// F8_E4M3 decode through bf16 products (gemv_avx512bf16.cc), where they are on and the CPU has them.
+GemvFn f8_bf16_gemv(const Backend& b, int64_t k) {
+#if defined(R1_HAVE_X86_KERNELS)
+  static const bool has = cpu_features().avx512bf16 && cpu_features().avx512vbmi;
+  if (has && b.gemv == &gemv_avx512vnni() && k % 64 == 0 && bf16_dot_on()) return gemv_f8_avx512bf16();
+#endif
+  (void)b, (void)k;
+  return nullptr;
+}
+
 // The one-token kernel for this weight type, or null.
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
+  if (type == DType::F8_E4M3) {
+    if (const GemvFn f = f8_bf16_gemv(b, k)) return f;
+  }
   if (type == DType::Q8_0 && k % (2 * kQK) == 0) return b.gemv->q8_0;  // groups of 2 blocks
   if (type == DType::Q4_0 && k % (4 * kQK) == 0) return b.gemv->q4_0;  // groups of 4 blocks
   if (type == DType::Q4_K) return b.gemv->q4_k;  // K-quant rows are whole super-blocks of 256
@@ -484,6 +497,7 @@ bool bf16_dot_products() {
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   if (n_tok > 1 && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
+  if (n_tok == 1 && weight_type == DType::F8_E4M3 && f8_bf16_gemv(backend(), k)) return DType::BF16;
   return activation_type_for(weight_type);
 }
 

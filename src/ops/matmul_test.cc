@@ -169,13 +169,13 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
       const int64_t n = k == 8960 ? 19 : 45;
       const Weights w = make_weights(t, k, n, static_cast<uint32_t>(k + n));
       const auto x = random_acts(k, static_cast<uint32_t>(k));
-      std::vector<double> mag;
-      const auto ref = reference(w, x, 1, &mag);
       for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);
         std::vector<float> y_scalar;
         for (const char* b : bs) {
           ASSERT_TRUE(force_matmul_backend(b));
+          std::vector<double> mag;
+          const auto ref = reference(w, x, 1, &mag);  // this backend's activation rounding
           std::vector<float> y(n, NAN);
           matmul(w.view, x.data(), 1, y.data(), pool);
           for (int64_t i = 0; i < n; ++i)
@@ -183,7 +183,7 @@ TEST(Matmul, DecodeKernelsAtModelShapes) {
                 << b << " " << dtype_name(t) << " K=" << k << " threads=" << threads << " row " << i;
           if (y_scalar.empty()) {
             y_scalar = y;
-          } else {
+          } else if (matmul_activation_type(t, k, 1) == activation_type_for(t)) {  // same rounding
             for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], y_scalar[i], 2e-6 * mag[i] + 1e-30) << b;
           }
           std::vector<float> y_rows(n - 7, NAN);
@@ -289,6 +289,46 @@ TEST(Matmul, BlockScaledProductsMatchTheScaledWeights) {
 // With bf16 products (AVX-512 BF16 CPUs), block-scaled prefill is the prefill of the BF16 matrix that
 // converting the checkpoint gives (each weight times its scale in float32, rounded to bf16): the same
 // floats, bit for bit, for ranges of rows that straddle row blocks, 1 and 3 threads.
+// FP8 decode with the bf16 products on (gemv_avx512bf16.cc, where the CPU has AVX-512 BF16 and
+// VBMI): each row block's activation x·s, as scale_blocks computes it in float32, is rounded to
+// bf16 once, and the codes meet it exactly: y matches that double-precision sum to float rounding,
+// on 1 and 3 threads, in rows that start and end inside row blocks. Without those features, or with
+// the products off, the activation stays float32.
+TEST(Matmul, Fp8DecodeRoundsTheScaledActivationToBf16) {
+  const int64_t k = 448, n = 300, block = 128, cb = 4, rbs = 3;
+  const Weights w = make_weights(DType::F8_E4M3, k, n, 8);
+  std::vector<float> scales(static_cast<size_t>(rbs * cb));
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.125f + 0.375f * float(i);
+  const auto x = random_acts(k, 9);
+  const bool has = cpu_features().avx512bf16 && cpu_features().avx512vbmi && std::string(matmul_backend()) == "avx512vnni";
+  for (bool on : {true, false}) {
+    set_bf16_dot_products(on);
+    const bool rounds = on && has;
+    EXPECT_EQ(matmul_activation_type(DType::F8_E4M3, k, 1) == DType::BF16, rounds);
+    std::vector<double> want(static_cast<size_t>(n)), mag(want.size());
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n; ++r) {
+      dequantize_row(DType::F8_E4M3, w.bytes.data() + size_t(r) * row_bytes(DType::F8_E4M3, k), row.data(), k);
+      for (int64_t c = 0; c < k; ++c) {
+        float xs = x[size_t(c)] * scales[size_t((r / block) * cb + c / block)];
+        if (rounds) xs = bf16_to_f32(f32_to_bf16(xs));
+        const double v = double(row[size_t(c)]) * xs;
+        want[size_t(r)] += v, mag[size_t(r)] += std::fabs(v);
+      }
+    }
+    for (int threads : {1, 3}) {
+      ThreadPool pool(threads);
+      const int64_t row0 = 70, n_rows = 200;
+      std::vector<float> y(static_cast<size_t>(n_rows), NAN);
+      matmul_rows_block_scaled(w.view, scales.data(), cb, block, row0, n_rows, x.data(), 1, y.data(), pool);
+      for (int64_t i = 0; i < n_rows; ++i)
+        ASSERT_NEAR(y[size_t(i)], want[size_t(row0 + i)], 1e-5 * mag[size_t(row0 + i)] + 1e-30)
+            << "bf16 " << on << " threads=" << threads << " row " << row0 + i;
+    }
+  }
+  set_bf16_dot_products(false);
+}
+
 TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
   if (!(cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni")) {
     GTEST_SKIP() << "no AVX-512 BF16 products on this CPU";
@@ -390,16 +430,20 @@ TEST(Matmul, Bf16DotProductsRoundTheActivations) {
   ThreadPool pool(2);
   const int64_t k = 512;
   const bool has = cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni";
+  const bool f8_decode = has && cpu_features().avx512vbmi;  // F8 decode rounds too (gemv_avx512bf16.cc)
   for (const DType type : {DType::BF16, DType::F16, DType::F8_E4M3}) {
-    for (const auto& [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}}) {  // 1-2 groups, tails
+    // 1-2 groups and tails for prefill; one token (decode) at 45 rows
+    for (const auto& [n, n_tok] : {std::pair<int64_t, int64_t>{37, 21}, {70, 5}, {16, 13}, {45, 1}}) {
       const Weights w = make_weights(type, k, n, 3);
       const auto x = random_acts(n_tok * k, 4);
       std::vector<float> rounded, exact;
       for (bool on : {true, false}) {
         set_bf16_dot_products(on);
         const bool rounds = matmul_activation_type(type, k, n_tok) == DType::BF16;
-        EXPECT_EQ(rounds, on && has);
-        EXPECT_EQ(matmul_activation_type(type, k, 1), activation_type_for(type));  // decode stays exact
+        EXPECT_EQ(rounds, on && (n_tok > 1 ? has : type == DType::F8_E4M3 && f8_decode));
+        // Decode stays exact for BF16 / F16 (memory-bound), and for F8 rows not whole 64-code steps.
+        EXPECT_EQ(matmul_activation_type(type, k, 1) == DType::BF16, on && type == DType::F8_E4M3 && f8_decode);
+        EXPECT_EQ(matmul_activation_type(type, 480, 1), activation_type_for(type));
         std::vector<double> mag;
         const auto ref = reference(w, x, n_tok, &mag);
         std::vector<float> y(n_tok * n, NAN);
@@ -409,8 +453,8 @@ TEST(Matmul, Bf16DotProductsRoundTheActivations) {
         }
         (on ? rounded : exact) = y;
       }
-      if (has) {
-        EXPECT_NE(rounded, exact) << dtype_name(type);  // the rounding is real
+      if (n_tok > 1 ? has : type == DType::F8_E4M3 && f8_decode) {
+        EXPECT_NE(rounded, exact) << dtype_name(type) << " n_tok=" << n_tok;  // the rounding is real
       }
     }
   }

@@ -23,6 +23,7 @@ CpuFeatures detect() {
   f.avx512vl = __builtin_cpu_supports("avx512vl");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+  f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
 #elif defined(__aarch64__)
   f.neon = true;  // ASIMD is part of every AArch64 CPU
 #if defined(__linux__)
@@ -51,7 +52,7 @@ std::string cpu_description() {
   const std::pair<bool, const char*> flags[] = {
       {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
       {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
-      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.neon, "neon"},
+      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.avx512vbmi, "avx512vbmi"}, {f.neon, "neon"},
       {f.neon_dotprod, "dotprod"},
   };
   bool any = false;

@@ -1,0 +1,90 @@
+// One-token F8_E4M3 kernel on AVX-512 BF16 + VBMI (DeepSeek's FP8 weights; their block scales are on
+// the activations, model/deepseek_linear.cc). The float32 kernel (gemv_avx512vnni.cc) turns each code
+// into fp16 and then float32 and spends an FMA per element: ~23 GB/s of codes per core with the rows in
+// L2 (BM_gemv_hot), under what two cores can read, so FP8 decode was bound by that work. Here:
+//   - the activation is rounded to bf16 once per call (nearest even, as the bf16 prefill does);
+//   - every e4m3 value is a bf16 value (3 significand bits, exponents 2^-9 .. 2^8), so 64 codes become
+//     bf16 exactly with two byte-table lookups (vpermi2b over the 128 magnitudes: the high and the low
+//     byte of each bf16; bit 7 of a code is ignored by the lookup and ORed back in as the sign), which
+//     also covers the subnormal codes and the NaNs that shift-based conversions need extra steps for;
+//   - the two bytes are joined with unpacklo/hi_epi8, which leaves the 64 values in lane order
+//     {0..7, 16..23, 32..39, 48..55 | 8..15, 24..31, ...}; the activation is laid out in that order
+//     once per call, so the products pair up and one vdpbf16ps takes 32 of them.
+// ~36 against ~23 GB/s in L2 on one core (BM_gemv_hot). Used where the bf16 products are on
+// (matmul.h: R1_BF16_DOT=0 keeps float32 activations) and k % 64 == 0.
+#include <immintrin.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "ops/convert.h"
+#include "ops/gemm_tile.h"
+
+namespace r1 {
+namespace {
+
+// The bf16 bits of every e4m3 magnitude 0..127 (0x7F: NaN), split into high and low bytes.
+struct F8Tables {
+  alignas(64) std::array<uint8_t, 128> hi, lo;
+};
+const F8Tables& f8_tables() {
+  static const F8Tables t = [] {
+    F8Tables r;
+    for (int c = 0; c < 128; ++c) {
+      const uint16_t b = f32_to_bf16(fp8_e4m3_to_f32(static_cast<uint8_t>(c)));
+      r.hi[static_cast<size_t>(c)] = static_cast<uint8_t>(b >> 8);
+      r.lo[static_cast<size_t>(c)] = static_cast<uint8_t>(b & 0xFF);
+    }
+    return r;
+  }();
+  return t;
+}
+
+// x rounded to bf16 in the order the unpacks leave each 64 codes in.
+void lay_out_activation(const float* x, int64_t k, uint16_t* dst) {
+  for (int64_t i = 0; i < k; i += 64) {
+    for (int half = 0; half < 2; ++half) {
+      alignas(64) float v[32];
+      for (int lane = 0; lane < 4; ++lane) std::memcpy(v + 8 * lane, x + i + 16 * lane + 8 * half, 8 * sizeof(float));
+      const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_load_ps(v + 16), _mm512_load_ps(v));
+      _mm512_storeu_si512(dst + i + 32 * half, reinterpret_cast<const __m512i&>(b));
+    }
+  }
+}
+
+void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  thread_local std::vector<uint16_t> act;
+  if (act.size() < static_cast<size_t>(k)) act.resize(static_cast<size_t>(k));
+  lay_out_activation(static_cast<const float*>(a), k, act.data());
+  const F8Tables& t = f8_tables();
+  const __m512i hi0 = _mm512_load_si512(t.hi.data()), hi1 = _mm512_load_si512(t.hi.data() + 64);
+  const __m512i lo0 = _mm512_load_si512(t.lo.data()), lo1 = _mm512_load_si512(t.lo.data() + 64);
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(row + i + 16384), _MM_HINT_T0);
+      // Two 256-bit loads: one 512-bit load per 64 codes read ~10 GB/s from memory on one core here,
+      // these ~25 (a scratch program, rows in 4 KiB pages, aligned or not).
+      const __m512i c = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + i + 32)), 1);
+      // high byte | (code & 0x80): ternary-logic A | (B & C)
+      const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);
+      const __m512i l = _mm512_permutex2var_epi8(lo0, c, lo1);
+      acc0 = _mm512_dpbf16_ps(acc0, reinterpret_cast<__m512bh>(_mm512_unpacklo_epi8(l, h)),
+                              reinterpret_cast<__m512bh>(_mm512_loadu_si512(act.data() + i)));
+      acc1 = _mm512_dpbf16_ps(acc1, reinterpret_cast<__m512bh>(_mm512_unpackhi_epi8(l, h)),
+                              reinterpret_cast<__m512bh>(_mm512_loadu_si512(act.data() + i + 32)));
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  }
+}
+
+}  // namespace
+
+GemvFn gemv_f8_avx512bf16() { return gemv_f8_bf16; }
+
+}  // namespace r1
