@@ -10,7 +10,7 @@
 //   - the two bytes are joined with unpacklo/hi_epi8, which leaves the 64 values in lane order
 //     {0..7, 16..23, 32..39, 48..55 | 8..15, 24..31, ...}; the activation is laid out in that order
 //     once per call, so the products pair up and one vdpbf16ps takes 32 of them.
-// ~36 against ~23 GB/s in L2 on one core (BM_gemv_hot). Used where the bf16 products are on
+// BM_gemv_hot (one core, rows in L2): 33-42 against 20-24 GB/s. Used where the bf16 products are on
 // (matmul.h: R1_BF16_DOT=0 keeps float32 activations) and k % 64 == 0.
 #include <immintrin.h>
 
