@@ -81,12 +81,17 @@ void prepare_q4(const BlockQ8_0* a, int64_t nb, GroupQ4* g, int offset = 8, floa
   const __m512i ones = _mm512_set1_epi8(1), neg_offset = _mm512_set1_epi32(-offset);
   const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   for (int64_t i = 0; i < nb; i += 4, ++g) {
-    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i + j].qs));
-      lo = _mm512_inserti32x4(lo, _mm256_castsi256_si128(q), j);
-      hi = _mm512_inserti32x4(hi, _mm256_extracti128_si256(q, 1), j);
-    }
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i + j].qs));
+    // Lane positions are immediates (a loop index is not one in unoptimized or sanitizer builds).
+    __m512i lo = _mm512_castsi128_si512(_mm256_castsi256_si128(q[0]));
+    __m512i hi = _mm512_castsi128_si512(_mm256_extracti128_si256(q[0], 1));
+    lo = _mm512_inserti32x4(lo, _mm256_castsi256_si128(q[1]), 1);
+    hi = _mm512_inserti32x4(hi, _mm256_extracti128_si256(q[1], 1), 1);
+    lo = _mm512_inserti32x4(lo, _mm256_castsi256_si128(q[2]), 2);
+    hi = _mm512_inserti32x4(hi, _mm256_extracti128_si256(q[2], 1), 2);
+    lo = _mm512_inserti32x4(lo, _mm256_castsi256_si128(q[3]), 3);
+    hi = _mm512_inserti32x4(hi, _mm256_extracti128_si256(q[3], 1), 3);
     _mm512_store_si512(g->lo, lo);
     _mm512_store_si512(g->hi, hi);
     // Lane l: the sum of the 8 signed activation bytes that meet it (1 × each byte, 4 at a time).
