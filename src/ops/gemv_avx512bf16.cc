@@ -65,7 +65,7 @@ void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
     const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t i = 0; i < k; i += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(row + i + 16384), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row + i + kGemvPrefetchBytes), _MM_HINT_T0);
       // Two 256-bit loads: one 512-bit load per 64 codes read ~10 GB/s from memory on one core here,
       // these ~25 (a scratch program, rows in 4 KiB pages, aligned or not).
       const __m512i c = _mm512_inserti64x4(

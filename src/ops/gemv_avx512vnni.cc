@@ -35,14 +35,10 @@ namespace {
 
 inline float fp16_to_f32_fast(uint16_t h) { return _cvtsh_ss(h); }
 
-// Software prefetch of the weight stream, kPrefetchBytes ahead of the bytes a step reads (which
-// lie in later rows near a row's end: rows are contiguous). The hardware prefetcher alone kept
-// one thread at ~28 GB/s on BM_gemv_cold (Q4_0); 16 KiB ahead gave ~34 GB/s (4 KiB: no gain,
-// 32 KiB: same as 16). Past the end of the tensor a prefetch is a harmless hint.
-constexpr size_t kPrefetchBytes = 16384;
-// The float kernels' prefetch: non-temporal, this far ahead (see gemv_float).
+// The float kernels' prefetch: non-temporal, this far ahead (see gemv_float); the others prefetch
+// kGemvPrefetchBytes ahead (gemm_tile.h).
 constexpr size_t kFloatPrefetchBytes = 4096;
-template <size_t kStepBytes, size_t kAhead = kPrefetchBytes, int kHint = _MM_HINT_T0>
+template <size_t kStepBytes, size_t kAhead = kGemvPrefetchBytes, int kHint = _MM_HINT_T0>
 inline void prefetch_ahead(const uint8_t* p) {
   for (size_t off = 0; off < kStepBytes; off += 64)
     _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + off), static_cast<decltype(_MM_HINT_T0)>(kHint));

@@ -114,9 +114,8 @@ float dot_k(int64_t k, const void* w, const void* a) {
 }
 
 // One token (decode): rows in order, each through its dot product, with a software prefetch
-// kPrefetchBytes ahead of the row being read (the hardware prefetcher alone left F16 decode ~15%
+// kGemvPrefetchBytes ahead of the row being read (the hardware prefetcher alone left F16 decode ~15%
 // behind the AVX-512 one-token kernels, which prefetch the same way).
-constexpr size_t kPrefetchBytes = 16384;
 
 template <VecDotFn kDot>
 void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
@@ -124,7 +123,7 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = w8 + static_cast<size_t>(r) * w_stride;
     for (size_t off = 0; off < w_stride; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(row + kPrefetchBytes + off), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row + kGemvPrefetchBytes + off), _MM_HINT_T0);
     y[r] = kDot(k, row, a);
   }
 }
