@@ -456,16 +456,20 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 }
 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
-// Memory bound already with the one-row dot products; what this adds is the sequential row walk
-// with a software prefetch. 64 elements (128 bytes) per step in 4 independent accumulators.
-// The prefetch is non-temporal and 4 KiB ahead, where the quantized kernels' is 16 KiB into L1: a
-// choice measured in the model, Qwen-1.5B tg64 F16 1.08x and BF16 1.06x over the 16 KiB one (medians
-// of 5 alternating before/after rounds of `r1 bench -p 0 -n 64 -r 2`, per round 0.88-1.21). On
-// BM_gemv_cold the two are within the rounds' spread: 3 alternating rounds, F16 shape:1 (k = 8960)
-// 38-43 GB/s against 35-42, and 27-37 with no software prefetch; shape:0 (k = 1536) 49-61 against
-// 46-55. Here the float32 activation is twice a weight row's bytes (35 KiB of a 48 KiB L1 at
-// k = 8960); that non-temporal lines leave it in L1 is a likely reason for the model's gain, not a
-// measured one.
+// Memory bound. Rows are read one at a time, 64 elements (128 bytes) per step in 4 accumulators,
+// prefetched non-temporally 4 KiB ahead (a choice measured in the model, Qwen-1.5B tg64 F16 1.08x
+// and BF16 1.06x over 16 KiB into L1: medians of 5 alternating rounds, per round 0.88-1.21).
+// That reads 58-68 GB/s on two cores at k <= 3072 but 42-48 at k >= 8960 (rows from huge pages,
+// medians of 100-1000 alternating calls): a long float32 activation (35 KiB at k = 8960, of a 48 KiB
+// L1) is read again for every row, against the weight stream. From kFloatStreamsMinK on, rows are
+// read kFloatStreams side by side, 32 elements of each per step, so that each activation load serves
+// 8 rows: k = 8960 48 -> 53-60 GB/s, 10944 43 -> 58, 18432 42 -> 56, 4096 54 -> 59. Below it the 8
+// rows were slower (1024 x 2816: 54 against 67). Each of the 8 rows is prefetched non-temporally
+// kFloatRowsPrefetchBytes ahead, past its end into the same row of the next group.
+constexpr int kFloatStreams = 8;
+constexpr int64_t kFloatStreamsMinK = 4096;
+constexpr size_t kFloatRowsPrefetchBytes = 1024;
+
 __m512 load16_f16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -476,11 +480,48 @@ __m512 load16_bf16(const uint16_t* p) {
 
 __m512 load16_f32(const float* p) { return _mm512_loadu_ps(p); }
 
+// Long rows: R rows at `w`, `stride` bytes apart, into y[0..R). Every row's sum is formed the same way
+// for any R, so a row's result does not depend on how the rows were grouped or split over threads.
+template <int R, typename Elem, __m512 (*Load16)(const Elem*)>
+void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, float* y) {
+  __m512 acc[R][2];
+  for (int j = 0; j < R; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  const size_t row_bytes = static_cast<size_t>(k) * sizeof(Elem);
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    const size_t off = static_cast<size_t>(i) * sizeof(Elem);
+    const size_t ahead = off + kFloatRowsPrefetchBytes < row_bytes ? kFloatRowsPrefetchBytes
+                                                                   : kFloatRowsPrefetchBytes + R * stride - row_bytes;
+    const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+    for (int j = 0; j < R; ++j) {
+      const uint8_t* p = w + j * stride + off;
+      const Elem* e = reinterpret_cast<const Elem*>(p);
+      _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_NTA);
+      acc[j][0] = _mm512_fmadd_ps(Load16(e), x0, acc[j][0]);
+      acc[j][1] = _mm512_fmadd_ps(Load16(e + 16), x1, acc[j][1]);
+    }
+  }
+  if (i < k)  // k = 16 mod 32
+    for (int j = 0; j < R; ++j) {
+      const Elem* e = reinterpret_cast<const Elem*>(w + j * stride) + i;
+      acc[j][0] = _mm512_fmadd_ps(Load16(e), _mm512_loadu_ps(x + i), acc[j][0]);
+    }
+  for (int j = 0; j < R; ++j) y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
+}
+
 template <typename Elem, __m512 (*Load16)(const Elem*)>
 void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   const float* x = static_cast<const float*>(a);
+  const uint8_t* base = static_cast<const uint8_t*>(w);
+  if (k >= kFloatStreamsMinK) {
+    int64_t r = 0;
+    for (; r + kFloatStreams <= n_rows; r += kFloatStreams)
+      float_rows<kFloatStreams, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, y + r);
+    for (; r < n_rows; ++r) float_rows<1, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, y + r);
+    return;
+  }
   for (int64_t r = 0; r < n_rows; ++r) {
-    const Elem* row = reinterpret_cast<const Elem*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
+    const Elem* row = reinterpret_cast<const Elem*>(base + static_cast<size_t>(r) * w_stride);
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {

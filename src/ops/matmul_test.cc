@@ -157,15 +157,16 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
 
 // One-token (decode) kernels at the shapes of real models (K = 1536 / 2560 / 8960: whole groups of
 // 8 blocks / super-blocks; 1408, V2-Lite's expert width, and 1344: the Q4_0 / Q8_0 kernels' last
-// group of 4 / 2 blocks), rows split over 1, 2 and 3 threads
+// group of 4 / 2 blocks; 4112 = 16 mod 32, the long-row float kernel's half step), rows split over 1, 2 and 3 threads
 // (so a thread's range starts mid-matrix) and odd row counts: every backend matches the exact
 // product and the scalar backend, and matmul_rows on a slice (an expert) matches the full matmul.
 TEST(Matmul, DecodeKernelsAtModelShapes) {
   const auto bs = backends();
   for (DType t : kWeightTypes) {
-    for (int64_t k : {int64_t(1536), int64_t(2560), int64_t(8960), int64_t(1408), int64_t(1344)}) {
+    for (int64_t k : {int64_t(1536), int64_t(2560), int64_t(8960), int64_t(1408), int64_t(1344), int64_t(4112)}) {
       const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
       if (k_quant && k % 256 != 0) continue;
+      if (k % dtype_traits(t).block_size != 0) continue;
       const int64_t n = k == 8960 ? 19 : 45;
       const Weights w = make_weights(t, k, n, static_cast<uint32_t>(k + n));
       const auto x = random_acts(k, static_cast<uint32_t>(k));
