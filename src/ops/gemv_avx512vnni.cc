@@ -459,13 +459,15 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 // Memory bound. Rows are read one at a time, 64 elements (128 bytes) per step in 4 accumulators,
 // prefetched non-temporally 4 KiB ahead (a choice measured in the model, Qwen-1.5B tg64 F16 1.08x
 // and BF16 1.06x over 16 KiB into L1: medians of 5 alternating rounds, per round 0.88-1.21).
-// That reads 58-68 GB/s on two cores at k <= 3072 but 42-48 at k >= 8960 (rows from huge pages,
-// medians of 100-1000 alternating calls): a long float32 activation (35 KiB at k = 8960, of a 48 KiB
-// L1) is read again for every row, against the weight stream. From kFloatStreamsMinK on, rows are
-// read kFloatStreams side by side, 32 elements of each per step, so that each activation load serves
-// 8 rows: k = 8960 48 -> 53-60 GB/s, 10944 43 -> 58, 18432 42 -> 56, 4096 54 -> 59. Below it the 8
-// rows were slower (1024 x 2816: 54 against 67). Each of the 8 rows is prefetched non-temporally
-// kFloatRowsPrefetchBytes ahead, past its end into the same row of the next group.
+// A long row's float32 activation (35 KiB at k = 8960, of a 48 KiB L1) is read again for every row,
+// against the weight stream. From kFloatStreamsMinK on, rows are read kFloatStreams side by side, 32
+// elements of each per step, so that each activation load serves 8 rows, and each row is prefetched
+// non-temporally kFloatRowsPrefetchBytes ahead, past its end into the same row of the next group.
+// Two threads, rows from huge pages, the two kernels alternated call by call (medians of 200-1000
+// calls, BF16 and F16, several runs): 8 rows / one row = 1.04-1.16 at k = 8960, 1.13-1.21 at 14336,
+// 1.05-1.12 at 6144 and 8192, 0.91-1.11 at 4096, 0.83-0.89 at k <= 3072. Short rows keep the one-row
+// kernel above: float_rows<1> there (2 accumulators, 1 KiB ahead) put Qwen-1.5B F16 decode at 0.95x
+// (token by token in one process, against this file's choice at 1.00).
 constexpr int kFloatStreams = 8;
 constexpr int64_t kFloatStreamsMinK = 4096;
 constexpr size_t kFloatRowsPrefetchBytes = 1024;
