@@ -1,12 +1,14 @@
 // K-quant super-blocks (Q4_K, Q5_K, Q6_K) for the AVX2 kernels: a weight block expanded once into
 // 8 vectors of 32 unsigned codes and their scales, then its products with a Q8_K activation block
-// in 8 float lanes. The dot products (vec_dot_avx2.cc) and the prefill tiles (gemm_avx2.cc) both
-// take these steps, so their results agree bit for bit. Include only from files compiled with
-// -mavx2 -mfma -mf16c.
+// in 8 float lanes. The prefill tiles (gemm_avx2.cc) take these steps; the dot products and decode
+// (vec_dot_avx2.cc) take kblock_dot_*, the same integer lanes and float steps without the expanded
+// block, so their results agree bit for bit (Matmul.Avx2TilesEqualTheDotProducts). Include only from
+// files compiled with -mavx2 -mfma -mf16c.
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "ops/avx2_util.h"
 #include "ops/blocks.h"
@@ -31,38 +33,81 @@ struct KActs {
   __m256i bsums;
 };
 
+// A Q4_K / Q5_K block's 8 sub-block scales (low 128 bits) and 8 mins (high), k_scale_min for every j
+// at once, as 16-bit lanes. Reads 16 bytes from `packed` (the 12 scale bytes and 4 code bytes after them).
+inline __m256i q4k_scales_mins(const uint8_t* packed) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));
+  const char z = -128;  // pshufb: a zero byte
+  // Dwords: bytes 0..3 (scales 0..3), 8..11 (scales 4..7: low 4 bits), 4..7 (mins 0..3), 8..11 (mins 4..7: high 4 bits).
+  const __m128i low = _mm_shuffle_epi8(b, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  // Scales / mins 4..7 take their top 2 bits from bits 6..7 of bytes 0..3 / 4..7.
+  const __m128i top = _mm_shuffle_epi8(b, _mm_setr_epi8(z, z, z, z, 0, 1, 2, 3, z, z, z, z, 4, 5, 6, 7));
+  const __m128i lo_bits = _mm_and_si128(_mm_srlv_epi32(low, _mm_setr_epi32(0, 0, 0, 4)),
+                                        _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F));
+  const __m128i top_bits = _mm_and_si128(_mm_srli_epi32(top, 2), _mm_set1_epi8(0x30));
+  return _mm256_cvtepu8_epi16(_mm_or_si128(lo_bits, top_bits));
+}
+
+// 16-bit lane j of `v` (the same 8 lanes in both 128-bit halves) in every lane.
+inline __m256i broadcast_lane16(__m256i v, int j) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<short>(0x0100 + 0x0202 * j)));
+}
+
+// Q4_K / Q5_K: the fields of a block, and its 32 codes of vector v = 2c (low nibbles) or 2c + 1.
+template <bool kFiveBit>
+struct Q4KFields {
+  const uint8_t *scales, *qs, *qh = nullptr;
+  const uint16_t* d_dmin;  // d, then dmin
+  explicit Q4KFields(const void* block) {
+    if constexpr (kFiveBit) {
+      const BlockQ5K& b = *static_cast<const BlockQ5K*>(block);
+      scales = b.scales, qs = b.qs, qh = b.qh, d_dmin = &b.d;
+    } else {
+      const BlockQ4K& b = *static_cast<const BlockQ4K*>(block);
+      scales = b.scales, qs = b.qs, d_dmin = &b.d;
+    }
+  }
+  // Codes 2c and 2c + 1 (c = 0..3) into lo and hi.
+  void codes(int c, __m256i hbits, __m256i* lo, __m256i* hi) const {
+    const __m256i low4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+    *lo = _mm256_and_si256(q, low4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    if constexpr (kFiveBit) {
+      *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
+      *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
+    }
+  }
+  __m256i high_bits() const {
+    return kFiveBit ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
+  }
+  // d in the low four lanes, -dmin in the high four (converted together: they are adjacent in the block).
+  __m256 dscale() const {
+    uint32_t both;
+    std::memcpy(&both, d_dmin, sizeof(both));
+    const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(both))));
+    return _mm256_mul_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)),
+                         _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1));
+  }
+};
+
 template <bool kFiveBit>
 inline void expand_q4k(const void* block, KBlock& k) {
-  const uint8_t *scales, *qs, *qh = nullptr;
-  uint16_t d, dmin;
-  if constexpr (kFiveBit) {
-    const BlockQ5K& b = *static_cast<const BlockQ5K*>(block);
-    scales = b.scales, qs = b.qs, qh = b.qh, d = b.d, dmin = b.dmin;
-  } else {
-    const BlockQ4K& b = *static_cast<const BlockQ4K*>(block);
-    scales = b.scales, qs = b.qs, d = b.d, dmin = b.dmin;
-  }
-  k.dscale = _mm256_set_m128(_mm_set1_ps(-half_to_f32(dmin)), _mm_set1_ps(half_to_f32(d)));
-  alignas(16) int16_t m16[8];
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    k_scale_min(j, scales, &sc, &m);
-    k.scale[j] = _mm256_set1_epi16(sc);
-    m16[j] = m;
-  }
-  k.offset_scales = _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(m16)));
-  const __m256i low4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-  const __m256i hbits = kFiveBit ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
-  for (int c = 0; c < 4; ++c) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-    __m256i lo = _mm256_and_si256(q, low4);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    if constexpr (kFiveBit) {
-      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4));
-      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4));
-    }
-    k.q[2 * c] = lo, k.q[2 * c + 1] = hi;
-  }
+  const Q4KFields<kFiveBit> f(block);
+  k.dscale = f.dscale();
+  const __m256i sm = q4k_scales_mins(f.scales), sc2 = _mm256_permute4x64_epi64(sm, 0x44);
+  for (int j = 0; j < 8; ++j) k.scale[j] = broadcast_lane16(sc2, j);
+  k.offset_scales = _mm256_castsi128_si256(_mm256_extracti128_si256(sm, 1));
+  const __m256i hbits = f.high_bits();
+  for (int c = 0; c < 4; ++c) f.codes(c, hbits, &k.q[2 * c], &k.q[2 * c + 1]);
+}
+
+// Q6_K's scales 8h + 2g (low 128 bits) and 8h + 2g + 1 (high), each in every 16-bit lane of its half,
+// from all 16 scales as 16-bit lanes.
+inline __m256i q6k_scale_pair(__m256i scales16, int h, int g) {
+  const __m256i half = h ? _mm256_permute4x64_epi64(scales16, 0xEE) : _mm256_permute4x64_epi64(scales16, 0x44);
+  const short lo = static_cast<short>(0x0100 + 0x0404 * g), hi = static_cast<short>(0x0302 + 0x0404 * g);
+  return _mm256_shuffle_epi8(half, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
 }
 
 inline void expand_q6k(const void* block, KBlock& k) {
@@ -79,9 +124,8 @@ inline void expand_q6k(const void* block, KBlock& k) {
                              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
     for (int g = 0; g < 4; ++g) {
       const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three);
-      const int8_t* sc = b.scales + 8 * h + 2 * g;
       k.q[4 * h + g] = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
-      k.scale[4 * h + g] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+      k.scale[4 * h + g] = q6k_scale_pair(k.offset_scales, h, g);
     }
   }
 }
@@ -113,6 +157,54 @@ inline __m256 kblock_fma(const KBlock& k, const KActs& a, __m256 acc) {
     isum = _mm256_set_m128i(mins, four);
   }
   return _mm256_fmadd_ps(_mm256_mul_ps(k.dscale, a.d), _mm256_cvtepi32_ps(isum), acc);
+}
+
+// One token (decode): kblock_fma(expand(block), load_kacts(y), acc) bit for bit, each code vector
+// multiplied as it is formed. Expanded, the block's 17 vectors went through the stack for every row.
+template <bool kFiveBit>
+inline __m256 kblock_dot_q4k(const void* block, const BlockQ8K& y, __m256 acc) {
+  const Q4KFields<kFiveBit> f(block);
+  const __m256i sm = q4k_scales_mins(f.scales), sc2 = _mm256_permute4x64_epi64(sm, 0x44), hbits = f.high_bits();
+  __m256i isum = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    __m256i lo, hi;
+    f.codes(c, hbits, &lo, &hi);
+    const auto* a = reinterpret_cast<const __m256i*>(y.qs + 64 * c);
+    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(a)),
+                                                    broadcast_lane16(sc2, 2 * c)));
+    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(a + 1)),
+                                                    broadcast_lane16(sc2, 2 * c + 1)));
+  }
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+  const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+  const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(isum), _mm256_extracti128_si256(isum, 1));
+  isum = _mm256_set_m128i(_mm_madd_epi16(_mm256_extracti128_si256(sm, 1), pair_sums), four);
+  return _mm256_fmadd_ps(_mm256_mul_ps(f.dscale(), _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(isum), acc);
+}
+
+inline __m256 kblock_dot_q6k(const void* block, const BlockQ8K& y, __m256 acc) {
+  const BlockQ6K& b = *static_cast<const BlockQ6K*>(block);
+  const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+  const __m256i low4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+  __m256i isum = _mm256_setzero_si256();
+  for (int h = 0; h < 2; ++h) {
+    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+    const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                             _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+    for (int g = 0; g < 4; ++g) {
+      const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three);
+      const __m256i q = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 32 * (4 * h + g)));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), q6k_scale_pair(scales16, h, g)));
+    }
+  }
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+  isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(scales16, bs), 5));
+  return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half_to_f32(b.d)), _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(isum),
+                         acc);
 }
 
 }  // namespace r1

@@ -99,17 +99,13 @@ constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, block_codes>;
 constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, block_codes>;
 constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, block_codes>;
 
-// K-quants: each super-block expanded (ops/avx2_kquant.h), its products summed in 8 float lanes.
-template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6>
+// K-quants: each super-block's products (ops/avx2_kquant.h) summed in 8 float lanes.
+template <__m256 (*kBlockDot)(const void*, const BlockQ8K&, __m256), size_t kBlockBytes>
 float dot_k(int64_t k, const void* w, const void* a) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8K* y = static_cast<const BlockQ8K*>(a);
   __m256 acc = _mm256_setzero_ps();
-  KBlock kb;
-  for (int64_t i = 0; i < k / kQKK; ++i) {
-    kExpand(x + i * kBlockBytes, kb);
-    acc = kblock_fma<kQ6>(kb, load_kacts<kQ6>(y[i]), acc);
-  }
+  for (int64_t i = 0; i < k / kQKK; ++i) acc = kBlockDot(x + i * kBlockBytes, y[i], acc);
   return hsum(acc);
 }
 
@@ -148,9 +144,9 @@ const GemvTable& gemv_avx2() {
   static const GemvTable t = {
       gemv_rows<dot_q8_0>,
       gemv_rows<dot_q4_0>,
-      gemv_rows<dot_k<expand_q4k<false>, sizeof(BlockQ4K), false>>,
-      gemv_rows<dot_k<expand_q4k<true>, sizeof(BlockQ5K), false>>,
-      gemv_rows<dot_k<expand_q6k, sizeof(BlockQ6K), true>>,
+      gemv_rows<dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>>,
+      gemv_rows<dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>>,
+      gemv_rows<dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>>,
       gemv_rows<dot_float<load8_f16, at_f16>>,
       gemv_rows<dot_float<load8_bf16, at_bf16>>,
       gemv_rows<dot_float<load8_f32, at_f32>>,
@@ -171,9 +167,9 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_f8,
                                 dot_q8_0,
                                 dot_q4_0,
-                                dot_k<expand_q4k<false>, sizeof(BlockQ4K), false>,
-                                dot_k<expand_q4k<true>, sizeof(BlockQ5K), false>,
-                                dot_k<expand_q6k, sizeof(BlockQ6K), true>,
+                                dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>,
+                                dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>,
+                                dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>,
                                 quantize_row_q8_0_activations,
                                 [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
                                 fp16_row_avx2,
