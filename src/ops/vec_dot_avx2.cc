@@ -3,6 +3,7 @@
 // with madd; every integer sum equals the scalar reference's.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "ops/avx2_kquant.h"
@@ -124,6 +125,69 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   }
 }
 
+// ---- activation quantizers: the scalar ones' bytes (vec_dot.h), 8 floats per vector ----
+
+__m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+}
+// 32 int32 codes (|q| <= 127) as 32 bytes in their order: the packs interleave 128-bit halves.
+void store_codes32(const __m256i q[4], int8_t* dst) {
+  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// Codes rounded half to even (cvtps's default rounding, as nearbyint), the scale through F16C.
+void quantize_q8_0_avx2(const float* x, void* dst, int64_t k) {
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < k / kQK; ++i, x += kQK) {
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) m = _mm256_max_ps(m, abs8(v[j] = _mm256_loadu_ps(x + 8 * j)));
+    const float amax = hmax(m);
+    y[i].d = _cvtss_sh(amax / 127.f, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 id = _mm256_set1_ps(amax != 0 ? 127.f / amax : 0.0f);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+    store_codes32(q, y[i].qs);
+  }
+}
+
+// The scale from the first element of largest magnitude (sign kept), codes capped at 127, one bsum
+// per 16.
+void quantize_q8_k_avx2(const float* x, void* dst, int64_t k) {
+  BlockQ8K* y = static_cast<BlockQ8K*>(dst);
+  for (int64_t i = 0; i < k / kQKK; ++i, x += kQKK) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < kQKK; j += 8) m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + j)));
+    const float amax = hmax(m);
+    if (amax == 0) {
+      std::memset(&y[i], 0, sizeof(BlockQ8K));
+      continue;
+    }
+    int first = 0;
+    while (std::fabs(x[first]) != amax) ++first;
+    const float iscale = -127.f / x[first];
+    const __m256 s = _mm256_set1_ps(iscale);
+    for (int j = 0; j < kQKK; j += 32) {
+      __m256i q[4];
+      for (int u = 0; u < 4; ++u)
+        q[u] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * u), s)), _mm256_set1_epi32(127));
+      store_codes32(q, y[i].qs + j);
+      y[i].bsums[j / 16] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+      y[i].bsums[j / 16 + 1] = static_cast<int16_t>(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
 // fp16 <-> float32 rows, 8 per F16C instruction; the tail element by element.
 void fp16_row_avx2(const uint16_t* x, float* y, int64_t n) {
   int64_t i = 0;
@@ -170,8 +234,8 @@ const VecDotTable& vec_dot_avx2() {
                                 dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>,
                                 dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>,
                                 dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>,
-                                quantize_row_q8_0_activations,
-                                [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
+                                quantize_q8_0_avx2,
+                                quantize_q8_k_avx2,
                                 fp16_row_avx2,
                                 f32_row_to_fp16_avx2,
                                 dot_q4_1,
