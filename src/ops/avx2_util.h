@@ -15,6 +15,19 @@ namespace r1 {
 // manipulation, and the block kernels convert two scales per block.
 inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
+// Decode (one token) walks each thread's rows in order; its kernels ask for the bytes this far ahead
+// of those they read, non-temporally, as they go (tok-by-tok alternation in one process, Qwen-1.5B on
+// the avx2 backend: Q4_K_M 1.16x, F16 1.13x, BF16 1.25x, Q8_0 1.10x, Q4_0 1.06x over the hardware
+// prefetcher, or over a T0 prefetch of each whole row 16 KiB ahead when a row starts; 2 and 8 KiB read
+// as 4).
+constexpr size_t kAvx2PrefetchBytes = 4096;
+template <bool kPrefetch, size_t kBytes>
+inline void prefetch_nta_ahead(const void* p) {
+  if constexpr (kPrefetch)
+    for (size_t off = 0; off < kBytes; off += 64)
+      _mm_prefetch(static_cast<const char*>(p) + kAvx2PrefetchBytes + off, _MM_HINT_NTA);
+}
+
 // The sum of 8 floats (the dot products and the prefill tiles share it, so their results agree).
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -41,7 +41,7 @@ struct GemmTable {
 // activation row in the vec_dot.h format. Rows are walked in order (one forward stream).
 using GemvFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y);
 
-// How far ahead of the bytes a step reads the one-token kernels prefetch the weight stream (rows are
+// How far ahead of the bytes a step reads the AVX-512 one-token kernels prefetch the weight stream (rows are
 // contiguous, so near a row's end this lies in later rows; past the tensor's end it is a harmless
 // hint). The hardware prefetcher alone kept one thread at ~28 GB/s on BM_gemv_cold (Q4_0); 16 KiB
 // ahead gave ~34 (4 KiB: no gain, 32 KiB: as 16). The F16 / BF16 / F32 kernels use their own

@@ -17,14 +17,21 @@
 namespace r1 {
 namespace {
 
-// Float rows: `Load8` turns 8 weights into 8 floats. Four accumulators hide the FMA latency.
-template <__m256 (*Load8)(const void*, int64_t), float (*Scalar)(const void*, int64_t)>
+// Every dot product here takes kPrefetch: true in decode (gemv_rows), which reads rows one after
+// another (avx2_util.h, prefetch_nta_ahead); the products do not depend on it.
+
+// Float rows of kElem-byte weights: `Load8` turns 8 weights into 8 floats. Four accumulators hide the
+// FMA latency.
+template <__m256 (*Load8)(const void*, int64_t), float (*Scalar)(const void*, int64_t), size_t kElem,
+          bool kPrefetch = false>
 float dot_float(int64_t k, const void* w, const void* a) {
   const float* y = static_cast<const float*>(a);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
-  for (; i + 32 <= k; i += 32)
+  for (; i + 32 <= k; i += 32) {
+    prefetch_nta_ahead<kPrefetch, 32 * kElem>(static_cast<const uint8_t*>(w) + i * kElem);
     for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(Load8(w, i + 8 * u), _mm256_loadu_ps(y + i + 8 * u), acc[u]);
+  }
   for (; i + 8 <= k; i += 8) acc[0] = _mm256_fmadd_ps(Load8(w, i), _mm256_loadu_ps(y + i), acc[0]);
   float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; i < k; ++i) s += Scalar(w, i) * y[i];
@@ -39,12 +46,14 @@ float at_f8(const void* w, int64_t i) { return fp8_e4m3_table()[static_cast<cons
 // F8_E4M3: 32 codes per step, converted 16 at a time (f8_to_f16_over_256 on 256-bit lanes, half the
 // instructions per code of load8_f8), the 2^8 once at the end; the rest as dot_float. Decode on the
 // AVX2 backend (BM_gemv_cold) read ~12.5 GB/s through dot_float with load8_f8.
+template <bool kPrefetch = false>
 float dot_f8(int64_t k, const void* w, const void* a) {
   const auto* c = static_cast<const uint8_t*>(w);
   const float* y = static_cast<const float*>(a);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
-  for (; i + 32 <= k; i += 32)
+  for (; i + 32 <= k; i += 32) {
+    prefetch_nta_ahead<kPrefetch, 32>(c + i);
     for (int h = 0; h < 2; ++h) {
       const __m256i f16 =
           f8_to_f16_over_256(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16 * h))));
@@ -52,8 +61,9 @@ float dot_f8(int64_t k, const void* w, const void* a) {
       acc[2 * h + 1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(f16, 1)), _mm256_loadu_ps(y + i + 16 * h + 8),
                                        acc[2 * h + 1]);
     }
+  }
   float s = 256.0f * hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  return s + (i < k ? dot_float<load8_f8, at_f8>(k - i, c + i, y + i) : 0.0f);
+  return s + (i < k ? dot_float<load8_f8, at_f8, 1>(k - i, c + i, y + i) : 0.0f);
 }
 
 // Σ x·a for two signed int8 vectors (|x|, |a| <= 128 / 127): move the sign onto a.
@@ -61,12 +71,13 @@ __m256i dot_i8(__m256i x, __m256i a) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
 }
 
-template <typename Block, __m256i (*kCodes)(const Block&)>
+template <typename Block, __m256i (*kCodes)(const Block&), bool kPrefetch = false>
 float dot_signed_blocks(int64_t k, const void* w, const void* a) {
   const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
+    prefetch_nta_ahead<kPrefetch, sizeof(Block)>(x + i);
     const __m256i p = dot_i8(kCodes(x[i]), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
     const __m256 d = _mm256_set1_ps(half_to_f32(x[i].d) * half_to_f32(y[i].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
@@ -76,13 +87,14 @@ float dot_signed_blocks(int64_t k, const void* w, const void* a) {
 
 // Codes 0..31 are unsigned already, so maddubs takes them as they are; Σa comes from the same
 // activation bytes against ones.
-template <typename Block, __m256i (*kCodes)(const Block&)>
+template <typename Block, __m256i (*kCodes)(const Block&), bool kPrefetch = false>
 float dot_offset_blocks(int64_t k, const void* w, const void* a) {
   const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
+    prefetch_nta_ahead<kPrefetch, sizeof(Block)>(x + i);
     const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(kCodes(x[i]), av), ones16);
     const __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, av), ones16);
@@ -93,36 +105,37 @@ float dot_offset_blocks(int64_t k, const void* w, const void* a) {
   return hsum(acc);
 }
 
-constexpr VecDotFn dot_q8_0 = dot_signed_blocks<BlockQ8_0, block_codes>;
-constexpr VecDotFn dot_q4_0 = dot_signed_blocks<BlockQ4_0, block_codes>;
-constexpr VecDotFn dot_q5_0 = dot_signed_blocks<BlockQ5_0, block_codes>;
-constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, block_codes>;
-constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, block_codes>;
-constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, block_codes>;
+template <bool P = false>
+constexpr VecDotFn dot_q8_0 = dot_signed_blocks<BlockQ8_0, block_codes, P>;
+template <bool P = false>
+constexpr VecDotFn dot_q4_0 = dot_signed_blocks<BlockQ4_0, block_codes, P>;
+template <bool P = false>
+constexpr VecDotFn dot_q5_0 = dot_signed_blocks<BlockQ5_0, block_codes, P>;
+template <bool P = false>
+constexpr VecDotFn dot_iq4_nl = dot_signed_blocks<BlockIQ4NL, block_codes, P>;
+template <bool P = false>
+constexpr VecDotFn dot_q4_1 = dot_offset_blocks<BlockQ4_1, block_codes, P>;
+template <bool P = false>
+constexpr VecDotFn dot_q5_1 = dot_offset_blocks<BlockQ5_1, block_codes, P>;
 
 // K-quants: each super-block's products (ops/avx2_kquant.h) summed in 8 float lanes.
-template <__m256 (*kBlockDot)(const void*, const BlockQ8K&, __m256), size_t kBlockBytes>
+template <__m256 (*kBlockDot)(const void*, const BlockQ8K&, __m256), size_t kBlockBytes, bool kPrefetch = false>
 float dot_k(int64_t k, const void* w, const void* a) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8K* y = static_cast<const BlockQ8K*>(a);
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < k / kQKK; ++i) acc = kBlockDot(x + i * kBlockBytes, y[i], acc);
+  for (int64_t i = 0; i < k / kQKK; ++i) {
+    prefetch_nta_ahead<kPrefetch, kBlockBytes>(x + i * kBlockBytes);
+    acc = kBlockDot(x + i * kBlockBytes, y[i], acc);
+  }
   return hsum(acc);
 }
 
-// One token (decode): rows in order, each through its dot product, with a software prefetch
-// kGemvPrefetchBytes ahead of the row being read (the hardware prefetcher alone left F16 decode ~15%
-// behind the AVX-512 one-token kernels, which prefetch the same way).
-
+// One token (decode): rows in order, each through its dot product (the prefetching form).
 template <VecDotFn kDot>
 void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   const auto* w8 = static_cast<const uint8_t*>(w);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint8_t* row = w8 + static_cast<size_t>(r) * w_stride;
-    for (size_t off = 0; off < w_stride; off += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(row + kGemvPrefetchBytes + off), _MM_HINT_T0);
-    y[r] = kDot(k, row, a);
-  }
+  for (int64_t r = 0; r < n_rows; ++r) y[r] = kDot(k, w8 + static_cast<size_t>(r) * w_stride, a);
 }
 
 // ---- activation quantizers: the scalar ones' bytes (vec_dot.h), 8 floats per vector ----
@@ -206,31 +219,31 @@ void f32_row_to_fp16_avx2(const float* x, uint16_t* y, int64_t n) {
 
 const GemvTable& gemv_avx2() {
   static const GemvTable t = {
-      gemv_rows<dot_q8_0>,
-      gemv_rows<dot_q4_0>,
-      gemv_rows<dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>>,
-      gemv_rows<dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>>,
-      gemv_rows<dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>>,
-      gemv_rows<dot_float<load8_f16, at_f16>>,
-      gemv_rows<dot_float<load8_bf16, at_bf16>>,
-      gemv_rows<dot_float<load8_f32, at_f32>>,
-      gemv_rows<dot_q4_1>,
-      gemv_rows<dot_q5_0>,
-      gemv_rows<dot_q5_1>,
-      gemv_rows<dot_iq4_nl>,
-      gemv_rows<dot_f8>,
+      gemv_rows<dot_q8_0<true>>,
+      gemv_rows<dot_q4_0<true>>,
+      gemv_rows<dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K), true>>,
+      gemv_rows<dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K), true>>,
+      gemv_rows<dot_k<kblock_dot_q6k, sizeof(BlockQ6K), true>>,
+      gemv_rows<dot_float<load8_f16, at_f16, 2, true>>,
+      gemv_rows<dot_float<load8_bf16, at_bf16, 2, true>>,
+      gemv_rows<dot_float<load8_f32, at_f32, 4, true>>,
+      gemv_rows<dot_q4_1<true>>,
+      gemv_rows<dot_q5_0<true>>,
+      gemv_rows<dot_q5_1<true>>,
+      gemv_rows<dot_iq4_nl<true>>,
+      gemv_rows<dot_f8<true>>,
   };
   return t;
 }
 
 const VecDotTable& vec_dot_avx2() {
   static const VecDotTable t = {"avx2",
-                                dot_float<load8_f32, at_f32>,
-                                dot_float<load8_f16, at_f16>,
-                                dot_float<load8_bf16, at_bf16>,
-                                dot_f8,
-                                dot_q8_0,
-                                dot_q4_0,
+                                dot_float<load8_f32, at_f32, 4>,
+                                dot_float<load8_f16, at_f16, 2>,
+                                dot_float<load8_bf16, at_bf16, 2>,
+                                dot_f8<>,
+                                dot_q8_0<>,
+                                dot_q4_0<>,
                                 dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>,
                                 dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>,
                                 dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>,
@@ -238,10 +251,10 @@ const VecDotTable& vec_dot_avx2() {
                                 quantize_q8_k_avx2,
                                 fp16_row_avx2,
                                 f32_row_to_fp16_avx2,
-                                dot_q4_1,
-                                dot_q5_0,
-                                dot_q5_1,
-                                dot_iq4_nl};
+                                dot_q4_1<>,
+                                dot_q5_0<>,
+                                dot_q5_1<>,
+                                dot_iq4_nl<>};
   return t;
 }
 
