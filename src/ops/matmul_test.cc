@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 #include <random>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -421,6 +422,30 @@ TEST(Matmul, ActivationQuantizersAgree) {
     t->quantize_q8_k(x.data(), got_k.data(), k);
     EXPECT_EQ(got_k, want_k) << t->name;
   }
+}
+
+// A NaN among the activations (a broken model) leaves every quantizer inside its block: the vector
+// ones look for the element of largest magnitude, which a NaN can be (AddressSanitizer checks the reads).
+TEST(Matmul, ActivationQuantizersStayInTheBlockOnNaN) {
+  std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};
+#if defined(R1_HAVE_X86_KERNELS)
+  for (const char* b : backends()) {
+    if (std::string(b) == "avx2") tables.push_back(&vec_dot_avx2());
+    if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
+  }
+#endif
+  for (int64_t nan_at : {int64_t(0), int64_t(100), int64_t(255)}) {
+    auto x = std::make_unique<float[]>(256);  // exactly one Q8_K block, so a read past it is caught
+    const auto acts = random_acts(256, 13);
+    std::copy(acts.begin(), acts.end(), x.get());
+    x[static_cast<size_t>(nan_at)] = std::nanf("");
+    std::vector<uint8_t> q8k(row_bytes(DType::Q8_K, 256)), q80(row_bytes(DType::Q8_0, 256));
+    for (const VecDotTable* t : tables) {
+      t->quantize_q8_k(x.get(), q8k.data(), 256);
+      t->quantize_q8_0(x.get(), q80.data(), 256);
+    }
+  }
+  SUCCEED();
 }
 
 // With bf16 dot products on (AVX-512 BF16 CPUs), BF16, F16 and F8_E4M3 prefill round the activations

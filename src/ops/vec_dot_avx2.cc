@@ -186,7 +186,7 @@ void quantize_q8_k_avx2(const float* x, void* dst, int64_t k) {
       continue;
     }
     int first = 0;
-    while (std::fabs(x[first]) != amax) ++first;
+    while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;  // bounded: a NaN may be amax
     const float iscale = -127.f / x[first];
     const __m256 s = _mm256_set1_ps(iscale);
     for (int j = 0; j < kQKK; j += 32) {

@@ -201,7 +201,7 @@ void quantize_q8_k_activations(const float* x, void* dst, int64_t k) {
       continue;
     }
     int first = 0;
-    while (std::fabs(x[first]) != amax) ++first;
+    while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;  // bounded: a NaN may be amax
     const float iscale = -127.f / x[first];
     for (int j = 0; j < kQKK; j += 16) {
       const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), _mm512_set1_ps(iscale))),
