@@ -204,8 +204,11 @@ void quantize_q8_k_activations(const float* x, void* dst, int64_t k) {
     while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;  // bounded: a NaN may be amax
     const float iscale = -127.f / x[first];
     for (int j = 0; j < kQKK; j += 16) {
-      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), _mm512_set1_ps(iscale))),
-                                         _mm512_set1_epi32(127));
+      // Capped at 127; the floor only matters for a NaN, which converts to INT_MIN (and would overflow the sum).
+      const __m512i q = _mm512_max_epi32(
+          _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), _mm512_set1_ps(iscale))),
+                           _mm512_set1_epi32(127)),
+          _mm512_set1_epi32(-128));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + j), _mm512_cvtepi32_epi8(q));
       y[i].bsums[j / 16] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
     }
