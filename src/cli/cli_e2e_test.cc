@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "io/gguf.h"
+#include "ops/matmul.h"
 #include "testing/reference_data.h"
-#include "util/cpu.h"
 
 namespace {
 using r1::test_data::read_f32;
@@ -236,10 +236,12 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
   EXPECT_LE(rel(bf16), 1e-2);
   EXPECT_LE(rel(absorbed_bf16), 1e-2);
   EXPECT_LE(rel(decode_bf16), 1e-2);  // from 32 positions on, split over the 2 threads' positions
-  // The bf16 path exists on AVX-512 BF16 CPUs, unless R1_MATMUL_BACKEND picks a backend without it.
-  const char* forced = std::getenv("R1_MATMUL_BACKEND");
-  const bool avx512_backend = !forced || std::string(forced) == "auto" || std::string(forced) == "avx512vnni";
-  if (r1::cpu_features().avx512bf16 && r1::cpu_features().avx512vnni && avx512_backend) {
+  // Whether the r1 run above has bf16 products, as ops decides it here (the CPU, and the backend
+  // R1_MATMUL_BACKEND picks), with them switched on as they were for that run.
+  r1::set_bf16_dot_products(true);
+  const bool bf16_path = r1::bf16_dot_products();
+  r1::set_bf16_dot_products(false);
+  if (bf16_path) {
     EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
     EXPECT_GT(rel(absorbed_bf16), 1e-5) << "not the bf16 path";
     EXPECT_GT(rel(decode_bf16), 1e-5) << "not the bf16 path";

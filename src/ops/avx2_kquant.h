@@ -110,23 +110,26 @@ inline __m256i q6k_scale_pair(__m256i scales16, int h, int g) {
   return _mm256_shuffle_epi8(half, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
 }
 
+// Q6_K's code vectors 4h .. 4h + 3 (h = 0, 1): 4 low bits from ql, 2 high bits from qh.
+inline void q6k_codes(const BlockQ6K& b, int h, __m256i q[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+  const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
+  const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+  const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                           _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                           _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+  for (int g = 0; g < 4; ++g)
+    q[g] = _mm256_or_si256(lows[g], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three), 4));
+}
+
 inline void expand_q6k(const void* block, KBlock& k) {
   const BlockQ6K& b = *static_cast<const BlockQ6K*>(block);
   k.dscale = _mm256_set1_ps(half_to_f32(b.d));
   k.offset_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  const __m256i low4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
   for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
-    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-    const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                             _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-    for (int g = 0; g < 4; ++g) {
-      const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three);
-      k.q[4 * h + g] = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
-      k.scale[4 * h + g] = q6k_scale_pair(k.offset_scales, h, g);
-    }
+    q6k_codes(b, h, k.q + 4 * h);
+    for (int g = 0; g < 4; ++g) k.scale[4 * h + g] = q6k_scale_pair(k.offset_scales, h, g);
   }
 }
 
@@ -185,20 +188,13 @@ inline __m256 kblock_dot_q4k(const void* block, const BlockQ8K& y, __m256 acc) {
 inline __m256 kblock_dot_q6k(const void* block, const BlockQ8K& y, __m256 acc) {
   const BlockQ6K& b = *static_cast<const BlockQ6K*>(block);
   const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  const __m256i low4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
   __m256i isum = _mm256_setzero_si256();
   for (int h = 0; h < 2; ++h) {
-    const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h));
-    const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
-    const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                             _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+    __m256i q[4];
+    q6k_codes(b, h, q);
     for (int g = 0; g < 4; ++g) {
-      const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), three);
-      const __m256i q = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 32 * (4 * h + g)));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), q6k_scale_pair(scales16, h, g)));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[g], a), q6k_scale_pair(scales16, h, g)));
     }
   }
   const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));

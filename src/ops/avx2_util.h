@@ -16,10 +16,10 @@ namespace r1 {
 inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
 // Decode (one token) walks each thread's rows in order; its kernels ask for the bytes this far ahead
-// of those they read, non-temporally, as they go (tok-by-tok alternation in one process, Qwen-1.5B on
-// the avx2 backend: Q4_K_M 1.16x, F16 1.13x, BF16 1.25x, Q8_0 1.10x, Q4_0 1.06x over the hardware
-// prefetcher, or over a T0 prefetch of each whole row 16 KiB ahead when a row starts; 2 and 8 KiB read
-// as 4).
+// of those they read, non-temporally, as they go. Variants alternated token by token in one process,
+// Qwen-1.5B on the avx2 backend: Q4_K_M 1.16x, F16 1.13x, BF16 1.25x over a T0 prefetch of each whole
+// row 16 KiB ahead when the row starts; Q8_0 1.10x, Q4_0 1.06x (repacked) over none. With a
+// non-temporal prefetch of the whole row when it starts, 2 and 8 KiB ahead read as 4.
 constexpr size_t kAvx2PrefetchBytes = 4096;
 template <bool kPrefetch, size_t kBytes>
 inline void prefetch_nta_ahead(const void* p) {

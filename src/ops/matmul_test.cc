@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <string>
 #include <random>
-#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -391,6 +390,18 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
 }
 #endif
 
+// The dot-product tables whose activation quantizers this CPU runs: the scalar one, and the x86 ones it has.
+std::vector<const VecDotTable*> quantizer_tables() {
+  std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};
+#if defined(R1_HAVE_X86_KERNELS)
+  for (const char* b : backends()) {
+    if (std::string(b) == "avx2") tables.push_back(&vec_dot_avx2());
+    if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
+  }
+#endif
+  return tables;
+}
+
 // Every build's Q8_0 and Q8_K activation quantizers write the bytes of the scalar ones (ties, zeros, large
 // and tiny blocks included), so the backends see the same activations.
 TEST(Matmul, ActivationQuantizersAgree) {
@@ -405,13 +416,7 @@ TEST(Matmul, ActivationQuantizersAgree) {
   for (int j = 96; j < 128; ++j) x[j] *= 1e4f;                 // large values
   std::vector<uint8_t> want(row_bytes(DType::Q8_0, k)), got(want.size());
   quantize_row_q8_0_activations(x.data(), want.data(), k);
-  std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};
-#if defined(R1_HAVE_X86_KERNELS)
-  for (const char* b : backends()) {
-    if (std::string(b) == "avx2") tables.push_back(&vec_dot_avx2());
-    if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
-  }
-#endif
+  const std::vector<const VecDotTable*> tables = quantizer_tables();
   std::vector<uint8_t> want_k(row_bytes(DType::Q8_K, k)), got_k(want_k.size());
   quantize_row(DType::Q8_K, x.data(), want_k.data(), k);
   for (const VecDotTable* t : tables) {
@@ -427,22 +432,14 @@ TEST(Matmul, ActivationQuantizersAgree) {
 // A NaN among the activations (a broken model) leaves every quantizer inside its block: the vector
 // ones look for the element of largest magnitude, which a NaN can be (AddressSanitizer checks the reads).
 TEST(Matmul, ActivationQuantizersStayInTheBlockOnNaN) {
-  std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};
-#if defined(R1_HAVE_X86_KERNELS)
-  for (const char* b : backends()) {
-    if (std::string(b) == "avx2") tables.push_back(&vec_dot_avx2());
-    if (std::string(b) == "avx512") tables.push_back(&vec_dot_avx512());
-  }
-#endif
-  for (int64_t nan_at : {int64_t(0), int64_t(100), int64_t(255)}) {
-    auto x = std::make_unique<float[]>(256);  // exactly one Q8_K block, so a read past it is caught
-    const auto acts = random_acts(256, 13);
-    std::copy(acts.begin(), acts.end(), x.get());
-    x[static_cast<size_t>(nan_at)] = std::nanf("");
+  const std::vector<const VecDotTable*> tables = quantizer_tables();
+  for (size_t nan_at : {size_t(0), size_t(100), size_t(255)}) {
+    std::vector<float> x = random_acts(256, 13);  // exactly one Q8_K block, so a read past it is caught
+    x[nan_at] = std::nanf("");
     std::vector<uint8_t> q8k(row_bytes(DType::Q8_K, 256)), q80(row_bytes(DType::Q8_0, 256));
     for (const VecDotTable* t : tables) {
-      t->quantize_q8_k(x.get(), q8k.data(), 256);
-      t->quantize_q8_0(x.get(), q80.data(), 256);
+      t->quantize_q8_k(x.data(), q8k.data(), 256);
+      t->quantize_q8_0(x.data(), q80.data(), 256);
     }
   }
   SUCCEED();

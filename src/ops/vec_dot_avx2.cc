@@ -3,7 +3,6 @@
 // with madd; every integer sum equals the scalar reference's.
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstring>
 
 #include "ops/avx2_kquant.h"
@@ -185,9 +184,7 @@ void quantize_q8_k_avx2(const float* x, void* dst, int64_t k) {
       std::memset(&y[i], 0, sizeof(BlockQ8K));
       continue;
     }
-    int first = 0;
-    while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;  // bounded: a NaN may be amax
-    const float iscale = -127.f / x[first];
+    const float iscale = q8k_inverse_scale(x, amax);
     const __m256 s = _mm256_set1_ps(iscale);
     for (int j = 0; j < kQKK; j += 32) {
       __m256i q[4];

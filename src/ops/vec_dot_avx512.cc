@@ -200,9 +200,7 @@ void quantize_q8_k_activations(const float* x, void* dst, int64_t k) {
       std::memset(&y[i], 0, sizeof(BlockQ8K));
       continue;
     }
-    int first = 0;
-    while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;  // bounded: a NaN may be amax
-    const float iscale = -127.f / x[first];
+    const float iscale = q8k_inverse_scale(x, amax);
     for (int j = 0; j < kQKK; j += 16) {
       // Capped at 127; the floor only matters for a NaN, which converts to INT_MIN (and would overflow the sum).
       const __m512i q = _mm512_max_epi32(
