@@ -162,7 +162,7 @@ test("ollama routes", async () => {
   assert.equal(lines.at(-1).eval_count, 5);
   assert.ok(lines.slice(0, -1).every((l) => l.done === false && l.message.role === "assistant"));
   const gen = await (await fetch(server.url + "/api/generate", { method: "POST", headers: auth,
-    body: JSON.stringify({ prompt: "hi", stream: false, options: { num_predict: 3 } }) })).json();
+    body: JSON.stringify({ prompt: "hi", stream: false, options: { num_predict: 3, temperature: 0 } }) })).json();
   assert.equal(gen.done, true);
   assert.equal(gen.eval_count, 3);
 });
