@@ -128,6 +128,7 @@ inline void column_sums(const uint8_t* qs, const uint8_t* a, size_t a_stride, in
     const __m256i low4 = _mm256_set1_epi8(0xF);
     __m256i s16[T];
     for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1  // unrolled, GCC sums the chunks' products as a tree and spills them to the stack
     for (int v = 0; v < 4; ++v) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * v));
       const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
@@ -140,6 +141,7 @@ inline void column_sums(const uint8_t* qs, const uint8_t* a, size_t a_stride, in
     for (int t = 0; t < T; ++t) p[t] = _mm256_madd_epi16(s16[t], ones);
   } else {
     for (int t = 0; t < T; ++t) p[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1  // as Q4_0's
     for (int v = 0; v < 8; ++v) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * v));
       const __m256i q_abs = _mm256_sign_epi8(q, q);
