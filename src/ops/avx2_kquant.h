@@ -18,19 +18,11 @@ namespace r1 {
 // Codes q[v] (0..31 for Q4_K / Q5_K, 0..63 for Q6_K) go with activations qs[32v .. 32v+31]; scale[v]
 // holds their sub-block scales as 16-bit lanes. Q4_K / Q5_K: the mins as 8 16-bit lanes; Q6_K: the
 // 16 signed scales widened to 16 bits (its codes are offset by 32). dscale: the float factors of the
-// lanes kblock_fma converts (Q4_K / Q5_K: d in the low four, −dmin in the high four; Q6_K: d).
+// lanes kblock_tokens converts (Q4_K / Q5_K: d in the low four, −dmin in the high four; Q6_K: d).
 struct KBlock {
   __m256i q[8], scale[8];
   __m256i offset_scales;  // Q6_K: scales[0..15]; Q4_K / Q5_K: mins in the low 128 bits
   __m256 dscale;
-};
-
-// A Q8_K activation block as kblock_fma uses it: its scale broadcast, its block sums (Q6_K) or the
-// sums of pairs of them, one per 32 (Q4_K / Q5_K, low 128 bits).
-struct KActs {
-  __m256i qs[8];  // the codes, 32 per vector
-  __m256 d;
-  __m256i bsums;
 };
 
 // A Q4_K / Q5_K block's 8 sub-block scales (low 128 bits) and 8 mins (high), k_scale_min for every j
@@ -133,36 +125,41 @@ inline void expand_q6k(const void* block, KBlock& k) {
   }
 }
 
-template <bool kQ6>
-inline KActs load_kacts(const BlockQ8K& y) {
-  KActs a;
-  for (int v = 0; v < 8; ++v) a.qs[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 32 * v));
-  a.d = _mm256_set1_ps(y.d);
-  a.bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
-  if constexpr (!kQ6) a.bsums = _mm256_castsi128_si256(_mm_hadd_epi16(_mm256_castsi256_si128(a.bsums),
-                                                                       _mm256_extracti128_si256(a.bsums, 1)));
-  return a;
-}
-
-// acc + the block's products in 8 float lanes, whose sum is Q4_K / Q5_K's d·d_a·Σ scale·code·a −
-// dmin·d_a·Σ min·(block sums) or Q6_K's d·d_a·(Σ scale·code·a − 32·Σ scale·(block sums)). The
-// integer sums are exact; the float sum over blocks stays in lanes until the caller's hsum.
-template <bool kQ6>
-inline __m256 kblock_fma(const KBlock& k, const KActs& a, __m256 acc) {
-  __m256i isum = _mm256_setzero_si256();
-  for (int v = 0; v < 8; ++v)
-    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(k.q[v], a.qs[v]), k.scale[v]));
-  if constexpr (kQ6) {
-    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(k.offset_scales, a.bsums), 5));
-  } else {
-    const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(isum), _mm256_extracti128_si256(isum, 1));
-    const __m128i mins = _mm_madd_epi16(_mm256_castsi256_si128(k.offset_scales), _mm256_castsi256_si128(a.bsums));
-    isum = _mm256_set_m128i(mins, four);
+// acc[g] + the block's products with G tokens' blocks i (a: token 0's blocks, a_stride apart), in 8
+// float lanes each, whose sum is Q4_K / Q5_K's d·d_a·Σ scale·code·a − dmin·d_a·Σ min·(block sums) or
+// Q6_K's d·d_a·(Σ scale·code·a − 32·Σ scale·(block sums)). Each code vector and its scales are read
+// once for the G tokens: one token at a time, every product read both from the expanded block in
+// memory, and the loads bound the tile. The integer sums are exact; the float sum over blocks stays in
+// lanes until the caller's hsum.
+template <bool kQ6, int G>
+inline void kblock_tokens(const KBlock& k, const uint8_t* a, size_t a_stride, int64_t i, __m256* acc) {
+  auto act = [&](int g) -> const BlockQ8K& { return reinterpret_cast<const BlockQ8K*>(a + g * a_stride)[i]; };
+  __m256i isum[G];
+  for (int g = 0; g < G; ++g) isum[g] = _mm256_setzero_si256();
+#pragma GCC unroll 1  // unrolled, the G sums are formed as trees and spilled (as in gemm_avx2.cc's column_sums)
+  for (int v = 0; v < 8; ++v) {
+    const __m256i q = k.q[v], scale = k.scale[v];
+    for (int g = 0; g < G; ++g) {
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act(g).qs + 32 * v));
+      isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), scale));
+    }
   }
-  return _mm256_fmadd_ps(_mm256_mul_ps(k.dscale, a.d), _mm256_cvtepi32_ps(isum), acc);
+  for (int g = 0; g < G; ++g) {
+    const BlockQ8K& y = act(g);
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+    if constexpr (kQ6) {
+      isum[g] = _mm256_sub_epi32(isum[g], _mm256_slli_epi32(_mm256_madd_epi16(k.offset_scales, bs), 5));
+    } else {
+      const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(isum[g]), _mm256_extracti128_si256(isum[g], 1));
+      const __m128i mins = _mm_madd_epi16(_mm256_castsi256_si128(k.offset_scales), pair_sums);
+      isum[g] = _mm256_set_m128i(mins, four);
+    }
+    acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(k.dscale, _mm256_set1_ps(y.d)), _mm256_cvtepi32_ps(isum[g]), acc[g]);
+  }
 }
 
-// One token (decode): kblock_fma(expand(block), load_kacts(y), acc) bit for bit, each code vector
+// One token (decode): kblock_tokens<.., 1>(expand(block), y) bit for bit, each code vector
 // multiplied as it is formed. Expanded, the block's 17 vectors went through the stack for every row.
 template <bool kFiveBit>
 inline __m256 kblock_dot_q4k(const void* block, const BlockQ8K& y, __m256 acc) {

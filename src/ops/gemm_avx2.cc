@@ -1,7 +1,8 @@
 // Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0, Q4_0,
 // Q4_1, Q5_0, Q5_1 and IQ4_NL weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
-// Q8_K, 2 rows × 16 tokens of expanded super-blocks (expanding a block costs about as much as 4
-// tokens' products, so more tokens per expansion ran faster: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32). The
+// Q8_K, 1 row × 32 tokens of expanded super-blocks (expanding a block costs more than a token's
+// products: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32 before the products took 8 tokens per code vector, then
+// Q6_K 1.2× faster at 1 × 32 than at 2 × 16, Q4_K the same). The
 // one-row dot products decode a weight block once per token and load an activation block once per
 // row; the tiles decode once per token tile and load once per row pair. Per block the integer sums
 // and their float accumulation are the dot products' (vec_dot_avx2.cc, ops/avx2_kquant.h), so every
@@ -221,9 +222,21 @@ void gemm_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
 // ---- K-quants ------------------------------------------------------------------------------------
 
 // R rows × T tokens of K-quant super-blocks (ops/avx2_kquant.h): each row's block expanded once for
-// the T tokens, each token's block sums once for the R rows; the dot products' steps per block and
-// token, so the results equal theirs.
-constexpr int kKRows = 2, kKToks = 16;
+// the T tokens; the dot products' steps per block and token, so the results equal theirs.
+constexpr int kKRows = 1, kKToks = 32;
+
+// kblock_tokens over T tokens in groups of up to 8 (8 sums, a code vector, its scales and an
+// activation vector fill 11 of the 16 registers).
+template <bool kQ6, int T>
+inline void kblock_token_groups(const KBlock& k, const uint8_t* a, size_t a_stride, int64_t i, __m256* acc) {
+  constexpr int kGroup = 8;
+  if constexpr (T > kGroup) {
+    kblock_tokens<kQ6, kGroup>(k, a, a_stride, i, acc);
+    kblock_token_groups<kQ6, T - kGroup>(k, a + kGroup * a_stride, a_stride, i, acc + kGroup);
+  } else {
+    kblock_tokens<kQ6, T>(k, a, a_stride, i, acc);
+  }
+}
 
 template <void (*kExpand)(const void*, KBlock&), size_t kBlockBytes, bool kQ6, int R, int T>
 void tile_k(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y, int64_t ldy) {
@@ -233,10 +246,7 @@ void tile_k(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, siz
   KBlock kb[R];
   for (int64_t i = 0; i < nb; ++i) {
     for (int r = 0; r < R; ++r) kExpand(w + r * w_stride + i * kBlockBytes, kb[r]);
-    for (int t = 0; t < T; ++t) {
-      const KActs ka = load_kacts<kQ6>(reinterpret_cast<const BlockQ8K*>(a + t * a_stride)[i]);
-      for (int r = 0; r < R; ++r) acc[r][t] = kblock_fma<kQ6>(kb[r], ka, acc[r][t]);
-    }
+    for (int r = 0; r < R; ++r) kblock_token_groups<kQ6, T>(kb[r], a, a_stride, i, acc[r]);
   }
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(acc[r][t]);

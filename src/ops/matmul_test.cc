@@ -368,7 +368,7 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   ThreadPool pool(2);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
                  DType::Q5_K, DType::Q6_K}) {
-    const int64_t k = 768, n = 7, n_tok = 9;  // row and token tails of the 2 x 4 and 2 x 16 tiles
+    const int64_t k = 768, n = 7, n_tok = 41;  // row and token tails of the 2 x 4 and 1 x 32 tiles (8-token groups)
     const Weights w = make_weights(t, k, n, 11);
     const auto x = random_acts(n_tok * k, 12);
     std::vector<float> batch(n_tok * n), one(n);
