@@ -1,8 +1,8 @@
 // Prefill tiles for CPUs with AVX2 but not AVX-512 (compiled with -mavx2 -mfma -mf16c): Q8_0, Q4_0,
 // Q4_1, Q5_0, Q5_1 and IQ4_NL weights against Q8_0 activations, 2 rows × 4 tokens per pass; Q4_K, Q5_K and Q6_K against
 // Q8_K, 1 row × 32 tokens of expanded super-blocks (expanding a block costs more than a token's
-// products: 4 × 2 < 2 × 8 < 2 × 16 ≈ 1 × 32 before the products took 8 tokens per code vector, then
-// Q6_K 1.2× faster at 1 × 32 than at 2 × 16, Q4_K the same). The
+// products, so more tokens per expansion run faster: 4 × 2 < 2 × 8 < 2 × 16 ≤ 1 × 32, Q6_K 1.2× at
+// the last step). The
 // one-row dot products decode a weight block once per token and load an activation block once per
 // row; the tiles decode once per token tile and load once per row pair. Per block the integer sums
 // and their float accumulation are the dot products' (vec_dot_avx2.cc, ops/avx2_kquant.h), so every
