@@ -237,10 +237,11 @@ TEST(CliE2E, DeepseekBf16PromptAttentionStaysNearTheAbsorbedForm) {
   EXPECT_LE(rel(absorbed_bf16), 1e-2);
   EXPECT_LE(rel(decode_bf16), 1e-2);  // from 32 positions on, split over the 2 threads' positions
   // Whether the r1 run above has bf16 products, as ops decides it here (the CPU, and the backend
-  // R1_MATMUL_BACKEND picks), with them switched on as they were for that run.
+  // R1_MATMUL_BACKEND picks), with them switched on as they were for that run; then as before.
+  const bool before = r1::bf16_dot_products();
   r1::set_bf16_dot_products(true);
   const bool bf16_path = r1::bf16_dot_products();
-  r1::set_bf16_dot_products(false);
+  r1::set_bf16_dot_products(before);
   if (bf16_path) {
     EXPECT_GT(rel(bf16), 1e-5) << "not the bf16 path";
     EXPECT_GT(rel(absorbed_bf16), 1e-5) << "not the bf16 path";

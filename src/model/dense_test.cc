@@ -104,7 +104,9 @@ TEST_P(DenseRefTest, PromptOneBatchThenGreedyContinuation) {
     double d = 0;
     for (int64_t i = 0; i < V; i++) d = std::max(d, std::fabs(double(gen[s * V + i]) - gen_ref[s * V + i]));
     e_gen = std::max(e_gen, d / max_ref);
-    if (d / max_ref > GetParam().tol && rows_over++ == 0) first_over = s;
+    if (d / max_ref <= GetParam().tol) continue;
+    if (rows_over == 0) first_over = s;
+    ++rows_over;
   }
   EXPECT_LE(rows_over, quantized ? 8 : 0) << "decode rows beyond " << GetParam().tol;
   EXPECT_LE(e_gen, quantized ? std::max(GetParam().tol, 2e-2) : GetParam().tol) << "first row beyond tol: " << first_over;

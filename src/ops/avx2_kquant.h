@@ -127,10 +127,9 @@ inline void expand_q6k(const void* block, KBlock& k) {
 
 // acc[g] + the block's products with G tokens' blocks i (a: token 0's blocks, a_stride apart), in 8
 // float lanes each, whose sum is Q4_K / Q5_K's d·d_a·Σ scale·code·a − dmin·d_a·Σ min·(block sums) or
-// Q6_K's d·d_a·(Σ scale·code·a − 32·Σ scale·(block sums)). Each code vector and its scales are read
-// once for the G tokens: one token at a time, every product read both from the expanded block in
-// memory, and the loads bound the tile. The integer sums are exact; the float sum over blocks stays in
-// lanes until the caller's hsum.
+// Q6_K's d·d_a·(Σ scale·code·a − 32·Σ scale·(block sums)). Each code vector and its scales are loaded
+// once for the G tokens: loaded per product, they bound the tile. The integer sums are exact; the
+// float sum over blocks stays in lanes until the caller's hsum.
 template <bool kQ6, int G>
 inline void kblock_tokens(const KBlock& k, const uint8_t* a, size_t a_stride, int64_t i, __m256* acc) {
   auto act = [&](int g) -> const BlockQ8K& { return reinterpret_cast<const BlockQ8K*>(a + g * a_stride)[i]; };
