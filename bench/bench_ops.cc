@@ -84,28 +84,29 @@ void BM_pool_run(benchmark::State& state) {
 BENCHMARK(BM_pool_run)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Decode-sized matmul (one token) and a prefill chunk per kernel backend, to see the tile kernels
-// against the one-row dot products: Q4_0 at the FFN shape; repacked:1 interleaves the rows as a model
-// load does on the avx2 backend (ops/repack.h).
+// against the one-row dot products: Q4_0 or Q8_0 at the FFN shape; repacked:1 interleaves the rows as
+// a model load does on the avx2 backends (ops/repack.h).
 void BM_matmul_backend(benchmark::State& state) {
-  const char* names[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+  const char* names[] = {"scalar", "avx2", "avx512", "avx512vnni", "avx2vnni"};
   const char* name = names[state.range(0)];
+  const DType type = state.range(1) == 0 ? DType::Q4_0 : DType::Q8_0;
   if (!force_matmul_backend(name)) {
     state.SkipWithError("backend not available on this CPU");
     return;
   }
-  const int64_t n_tok = state.range(1);
-  const bool repacked = state.range(2) != 0;
-  if (repacked && !matmul_prefers_interleaved(DType::Q4_0, kK, kN)) {
+  const int64_t n_tok = state.range(2);
+  const bool repacked = state.range(3) != 0;
+  if (repacked && !matmul_prefers_interleaved(type, kK, kN)) {
     force_matmul_backend("auto");
-    state.SkipWithError("this backend reads Q4_0 as stored");
+    state.SkipWithError("this backend reads the rows as stored");
     return;
   }
   std::vector<uint8_t> bytes;
-  TensorView w = random_weights(DType::Q4_0, kK, kN, bytes);
+  TensorView w = random_weights(type, kK, kN, bytes);
   std::mt19937 rng(2);
   std::normal_distribution<float> d(0.0f, 0.05f);
   if (repacked) {
-    repack_x8(DType::Q4_0, bytes.data(), kN, kK);
+    repack_x8(type, bytes.data(), kN, kK);
     w.layout = RowLayout::Interleaved8;
   }
   std::vector<float> x(n_tok * kK), y(n_tok * kN);
@@ -115,13 +116,13 @@ void BM_matmul_backend(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   force_matmul_backend("auto");
-  state.SetLabel(std::string(name) + (repacked ? " repacked" : ""));
+  state.SetLabel(std::string(name) + " " + std::string(dtype_name(type)) + (repacked ? " repacked" : ""));
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kK * kN * n_tok * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_matmul_backend)
-    ->ArgsProduct({{0, 1, 2, 3}, {1, 64}, {0, 1}})
-    ->ArgNames({"backend", "n_tok", "repacked"})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 64}, {0, 1}})
+    ->ArgNames({"backend", "type", "n_tok", "repacked"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -95,7 +95,7 @@ void dispatch(const float* q, int64_t n_q, int64_t d_k, KR K, int64_t k_stride, 
   // Follows the matmul backend (so R1_MATMUL_BACKEND=avx2 gives the AVX2 kernel, =scalar the scalar one);
   // every x86 backend but scalar implies AVX2 + FMA.
   const char* be = matmul_backend();
-  const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strcmp(be, "avx2") == 0;
+  const bool avx512 = std::strncmp(be, "avx512", 6) == 0, avx2 = avx512 || std::strncmp(be, "avx2", 4) == 0;
   // bf16 products while they are on (ops/matmul.h; the cache rows packed to bf16 block by block).
   if (bf16_rows_kernel(d_k, d_v)) {
     return attend_rows_avx512bf16(q, n_q, d_k, K, k_stride, n_keys, V, v_stride, d_v, scale, out, lse, causal);

@@ -1,9 +1,9 @@
 // K-quant super-blocks (Q4_K, Q5_K, Q6_K) for the AVX2 kernels: a weight block expanded once into
 // 8 vectors of 32 unsigned codes and their scales, then its products with a Q8_K activation block
-// in 8 float lanes. The prefill tiles (gemm_avx2.cc) take these steps; the dot products and decode
+// in 8 float lanes. The prefill tiles (gemm_avx2_impl.h) take these steps; the dot products and decode
 // (vec_dot_avx2.cc) take kblock_dot_*, the same integer lanes and float steps without the expanded
 // block, so their results agree bit for bit (Matmul.Avx2TilesEqualTheDotProducts). Include only from
-// files compiled with -mavx2 -mfma -mf16c.
+// files compiled with -mavx2 -mfma -mf16c; an unnamed namespace, as avx2_util.h says why.
 #pragma once
 #include <immintrin.h>
 
@@ -14,6 +14,7 @@
 #include "ops/blocks.h"
 
 namespace r1 {
+namespace {
 
 // Codes q[v] (0..31 for Q4_K / Q5_K, 0..63 for Q6_K) go with activations qs[32v .. 32v+31]; scale[v]
 // holds their sub-block scales as 16-bit lanes. Q4_K / Q5_K: the mins as 8 16-bit lanes; Q6_K: the
@@ -135,7 +136,7 @@ inline void kblock_tokens(const KBlock& k, const uint8_t* a, size_t a_stride, in
   auto act = [&](int g) -> const BlockQ8K& { return reinterpret_cast<const BlockQ8K*>(a + g * a_stride)[i]; };
   __m256i isum[G];
   for (int g = 0; g < G; ++g) isum[g] = _mm256_setzero_si256();
-#pragma GCC unroll 1  // unrolled, the G sums are formed as trees and spilled (as in gemm_avx2.cc's column_sums)
+#pragma GCC unroll 1  // unrolled, the G sums are formed as trees and spilled (as in gemm_avx2_impl.h's column_sums)
   for (int v = 0; v < 8; ++v) {
     const __m256i q = k.q[v], scale = k.scale[v];
     for (int g = 0; g < G; ++g) {
@@ -199,4 +200,5 @@ inline __m256 kblock_dot_q6k(const void* block, const BlockQ8K& y, __m256 acc) {
                          acc);
 }
 
+}  // namespace
 }  // namespace r1

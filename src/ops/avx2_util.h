@@ -1,4 +1,7 @@
 // Small helpers of the AVX2 kernels (include only from files compiled with -mavx2 -mfma -mf16c).
+// Everything is in an unnamed namespace: the files that include this are compiled for different CPUs
+// (AVX2, AVX2 + AVX-VNNI, AVX-512), and an inline function with external linkage that one of them
+// left out of line would be merged by the linker into one copy, built for any one of those CPUs.
 #pragma once
 #include <immintrin.h>
 
@@ -10,6 +13,19 @@
 #include "ops/vec_dot.h"
 
 namespace r1 {
+namespace {
+
+// acc + the sums of each 4 adjacent products u·s (u unsigned, s signed bytes), per 32-bit lane:
+// vpdpbusd where the file is compiled for AVX-VNNI, vpmaddubsw + vpmaddwd otherwise. They agree
+// wherever no pair of products passes 2^15 - 1 (vpmaddubsw saturates), which the kernels' codes and
+// activations keep to (|u| <= 128, |s| <= 127).
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
 
 // One fp16 -> f32 with the F16C instruction: the portable fp16_to_f32 is an out-of-line bit
 // manipulation, and the block kernels convert two scales per block.
@@ -111,4 +127,5 @@ inline __m256i block_codes(const BlockIQ4NL& b) {
 inline __m256i block_codes(const BlockQ4_1& b) { return nibbles32(b.qs); }
 inline __m256i block_codes(const BlockQ5_1& b) { return _mm256_or_si256(nibbles32(b.qs), fifth_bits(b.qh)); }
 
+}  // namespace
 }  // namespace r1

@@ -49,7 +49,7 @@ void swiglu(float* out, const float* gate, const float* up, int64_t n) {
   // With the AVX-512 kernels (as attention: R1_MATMUL_BACKEND=scalar turns it off too); a vector
   // exp where the scalar loop spent ~5% of a Q4_0 prefill in libm's expf.
   if (std::strncmp(matmul_backend(), "avx512", 6) == 0) return swiglu_avx512(out, gate, up, n);
-  if (std::strcmp(matmul_backend(), "avx2") == 0) return swiglu_avx2(out, gate, up, n);
+  if (std::strncmp(matmul_backend(), "avx2", 4) == 0) return swiglu_avx2(out, gate, up, n);  // avx2, avx2vnni
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)
   if (std::strncmp(matmul_backend(), "neon", 4) == 0) return swiglu_neon(out, gate, up, n);

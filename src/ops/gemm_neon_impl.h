@@ -4,7 +4,7 @@
 // token's 4 activations (one 32-bit lane of the activation block, broadcast) adds 4 products to each
 // row's int32 lane: with the dot-product extension one sdot (by lane), without it two widening
 // multiplies and two pairwise adds. Each row's sum is formed block by block in one float lane, as the
-// AVX2 kernel (gemm_avx2.cc) and the scalar dot products do.
+// AVX2 kernel (gemm_avx2_impl.h) and the scalar dot products do.
 #pragma once
 #include <arm_neon.h>
 

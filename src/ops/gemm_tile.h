@@ -58,7 +58,8 @@ struct GemvTable {
 };
 
 #if defined(R1_HAVE_X86_KERNELS)
-const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-quants (gemm_avx2.cc)
+const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-quants (gemm_avx2_impl.h)
+const GemmTable& gemm_avx2vnni();     // the same kernels with AVX-VNNI's vpdpbusd (gemm_avx2vnni.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)

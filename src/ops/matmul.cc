@@ -39,6 +39,8 @@ const std::vector<Backend>& backends() {
     const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl;
     if (avx512 && f.avx512vnni) b.push_back({"avx512vnni", &vec_dot_avx512(), &gemm_avx512vnni(), &gemv_avx512vnni()});
     if (avx512) b.push_back({"avx512", &vec_dot_avx512(), nullptr, nullptr});
+    // AVX-VNNI changes only the prefill's int8 products (decode is bound by reading the weights).
+    if (avx2 && f.avxvnni) b.push_back({"avx2vnni", &vec_dot_avx2(), &gemm_avx2vnni(), &gemv_avx2()});
     if (avx2) b.push_back({"avx2", &vec_dot_avx2(), &gemm_avx2(), &gemv_avx2()});
 #endif
 #if defined(R1_HAVE_NEON_KERNELS)

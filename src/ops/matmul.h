@@ -63,16 +63,17 @@ bool bf16_dot_products();
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
 // Whether the kernels this CPU runs want such a weight matrix repacked at load into the Interleaved8
-// layout (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backend (CPUs without AVX-512 VNNI) and on ARM (NEON),
+// layout (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backends (CPUs without AVX-512 VNNI) and on ARM (NEON),
 // unless R1_REPACK=0.
 // matmul reads either layout on every backend (TensorView::layout says which).
 bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
 
-// Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2", "neon_dotprod", "neon",
-// "scalar").
+// Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2vnni", "avx2", "neon_dotprod",
+// "neon", "scalar").
 // avx512vnni = the AVX-512 dot products plus register-tiled prefill kernels for every weight type
 // and one-token kernels (ops/gemm_tile.h); avx2 = the AVX2 dot products plus prefill tiles for
-// every weight type, and kernels for Q4_0 / Q8_0 repacked at load (ops/repack.h).
+// every weight type, and kernels for Q4_0 / Q8_0 repacked at load (ops/repack.h); avx2vnni = avx2
+// with AVX-VNNI's int8 products in the prefill tiles of the 32-element block formats.
 const char* matmul_backend();
 // For tests and benchmarks: force a backend by name, or "auto"; false if the CPU lacks it.
 bool force_matmul_backend(const char* name);

@@ -108,7 +108,7 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& x, int
 
 std::vector<const char*> backends() {
   std::vector<const char*> out;
-  for (const char* b : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neon_dotprod"})
+  for (const char* b : {"scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "neon", "neon_dotprod"})
     if (force_matmul_backend(b)) out.push_back(b);
   force_matmul_backend("auto");
   return out;
@@ -360,30 +360,61 @@ TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
-// The AVX2 prefill tiles (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot products' steps per block, so they equal the
-// dot products (which decode uses) bit for bit. (A one-token kernel of 2 or 4 rows per pass was tried:
-// 2x slower than the dot products in decode, as on AVX-512 — rows walked side by side stream worse.)
+// The AVX2 prefill tiles (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot
+// products' steps per block, so they equal the dot products (which decode uses) bit for bit; so do
+// the same tiles with AVX-VNNI's products (avx2vnni), whose integer sums are the same. (A one-token
+// kernel of 2 or 4 rows per pass was tried: 2x slower than the dot products in decode, as on
+// AVX-512 — rows walked side by side stream worse.)
 TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
   ThreadPool pool(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
-                 DType::Q5_K, DType::Q6_K}) {
-    const int64_t k = 768, n = 7, n_tok = 41;  // row and token tails of the 2 x 4 and 1 x 32 tiles (8-token groups)
-    const Weights w = make_weights(t, k, n, 11);
-    const auto x = random_acts(n_tok * k, 12);
-    std::vector<float> batch(n_tok * n), one(n);
-    const DType at = activation_type_for(t);
-    std::vector<uint8_t> xq(row_bytes(at, k));
-    const VecDotFn dot = vec_dot_for(vec_dot_avx2(), t);
-    matmul(w.view, x.data(), n_tok, batch.data(), pool);
-    for (int64_t i = 0; i < n_tok; ++i) {
-      matmul(w.view, x.data() + i * k, 1, one.data(), pool);
-      quantize_activations(at, x.data() + i * k, xq.data(), k);
-      for (int64_t r = 0; r < n; ++r) {
-        const float want = dot(k, w.view.row(r), xq.data());
-        ASSERT_EQ(batch[i * n + r], want) << dtype_name(t) << " prefill, token " << i << " row " << r;
-        ASSERT_EQ(one[r], want) << dtype_name(t) << " decode, token " << i << " row " << r;
+  for (const char* b : {"avx2", "avx2vnni"}) {
+    if (!force_matmul_backend(b)) continue;  // avx2vnni: CPUs with AVX-VNNI only
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                   DType::Q5_K, DType::Q6_K}) {
+      const int64_t k = 768, n = 7, n_tok = 41;  // row and token tails of the 2 x 4 and 1 x 32 tiles (8-token groups)
+      Weights w = make_weights(t, k, n, 11);
+      if (t == DType::Q8_0) w.bytes[2] = 0x80;  // a code of -128 (files may hold one)
+      const auto x = random_acts(n_tok * k, 12);
+      std::vector<float> batch(n_tok * n), one(n);
+      const DType at = activation_type_for(t);
+      std::vector<uint8_t> xq(row_bytes(at, k));
+      const VecDotFn dot = vec_dot_for(vec_dot_avx2(), t);
+      matmul(w.view, x.data(), n_tok, batch.data(), pool);
+      for (int64_t i = 0; i < n_tok; ++i) {
+        matmul(w.view, x.data() + i * k, 1, one.data(), pool);
+        quantize_activations(at, x.data() + i * k, xq.data(), k);
+        for (int64_t r = 0; r < n; ++r) {
+          const float want = dot(k, w.view.row(r), xq.data());
+          ASSERT_EQ(batch[i * n + r], want) << b << " " << dtype_name(t) << " prefill, token " << i << " row " << r;
+          ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
+        }
       }
+    }
+  }
+  force_matmul_backend("auto");
+}
+
+// The repacked Q4_0 / Q8_0 kernels with AVX-VNNI's products give what the AVX2 ones give, bit for bit
+// (the same integer sums), prefill and decode.
+TEST(Matmul, Avx2VnniRepackedKernelsEqualAvx2) {
+  if (!force_matmul_backend("avx2vnni")) GTEST_SKIP() << "no AVX-VNNI on this CPU";
+  ThreadPool pool(2);
+  for (DType type : {DType::Q4_0, DType::Q8_0}) {
+    const int64_t k = 1536, n = 40;
+    Weights w = make_weights(type, k, n, 21);
+    if (type == DType::Q8_0) w.bytes[2] = 0x80;
+    repack_x8(type, w.bytes.data(), n, k);
+    w.view.data = w.bytes.data();
+    w.view.layout = RowLayout::Interleaved8;
+    for (int64_t n_tok : {1, 3, 37}) {
+      const auto x = random_acts(n_tok * k, static_cast<uint32_t>(n_tok));
+      std::vector<float> want(n_tok * n), got(n_tok * n);
+      ASSERT_TRUE(force_matmul_backend("avx2"));
+      matmul(w.view, x.data(), n_tok, want.data(), pool);
+      ASSERT_TRUE(force_matmul_backend("avx2vnni"));
+      matmul(w.view, x.data(), n_tok, got.data(), pool);
+      ASSERT_EQ(got, want) << dtype_name(type) << " n_tok=" << n_tok;
     }
   }
   force_matmul_backend("auto");
@@ -606,7 +637,7 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   for (const char* b : backends()) {
     ASSERT_TRUE(force_matmul_backend(b));
     const std::string name = b;
-    const bool kernel = name == "avx2" || name == "neon" || name == "neon_dotprod";
+    const bool kernel = name == "avx2" || name == "avx2vnni" || name == "neon" || name == "neon_dotprod";
     EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), kernel && !off) << b;
     EXPECT_EQ(matmul_prefers_interleaved(DType::Q8_0, 1536, 256), kernel && !off) << b;
     EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_K, 1536, 256)) << b;

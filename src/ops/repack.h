@@ -1,7 +1,7 @@
 // Load-time weight repacking: Q4_0 / Q8_0 rows interleaved in groups of 8, so that one 32-byte
 // load holds 4 consecutive codes of each of 8 rows. An AVX2 kernel then multiplies 8 rows by one
 // broadcast group of 4 activations per instruction and ends with one row per float lane: no
-// per-row horizontal sums, and each activation block is loaded once per 8 rows (ops/gemm_avx2.cc;
+// per-row horizontal sums, and each activation block is loaded once per 8 rows (ops/gemm_avx2_impl.h;
 // on ARM ops/gemm_neon_impl.h, 4 rows per register). CPUs with AVX-512 VNNI do not use it (their
 // kernels read the file's layout at the read ceiling).
 //

@@ -2,6 +2,9 @@
 
 #include <thread>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -24,6 +27,10 @@ CpuFeatures detect() {
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
   f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
+  // AVX-VNNI: CPUID leaf 7, sub-leaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports("avxvnni") reads
+  // false on a CPU that has it). The OS saves the 256-bit state wherever AVX2 is reported.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  f.avxvnni = f.avx2 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax >> 4 & 1) != 0;
 #elif defined(__aarch64__)
   f.neon = true;  // ASIMD is part of every AArch64 CPU
 #if defined(__linux__)
@@ -50,7 +57,7 @@ std::string cpu_description() {
   std::string s = "cpu:";
 #endif
   const std::pair<bool, const char*> flags[] = {
-      {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
+      {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},     {f.avxvnni, "avxvnni"},
       {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
       {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.avx512vbmi, "avx512vbmi"}, {f.neon, "neon"},
       {f.neon_dotprod, "dotprod"},

@@ -7,6 +7,7 @@ namespace r1 {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
+  bool avxvnni = false;  // vpdpbusd on 256-bit lanes without AVX-512 (VEX-encoded)
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
   bool avx512vbmi = false;  // byte permutes (vpermi2b)
   bool neon = false, neon_dotprod = false;  // AArch64: ASIMD (always), and its dot-product extension

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "util/timer.h"
@@ -15,12 +16,23 @@ TEST(Cpu, FeaturesAreConsistent) {
   if (f.avx512bw || f.avx512vl || f.avx512vnni) {
     EXPECT_TRUE(f.avx512f);
   }
-  if (f.avx512f) {
+  if (f.avx512f || f.avxvnni) {
     EXPECT_TRUE(f.avx2);
   }
   const std::string d = cpu_description();
   EXPECT_NE(d.find("threads"), std::string::npos);
   EXPECT_EQ(d.find("avx2") != std::string::npos, f.avx2) << d;
+  EXPECT_EQ(d.find("avxvnni") != std::string::npos, f.avxvnni) << d;
+#if defined(__x86_64__)
+  // The kernel's view of the CPU (Linux names AVX-VNNI avx_vnni), where /proc/cpuinfo is there.
+  if (std::FILE* cpuinfo = std::fopen("/proc/cpuinfo", "r")) {
+    std::string text;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, cpuinfo)) > 0;) text.append(buf, n);
+    std::fclose(cpuinfo);
+    EXPECT_EQ(text.find(" avx_vnni") != std::string::npos, f.avxvnni);
+  }
+#endif
 }
 
 TEST(Timer, MeasuresElapsedTime) {
