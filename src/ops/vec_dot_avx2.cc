@@ -67,7 +67,7 @@ float dot_f8(int64_t k, const void* w, const void* a) {
 
 // Σ x·a for two signed int8 vectors (|x|, |a| <= 128 / 127): move the sign onto a.
 __m256i dot_i8(__m256i x, __m256i a) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x)), _mm256_set1_epi16(1));
+  return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(a, x));
 }
 
 template <typename Block, __m256i (*kCodes)(const Block&), bool kPrefetch = false>
@@ -84,19 +84,19 @@ float dot_signed_blocks(int64_t k, const void* w, const void* a) {
   return hsum(acc);
 }
 
-// Codes 0..31 are unsigned already, so maddubs takes them as they are; Σa comes from the same
+// Codes 0..31 are unsigned already, so the products take them as they are; Σa comes from the same
 // activation bytes against ones.
 template <typename Block, __m256i (*kCodes)(const Block&), bool kPrefetch = false>
 float dot_offset_blocks(int64_t k, const void* w, const void* a) {
   const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  const __m256i ones8 = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
     prefetch_nta_ahead<kPrefetch, sizeof(Block)>(x + i);
     const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(kCodes(x[i]), av), ones16);
-    const __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, av), ones16);
+    const __m256i p = dot_u8s8(zero, kCodes(x[i]), av);
+    const __m256i sa = dot_u8s8(zero, ones8, av);
     const float da = half_to_f32(y[i].d);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(x[i].d) * da), _mm256_cvtepi32_ps(p), acc);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(x[i].m) * da), _mm256_cvtepi32_ps(sa), acc);
