@@ -9,6 +9,8 @@
 # Engines: r1 (R1=build/r1), llama.cpp (LLAMA_BENCH=/work/peers/llama.cpp/build/bin/llama-bench),
 # ik_llama.cpp (IK_BENCH=..., run with -rtr 1 when IK_RTR=1), each skipped when absent; IK_THP=1 adds
 # a run of ik_llama.cpp with its transparent-huge-pages option (-thp 1), as engine ik_llama.cpp_thp.
+# STREAM=1 measures the read bandwidth after each round (r1 bench --stream, OUT_DIR/stream-<round>.txt):
+# the decode rows follow it, so a round's ratios are read beside the bandwidth of that moment.
 set -uo pipefail
 OUT=$1 ROUNDS=$2 PP=$3 TG=$4 THREADS=$5
 shift 5
@@ -28,4 +30,6 @@ for round in $(seq 1 "$ROUNDS"); do
       ${IK_RTR:+-rtr 1} -thp 1 > "$OUT/$round-ik_llama.cpp_thp-$name.json" 2>/dev/null
     echo "round $round $name done $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg)"
   done
+  [[ -n ${STREAM:-} ]] && "$R1" bench --stream -t "$THREADS" -r 3 > "$OUT/stream-$round.txt" 2>&1 &&
+    echo "round $round stream read $(awk -F'|' '/\| read/ {print $3 "best," $4 "avg GB/s"}' "$OUT/stream-$round.txt")"
 done

@@ -275,9 +275,11 @@ int cmd_bench(const Argv& argv) {
     }
   }
   const int64_t peak = peak_rss_bytes();
+  const int64_t huge = anon_huge_page_bytes();  // the weights as read (and the caches), while still held
   if (!json) {
-    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB); KV cache keys %s, values %s; %s\n", peak / 1048576.0,
-                stats.size_bytes / 1048576.0, type_k.c_str(), type_v.c_str(), cpu_description().c_str());
+    std::printf("\npeak RSS %.1f MiB (model file %.1f MiB, %.1f MiB in 2 MiB pages); KV cache keys %s, values %s; %s\n",
+                peak / 1048576.0, stats.size_bytes / 1048576.0, huge / 1048576.0, type_k.c_str(), type_v.c_str(),
+                cpu_description().c_str());
     return 0;
   }
   nlohmann::json out = nlohmann::json::array();
@@ -317,7 +319,8 @@ int cmd_bench(const Argv& argv) {
                    {"stddev_ts", st.stddev},
                    {"samples_ns", ns_int},
                    {"samples_ts", ts},
-                   {"peak_rss_bytes", peak}});
+                   {"peak_rss_bytes", peak},
+                   {"anon_huge_page_bytes", huge}});
   }
   std::printf("%s\n", out.dump(2).c_str());
   return 0;

@@ -63,6 +63,9 @@ TEST(CmdBench, JsonHasLlamaBenchFieldsAndConsistentStats) {
     EXPECT_NEAR(row["avg_ts"].get<double>(), mean, mean * 1e-9);
     EXPECT_GE(row["stddev_ts"].get<double>(), 0);
     EXPECT_GE(row["peak_rss_bytes"].get<int64_t>(), bytes / 2);  // the weights were paged in
+    const int64_t huge = row["anon_huge_page_bytes"].get<int64_t>();
+    EXPECT_GE(huge, 0);
+    EXPECT_LE(huge, row["peak_rss_bytes"].get<int64_t>());
   }
 }
 
@@ -74,6 +77,7 @@ TEST(CmdBench, MarkdownTableNamesTheTests) {
   EXPECT_NE(out.find("| pp8 |"), std::string::npos);
   EXPECT_NE(out.find("| tg2 |"), std::string::npos);
   EXPECT_NE(out.find("peak RSS"), std::string::npos);
+  EXPECT_NE(out.find("MiB in 2 MiB pages)"), std::string::npos);
 }
 
 TEST(CmdBench, StreamReportsFiveKernels) {

@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <utility>
 
 #include "core/error.h"
+#include "util/memory_usage.h"
 
 namespace r1 {
 namespace {
@@ -28,16 +28,10 @@ const uint8_t kEmpty[1] = {0};
 FileLoad resolve_file_load(FileLoad load, uint64_t total_bytes) {
   if (load != FileLoad::Auto) return load;
   if (const char* env = std::getenv("R1_MMAP"); env && *env) return std::string(env) == "0" ? FileLoad::Read : FileLoad::Map;
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  for (uint64_t kib = 0; meminfo >> key >> kib;) {
-    if (key == "MemAvailable:") {
-      const uint64_t spare = std::max<uint64_t>(uint64_t{1} << 30, total_bytes / 8);
-      return total_bytes + spare <= kib * 1024 ? FileLoad::Read : FileLoad::Map;
-    }
-    meminfo.ignore(64, '\n');
-  }
-  return FileLoad::Map;  // no /proc/meminfo (not Linux)
+  const int64_t available = proc_kib_field("/proc/meminfo", "MemAvailable:");
+  if (available < 0) return FileLoad::Map;  // no /proc/meminfo (not Linux)
+  const uint64_t spare = std::max<uint64_t>(uint64_t{1} << 30, total_bytes / 8);
+  return total_bytes + spare <= static_cast<uint64_t>(available) ? FileLoad::Read : FileLoad::Map;
 }
 
 MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {

@@ -25,6 +25,7 @@
 #include "ops/avx2_kquant.h"
 #include "ops/avx2_util.h"
 #include "ops/blocks.h"
+#include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
 #include "ops/repack.h"
 
@@ -283,75 +284,36 @@ void gemm_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const voi
 
 // ---- float formats ------------------------------------------------------------------------------
 
-// R rows × T tokens of float32 products, 8 elements per step (k % 8 == 0): each row's 8 weights are
-// converted once for the T tokens, each token's 8 activations loaded once for the R rows.
-constexpr int kFloatRows = 4, kFloatToks = 3;  // 12 accumulators + 3 activations + 1 weight vector (6 x 2, 3 x 4: no faster)
-
-template <__m256 (*kLoad)(const void*, int64_t), int R, int T>
-void tile_float(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
-                int64_t ldy) {
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < k; i += 8) {
-    __m256 av[T];
-    for (int t = 0; t < T; ++t) av[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(a + t * a_stride) + i);
-    for (int r = 0; r < R; ++r) {
-      const __m256 wv = kLoad(w + r * w_stride, i);
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, av[t], acc[r][t]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(acc[r][t]);
-}
-
-using FloatTileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
-
-template <__m256 (*kLoad)(const void*, int64_t), int R, int... Ts>
-constexpr std::array<FloatTileFn, sizeof...(Ts)> float_row_tiles(std::integer_sequence<int, Ts...>) {
-  return {&tile_float<kLoad, R, Ts + 1>...};
-}
-template <__m256 (*kLoad)(const void*, int64_t), int... Rs>
-constexpr auto float_tiles(std::integer_sequence<int, Rs...>) {
-  return std::array<std::array<FloatTileFn, kFloatToks>, sizeof...(Rs)>{
-      float_row_tiles<kLoad, Rs + 1>(std::make_integer_sequence<int, kFloatToks>{})...};
-}
-
-// F32 / F16 / BF16 rows read in place: a group of rows stays in L1 while the tokens of a chunk pass
-// (their float32 activations, 128 tokens at a time, in L2).
+// The float tile (float_gemm.h): R rows × T tokens of float32 products, 8 elements per step
+// (k % 8 == 0); each row's 8 weights are converted once for the T tokens, each token's 8 activations
+// loaded once for the R rows. 4 × 3: 12 accumulators + 3 activations + 1 weight vector (6 × 2, 3 × 4: no
+// faster).
 template <__m256 (*kLoad)(const void*, int64_t)>
-void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                int64_t n_tok, float* y, int64_t ldy) {
-  static constexpr auto tiles = float_tiles<kLoad>(std::make_integer_sequence<int, kFloatRows>{});
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  const auto* a8 = static_cast<const uint8_t*>(a);
-  constexpr int64_t kChunk = 128;
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunk) {
-    const int64_t t1 = std::min(n_tok, t0 + kChunk);
-    for (int64_t r = 0; r < n_rows; r += kFloatRows) {
-      const int R = static_cast<int>(std::min<int64_t>(kFloatRows, n_rows - r));
-      for (int64_t t = t0; t < t1; t += kFloatToks) {
-        const int T = static_cast<int>(std::min<int64_t>(kFloatToks, t1 - t));
-        tiles[R - 1][T - 1](k, w8 + r * w_stride, w_stride, a8 + t * a_stride, a_stride, y + t * ldy + r, ldy);
+struct FloatKernel {
+  static constexpr int kRows = 4, kToks = 3;
+
+  template <int R, int T>
+  static void tile(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
+                   int64_t ldy) {
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; i += 8) {
+      __m256 av[T];
+      for (int t = 0; t < T; ++t) av[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(a + t * a_stride) + i);
+      for (int r = 0; r < R; ++r) {
+        const __m256 wv = kLoad(w + r * w_stride, i);
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, av[t], acc[r][t]);
       }
     }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(acc[r][t]);
   }
-}
+};
 
-// F8_E4M3: a group of rows converted to F16 (exact: every e4m3 value is an fp16), then the F16 tiles.
-void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-             float* y, int64_t ldy) {
-  const auto* w8 = static_cast<const uint8_t*>(w);
-  thread_local std::vector<uint16_t> rows;
-  rows.resize(static_cast<size_t>(kFloatRows * k));
-  for (int64_t r = 0; r < n_rows; r += kFloatRows) {
-    const int64_t R = std::min<int64_t>(kFloatRows, n_rows - r);
-    for (int64_t j = 0; j < R; ++j)
-      for (int64_t i = 0; i < k; i += 8)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(rows.data() + j * k + i),
-                         _mm256_cvtps_ph(load8_f8(w8 + (r + j) * w_stride, i), _MM_FROUND_TO_NEAREST_INT));
-    gemm_float<load8_f16>(k, rows.data(), static_cast<size_t>(k) * 2, R, a, a_stride, n_tok, y + r, ldy);
-  }
+void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
+  for (int64_t i = 0; i < k; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(load8_f8(row, i), _MM_FROUND_TO_NEAREST_INT));
 }
 
 GemmTable avx2_gemm_table() {
@@ -367,10 +329,10 @@ GemmTable avx2_gemm_table() {
   g.q4_k = gemm_k<expand_q4k<false>, sizeof(BlockQ4K), false>;
   g.q5_k = gemm_k<expand_q4k<true>, sizeof(BlockQ5K), false>;
   g.q6_k = gemm_k<expand_q6k, sizeof(BlockQ6K), true>;
-  g.f32 = gemm_float<load8_f32>;
-  g.f16 = gemm_float<load8_f16>;
-  g.bf16 = gemm_float<load8_bf16>;
-  g.f8_e4m3 = gemm_f8;
+  g.f32 = gemm_float<FloatKernel<load8_f32>>;
+  g.f16 = gemm_float<FloatKernel<load8_f16>>;
+  g.bf16 = gemm_float<FloatKernel<load8_bf16>>;
+  g.f8_e4m3 = gemm_f8<FloatKernel<load8_f16>, f8_row_to_f16>;
   return g;
 }
 

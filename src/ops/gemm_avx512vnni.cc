@@ -10,7 +10,8 @@
 // Q4_0 / Q8_0, Q8_K for the K-quants, as llama.cpp), rearranged once per chunk into token pairs.
 //
 // Float formats (F32, F16, BF16; F8_E4M3 via F16) use a float tile that converts the weights as it
-// loads them; a group of rows stays in L1 while every token passes.
+// loads them, driven by float_gemm.h as the AVX2 backend's: a group of rows stays in L1 while every
+// token passes.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "ops/avx2_util.h"
 #include "ops/blocks.h"
+#include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
 #include "ops/vec_dot.h"
 
@@ -328,76 +330,35 @@ __m512 load_bf16(const void* row, int64_t i) {
 }
 using FloatLoad = __m512 (*)(const void*, int64_t);
 
-constexpr int kFloatRows = 4, kFloatToks = 4;  // 16 float accumulators
-
-// R rows × T tokens, 16 elements per step; k % 16 == 0.
-template <FloatLoad kLoad, int R, int T>
-void tile_float(int64_t k, const uint8_t* w, size_t w_stride, const float* a, int64_t a_stride, float* y, int64_t ldy) {
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < k; i += 16) {
-    __m512 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = kLoad(w + r * w_stride, i);
-    for (int t = 0; t < T; ++t) {
-      const __m512 av = _mm512_loadu_ps(a + t * a_stride + i);
-      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
-}
-
-using FloatTileFn = void (*)(int64_t, const uint8_t*, size_t, const float*, int64_t, float*, int64_t);
-
-template <FloatLoad kLoad, int R, int... Ts>
-constexpr auto float_tile_row(std::integer_sequence<int, Ts...>) {
-  return std::array<FloatTileFn, sizeof...(Ts)>{&tile_float<kLoad, R, Ts + 1>...};
-}
-template <FloatLoad kLoad, int... Rs>
-constexpr auto float_tiles(std::integer_sequence<int, Rs...>) {
-  return std::array<std::array<FloatTileFn, kFloatToks>, sizeof...(Rs)>{
-      float_tile_row<kLoad, Rs + 1>(std::make_integer_sequence<int, kFloatToks>{})...};
-}
-
-// F32 / F16 / BF16 rows are read in place; a group of rows stays in L1 while every token passes.
+// The float tile (float_gemm.h): R rows × T tokens, 16 elements per step (k % 16 == 0); 16 float
+// accumulators at 4 × 4.
 template <FloatLoad kLoad>
-void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                int64_t n_tok, float* y, int64_t ldy) {
-  static constexpr auto tiles = float_tiles<kLoad>(std::make_integer_sequence<int, kFloatRows>{});
-  const uint8_t* w8 = static_cast<const uint8_t*>(w);
-  const float* af = static_cast<const float*>(a);
-  const int64_t a_floats = static_cast<int64_t>(a_stride / sizeof(float));
-  // Tokens 128 at a time, so that their activations (float32) stay in L2 while the rows pass.
-  constexpr int64_t kChunk = 128;
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunk) {
-    const int64_t t1 = std::min(n_tok, t0 + kChunk);
-    for (int64_t r = 0; r < n_rows; r += kFloatRows) {
-      const int R = static_cast<int>(std::min<int64_t>(kFloatRows, n_rows - r));
-      for (int64_t t = t0; t < t1; t += kFloatToks) {
-        const int T = static_cast<int>(std::min<int64_t>(kFloatToks, t1 - t));
-        tiles[R - 1][T - 1](k, w8 + r * w_stride, w_stride, af + t * a_floats, a_floats, y + t * ldy + r, ldy);
+struct FloatKernel {
+  static constexpr int kRows = 4, kToks = 4;
+
+  template <int R, int T>
+  static void tile(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
+                   int64_t ldy) {
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 16) {
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = kLoad(w + r * w_stride, i);
+      for (int t = 0; t < T; ++t) {
+        const __m512 av = _mm512_loadu_ps(reinterpret_cast<const float*>(a + t * a_stride) + i);
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
       }
     }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
   }
-}
+};
 
-// F8_E4M3: rows converted to F16 (exact: every e4m3 value is an fp16) a group at a time, then the
-// F16 tiles.
-void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-             float* y, int64_t ldy) {
-  const uint8_t* w8 = static_cast<const uint8_t*>(w);
-  thread_local std::vector<uint16_t> rows;
-  rows.resize(static_cast<size_t>(kFloatRows * k));
-  for (int64_t r = 0; r < n_rows; r += kFloatRows) {
-    const int64_t R = std::min<int64_t>(kFloatRows, n_rows - r);
-    for (int64_t j = 0; j < R; ++j)
-      for (int64_t i = 0; i < k; i += 16) {
-        const __m512 v = _mm512_mul_ps(load16_f8_over_256(w8 + (r + j) * w_stride + i), _mm512_set1_ps(256.0f));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows.data() + j * k + i),
-                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      }
-    gemm_float<load_f16>(k, rows.data(), static_cast<size_t>(k) * 2, R, a, a_stride, n_tok, y + r, ldy);
+void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
+  for (int64_t i = 0; i < k; i += 16) {
+    const __m512 v = _mm512_mul_ps(load16_f8_over_256(row + i), _mm512_set1_ps(256.0f));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
 }
 
@@ -410,10 +371,10 @@ const GemmTable& gemm_avx512vnni() {
       .q4_k = gemm_int<expand_k<false>, BlockQ8K, 0, false, true>,
       .q5_k = gemm_int<expand_k<true>, BlockQ8K, 0, false, true>,
       .q6_k = gemm_int<expand_q6_k, BlockQ8K, 32, true, false>,
-      .f32 = gemm_float<load_f32>,
-      .f16 = gemm_float<load_f16>,
-      .bf16 = gemm_float<load_bf16>,
-      .f8_e4m3 = gemm_f8,
+      .f32 = gemm_float<FloatKernel<load_f32>>,
+      .f16 = gemm_float<FloatKernel<load_f16>>,
+      .bf16 = gemm_float<FloatKernel<load_bf16>>,
+      .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
       .q4_1 = gemm_int<expand_small<BlockQ4_1, block_codes>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_small<BlockQ5_0, block_codes>, BlockQ8_0, 128, false, false>,
       .q5_1 = gemm_int<expand_small<BlockQ5_1, block_codes>, BlockQ8_0, 0, false, true>,

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace r1 {
 
@@ -20,6 +22,21 @@ int64_t current_rss_bytes() {
   const int got = std::fscanf(f, "%lld %lld", &size, &resident);
   std::fclose(f);
   return got == 2 ? resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+int64_t proc_kib_field(const char* path, const char* key) {
+  std::ifstream in(path);
+  std::string k;
+  for (long long kib = 0; in >> k;) {
+    if (k == key) return in >> kib ? kib * 1024 : -1;
+    in.ignore(1 << 16, '\n');
+  }
+  return -1;
+}
+
+int64_t anon_huge_page_bytes() {
+  const int64_t b = proc_kib_field("/proc/self/smaps_rollup", "AnonHugePages:");
+  return b > 0 ? b : 0;
 }
 
 }  // namespace r1

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "util/memory_usage.h"
@@ -32,6 +35,25 @@ TEST(MemoryUsage, PeakRssGrowsWithTouchedMemory) {
   EXPECT_GE(peak_rss_bytes(), static_cast<int64_t>(n));
   EXPECT_GE(current_rss_bytes(), static_cast<int64_t>(n));
   EXPECT_EQ(big[n - 1], 1);
+}
+
+TEST(MemoryUsage, ReadsKibFieldsOfProcFiles) {
+  const std::string path = ::testing::TempDir() + "/r1_proc_fields";
+  {
+    std::ofstream f(path);
+    f << "Rss:              123 kB\nAnonHugePages:   4096 kB\nSwap: 0 kB\nBroken:\n";
+  }
+  EXPECT_EQ(proc_kib_field(path.c_str(), "AnonHugePages:"), int64_t{4096} * 1024);
+  EXPECT_EQ(proc_kib_field(path.c_str(), "Rss:"), 123 * 1024);
+  EXPECT_EQ(proc_kib_field(path.c_str(), "Swap:"), 0);
+  EXPECT_EQ(proc_kib_field(path.c_str(), "AnonHuge:"), -1);  // a prefix of a key is not the key
+  EXPECT_EQ(proc_kib_field(path.c_str(), "Broken:"), -1);    // no number
+  EXPECT_EQ(proc_kib_field((path + ".missing").c_str(), "Rss:"), -1);
+  std::remove(path.c_str());
+  // This process's huge pages are part of its resident memory.
+  const int64_t huge = anon_huge_page_bytes();
+  EXPECT_GE(huge, 0);
+  EXPECT_LE(huge, current_rss_bytes());
 }
 
 }  // namespace

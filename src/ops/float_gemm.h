@@ -1,0 +1,71 @@
+// The float-format prefill (F32 / F16 / BF16 / F8_E4M3 weights against float32 activations) shared by
+// the x86 backends: gemm_avx2_impl.h (8 lanes, 4 rows × 3 tokens) and gemm_avx512vnni.cc (16 lanes,
+// 4 × 4). Each supplies its register tile as a kernel type K:
+//   static constexpr int kRows, kToks;
+//   template <int R, int T> static void tile(int64_t k, const uint8_t* w, size_t w_stride,
+//                                            const uint8_t* a, size_t a_stride, float* y, int64_t ldy);
+// R ≤ kRows rows (w_stride bytes apart) × T ≤ kToks tokens (float32 rows a_stride bytes apart), into
+// y[t·ldy + r]. Rows are read in place: a group of rows stays in L1 while the tokens of a chunk pass,
+// 128 tokens at a time so that their activations stay in L2. F8_E4M3 rows are converted to F16 a group
+// at a time (exact: every e4m3 value is an fp16) and go through the F16 tile.
+// In an unnamed namespace like the headers it sits beside: each including file, built for its own CPU,
+// keeps its own copy.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace r1 {
+namespace {
+
+using FloatTileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
+
+// tiles[R − 1][T − 1] = K::tile<R, T>.
+template <typename K, int R, int... Ts>
+constexpr std::array<FloatTileFn, sizeof...(Ts)> float_tile_row(std::integer_sequence<int, Ts...>) {
+  return {&K::template tile<R, Ts + 1>...};
+}
+template <typename K, int... Rs>
+constexpr auto float_tile_table(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<FloatTileFn, K::kToks>, sizeof...(Rs)>{
+      float_tile_row<K, Rs + 1>(std::make_integer_sequence<int, K::kToks>{})...};
+}
+
+template <typename K>
+void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                int64_t n_tok, float* y, int64_t ldy) {
+  static constexpr auto tiles = float_tile_table<K>(std::make_integer_sequence<int, K::kRows>{});
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  constexpr int64_t kChunk = 128;
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunk) {
+    const int64_t t1 = std::min(n_tok, t0 + kChunk);
+    for (int64_t r = 0; r < n_rows; r += K::kRows) {
+      const int R = static_cast<int>(std::min<int64_t>(K::kRows, n_rows - r));
+      for (int64_t t = t0; t < t1; t += K::kToks) {
+        const int T = static_cast<int>(std::min<int64_t>(K::kToks, t1 - t));
+        tiles[R - 1][T - 1](k, w8 + r * w_stride, w_stride, a8 + t * a_stride, a_stride, y + t * ldy + r, ldy);
+      }
+    }
+  }
+}
+
+// K16: the F16 kernel; kToF16(row, k, out): an F8_E4M3 row of k codes as k fp16 values.
+template <typename K16, void (*kToF16)(const uint8_t*, int64_t, uint16_t*)>
+void gemm_f8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+             float* y, int64_t ldy) {
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  thread_local std::vector<uint16_t> rows;
+  rows.resize(static_cast<size_t>(K16::kRows * k));
+  for (int64_t r = 0; r < n_rows; r += K16::kRows) {
+    const int64_t R = std::min<int64_t>(K16::kRows, n_rows - r);
+    for (int64_t j = 0; j < R; ++j) kToF16(w8 + (r + j) * w_stride, k, rows.data() + j * k);
+    gemm_float<K16>(k, rows.data(), static_cast<size_t>(k) * 2, R, a, a_stride, n_tok, y + r, ldy);
+  }
+}
+
+}  // namespace
+}  // namespace r1
