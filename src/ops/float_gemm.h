@@ -1,13 +1,10 @@
 // The float-format prefill (F32 / F16 / BF16 / F8_E4M3 weights against float32 activations) shared by
 // the x86 backends: gemm_avx2_impl.h (8 lanes, 4 rows × 3 tokens) and gemm_avx512vnni.cc (16 lanes,
-// 4 × 4). Each supplies its register tile as a kernel type K:
-//   static constexpr int kRows, kToks;
-//   template <int R, int T> static void tile(int64_t k, const uint8_t* w, size_t w_stride,
-//                                            const uint8_t* a, size_t a_stride, float* y, int64_t ldy);
-// R ≤ kRows rows (w_stride bytes apart) × T ≤ kToks tokens (float32 rows a_stride bytes apart), into
-// y[t·ldy + r]. Rows are read in place: a group of rows stays in L1 while the tokens of a chunk pass,
-// 128 tokens at a time so that their activations stay in L2. F8_E4M3 rows are converted to F16 a group
-// at a time (exact: every e4m3 value is an fp16) and go through the F16 tile.
+// 4 × 4). A backend gives its vector operations (V, below) and a weight load per format; FloatTile
+// makes the register tile of R rows × T tokens, gemm_float walks row groups and 128-token chunks
+// with it (a group of rows stays in L1 while the tokens of a chunk pass; 128 tokens' activations stay
+// in L2), and gemm_f8 converts F8_E4M3 rows to F16 a group at a time (exact: every e4m3 value is an
+// fp16) and runs the F16 tile.
 // In an unnamed namespace like the headers it sits beside: each including file, built for its own CPU,
 // keeps its own copy.
 #pragma once
@@ -23,7 +20,37 @@ namespace {
 
 using FloatTileFn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t);
 
-// tiles[R − 1][T − 1] = K::tile<R, T>.
+// V: using Vec; kLanes; zero(); load(const float*); fma(w, a, acc) = w·a + acc; sum(v) of the lanes.
+// kLoad(row, i): kLanes weights of a row in its own format, from element i, as float32.
+// tile<R, T>: R ≤ kRows rows (w_stride bytes apart) × T ≤ kToks tokens (float32 rows a_stride bytes
+// apart), k % kLanes == 0, into y[t·ldy + r]. Per step each token's activations are loaded once for
+// the R rows and each row's weights converted once for the T tokens; with 16 registers (AVX2) 4 × 3
+// leaves 12 accumulators + 3 activations + 1 weight vector (6 × 2, 3 × 4: no faster).
+template <typename V, auto kLoad, int kRows_, int kToks_>
+struct FloatTile {
+  static constexpr int kRows = kRows_, kToks = kToks_;
+
+  template <int R, int T>
+  static void tile(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
+                   int64_t ldy) {
+    using Vec = typename V::Vec;
+    Vec acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = V::zero();
+    for (int64_t i = 0; i < k; i += V::kLanes) {
+      Vec av[T];
+      for (int t = 0; t < T; ++t) av[t] = V::load(reinterpret_cast<const float*>(a + t * a_stride) + i);
+      for (int r = 0; r < R; ++r) {
+        const Vec wv = kLoad(w + r * w_stride, i);
+        for (int t = 0; t < T; ++t) acc[r][t] = V::fma(wv, av[t], acc[r][t]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) y[t * ldy + r] = V::sum(acc[r][t]);
+  }
+};
+
+// tiles[R − 1][T − 1] = K::tile<R, T> (K: a FloatTile).
 template <typename K, int R, int... Ts>
 constexpr std::array<FloatTileFn, sizeof...(Ts)> float_tile_row(std::integer_sequence<int, Ts...>) {
   return {&K::template tile<R, Ts + 1>...};

@@ -284,32 +284,17 @@ void gemm_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const voi
 
 // ---- float formats ------------------------------------------------------------------------------
 
-// The float tile (float_gemm.h): R rows × T tokens of float32 products, 8 elements per step
-// (k % 8 == 0); each row's 8 weights are converted once for the T tokens, each token's 8 activations
-// loaded once for the R rows. 4 × 3: 12 accumulators + 3 activations + 1 weight vector (6 × 2, 3 × 4: no
-// faster).
-template <__m256 (*kLoad)(const void*, int64_t)>
-struct FloatKernel {
-  static constexpr int kRows = 4, kToks = 3;
-
-  template <int R, int T>
-  static void tile(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
-                   int64_t ldy) {
-    __m256 acc[R][T];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < k; i += 8) {
-      __m256 av[T];
-      for (int t = 0; t < T; ++t) av[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(a + t * a_stride) + i);
-      for (int r = 0; r < R; ++r) {
-        const __m256 wv = kLoad(w + r * w_stride, i);
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(wv, av[t], acc[r][t]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(acc[r][t]);
-  }
+// The float tiles (float_gemm.h) on 8 lanes, 4 rows × 3 tokens.
+struct Lanes8 {
+  using Vec = __m256;
+  static constexpr int kLanes = 8;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec fma(Vec w, Vec a, Vec acc) { return _mm256_fmadd_ps(w, a, acc); }
+  static float sum(Vec v) { return hsum(v); }
 };
+template <__m256 (*kLoad)(const void*, int64_t)>
+using FloatKernel = FloatTile<Lanes8, kLoad, 4, 3>;
 
 void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
   for (int64_t i = 0; i < k; i += 8)

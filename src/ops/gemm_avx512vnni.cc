@@ -328,32 +328,17 @@ __m512 load_bf16(const void* row, int64_t i) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + i));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-using FloatLoad = __m512 (*)(const void*, int64_t);
-
-// The float tile (float_gemm.h): R rows × T tokens, 16 elements per step (k % 16 == 0); 16 float
-// accumulators at 4 × 4.
-template <FloatLoad kLoad>
-struct FloatKernel {
-  static constexpr int kRows = 4, kToks = 4;
-
-  template <int R, int T>
-  static void tile(int64_t k, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
-                   int64_t ldy) {
-    __m512 acc[R][T];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < k; i += 16) {
-      __m512 wv[R];
-      for (int r = 0; r < R; ++r) wv[r] = kLoad(w + r * w_stride, i);
-      for (int t = 0; t < T; ++t) {
-        const __m512 av = _mm512_loadu_ps(reinterpret_cast<const float*>(a + t * a_stride) + i);
-        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], av, acc[r][t]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
-  }
+// The float tiles (float_gemm.h) on 16 lanes, 4 rows × 4 tokens.
+struct Lanes16 {
+  using Vec = __m512;
+  static constexpr int kLanes = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec fma(Vec w, Vec a, Vec acc) { return _mm512_fmadd_ps(w, a, acc); }
+  static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
+template <__m512 (*kLoad)(const void*, int64_t)>
+using FloatKernel = FloatTile<Lanes16, kLoad, 4, 4>;
 
 void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
   for (int64_t i = 0; i < k; i += 16) {
