@@ -1,13 +1,13 @@
 // Prefill (matrix × several tokens) kernels on AVX-512 VNNI; this file is compiled with
 // -mavx512vnni (plus F/BW/VL, AVX2, FMA, F16C) and only called when the CPU has it.
 //
-// Integer formats (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) go through one register tile after their rows are
-// "expanded", a few rows at a time, into one signed byte per weight plus a float scale per 16
-// weights (Q6_K's sub-block; the others repeat theirs) and, for Q4_K / Q5_K, a min per 32. A thread
-// expands a group of rows once per chunk of tokens (matmul.cc feeds up to 128) and multiplies it
-// with every token of the chunk, so the expansion is a small part of the work and the tile's inner
-// loop is the same for every format. Activations are those of the dot products (Q8_0 blocks for
-// Q4_0 / Q8_0, Q8_K for the K-quants, as llama.cpp), rearranged once per chunk into token pairs.
+// Integer formats (Q4_0, Q8_0, the K-quants and the other 32-element formats) go through one
+// register tile that holds 16 rows in the lanes of a vector (see "the tile"). A thread reads a group
+// of 16 rows as stored, transposes them into that layout and decodes the codes and scales there,
+// once per chunk of tokens (matmul.cc feeds up to 128), then multiplies the group with every token
+// of the chunk, so the tile's inner loop is the same for every format. Activations are those of the
+// dot products (Q8_0 blocks for the 32-element formats, Q8_K for the K-quants, as llama.cpp),
+// rearranged once per chunk.
 //
 // Float formats (F32, F16, BF16; F8_E4M3 via F16) use a float tile that converts the weights as it
 // loads them, driven by float_gemm.h as the AVX2 backend's: a group of rows stays in L1 while every
@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -29,103 +30,6 @@
 namespace r1 {
 namespace {
 
-// ---- integer formats: expansion of weight rows ---------------------------------------------------
-
-__m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-void store32(int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
-__m256i low_nibbles(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0xF)); }
-__m256i high_nibbles(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0xF)); }
-__m256i minus(__m256i v, int c) { return _mm256_sub_epi8(v, _mm256_set1_epi8(static_cast<char>(c))); }
-// Bits [b, b + 2) of every byte of v, moved to bits 4, 5.
-template <int b>
-__m256i two_bits_to_4(__m256i v) {
-  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(v, b), _mm256_set1_epi8(3)), 4);
-}
-// The scale of n consecutive 16-element groups, written 4 times each (one per lane of a vpdpbusd).
-void put_scale(float* out, int n_groups, float s) {
-  if (n_groups == 2) return _mm256_storeu_ps(out, _mm256_set1_ps(s));
-  _mm_storeu_ps(out, _mm_set1_ps(s));
-}
-
-// Each expander turns one row of k elements into signed codes [k] and scales [k / 4] with
-// w = scale · code (+ min, per 32 elements, written to mins [k / 32] by Q4_K / Q5_K).
-void expand_q8_0(const void* row, int64_t k, int8_t* codes, float* scales, float*) {
-  const BlockQ8_0* b = static_cast<const BlockQ8_0*>(row);
-  for (int64_t i = 0; i < k / kQK; ++i) {
-    store32(codes + 32 * i, load32(reinterpret_cast<const uint8_t*>(b[i].qs)));
-    put_scale(scales + 8 * i, 2, _cvtsh_ss(b[i].d));
-  }
-}
-
-void expand_q4_0(const void* row, int64_t k, int8_t* codes, float* scales, float*) {
-  const BlockQ4_0* b = static_cast<const BlockQ4_0*>(row);
-  for (int64_t i = 0; i < k / kQK; ++i) {
-    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs));
-    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
-    store32(codes + 32 * i, minus(low_nibbles(both), 8));  // element j low nibble, j + 16 high
-    put_scale(scales + 8 * i, 2, _cvtsh_ss(b[i].d));
-  }
-}
-
-// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: the dot products' codes (block_codes, avx2_util.h); Q4_1 / Q5_1 add their offset
-// m as the block's min.
-template <typename Block, __m256i (*kCodes)(const Block&)>
-void expand_small(const void* row, int64_t k, int8_t* codes, float* scales, float* mins) {
-  const Block* b = static_cast<const Block*>(row);
-  for (int64_t i = 0; i < k / kQK; ++i) {
-    store32(codes + 32 * i, kCodes(b[i]));
-    put_scale(scales + 8 * i, 2, _cvtsh_ss(b[i].d));
-    if constexpr (requires { b[i].m; }) mins[i] = _cvtsh_ss(b[i].m);
-  }
-}
-
-// Q4_K / Q5_K: 64 elements per 32 bytes of qs: low nibbles are sub-block 2c, high ones 2c + 1.
-template <bool kQ5>
-void expand_k(const void* row, int64_t k, int8_t* codes, float* scales, float* mins) {
-  using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
-  const Block* b = static_cast<const Block*>(row);
-  for (int64_t i = 0; i < k / kQKK; ++i, codes += kQKK, scales += kQKK / 4, mins += 8) {
-    const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
-    __m256i qh = _mm256_setzero_si256();
-    if constexpr (kQ5) qh = load32(b[i].qh);
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load32(b[i].qs + 32 * c);
-      __m256i lo = low_nibbles(q), hi = high_nibbles(q);
-      if constexpr (kQ5) {  // bit 2c of qh[l] is bit 4 of element l of sub-block 2c, bit 2c+1 of 2c+1
-        const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-      }
-      store32(codes + 64 * c, lo);
-      store32(codes + 64 * c + 32, hi);
-    }
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      k_scale_min(j, b[i].scales, &sc, &m);
-      put_scale(scales + 8 * j, 2, d * sc);
-      mins[j] = -dmin * m;
-    }
-  }
-}
-
-// Q6_K: per half of 128 elements, ql[0..63] and qh[0..31] hold four runs of 32 (ggml's layout).
-void expand_q6_k(const void* row, int64_t k, int8_t* codes, float* scales, float*) {
-  const BlockQ6K* b = static_cast<const BlockQ6K*>(row);
-  for (int64_t i = 0; i < k / kQKK; ++i, codes += kQKK, scales += kQKK / 4) {
-    for (int h = 0; h < 2; ++h) {
-      const __m256i l0 = load32(b[i].ql + 64 * h), l1 = load32(b[i].ql + 64 * h + 32);
-      const __m256i qh = load32(b[i].qh + 32 * h);
-      int8_t* c = codes + 128 * h;
-      store32(c, minus(_mm256_or_si256(low_nibbles(l0), two_bits_to_4<0>(qh)), 32));
-      store32(c + 32, minus(_mm256_or_si256(low_nibbles(l1), two_bits_to_4<2>(qh)), 32));
-      store32(c + 64, minus(_mm256_or_si256(high_nibbles(l0), two_bits_to_4<4>(qh)), 32));
-      store32(c + 96, minus(_mm256_or_si256(high_nibbles(l1), two_bits_to_4<6>(qh)), 32));
-    }
-    const float d = _cvtsh_ss(b[i].d);
-    for (int g = 0; g < kQKK / 16; ++g) put_scale(scales + 4 * g, 1, d * b[i].scales[g]);
-  }
-}
-
 // ---- integer formats: the tile ----------------------------------------------------------------
 
 // Rows in lanes: a group of 16 weight rows is stored so that one 512-bit vector holds 4 consecutive
@@ -135,7 +39,8 @@ void expand_q6_k(const void* row, int64_t k, int8_t* codes, float* scales, float
 // per 16 rows and token instead of once per row, and no horizontal sums are needed.
 //
 // vpdpbusd takes unsigned × signed bytes: the weight codes are stored unsigned (code + offset: 8 for
-// Q4_0, 128 for Q8_0, 32 for Q6_K, 0 for Q4_K / Q5_K) and each int32 accumulator starts at the
+// Q4_0, 16 for Q5_0, 32 for Q6_K, 128 for Q8_0 and IQ4_NL, 0 for Q4_1 / Q5_1 / Q4_K / Q5_K, whose
+// codes are unsigned with a min) and each int32 accumulator starts at the
 // token's −offset·Σa over the block (or half block), which takes the offset out exactly.
 constexpr int kLanes = 16;   // rows per group
 constexpr int kLaneToks = 8;  // tokens per tile: 8 float + 8 int accumulators + 8 weight vectors
@@ -144,7 +49,7 @@ constexpr int kLaneToks = 8;  // tokens per tile: 8 float + 8 int accumulators +
 struct LaneRows {
   const uint8_t* codes;  // [block][quad 0..7][row][4 codes]
   const float* scales;   // [block][half][row] with kHalves (Q6_K: a scale per 16), else [block][row]
-  const float* mins;     // [block][row] (Q4_K / Q5_K), or null
+  const float* mins;     // [block][row] for the formats with a min (Q4_1, Q5_1, Q4_K, Q5_K), or null
 };
 
 // A chunk's activations as the tile reads them.
@@ -193,33 +98,216 @@ constexpr auto lane_tiles(std::integer_sequence<int, Ts...>) {
   return std::array<LaneTileFn, sizeof...(Ts)>{&tile_lanes<Ts + 1, kHalves, kMins>...};
 }
 
-using IntExpandFn = void (*)(const void*, int64_t, int8_t*, float*, float*);
+
+__m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// ---- integer formats: a group of rows into the lanes layout --------------------------------------
+//
+// A group's rows are read as stored and transposed into the lanes layout in one pass: byte
+// positions move, byte values do not, so the per-format work on the codes (nibbles, fifth and sixth
+// bits, IQ4_NL's table) is done after the transpose, on 16 rows at once. The scales (fp16, and the
+// 6-bit K-quant pairs) are gathered one dword per row and decoded in the same way.
+
+// Up to 16 consecutive rows; lanes past the last row repeat it (their outputs are never stored).
+struct RowGroup {
+  const uint8_t* rows[kLanes];
+  const uint8_t* base;
+  __m512i offsets;  // lane j: byte offset of rows[j] from base
+
+  RowGroup(const uint8_t* first, size_t stride, int n) : base(first) {
+    alignas(64) int32_t off[kLanes];
+    for (int j = 0; j < kLanes; ++j) {
+      off[j] = static_cast<int32_t>(std::min(j, n - 1) * stride);
+      rows[j] = first + off[j];
+    }
+    offsets = _mm512_load_si512(off);
+  }
+  // Lane j: the dword at byte `at` of row j.
+  __m512i dword(size_t at) const { return _mm512_i32gather_epi32(offsets, base + at, 1); }
+  // Lane j: the fp16 at byte `at` (the dword's low half) or at + 2 (kHigh) of row j, as float.
+  template <bool kHigh = false>
+  __m512 half(size_t at) const {
+    __m512i d = dword(at);
+    if constexpr (kHigh) d = _mm512_srli_epi32(d, 16);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+  }
+};
 
 __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
-// One 32-code block of 16 rows (row j at codes + j·stride) into the lanes layout: out[q] holds
-// dword q of every row, plus the offset. An 8×8 dword transpose done on both 256-bit halves at once
-// (rows j and j + 8 share a vector): unpack by dwords, then by qwords, then pick 128-bit lanes.
-void codes_to_lanes(const int8_t* codes, int64_t stride, __m512i offset, uint8_t* out) {
-  __m512i z[8], t[8], u[8];
-  for (int j = 0; j < 8; ++j)
-    z[j] = join(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + j * stride)),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + (j + 8) * stride)));
+// The 32 bytes at byte `at` of every row: t[q] holds bytes 4q..4q+3 of row j in lane j. An 8×8
+// dword transpose on both 256-bit halves at once (rows j and j + 8 share a vector): unpack by
+// dwords, then by qwords, then pick 128-bit lanes.
+[[gnu::always_inline]] inline void transpose32(const RowGroup& g, size_t at, __m512i t[8]) {
+  __m512i z[8], s[8], u[8];
+  for (int j = 0; j < 8; ++j) z[j] = join(load32(g.rows[j] + at), load32(g.rows[j + 8] + at));
   for (int j = 0; j < 8; j += 2) {
-    t[j] = _mm512_unpacklo_epi32(z[j], z[j + 1]);      // per 128-bit lane: j.0 j+1.0 j.1 j+1.1
-    t[j + 1] = _mm512_unpackhi_epi32(z[j], z[j + 1]);  //                   j.2 j+1.2 j.3 j+1.3
+    s[j] = _mm512_unpacklo_epi32(z[j], z[j + 1]);      // per 128-bit lane: j.0 j+1.0 j.1 j+1.1
+    s[j + 1] = _mm512_unpackhi_epi32(z[j], z[j + 1]);  //                   j.2 j+1.2 j.3 j+1.3
   }
   for (int j = 0; j < 8; j += 4)
     for (int h = 0; h < 2; ++h) {
-      u[j + 2 * h] = _mm512_unpacklo_epi64(t[j + h], t[j + 2 + h]);      // rows j..j+3, dword 2h (and +4)
-      u[j + 2 * h + 1] = _mm512_unpackhi_epi64(t[j + h], t[j + 2 + h]);  // rows j..j+3, dword 2h+1 (and +4)
+      u[j + 2 * h] = _mm512_unpacklo_epi64(s[j + h], s[j + 2 + h]);      // rows j..j+3, dword 2h (and +4)
+      u[j + 2 * h + 1] = _mm512_unpackhi_epi64(s[j + h], s[j + 2 + h]);  // rows j..j+3, dword 2h+1 (and +4)
     }
   // u[c] (rows 0..3, dwords c | c+4) and u[4 + c] (rows 4..7): 128-bit lanes 0 / 2 hold dword c of
   // rows 0..3 / 8..11 (u[c]) and 4..7 / 12..15 (u[4 + c]); lanes 1 / 3 dword c + 4.
   const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
   for (int c = 0; c < 4; ++c) {
-    _mm512_storeu_si512(out + c * 64, _mm512_add_epi8(_mm512_permutex2var_epi64(u[c], lo, u[4 + c]), offset));
-    _mm512_storeu_si512(out + (c + 4) * 64, _mm512_add_epi8(_mm512_permutex2var_epi64(u[c], hi, u[4 + c]), offset));
+    t[c] = _mm512_permutex2var_epi64(u[c], lo, u[4 + c]);
+    t[c + 4] = _mm512_permutex2var_epi64(u[c], hi, u[4 + c]);
+  }
+}
+
+// The 16 bytes at byte `at` of every row: t[q], q < 4, as transpose32's. 128-bit lane L of z[j]
+// holds row j + 4L, so a 4×4 dword transpose inside the lanes puts row 4L + i at dword 4L + i.
+[[gnu::always_inline]] inline void transpose16(const RowGroup& g, size_t at, __m512i t[4]) {
+  __m512i z[4];
+  for (int j = 0; j < 4; ++j) {
+    z[j] = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j] + at)));
+    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 4] + at)), 1);
+    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 8] + at)), 2);
+    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 12] + at)), 3);
+  }
+  const __m512i a0 = _mm512_unpacklo_epi32(z[0], z[1]), a1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i a2 = _mm512_unpacklo_epi32(z[2], z[3]), a3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  t[0] = _mm512_unpacklo_epi64(a0, a2);
+  t[1] = _mm512_unpackhi_epi64(a0, a2);
+  t[2] = _mm512_unpacklo_epi64(a1, a3);
+  t[3] = _mm512_unpackhi_epi64(a1, a3);
+}
+
+__m512i low_nibbles(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0xF)); }
+__m512i high_nibbles(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF)); }
+// 0x10 added to the bytes of v whose bit `bit` of the matching byte of h is set (a fifth bit).
+__m512i add_fifth_bit(__m512i v, __m512i h, int bit) {
+  const __mmask64 set = _mm512_test_epi8_mask(h, _mm512_set1_epi8(static_cast<char>(1 << bit)));
+  return _mm512_mask_add_epi8(v, set, v, _mm512_set1_epi8(0x10));
+}
+// Lane j byte i (i < 4): 0x10 if bit i of lane j's dword of bits is set (Q5_0 / Q5_1's fifth bits
+// of 4 consecutive elements, the bits shifted down to 0..3 by the caller).
+__m512i fifth_bits4(__m512i bits) {
+  const __m512i spread = _mm512_shuffle_epi8(bits, _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0));
+  const __m512i sel = _mm512_set1_epi32(0x08040201);
+  return _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(spread, sel), _mm512_set1_epi8(0x10));
+}
+void store_lanes(uint8_t* out, __m512i v) { _mm512_storeu_si512(out, v); }
+
+// Each expander writes a group's nb blocks of 32: codes[block][quad][row][4] (unsigned: code +
+// the gemm's offset), scales[block][half][row] (kHalves) or [block][row], mins[block][row].
+using GroupExpandFn = void (*)(const RowGroup&, int64_t nb, uint8_t* codes, float* scales, float* mins);
+
+void expand_q8_0(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float*) {
+  for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
+    const size_t at = static_cast<size_t>(b) * sizeof(BlockQ8_0);
+    __m512i t[8];
+    transpose32(g, at + 2, t);
+    for (int q = 0; q < 8; ++q) store_lanes(codes + q * 64, _mm512_xor_si512(t[q], _mm512_set1_epi8(static_cast<char>(0x80))));
+    _mm512_storeu_ps(scales + b * kLanes, g.half(at));
+  }
+}
+
+// The 32-element formats with nibbles (element j low in byte j, j + 16 high): Q4_0, Q4_1, Q5_0,
+// Q5_1, IQ4_NL. Codes unsigned as stored (IQ4_NL: its table entry + 128); Q4_1 / Q5_1's m the min.
+template <typename Block>
+void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
+  constexpr bool kM = requires(const Block& x) { x.m; };
+  constexpr bool kQh = requires(const Block& x) { x.qh; };
+  constexpr size_t kQs = offsetof(Block, qs);
+  // IQ4_NL: a nibble indexes the table (+128, so that the codes are unsigned) in every 128-bit lane.
+  alignas(16) int8_t table[16];
+  for (int i = 0; i < 16; ++i) table[i] = static_cast<int8_t>(kIQ4NLValues[i] ^ 0x80);
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
+  for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
+    const size_t at = static_cast<size_t>(b) * sizeof(Block);
+    __m512i t[4];
+    transpose16(g, at + kQs, t);
+    __m512i qh = _mm512_setzero_si512();
+    if constexpr (kQh) qh = g.dword(at + offsetof(Block, qh));
+    for (int q = 0; q < 4; ++q) {
+      __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);  // elements 4q.. and 16 + 4q..
+      if constexpr (kQh) {
+        lo = _mm512_or_si512(lo, fifth_bits4(_mm512_srli_epi32(qh, 4 * q)));
+        hi = _mm512_or_si512(hi, fifth_bits4(_mm512_srli_epi32(qh, 16 + 4 * q)));
+      }
+      if constexpr (std::is_same_v<Block, BlockIQ4NL>) lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
+      store_lanes(codes + q * 64, lo);
+      store_lanes(codes + (q + 4) * 64, hi);
+    }
+    _mm512_storeu_ps(scales + b * kLanes, g.half(at));
+    if constexpr (kM) _mm512_storeu_ps(mins + b * kLanes, g.half<true>(at));  // m: the dword's high half
+  }
+}
+
+// Q4_K / Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c + 1 (high); Q5_K's fifth bit
+// of element l of sub-block j is bit j of qh[l]. The 6-bit (scale, min) pairs are decoded on 16 rows
+// at once, as the one-token kernel's unpack_scales does per row: u0, u1, u2 the 3 dwords of scales[12].
+template <bool kQ5>
+void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
+  using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
+  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+  for (int64_t i = 0; i < nb / 8; ++i, codes += 8 * 8 * 64, scales += 8 * kLanes, mins += 8 * kLanes) {
+    const size_t at = static_cast<size_t>(i) * sizeof(Block);
+    __m512i qh[8];
+    if constexpr (kQ5) transpose32(g, at + offsetof(Block, qh), qh);
+    for (int c = 0; c < 4; ++c) {
+      __m512i t[8];
+      transpose32(g, at + offsetof(Block, qs) + 32 * c, t);
+      for (int q = 0; q < 8; ++q) {
+        __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);
+        if constexpr (kQ5) lo = add_fifth_bit(lo, qh[q], 2 * c), hi = add_fifth_bit(hi, qh[q], 2 * c + 1);
+        store_lanes(codes + (2 * c * 8 + q) * 64, lo);
+        store_lanes(codes + ((2 * c + 1) * 8 + q) * 64, hi);
+      }
+    }
+    const __m512 d = g.half(at), dmin = g.half<true>(at);
+    const __m512i u0 = g.dword(at + 4), u1 = g.dword(at + 8), u2 = g.dword(at + 12);
+    // Byte j of sc[0] / mn[0]: sub-block j's scale / min (j < 4); of sc[1] / mn[1]: sub-block 4 + j.
+    const __m512i sc[2] = {_mm512_and_si512(u0, m6),
+                           _mm512_or_si512(_mm512_and_si512(u2, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4))};
+    const __m512i mn[2] = {_mm512_and_si512(u1, m6),
+                           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
+    for (int j = 0; j < 8; ++j) {
+      const __m512i byte = _mm512_set1_epi32(0xFF);
+      const int shift = 8 * (j % 4);
+      const __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte));
+      const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte));
+      _mm512_storeu_ps(scales + j * kLanes, _mm512_mul_ps(d, s));
+      _mm512_storeu_ps(mins + j * kLanes, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, m)));
+    }
+  }
+}
+
+// Q6_K: per half h of 128 elements, ql[64h..64h+31] (l0) and ql[64h+32..] (l1) give runs 0 / 1 in
+// their low nibbles and 2 / 3 in their high ones, qh[32h..32h+31] the top two bits (bits 0-1, 2-3,
+// 4-5, 6-7 for runs 0..3). Codes are the stored 6 bits (offset 32); a signed 8-bit scale per 16.
+void expand_q6_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float*) {
+  const __m512i top = _mm512_set1_epi8(0x30);
+  for (int64_t i = 0; i < nb / 8; ++i, scales += 16 * kLanes) {
+    const size_t at = static_cast<size_t>(i) * sizeof(BlockQ6K);
+    for (int h = 0; h < 2; ++h, codes += 4 * 8 * 64) {
+      __m512i l0[8], l1[8], qh[8];
+      transpose32(g, at + 64 * h, l0);
+      transpose32(g, at + 64 * h + 32, l1);
+      transpose32(g, at + offsetof(BlockQ6K, qh) + 32 * h, qh);
+      for (int q = 0; q < 8; ++q) {
+        const __m512i run[4] = {
+            _mm512_or_si512(low_nibbles(l0[q]), _mm512_and_si512(_mm512_slli_epi16(qh[q], 4), top)),
+            _mm512_or_si512(low_nibbles(l1[q]), _mm512_and_si512(_mm512_slli_epi16(qh[q], 2), top)),
+            _mm512_or_si512(high_nibbles(l0[q]), _mm512_and_si512(qh[q], top)),
+            _mm512_or_si512(high_nibbles(l1[q]), _mm512_and_si512(_mm512_srli_epi16(qh[q], 2), top))};
+        for (int r = 0; r < 4; ++r) store_lanes(codes + (r * 8 + q) * 64, run[r]);
+      }
+    }
+    const __m512 d = g.half<true>(at + offsetof(BlockQ6K, d) - 2);  // d ends the block: read the dword before it
+    for (int w = 0; w < 4; ++w) {
+      const __m512i s4 = g.dword(at + offsetof(BlockQ6K, scales) + 4 * w);
+      for (int j = 0; j < 4; ++j) {  // scale 4w + j: byte j, sign-extended
+        const __m512i s = _mm512_srai_epi32(_mm512_slli_epi32(s4, 24 - 8 * j), 24);
+        _mm512_storeu_ps(scales + (4 * w + j) * kLanes, _mm512_mul_ps(d, _mm512_cvtepi32_ps(s)));
+      }
+    }
   }
 }
 
@@ -253,10 +341,10 @@ void lane_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t 
   }
 }
 
+
 // One integer-format gemm. The chunk's activations are prepared once; then, a group of 16 rows at
-// a time, the rows are expanded (kExpand, one row at a time), rearranged into lanes, and multiplied
-// with every token of the chunk.
-template <IntExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins>
+// a time, the rows are expanded into lanes (kExpand) and multiplied with every token of the chunk.
+template <GroupExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins>
 void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
               int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto tiles = lane_tiles<kHalves, kMins>(std::make_integer_sequence<int, kLaneToks>{});
@@ -264,13 +352,10 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
   const int64_t nb = k / kQK;
   // Per-thread scratch, reused across calls.
-  thread_local std::vector<int8_t> row_codes, act_codes;
+  thread_local std::vector<int8_t> act_codes;
   thread_local std::vector<uint8_t> lane_codes;
-  thread_local std::vector<float> row_scales, row_mins, lane_scales, lane_mins, act_d, act_sums;
+  thread_local std::vector<float> lane_scales, lane_mins, act_d, act_sums;
   thread_local std::vector<int32_t> act_start;
-  row_codes.resize(static_cast<size_t>(kLanes * k));
-  row_scales.resize(static_cast<size_t>(kLanes * k / 4));
-  row_mins.resize(static_cast<size_t>(kLanes * nb));
   lane_codes.resize(static_cast<size_t>(kLanes * k));
   lane_scales.resize(static_cast<size_t>(kStarts * kLanes * nb));
   lane_mins.resize(static_cast<size_t>(kLanes * nb));
@@ -282,27 +367,9 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
                                                act_d.data(), act_start.data(), act_sums.data());
   const LaneActs acts{act_codes.data(), act_d.data(), act_start.data(), act_sums.data(), k, nb};
   const LaneRows rows{lane_codes.data(), lane_scales.data(), kMins ? lane_mins.data() : nullptr};
-  // Gather index of row j's scale: rows are k / 4 floats apart in row_scales, nb in row_mins.
-  const __m512i rows16 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i scale_rows = _mm512_mullo_epi32(rows16, _mm512_set1_epi32(static_cast<int>(k / 4)));
-  const __m512i min_rows = _mm512_mullo_epi32(rows16, _mm512_set1_epi32(static_cast<int>(nb)));
-  const __m512i offset = _mm512_set1_epi8(static_cast<char>(kOffset));
   for (int64_t r = 0; r < n_rows; r += kLanes) {
     const int R = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r));
-    for (int j = 0; j < R; ++j)
-      kExpand(w8 + (r + j) * w_stride, k, row_codes.data() + j * k, row_scales.data() + j * (k / 4),
-              row_mins.data() + j * nb);
-    // Missing rows of a last, partial group: zero codes and scales, so their lanes add nothing.
-    std::fill(row_codes.begin() + R * k, row_codes.end(), int8_t{0});
-    std::fill(row_scales.begin() + R * (k / 4), row_scales.end(), 0.0f);
-    std::fill(row_mins.begin() + R * nb, row_mins.end(), 0.0f);
-    for (int64_t b = 0; b < nb; ++b) {
-      codes_to_lanes(row_codes.data() + 32 * b, k, offset, lane_codes.data() + b * 8 * 64);
-      for (int h = 0; h < kStarts; ++h)
-        _mm512_storeu_ps(lane_scales.data() + (b * kStarts + h) * kLanes,
-                         _mm512_i32gather_ps(scale_rows, row_scales.data() + 8 * b + 4 * h, 4));
-      if constexpr (kMins) _mm512_storeu_ps(lane_mins.data() + b * kLanes, _mm512_i32gather_ps(min_rows, row_mins.data() + b, 4));
-    }
+    kExpand(RowGroup(w8 + r * w_stride, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());
     // The next group's weight bytes are requested a slice per token tile, so that the requests do
     // not queue up behind each other.
     const uint8_t* next = w8 + (r + R) * w_stride;
@@ -352,7 +419,7 @@ void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
 const GemmTable& gemm_avx512vnni() {
   static const GemmTable t = {
       .q8_0 = gemm_int<expand_q8_0, BlockQ8_0, 128, false, false>,
-      .q4_0 = gemm_int<expand_q4_0, BlockQ8_0, 8, false, false>,
+      .q4_0 = gemm_int<expand_nibbles<BlockQ4_0>, BlockQ8_0, 8, false, false>,
       .q4_k = gemm_int<expand_k<false>, BlockQ8K, 0, false, true>,
       .q5_k = gemm_int<expand_k<true>, BlockQ8K, 0, false, true>,
       .q6_k = gemm_int<expand_q6_k, BlockQ8K, 32, true, false>,
@@ -360,10 +427,10 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
-      .q4_1 = gemm_int<expand_small<BlockQ4_1, block_codes>, BlockQ8_0, 0, false, true>,
-      .q5_0 = gemm_int<expand_small<BlockQ5_0, block_codes>, BlockQ8_0, 128, false, false>,
-      .q5_1 = gemm_int<expand_small<BlockQ5_1, block_codes>, BlockQ8_0, 0, false, true>,
-      .iq4_nl = gemm_int<expand_small<BlockIQ4NL, block_codes>, BlockQ8_0, 128, false, false>,
+      .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
+      .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,
+      .q5_1 = gemm_int<expand_nibbles<BlockQ5_1>, BlockQ8_0, 0, false, true>,
+      .iq4_nl = gemm_int<expand_nibbles<BlockIQ4NL>, BlockQ8_0, 128, false, false>,
   };
   return t;
 }
