@@ -202,7 +202,8 @@ void expand_q8_0(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, f
     const size_t at = static_cast<size_t>(b) * sizeof(BlockQ8_0);
     __m512i t[8];
     transpose32(g, at + 2, t);
-    for (int q = 0; q < 8; ++q) store_lanes(codes + q * 64, _mm512_xor_si512(t[q], _mm512_set1_epi8(static_cast<char>(0x80))));
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // + 128
+    for (int q = 0; q < 8; ++q) store_lanes(codes + q * 64, _mm512_xor_si512(t[q], flip));
     _mm512_storeu_ps(scales + b * kLanes, g.half(at));
   }
 }
@@ -230,7 +231,8 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
         lo = _mm512_or_si512(lo, fifth_bits4(_mm512_srli_epi32(qh, 4 * q)));
         hi = _mm512_or_si512(hi, fifth_bits4(_mm512_srli_epi32(qh, 16 + 4 * q)));
       }
-      if constexpr (std::is_same_v<Block, BlockIQ4NL>) lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
+      if constexpr (std::is_same_v<Block, BlockIQ4NL>)
+        lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
       store_lanes(codes + q * 64, lo);
       store_lanes(codes + (q + 4) * 64, hi);
     }
@@ -245,7 +247,8 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
 template <bool kQ5>
 void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
   using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
-  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
+  const __m512i m2 = _mm512_set1_epi32(0x03030303);
   for (int64_t i = 0; i < nb / 8; ++i, codes += 8 * 8 * 64, scales += 8 * kLanes, mins += 8 * kLanes) {
     const size_t at = static_cast<size_t>(i) * sizeof(Block);
     __m512i qh[8];
@@ -264,7 +267,8 @@ void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, floa
     const __m512i u0 = g.dword(at + 4), u1 = g.dword(at + 8), u2 = g.dword(at + 12);
     // Byte j of sc[0] / mn[0]: sub-block j's scale / min (j < 4); of sc[1] / mn[1]: sub-block 4 + j.
     const __m512i sc[2] = {_mm512_and_si512(u0, m6),
-                           _mm512_or_si512(_mm512_and_si512(u2, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4))};
+                           _mm512_or_si512(_mm512_and_si512(u2, m4),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4))};
     const __m512i mn[2] = {_mm512_and_si512(u1, m6),
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
                                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
