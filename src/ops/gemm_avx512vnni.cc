@@ -98,7 +98,7 @@ constexpr auto lane_tiles(std::integer_sequence<int, Ts...>) {
   return std::array<LaneTileFn, sizeof...(Ts)>{&tile_lanes<Ts + 1, kHalves, kMins>...};
 }
 
-
+__m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // ---- integer formats: a group of rows into the lanes layout --------------------------------------
@@ -124,13 +124,17 @@ struct RowGroup {
   }
   // Lane j: the dword at byte `at` of row j.
   __m512i dword(size_t at) const { return _mm512_i32gather_epi32(offsets, base + at, 1); }
-  // Lane j: the fp16 at byte `at` (the dword's low half) or at + 2 (kHigh) of row j, as float.
-  template <bool kHigh = false>
-  __m512 half(size_t at) const {
-    __m512i d = dword(at);
-    if constexpr (kHigh) d = _mm512_srli_epi32(d, 16);
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+  // Lane j: the two fp16 of the dword at byte `at` of row j (at, at + 2), as float; one gather for
+  // the pairs stored together (d and dmin, d and m).
+  struct Halves {
+    __m512 lo, hi;
+  };
+  Halves halves(size_t at) const {
+    const __m512i d = dword(at);
+    return {_mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)),
+            _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d, 16)))};
   }
+  __m512 half(size_t at) const { return halves(at).lo; }
 };
 
 __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
@@ -164,10 +168,10 @@ __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi25
 [[gnu::always_inline]] inline void transpose16(const RowGroup& g, size_t at, __m512i t[4]) {
   __m512i z[4];
   for (int j = 0; j < 4; ++j) {
-    z[j] = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j] + at)));
-    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 4] + at)), 1);
-    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 8] + at)), 2);
-    z[j] = _mm512_inserti32x4(z[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.rows[j + 12] + at)), 3);
+    z[j] = _mm512_castsi128_si512(load16(g.rows[j] + at));
+    z[j] = _mm512_inserti32x4(z[j], load16(g.rows[j + 4] + at), 1);
+    z[j] = _mm512_inserti32x4(z[j], load16(g.rows[j + 8] + at), 2);
+    z[j] = _mm512_inserti32x4(z[j], load16(g.rows[j + 12] + at), 3);
   }
   const __m512i a0 = _mm512_unpacklo_epi32(z[0], z[1]), a1 = _mm512_unpackhi_epi32(z[0], z[1]);
   const __m512i a2 = _mm512_unpacklo_epi32(z[2], z[3]), a3 = _mm512_unpackhi_epi32(z[2], z[3]);
@@ -191,7 +195,6 @@ __m512i fifth_bits4(__m512i bits) {
   const __m512i sel = _mm512_set1_epi32(0x08040201);
   return _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(spread, sel), _mm512_set1_epi8(0x10));
 }
-void store_lanes(uint8_t* out, __m512i v) { _mm512_storeu_si512(out, v); }
 
 // Each expander writes a group's nb blocks of 32: codes[block][quad][row][4] (unsigned: code +
 // the gemm's offset), scales[block][half][row] (kHalves) or [block][row], mins[block][row].
@@ -203,7 +206,7 @@ void expand_q8_0(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, f
     __m512i t[8];
     transpose32(g, at + 2, t);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // + 128
-    for (int q = 0; q < 8; ++q) store_lanes(codes + q * 64, _mm512_xor_si512(t[q], flip));
+    for (int q = 0; q < 8; ++q) _mm512_storeu_si512(codes + q * 64, _mm512_xor_si512(t[q], flip));
     _mm512_storeu_ps(scales + b * kLanes, g.half(at));
   }
 }
@@ -216,9 +219,12 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
   constexpr bool kQh = requires(const Block& x) { x.qh; };
   constexpr size_t kQs = offsetof(Block, qs);
   // IQ4_NL: a nibble indexes the table (+128, so that the codes are unsigned) in every 128-bit lane.
-  alignas(16) int8_t table[16];
-  for (int i = 0; i < 16; ++i) table[i] = static_cast<int8_t>(kIQ4NLValues[i] ^ 0x80);
-  const __m512i lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
+  [[maybe_unused]] __m512i lut;
+  if constexpr (std::is_same_v<Block, BlockIQ4NL>) {
+    alignas(16) int8_t table[16];
+    for (int i = 0; i < 16; ++i) table[i] = static_cast<int8_t>(kIQ4NLValues[i] ^ 0x80);
+    lut = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(table)));
+  }
   for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
     const size_t at = static_cast<size_t>(b) * sizeof(Block);
     __m512i t[4];
@@ -233,11 +239,12 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
       }
       if constexpr (std::is_same_v<Block, BlockIQ4NL>)
         lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
-      store_lanes(codes + q * 64, lo);
-      store_lanes(codes + (q + 4) * 64, hi);
+      _mm512_storeu_si512(codes + q * 64, lo);
+      _mm512_storeu_si512(codes + (q + 4) * 64, hi);
     }
-    _mm512_storeu_ps(scales + b * kLanes, g.half(at));
-    if constexpr (kM) _mm512_storeu_ps(mins + b * kLanes, g.half<true>(at));  // m: the dword's high half
+    const auto [d, m] = g.halves(at);  // Q4_1 / Q5_1: m after d
+    _mm512_storeu_ps(scales + b * kLanes, d);
+    if constexpr (kM) _mm512_storeu_ps(mins + b * kLanes, m);
   }
 }
 
@@ -259,11 +266,11 @@ void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, floa
       for (int q = 0; q < 8; ++q) {
         __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);
         if constexpr (kQ5) lo = add_fifth_bit(lo, qh[q], 2 * c), hi = add_fifth_bit(hi, qh[q], 2 * c + 1);
-        store_lanes(codes + (2 * c * 8 + q) * 64, lo);
-        store_lanes(codes + ((2 * c + 1) * 8 + q) * 64, hi);
+        _mm512_storeu_si512(codes + (2 * c * 8 + q) * 64, lo);
+        _mm512_storeu_si512(codes + ((2 * c + 1) * 8 + q) * 64, hi);
       }
     }
-    const __m512 d = g.half(at), dmin = g.half<true>(at);
+    const auto [d, dmin] = g.halves(at);
     const __m512i u0 = g.dword(at + 4), u1 = g.dword(at + 8), u2 = g.dword(at + 12);
     // Byte j of sc[0] / mn[0]: sub-block j's scale / min (j < 4); of sc[1] / mn[1]: sub-block 4 + j.
     const __m512i sc[2] = {_mm512_and_si512(u0, m6),
@@ -272,8 +279,8 @@ void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, floa
     const __m512i mn[2] = {_mm512_and_si512(u1, m6),
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
                                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
+    const __m512i byte = _mm512_set1_epi32(0xFF);
     for (int j = 0; j < 8; ++j) {
-      const __m512i byte = _mm512_set1_epi32(0xFF);
       const int shift = 8 * (j % 4);
       const __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte));
       const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte));
@@ -301,10 +308,10 @@ void expand_q6_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, f
             _mm512_or_si512(low_nibbles(l1[q]), _mm512_and_si512(_mm512_slli_epi16(qh[q], 2), top)),
             _mm512_or_si512(high_nibbles(l0[q]), _mm512_and_si512(qh[q], top)),
             _mm512_or_si512(high_nibbles(l1[q]), _mm512_and_si512(_mm512_srli_epi16(qh[q], 2), top))};
-        for (int r = 0; r < 4; ++r) store_lanes(codes + (r * 8 + q) * 64, run[r]);
+        for (int r = 0; r < 4; ++r) _mm512_storeu_si512(codes + (r * 8 + q) * 64, run[r]);
       }
     }
-    const __m512 d = g.half<true>(at + offsetof(BlockQ6K, d) - 2);  // d ends the block: read the dword before it
+    const __m512 d = g.halves(at + offsetof(BlockQ6K, d) - 2).hi;  // d ends the block: the dword before it
     for (int w = 0; w < 4; ++w) {
       const __m512i s4 = g.dword(at + offsetof(BlockQ6K, scales) + 4 * w);
       for (int j = 0; j < 4; ++j) {  // scale 4w + j: byte j, sign-extended
@@ -344,7 +351,6 @@ void lane_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t 
     }
   }
 }
-
 
 // One integer-format gemm. The chunk's activations are prepared once; then, a group of 16 rows at
 // a time, the rows are expanded into lanes (kExpand) and multiplied with every token of the chunk.
