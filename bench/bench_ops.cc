@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/coded_bf16.h"
 #include "ops/convert.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
@@ -96,7 +97,7 @@ void BM_matmul_backend(benchmark::State& state) {
   }
   const int64_t n_tok = state.range(2);
   const bool repacked = state.range(3) != 0;
-  if (repacked && !matmul_prefers_interleaved(type, kK, kN)) {
+  if (repacked && matmul_preferred_layout(type, kK, kN) != RowLayout::Interleaved8) {
     force_matmul_backend("auto");
     state.SkipWithError("this backend reads the rows as stored");
     return;
@@ -170,6 +171,55 @@ void BM_gemv_cold(benchmark::State& state) {
 BENCHMARK(BM_gemv_cold)
     ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}, {0, 1}})
     ->ArgNames({"type", "threads", "shape"})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// One token through BF16 rows as stored or coded at load (ops/coded_bf16.h: 12 bits a weight), from
+// memory (copies in huge pages, >= 256 MB in turn). GB/s counts the BF16 bytes the product stands for,
+// so the two layouts compare directly. Args: threads, shape (0: 8960 rows of 1536, 1: 1536 of 8960,
+// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1). Run with --benchmark_enable_random_interleaving=true and repetitions to alternate.
+void BM_gemv_coded_cold(benchmark::State& state) {
+  const int n_threads = static_cast<int>(state.range(0));
+  const bool down = state.range(1) == 1, hot = state.range(1) == 2, coded = state.range(2) == 1;
+  const int64_t cols = down ? kN : kK, rows = down ? kK : hot ? 128 : kN;
+  static ThreadPool pool1(1), pool2(2);
+  ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
+  const size_t mat = row_bytes(DType::BF16, cols) * static_cast<size_t>(rows);
+  const size_t copies = hot ? 1 : (size_t{256} << 20) / mat + 2;
+  HugeArray<uint8_t> bytes(mat * copies, "benchmark weights");
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = d(rng);
+    quantize_row(DType::BF16, row.data(), bytes.data() + static_cast<size_t>(r) * row_bytes(DType::BF16, cols), cols);
+  }
+  if (coded && !code_bf16_matrix(bytes.data(), mat, rows, cols)) {
+    state.SkipWithError("the rows did not code");
+    return;
+  }
+  for (size_t c = 1; c < copies; ++c) std::copy_n(bytes.data(), mat, bytes.data() + c * mat);
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  for (auto& v : x) v = d(rng);
+  TensorView w;
+  w.type = DType::BF16;
+  w.n_dims = 2;
+  w.ne = {cols, rows, 1, 1};
+  w.nbytes = mat;
+  w.layout = coded ? RowLayout::CodedBf16 : RowLayout::Plain;
+  size_t c = 0;
+  for (auto _ : state) {
+    w.data = bytes.data() + c * mat;
+    c = (c + 1) % copies;
+    matmul(w, x.data(), 1, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(coded ? "coded " : "plain ") + matmul_backend());
+  state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_gemv_coded_cold)
+    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}})
+    ->ArgNames({"threads", "shape", "coded"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

@@ -11,8 +11,10 @@
 namespace r1 {
 
 // How a matrix's rows lie in memory. Interleaved8: Q4_0 / Q8_0 rows repacked at load in groups of 8 for
-// the AVX2 and NEON kernels (ops/repack.h); only matmul reads such a tensor, and row() does not apply.
-enum class RowLayout : uint8_t { Plain, Interleaved8 };
+// the AVX2 and NEON kernels (ops/repack.h). CodedBf16: BF16 rows compressed losslessly at load to 12
+// bits a weight for the AVX-512 kernels (ops/coded_bf16.h). Only matmul (and matmul_row_values)
+// reads such a tensor, and row() does not apply.
+enum class RowLayout : uint8_t { Plain, Interleaved8, CodedBf16 };
 
 struct TensorView {
   std::string name;

@@ -31,6 +31,11 @@ class SafetensorsSet {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }  // __metadata__
   const std::string& path() const { return path_; }
 
+  // For load-time repacking (as GgufFile::writable): t's bytes, writable until seal(), or null when t
+  // lives in a mapped file.
+  uint8_t* writable(const TensorView& t);
+  void seal();
+
  private:
   SafetensorsSet() = default;
   static std::unique_ptr<SafetensorsSet> open_file(const std::string& path, FileLoad load);

@@ -35,13 +35,7 @@ void linear_shared_input(const Linear& a, float* ya, const Linear& b, float* yb,
 void linear_row(const Linear& l, int64_t r, float* out) {
   if (r < 0 || r >= l.w.rows()) fail("linear_row: row ", r, " out of range for tensor ", l.w.name);
   const int64_t in = l.in();
-  if (l.w.layout == RowLayout::Interleaved8) {  // repacked at load (ops/repack.h)
-    std::vector<uint8_t> row(row_bytes(l.w.type, in));
-    unpack_x8_row(l.w.type, static_cast<const uint8_t*>(l.w.data), l.w.rows(), in, r, row.data());
-    dequantize_row(l.w.type, row.data(), out, in);
-  } else {
-    dequantize_row(l.w.type, l.w.row(r), out, in);
-  }
+  matmul_row_values(l.w, r, out);
   if (!l.scale_inv.data) return;
   const float* s = static_cast<const float*>(l.scale_inv.data) + (r / kFp8Block) * l.scale_inv.ne[0];
   for (int64_t c = 0; c < in; c++) out[c] *= s[c / kFp8Block];

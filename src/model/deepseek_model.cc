@@ -29,6 +29,9 @@ std::unique_ptr<DeepseekModel> DeepseekModel::load(const std::string& path, Fp8M
   m->config_ = deepseek_config_from_hf(path);
   m->safetensors_ = SafetensorsSet::open(path, FileLoad::Auto);
   m->weights_ = bind_deepseek_hf(m->config_, *m->safetensors_, fp8, m->store_);
+  SafetensorsSet& files = *m->safetensors_;
+  repack_deepseek_weights(m->weights_, [&](const TensorView& t) { return files.writable(t); });
+  files.seal();
   return m;
 }
 

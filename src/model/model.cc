@@ -78,6 +78,8 @@ void Model::load_hf(const std::string& dir, Fp8Mode fp8) {
     safetensors_ = SafetensorsSet::open(dir, FileLoad::Auto);
     const SafetensorsSet& st = *safetensors_;
     weights_ = bind_dense_weights(config_, format_, [&](const std::string& n) { return st.find(n); }, dir, f32_store_);
+    repack_dense_weights(weights_, [&](const TensorView& t) { return safetensors_->writable(t); });
+    safetensors_->seal();
   }
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_file(dir));
   const std::string gen_path = dir + "/generation_config.json";

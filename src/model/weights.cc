@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
+#include "ops/coded_bf16.h"
 #include "ops/repack.h"
 
 namespace r1 {
@@ -165,11 +166,16 @@ int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<
     const int64_t k = t.ne[0], rows = t.rows();
     bool plain = true;
     for (const TensorView* v : r.views) plain = plain && v->layout == RowLayout::Plain && v->type == t.type && v->ne[0] == k;
-    if (!plain || !matmul_prefers_interleaved(t.type, k, rows)) continue;
+    const RowLayout layout = plain ? matmul_preferred_layout(t.type, k, rows) : RowLayout::Plain;
+    if (layout == RowLayout::Plain) continue;
     uint8_t* bytes = writable(t);
     if (bytes == nullptr) continue;
-    repack_x8(t.type, bytes, rows, k);
-    for (TensorView* v : r.views) v->layout = RowLayout::Interleaved8;
+    if (layout == RowLayout::Interleaved8) {
+      repack_x8(t.type, bytes, rows, k);
+    } else if (!code_bf16_matrix(bytes, t.nbytes, rows, k)) {
+      continue;
+    }
+    for (TensorView* v : r.views) v->layout = layout;
     n += static_cast<int>(r.views.size());
   }
   return n;

@@ -41,8 +41,8 @@ using TensorLookup = std::function<const TensorView*(const std::string& name)>;
 DenseWeights bind_dense_weights(const ModelConfig& c, WeightFormat format, const TensorLookup& lookup,
                                 const std::string& source, std::deque<std::vector<float>>& f32_store);
 
-// Load-time repacking (ops/repack.h): rewrites, in place, the matrices that this CPU's kernels read
-// faster in another layout (matmul_prefers_interleaved) and marks their views. `matrices` are views
+// Load-time repacking (ops/repack.h, ops/coded_bf16.h): rewrites, in place, the matrices that this
+// CPU's kernels read faster in another layout (matmul_preferred_layout) and marks their views. `matrices` are views
 // that only matmul reads; views with the same bytes (a head shared by two modules) are repacked once
 // and all marked. Any matrix whose bytes overlap a `keep` view (rows looked up one at a time, per-head
 // slices), or another matrix's bytes other than exactly, stays as stored. `writable` gives a view's

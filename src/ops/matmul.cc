@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "ops/blocks.h"
+#include "ops/coded_bf16.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
 #include "ops/gemm_tile.h"
@@ -196,6 +197,8 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
   if (n_tok > 0 && (x == nullptr || y == nullptr)) fail("matmul: null activations for tensor ", w.name);
   if (w.layout == RowLayout::Interleaved8 && !can_interleave(w.type))
     fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 are)");
+  if (w.layout == RowLayout::CodedBf16 && w.type != DType::BF16)
+    fail("matmul: tensor ", w.name, " is coded bf16 but has type ", dtype_name(w.type));
 }
 
 // x [n_tok][k] in the activation type a kernel takes (float32 as given; bf16 rounded once here for
@@ -268,6 +271,82 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
   };
   one_by_one(row0, g0);
   one_by_one(g1, end);
+}
+
+// Whether this backend has the coded BF16 kernels (the AVX-512 ones; ops/coded_bf16.h).
+bool coded_kernels(const Backend& be) {
+#if defined(R1_HAVE_X86_KERNELS)
+  return be.gemv == &gemv_avx512vnni();
+#else
+  (void)be;
+  return false;
+#endif
+}
+
+using CodedGemvFn = void (*)(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
+
+// The coded one-token kernel: bf16 products where they are on (like the F8 decode), float32 otherwise.
+CodedGemvFn coded_gemv(const Backend& be) {
+#if defined(R1_HAVE_X86_KERNELS)
+  static const bool has = cpu_features().avx512bf16;
+  if (!coded_kernels(be)) return nullptr;
+  return has && bf16_dot_on() ? gemv_coded_bf16_avx512bf16 : gemv_coded_bf16_avx512;
+#else
+  (void)be;
+  return nullptr;
+#endif
+}
+
+void decode_coded_rows(const Backend& be, const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out) {
+#if defined(R1_HAVE_X86_KERNELS)
+  if (coded_kernels(be)) return decode_coded_bf16_rows_avx512(m, r0, r1, out);
+#endif
+  decode_coded_bf16_rows(m, r0, r1, out);
+}
+
+// Rows decoded per step for prefill: a few tiles' worth, in L2 while every token passes over them.
+constexpr int64_t kCodedDecodeRows = 4 * kRowTile;
+
+// Coded BF16 rows (ops/coded_bf16.h). One token: the coded kernel, which reads 3/4 of the bytes.
+// Several tokens (compute bound), or a backend without it: rows decoded back to bf16 a few tiles at
+// a time, then the plain BF16 kernels, whose products they give exactly.
+void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const float* x, int64_t n_tok,
+                float* y, ThreadPool& pool) {
+  const CodedBf16 m = coded_bf16(w);
+  const int64_t k = w.ne[0];
+  if (const CodedGemvFn gemv = n_tok == 1 ? coded_gemv(be) : nullptr) {
+    pool.parallel_for(n_rows, 16, [&](int64_t b, int64_t e) { gemv(m, row0 + b, row0 + e, x, y + b); });
+    return;
+  }
+  const GemmTileFn bf16_tile = n_tok > 1 ? bf16_dot_kernel(be, DType::BF16, k) : nullptr;
+  const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, DType::BF16, k) : nullptr;
+  size_t act_stride = 0;
+  const uint8_t* a0 = activations_for(be, bf16_tile ? DType::BF16 : DType::F32, x, n_tok, k, &act_stride, pool);
+  const VecDotFn dot = vec_dot_for(*be.dot, DType::BF16);
+  const size_t stride = static_cast<size_t>(k) * sizeof(uint16_t);
+  pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
+    thread_local std::vector<uint16_t> rows;
+    for (int64_t r = b; r < e; r += kCodedDecodeRows) {
+      const int64_t n = std::min(kCodedDecodeRows, e - r);
+      rows.resize(static_cast<size_t>(n * k));
+      decode_coded_rows(be, m, row0 + r, row0 + r + n, rows.data());
+      if (tile) {
+        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
+          tile(k, rows.data(), stride, n, a0 + static_cast<size_t>(t0) * act_stride, act_stride,
+               std::min(kTokChunk, n_tok - t0), y + t0 * n_rows + r, n_rows);
+        continue;
+      }
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t t = 0; t < n_tok; ++t)
+          y[t * n_rows + r + i] = dot(k, rows.data() + i * k, a0 + static_cast<size_t>(t) * act_stride);
+    }
+  });
+}
+
+// Whether one token through w has a one-step kernel on this backend (matmul_shared_input).
+bool one_token_kernel(const Backend& be, const TensorView& w, int64_t k) {
+  if (w.layout == RowLayout::CodedBf16) return coded_kernels(be);
+  return w.layout == RowLayout::Plain && gemv_kernel(be, w.type, k) != nullptr;
 }
 
 }  // namespace
@@ -380,6 +459,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   if (n_tok == 0 || n_rows == 0) return;
   const int64_t k = w.ne[0];
   const Backend& be = backend();
+  if (w.layout == RowLayout::CodedBf16) return coded_rows(w, row0, n_rows, be, x, n_tok, y, pool);
   const VecDotFn dot = vec_dot_for(*be.dot, w.type);
   const size_t w_stride = row_bytes(w.type, k);
   const uint8_t* w0 = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * w_stride;
@@ -462,8 +542,7 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
   for (const MatmulTarget& t : targets) {
     check(*t.w, 0, t.w->rows(), x, n_tok, t.y);
     if (t.w->ne[0] != k) fail("matmul: tensor ", t.w->name, " takes ", t.w->ne[0], " inputs, its neighbours ", k);
-    one_step = one_step && t.w->layout == RowLayout::Plain && gemv_kernel(be, t.w->type, k) != nullptr &&
-               activation_type_for(t.w->type) == act_type;
+    one_step = one_step && one_token_kernel(be, *t.w, k) && activation_type_for(t.w->type) == act_type;
   }
   if (!one_step) {
     for (const MatmulTarget& t : targets) matmul(*t.w, x, n_tok, t.y, pool);
@@ -479,6 +558,10 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
       const int64_t r0 = std::min(t.w->rows(), steps * tid / nt * 16);
       const int64_t r1 = std::min(t.w->rows(), steps * (tid + 1) / nt * 16);
       if (r1 <= r0) continue;
+      if (t.w->layout == RowLayout::CodedBf16) {  // takes float32 activations, as act_type says
+        coded_gemv(be)(coded_bf16(*t.w), r0, r1, x, t.y + r0);
+        continue;
+      }
       const size_t stride = row_bytes(t.w->type, k);
       gemv_kernel(be, t.w->type, k)(k, static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(r0) * stride,
                                     stride, r1 - r0, a0, t.y + r0);
@@ -503,12 +586,32 @@ DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   return activation_type_for(weight_type);
 }
 
-bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows) {
+RowLayout matmul_preferred_layout(DType type, int64_t k, int64_t n_rows) {
   static const bool allowed = [] {
     const char* env = std::getenv("R1_REPACK");
     return env == nullptr || std::string(env) != "0";
   }();
-  return allowed && k % kQK == 0 && n_rows >= kInterleave && interleaved_kernel(backend(), type) != nullptr;
+  if (!allowed) return RowLayout::Plain;
+  if (k % kQK == 0 && n_rows >= kInterleave && interleaved_kernel(backend(), type) != nullptr)
+    return RowLayout::Interleaved8;
+  if (type == DType::BF16 && can_code_bf16(k, n_rows) && coded_kernels(backend())) return RowLayout::CodedBf16;
+  return RowLayout::Plain;
+}
+
+void matmul_row_values(const TensorView& w, int64_t r, float* out) {
+  if (r < 0 || r >= w.rows()) fail("matmul: row ", r, " out of range for tensor ", w.name);
+  const int64_t k = w.ne[0];
+  if (w.layout == RowLayout::Interleaved8) {
+    std::vector<uint8_t> row(row_bytes(w.type, k));
+    unpack_x8_row(w.type, static_cast<const uint8_t*>(w.data), w.rows(), k, r, row.data());
+    dequantize_row(w.type, row.data(), out, k);
+  } else if (w.layout == RowLayout::CodedBf16) {
+    std::vector<uint16_t> row(static_cast<size_t>(k));
+    decode_coded_bf16_rows(coded_bf16(w), r, r + 1, row.data());
+    dequantize_row(DType::BF16, row.data(), out, k);
+  } else {
+    dequantize_row(w.type, w.row(r), out, k);
+  }
 }
 
 const char* matmul_backend() { return backend().name; }

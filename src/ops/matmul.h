@@ -62,11 +62,18 @@ bool bf16_dot_products();
 // or BF16 where the bf16 dot products above are on and used (then F16 weights are rounded to bf16 too).
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
-// Whether the kernels this CPU runs want such a weight matrix repacked at load into the Interleaved8
-// layout (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backends (CPUs without AVX-512 VNNI) and on ARM (NEON),
-// unless R1_REPACK=0.
-// matmul reads either layout on every backend (TensorView::layout says which).
-bool matmul_prefers_interleaved(DType type, int64_t k, int64_t n_rows);
+// The layout the kernels this CPU runs read such a weight matrix fastest in, to rewrite it into at load
+// (unless R1_REPACK=0, then Plain):
+//   - Interleaved8 (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backends (CPUs without AVX-512 VNNI) and on
+//     ARM (NEON);
+//   - CodedBf16 (ops/coded_bf16.h): BF16 with k % 64 == 0 on the avx512vnni backend, whose one-token
+//     kernel then reads 12 bits a weight (the rewrite can still decline, code_bf16_matrix);
+//   - Plain otherwise.
+// matmul reads every layout on every backend (TensorView::layout says which).
+RowLayout matmul_preferred_layout(DType type, int64_t k, int64_t n_rows);
+
+// Row r of w as float32 values (k = w.ne[0]), whatever its layout: for the few readers of single rows.
+void matmul_row_values(const TensorView& w, int64_t r, float* out);
 
 // Name of the kernel family selected on this CPU ("avx512vnni", "avx512", "avx2vnni", "avx2", "neon_dotprod",
 // "neon", "scalar").

@@ -638,10 +638,10 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
     ASSERT_TRUE(force_matmul_backend(b));
     const std::string name = b;
     const bool kernel = name == "avx2" || name == "avx2vnni" || name == "neon" || name == "neon_dotprod";
-    EXPECT_EQ(matmul_prefers_interleaved(DType::Q4_0, 1536, 256), kernel && !off) << b;
-    EXPECT_EQ(matmul_prefers_interleaved(DType::Q8_0, 1536, 256), kernel && !off) << b;
-    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_K, 1536, 256)) << b;
-    EXPECT_FALSE(matmul_prefers_interleaved(DType::Q4_0, 1536, 7)) << b;  // not one whole group
+    EXPECT_EQ(matmul_preferred_layout(DType::Q4_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
+    EXPECT_EQ(matmul_preferred_layout(DType::Q8_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
+    EXPECT_NE(matmul_preferred_layout(DType::Q4_K, 1536, 256), RowLayout::Interleaved8) << b;
+    EXPECT_NE(matmul_preferred_layout(DType::Q4_0, 1536, 7), RowLayout::Interleaved8) << b;  // not one whole group
   }
   force_matmul_backend("auto");
 }
