@@ -37,37 +37,49 @@ bool code_bf16_matrix(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k) {
   if (!can_code_bf16(k, n_rows) || nbytes != static_cast<size_t>(n_rows) * static_cast<size_t>(k) * 2) return false;
   const auto* w = reinterpret_cast<const uint16_t*>(data);
   const size_t n = static_cast<size_t>(n_rows) * static_cast<size_t>(k);
+  // Four histograms, so that runs of equal bytes do not wait on one counter's last increment.
+  std::array<std::array<uint64_t, 256>, 4> counts{};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int u = 0; u < 4; ++u) counts[static_cast<size_t>(u)][w[i + static_cast<size_t>(u)] >> 8]++;
+  for (; i < n; ++i) counts[0][w[i] >> 8]++;
   std::array<uint64_t, 256> count{};
-  for (size_t i = 0; i < n; ++i) count[w[i] >> 8]++;
+  for (int b = 0; b < 256; ++b) count[b] = counts[0][b] + counts[1][b] + counts[2][b] + counts[3][b];
   const std::array<uint8_t, 16> high = pick_high_bytes(count);
-  std::array<int, 256> code;
-  code.fill(-1);
-  for (int c = 0; c < 16; ++c) code[high[c]] = c;
+  std::array<uint8_t, 256> code;
+  code.fill(0x80);  // no code: an exception
+  for (int c = 0; c < 16; ++c) code[high[c]] = static_cast<uint8_t>(c);
   uint64_t n_exc = 0;
   for (int b = 0; b < 256; ++b)
-    if (code[b] < 0) n_exc += count[b];
+    if (code[b] & 0x80) n_exc += count[b];
   // Past 1/256 the exception list costs more than a few percent of what the codes save.
   if (n_exc > n / 256 || exceptions_offset(n_rows, k) + n_exc * sizeof(CodedBf16Exception) > nbytes) return false;
 
-  // Row r's codes end at (r + 1) · 1.5k ≤ 2k · (r + 1), before row r + 1's bytes: rows are rewritten
-  // in order, each from a copy of itself. The exceptions are kept aside until the rows are done.
-  std::vector<uint16_t> row(static_cast<size_t>(k));
+  // Block by block, in order, each from a copy of its 128 bytes: block b's 96 coded bytes end at or
+  // before the bytes of block b + 1, so nothing is overwritten before it is read. The exceptions are
+  // kept aside until the rows are done.
   std::vector<uint32_t> first(static_cast<size_t>(n_rows) + 1, 0);
   std::vector<CodedBf16Exception> exceptions;
   exceptions.reserve(n_exc);
+  uint8_t* out = data;
   for (int64_t r = 0; r < n_rows; ++r) {
-    std::memcpy(row.data(), data + static_cast<size_t>(r) * static_cast<size_t>(k) * 2, static_cast<size_t>(k) * 2);
-    uint8_t* out = data + static_cast<size_t>(r) * coded_row_bytes(k);
     for (int64_t b = 0; b < k; b += kCodedBlock, out += 96) {
-      uint8_t nibble[kCodedBlock];
-      for (int64_t j = 0; j < kCodedBlock; ++j) {
-        const uint16_t v = row[static_cast<size_t>(b + j)];
-        const int c = code[v >> 8];
-        if (c < 0) exceptions.push_back({static_cast<uint32_t>(b + j), v, 0});
-        nibble[j] = static_cast<uint8_t>(c < 0 ? 0 : c);
-        out[32 + j] = c < 0 ? 0 : static_cast<uint8_t>(v & 0xFF);
+      uint16_t v[kCodedBlock];
+      std::memcpy(v, data + (static_cast<size_t>(r) * static_cast<size_t>(k) + static_cast<size_t>(b)) * 2, sizeof v);
+      uint8_t missing = 0;
+      for (int j = 0; j < 32; ++j) {
+        const uint8_t lo = code[v[j] >> 8], hi = code[v[32 + j] >> 8];
+        missing |= lo | hi;
+        out[j] = static_cast<uint8_t>((lo & 0x0F) | hi << 4);  // 0x80 (no code) leaves code 0
       }
-      for (int j = 0; j < 32; ++j) out[j] = static_cast<uint8_t>(nibble[j] | nibble[32 + j] << 4);
+      for (int j = 0; j < kCodedBlock; ++j) out[32 + j] = static_cast<uint8_t>(v[j]);
+      if (missing & 0x80) {  // rare: exceptions are code 0 with low byte 0 (+0.0)
+        for (int j = 0; j < kCodedBlock; ++j) {
+          if (!(code[v[j] >> 8] & 0x80)) continue;
+          exceptions.push_back({static_cast<uint32_t>(b + j), v[j], 0});
+          out[32 + j] = 0;
+        }
+      }
     }
     first[static_cast<size_t>(r) + 1] = static_cast<uint32_t>(exceptions.size());
   }

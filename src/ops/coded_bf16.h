@@ -77,6 +77,11 @@ void decode_coded_bf16_rows_avx512(const CodedBf16& m, int64_t r0, int64_t r1, u
 // The same product with the activation rounded to bf16 (vdpbf16ps): AVX-512 BF16 CPUs only
 // (coded_bf16_avx512bf16.cc).
 void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
+// Prefill: rows [row0, row0 + n_rows) against n_tok bf16 activation rows (a_stride bytes apart), as the
+// BF16 tile (gemm_tile.h, gemm_bf16_avx512bf16), decoding the rows as it lays them out for the tile
+// (gemm_avx512bf16.cc); y[t * ldy + r] for r < n_rows.
+void gemm_coded_bf16_avx512bf16(const CodedBf16& m, int64_t row0, int64_t n_rows, const void* a, size_t a_stride,
+                                int64_t n_tok, float* y, int64_t ldy);
 #endif
 
 }  // namespace r1

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ops/avx2_util.h"
+#include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
 #include "ops/vec_dot.h"
 
@@ -59,9 +60,19 @@ constexpr auto tiles(std::integer_sequence<int, Ts...>) {
   return std::array<TileFn, sizeof...(Ts)>{&tile<G, Ts + 1>...};
 }
 
-// The weight formats this kernel reads.
-enum class Src { kBf16, kF16, kF8 };
+// The weight formats this kernel reads; kCoded: BF16 rows coded at load (ops/coded_bf16.h), decoded
+// as they are laid out.
+enum class Src { kBf16, kF16, kF8, kCoded };
 constexpr size_t elem_bytes(Src s) { return s == Src::kF8 ? 1 : 2; }
+
+// Elements i .. i + 31 (i % 32 == 0) of a coded row, in order: its block decoded, and the half of the
+// unpacked words that holds them put in order (lanes 0-1 of both for the first half, 2-3 for the second).
+__m512i load32_coded(const BlockDecoder& dec, const uint8_t* row, int64_t i) {
+  __m512i lo, hi;
+  dec.words(row + i / kCodedBlock * 96, lo, hi);
+  const __m512i order = (i & 32) ? _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15) : _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+  return _mm512_permutex2var_epi64(lo, order, hi);
+}
 
 // 32 elements of a row as bf16: as stored (BF16), rounded from F16, or exactly from F8_E4M3 (every
 // e4m3 value is a bf16: 3 significand bits, exponents within bf16's).
@@ -106,9 +117,11 @@ __m512i load32_bf16_scaled(const uint8_t* row, float scale) {
 // in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
 // vector instead waited on 16 rows' cache lines at once (~9% of a BF16 prefill in perf).
 // With scales, row j's 32 elements from column i are scaled by scales->at(row + j, i).
+// Coded rows (coded != null, kSrc == kCoded): `row` counts from the matrix's first row, whose
+// exceptions are written over the lanes' zeros.
 template <Src kSrc>
 void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst, const BlockScales* scales,
-                int64_t row) {
+                int64_t row, const CodedBf16* coded) {
   constexpr size_t kElemBytes = elem_bytes(kSrc);
   // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
   // left block; row i+h takes row i's right block and keeps its own.
@@ -127,13 +140,19 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   const float* scale_rows[16] = {};
   if (scales)
     for (int j = 0; j < n; ++j) scale_rows[j] = scales->s + (scales->row0 + row + j) / scales->block * scales->cols;
+  [[maybe_unused]] const BlockDecoder dec(coded ? *coded->header : CodedBf16Header{});
   for (int64_t i = 0; i < k; i += 32) {
     __m512i v[16];
     for (int j = 0; j < 16; ++j) {
-      const uint8_t* src = w + j * w_stride + i * kElemBytes;
-      v[j] = j >= n      ? _mm512_setzero_si512()
-             : !scales ? load32_bf16<kSrc>(src)
-                       : load32_bf16_scaled<kSrc>(src, scale_rows[j][i / scales->block]);
+      if constexpr (kSrc == Src::kCoded) {
+        v[j] = j >= n ? _mm512_setzero_si512() : load32_coded(dec, w + j * w_stride, i);
+        continue;
+      } else {
+        const uint8_t* src = w + j * w_stride + i * kElemBytes;
+        v[j] = j >= n      ? _mm512_setzero_si512()
+               : !scales ? load32_bf16<kSrc>(src)
+                         : load32_bf16_scaled<kSrc>(src, scale_rows[j][i / scales->block]);
+      }
     }
     for (int s = 0; s < 4; ++s) {
       const int h = 8 >> s;
@@ -146,11 +165,20 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
     }
     for (int j = 0; j < 16; ++j) _mm512_storeu_si512(dst + (i / 2 + j) * kLanes, v[j]);
   }
+  if constexpr (kSrc == Src::kCoded) {
+    auto* lanes16 = reinterpret_cast<uint16_t*>(dst);  // pair p of row j at dst[p * 16 + j], low half first
+    for (int64_t j = 0; j < n; ++j)
+      for (uint32_t e = coded->first[row + j]; e < coded->first[row + j + 1]; ++e) {
+        const CodedBf16Exception& x = coded->exceptions[e];
+        lanes16[(static_cast<int64_t>(x.col / 2) * kLanes + j) * 2 + x.col % 2] = x.bits;
+      }
+  }
 }
 
 template <Src kSrc>
 void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales* scales,
-                      const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
+                      const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy,
+                      const CodedBf16* coded = nullptr, int64_t coded_row0 = 0) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
   static constexpr auto two = tiles<2>(std::make_integer_sequence<int, kToks>{});
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
@@ -164,7 +192,8 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
     for (int g = 0; g < G; ++g)
       pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
-                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes), scales, r + g * kLanes);
+                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes), scales,
+                       coded ? coded_row0 + r + g * kLanes : r + g * kLanes, coded);
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
@@ -195,6 +224,12 @@ void gemm_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, cons
 void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst) {
   for (int64_t i = 0; i < k; i += 32)
     _mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
+}
+
+void gemm_coded_bf16_avx512bf16(const CodedBf16& m, int64_t row0, int64_t n_rows, const void* a, size_t a_stride,
+                                int64_t n_tok, float* y, int64_t ldy) {
+  gemm_bf16_scaled<Src::kCoded>(m.k, m.rows + static_cast<size_t>(row0) * m.row_bytes, m.row_bytes, n_rows, nullptr, a,
+                                a_stride, n_tok, y, ldy, &m, row0);
 }
 
 GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<Src::kBf16>; }

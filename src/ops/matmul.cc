@@ -308,8 +308,10 @@ void decode_coded_rows(const Backend& be, const CodedBf16& m, int64_t r0, int64_
 constexpr int64_t kCodedDecodeRows = 4 * kRowTile;
 
 // Coded BF16 rows (ops/coded_bf16.h). One token: the coded kernel, which reads 3/4 of the bytes.
-// Several tokens (compute bound), or a backend without it: rows decoded back to bf16 a few tiles at
-// a time, then the plain BF16 kernels, whose products they give exactly.
+// Several tokens with bf16 products: the bf16 tile, which decodes the rows as it lays them out (and
+// prefetches them as for plain rows). Otherwise (float32 products, other backends): rows decoded back
+// to bf16 a few tiles at a time, then the plain BF16 kernels. Prefill gives the plain matrix's
+// products exactly.
 void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const float* x, int64_t n_tok,
                 float* y, ThreadPool& pool) {
   const CodedBf16 m = coded_bf16(w);
@@ -322,6 +324,16 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
   const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, DType::BF16, k) : nullptr;
   size_t act_stride = 0;
   const uint8_t* a0 = activations_for(be, bf16_tile ? DType::BF16 : DType::F32, x, n_tok, k, &act_stride, pool);
+#if defined(R1_HAVE_X86_KERNELS)
+  if (bf16_tile) {  // the bf16 tile decodes the rows itself as it lays them out
+    pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
+      for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
+        gemm_coded_bf16_avx512bf16(m, row0 + b, e - b, a0 + static_cast<size_t>(t0) * act_stride, act_stride,
+                                   std::min(kTokChunk, n_tok - t0), y + t0 * n_rows + b, n_rows);
+    });
+    return;
+  }
+#endif
   const VecDotFn dot = vec_dot_for(*be.dot, DType::BF16);
   const size_t stride = static_cast<size_t>(k) * sizeof(uint16_t);
   pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
