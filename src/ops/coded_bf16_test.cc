@@ -42,10 +42,12 @@ TensorView coded_view(std::vector<uint16_t>& bytes, int64_t n_rows, int64_t k) {
   return t;
 }
 
+#if defined(R1_HAVE_X86_KERNELS)
 bool has_avx512bw() {
   const CpuFeatures& f = cpu_features();
   return f.avx512f && f.avx512bw && f.avx512vl;
 }
+#endif
 
 TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
   for (int64_t k : {int64_t(64), int64_t(192), int64_t(1536)})
