@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -12,11 +13,19 @@
 namespace r1 {
 namespace {
 
-// Where the header, the offsets and the exceptions start (8-byte aligned after the rows).
-size_t header_offset(int64_t n_rows, int64_t k) { return (static_cast<size_t>(n_rows) * coded_row_bytes(k) + 7) / 8 * 8; }
-size_t first_offset(int64_t n_rows, int64_t k) { return header_offset(n_rows, k) + sizeof(CodedBf16Header); }
-size_t exceptions_offset(int64_t n_rows, int64_t k) {
-  return (first_offset(n_rows, k) + static_cast<size_t>(n_rows + 1) * sizeof(uint32_t) + 7) / 8 * 8;
+// Where the header, the offsets and the exceptions start: after the rows, each at an address that is
+// a multiple of 8 (a tensor in a safetensors file may start at any even address).
+size_t align8(const uint8_t* base, size_t off) {
+  return off + (8 - (reinterpret_cast<uintptr_t>(base) + off) % 8) % 8;
+}
+size_t header_offset(const uint8_t* base, int64_t n_rows, int64_t k) {
+  return align8(base, static_cast<size_t>(n_rows) * coded_row_bytes(k));
+}
+size_t first_offset(const uint8_t* base, int64_t n_rows, int64_t k) {
+  return header_offset(base, n_rows, k) + sizeof(CodedBf16Header);
+}
+size_t exceptions_offset(const uint8_t* base, int64_t n_rows, int64_t k) {
+  return align8(base, first_offset(base, n_rows, k) + static_cast<size_t>(n_rows + 1) * sizeof(uint32_t));
 }
 
 // The 16 high bytes to code: 0x00 as code 0, then the 15 commonest others.
@@ -53,7 +62,7 @@ bool code_bf16_matrix(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k) {
   for (int b = 0; b < 256; ++b)
     if (code[b] & 0x80) n_exc += count[b];
   // Past 1/256 the exception list costs more than a few percent of what the codes save.
-  if (n_exc > n / 256 || exceptions_offset(n_rows, k) + n_exc * sizeof(CodedBf16Exception) > nbytes) return false;
+  if (n_exc > n / 256 || exceptions_offset(data, n_rows, k) + n_exc * sizeof(CodedBf16Exception) > nbytes) return false;
 
   // Block by block, in order, each from a copy of its 128 bytes: block b's 96 coded bytes end at or
   // before the bytes of block b + 1, so nothing is overwritten before it is read. The exceptions are
@@ -86,10 +95,10 @@ bool code_bf16_matrix(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k) {
   CodedBf16Header h{};
   std::memcpy(h.high, high.data(), 16);
   h.n_exceptions = static_cast<uint32_t>(exceptions.size());
-  std::memcpy(data + header_offset(n_rows, k), &h, sizeof h);
-  std::memcpy(data + first_offset(n_rows, k), first.data(), first.size() * sizeof(uint32_t));
+  std::memcpy(data + header_offset(data, n_rows, k), &h, sizeof h);
+  std::memcpy(data + first_offset(data, n_rows, k), first.data(), first.size() * sizeof(uint32_t));
   if (!exceptions.empty())
-    std::memcpy(data + exceptions_offset(n_rows, k), exceptions.data(), exceptions.size() * sizeof(CodedBf16Exception));
+    std::memcpy(data + exceptions_offset(data, n_rows, k), exceptions.data(), exceptions.size() * sizeof(CodedBf16Exception));
   return true;
 }
 
@@ -99,11 +108,11 @@ CodedBf16 coded_bf16(const TensorView& t) {
     fail("coded bf16: tensor ", t.name, " ", t.shape_string(), " is not a coded BF16 matrix");
   const auto* base = static_cast<const uint8_t*>(t.data);
   CodedBf16 m{base, coded_row_bytes(k), k, n_rows,
-              reinterpret_cast<const CodedBf16Header*>(base + header_offset(n_rows, k)),
-              reinterpret_cast<const uint32_t*>(base + first_offset(n_rows, k)),
-              reinterpret_cast<const CodedBf16Exception*>(base + exceptions_offset(n_rows, k))};
+              reinterpret_cast<const CodedBf16Header*>(base + header_offset(base, n_rows, k)),
+              reinterpret_cast<const uint32_t*>(base + first_offset(base, n_rows, k)),
+              reinterpret_cast<const CodedBf16Exception*>(base + exceptions_offset(base, n_rows, k))};
   const uint64_t n_exc = m.header->n_exceptions;
-  if (exceptions_offset(n_rows, k) + n_exc * sizeof(CodedBf16Exception) > t.nbytes || m.first[0] != 0 ||
+  if (exceptions_offset(base, n_rows, k) + n_exc * sizeof(CodedBf16Exception) > t.nbytes || m.first[0] != 0 ||
       m.first[n_rows] != n_exc)
     fail("coded bf16: tensor ", t.name, " has a damaged exception table");
   return m;

@@ -31,10 +31,6 @@ __m512 odd_f32(__m512i words) {
   return _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
 
-}  // namespace
-
-namespace {
-
 // R rows side by side (`stride` bytes apart, k weights each) against the laid-out activation xs: each
 // activation load serves R rows.
 template <int R>
@@ -60,7 +56,6 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
   for (int j = 0; j < R; ++j)
     y[j] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]), _mm512_add_ps(acc[j][2], acc[j][3])));
 }
-
 
 }  // namespace
 

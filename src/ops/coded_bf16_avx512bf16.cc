@@ -16,19 +16,6 @@
 namespace r1 {
 namespace {
 
-// x rounded to bf16, each block of 64 in the order of the words unpacklo (first 32) and unpackhi
-// (last 32) leave: 128-bit lane L holds elements 16L..16L+7 (lo) and 16L+8..16L+15 (hi).
-void lay_out_activation(const float* x, int64_t k, uint16_t* dst) {
-  for (int64_t b = 0; b < k; b += kCodedBlock)
-    for (int half = 0; half < 2; ++half) {
-      alignas(64) float v[32];
-      for (int lane = 0; lane < 4; ++lane) std::memcpy(v + 8 * lane, x + b + 16 * lane + 8 * half, 8 * sizeof(float));
-      const __m512bh w = _mm512_cvtne2ps_pbh(_mm512_load_ps(v + 16), _mm512_load_ps(v));
-      _mm512_storeu_si512(dst + b + 32 * half, reinterpret_cast<const __m512i&>(w));
-    }
-}
-
-// R rows side by side, as in coded_bf16_avx512.cc.
 // One row: two blocks per step into separate accumulators, so that vdpbf16ps's latency (one chain
 // per accumulator) does not bound the loop.
 void coded_row(const BlockDecoder& dec, const uint8_t* w, int64_t k, const uint16_t* xs, float* y) {
@@ -52,6 +39,7 @@ void coded_row(const BlockDecoder& dec, const uint8_t* w, int64_t k, const uint1
   *y = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
+// R rows side by side, as in coded_bf16_avx512.cc.
 template <int R>
 void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_t k, const uint16_t* xs, float* y) {
   __m512 acc[R][2];
@@ -75,11 +63,21 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
 
 }  // namespace
 
+void round_bf16_unpack_order(const float* x, int64_t k, uint16_t* dst) {
+  for (int64_t b = 0; b < k; b += 64)
+    for (int half = 0; half < 2; ++half) {
+      alignas(64) float v[32];
+      for (int lane = 0; lane < 4; ++lane) std::memcpy(v + 8 * lane, x + b + 16 * lane + 8 * half, 8 * sizeof(float));
+      const __m512bh w = _mm512_cvtne2ps_pbh(_mm512_load_ps(v + 16), _mm512_load_ps(v));
+      _mm512_storeu_si512(dst + b + 32 * half, reinterpret_cast<const __m512i&>(w));
+    }
+}
+
 void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y) {
   const int64_t k = m.k;
   thread_local std::vector<uint16_t> xs;
   if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
-  lay_out_activation(x, k, xs.data());
+  round_bf16_unpack_order(x, k, xs.data());
   const BlockDecoder dec(*m.header);
   int64_t r = r0;
   if (k >= kCodedStreamsMinK)

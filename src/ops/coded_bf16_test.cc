@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <set>
@@ -101,6 +102,32 @@ TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
         }
       }
     }
+}
+
+// A tensor of a safetensors file may start at any even address: the table, offsets and exceptions
+// after the rows still sit at multiples of 8, and the rows decode as at any other address.
+TEST(CodedBf16, CodesAMatrixAtAnyEvenAddress) {
+  const int64_t n_rows = 9, k = 192;
+  const std::vector<uint16_t> plain = random_bf16(n_rows, k, 5);
+  for (size_t shift = 0; shift < 4; ++shift) {
+    std::vector<uint16_t> buffer(plain.size() + 4);
+    std::copy(plain.begin(), plain.end(), buffer.begin() + static_cast<std::ptrdiff_t>(shift));
+    uint16_t* at = buffer.data() + shift;
+    ASSERT_TRUE(code_bf16_matrix(reinterpret_cast<uint8_t*>(at), plain.size() * 2, n_rows, k)) << shift;
+    TensorView t;
+    t.type = DType::BF16;
+    t.ne = {k, n_rows, 1, 1};
+    t.data = at;
+    t.nbytes = plain.size() * 2;
+    t.layout = RowLayout::CodedBf16;
+    const CodedBf16 m = coded_bf16(t);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.header) % 8, 0u) << shift;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.first) % 4, 0u) << shift;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.exceptions) % 8, 0u) << shift;
+    std::vector<uint16_t> out(plain.size());
+    decode_coded_bf16_rows(m, 0, n_rows, out.data());
+    EXPECT_EQ(out, plain) << shift;
+  }
 }
 
 TEST(CodedBf16, DeclinesWhatItCannotCodeAndLeavesTheBytes) {

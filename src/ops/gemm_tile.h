@@ -77,6 +77,11 @@ GemmScaledTileFn gemm_scaled_avx512bf16(DType type);
 // One token through F8_E4M3 rows with the activation rounded to bf16 (vdpbf16ps), k % 64 == 0; takes
 // float32 activations like the other F8 kernels. AVX-512 BF16 and VBMI CPUs only (gemv_avx512bf16.cc).
 GemvFn gemv_f8_avx512bf16();
+// x (k % 64 == 0) rounded to bf16 (nearest even), each 64 in the order in which vpunpcklbw (first 32)
+// and vpunpckhbw (last 32) leave 64 bytes' words: 128-bit lane L holds elements 16L..16L+7, then
+// 16L+8..16L+15. For kernels that build bf16 weights from byte halves (gemv_avx512bf16.cc,
+// coded_bf16_avx512bf16.cc); AVX-512 BF16 CPUs only.
+void round_bf16_unpack_order(const float* x, int64_t k, uint16_t* dst);
 #endif
 
 #if defined(R1_HAVE_NEON_KERNELS)

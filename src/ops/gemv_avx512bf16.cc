@@ -41,22 +41,10 @@ const F8Tables& f8_tables() {
   return t;
 }
 
-// x rounded to bf16 in the order the unpacks leave each 64 codes in.
-void lay_out_activation(const float* x, int64_t k, uint16_t* dst) {
-  for (int64_t i = 0; i < k; i += 64) {
-    for (int half = 0; half < 2; ++half) {
-      alignas(64) float v[32];
-      for (int lane = 0; lane < 4; ++lane) std::memcpy(v + 8 * lane, x + i + 16 * lane + 8 * half, 8 * sizeof(float));
-      const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_load_ps(v + 16), _mm512_load_ps(v));
-      _mm512_storeu_si512(dst + i + 32 * half, reinterpret_cast<const __m512i&>(b));
-    }
-  }
-}
-
 void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   thread_local std::vector<uint16_t> act;
   if (act.size() < static_cast<size_t>(k)) act.resize(static_cast<size_t>(k));
-  lay_out_activation(static_cast<const float*>(a), k, act.data());
+  round_bf16_unpack_order(static_cast<const float*>(a), k, act.data());
   const F8Tables& t = f8_tables();
   const __m512i hi0 = _mm512_load_si512(t.hi.data()), hi1 = _mm512_load_si512(t.hi.data() + 64);
   const __m512i lo0 = _mm512_load_si512(t.lo.data()), lo1 = _mm512_load_si512(t.lo.data() + 64);
