@@ -50,8 +50,9 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
 // activations the same way). F16 weights are rounded to bf16 for these products too (as
 // ik_llama.cpp's repacking does); F8_E4M3 values are all bf16 values. One-token decode keeps float32
 // activations and the weights as stored, but for F8_E4M3 rows (k % 64 == 0) on CPUs with AVX-512 VBMI
-// too: their float32 products could not keep up with memory, so there decode rounds the activation
-// to bf16 as well (gemv_avx512bf16.cc). On by default; R1_BF16_DOT=0 in the environment (or
+// too, and for BF16 rows coded at load (ops/coded_bf16.h): their float32 products could not keep up
+// with memory, so there decode rounds the activation to bf16 as well (gemv_avx512bf16.cc,
+// coded_bf16_avx512bf16.cc). On by default; R1_BF16_DOT=0 in the environment (or
 // set_bf16_dot_products(false)) keeps float32.
 void set_bf16_dot_products(bool on);
 // Whether those bf16 products run here: on, and a CPU with AVX-512 BF16 on the avx512vnni backend
