@@ -127,6 +127,23 @@ BENCHMARK(BM_matmul_backend)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Times one token against `copies` matrices laid end to end from `base` (copies of w's bytes), one per
+// call in turn, so that the weights come from memory; GB/s counts w.nbytes per call.
+void time_gemv_in_turn(benchmark::State& state, TensorView w, const uint8_t* base, size_t copies, ThreadPool& tp) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> x(static_cast<size_t>(w.ne[0])), y(static_cast<size_t>(w.ne[1]));
+  for (auto& v : x) v = d(rng);
+  size_t c = 0;
+  for (auto _ : state) {
+    w.data = base + c * w.nbytes;
+    c = (c + 1) % copies;
+    matmul(w, x.data(), 1, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(w.nbytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Decode as the model sees it: one token against weights that are not in cache. The matrices
 // above fit in L3 (7.7 MB at Q4_0), which flatters the one-token kernels; here copies of the FFN
 // matrix totalling >= 256 MB are used in turn, so every call streams its weights from memory.
@@ -139,34 +156,13 @@ void BM_gemv_cold(benchmark::State& state) {
   const bool down = state.range(2) == 1;
   const int64_t cols = down ? kN : kK, rows = down ? kK : kN;  // k and output rows
   static ThreadPool pool1(1), pool2(2);
-  ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d(0.0f, 0.05f);
-  const size_t rb = row_bytes(t, cols), mat = rb * rows;
-  const size_t copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
+  std::vector<uint8_t> one;
+  const TensorView w = random_weights(t, cols, rows, one);
+  const size_t mat = w.nbytes, copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
   std::vector<uint8_t> bytes(mat * copies);
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = d(rng);
-    quantize_row(t, row.data(), bytes.data() + r * rb, cols);
-  }
-  for (size_t c = 1; c < copies; ++c) std::copy(bytes.begin(), bytes.begin() + mat, bytes.begin() + c * mat);
-  std::vector<float> x(cols), y(rows);
-  for (auto& v : x) v = d(rng);
-  TensorView w;
-  w.type = t;
-  w.n_dims = 2;
-  w.ne = {cols, rows, 1, 1};
-  w.nbytes = mat;
-  size_t c = 0;
-  for (auto _ : state) {
-    w.data = bytes.data() + c * mat;
-    c = (c + 1) % copies;
-    matmul(w, x.data(), 1, y.data(), tp);
-    benchmark::DoNotOptimize(y.data());
-  }
+  for (size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), bytes.begin() + c * mat);
+  time_gemv_in_turn(state, w, bytes.data(), copies, n_threads == 1 ? pool1 : pool2);
   state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
-  state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_gemv_cold)
     ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}, {0, 1}})
@@ -177,45 +173,25 @@ BENCHMARK(BM_gemv_cold)
 // One token through BF16 rows as stored or coded at load (ops/coded_bf16.h: 12 bits a weight), from
 // memory (copies in huge pages, >= 256 MB in turn). GB/s counts the BF16 bytes the product stands for,
 // so the two layouts compare directly. Args: threads, shape (0: 8960 rows of 1536, 1: 1536 of 8960,
-// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1). Run with --benchmark_enable_random_interleaving=true and repetitions to alternate.
+// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1). Run with
+// --benchmark_enable_random_interleaving=true and repetitions to alternate.
 void BM_gemv_coded_cold(benchmark::State& state) {
   const int n_threads = static_cast<int>(state.range(0));
   const bool down = state.range(1) == 1, hot = state.range(1) == 2, coded = state.range(2) == 1;
   const int64_t cols = down ? kN : kK, rows = down ? kK : hot ? 128 : kN;
   static ThreadPool pool1(1), pool2(2);
-  ThreadPool& tp = n_threads == 1 ? pool1 : pool2;
-  const size_t mat = row_bytes(DType::BF16, cols) * static_cast<size_t>(rows);
-  const size_t copies = hot ? 1 : (size_t{256} << 20) / mat + 2;
-  HugeArray<uint8_t> bytes(mat * copies, "benchmark weights");
-  std::mt19937 rng(1);
-  std::normal_distribution<float> d(0.0f, 0.05f);
-  std::vector<float> row(static_cast<size_t>(cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    for (auto& v : row) v = d(rng);
-    quantize_row(DType::BF16, row.data(), bytes.data() + static_cast<size_t>(r) * row_bytes(DType::BF16, cols), cols);
-  }
-  if (coded && !code_bf16_matrix(bytes.data(), mat, rows, cols)) {
+  std::vector<uint8_t> one;
+  TensorView w = random_weights(DType::BF16, cols, rows, one);
+  if (coded && !code_bf16_matrix(one.data(), one.size(), rows, cols)) {
     state.SkipWithError("the rows did not code");
     return;
   }
-  for (size_t c = 1; c < copies; ++c) std::copy_n(bytes.data(), mat, bytes.data() + c * mat);
-  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (auto& v : x) v = d(rng);
-  TensorView w;
-  w.type = DType::BF16;
-  w.n_dims = 2;
-  w.ne = {cols, rows, 1, 1};
-  w.nbytes = mat;
   w.layout = coded ? RowLayout::CodedBf16 : RowLayout::Plain;
-  size_t c = 0;
-  for (auto _ : state) {
-    w.data = bytes.data() + c * mat;
-    c = (c + 1) % copies;
-    matmul(w, x.data(), 1, y.data(), tp);
-    benchmark::DoNotOptimize(y.data());
-  }
+  const size_t mat = w.nbytes, copies = hot ? 1 : (size_t{256} << 20) / mat + 2;
+  HugeArray<uint8_t> bytes(mat * copies, "benchmark weights");
+  for (size_t c = 0; c < copies; ++c) std::copy_n(one.data(), mat, bytes.data() + c * mat);
+  time_gemv_in_turn(state, w, bytes.data(), copies, n_threads == 1 ? pool1 : pool2);
   state.SetLabel(std::string(coded ? "coded " : "plain ") + matmul_backend());
-  state.counters["GB/s"] = benchmark::Counter(mat * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_gemv_coded_cold)
     ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}})

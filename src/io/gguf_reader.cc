@@ -365,16 +365,8 @@ const TensorView& GgufFile::tensor(const std::string& name) const {
   return *t;
 }
 
-uint8_t* GgufFile::writable(const TensorView& t) {
-  const auto* p = static_cast<const uint8_t*>(t.data);
-  for (auto& map : maps_)
-    if (p >= map->data() && p + t.nbytes <= map->data() + map->size())
-      return map->set_writable(true) ? const_cast<uint8_t*>(p) : nullptr;
-  return nullptr;
-}
+uint8_t* GgufFile::writable(const TensorView& t) { return writable_bytes(maps_, t.data, t.nbytes); }
 
-void GgufFile::seal() {
-  for (auto& map : maps_) map->set_writable(false);
-}
+void GgufFile::seal() { seal_files(maps_); }
 
 }  // namespace r1

@@ -99,6 +99,17 @@ bool MappedFile::set_writable(bool on) {
   return true;
 }
 
+uint8_t* writable_bytes(const std::vector<std::unique_ptr<MappedFile>>& files, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : files)
+    if (b >= f->data() && b + n <= f->data() + f->size()) return f->set_writable(true) ? const_cast<uint8_t*>(b) : nullptr;
+  return nullptr;
+}
+
+void seal_files(const std::vector<std::unique_ptr<MappedFile>>& files) {
+  for (const auto& f : files) f->set_writable(false);
+}
+
 MappedFile::~MappedFile() {
   if (region_) ::munmap(region_, region_size_);
 }

@@ -6,7 +6,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "util/huge_pages.h"
 
@@ -60,5 +62,11 @@ class MappedFile {
   bool in_memory_ = false;
   bool writable_ = false;  // set_writable(true) in effect
 };
+
+// Load-time repacking over a model's files (GgufFile / SafetensorsSet::writable): the bytes
+// [p, p + n) made writable when they lie in one of `files` read into memory, else null (a mapped
+// file, or bytes in none of them). seal_files makes every file read-only again.
+uint8_t* writable_bytes(const std::vector<std::unique_ptr<MappedFile>>& files, const void* p, size_t n);
+void seal_files(const std::vector<std::unique_ptr<MappedFile>>& files);
 
 }  // namespace r1

@@ -241,17 +241,9 @@ const TensorView* SafetensorsSet::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-uint8_t* SafetensorsSet::writable(const TensorView& t) {
-  const auto* p = static_cast<const uint8_t*>(t.data);
-  for (auto& map : maps_)
-    if (p >= map->data() && p + t.nbytes <= map->data() + map->size())
-      return map->set_writable(true) ? const_cast<uint8_t*>(p) : nullptr;
-  return nullptr;
-}
+uint8_t* SafetensorsSet::writable(const TensorView& t) { return writable_bytes(maps_, t.data, t.nbytes); }
 
-void SafetensorsSet::seal() {
-  for (auto& map : maps_) map->set_writable(false);
-}
+void SafetensorsSet::seal() { seal_files(maps_); }
 
 const TensorView& SafetensorsSet::get(const std::string& name) const {
   const TensorView* t = find(name);

@@ -1,11 +1,7 @@
 #include "model/deepseek_linear.h"
 
-#include <vector>
-
 #include "core/error.h"
 #include "ops/matmul.h"
-#include "ops/quant.h"
-#include "ops/repack.h"
 
 namespace r1 {
 

@@ -300,6 +300,18 @@ INSTANTIATE_TEST_SUITE_P(
                     Case{"llama-mini-f32.gguf", "llama-mini-f32", 1e-5, 1e-5},
                     Case{"llama-mini-hf", "llama-mini-f32", 1e-5, 1e-5}));
 
+// Logits of a 32-token prompt in one pass, then of 4 decode steps: what the layout tests compare.
+std::vector<float> prompt_then_four_steps(const Model& m, const std::vector<int32_t>& ids, ThreadPool& pool) {
+  const ModelConfig& c = m.config();
+  KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
+  DenseActivations act(c, 32, 64, pool.size());
+  std::vector<float> logits(36 * size_t(c.n_vocab));
+  dense_forward(c, m.weights(), cache, act, pool, ids.data(), 32, true, logits.data());
+  for (int s = 0; s < 4; s++)
+    dense_forward(c, m.weights(), cache, act, pool, &ids[size_t(s)], 1, false, logits.data() + (32 + s) * c.n_vocab);
+  return logits;
+}
+
 // On the AVX2 backend a Q4_0 / Q8_0 model's layer matrices are repacked at load (ops/repack.h): every
 // one is marked interleaved, and the logits of a prompt and of decode steps stay within the Q4_0
 // reference bound of those of the same file loaded as stored (scalar backend, no repacking). The
@@ -314,16 +326,6 @@ TEST(DenseInterleaved, RepackedModelsMatchTheStoredLayout) {
   } restore;
   const auto ids = read_ids(kData + "/refs/tokens.txt");
   ThreadPool pool(2);
-  auto run = [&](const Model& m) {
-    const ModelConfig& c = m.config();
-    KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
-    DenseActivations act(c, 32, 64, pool.size());
-    std::vector<float> logits(36 * size_t(c.n_vocab));
-    dense_forward(c, m.weights(), cache, act, pool, ids.data(), 32, true, logits.data());
-    for (int s = 0; s < 4; s++)
-      dense_forward(c, m.weights(), cache, act, pool, &ids[size_t(s)], 1, false, logits.data() + (32 + s) * c.n_vocab);
-    return logits;
-  };
   for (const std::string name : {"qwen2-mini-q4_0", "qwen2-mini-q8_0"}) {
     const auto ref = read_f32(kData + "/refs/" + name + ".logits.f32");
     ASSERT_TRUE(force_matmul_backend("avx2"));
@@ -334,12 +336,12 @@ TEST(DenseInterleaved, RepackedModelsMatchTheStoredLayout) {
         interleaved += t->layout == RowLayout::Interleaved8;
     EXPECT_EQ(interleaved, 7 * packed->config().n_layer) << name;
     EXPECT_EQ(packed->weights().token_embd.layout, RowLayout::Plain) << name;
-    const std::vector<float> got = run(*packed);
+    const std::vector<float> got = prompt_then_four_steps(*packed, ids, pool);
 
     ASSERT_TRUE(force_matmul_backend("scalar"));
     const auto stored = Model::load(kData + "/models/" + name + ".gguf");
     EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain) << name;
-    const std::vector<float> want = run(*stored);
+    const std::vector<float> want = prompt_then_four_steps(*stored, ids, pool);
     const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
     std::printf("[ measured ] %s: repacked vs stored layout %.3g; prompt vs llama.cpp: repacked %.3g, stored %.3g\n",
                 name.c_str(), e_layouts, e_ref, rel_err(want.data(), ref));
@@ -362,16 +364,6 @@ TEST(DenseCoded, CodedBf16ModelsMatchTheStoredLayout) {
   const auto ids = read_ids(kData + "/refs/tokens.txt");
   const auto ref = read_f32(kData + "/refs/qwen2-mini-f32.logits.f32");
   ThreadPool pool(2);
-  auto run = [&](const Model& m) {
-    const ModelConfig& c = m.config();
-    KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
-    DenseActivations act(c, 32, 64, pool.size());
-    std::vector<float> logits(36 * size_t(c.n_vocab));
-    dense_forward(c, m.weights(), cache, act, pool, ids.data(), 32, true, logits.data());
-    for (int s = 0; s < 4; s++)
-      dense_forward(c, m.weights(), cache, act, pool, &ids[size_t(s)], 1, false, logits.data() + (32 + s) * c.n_vocab);
-    return logits;
-  };
   const double tol = bf16_dot_products() ? 1e-2 : 1e-5;
   for (const std::string name : {"qwen2-mini-bf16.gguf", "qwen2-mini-hf"}) {
     ASSERT_TRUE(force_matmul_backend("avx512vnni"));
@@ -383,12 +375,12 @@ TEST(DenseCoded, CodedBf16ModelsMatchTheStoredLayout) {
     EXPECT_EQ(n_coded, 7 * coded->config().n_layer) << name;
     EXPECT_EQ(coded->weights().output.layout, RowLayout::CodedBf16) << name;
     EXPECT_EQ(coded->weights().token_embd.layout, RowLayout::Plain) << name;
-    const std::vector<float> got = run(*coded);
+    const std::vector<float> got = prompt_then_four_steps(*coded, ids, pool);
 
     ASSERT_TRUE(force_matmul_backend("scalar"));
     const auto stored = Model::load(kData + "/models/" + name);
     EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain) << name;
-    const std::vector<float> want = run(*stored);
+    const std::vector<float> want = prompt_then_four_steps(*stored, ids, pool);
     const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
     std::printf("[ measured ] %s: coded vs stored layout %.3g; prompt vs llama.cpp's f32: %.3g\n", name.c_str(),
                 e_layouts, e_ref);

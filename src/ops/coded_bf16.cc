@@ -131,10 +131,12 @@ void decode_coded_bf16_rows(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t
   }
 }
 
-void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y) {
+void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y, bool x_as_bf16) {
   for (int64_t r = r0; r < r1; ++r)
-    for (uint32_t e = m.first[r]; e < m.first[r + 1]; ++e)
-      y[r - r0] += bf16_to_f32(m.exceptions[e].bits) * x[m.exceptions[e].col];
+    for (uint32_t e = m.first[r]; e < m.first[r + 1]; ++e) {
+      const float xc = x[m.exceptions[e].col];
+      y[r - r0] += bf16_to_f32(m.exceptions[e].bits) * (x_as_bf16 ? bf16_to_f32(f32_to_bf16(xc)) : xc);
+    }
 }
 
 }  // namespace r1

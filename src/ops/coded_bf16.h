@@ -66,8 +66,9 @@ CodedBf16 coded_bf16(const TensorView& t);
 // Rows [r0, r1) back to their bf16 bits (out: (r1 - r0) · k values), exceptions included.
 void decode_coded_bf16_rows(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out);
 
-// y[r - r0] += Σ over row r's exceptions of weight · x[col], for r in [r0, r1).
-void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
+// y[r - r0] += Σ over row r's exceptions of weight · x[col], for r in [r0, r1); x[col] rounded to bf16
+// first where the kernel's products are bf16 (x_as_bf16).
+void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y, bool x_as_bf16);
 
 #if defined(R1_HAVE_X86_KERNELS)
 // AVX-512 BW kernels (coded_bf16_avx512.cc). One token: y[r - r0] = row r · x (float32 products,

@@ -65,12 +65,11 @@ void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const fl
   if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
   lay_out_activation(x, k, xs.data());
   const BlockDecoder dec(*m.header);
-  int64_t r = r0;
-  if (k >= kCodedStreamsMinK)
-    for (; r + kCodedStreams <= r1; r += kCodedStreams)
-      coded_rows<kCodedStreams>(dec, m.rows + static_cast<size_t>(r) * m.row_bytes, m.row_bytes, k, xs.data(), y + (r - r0));
-  for (; r < r1; ++r) coded_rows<1>(dec, m.rows + static_cast<size_t>(r) * m.row_bytes, m.row_bytes, k, xs.data(), y + (r - r0));
-  add_coded_bf16_exceptions(m, r0, r1, x, y);
+  walk_coded_rows(
+      m, r0, r1,
+      [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs.data(), y + i); },
+      [&](const uint8_t* w, int64_t i) { coded_rows<1>(dec, w, m.row_bytes, k, xs.data(), y + i); });
+  add_coded_bf16_exceptions(m, r0, r1, x, y, false);
 }
 
 void decode_coded_bf16_rows_avx512(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out) {

@@ -32,9 +32,10 @@ struct BlockDecoder {
 
 // Long rows are read kCodedStreams side by side, so that each activation load serves that many rows
 // (35 KiB of float32 at k = 8960 does not stay in L1 against the weight stream); short rows one at a
-// time, one forward stream. BM_gemv_coded_cold, 2 threads, 2 runs: at k = 8960, 8 rows 50 / 47 GB/s
-// (BF16-equivalent) against one row 42 / 38; at k = 1536, one row 52 / 49 against 2, 4 or 8 rows 31-39.
-// The same cut as the plain float kernels' (gemv_avx512vnni.cc).
+// time, one forward stream. BM_gemv_coded_cold, 2 threads, 2 runs of a build with a temporary switch
+// between the variants (float32 products): at k = 8960, 8 rows 50 / 47 GB/s (BF16-equivalent)
+// against one row 42 / 38; at k = 1536, one row 52 / 49 against 2, 4 or 8 rows 31-39. The same cut
+// as the plain float kernels' (gemv_avx512vnni.cc).
 constexpr int kCodedStreams = 8;
 constexpr int64_t kCodedStreamsMinK = 4096;
 
@@ -46,6 +47,17 @@ template <int R>
 size_t coded_prefetch_distance(size_t off, size_t stride) {
   if (R == 1) return kGemvPrefetchBytes;
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
+}
+
+// Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through
+// many(first row's bytes, its index from r0), then the rest one at a time through one(bytes, index).
+template <class Many, class One>
+void walk_coded_rows(const CodedBf16& m, int64_t r0, int64_t r1, Many many, One one) {
+  auto row = [&](int64_t r) { return m.rows + static_cast<size_t>(r) * m.row_bytes; };
+  int64_t r = r0;
+  if (m.k >= kCodedStreamsMinK)
+    for (; r + kCodedStreams <= r1; r += kCodedStreams) many(row(r), r - r0);
+  for (; r < r1; ++r) one(row(r), r - r0);
 }
 
 }  // namespace

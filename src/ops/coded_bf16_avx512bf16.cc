@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "ops/coded_bf16_avx512.h"
-#include "ops/convert.h"
 #include "ops/gemm_tile.h"
 
 namespace r1 {
@@ -79,16 +78,11 @@ void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, cons
   if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
   round_bf16_unpack_order(x, k, xs.data());
   const BlockDecoder dec(*m.header);
-  int64_t r = r0;
-  if (k >= kCodedStreamsMinK)
-    for (; r + kCodedStreams <= r1; r += kCodedStreams)
-      coded_rows<kCodedStreams>(dec, m.rows + static_cast<size_t>(r) * m.row_bytes, m.row_bytes, k, xs.data(), y + (r - r0));
-  for (; r < r1; ++r) coded_row(dec, m.rows + static_cast<size_t>(r) * m.row_bytes, k, xs.data(), y + (r - r0));
-  for (int64_t i = r0; i < r1; ++i)
-    for (uint32_t e = m.first[i]; e < m.first[i + 1]; ++e) {
-      const CodedBf16Exception& ex = m.exceptions[e];
-      y[i - r0] += bf16_to_f32(ex.bits) * bf16_to_f32(f32_to_bf16(x[ex.col]));
-    }
+  walk_coded_rows(
+      m, r0, r1,
+      [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs.data(), y + i); },
+      [&](const uint8_t* w, int64_t i) { coded_row(dec, w, k, xs.data(), y + i); });
+  add_coded_bf16_exceptions(m, r0, r1, x, y, true);
 }
 
 }  // namespace r1

@@ -31,14 +31,15 @@ std::vector<uint16_t> random_bf16(int64_t n_rows, int64_t k, uint32_t seed) {
   return w;
 }
 
-TensorView coded_view(std::vector<uint16_t>& bytes, int64_t n_rows, int64_t k) {
+// A coded view of n_rows × k BF16 weights at `data`.
+TensorView coded_view(const uint16_t* data, int64_t n_rows, int64_t k) {
   TensorView t;
   t.name = "test.coded";
   t.type = DType::BF16;
   t.n_dims = 2;
   t.ne = {k, n_rows, 1, 1};
-  t.data = bytes.data();
-  t.nbytes = bytes.size() * sizeof(uint16_t);
+  t.data = data;
+  t.nbytes = static_cast<size_t>(n_rows * k) * sizeof(uint16_t);
   t.layout = RowLayout::CodedBf16;
   return t;
 }
@@ -57,7 +58,7 @@ TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
       std::vector<uint16_t> coded = plain;
       ASSERT_TRUE(code_bf16_matrix(reinterpret_cast<uint8_t*>(coded.data()), coded.size() * 2, n_rows, k));
       ASSERT_NE(coded, plain);
-      const TensorView t = coded_view(coded, n_rows, k);
+      const TensorView t = coded_view(coded.data(), n_rows, k);
       const CodedBf16 m = coded_bf16(t);
       // The header's table has 0x00 as code 0 and no repeats; the exceptions are exactly the weights
       // whose high bytes it lacks.
@@ -114,13 +115,7 @@ TEST(CodedBf16, CodesAMatrixAtAnyEvenAddress) {
     std::copy(plain.begin(), plain.end(), buffer.begin() + static_cast<std::ptrdiff_t>(shift));
     uint16_t* at = buffer.data() + shift;
     ASSERT_TRUE(code_bf16_matrix(reinterpret_cast<uint8_t*>(at), plain.size() * 2, n_rows, k)) << shift;
-    TensorView t;
-    t.type = DType::BF16;
-    t.ne = {k, n_rows, 1, 1};
-    t.data = at;
-    t.nbytes = plain.size() * 2;
-    t.layout = RowLayout::CodedBf16;
-    const CodedBf16 m = coded_bf16(t);
+    const CodedBf16 m = coded_bf16(coded_view(at, n_rows, k));
     EXPECT_EQ(reinterpret_cast<uintptr_t>(m.header) % 8, 0u) << shift;
     EXPECT_EQ(reinterpret_cast<uintptr_t>(m.first) % 4, 0u) << shift;
     EXPECT_EQ(reinterpret_cast<uintptr_t>(m.exceptions) % 8, 0u) << shift;
@@ -148,7 +143,7 @@ TEST(CodedBf16, DeclinesWhatItCannotCodeAndLeavesTheBytes) {
 
 TEST(CodedBf16, DamagedOrPlainViewsThrow) {
   std::vector<uint16_t> w = random_bf16(8, 128, 4);
-  TensorView t = coded_view(w, 8, 128);
+  TensorView t = coded_view(w.data(), 8, 128);
   t.layout = RowLayout::Plain;
   EXPECT_THROW(coded_bf16(t), Error);
   ASSERT_TRUE(code_bf16_matrix(reinterpret_cast<uint8_t*>(w.data()), w.size() * 2, 8, 128));
@@ -170,9 +165,9 @@ TEST(CodedBf16, MatmulMatchesThePlainMatrix) {
       if ((v & 0x7F80) == 0x7F80) v = 0x3F80;
     std::vector<uint16_t> coded = plain;
     ASSERT_TRUE(code_bf16_matrix(reinterpret_cast<uint8_t*>(coded.data()), coded.size() * 2, n_rows, k));
-    TensorView pv = coded_view(plain, n_rows, k);
+    TensorView pv = coded_view(plain.data(), n_rows, k);
     pv.layout = RowLayout::Plain;
-    const TensorView cv = coded_view(coded, n_rows, k);
+    const TensorView cv = coded_view(coded.data(), n_rows, k);
     ASSERT_GT(coded_bf16(cv).header->n_exceptions, 0u);
     for (int64_t n_tok : {1, 2, 9, 37}) {
       std::mt19937 rng(static_cast<uint32_t>(n_tok));

@@ -65,6 +65,12 @@ constexpr auto tiles(std::integer_sequence<int, Ts...>) {
 enum class Src { kBf16, kF16, kF8, kCoded };
 constexpr size_t elem_bytes(Src s) { return s == Src::kF8 ? 1 : 2; }
 
+// Coded rows from row0 of m on (the kernel's row r is m's row0 + r), as BlockScales places its scales.
+struct CodedRows {
+  const CodedBf16* m;
+  int64_t row0;
+};
+
 // Elements i .. i + 31 (i % 32 == 0) of a coded row, in order: its block decoded, and the half of the
 // unpacked words that holds them put in order (lanes 0-1 of both for the first half, 2-3 for the second).
 __m512i load32_coded(const BlockDecoder& dec, const uint8_t* row, int64_t i) {
@@ -117,11 +123,10 @@ __m512i load32_bf16_scaled(const uint8_t* row, float scale) {
 // in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
 // vector instead waited on 16 rows' cache lines at once (~9% of a BF16 prefill in perf).
 // With scales, row j's 32 elements from column i are scaled by scales->at(row + j, i).
-// Coded rows (coded != null, kSrc == kCoded): `row` counts from the matrix's first row, whose
-// exceptions are written over the lanes' zeros.
+// Coded rows (kSrc == kCoded) are decoded, and their exceptions written over the lanes' zeros.
 template <Src kSrc>
 void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst, const BlockScales* scales,
-                int64_t row, const CodedBf16* coded) {
+                int64_t row, const CodedRows* coded) {
   constexpr size_t kElemBytes = elem_bytes(kSrc);
   // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
   // left block; row i+h takes row i's right block and keeps its own.
@@ -140,13 +145,12 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   const float* scale_rows[16] = {};
   if (scales)
     for (int j = 0; j < n; ++j) scale_rows[j] = scales->s + (scales->row0 + row + j) / scales->block * scales->cols;
-  [[maybe_unused]] const BlockDecoder dec(coded ? *coded->header : CodedBf16Header{});
+  [[maybe_unused]] const BlockDecoder dec(coded ? *coded->m->header : CodedBf16Header{});
   for (int64_t i = 0; i < k; i += 32) {
     __m512i v[16];
     for (int j = 0; j < 16; ++j) {
       if constexpr (kSrc == Src::kCoded) {
         v[j] = j >= n ? _mm512_setzero_si512() : load32_coded(dec, w + j * w_stride, i);
-        continue;
       } else {
         const uint8_t* src = w + j * w_stride + i * kElemBytes;
         v[j] = j >= n      ? _mm512_setzero_si512()
@@ -167,9 +171,10 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   }
   if constexpr (kSrc == Src::kCoded) {
     auto* lanes16 = reinterpret_cast<uint16_t*>(dst);  // pair p of row j at dst[p * 16 + j], low half first
-    for (int64_t j = 0; j < n; ++j)
-      for (uint32_t e = coded->first[row + j]; e < coded->first[row + j + 1]; ++e) {
-        const CodedBf16Exception& x = coded->exceptions[e];
+    const CodedBf16& m = *coded->m;
+    for (int64_t j = 0, r = coded->row0 + row; j < n; ++j, ++r)
+      for (uint32_t e = m.first[r]; e < m.first[r + 1]; ++e) {
+        const CodedBf16Exception& x = m.exceptions[e];
         lanes16[(static_cast<int64_t>(x.col / 2) * kLanes + j) * 2 + x.col % 2] = x.bits;
       }
   }
@@ -178,7 +183,7 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
 template <Src kSrc>
 void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales* scales,
                       const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy,
-                      const CodedBf16* coded = nullptr, int64_t coded_row0 = 0) {
+                      const CodedRows* coded = nullptr) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
   static constexpr auto two = tiles<2>(std::make_integer_sequence<int, kToks>{});
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
@@ -193,7 +198,7 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
     for (int g = 0; g < G; ++g)
       pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
                        std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes), scales,
-                       coded ? coded_row0 + r + g * kLanes : r + g * kLanes, coded);
+                       r + g * kLanes, coded);
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
@@ -228,8 +233,9 @@ void round_bf16_avx512bf16(const float* x, int64_t k, uint16_t* dst) {
 
 void gemm_coded_bf16_avx512bf16(const CodedBf16& m, int64_t row0, int64_t n_rows, const void* a, size_t a_stride,
                                 int64_t n_tok, float* y, int64_t ldy) {
+  const CodedRows coded{&m, row0};
   gemm_bf16_scaled<Src::kCoded>(m.k, m.rows + static_cast<size_t>(row0) * m.row_bytes, m.row_bytes, n_rows, nullptr, a,
-                                a_stride, n_tok, y, ldy, &m, row0);
+                                a_stride, n_tok, y, ldy, &coded);
 }
 
 GemmTileFn gemm_bf16_avx512bf16() { return gemm_bf16<Src::kBf16>; }
