@@ -365,7 +365,7 @@ TEST(DenseCoded, CodedBf16ModelsMatchTheStoredLayout) {
   const auto ref = read_f32(kData + "/refs/qwen2-mini-f32.logits.f32");
   ThreadPool pool(2);
   const double tol = bf16_dot_products() ? 1e-2 : 1e-5;
-  for (const std::string name : {"qwen2-mini-bf16.gguf", "qwen2-mini-hf"}) {
+  for (const std::string name : {"qwen2-mini-bf16.gguf", "qwen2-mini-hf", "qwen2-mini-f16.gguf"}) {
     ASSERT_TRUE(force_matmul_backend("avx512vnni"));
     const auto coded = Model::load(kData + "/models/" + name);
     int n_coded = 0;

@@ -193,7 +193,8 @@ int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<
         repack_x8(t.type, job.bytes, t.rows(), t.ne[0]);
         job.done = true;
       } else {
-        job.done = code_bf16_matrix(job.bytes, t.nbytes, t.rows(), t.ne[0]);
+        job.done = t.type == DType::F16 ? code_f16_matrix_as_bf16(job.bytes, t.nbytes, t.rows(), t.ne[0])
+                                        : code_bf16_matrix(job.bytes, t.nbytes, t.rows(), t.ne[0]);
       }
     } catch (...) {
       const std::lock_guard<std::mutex> lock(failed_mutex);
@@ -209,7 +210,10 @@ int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<
   int n = 0;
   for (const Job& job : jobs) {
     if (!job.done) continue;
-    for (TensorView* v : job.range->views) v->layout = job.layout;
+    for (TensorView* v : job.range->views) {
+      v->layout = job.layout;
+      if (job.layout == RowLayout::CodedBf16) v->type = DType::BF16;  // F16 rows are coded as their bf16 values
+    }
     n += static_cast<int>(job.range->views.size());
   }
   return n;

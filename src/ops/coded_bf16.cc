@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -100,6 +101,39 @@ bool code_bf16_matrix(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k) {
   if (!exceptions.empty())
     std::memcpy(data + exceptions_offset(data, n_rows, k), exceptions.data(), exceptions.size() * sizeof(CodedBf16Exception));
   return true;
+}
+
+bool code_f16_matrix_as_bf16(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k) {
+  if (!can_code_bf16(k, n_rows) || nbytes != static_cast<size_t>(n_rows) * static_cast<size_t>(k) * 2) return false;
+  auto* w = reinterpret_cast<uint16_t*>(data);
+  const size_t n = static_cast<size_t>(n_rows) * static_cast<size_t>(k);
+  constexpr size_t kChunk = 4096;
+  float f[kChunk];
+  // An fp16 value is a bf16 value exactly when its float32 bits end in 16 zeros. NaNs are left alone
+  // (their conversions need not keep every payload bit).
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    fp16_to_f32_row(w + i, f, static_cast<int64_t>(m));
+    uint32_t low = 0;
+    bool nan = false;
+    for (size_t j = 0; j < m; ++j) {
+      low |= std::bit_cast<uint32_t>(f[j]) & 0xFFFFu;
+      nan |= (w[i + j] & 0x7FFF) > 0x7C00;
+    }
+    if (low != 0 || nan) return false;
+  }
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    fp16_to_f32_row(w + i, f, static_cast<int64_t>(m));
+    for (size_t j = 0; j < m; ++j) w[i + j] = static_cast<uint16_t>(std::bit_cast<uint32_t>(f[j]) >> 16);
+  }
+  if (code_bf16_matrix(data, nbytes, n_rows, k)) return true;
+  for (size_t i = 0; i < n; i += kChunk) {  // declined: back to fp16, exactly (every value is one)
+    const size_t m = std::min(kChunk, n - i);
+    for (size_t j = 0; j < m; ++j) f[j] = bf16_to_f32(w[i + j]);
+    f32_to_fp16_row(f, w + i, static_cast<int64_t>(m));
+  }
+  return false;
 }
 
 CodedBf16 coded_bf16(const TensorView& t) {

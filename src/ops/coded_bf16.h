@@ -60,6 +60,14 @@ bool can_code_bf16(int64_t k, int64_t n_rows);
 // weights would be exceptions (then the matrix reads faster as stored).
 bool code_bf16_matrix(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k);
 
+// The same for F16 rows whose every value is a bf16 value, as in F16 files converted from a bf16
+// checkpoint (an fp16 holding a bf16 value has its 3 lowest significand bits zero; fp16's exponent range
+// lies within bf16's, and its subnormals made from bf16 values keep at most 8 significant bits). The
+// rows are rewritten to their bf16 bits and coded; the caller then reads the matrix as coded BF16 with
+// the same values. Returns false, leaving the bytes as they were, when a value is not a bf16 value or
+// code_bf16_matrix declines.
+bool code_f16_matrix_as_bf16(uint8_t* data, size_t nbytes, int64_t n_rows, int64_t k);
+
 // The pointers of a coded tensor (t.layout == CodedBf16), its header and offsets checked.
 CodedBf16 coded_bf16(const TensorView& t);
 

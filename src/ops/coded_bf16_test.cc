@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -215,8 +216,46 @@ TEST(CodedBf16, MatmulMatchesThePlainMatrix) {
   force_matmul_backend("auto");
 }
 
-// The AVX-512 VNNI backend asks for the coded layout for BF16 rows of whole blocks; no other backend,
-// type or shape does, and R1_REPACK=0 turns it off (read once per process).
+// F16 rows holding bf16 values (an F16 file converted from a bf16 checkpoint) code as those values,
+// outliers, fp16 subnormals and infinities included; one value that is not a bf16 value, a NaN, or
+// too many exceptions leave the fp16 bytes exactly as they were.
+TEST(CodedBf16, F16RowsOfBf16ValuesCodeAsThoseValues) {
+  const int64_t n_rows = 7, k = 256;
+  std::vector<uint16_t> w;
+  for (const uint16_t b : random_bf16(n_rows, k, 8)) {
+    const float v = bf16_to_f32(b);
+    w.push_back(std::isnan(v) ? 0 : f32_to_fp16(v));  // fp16 of a bf16 value is a bf16 value
+  }
+  w[11] = 0x0001;  // the smallest fp16 subnormal, 2^-24
+  w[12] = 0x83FF;  // the largest negative subnormal: 10 significant bits, not a bf16 value
+  std::vector<uint16_t> before = w;
+  EXPECT_FALSE(code_f16_matrix_as_bf16(reinterpret_cast<uint8_t*>(w.data()), w.size() * 2, n_rows, k));
+  EXPECT_EQ(w, before);
+  w[12] = 0x83F8;  // 7 significant bits: a bf16 value
+  w[13] = 0x7E00;  // NaN
+  before = w;
+  EXPECT_FALSE(code_f16_matrix_as_bf16(reinterpret_cast<uint8_t*>(w.data()), w.size() * 2, n_rows, k));
+  EXPECT_EQ(w, before);
+  w[13] = 0xFC00;  // -inf
+  before = w;
+  ASSERT_TRUE(code_f16_matrix_as_bf16(reinterpret_cast<uint8_t*>(w.data()), w.size() * 2, n_rows, k));
+  std::vector<uint16_t> out(before.size());
+  decode_coded_bf16_rows(coded_bf16(coded_view(w.data(), n_rows, k)), 0, n_rows, out.data());
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(bf16_to_f32(out[i])), std::bit_cast<uint32_t>(fp16_to_f32(before[i]))) << i;
+
+  std::mt19937 rng(9);  // bf16 values spread over every exponent: far too many exceptions
+  for (auto& v : w) {
+    v = static_cast<uint16_t>(rng() & ~7u);
+    if ((v & 0x7FFF) > 0x7C00) v = 0;
+  }
+  before = w;
+  EXPECT_FALSE(code_f16_matrix_as_bf16(reinterpret_cast<uint8_t*>(w.data()), w.size() * 2, n_rows, k));
+  EXPECT_EQ(w, before);
+}
+
+// The AVX-512 VNNI backend asks for the coded layout for BF16 and F16 rows of whole blocks; no other
+// backend, type or shape does, and R1_REPACK=0 turns it off (read once per process).
 TEST(CodedBf16, WantedWhereTheKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
   const bool off = env != nullptr && std::string(env) == "0";
@@ -225,7 +264,8 @@ TEST(CodedBf16, WantedWhereTheKernelReadsIt) {
     const bool kernel = std::string(b) == "avx512vnni" && !off;
     EXPECT_EQ(matmul_preferred_layout(DType::BF16, 1536, 256) == RowLayout::CodedBf16, kernel) << b;
     EXPECT_NE(matmul_preferred_layout(DType::BF16, 1552, 256), RowLayout::CodedBf16) << b;
-    EXPECT_NE(matmul_preferred_layout(DType::F16, 1536, 256), RowLayout::CodedBf16) << b;
+    EXPECT_EQ(matmul_preferred_layout(DType::F16, 1536, 256) == RowLayout::CodedBf16, kernel) << b;
+    EXPECT_NE(matmul_preferred_layout(DType::Q8_0, 1536, 256), RowLayout::CodedBf16) << b;
   }
   force_matmul_backend("auto");
 }

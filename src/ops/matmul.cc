@@ -606,7 +606,9 @@ RowLayout matmul_preferred_layout(DType type, int64_t k, int64_t n_rows) {
   if (!allowed) return RowLayout::Plain;
   if (k % kQK == 0 && n_rows >= kInterleave && interleaved_kernel(backend(), type) != nullptr)
     return RowLayout::Interleaved8;
-  if (type == DType::BF16 && can_code_bf16(k, n_rows) && coded_kernels(backend())) return RowLayout::CodedBf16;
+  // F16 too: files converted from bf16 checkpoints hold bf16 values (code_f16_matrix_as_bf16 checks).
+  if ((type == DType::BF16 || type == DType::F16) && can_code_bf16(k, n_rows) && coded_kernels(backend()))
+    return RowLayout::CodedBf16;
   return RowLayout::Plain;
 }
 
