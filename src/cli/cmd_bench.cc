@@ -24,7 +24,9 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/deepseek_model.h"
 #include "model/model.h"
+#include "ops/coded_bf16.h"
 #include "ops/matmul.h"
 #include "util/bandwidth.h"
 #include "util/cpu.h"
@@ -136,9 +138,38 @@ std::vector<int64_t> int_list(const Args& a, const std::string& flag, int64_t lo
 struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   int n_threads = 0;
-  std::vector<double> seconds;  // one per repetition
-  std::string time;             // ISO 8601, when the test started
+  std::vector<double> seconds;   // one per repetition
+  std::vector<double> read_gbs;  // --bandwidth: the read bandwidth around each repetition
+  std::string time;              // ISO 8601, when the test started
 };
+
+// Bytes per token that matrices coded at load (ops/coded_bf16.h: 12 bits a weight) do not read, of a
+// routed expert the share a token uses: model_stats counts the file's bytes.
+int64_t coded_bytes_saved(const Model& model) {
+  auto saved = [](const TensorView& t) {
+    return t.layout == RowLayout::CodedBf16 ? double(t.nbytes) - double(t.rows()) * double(coded_row_bytes(t.ne[0])) : 0.0;
+  };
+  double s = 0;
+  if (const DeepseekModel* d = model.deepseek()) {
+    const DeepseekWeights& w = d->weights();
+    const double share = d->config().n_expert > 0 ? double(d->config().n_expert_used) / double(d->config().n_expert) : 1.0;
+    s += saved(w.output);
+    for (const DeepseekLayer& L : w.layers) {
+      for (const Linear* l : {&L.attn.wq, &L.attn.wq_a, &L.attn.wq_b, &L.attn.wkv_a, &L.attn.wo}) s += saved(l->w);
+      for (const FfnWeights* f : {&L.dense, &L.moe.shared})
+        for (const Linear* l : {&f->gate, &f->up, &f->down}) s += saved(l->w);
+      for (const FfnWeights& f : L.moe.experts)
+        for (const Linear* l : {&f.gate, &f.up, &f.down}) s += share * saved(l->w);
+      s += saved(L.moe.router);
+    }
+  } else {
+    const DenseWeights& w = model.weights();
+    s += saved(w.output);
+    for (const LayerWeights& L : w.layers)
+      for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) s += saved(*t);
+  }
+  return static_cast<int64_t>(s);
+}
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
@@ -164,6 +195,14 @@ double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n
   if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
   for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
   return t.seconds();
+}
+
+// Per repetition: the weights' bytes read per second over the read bandwidth measured around it.
+std::vector<double> bandwidth_fractions(const TestResult& r, int64_t bytes_per_token) {
+  std::vector<double> f;
+  for (size_t i = 0; i < r.read_gbs.size(); ++i)
+    f.push_back(double(bytes_per_token) * double(r.n_gen) / r.seconds[i] / 1e9 / r.read_gbs[i]);
+  return f;
 }
 
 int run_stream(const Args& a) {
@@ -212,7 +251,9 @@ int cmd_bench(const Argv& argv) {
           {"--repetitions", "-r", FlagKind::Int, "5", "timed runs per test (after one warm-up run)", "N"},
           {"--json", "", FlagKind::Bool, "", "print a JSON array with llama-bench's field names"},
           {"--stream", "", FlagKind::Bool, "", "measure memory bandwidth instead (with -m: the tg ceiling)"},
-          {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays)", "N"},
+          {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays); --bandwidth: MiB read", "N"},
+          {"--bandwidth", "", FlagKind::Bool, "",
+           "tg tests: read bandwidth right before and after each run, and the share of it the weights' reads reach"},
           cache_type_flag(), cache_type_v_flag()});
   if (a.parse_or_help(argv)) return 0;
   if (a.flag("--stream")) return run_stream(a);
@@ -255,13 +296,27 @@ int cmd_bench(const Argv& argv) {
     std::printf("| model | size | params | backend | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
   }
+  // --bandwidth: bytes the weights of one token occupy as read (coded matrices at 12 bits a weight).
+  const bool bandwidth = a.flag("--bandwidth");
+  const int64_t read_bytes_per_token = stats.bytes_per_token - coded_bytes_saved(*model);
+  const int64_t stream_mib = a.i64("--stream-mib");
+  if (bandwidth && (stream_mib < 4 || stream_mib > 65536)) fail("bench: --stream-mib must be between 4 and 65536");
   std::unique_ptr<ThreadPool> pool;
+  std::unique_ptr<ReadBandwidth> reader;
   for (TestResult& r : tests) {
-    if (!pool || pool->size() != r.n_threads) pool = std::make_unique<ThreadPool>(r.n_threads);
+    if (!pool || pool->size() != r.n_threads) {
+      reader.reset();
+      pool = std::make_unique<ThreadPool>(r.n_threads);
+    }
+    const bool read_around = bandwidth && r.n_gen > 0;
+    if (read_around && !reader) reader = std::make_unique<ReadBandwidth>(*pool, stream_mib * (1 << 20) / 4);
     r.time = utc_now();
     run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
-    for (int64_t i = 0; i < reps; ++i)
+    for (int64_t i = 0; i < reps; ++i) {
+      const double before = read_around ? reader->best_gbs(3) : 0.0;
       r.seconds.push_back(run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, n_batch, rng));
+      if (read_around) r.read_gbs.push_back((before + reader->best_gbs(3)) / 2);
+    }
     if (!json) {
       std::vector<double> ts;
       for (double s : r.seconds) ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
@@ -271,6 +326,13 @@ int cmd_bench(const Argv& argv) {
       std::printf("| %s | %.2f MiB | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", model_type.c_str(),
                   stats.size_bytes / 1048576.0, params_label(stats.n_params).c_str(), matmul_backend(), r.n_threads,
                   test.c_str(), st.mean, st.stddev);
+      if (read_around) {
+        const std::vector<double> f = bandwidth_fractions(r, read_bytes_per_token);
+        const auto [lo, hi] = std::minmax_element(f.begin(), f.end());
+        std::printf("|   bandwidth: %.1f MiB read per token; read %.1f GB/s around the runs (median); weights read at "
+                    "%.3f of it (median; %.3f to %.3f) |\n",
+                    read_bytes_per_token / 1048576.0, median(r.read_gbs), median(f), *lo, *hi);
+      }
       std::fflush(stdout);
     }
   }
@@ -321,6 +383,11 @@ int cmd_bench(const Argv& argv) {
                    {"samples_ts", ts},
                    {"peak_rss_bytes", peak},
                    {"anon_huge_page_bytes", huge}});
+    if (!r.read_gbs.empty()) {
+      out.back()["model_bytes_per_token"] = read_bytes_per_token;
+      out.back()["read_gbs_samples"] = r.read_gbs;
+      out.back()["bandwidth_fraction_samples"] = bandwidth_fractions(r, read_bytes_per_token);
+    }
   }
   std::printf("%s\n", out.dump(2).c_str());
   return 0;

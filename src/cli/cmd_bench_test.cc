@@ -122,6 +122,40 @@ TEST(CmdBench, StreamCountsTheBytesOneTokenReads) {
   EXPECT_NEAR(j[0]["tg_ceiling_ts"].get<double>(), ceiling, ceiling * 1e-9);
 }
 
+// --bandwidth: each tg run is set against the read bandwidth measured right before and after it, with
+// the bytes the weights occupy as read: coded BF16 matrices (the avx512vnni backend) at 12 bits a
+// weight, fewer than the file's bytes that --stream -m counts.
+TEST(CmdBench, BandwidthSetsEachRunAgainstTheReadsAroundIt) {
+  const std::string bf16 = std::string(R1_TEST_DATA_DIR) + "/models/qwen2-mini-bf16.gguf";
+  int code = 0;
+  const nlohmann::json j =
+      nlohmann::json::parse(r1("bench -m " + bf16 + " -p 4 -n 8 -r 3 -t 1 --bandwidth --stream-mib 8 --json", &code));
+  ASSERT_EQ(code, 0);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_FALSE(j[0].contains("read_gbs_samples"));  // pp runs are not bound by the weights' reads
+  const nlohmann::json& tg = j[1];
+  ASSERT_EQ(tg["read_gbs_samples"].size(), 3u);
+  ASSERT_EQ(tg["bandwidth_fraction_samples"].size(), 3u);
+  const auto bytes = double(tg["model_bytes_per_token"].get<int64_t>());
+  for (size_t i = 0; i < 3; ++i) {
+    const double read = tg["read_gbs_samples"][i], ns = tg["samples_ns"][i];
+    EXPECT_GT(read, 0.1);
+    const double want = bytes * 8 / (ns * 1e-9) / 1e9 / read;
+    EXPECT_NEAR(tg["bandwidth_fraction_samples"][i].get<double>(), want, want * 1e-4);
+  }
+  const nlohmann::json file = nlohmann::json::parse(r1("bench --stream --stream-mib 8 -r 1 -t 1 --json -m " + bf16, &code));
+  ASSERT_EQ(code, 0);
+  const auto file_bytes = double(file[0]["model_bytes_per_token"].get<int64_t>());
+  if (tg["kernels"] == "avx512vnni") {
+    EXPECT_LT(bytes, file_bytes * 0.9);  // the layers' matrices and the output at 3/4
+    EXPECT_GT(bytes, file_bytes * 0.7);
+  } else {
+    EXPECT_EQ(bytes, file_bytes);
+  }
+  r1("bench -m " + bf16 + " -p 0 -n 2 -r 1 -t 1 --bandwidth --stream-mib 2", &code);
+  EXPECT_NE(code, 0);  // too small an array to read past the caches
+}
+
 // -d: every test again after that many cached tokens, named as llama-bench names them.
 TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
   int code = 0;

@@ -44,7 +44,7 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
     const __m512 x2 = _mm512_loadu_ps(xs + b + 32), x3 = _mm512_loadu_ps(xs + b + 48);
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      _mm_prefetch(reinterpret_cast<const char*>(block + ahead), _MM_HINT_NTA);
+      prefetch_coded_block(block + ahead);
       __m512i lo, hi;
       dec.words(block, lo, hi);
       acc[j][0] = _mm512_fmadd_ps(even_f32(lo), x0, acc[j][0]);

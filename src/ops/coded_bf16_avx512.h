@@ -39,14 +39,24 @@ struct BlockDecoder {
 constexpr int kCodedStreams = 8;
 constexpr int64_t kCodedStreamsMinK = 4096;
 
-// How far ahead of a block the kernels prefetch its row: one row, kGemvPrefetchBytes (one forward
+// How far ahead of a block the kernels prefetch its row: one row, kCodedPrefetchBytes (one forward
 // stream); R rows side by side, kRowPrefetchBytes, past a row's end into the same row of the next
 // group (rows are contiguous).
+constexpr size_t kCodedPrefetchBytes = 4096;
 constexpr size_t kRowPrefetchBytes = 2048;
 template <int R>
 size_t coded_prefetch_distance(size_t off, size_t stride) {
-  if (R == 1) return kGemvPrefetchBytes;
+  if (R == 1) return kCodedPrefetchBytes;
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
+}
+
+// Prefetches the 96-byte block at p (non-temporal: read once). A block spans two or three cache lines,
+// so one prefetch per block left every third line to the hardware prefetcher; these three addresses,
+// no more than 48 bytes apart, reach every line of the block whatever its alignment.
+inline void prefetch_coded_block(const uint8_t* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_NTA);
+  _mm_prefetch(reinterpret_cast<const char*>(p + 48), _MM_HINT_NTA);
+  _mm_prefetch(reinterpret_cast<const char*>(p + 95), _MM_HINT_NTA);
 }
 
 // Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through

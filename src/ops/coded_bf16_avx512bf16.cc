@@ -22,7 +22,7 @@ void coded_row(const BlockDecoder& dec, const uint8_t* w, int64_t k, const uint1
   int64_t b = 0;
   const uint8_t* block = w;
   auto step = [&](__m512& a0, __m512& a1) {
-    _mm_prefetch(reinterpret_cast<const char*>(block + kGemvPrefetchBytes), _MM_HINT_NTA);
+    prefetch_coded_block(block + kCodedPrefetchBytes);
     __m512i lo, hi;
     dec.words(block, lo, hi);
     a0 = _mm512_dpbf16_ps(a0, reinterpret_cast<__m512bh>(lo), reinterpret_cast<__m512bh>(_mm512_loadu_si512(xs + b)));
@@ -50,7 +50,7 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
     const __m512bh x1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xs + b + 32));
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      _mm_prefetch(reinterpret_cast<const char*>(block + ahead), _MM_HINT_NTA);
+      prefetch_coded_block(block + ahead);
       __m512i lo, hi;
       dec.words(block, lo, hi);
       acc[j][0] = _mm512_dpbf16_ps(acc[j][0], reinterpret_cast<__m512bh>(lo), x0);

@@ -64,14 +64,6 @@ uint16_t f32_to_fp16(float f) {
   return sign | static_cast<uint16_t>(encode_small_float(a, 10, 15));
 }
 
-float bf16_to_f32(uint16_t b) { return float_of(static_cast<uint32_t>(b) << 16); }
-
-uint16_t f32_to_bf16(float f) {
-  const uint32_t u = bits_of(f);
-  if ((u & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  return static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
-
 float fp8_e4m3_to_f32(uint8_t v) {
   const float sign = (v & 0x80) ? -1.0f : 1.0f;
   const int e = (v >> 3) & 0xf, m = v & 7;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "core/error.h"
 #include "util/threadpool.h"
@@ -31,7 +32,32 @@ float read_sum(const float* a, int64_t n) {
   return total;
 }
 
+// One pass of read_sum over a[0, n) split between the pool's threads, in 10^9 bytes/s.
+double read_pass(ThreadPool& pool, const float* a, int64_t n) {
+  std::vector<float> partial(static_cast<size_t>(pool.size()), 0.0f);
+  Timer t;
+  pool.run([&](int ith, int nth) {
+    const int64_t i0 = n * ith / nth, i1 = n * (ith + 1) / nth;
+    partial[static_cast<size_t>(ith)] = read_sum(a + i0, i1 - i0);
+  });
+  const double gbs = static_cast<double>(n) * sizeof(float) / t.seconds() / 1e9;
+  volatile float sink = 0;  // keeps the sums alive
+  for (float p : partial) sink = sink + p;
+  return gbs;
+}
+
 }  // namespace
+
+ReadBandwidth::ReadBandwidth(ThreadPool& pool, int64_t n_floats) : pool_(pool), n_(n_floats), a_(new float[static_cast<size_t>(n_floats)]) {
+  if (n_floats < 1024) fail("ReadBandwidth: need n_floats >= 1024");
+  pool.parallel_for(n_floats, 4096, [&](int64_t i0, int64_t i1) { std::fill(a_.get() + i0, a_.get() + i1, 1.0f); });
+}
+
+double ReadBandwidth::best_gbs(int reps) {
+  double best = 0;
+  for (int rep = 0; rep < reps; ++rep) best = std::max(best, read_pass(pool_, a_.get(), n_));
+  return best;
+}
 
 std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_floats, int reps) {
   if (n_floats < 1024 || reps < 1) fail("measure_bandwidth: need n_floats >= 1024 and reps >= 1");
@@ -50,26 +76,27 @@ std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_float
   const Kernel kernels[] = {{"read", bytes}, {"copy", 2 * bytes}, {"scale", 2 * bytes}, {"add", 3 * bytes},
                             {"triad", 3 * bytes}};
   std::vector<BandwidthResult> out;
-  volatile float sink = 0;  // keeps the read kernel's sums alive
   const float q = 3.0f;
   for (int k = 0; k < 5; ++k) {
     BandwidthResult r{kernels[k].name, 0, 0, kernels[k].bytes};
     double total = 0;
     for (int rep = 0; rep < reps; ++rep) {
-      std::vector<float> partial(static_cast<size_t>(pool.size()), 0.0f);
-      Timer t;
-      pool.run([&](int ith, int nth) {
-        const int64_t i0 = n_floats * ith / nth, i1 = n_floats * (ith + 1) / nth;
-        switch (k) {
-          case 0: partial[ith] = read_sum(a.get() + i0, i1 - i0); break;
-          case 1: for (int64_t i = i0; i < i1; ++i) c[i] = a[i]; break;
-          case 2: for (int64_t i = i0; i < i1; ++i) b[i] = q * c[i]; break;
-          case 3: for (int64_t i = i0; i < i1; ++i) c[i] = a[i] + b[i]; break;
-          default: for (int64_t i = i0; i < i1; ++i) a[i] = b[i] + q * c[i]; break;
-        }
-      });
-      const double gbs = static_cast<double>(r.bytes_per_rep) / t.seconds() / 1e9;
-      for (float p : partial) sink = sink + p;
+      double gbs;
+      if (k == 0) {
+        gbs = read_pass(pool, a.get(), n_floats);
+      } else {
+        Timer t;
+        pool.run([&](int ith, int nth) {
+          const int64_t i0 = n_floats * ith / nth, i1 = n_floats * (ith + 1) / nth;
+          switch (k) {
+            case 1: for (int64_t i = i0; i < i1; ++i) c[i] = a[i]; break;
+            case 2: for (int64_t i = i0; i < i1; ++i) b[i] = q * c[i]; break;
+            case 3: for (int64_t i = i0; i < i1; ++i) c[i] = a[i] + b[i]; break;
+            default: for (int64_t i = i0; i < i1; ++i) a[i] = b[i] + q * c[i]; break;
+          }
+        });
+        gbs = static_cast<double>(r.bytes_per_rep) / t.seconds() / 1e9;
+      }
       r.best_gbs = std::max(r.best_gbs, gbs);
       total += gbs;
     }

@@ -4,6 +4,7 @@
 // ceiling tokens/s = bandwidth / weight bytes read per token.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,19 @@ struct BandwidthResult {
 // Arrays of n_floats floats each (3 arrays; choose >= 4x the last-level cache), every kernel run
 // `reps` times on `pool`'s threads, each thread on its own contiguous slice (first touched by it).
 std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_floats, int reps);
+
+// The read kernel alone, on one array kept between readings: for readings right before and after a
+// timed decode (r1 bench --bandwidth), so that each run is set against the bandwidth of its moment
+// rather than one reading minutes away on a shared machine.
+class ReadBandwidth {
+ public:
+  ReadBandwidth(ThreadPool& pool, int64_t n_floats);  // n_floats >= 1024, placed by the threads that read it
+  double best_gbs(int reps);                          // best of reps passes, 10^9 bytes/s
+
+ private:
+  ThreadPool& pool_;
+  int64_t n_;
+  std::unique_ptr<float[]> a_;
+};
 
 }  // namespace r1
