@@ -241,7 +241,7 @@ int run_stream(const Args& a) {
 }  // namespace
 
 int cmd_bench(const Argv& argv) {
-  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--json]   |   --stream [-t N] [-m PATH]",
+  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--bandwidth] [--json]   |   --stream [-t N] [-m PATH]",
          {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
           {"--n-prompt", "-p", FlagKind::String, "512", "prompt tokens for the pp test, comma list (0: none)", "N"},
           {"--n-gen", "-n", FlagKind::String, "128", "generated tokens for the tg test, comma list (0: none)", "N"},

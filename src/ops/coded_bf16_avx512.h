@@ -41,7 +41,8 @@ constexpr int64_t kCodedStreamsMinK = 4096;
 
 // How far ahead of a block the kernels prefetch its row: one row, kCodedPrefetchBytes (one forward
 // stream); R rows side by side, kRowPrefetchBytes, past a row's end into the same row of the next
-// group (rows are contiguous).
+// group (rows are contiguous). One row at 16 KiB read 53-64 GB/s (BF16-equivalent, BM_gemv_coded_cold,
+// k = 1536, 2 threads) where 4 KiB reads 73-80; 2, 3, 6 and 8 KiB fell between.
 constexpr size_t kCodedPrefetchBytes = 4096;
 constexpr size_t kRowPrefetchBytes = 2048;
 template <int R>
