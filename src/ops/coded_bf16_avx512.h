@@ -42,7 +42,7 @@ constexpr int64_t kCodedStreamsMinK = 4096;
 // How far ahead of a block the kernels prefetch its row: one row, kCodedPrefetchBytes (one forward
 // stream); R rows side by side, kRowPrefetchBytes, past a row's end into the same row of the next
 // group (rows are contiguous). One row at 16 KiB read 53-64 GB/s (BF16-equivalent, BM_gemv_coded_cold,
-// k = 1536, 2 threads) where 4 KiB reads 73-80; 2, 3, 6 and 8 KiB fell between.
+// k = 1536, 2 threads) where 4 KiB reads 73-80; 2, 3, 6 and 8 KiB read 57-74.
 constexpr size_t kCodedPrefetchBytes = 4096;
 constexpr size_t kRowPrefetchBytes = 2048;
 template <int R>
@@ -51,9 +51,9 @@ size_t coded_prefetch_distance(size_t off, size_t stride) {
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
 }
 
-// Prefetches the 96-byte block at p (non-temporal: read once). A block spans two or three cache lines,
-// so one prefetch per block left every third line to the hardware prefetcher; these three addresses,
-// no more than 48 bytes apart, reach every line of the block whatever its alignment.
+// Prefetches the 96-byte block at p (non-temporal: read once). A block spans two or three cache lines;
+// these three addresses, no more than 48 bytes apart, reach every line whatever its alignment. (One
+// address per block, which leaves every third line to the hardware prefetcher, measured level.)
 inline void prefetch_coded_block(const uint8_t* p) {
   _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_NTA);
   _mm_prefetch(reinterpret_cast<const char*>(p + 48), _MM_HINT_NTA);
