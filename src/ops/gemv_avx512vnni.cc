@@ -204,14 +204,20 @@ struct SmallLayout {
   static constexpr bool kFifth = requires(const Block& b) { b.qh; };
   static constexpr bool kOffsets = requires(const Block& b) { b.m; };
   static constexpr int kQh = kOffsets ? 2 : 1;  // word of qh's low half (after d, and m)
+  // The group's bytes come as two vectors: bytes 0..63, and the group's last 32 bytes (from byte
+  // kTail on, zero-extended): full loads within the group, no masked load.
+  static constexpr int kTail = 4 * static_cast<int>(sizeof(Block)) - 32;
+  static_assert(kTail >= 32 && kTail % 2 == 0);
+  // The permute index of the group's word w.
+  static constexpr int16_t at(int w) { return static_cast<int16_t>(w < 32 ? w : 32 + w - kTail / 2); }
   // Result words 0..3: d of blocks 0..3; 4..7: qh low halves; 8..11: qh high halves; 12..15: m.
   static constexpr std::array<int16_t, 32> indices() {
     std::array<int16_t, 32> idx{};
     for (int j = 0; j < 4; ++j) {
-      idx[j] = static_cast<int16_t>(kStride * j);
-      idx[4 + j] = static_cast<int16_t>(kFifth ? kStride * j + kQh : 0);
-      idx[8 + j] = static_cast<int16_t>(kFifth ? kStride * j + kQh + 1 : 0);
-      idx[12 + j] = static_cast<int16_t>(kOffsets ? kStride * j + 1 : 0);
+      idx[j] = at(kStride * j);
+      idx[4 + j] = kFifth ? at(kStride * j + kQh) : 0;
+      idx[8 + j] = kFifth ? at(kStride * j + kQh + 1) : 0;
+      idx[12 + j] = kOffsets ? at(kStride * j + 1) : 0;
     }
     return idx;
   }
@@ -229,7 +235,7 @@ void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
   using L = SmallLayout<Block>;
   constexpr bool kIQ4 = std::is_same_v<Block, BlockIQ4NL>;
   constexpr int kCodeOffset = kIQ4 ? 128 : std::is_same_v<Block, BlockQ5_0> ? 16 : 0;
-  constexpr size_t kGroupBytes = 4 * sizeof(Block);  // 72..96: the second 64 bytes are loaded masked
+  constexpr size_t kGroupBytes = 4 * sizeof(Block);  // 72..96
   static_assert(kGroupBytes > 64 && kGroupBytes <= 128);
   static constexpr std::array<int16_t, 32> kIdx = L::indices();
   const int64_t nb = k / kQK, n_groups = nb / 4;
@@ -247,7 +253,6 @@ void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
   const __m512i lut = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLUnsigned.data())));
   const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   const __m512i idx = _mm512_loadu_si512(kIdx.data());
-  const __mmask64 tail_bytes = (uint64_t{1} << (kGroupBytes - 64)) - 1;
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -256,7 +261,8 @@ void gemv_small(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
       const Block* b = reinterpret_cast<const Block*>(p);
       prefetch_ahead<kGroupBytes>(p);
       const __m512i words =
-          _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_maskz_loadu_epi8(tail_bytes, p + 64));
+          _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx,
+                                    _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + L::kTail))));
       const __m128i w0 = _mm512_castsi512_si128(words), w1 = _mm512_extracti32x4_epi32(words, 1);
       __m512i q = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs)));
       q = _mm512_inserti32x4(q, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)), 1);
