@@ -154,19 +154,12 @@ int64_t coded_bytes_saved(const Model& model) {
     const DeepseekWeights& w = d->weights();
     const double share = d->config().n_expert > 0 ? double(d->config().n_expert_used) / double(d->config().n_expert) : 1.0;
     s += saved(w.output);
-    for (const DeepseekLayer& L : w.layers) {
-      for (const Linear* l : {&L.attn.wq, &L.attn.wq_a, &L.attn.wq_b, &L.attn.wkv_a, &L.attn.wo}) s += saved(l->w);
-      for (const FfnWeights* f : {&L.dense, &L.moe.shared})
-        for (const Linear* l : {&f->gate, &f->up, &f->down}) s += saved(l->w);
-      for (const FfnWeights& f : L.moe.experts)
-        for (const Linear* l : {&f.gate, &f.up, &f.down}) s += share * saved(l->w);
-      s += saved(L.moe.router);
-    }
+    for (const DeepseekLayer& L : w.layers)
+      for_each_deepseek_matrix(L, [&](const TensorView& t, bool routed) { s += (routed ? share : 1.0) * saved(t); });
   } else {
     const DenseWeights& w = model.weights();
     s += saved(w.output);
-    for (const LayerWeights& L : w.layers)
-      for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) s += saved(*t);
+    for (const LayerWeights& L : w.layers) for_each_dense_matrix(L, [&](const TensorView& t) { s += saved(t); });
   }
   return static_cast<int64_t>(s);
 }
@@ -281,9 +274,9 @@ int cmd_bench(const Argv& argv) {
   for (int64_t t : threads)
     for (int64_t d : depths) {
       for (int64_t p : prompts)
-        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}});
+        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}, {}});
       for (int64_t n : gens)
-        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}});
+        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}, {}});
     }
   const int64_t n_ctx_train = model->config().n_ctx_train;
   for (const TestResult& r : tests)

@@ -376,17 +376,9 @@ DeepseekWeights bind_deepseek_hf(const DeepseekConfig& c, const SafetensorsSet& 
 namespace {
 
 void collect_layer(DeepseekLayer& L, std::vector<TensorView*>& matrices, std::vector<const TensorView*>& keep) {
-  MlaWeights& a = L.attn;
-  for (Linear* l : {&a.wq, &a.wq_a, &a.wq_b, &a.wkv_a, &a.wo}) matrices.push_back(&l->w);
-  keep.push_back(&a.wk_b);  // read per head (mla.cc)
-  keep.push_back(&a.wv_b);
-  auto ffn = [&](FfnWeights& f) {
-    for (Linear* l : {&f.gate, &f.up, &f.down}) matrices.push_back(&l->w);
-  };
-  ffn(L.dense);
-  ffn(L.moe.shared);
-  for (FfnWeights& e : L.moe.experts) ffn(e);
-  matrices.push_back(&L.moe.router);
+  for_each_deepseek_matrix(L, [&](TensorView& t, bool) { matrices.push_back(&t); });
+  keep.push_back(&L.attn.wk_b);  // read per head (mla.cc)
+  keep.push_back(&L.attn.wv_b);
 }
 
 }  // namespace

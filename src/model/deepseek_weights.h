@@ -83,6 +83,20 @@ DeepseekWeights bind_deepseek_gguf(const DeepseekConfig& c, const GgufFile& f, D
 DeepseekWeights bind_deepseek_hf(const DeepseekConfig& c, const SafetensorsSet& st, Fp8Mode fp8,
                                  DeepseekWeightStore& store);
 
+// Calls fn(view, routed) for every matrix of one layer that only matmul reads (the projections,
+// the router, the experts; not the per-head up-projections wk_b / wv_b, read per head); routed: a
+// routed expert's, of which a token reads n_expert_used of n_expert. The one list that load-time
+// repacking and r1 bench's count of the bytes a token reads share. Layer: DeepseekLayer, const or not.
+template <typename Layer, typename Fn>
+void for_each_deepseek_matrix(Layer& L, Fn&& fn) {
+  for (auto* l : {&L.attn.wq, &L.attn.wq_a, &L.attn.wq_b, &L.attn.wkv_a, &L.attn.wo}) fn(l->w, false);
+  for (auto* f : {&L.dense, &L.moe.shared})
+    for (auto* l : {&f->gate, &f->up, &f->down}) fn(l->w, false);
+  for (auto& f : L.moe.experts)
+    for (auto* l : {&f.gate, &f.up, &f.down}) fn(l->w, true);
+  fn(L.moe.router, false);
+}
+
 // Load-time repacking of the matrices only matmul reads (repack_matrices, model/weights.h): the
 // projections, experts and heads; the embeddings and the per-head up-projections stay as stored.
 int repack_deepseek_weights(DeepseekWeights& w, const std::function<uint8_t*(const TensorView&)>& writable);

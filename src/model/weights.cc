@@ -221,8 +221,7 @@ int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<
 
 int repack_dense_weights(DenseWeights& w, const WritableBytes& writable) {
   std::vector<TensorView*> matrices;
-  for (LayerWeights& L : w.layers)
-    for (TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) matrices.push_back(t);
+  for (LayerWeights& L : w.layers) for_each_dense_matrix(L, [&](TensorView& t) { matrices.push_back(&t); });
   matrices.push_back(&w.output);
   return repack_matrices(matrices, {&w.token_embd}, writable);
 }

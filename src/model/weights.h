@@ -24,6 +24,13 @@ struct LayerWeights {
   TensorView w_down;        // {n_ff, n_embd}
 };
 
+// Calls fn(view) for each of the layer's matrices (LayerWeights, const or not): the one list that
+// load-time repacking and r1 bench's count of the bytes a token reads share.
+template <typename Layer, typename Fn>
+void for_each_dense_matrix(Layer& L, Fn&& fn) {
+  for (auto* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) fn(*t);
+}
+
 struct DenseWeights {
   TensorView token_embd;   // {n_embd, n_vocab}, any type (rows are dequantized on lookup)
   TensorView output_norm;  // {n_embd} F32
