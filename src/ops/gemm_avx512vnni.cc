@@ -250,7 +250,7 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
 
 // Q4_K / Q5_K: 32 bytes of qs hold sub-blocks 2c (low nibbles) and 2c + 1 (high); Q5_K's fifth bit
 // of element l of sub-block j is bit j of qh[l]. The 6-bit (scale, min) pairs are decoded on 16 rows
-// at once, 32 bits at a time: u0, u1, u2 the 3 dwords of scales[12] (the one-token kernel shuffles bytes instead: unpack_scales_mins).
+// at once, 32 bits at a time: u0, u1, u2 the 3 dwords of scales[12] (one block: q4k_scales_mins).
 template <bool kQ5>
 void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
   using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
