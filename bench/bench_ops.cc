@@ -127,6 +127,15 @@ BENCHMARK(BM_matmul_backend)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Rewrites w's rows (bytes) into the interleaved layout where this backend's kernels want it, as a
+// model load does (ops/repack.h); false where they read the rows as stored.
+bool as_loaded(TensorView& w, uint8_t* bytes) {
+  if (matmul_preferred_layout(w.type, w.ne[0], w.ne[1]) != RowLayout::Interleaved8) return false;
+  repack_x8(w.type, bytes, w.ne[1], w.ne[0]);
+  w.layout = RowLayout::Interleaved8;
+  return true;
+}
+
 // Times one token against `copies` matrices laid end to end from `base` (copies of w's bytes), one per
 // call in turn, so that the weights come from memory; GB/s counts w.nbytes per call.
 void time_gemv_in_turn(benchmark::State& state, TensorView w, const uint8_t* base, size_t copies, ThreadPool& tp) {
@@ -148,7 +157,8 @@ void time_gemv_in_turn(benchmark::State& state, TensorView w, const uint8_t* bas
 // above fit in L3 (7.7 MB at Q4_0), which flatters the one-token kernels; here copies of the FFN
 // matrix totalling >= 256 MB are used in turn, so every call streams its weights from memory.
 // Args: weight type (index into kTypes), threads, shape: 0 the FFN's gate/up (k = 1536), 1 its
-// down projection (k = 8960, whose float32 activation fills most of L1). Compare GB/s with
+// down projection (k = 8960, whose float32 activation fills most of L1); repacked: 1 the rows
+// interleaved as a load does where this backend wants that (skipped elsewhere). Compare GB/s with
 // `r1 bench --stream`.
 void BM_gemv_cold(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
@@ -157,7 +167,11 @@ void BM_gemv_cold(benchmark::State& state) {
   const int64_t cols = down ? kN : kK, rows = down ? kK : kN;  // k and output rows
   static ThreadPool pool1(1), pool2(2);
   std::vector<uint8_t> one;
-  const TensorView w = random_weights(t, cols, rows, one);
+  TensorView w = random_weights(t, cols, rows, one);
+  if (state.range(3) == 1 && !as_loaded(w, one.data())) {
+    state.SkipWithError("this backend reads the rows as stored");
+    return;
+  }
   const size_t mat = w.nbytes, copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
   std::vector<uint8_t> bytes(mat * copies);
   for (size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), bytes.begin() + c * mat);
@@ -165,8 +179,8 @@ void BM_gemv_cold(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
 }
 BENCHMARK(BM_gemv_cold)
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}, {0, 1}})
-    ->ArgNames({"type", "threads", "shape"})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 2}, {0, 1}, {0, 1}})
+    ->ArgNames({"type", "threads", "shape", "repacked"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
@@ -201,13 +215,17 @@ BENCHMARK(BM_gemv_coded_cold)
 
 // One token through a small matrix that stays in L2 (128 rows of 1536), one thread: the kernel's own
 // speed plus what every call costs once (the activation quantized and laid out for the kernel),
-// which a model pays per matrix and per routed expert. Arg: weight type.
+// which a model pays per matrix and per routed expert. Args: weight type, repacked (as BM_gemv_cold).
 void BM_gemv_hot(benchmark::State& state) {
   const DType t = kTypes[state.range(0)];
   constexpr int64_t kRows = 128;
   ThreadPool& tp = serial_pool();
   std::vector<uint8_t> bytes;
-  const TensorView w = random_weights(t, kK, kRows, bytes);
+  TensorView w = random_weights(t, kK, kRows, bytes);
+  if (state.range(1) == 1 && !as_loaded(w, bytes.data())) {
+    state.SkipWithError("this backend reads the rows as stored");
+    return;
+  }
   std::mt19937 rng(2);
   std::normal_distribution<float> d(0.0f, 0.05f);
   std::vector<float> x(kK), y(kRows);
@@ -219,7 +237,11 @@ void BM_gemv_hot(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
   state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_gemv_hot)->DenseRange(0, 12)->ArgName("type")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_gemv_hot)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 12, 1), {0, 1}})
+    ->ArgNames({"type", "repacked"})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // One token through a layer's q, k and v projections (R1-Distill-Qwen-1.5B: 1536 inputs; 1536, 256
 // and 256 rows), from memory (copies in huge pages, as the model holds them, >= 256 MB in turn), on 2

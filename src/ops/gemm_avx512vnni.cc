@@ -22,9 +22,11 @@
 #include <vector>
 
 #include "ops/avx2_util.h"
+#include "ops/avx512_kquant.h"
 #include "ops/blocks.h"
 #include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
+#include "ops/repack.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
@@ -254,8 +256,6 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
 template <bool kQ5>
 void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
   using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
-  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
-  const __m512i m2 = _mm512_set1_epi32(0x03030303);
   for (int64_t i = 0; i < nb / 8; ++i, codes += 8 * 8 * 64, scales += 8 * kLanes, mins += 8 * kLanes) {
     const size_t at = static_cast<size_t>(i) * sizeof(Block);
     __m512i qh[8];
@@ -271,14 +271,7 @@ void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, floa
       }
     }
     const auto [d, dmin] = g.halves(at);
-    const __m512i u0 = g.dword(at + 4), u1 = g.dword(at + 8), u2 = g.dword(at + 12);
-    // Byte j of sc[0] / mn[0]: sub-block j's scale / min (j < 4); of sc[1] / mn[1]: sub-block 4 + j.
-    const __m512i sc[2] = {_mm512_and_si512(u0, m6),
-                           _mm512_or_si512(_mm512_and_si512(u2, m4),
-                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), m2), 4))};
-    const __m512i mn[2] = {_mm512_and_si512(u1, m6),
-                           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), m4),
-                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), m2), 4))};
+    const auto [sc, mn] = q4k_scales_mins_x16(g.dword(at + 4), g.dword(at + 8), g.dword(at + 12));
     const __m512i byte = _mm512_set1_epi32(0xFF);
     for (int j = 0; j < 8; ++j) {
       const int shift = 8 * (j % 4);
@@ -354,7 +347,9 @@ void lane_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t 
 
 // One integer-format gemm. The chunk's activations are prepared once; then, a group of 16 rows at
 // a time, the rows are expanded into lanes (kExpand) and multiplied with every token of the chunk.
-template <GroupExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins>
+// kX8: the rows are interleaved at load (ops/repack.h, n_rows a multiple of 8); each group's rows
+// are unpacked to the file's layout first, a copy against the group's work for every token.
+template <GroupExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins, DType kX8 = DType::F32>
 void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
               int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto tiles = lane_tiles<kHalves, kMins>(std::make_integer_sequence<int, kLaneToks>{});
@@ -377,9 +372,16 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
                                                act_d.data(), act_start.data(), act_sums.data());
   const LaneActs acts{act_codes.data(), act_d.data(), act_start.data(), act_sums.data(), k, nb};
   const LaneRows rows{lane_codes.data(), lane_scales.data(), kMins ? lane_mins.data() : nullptr};
+  thread_local std::vector<uint8_t> unpacked;
   for (int64_t r = 0; r < n_rows; r += kLanes) {
     const int R = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r));
-    kExpand(RowGroup(w8 + r * w_stride, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());
+    const uint8_t* group = w8 + r * w_stride;
+    if constexpr (kX8 != DType::F32) {
+      unpacked.resize(kLanes * w_stride);
+      for (int i = 0; i < R; ++i) unpack_x8_row(kX8, group, R, k, i, unpacked.data() + i * w_stride);
+      group = unpacked.data();
+    }
+    kExpand(RowGroup(group, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());
     // The next group's weight bytes are requested a slice per token tile, so that the requests do
     // not queue up behind each other.
     const uint8_t* next = w8 + (r + R) * w_stride;
@@ -424,6 +426,15 @@ void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
   }
 }
 
+
+// Q4_K rows interleaved at load: one token through their own kernel (gemv_q4k_x8_avx512.cc), several
+// through the tile above.
+void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+             float* y, int64_t ldy) {
+  if (n_tok == 1) return gemv_q4_k_x8_avx512vnni(k, w, n_rows, a, y);
+  gemm_int<expand_k<false>, BlockQ8K, 0, false, true, DType::Q4_K>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+}
+
 }  // namespace
 
 const GemmTable& gemm_avx512vnni() {
@@ -437,6 +448,7 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
+      .q4_k_x8 = q4_k_x8,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,
       .q5_1 = gemm_int<expand_nibbles<BlockQ5_1>, BlockQ8_0, 0, false, true>,

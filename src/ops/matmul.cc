@@ -196,7 +196,7 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
     fail("matmul: tensor ", w.name, " ", w.shape_string(), " holds ", w.nbytes, " bytes, needs ", w.rows() * rb);
   if (n_tok > 0 && (x == nullptr || y == nullptr)) fail("matmul: null activations for tensor ", w.name);
   if (w.layout == RowLayout::Interleaved8 && !can_interleave(w.type))
-    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 are)");
+    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 / Q4_K are)");
   if (w.layout == RowLayout::CodedBf16 && w.type != DType::BF16)
     fail("matmul: tensor ", w.name, " is coded bf16 but has type ", dtype_name(w.type));
 }
@@ -234,7 +234,10 @@ const uint8_t* activations_for(const Backend& be, DType act_type, const float* x
 // The backend's kernel for rows of this type repacked in groups of 8 (ops/repack.h), or null.
 GemmTileFn interleaved_kernel(const Backend& be, DType type) {
   if (be.gemm == nullptr) return nullptr;
-  return type == DType::Q4_0 ? be.gemm->q4_0_x8 : type == DType::Q8_0 ? be.gemm->q8_0_x8 : nullptr;
+  return type == DType::Q4_0   ? be.gemm->q4_0_x8
+         : type == DType::Q8_0 ? be.gemm->q8_0_x8
+         : type == DType::Q4_K ? be.gemm->q4_k_x8
+                               : nullptr;
 }
 
 // Repacked rows: whole groups through that kernel, in ranges of groups per thread; rows outside whole
@@ -358,6 +361,8 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
 // Whether one token through w has a one-step kernel on this backend (matmul_shared_input).
 bool one_token_kernel(const Backend& be, const TensorView& w, int64_t k) {
   if (w.layout == RowLayout::CodedBf16) return coded_kernels(be);
+  if (w.layout == RowLayout::Interleaved8)  // whole groups only: no rows left as stored
+    return w.rows() % kInterleave == 0 && interleaved_kernel(be, w.type) != nullptr;
   return w.layout == RowLayout::Plain && gemv_kernel(be, w.type, k) != nullptr;
 }
 
@@ -575,8 +580,12 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
         continue;
       }
       const size_t stride = row_bytes(t.w->type, k);
-      gemv_kernel(be, t.w->type, k)(k, static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(r0) * stride,
-                                    stride, r1 - r0, a0, t.y + r0);
+      const uint8_t* rows = static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(r0) * stride;
+      if (t.w->layout == RowLayout::Interleaved8) {  // r0, r1 on 16-row steps: whole groups
+        interleaved_kernel(be, t.w->type)(k, rows, stride, r1 - r0, a0, act_stride, 1, t.y + r0, r1 - r0);
+        continue;
+      }
+      gemv_kernel(be, t.w->type, k)(k, rows, stride, r1 - r0, a0, t.y + r0);
     }
   });
 }

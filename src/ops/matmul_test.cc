@@ -575,14 +575,15 @@ TEST(Matmul, HeadsAreMatmulRowsPerHead) {
   force_matmul_backend("auto");
 }
 
-// Q4_0 / Q8_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back (rows
-// past the last whole group untouched), and matmul / matmul_rows on the repacked tensor give on every
-// backend what they give on the file's layout: the exact product to float rounding, and the scalar
-// backend's results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in another order).
+// Q4_0 / Q8_0 / Q4_K rows repacked at load (ops/repack.h): unpacking gives every row's bytes back
+// (rows past the last whole group untouched), and matmul / matmul_rows on the repacked tensor give on
+// every backend what they give on the file's layout: the exact product to float rounding, and the
+// scalar backend's results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in
+// another order).
 TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   ThreadPool pool(2);
-  for (DType type : {DType::Q4_0, DType::Q8_0})
-  for (int64_t k : {int64_t(288), int64_t(1536)}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
+  for (int64_t k : type == DType::Q4_K ? std::vector<int64_t>{256, 1536, 2048, 8960} : std::vector<int64_t>{288, 1536}) {
     const int64_t n = 43;  // 5 groups of 8 and 3 rows past them
     Weights plain = make_weights(type, k, n, static_cast<uint32_t>(k));
     if (type == DType::Q8_0) plain.bytes[2] = 0x80;  // a code of -128 (files may hold one)
@@ -629,8 +630,9 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   force_matmul_backend("auto");
 }
 
-// Only the AVX2 and NEON backends ask for the interleaved layout, only for Q4_0 / Q8_0, and never with
-// R1_REPACK=0 (the switch is read once per process: the test checks whichever the environment set).
+// The AVX2 and NEON backends ask for the interleaved layout for Q4_0 / Q8_0, the AVX-512 VNNI one for
+// Q4_K, none for the other types, and never with R1_REPACK=0 (the switch is read once per process: the
+// test checks whichever the environment set).
 TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
   const bool off = env != nullptr && std::string(env) == "0";
@@ -640,7 +642,9 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
     const bool kernel = name == "avx2" || name == "avx2vnni" || name == "neon" || name == "neon_dotprod";
     EXPECT_EQ(matmul_preferred_layout(DType::Q4_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
     EXPECT_EQ(matmul_preferred_layout(DType::Q8_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
-    EXPECT_NE(matmul_preferred_layout(DType::Q4_K, 1536, 256), RowLayout::Interleaved8) << b;
+    EXPECT_EQ(matmul_preferred_layout(DType::Q4_K, 1536, 256) == RowLayout::Interleaved8, name == "avx512vnni" && !off)
+        << b;
+    EXPECT_NE(matmul_preferred_layout(DType::Q5_K, 1536, 256), RowLayout::Interleaved8) << b;
     EXPECT_NE(matmul_preferred_layout(DType::Q4_0, 1536, 7), RowLayout::Interleaved8) << b;  // not one whole group
   }
   force_matmul_backend("auto");
@@ -699,6 +703,45 @@ TEST(Matmul, SharedInputIsOneMatmulPerWeight) {
   EXPECT_THROW(matmul_shared_input({{&a.view, y1.data()}, {nullptr, y2.data()}}, x.data(), 1, pool), Error);
 }
 
+// The same with Q4_K rows interleaved at load (one parallel step when every matrix is whole groups of
+// 8, on the backends that read the layout; one matmul each otherwise) and Q4_0 beside Q8_0 interleaved.
+TEST(Matmul, SharedInputTakesInterleavedRows) {
+  const int64_t k = 512;
+  const std::vector<std::vector<std::pair<DType, int64_t>>> groups = {
+      {{DType::Q4_K, 48}, {DType::Q4_K, 16}},
+      {{DType::Q4_K, 48}, {DType::Q4_K, 43}},  // 43: three rows past the last group, as stored
+      {{DType::Q4_0, 24}, {DType::Q8_0, 40}}};
+  const auto x = random_acts(k, 7);
+  for (const auto& group : groups) {
+    std::vector<Weights> ws;
+    for (size_t i = 0; i < group.size(); ++i) {
+      ws.push_back(make_weights(group[i].first, k, group[i].second, uint32_t(60 + i)));
+      repack_x8(group[i].first, ws.back().bytes.data(), group[i].second, k);
+      ws.back().view.data = ws.back().bytes.data();
+      ws.back().view.layout = RowLayout::Interleaved8;
+    }
+    for (const char* b : backends()) {
+      ASSERT_TRUE(force_matmul_backend(b));
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<std::vector<float>> y(2), y_each(2);
+        for (size_t i = 0; i < 2; ++i) {
+          y[i].assign(size_t(group[i].second), NAN);
+          y_each[i].assign(size_t(group[i].second), NAN);
+          matmul(ws[i].view, x.data(), 1, y_each[i].data(), pool);
+        }
+        matmul_shared_input({{&ws[0].view, y[0].data()}, {&ws[1].view, y[1].data()}}, x.data(), 1, pool);
+        for (size_t i = 0; i < 2; ++i) {
+          for (size_t j = 0; j < y[i].size(); ++j)
+            ASSERT_EQ(y[i][j], y_each[i][j]) << b << " " << dtype_name(group[i].first) << " weight " << i
+                                             << " threads=" << threads << " j=" << j;
+        }
+      }
+    }
+  }
+  force_matmul_backend("auto");
+}
+
 TEST(Matmul, BadInputsThrow) {
   ThreadPool pool(1);
   Weights w = make_weights(DType::Q8_0, 64, 4, 1);
@@ -717,7 +760,7 @@ TEST(Matmul, BadInputsThrow) {
   TensorView null_data = w.view;
   null_data.data = nullptr;
   EXPECT_THROW(matmul(null_data, x.data(), 1, y.data(), pool), Error);
-  Weights k_quant = make_weights(DType::Q4_K, 256, 4, 1);  // only Q4_0 / Q8_0 have an interleaved layout
+  Weights k_quant = make_weights(DType::Q5_K, 256, 4, 1);  // only Q4_0 / Q8_0 / Q4_K have an interleaved layout
   k_quant.view.layout = RowLayout::Interleaved8;
   std::vector<float> xk(256);
   EXPECT_THROW(matmul(k_quant.view, xk.data(), 1, y.data(), pool), Error);

@@ -1,16 +1,22 @@
-// Load-time weight repacking: Q4_0 / Q8_0 rows interleaved in groups of 8, so that one 32-byte
-// load holds 4 consecutive codes of each of 8 rows. An AVX2 kernel then multiplies 8 rows by one
-// broadcast group of 4 activations per instruction and ends with one row per float lane: no
-// per-row horizontal sums, and each activation block is loaded once per 8 rows (ops/gemm_avx2_impl.h;
-// on ARM ops/gemm_neon_impl.h, 4 rows per register). CPUs with AVX-512 VNNI do not use it (their
-// kernels read the file's layout at the read ceiling).
+// Load-time weight repacking: rows interleaved in groups of 8, so that one load holds a run of
+// consecutive codes of each of 8 rows. A kernel then multiplies 8 rows by one broadcast run of
+// activations per instruction and ends with one row per lane: no per-row horizontal sums, and the
+// per-block work (scales, activation loads) is done once per 8 rows.
+//   - Q4_0 / Q8_0 on AVX2 (ops/gemm_avx2_impl.h) and ARM (ops/gemm_neon_impl.h, 4 rows per
+//     register), any number of tokens;
+//   - Q4_K on AVX-512 VNNI, one-token decode (gemv_q4_k_x8 in gemv_avx512vnni.cc): the one-row
+//     kernel spent ~50 instructions per 144-byte block, most of them on the block's scales, and could
+//     not keep up with memory in quiet moments. Prefill unpacks the rows for its tiles.
 //
 // Group g (rows 8g .. 8g+7) keeps the bytes those rows held. Block column i of the group holds the
-// 8 rows' block i: their fp16 scales (16 bytes), then chunks of 32 bytes, chunk v holding
-// qs[4v .. 4v+3] of row 0, then of row 1, … (Q4_0: 4 chunks, a byte j carrying element j in its low
-// nibble and element j+16 in its high one, so chunk v's low nibbles are elements 4v..4v+3 and its
-// high nibbles 16+4v..19+4v; Q8_0: 8 chunks, chunk v = elements 4v..4v+3). Rows past the last whole
-// group stay as they were.
+// 8 rows' block i, cut into chunks: a chunk of L bytes at byte s of a block goes to byte 8s + r·L of
+// the column for row r, so chunk by chunk the 8 rows' copies lie side by side. The chunks:
+//   - Q4_0 / Q8_0: the fp16 scale (2 bytes), then runs of 4 code bytes (Q4_0: a byte j carries
+//     element j in its low nibble and j+16 in its high one; Q8_0: element j);
+//   - Q4_K: d and dmin (4 bytes), the three dwords of the 6-bit scales and mins, then runs of 8
+//     bytes of qs (byte j of the 32 at 32c: sub-block 2c's element j in its low nibble, 2c+1's in
+//     its high one).
+// Rows past the last whole group stay as they were.
 #pragma once
 #include <cstdint>
 
@@ -20,7 +26,7 @@ namespace r1 {
 
 constexpr int kInterleave = 8;  // rows per group
 
-// Whether `type` has the interleaved layout (Q4_0, Q8_0).
+// Whether `type` has the interleaved layout (Q4_0, Q8_0, Q4_K).
 bool can_interleave(DType type);
 
 // Rewrites n_rows rows of k elements (data: row after row) into the interleaved layout, in place.
