@@ -1,6 +1,6 @@
 // Q4_K / Q5_K block scales on AVX-512, 16 dwords at once (one per row, or per lane): shared by the
 // prefill tile's expansion (gemm_avx512vnni.cc) and the interleaved one-token kernel
-// (gemv_q4k_x8_avx512.cc). Include only from files built with AVX-512 F/BW.
+// (gemv_x8_avx512.cc). Include only from files built with AVX-512 F/BW.
 #pragma once
 #include <immintrin.h>
 

@@ -427,12 +427,23 @@ void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
 }
 
 
-// Q4_K rows interleaved at load: one token through their own kernel (gemv_q4k_x8_avx512.cc), several
+// Q4_K rows interleaved at load: one token through their own kernel (gemv_x8_avx512.cc), several
 // through the tile above.
 void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
              float* y, int64_t ldy) {
   if (n_tok == 1) return gemv_q4_k_x8_avx512vnni(k, w, n_rows, a, y);
   gemm_int<expand_k<false>, BlockQ8K, 0, false, true, DType::Q4_K>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+}
+
+// Q5_0 rows interleaved at load: the same; the tile takes k % 64 == 0, other widths go token by token.
+void q5_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+             float* y, int64_t ldy) {
+  if (n_tok > 1 && k % 64 == 0) {
+    return gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false, DType::Q5_0>(k, w, w_stride, n_rows, a,
+                                                                                           a_stride, n_tok, y, ldy);
+  }
+  for (int64_t t = 0; t < n_tok; ++t)
+    gemv_q5_0_x8_avx512vnni(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
 }
 
 }  // namespace
@@ -449,6 +460,7 @@ const GemmTable& gemm_avx512vnni() {
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
       .q4_k_x8 = q4_k_x8,
+      .q5_0_x8 = q5_0_x8,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,
       .q5_1 = gemm_int<expand_nibbles<BlockQ5_1>, BlockQ8_0, 0, false, true>,

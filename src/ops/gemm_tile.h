@@ -33,7 +33,7 @@ struct GemmTable {
   GemmTileFn f32 = nullptr, f16 = nullptr, bf16 = nullptr, f8_e4m3 = nullptr;
   // Rows interleaved in groups of 8 (ops/repack.h; n_rows a multiple of 8, w at a group's start,
   // w_stride a plain row's bytes), the type's activations, any number of tokens (decode too).
-  GemmTileFn q4_0_x8 = nullptr, q8_0_x8 = nullptr, q4_k_x8 = nullptr;
+  GemmTileFn q4_0_x8 = nullptr, q8_0_x8 = nullptr, q4_k_x8 = nullptr, q5_0_x8 = nullptr;
   GemmTileFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;  // Q8_0 activations, k % 64 == 0
 };
 
@@ -62,9 +62,11 @@ const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-
 const GemmTable& gemm_avx2vnni();     // the same kernels with AVX-VNNI's vpdpbusd (gemm_avx2vnni.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
-// One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_q4k_x8_avx512.cc): the
+// One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc): the
 // one-token case of gemm_avx512vnni()'s q4_k_x8.
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
+// The same for Q5_0 rows (Q8_0 activations).
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These
 // three take bf16 activation rows (a_stride bytes apart), rounded by round_bf16_avx512bf16.

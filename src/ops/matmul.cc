@@ -196,7 +196,7 @@ void check(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, in
     fail("matmul: tensor ", w.name, " ", w.shape_string(), " holds ", w.nbytes, " bytes, needs ", w.rows() * rb);
   if (n_tok > 0 && (x == nullptr || y == nullptr)) fail("matmul: null activations for tensor ", w.name);
   if (w.layout == RowLayout::Interleaved8 && !can_interleave(w.type))
-    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 / Q4_K are)");
+    fail("matmul: tensor ", w.name, " is interleaved but has type ", dtype_name(w.type), " (only Q4_0 / Q8_0 / Q4_K / Q5_0 are)");
   if (w.layout == RowLayout::CodedBf16 && w.type != DType::BF16)
     fail("matmul: tensor ", w.name, " is coded bf16 but has type ", dtype_name(w.type));
 }
@@ -237,6 +237,7 @@ GemmTileFn interleaved_kernel(const Backend& be, DType type) {
   return type == DType::Q4_0   ? be.gemm->q4_0_x8
          : type == DType::Q8_0 ? be.gemm->q8_0_x8
          : type == DType::Q4_K ? be.gemm->q4_k_x8
+         : type == DType::Q5_0 ? be.gemm->q5_0_x8
                                : nullptr;
 }
 

@@ -575,15 +575,17 @@ TEST(Matmul, HeadsAreMatmulRowsPerHead) {
   force_matmul_backend("auto");
 }
 
-// Q4_0 / Q8_0 / Q4_K rows repacked at load (ops/repack.h): unpacking gives every row's bytes back
+// Q4_0 / Q8_0 / Q4_K / Q5_0 rows repacked at load (ops/repack.h): unpacking gives every row's bytes back
 // (rows past the last whole group untouched), and matmul / matmul_rows on the repacked tensor give on
 // every backend what they give on the file's layout: the exact product to float rounding, and the
 // scalar backend's results on the plain rows to 2e-6 of Σ|w·x| (the same integer sums, summed in
 // another order).
 TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   ThreadPool pool(2);
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
-  for (int64_t k : type == DType::Q4_K ? std::vector<int64_t>{256, 1536, 2048, 8960} : std::vector<int64_t>{288, 1536}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0})
+  for (int64_t k : type == DType::Q4_K   ? std::vector<int64_t>{256, 1536, 2048, 8960}
+                   : type == DType::Q5_0 ? std::vector<int64_t>{288, 1408, 1536}
+                                         : std::vector<int64_t>{288, 1536}) {
     const int64_t n = 43;  // 5 groups of 8 and 3 rows past them
     Weights plain = make_weights(type, k, n, static_cast<uint32_t>(k));
     if (type == DType::Q8_0) plain.bytes[2] = 0x80;  // a code of -128 (files may hold one)
@@ -631,7 +633,7 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
 }
 
 // The AVX2 and NEON backends ask for the interleaved layout for Q4_0 / Q8_0, the AVX-512 VNNI one for
-// Q4_K, none for the other types, and never with R1_REPACK=0 (the switch is read once per process: the
+// Q4_K and Q5_0, none for the other types, and never with R1_REPACK=0 (the switch is read once per process: the
 // test checks whichever the environment set).
 TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
@@ -643,6 +645,8 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
     EXPECT_EQ(matmul_preferred_layout(DType::Q4_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
     EXPECT_EQ(matmul_preferred_layout(DType::Q8_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
     EXPECT_EQ(matmul_preferred_layout(DType::Q4_K, 1536, 256) == RowLayout::Interleaved8, name == "avx512vnni" && !off)
+        << b;
+    EXPECT_EQ(matmul_preferred_layout(DType::Q5_0, 1408, 256) == RowLayout::Interleaved8, name == "avx512vnni" && !off)
         << b;
     EXPECT_NE(matmul_preferred_layout(DType::Q5_K, 1536, 256), RowLayout::Interleaved8) << b;
     EXPECT_NE(matmul_preferred_layout(DType::Q4_0, 1536, 7), RowLayout::Interleaved8) << b;  // not one whole group
@@ -710,7 +714,8 @@ TEST(Matmul, SharedInputTakesInterleavedRows) {
   const std::vector<std::vector<std::pair<DType, int64_t>>> groups = {
       {{DType::Q4_K, 48}, {DType::Q4_K, 16}},
       {{DType::Q4_K, 48}, {DType::Q4_K, 43}},  // 43: three rows past the last group, as stored
-      {{DType::Q4_0, 24}, {DType::Q8_0, 40}}};
+      {{DType::Q4_0, 24}, {DType::Q8_0, 40}},
+      {{DType::Q5_0, 16}, {DType::Q5_0, 24}}};
   const auto x = random_acts(k, 7);
   for (const auto& group : groups) {
     std::vector<Weights> ws;
@@ -760,7 +765,7 @@ TEST(Matmul, BadInputsThrow) {
   TensorView null_data = w.view;
   null_data.data = nullptr;
   EXPECT_THROW(matmul(null_data, x.data(), 1, y.data(), pool), Error);
-  Weights k_quant = make_weights(DType::Q5_K, 256, 4, 1);  // only Q4_0 / Q8_0 / Q4_K have an interleaved layout
+  Weights k_quant = make_weights(DType::Q5_K, 256, 4, 1);  // Q5_K has no interleaved layout
   k_quant.view.layout = RowLayout::Interleaved8;
   std::vector<float> xk(256);
   EXPECT_THROW(matmul(k_quant.view, xk.data(), 1, y.data(), pool), Error);

@@ -17,6 +17,8 @@ int64_t chunk_bytes(DType type, int64_t s) {
       return s < 2 ? 2 : 4;
     case DType::Q4_K:
       return s < 16 ? 4 : 8;
+    case DType::Q5_0:
+      return s < 2 ? 2 : s < 6 ? 1 : 8;
     default:
       fail("repack: type ", dtype_name(type), " has no interleaved layout");
   }
@@ -38,7 +40,9 @@ void from_column(DType type, int64_t block, int r, const uint8_t* column, uint8_
 
 }  // namespace
 
-bool can_interleave(DType type) { return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K; }
+bool can_interleave(DType type) {
+  return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K || type == DType::Q5_0;
+}
 
 void repack_x8(DType type, uint8_t* data, int64_t n_rows, int64_t k) {
   const DTypeTraits& tr = dtype_traits(type);

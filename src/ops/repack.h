@@ -4,9 +4,9 @@
 // per-block work (scales, activation loads) is done once per 8 rows.
 //   - Q4_0 / Q8_0 on AVX2 (ops/gemm_avx2_impl.h) and ARM (ops/gemm_neon_impl.h, 4 rows per
 //     register), any number of tokens;
-//   - Q4_K on AVX-512 VNNI, one-token decode (gemv_q4_k_x8 in gemv_avx512vnni.cc): the one-row
-//     kernel spent ~50 instructions per 144-byte block, most of them on the block's scales, and could
-//     not keep up with memory in quiet moments. Prefill unpacks the rows for its tiles.
+//   - Q4_K and Q5_0 on AVX-512 VNNI, one-token decode (gemv_x8_avx512.cc): the one-row kernels
+//     spent most of their instructions on the blocks' scales (and Q5_0's fifth bits) and could not
+//     keep up with memory in quiet moments. Prefill unpacks the rows for its tiles.
 //
 // Group g (rows 8g .. 8g+7) keeps the bytes those rows held. Block column i of the group holds the
 // 8 rows' block i, cut into chunks: a chunk of L bytes at byte s of a block goes to byte 8s + r·L of
@@ -15,7 +15,9 @@
 //     element j in its low nibble and j+16 in its high one; Q8_0: element j);
 //   - Q4_K: d and dmin (4 bytes), the three dwords of the 6-bit scales and mins, then runs of 8
 //     bytes of qs (byte j of the 32 at 32c: sub-block 2c's element j in its low nibble, 2c+1's in
-//     its high one).
+//     its high one);
+//   - Q5_0: d (2 bytes), each of the 4 bytes of qh alone (so the 8 rows' byte p is one qword: a
+//     64-bit mask of the fifth bits), then runs of 8 bytes of qs.
 // Rows past the last whole group stay as they were.
 #pragma once
 #include <cstdint>
@@ -26,7 +28,7 @@ namespace r1 {
 
 constexpr int kInterleave = 8;  // rows per group
 
-// Whether `type` has the interleaved layout (Q4_0, Q8_0, Q4_K).
+// Whether `type` has the interleaved layout (Q4_0, Q8_0, Q4_K, Q5_0).
 bool can_interleave(DType type);
 
 // Rewrites n_rows rows of k elements (data: row after row) into the interleaved layout, in place.

@@ -1,0 +1,180 @@
+// One-token kernels on AVX-512 VNNI for rows interleaved at load (ops/repack.h), 8 rows at a time.
+//
+// Q4_K. The one-row kernel (gemv_qk in gemv_avx512vnni.cc) spends ~50 instructions per 144-byte
+// block, two thirds of them on the block's 6-bit scales, its fp16 d / dmin and the permutes that
+// put each sub-block's scale beside its products; at ~24 GB/s a thread it could not keep up with
+// memory in quiet moments. With 8 rows side by side, that work is done once for 8 rows:
+//   - lane 2r + h of a vector holds row r's qs bytes 4h..4h+3 of an 8-byte run (the layout's
+//     chunks); the low nibbles meet 8 activation bytes of sub-block 2c, broadcast as one qword, in
+//     one vpdpbusd, the high nibbles (kept in place, so 16× their value) those of sub-block 2c + 1;
+//   - each sub-block's sums go to their own accumulator, and are scaled once per block: a vpshufb
+//     puts sub-block j's 6-bit scale in every lane of its row, then vpmulld; the 16× of the high
+//     nibbles comes out with one shift at the end (those sums are exact multiples of 16);
+//   - the mins term Σ_j min_j · Σa_j goes through vpdpwssd on word pairs of mins, lane h taking the
+//     half of each sub-block's activation sum that its elements make up, so the two lanes of a row
+//     add up to the whole;
+//   - a row's result is the sum of its two lanes, taken once per 8 rows.
+// Q5_0. The layout keeps each row's fifth bits as bytes side by side, so that the 8 rows' bits of
+// 8 elements are one qword: a mask register, loaded as is, for one masked add of 16 to the codes.
+// The codes' offset (q − 16) is taken out by starting each block's sum at −16·Σa. The one-row kernel
+// (gemv_small) read ~32 GB/s a thread in L2; V2-Lite's expert down projections are Q5_0.
+// The integer sums are those of the one-row kernels; only the float summation order differs.
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "ops/avx512_kquant.h"
+#include "ops/blocks.h"
+#include "ops/gemm_tile.h"
+#include "ops/repack.h"
+
+namespace r1 {
+namespace {
+
+constexpr size_t kCodes = 128;  // where the runs of qs start in a Q4_K block column (8 rows' block i)
+
+// Per activation block: its scale and the mins' word pairs, dword h of pair m being
+// (bsum half h of sub-block j0, of sub-block j1) with (j0, j1) = (0, 2), (1, 3), (4, 6), (5, 7).
+struct alignas(32) MinPairs {
+  int16_t w[4][4];
+};
+
+void prepare_min_pairs(const BlockQ8K* a, int64_t nb, MinPairs* p) {
+  static constexpr int kJ[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+  for (int64_t i = 0; i < nb; ++i)
+    for (int m = 0; m < 4; ++m)
+      for (int h = 0; h < 2; ++h) {
+        p[i].w[m][2 * h] = a[i].bsums[2 * kJ[m][0] + h];
+        p[i].w[m][2 * h + 1] = a[i].bsums[2 * kJ[m][1] + h];
+      }
+}
+
+inline __m512i bcast64(const void* p) {
+  int64_t v;
+  std::memcpy(&v, p, 8);
+  return _mm512_set1_epi64(v);
+}
+
+// 8 dwords (one per row) → 16 lanes, row r in lanes 2r and 2r + 1.
+inline __m512i rows_to_lanes(const uint8_t* p) {
+  const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  return _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+}
+
+// The walk both kernels share: groups of 8 rows in order, each group's block columns in order (one
+// forward stream, prefetched ahead), acc = step(column, block index, acc) with row r's sum in lanes
+// 2r and 2r + 1, added once per group.
+template <size_t kBlockBytes, typename Step>
+void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step step) {
+  constexpr size_t kColumnBytes = kInterleave * kBlockBytes;
+  const __m512i pairs_of_lanes = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int64_t r = 0; r < n_rows; r += kInterleave) {
+    const uint8_t* group = w + static_cast<size_t>(r) * static_cast<size_t>(nb) * kBlockBytes;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+      const uint8_t* col = group + static_cast<size_t>(i) * kColumnBytes;
+      for (size_t off = 0; off < kColumnBytes; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(col + kGemvPrefetchBytes + off), _MM_HINT_T0);
+      acc = step(col, i, acc);
+    }
+    const __m512 both = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
+    _mm256_storeu_ps(y + r, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs_of_lanes, both)));
+  }
+}
+
+void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8K* a, float* y) {
+  const int64_t nb = k / kQKK;
+  thread_local std::vector<MinPairs> pairs;
+  if (pairs.size() < static_cast<size_t>(nb)) pairs.resize(static_cast<size_t>(nb));
+  prepare_min_pairs(a, nb, pairs.data());
+  const __m512i low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8(static_cast<char>(0xF0));
+  const __m512i words = _mm512_set1_epi32(0x00FF00FF);
+  // vpshufb controls: byte j of each dword, zero-extended (indices count within 128-bit lanes).
+  __m512i pick[4];
+  for (int j = 0; j < 4; ++j) {
+    const auto at = [j](int d) { return static_cast<int32_t>(0x80808000u | static_cast<uint32_t>(4 * d + j)); };
+    pick[j] = _mm512_set4_epi32(at(3), at(2), at(1), at(0));
+  }
+  over_groups<sizeof(BlockQ4K)>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
+    const int8_t* qa = a[i].qs;
+    __m512i s[8];
+    for (int j = 0; j < 8; ++j) s[j] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c)
+      for (int p = 0; p < 4; ++p) {
+        const __m512i t = _mm512_loadu_si512(col + kCodes + 64 * (4 * c + p));
+        s[2 * c] = _mm512_dpbusd_epi32(s[2 * c], _mm512_and_si512(t, low4), bcast64(qa + 64 * c + 8 * p));
+        s[2 * c + 1] = _mm512_dpbusd_epi32(s[2 * c + 1], _mm512_and_si512(t, high4), bcast64(qa + 64 * c + 32 + 8 * p));
+      }
+    const auto [sc, mn] = q4k_scales_mins_x16(rows_to_lanes(col + 32), rows_to_lanes(col + 64), rows_to_lanes(col + 96));
+    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+    for (int j = 0; j < 8; j += 2) {
+      even = _mm512_add_epi32(even, _mm512_mullo_epi32(s[j], _mm512_shuffle_epi8(sc[j / 4], pick[j % 4])));
+      odd = _mm512_add_epi32(odd, _mm512_mullo_epi32(s[j + 1], _mm512_shuffle_epi8(sc[j / 4], pick[j % 4 + 1])));
+    }
+    const __m512i sums = _mm512_add_epi32(even, _mm512_srai_epi32(odd, 4));
+    __m512i mins = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      mins = _mm512_dpwssd_epi32(mins, _mm512_and_si512(mn[h], words), bcast64(pairs[static_cast<size_t>(i)].w[2 * h]));
+      mins = _mm512_dpwssd_epi32(mins, _mm512_and_si512(_mm512_srli_epi32(mn[h], 8), words),
+                                 bcast64(pairs[static_cast<size_t>(i)].w[2 * h + 1]));
+    }
+    const __m512i dd = rows_to_lanes(col);  // d | dmin << 16
+    const __m512 da = _mm512_set1_ps(a[i].d);
+    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)), da);
+    const __m512 dmin = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))), da);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc);
+    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), dmin, acc);
+  });
+}
+
+// Q5_0: a block column is 8 rows' d (16 bytes), their qh bytes p = 0..3 as 4 qwords (byte p of row
+// r at 8p + r: element 8p + i's fifth bit is bit 8r + i of qword p), then the codes as two vectors
+// of 8-byte runs (qs 0..7, qs 8..15 of each row).
+static_assert(sizeof(BlockQ5_0) == 22);
+
+void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+  const int64_t nb = k / kQK;
+  thread_local std::vector<int64_t> start;  // per block: lane 0 of a row −16·Σa, lane 1 zero
+  thread_local std::vector<float> da;
+  start.resize(static_cast<size_t>(nb));
+  da.resize(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
+    start[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<uint32_t>(-16 * sum));
+    da[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
+  }
+  const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
+  const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  over_groups<sizeof(BlockQ5_0)>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
+    const int8_t* qa = a[i].qs;
+    __m512i s = _mm512_set1_epi64(start[static_cast<size_t>(i)]);
+    for (int v = 0; v < 2; ++v) {  // qs 8v..8v+7: elements 8v + (0..7) low, 16 + 8v + (0..7) high
+      const __m512i t = _mm512_loadu_si512(col + 48 + 64 * v);
+      __mmask64 fifth_lo, fifth_hi;
+      std::memcpy(&fifth_lo, col + 16 + 8 * v, 8);
+      std::memcpy(&fifth_hi, col + 32 + 8 * v, 8);
+      const __m512i lo = _mm512_mask_add_epi8(_mm512_and_si512(t, low4), fifth_lo, _mm512_and_si512(t, low4), sixteen);
+      const __m512i hi4 = _mm512_and_si512(_mm512_srli_epi16(t, 4), low4);
+      const __m512i hi = _mm512_mask_add_epi8(hi4, fifth_hi, hi4, sixteen);
+      s = _mm512_dpbusd_epi32(s, lo, bcast64(qa + 8 * v));
+      s = _mm512_dpbusd_epi32(s, hi, bcast64(qa + 16 + 8 * v));
+    }
+    const __m512 dw = _mm512_permutexvar_ps(
+        dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)))));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(da[static_cast<size_t>(i)])), acc);
+  });
+}
+
+}  // namespace
+
+void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
+  gemv_q4_k_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8K*>(a), y);
+}
+
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
+  gemv_q5_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+}
+
+}  // namespace r1
