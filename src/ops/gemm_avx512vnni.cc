@@ -378,7 +378,7 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
     const uint8_t* group = w8 + r * w_stride;
     if constexpr (kX8 != DType::F32) {
       unpacked.resize(kLanes * w_stride);
-      for (int i = 0; i < R; ++i) unpack_x8_row(kX8, group, R, k, i, unpacked.data() + i * w_stride);
+      for (int i = 0; i < R; i += kInterleave) unpack_x8_group(kX8, group + i * w_stride, k, unpacked.data() + i * w_stride);
       group = unpacked.data();
     }
     kExpand(RowGroup(group, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());

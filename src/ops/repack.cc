@@ -38,6 +38,40 @@ void from_column(DType type, int64_t block, int r, const uint8_t* column, uint8_
   }
 }
 
+// unpack_x8_group's inner copies for the types whose prefill reads unpacked groups, with the chunk
+// lengths fixed at compile time: a copy a chunk, no call (prefill unpacks every 16-row group it
+// expands, and the generic loop took as long as the tile's work on ~50 tokens).
+template <size_t kLen>
+inline void copy_chunk(uint8_t* dst, const uint8_t* src) {
+  std::memcpy(dst, src, kLen);
+}
+
+void unpack_group_q4_k(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
+  constexpr size_t kBlock = 144;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* col = group + static_cast<size_t>(i) * kInterleave * kBlock;
+    for (int r = 0; r < kInterleave; ++r) {
+      uint8_t* dst = out + r * row_bytes + static_cast<size_t>(i) * kBlock;
+      for (int s = 0; s < 16; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
+      for (int s = 16; s < 144; s += 8) copy_chunk<8>(dst + s, col + kInterleave * s + 8 * r);
+    }
+  }
+}
+
+void unpack_group_q5_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
+  constexpr size_t kBlock = 22;
+  for (int64_t i = 0; i < nb; ++i) {
+    const uint8_t* col = group + static_cast<size_t>(i) * kInterleave * kBlock;
+    for (int r = 0; r < kInterleave; ++r) {
+      uint8_t* dst = out + r * row_bytes + static_cast<size_t>(i) * kBlock;
+      copy_chunk<2>(dst, col + 2 * r);
+      for (int s = 2; s < 6; ++s) dst[s] = col[kInterleave * s + r];
+      copy_chunk<8>(dst + 6, col + kInterleave * 6 + 8 * r);
+      copy_chunk<8>(dst + 14, col + kInterleave * 14 + 8 * r);
+    }
+  }
+}
+
 }  // namespace
 
 bool can_interleave(DType type) {
@@ -57,6 +91,15 @@ void repack_x8(DType type, uint8_t* data, int64_t n_rows, int64_t k) {
       for (int64_t i = 0; i < nb; ++i)
         to_column(type, block, r, group.data() + r * row_bytes + i * block, dst + i * kInterleave * block);
   }
+}
+
+void unpack_x8_group(DType type, const uint8_t* group, int64_t k, uint8_t* out) {
+  const DTypeTraits& tr = dtype_traits(type);
+  const int64_t nb = k / tr.block_size;
+  const size_t row_bytes = static_cast<size_t>(nb * tr.block_bytes);
+  if (type == DType::Q4_K) return unpack_group_q4_k(group, nb, row_bytes, out);
+  if (type == DType::Q5_0) return unpack_group_q5_0(group, nb, row_bytes, out);
+  for (int r = 0; r < kInterleave; ++r) unpack_x8_row(type, group, kInterleave, k, r, out + r * row_bytes);
 }
 
 void unpack_x8_row(DType type, const uint8_t* data, int64_t n_rows, int64_t k, int64_t r, void* out) {

@@ -37,4 +37,7 @@ void repack_x8(DType type, uint8_t* data, int64_t n_rows, int64_t k);
 // Row r of an interleaved matrix of n_rows rows, back in the file's layout (row_bytes(type, k) bytes).
 void unpack_x8_row(DType type, const uint8_t* data, int64_t n_rows, int64_t k, int64_t r, void* out);
 
+// The 8 rows of the group at `group`, back in the file's layout: out holds 8 rows of row_bytes(type, k).
+void unpack_x8_group(DType type, const uint8_t* group, int64_t k, uint8_t* out);
+
 }  // namespace r1
