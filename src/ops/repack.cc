@@ -46,30 +46,29 @@ inline void copy_chunk(uint8_t* dst, const uint8_t* src) {
   std::memcpy(dst, src, kLen);
 }
 
-void unpack_group_q4_k(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
-  constexpr size_t kBlock = 144;
+// Every block column of a group, row by row: copy_row(row's block, column, r).
+template <size_t kBlock, typename CopyRow>
+void unpack_group(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out, CopyRow copy_row) {
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* col = group + static_cast<size_t>(i) * kInterleave * kBlock;
-    for (int r = 0; r < kInterleave; ++r) {
-      uint8_t* dst = out + r * row_bytes + static_cast<size_t>(i) * kBlock;
-      for (int s = 0; s < 16; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
-      for (int s = 16; s < 144; s += 8) copy_chunk<8>(dst + s, col + kInterleave * s + 8 * r);
-    }
+    for (int r = 0; r < kInterleave; ++r) copy_row(out + r * row_bytes + static_cast<size_t>(i) * kBlock, col, r);
   }
 }
 
+void unpack_group_q4_k(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
+  unpack_group<144>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
+    for (int s = 0; s < 16; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
+    for (int s = 16; s < 144; s += 8) copy_chunk<8>(dst + s, col + kInterleave * s + 8 * r);
+  });
+}
+
 void unpack_group_q5_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
-  constexpr size_t kBlock = 22;
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* col = group + static_cast<size_t>(i) * kInterleave * kBlock;
-    for (int r = 0; r < kInterleave; ++r) {
-      uint8_t* dst = out + r * row_bytes + static_cast<size_t>(i) * kBlock;
-      copy_chunk<2>(dst, col + 2 * r);
-      for (int s = 2; s < 6; ++s) dst[s] = col[kInterleave * s + r];
-      copy_chunk<8>(dst + 6, col + kInterleave * 6 + 8 * r);
-      copy_chunk<8>(dst + 14, col + kInterleave * 14 + 8 * r);
-    }
-  }
+  unpack_group<22>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
+    copy_chunk<2>(dst, col + 2 * r);
+    for (int s = 2; s < 6; ++s) dst[s] = col[kInterleave * s + r];
+    copy_chunk<8>(dst + 6, col + kInterleave * 6 + 8 * r);
+    copy_chunk<8>(dst + 14, col + kInterleave * 14 + 8 * r);
+  });
 }
 
 }  // namespace
