@@ -426,7 +426,6 @@ void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
   }
 }
 
-
 // Q4_K rows interleaved at load: one token through their own kernel (gemv_x8_avx512.cc), several
 // through the tile above.
 void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
