@@ -18,12 +18,16 @@ build_one() {  # name git-dir extra-cmake-flags...
   if [[ ! -f $src/CMakeLists.txt ]]; then
     mkdir -p "$src"
     # Partial mirrors may lack some large blobs (vocab files, web assets) that the build does
-    # not need: export every file whose blob is present.
-    git --git-dir="$git" ls-tree -r HEAD --format='%(objectname) %(path)' |
-      git --git-dir="$git" cat-file --batch-check='%(objectname) %(objecttype) %(rest)' |
-      sed -n 's/^[0-9a-f]* blob //p' > "$src.files"
-    mapfile -t files < "$src.files"
-    git --literal-pathspecs --git-dir="$git" archive HEAD -- "${files[@]}" | tar -x -C "$src"
+    # not need: export, one by one, every file whose blob is present (git archive gives up on a
+    # missing blob even outside the paths it is given).
+    git --git-dir="$git" ls-tree -r HEAD --format='%(objectmode) %(objectname) %(path)' |
+      while read -r mode oid path; do
+        [[ $mode == 100* ]] || continue
+        git --git-dir="$git" cat-file -e "$oid" 2>/dev/null || continue
+        mkdir -p "$src/$(dirname "$path")"
+        git --git-dir="$git" cat-file blob "$oid" > "$src/$path"
+        [[ $mode == 100755 ]] && chmod +x "$src/$path"
+      done
     git --git-dir="$git" rev-parse HEAD > "$src/COMMIT"
   fi
   nice -n 19 cmake -S "$src" -B "$src/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

@@ -445,6 +445,17 @@ void q5_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
     gemv_q5_0_x8_avx512vnni(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
 }
 
+// Q8_0 rows interleaved at load: the same.
+void q8_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+             float* y, int64_t ldy) {
+  if (n_tok > 1 && k % 64 == 0) {
+    return gemm_int<expand_q8_0, BlockQ8_0, 128, false, false, DType::Q8_0>(k, w, w_stride, n_rows, a, a_stride, n_tok,
+                                                                          y, ldy);
+  }
+  for (int64_t t = 0; t < n_tok; ++t)
+    gemv_q8_0_x8_avx512vnni(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
+}
+
 }  // namespace
 
 const GemmTable& gemm_avx512vnni() {
@@ -458,6 +469,7 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
+      .q8_0_x8 = q8_0_x8,
       .q4_k_x8 = q4_k_x8,
       .q5_0_x8 = q5_0_x8,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,

@@ -41,11 +41,11 @@ struct GemmTable {
 // activation row in the vec_dot.h format. Rows are walked in order (one forward stream).
 using GemvFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y);
 
-// How far ahead of the bytes a step reads the AVX-512 one-token kernels prefetch the weight stream (rows are
+// How far ahead of the bytes a step reads the AVX-512 one-row one-token kernels prefetch the weight stream (rows are
 // contiguous, so near a row's end this lies in later rows; past the tensor's end it is a harmless
 // hint). The hardware prefetcher alone kept one thread at ~28 GB/s on BM_gemv_cold (Q4_0); 16 KiB
 // ahead gave ~34 (4 KiB: no gain, 32 KiB: as 16). The F16 / BF16 / F32 kernels use their own
-// (gemv_avx512vnni.cc).
+// (gemv_avx512vnni.cc); the kernels for interleaved rows none (gemv_x8_avx512.cc says why).
 constexpr size_t kGemvPrefetchBytes = 16384;
 
 // Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 / F32 float32; all need
@@ -65,7 +65,8 @@ const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc): the
 // one-token case of gemm_avx512vnni()'s q4_k_x8.
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
-// The same for Q5_0 rows (Q8_0 activations).
+// The same for Q5_0 and Q8_0 rows (Q8_0 activations).
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These

@@ -1,4 +1,5 @@
-// One-token kernels on AVX-512 VNNI for rows interleaved at load (ops/repack.h), 8 rows at a time.
+// One-token kernels on AVX-512 VNNI for rows interleaved at load (ops/repack.h), 8 rows at a time:
+// Q4_K, Q5_0 and Q8_0.
 //
 // Q4_K. The one-row kernel (gemv_qk in gemv_avx512vnni.cc) spends ~50 instructions per 144-byte
 // block, two thirds of them on the block's 6-bit scales, its fp16 d / dmin and the permutes that
@@ -62,10 +63,18 @@ inline __m512i rows_to_lanes(const uint8_t* p) {
   return _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
 }
 
-// The walk both kernels share: groups of 8 rows in order, each group's block columns in order (one
-// forward stream, prefetched ahead), acc = step(column, block index, acc) with row r's sum in lanes
-// 2r and 2r + 1, added once per group.
-template <size_t kBlockBytes, typename Step>
+// Where a kernel keeps row r's two partial sums: lanes 2r and 2r + 1 (Q4_K, Q5_0: the two dwords of
+// an 8-byte run), or lanes r and r + 8 (Q8_0: the two 32-byte halves of a vector).
+enum class RowLanes { kPairs, kHalves };
+
+// The walk the kernels share: groups of 8 rows in order, each group's block columns in order (one
+// forward stream), acc = step(column, block index, acc) with row r's sum in the two lanes kLanes
+// names, added once per group.
+// The stream is left to the hardware prefetchers. The one-row kernels' software prefetch (16 KiB
+// ahead, into L1) made these kernels slower from memory: Qwen-1.5B decode read its weights at
+// 0.85–0.90 of the bandwidth with it and 0.93–1.03 without (Q8_0 and Q4_K_M, alternated runs;
+// PERFORMANCE.md, session 34). Why was not measured: this VM shows no cache counters.
+template <size_t kBlockBytes, RowLanes kLanes = RowLanes::kPairs, typename Step>
 void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step step) {
   constexpr size_t kColumnBytes = kInterleave * kBlockBytes;
   const __m512i pairs_of_lanes = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -73,13 +82,15 @@ void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step st
     const uint8_t* group = w + static_cast<size_t>(r) * static_cast<size_t>(nb) * kBlockBytes;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-      const uint8_t* col = group + static_cast<size_t>(i) * kColumnBytes;
-      for (size_t off = 0; off < kColumnBytes; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(col + kGemvPrefetchBytes + off), _MM_HINT_T0);
-      acc = step(col, i, acc);
+      acc = step(group + static_cast<size_t>(i) * kColumnBytes, i, acc);
     }
-    const __m512 both = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
-    _mm256_storeu_ps(y + r, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs_of_lanes, both)));
+    if constexpr (kLanes == RowLanes::kPairs) {
+      const __m512 both = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
+      _mm256_storeu_ps(y + r, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs_of_lanes, both)));
+    } else {
+      const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+      _mm256_storeu_ps(y + r, _mm256_add_ps(_mm512_castps512_ps256(acc), high));
+    }
   }
 }
 
@@ -167,6 +178,43 @@ void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* 
   });
 }
 
+// Q8_0: a block column is 8 rows' d (16 bytes), then the codes in runs of 4 bytes, run j of the 8
+// rows at 16 + 32j (row r's at + 4r). So vector v holds runs 2v (lanes 0..7) and 2v + 1 (lanes 8..15)
+// of the 8 rows, and meets one vpermd of the activation block: its dword 2v in the low half, 2v + 1
+// in the high one. The codes are made unsigned (w ^ 0x80 = w + 128), so each block's sum starts at
+// −128·Σa (in the low half only: a row's two lanes are added at the end). The one-row kernel
+// (gemv_q8_0) spends a horizontal sum per row and a scale permute per 4 blocks; here the 8 rows' 8
+// scales are one vcvtph2ps per block.
+static_assert(sizeof(BlockQ8_0) == 34);
+
+void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+  const int64_t nb = k / kQK;
+  thread_local std::vector<int32_t> start;  // per block: −128·Σa
+  thread_local std::vector<float> da;
+  start.resize(static_cast<size_t>(nb));
+  da.resize(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
+    start[static_cast<size_t>(i)] = -128 * sum;
+    da[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
+  }
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512i runs[4];  // vpermd controls: dword 2v in lanes 0..7, 2v + 1 in lanes 8..15
+  for (int v = 0; v < 4; ++v)
+    runs[v] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
+  over_groups<sizeof(BlockQ8_0), RowLanes::kHalves>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
+    const __m512i qa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
+    __m512i s = _mm512_maskz_set1_epi32(0x00FF, start[static_cast<size_t>(i)]);
+    for (int v = 0; v < 4; ++v) {
+      const __m512i q = _mm512_xor_si512(_mm512_loadu_si512(col + 16 + 64 * v), flip);
+      s = _mm512_dpbusd_epi32(s, q, _mm512_permutexvar_epi32(runs[v], qa));
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col))));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(da[static_cast<size_t>(i)])), acc);
+  });
+}
+
 }  // namespace
 
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
@@ -175,6 +223,10 @@ void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const voi
 
 void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
   gemv_q5_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+}
+
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
+  gemv_q8_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
 }
 
 }  // namespace r1

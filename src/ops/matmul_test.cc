@@ -585,6 +585,7 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0})
   for (int64_t k : type == DType::Q4_K   ? std::vector<int64_t>{256, 1536, 2048, 8960}
                    : type == DType::Q5_0 ? std::vector<int64_t>{288, 1408, 1536}
+                   : type == DType::Q8_0 ? std::vector<int64_t>{288, 1024, 1536}
                                          : std::vector<int64_t>{288, 1536}) {
     const int64_t n = 43;  // 5 groups of 8 and 3 rows past them
     Weights plain = make_weights(type, k, n, static_cast<uint32_t>(k));
@@ -638,7 +639,7 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
 }
 
 // The AVX2 and NEON backends ask for the interleaved layout for Q4_0 / Q8_0, the AVX-512 VNNI one for
-// Q4_K and Q5_0, none for the other types, and never with R1_REPACK=0 (the switch is read once per process: the
+// Q8_0, Q4_K and Q5_0, none for the other types, and never with R1_REPACK=0 (the switch is read once per process: the
 // test checks whichever the environment set).
 TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
@@ -648,7 +649,9 @@ TEST(Matmul, InterleavingIsWantedWhereAKernelReadsIt) {
     const std::string name = b;
     const bool kernel = name == "avx2" || name == "avx2vnni" || name == "neon" || name == "neon_dotprod";
     EXPECT_EQ(matmul_preferred_layout(DType::Q4_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
-    EXPECT_EQ(matmul_preferred_layout(DType::Q8_0, 1536, 256) == RowLayout::Interleaved8, kernel && !off) << b;
+    EXPECT_EQ(matmul_preferred_layout(DType::Q8_0, 1536, 256) == RowLayout::Interleaved8,
+              (kernel || name == "avx512vnni") && !off)
+        << b;
     EXPECT_EQ(matmul_preferred_layout(DType::Q4_K, 1536, 256) == RowLayout::Interleaved8, name == "avx512vnni" && !off)
         << b;
     EXPECT_EQ(matmul_preferred_layout(DType::Q5_0, 1408, 256) == RowLayout::Interleaved8, name == "avx512vnni" && !off)

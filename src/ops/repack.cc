@@ -71,6 +71,13 @@ void unpack_group_q5_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8
   });
 }
 
+void unpack_group_q8_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
+  unpack_group<34>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
+    copy_chunk<2>(dst, col + 2 * r);
+    for (int s = 2; s < 34; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
+  });
+}
+
 }  // namespace
 
 bool can_interleave(DType type) {
@@ -98,6 +105,7 @@ void unpack_x8_group(DType type, const uint8_t* group, int64_t k, uint8_t* out) 
   const size_t row_bytes = static_cast<size_t>(nb * tr.block_bytes);
   if (type == DType::Q4_K) return unpack_group_q4_k(group, nb, row_bytes, out);
   if (type == DType::Q5_0) return unpack_group_q5_0(group, nb, row_bytes, out);
+  if (type == DType::Q8_0) return unpack_group_q8_0(group, nb, row_bytes, out);
   for (int r = 0; r < kInterleave; ++r) unpack_x8_row(type, group, kInterleave, k, r, out + r * row_bytes);
 }
 
