@@ -434,26 +434,14 @@ void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
   gemm_int<expand_k<false>, BlockQ8K, 0, false, true, DType::Q4_K>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-// Q5_0 rows interleaved at load: the same; the tile takes k % 64 == 0, other widths go token by token.
-void q5_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-             float* y, int64_t ldy) {
-  if (n_tok > 1 && k % 64 == 0) {
-    return gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false, DType::Q5_0>(k, w, w_stride, n_rows, a,
-                                                                                           a_stride, n_tok, y, ldy);
-  }
-  for (int64_t t = 0; t < n_tok; ++t)
-    gemv_q5_0_x8_avx512vnni(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
-}
-
-// Q8_0 rows interleaved at load: the same.
-void q8_0_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-             float* y, int64_t ldy) {
-  if (n_tok > 1 && k % 64 == 0) {
-    return gemm_int<expand_q8_0, BlockQ8_0, 128, false, false, DType::Q8_0>(k, w, w_stride, n_rows, a, a_stride, n_tok,
-                                                                          y, ldy);
-  }
-  for (int64_t t = 0; t < n_tok; ++t)
-    gemv_q8_0_x8_avx512vnni(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
+// Q5_0 and Q8_0 rows interleaved at load: several tokens through kTile (which takes k % 64 == 0),
+// one token, and other widths token by token, through kOne (gemv_x8_avx512.cc).
+using GemvX8Fn = void (*)(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
+template <GemmTileFn kTile, GemvX8Fn kOne>
+void q8_activation_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  if (n_tok > 1 && k % 64 == 0) return kTile(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+  for (int64_t t = 0; t < n_tok; ++t) kOne(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
 }
 
 }  // namespace
@@ -469,9 +457,11 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
-      .q8_0_x8 = q8_0_x8,
+      .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0, BlockQ8_0, 128, false, false, DType::Q8_0>,
+                                  gemv_q8_0_x8_avx512vnni>,
       .q4_k_x8 = q4_k_x8,
-      .q5_0_x8 = q5_0_x8,
+      .q5_0_x8 = q8_activation_x8<gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false, DType::Q5_0>,
+                                  gemv_q5_0_x8_avx512vnni>,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,
       .q5_1 = gemm_int<expand_nibbles<BlockQ5_1>, BlockQ8_0, 0, false, true>,

@@ -94,6 +94,33 @@ void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step st
   }
 }
 
+// Per Q8_0 activation block, what the kernels with Q8_0 activations need beside its codes: the
+// start of each block's integer sum, −offset·Σa, which takes the weight codes' offset out (Q5_0's
+// q − 16, Q8_0's w + 128), and the block's scale as float. Once per call, per thread.
+struct BlockTerms {
+  std::vector<int32_t> start;
+  std::vector<float> d;
+};
+const BlockTerms& block_terms(const BlockQ8_0* a, int64_t nb, int32_t offset) {
+  thread_local BlockTerms t;
+  t.start.resize(static_cast<size_t>(nb));
+  t.d.resize(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) {
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
+    t.start[static_cast<size_t>(i)] = -offset * sum;
+    t.d[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
+  }
+  return t;
+}
+
+// Block i's start in the first of each row's two lanes (kLanes), zero in the other: the two are
+// added at the end, so the offset is taken out once.
+template <RowLanes kLanes>
+inline __m512i block_start(const BlockTerms& t, int64_t i) {
+  return _mm512_maskz_set1_epi32(kLanes == RowLanes::kPairs ? 0x5555 : 0x00FF, t.start[static_cast<size_t>(i)]);
+}
+
 void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8K* a, float* y) {
   const int64_t nb = k / kQKK;
   thread_local std::vector<MinPairs> pairs;
@@ -146,21 +173,12 @@ static_assert(sizeof(BlockQ5_0) == 22);
 
 void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
   const int64_t nb = k / kQK;
-  thread_local std::vector<int64_t> start;  // per block: lane 0 of a row −16·Σa, lane 1 zero
-  thread_local std::vector<float> da;
-  start.resize(static_cast<size_t>(nb));
-  da.resize(static_cast<size_t>(nb));
-  for (int64_t i = 0; i < nb; ++i) {
-    int32_t sum = 0;
-    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
-    start[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<uint32_t>(-16 * sum));
-    da[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
-  }
+  const BlockTerms& terms = block_terms(a, nb, 16);
   const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
   const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
   over_groups<sizeof(BlockQ5_0)>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
     const int8_t* qa = a[i].qs;
-    __m512i s = _mm512_set1_epi64(start[static_cast<size_t>(i)]);
+    __m512i s = block_start<RowLanes::kPairs>(terms, i);
     for (int v = 0; v < 2; ++v) {  // qs 8v..8v+7: elements 8v + (0..7) low, 16 + 8v + (0..7) high
       const __m512i t = _mm512_loadu_si512(col + 48 + 64 * v);
       __mmask64 fifth_lo, fifth_hi;
@@ -174,7 +192,7 @@ void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* 
     }
     const __m512 dw = _mm512_permutexvar_ps(
         dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)))));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(da[static_cast<size_t>(i)])), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
   });
 }
 
@@ -189,29 +207,20 @@ static_assert(sizeof(BlockQ8_0) == 34);
 
 void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
   const int64_t nb = k / kQK;
-  thread_local std::vector<int32_t> start;  // per block: −128·Σa
-  thread_local std::vector<float> da;
-  start.resize(static_cast<size_t>(nb));
-  da.resize(static_cast<size_t>(nb));
-  for (int64_t i = 0; i < nb; ++i) {
-    int32_t sum = 0;
-    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
-    start[static_cast<size_t>(i)] = -128 * sum;
-    da[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
-  }
+  const BlockTerms& terms = block_terms(a, nb, 128);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   __m512i runs[4];  // vpermd controls: dword 2v in lanes 0..7, 2v + 1 in lanes 8..15
   for (int v = 0; v < 4; ++v)
     runs[v] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
   over_groups<sizeof(BlockQ8_0), RowLanes::kHalves>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
     const __m512i qa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
-    __m512i s = _mm512_maskz_set1_epi32(0x00FF, start[static_cast<size_t>(i)]);
+    __m512i s = block_start<RowLanes::kHalves>(terms, i);
     for (int v = 0; v < 4; ++v) {
       const __m512i q = _mm512_xor_si512(_mm512_loadu_si512(col + 16 + 64 * v), flip);
       s = _mm512_dpbusd_epi32(s, q, _mm512_permutexvar_epi32(runs[v], qa));
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col))));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(da[static_cast<size_t>(i)])), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
   });
 }
 
