@@ -85,12 +85,13 @@ void BM_pool_run(benchmark::State& state) {
 BENCHMARK(BM_pool_run)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Decode-sized matmul (one token) and a prefill chunk per kernel backend, to see the tile kernels
-// against the one-row dot products: Q4_0 or Q8_0 at the FFN shape; repacked:1 interleaves the rows as
-// a model load does on the avx2 backends (ops/repack.h).
+// against the one-row dot products: Q4_0, Q8_0, Q4_K or Q5_0 at the FFN shape; repacked:1
+// interleaves the rows as a model load does where the backend's kernels want it (ops/repack.h).
+const DType kBackendTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0};
 void BM_matmul_backend(benchmark::State& state) {
   const char* names[] = {"scalar", "avx2", "avx512", "avx512vnni", "avx2vnni"};
   const char* name = names[state.range(0)];
-  const DType type = state.range(1) == 0 ? DType::Q4_0 : DType::Q8_0;
+  const DType type = kBackendTypes[state.range(1)];
   if (!force_matmul_backend(name)) {
     state.SkipWithError("backend not available on this CPU");
     return;
@@ -122,7 +123,7 @@ void BM_matmul_backend(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(bytes.size() * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_matmul_backend)
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 64}, {0, 1}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1, 2, 3}, {1, 64}, {0, 1}})
     ->ArgNames({"backend", "type", "n_tok", "repacked"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -26,7 +26,7 @@ build_one() {  # name git-dir extra-cmake-flags...
         git --git-dir="$git" cat-file -e "$oid" 2>/dev/null || continue
         mkdir -p "$src/$(dirname "$path")"
         git --git-dir="$git" cat-file blob "$oid" > "$src/$path"
-        [[ $mode == 100755 ]] && chmod +x "$src/$path"
+        if [[ $mode == 100755 ]]; then chmod +x "$src/$path"; fi
       done
     git --git-dir="$git" rev-parse HEAD > "$src/COMMIT"
   fi

@@ -131,13 +131,15 @@ struct RowGroup {
   struct Halves {
     __m512 lo, hi;
   };
-  Halves halves(size_t at) const {
-    const __m512i d = dword(at);
-    return {_mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)),
-            _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d, 16)))};
-  }
+  Halves halves(size_t at) const;
   __m512 half(size_t at) const { return halves(at).lo; }
 };
+
+// The two fp16 of each lane's dword, as float: the low ones, then the high ones.
+RowGroup::Halves fp16_pairs(__m512i d) {
+  return {_mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(d, 16)))};
+}
+RowGroup::Halves RowGroup::halves(size_t at) const { return fp16_pairs(dword(at)); }
 
 __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
@@ -200,7 +202,6 @@ __m512i fifth_bits4(__m512i bits) {
 
 // Each expander writes a group's nb blocks of 32: codes[block][quad][row][4] (unsigned: code +
 // the gemm's offset), scales[block][half][row] (kHalves) or [block][row], mins[block][row].
-using GroupExpandFn = void (*)(const RowGroup&, int64_t nb, uint8_t* codes, float* scales, float* mins);
 
 void expand_q8_0(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, float*) {
   for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
@@ -213,6 +214,22 @@ void expand_q8_0(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, f
   }
 }
 
+// One block of a 32-element format with nibbles into codes[quad][row][4]: t[q] holds bytes 4q..4q+3
+// of qs in lane j for row j, qh the fifth bits (Q5_0 / Q5_1), lut IQ4_NL's table.
+template <typename Block>
+void store_nibble_codes(const __m512i t[4], __m512i qh, [[maybe_unused]] __m512i lut, uint8_t* codes) {
+  for (int q = 0; q < 4; ++q) {
+    __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);  // elements 4q.. and 16 + 4q..
+    if constexpr (requires(const Block& x) { x.qh; }) {
+      lo = _mm512_or_si512(lo, fifth_bits4(_mm512_srli_epi32(qh, 4 * q)));
+      hi = _mm512_or_si512(hi, fifth_bits4(_mm512_srli_epi32(qh, 16 + 4 * q)));
+    }
+    if constexpr (std::is_same_v<Block, BlockIQ4NL>) lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
+    _mm512_storeu_si512(codes + q * 64, lo);
+    _mm512_storeu_si512(codes + (q + 4) * 64, hi);
+  }
+}
+
 // The 32-element formats with nibbles (element j low in byte j, j + 16 high): Q4_0, Q4_1, Q5_0,
 // Q5_1, IQ4_NL. Codes unsigned as stored (IQ4_NL: its table entry + 128); Q4_1 / Q5_1's m the min.
 template <typename Block>
@@ -221,7 +238,7 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
   constexpr bool kQh = requires(const Block& x) { x.qh; };
   constexpr size_t kQs = offsetof(Block, qs);
   // IQ4_NL: a nibble indexes the table (+128, so that the codes are unsigned) in every 128-bit lane.
-  [[maybe_unused]] __m512i lut;
+  __m512i lut = _mm512_setzero_si512();
   if constexpr (std::is_same_v<Block, BlockIQ4NL>) {
     alignas(16) int8_t table[16];
     for (int i = 0; i < 16; ++i) table[i] = static_cast<int8_t>(kIQ4NLValues[i] ^ 0x80);
@@ -233,20 +250,35 @@ void expand_nibbles(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales
     transpose16(g, at + kQs, t);
     __m512i qh = _mm512_setzero_si512();
     if constexpr (kQh) qh = g.dword(at + offsetof(Block, qh));
-    for (int q = 0; q < 4; ++q) {
-      __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);  // elements 4q.. and 16 + 4q..
-      if constexpr (kQh) {
-        lo = _mm512_or_si512(lo, fifth_bits4(_mm512_srli_epi32(qh, 4 * q)));
-        hi = _mm512_or_si512(hi, fifth_bits4(_mm512_srli_epi32(qh, 16 + 4 * q)));
-      }
-      if constexpr (std::is_same_v<Block, BlockIQ4NL>)
-        lo = _mm512_shuffle_epi8(lut, lo), hi = _mm512_shuffle_epi8(lut, hi);
-      _mm512_storeu_si512(codes + q * 64, lo);
-      _mm512_storeu_si512(codes + (q + 4) * 64, hi);
-    }
+    store_nibble_codes<Block>(t, qh, lut, codes);
     const auto [d, m] = g.halves(at);  // Q4_1 / Q5_1: m after d
     _mm512_storeu_ps(scales + b * kLanes, d);
     if constexpr (kM) _mm512_storeu_ps(mins + b * kLanes, m);
+  }
+}
+
+// Q4_K / Q5_K: sub-blocks 2c and 2c + 1 of a super-block into codes; t[q] holds bytes 4q..4q+3 of qs
+// bytes 32c.. in lane j for row j, qh[q] (Q5_K) the same of qh.
+template <bool kQ5>
+void store_k_codes(int c, const __m512i t[8], [[maybe_unused]] const __m512i qh[8], uint8_t* codes) {
+  for (int q = 0; q < 8; ++q) {
+    __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);
+    if constexpr (kQ5) lo = add_fifth_bit(lo, qh[q], 2 * c), hi = add_fifth_bit(hi, qh[q], 2 * c + 1);
+    _mm512_storeu_si512(codes + (2 * c * 8 + q) * 64, lo);
+    _mm512_storeu_si512(codes + ((2 * c + 1) * 8 + q) * 64, hi);
+  }
+}
+
+// A super-block's 8 scales and mins per lane: d and dmin, and u0..u2 the 3 dwords of its scales[12].
+void store_k_scales(RowGroup::Halves d_dmin, __m512i u0, __m512i u1, __m512i u2, float* scales, float* mins) {
+  const auto [sc, mn] = q4k_scales_mins_x16(u0, u1, u2);
+  const __m512i byte = _mm512_set1_epi32(0xFF);
+  for (int j = 0; j < 8; ++j) {
+    const int shift = 8 * (j % 4);
+    const __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte));
+    const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte));
+    _mm512_storeu_ps(scales + j * kLanes, _mm512_mul_ps(d_dmin.lo, s));
+    _mm512_storeu_ps(mins + j * kLanes, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(d_dmin.hi, m)));
   }
 }
 
@@ -258,28 +290,14 @@ void expand_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, floa
   using Block = std::conditional_t<kQ5, BlockQ5K, BlockQ4K>;
   for (int64_t i = 0; i < nb / 8; ++i, codes += 8 * 8 * 64, scales += 8 * kLanes, mins += 8 * kLanes) {
     const size_t at = static_cast<size_t>(i) * sizeof(Block);
-    __m512i qh[8];
+    __m512i qh[8] = {};
     if constexpr (kQ5) transpose32(g, at + offsetof(Block, qh), qh);
     for (int c = 0; c < 4; ++c) {
       __m512i t[8];
       transpose32(g, at + offsetof(Block, qs) + 32 * c, t);
-      for (int q = 0; q < 8; ++q) {
-        __m512i lo = low_nibbles(t[q]), hi = high_nibbles(t[q]);
-        if constexpr (kQ5) lo = add_fifth_bit(lo, qh[q], 2 * c), hi = add_fifth_bit(hi, qh[q], 2 * c + 1);
-        _mm512_storeu_si512(codes + (2 * c * 8 + q) * 64, lo);
-        _mm512_storeu_si512(codes + ((2 * c + 1) * 8 + q) * 64, hi);
-      }
+      store_k_codes<kQ5>(c, t, qh, codes);
     }
-    const auto [d, dmin] = g.halves(at);
-    const auto [sc, mn] = q4k_scales_mins_x16(g.dword(at + 4), g.dword(at + 8), g.dword(at + 12));
-    const __m512i byte = _mm512_set1_epi32(0xFF);
-    for (int j = 0; j < 8; ++j) {
-      const int shift = 8 * (j % 4);
-      const __m512 s = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], shift), byte));
-      const __m512 m = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], shift), byte));
-      _mm512_storeu_ps(scales + j * kLanes, _mm512_mul_ps(d, s));
-      _mm512_storeu_ps(mins + j * kLanes, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, m)));
-    }
+    store_k_scales(g.halves(at), g.dword(at + 4), g.dword(at + 8), g.dword(at + 12), scales, mins);
   }
 }
 
@@ -315,6 +333,89 @@ void expand_q6_k(const RowGroup& g, int64_t nb, uint8_t* codes, float* scales, f
   }
 }
 
+// ---- integer formats: interleaved rows into the lanes layout --------------------------------------
+//
+// Rows interleaved at load (ops/repack.h) already lie 8 to a block column in runs of a few bytes, so
+// their lanes layout is two groups' runs side by side: loads and dword permutes, no transpose, and
+// no copy back to the file's layout first.
+
+// Two groups of 8 interleaved rows: lanes 0..7 from lo, 8..15 from hi (hi = lo when only 8 rows are
+// left: those lanes are never stored). `at` is a byte offset in a group.
+struct X8Pair {
+  const uint8_t* lo;
+  const uint8_t* hi;
+
+  // 32 bytes of each group: 8 dwords, one per row (a chunk of 4 bytes).
+  __m512i dwords(size_t at) const { return join(load32(lo + at), load32(hi + at)); }
+  // 16 bytes of each group: 8 fp16, one per row (a chunk of 2 bytes), as float.
+  __m512 fp16s(size_t at) const {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(load16(lo + at)), load16(hi + at), 1));
+  }
+  // 64 bytes of each group: 8 qwords, one per row (a chunk of 8 bytes); their low and high dwords.
+  void qwords(size_t at, __m512i& low, __m512i& high) const {
+    const __m512i a = _mm512_loadu_si512(lo + at), b = _mm512_loadu_si512(hi + at);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    low = _mm512_permutex2var_epi32(a, even, b);
+    high = _mm512_permutex2var_epi32(a, _mm512_add_epi32(even, _mm512_set1_epi32(1)), b);
+  }
+  // 4 runs of 8 bytes, one byte per row each (Q5_0's qh, a chunk of 1 byte): each row's 4 bytes as
+  // its dword.
+  __m512i byte_runs(size_t at) const {
+    auto rows8 = [](const uint8_t* p, __m128i& r0, __m128i& r4) {
+      const __m128i b01 = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)),
+                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
+      const __m128i b23 = _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 16)),
+                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 24)));
+      r0 = _mm_unpacklo_epi16(b01, b23);  // rows 0..3
+      r4 = _mm_unpackhi_epi16(b01, b23);  // rows 4..7
+    };
+    __m128i a0, a4, b0, b4;
+    rows8(lo + at, a0, a4);
+    rows8(hi + at, b0, b4);
+    __m512i v = _mm512_castsi128_si512(a0);
+    v = _mm512_inserti32x4(v, a4, 1);
+    v = _mm512_inserti32x4(v, b0, 2);
+    return _mm512_inserti32x4(v, b4, 3);
+  }
+};
+
+// Q8_0 block column (272 bytes): the 8 rows' d, then runs q = 0..7 of 4 codes, 32 bytes each.
+void expand_q8_0_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, float*) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));  // + 128
+  for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
+    const size_t at = static_cast<size_t>(b) * kInterleave * sizeof(BlockQ8_0);
+    for (int q = 0; q < 8; ++q) _mm512_storeu_si512(codes + q * 64, _mm512_xor_si512(g.dwords(at + 16 + 32 * q), flip));
+    _mm512_storeu_ps(scales + b * kLanes, g.fp16s(at));
+  }
+}
+
+// Q5_0 block column (176 bytes): d at 0, qh byte p of the 8 rows at 16 + 8p, qs bytes 0..7 of
+// each row at 48, 8..15 at 112.
+void expand_q5_0_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, float*) {
+  for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
+    const size_t at = static_cast<size_t>(b) * kInterleave * sizeof(BlockQ5_0);
+    __m512i t[4];
+    g.qwords(at + 48, t[0], t[1]);
+    g.qwords(at + 112, t[2], t[3]);
+    store_nibble_codes<BlockQ5_0>(t, g.byte_runs(at + 16), _mm512_setzero_si512(), codes);
+    _mm512_storeu_ps(scales + b * kLanes, g.fp16s(at));
+  }
+}
+
+// Q4_K block column (1152 bytes): d and dmin at 0, the scales' dwords at 32, 64, 96, then qs bytes
+// 8m..8m+7 of each row at 128 + 64m.
+void expand_q4_k_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, float* mins) {
+  for (int64_t i = 0; i < nb / 8; ++i, codes += 8 * 8 * 64, scales += 8 * kLanes, mins += 8 * kLanes) {
+    const size_t at = static_cast<size_t>(i) * kInterleave * sizeof(BlockQ4K);
+    for (int c = 0; c < 4; ++c) {
+      __m512i t[8];
+      for (int m = 0; m < 4; ++m) g.qwords(at + 128 + 64 * (4 * c + m), t[2 * m], t[2 * m + 1]);
+      store_k_codes<false>(c, t, nullptr, codes);
+    }
+    store_k_scales(fp16_pairs(g.dwords(at)), g.dwords(at + 32), g.dwords(at + 64), g.dwords(at + 96), scales, mins);
+  }
+}
+
 // Activation rows (Q8_0 or Q8_K blocks) → LaneActs buffers: codes copied contiguous, per-block
 // scales, the −offset·Σa starts and the d·Σa sums.
 template <typename ActBlock, int kOffset, bool kHalves>
@@ -347,9 +448,9 @@ void lane_activations(const uint8_t* a, size_t a_stride, int64_t n_tok, int64_t 
 
 // One integer-format gemm. The chunk's activations are prepared once; then, a group of 16 rows at
 // a time, the rows are expanded into lanes (kExpand) and multiplied with every token of the chunk.
-// kX8: the rows are interleaved at load (ops/repack.h, n_rows a multiple of 8); each group's rows
-// are unpacked to the file's layout first, a copy against the group's work for every token.
-template <GroupExpandFn kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins, DType kX8 = DType::F32>
+// kX8: the rows are interleaved at load (ops/repack.h, n_rows a multiple of 8) and kExpand takes
+// the two groups of 8 in X8Pair.
+template <auto kExpand, typename ActBlock, int kOffset, bool kHalves, bool kMins, bool kX8 = false>
 void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
               int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto tiles = lane_tiles<kHalves, kMins>(std::make_integer_sequence<int, kLaneToks>{});
@@ -372,16 +473,14 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
                                                act_d.data(), act_start.data(), act_sums.data());
   const LaneActs acts{act_codes.data(), act_d.data(), act_start.data(), act_sums.data(), k, nb};
   const LaneRows rows{lane_codes.data(), lane_scales.data(), kMins ? lane_mins.data() : nullptr};
-  thread_local std::vector<uint8_t> unpacked;
   for (int64_t r = 0; r < n_rows; r += kLanes) {
     const int R = static_cast<int>(std::min<int64_t>(kLanes, n_rows - r));
     const uint8_t* group = w8 + r * w_stride;
-    if constexpr (kX8 != DType::F32) {
-      unpacked.resize(kLanes * w_stride);
-      for (int i = 0; i < R; i += kInterleave) unpack_x8_group(kX8, group + i * w_stride, k, unpacked.data() + i * w_stride);
-      group = unpacked.data();
-    }
-    kExpand(RowGroup(group, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());
+    if constexpr (kX8)
+      kExpand(X8Pair{group, R > kInterleave ? group + kInterleave * w_stride : group}, nb, lane_codes.data(),
+              lane_scales.data(), lane_mins.data());
+    else
+      kExpand(RowGroup(group, w_stride, R), nb, lane_codes.data(), lane_scales.data(), lane_mins.data());
     // The next group's weight bytes are requested a slice per token tile, so that the requests do
     // not queue up behind each other.
     const uint8_t* next = w8 + (r + R) * w_stride;
@@ -431,7 +530,7 @@ void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
 void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
              float* y, int64_t ldy) {
   if (n_tok == 1) return gemv_q4_k_x8_avx512vnni(k, w, n_rows, a, y);
-  gemm_int<expand_k<false>, BlockQ8K, 0, false, true, DType::Q4_K>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+  gemm_int<expand_q4_k_x8, BlockQ8K, 0, false, true, true>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
 // Q5_0 and Q8_0 rows interleaved at load: several tokens through kTile (which takes k % 64 == 0),
@@ -457,10 +556,10 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
-      .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0, BlockQ8_0, 128, false, false, DType::Q8_0>,
+      .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0_x8, BlockQ8_0, 128, false, false, true>,
                                   gemv_q8_0_x8_avx512vnni>,
       .q4_k_x8 = q4_k_x8,
-      .q5_0_x8 = q8_activation_x8<gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false, DType::Q5_0>,
+      .q5_0_x8 = q8_activation_x8<gemm_int<expand_q5_0_x8, BlockQ8_0, 16, false, false, true>,
                                   gemv_q5_0_x8_avx512vnni>,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,

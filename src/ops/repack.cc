@@ -38,46 +38,6 @@ void from_column(DType type, int64_t block, int r, const uint8_t* column, uint8_
   }
 }
 
-// unpack_x8_group's inner copies for the types whose prefill reads unpacked groups, with the chunk
-// lengths fixed at compile time: a copy a chunk, no call (prefill unpacks every 16-row group it
-// expands, and the generic loop took as long as the tile's work on ~50 tokens).
-template <size_t kLen>
-inline void copy_chunk(uint8_t* dst, const uint8_t* src) {
-  std::memcpy(dst, src, kLen);
-}
-
-// Every block column of a group, row by row: copy_row(row's block, column, r).
-template <size_t kBlock, typename CopyRow>
-void unpack_group(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out, CopyRow copy_row) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* col = group + static_cast<size_t>(i) * kInterleave * kBlock;
-    for (int r = 0; r < kInterleave; ++r) copy_row(out + r * row_bytes + static_cast<size_t>(i) * kBlock, col, r);
-  }
-}
-
-void unpack_group_q4_k(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
-  unpack_group<144>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
-    for (int s = 0; s < 16; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
-    for (int s = 16; s < 144; s += 8) copy_chunk<8>(dst + s, col + kInterleave * s + 8 * r);
-  });
-}
-
-void unpack_group_q5_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
-  unpack_group<22>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
-    copy_chunk<2>(dst, col + 2 * r);
-    for (int s = 2; s < 6; ++s) dst[s] = col[kInterleave * s + r];
-    copy_chunk<8>(dst + 6, col + kInterleave * 6 + 8 * r);
-    copy_chunk<8>(dst + 14, col + kInterleave * 14 + 8 * r);
-  });
-}
-
-void unpack_group_q8_0(const uint8_t* group, int64_t nb, size_t row_bytes, uint8_t* out) {
-  unpack_group<34>(group, nb, row_bytes, out, [](uint8_t* dst, const uint8_t* col, int r) {
-    copy_chunk<2>(dst, col + 2 * r);
-    for (int s = 2; s < 34; s += 4) copy_chunk<4>(dst + s, col + kInterleave * s + 4 * r);
-  });
-}
-
 }  // namespace
 
 bool can_interleave(DType type) {
@@ -97,16 +57,6 @@ void repack_x8(DType type, uint8_t* data, int64_t n_rows, int64_t k) {
       for (int64_t i = 0; i < nb; ++i)
         to_column(type, block, r, group.data() + r * row_bytes + i * block, dst + i * kInterleave * block);
   }
-}
-
-void unpack_x8_group(DType type, const uint8_t* group, int64_t k, uint8_t* out) {
-  const DTypeTraits& tr = dtype_traits(type);
-  const int64_t nb = k / tr.block_size;
-  const size_t row_bytes = static_cast<size_t>(nb * tr.block_bytes);
-  if (type == DType::Q4_K) return unpack_group_q4_k(group, nb, row_bytes, out);
-  if (type == DType::Q5_0) return unpack_group_q5_0(group, nb, row_bytes, out);
-  if (type == DType::Q8_0) return unpack_group_q8_0(group, nb, row_bytes, out);
-  for (int r = 0; r < kInterleave; ++r) unpack_x8_row(type, group, kInterleave, k, r, out + r * row_bytes);
 }
 
 void unpack_x8_row(DType type, const uint8_t* data, int64_t n_rows, int64_t k, int64_t r, void* out) {

@@ -7,8 +7,8 @@
 //   - Q4_K, Q5_0 and Q8_0 on AVX-512 VNNI, one-token decode (gemv_x8_avx512.cc): the one-row
 //     Q4_K / Q5_0 kernels spent most of their instructions on the blocks' scales (and Q5_0's fifth
 //     bits) and could not keep up with memory in quiet moments; Q8_0's reads twice as fast in L2
-//     this way (93 against 46 GB/s a thread) and as fast or faster from memory. Prefill unpacks the
-//     rows for its tiles.
+//     this way (93 against 46 GB/s a thread) and as fast or faster from memory. Prefill's tile
+//     (gemm_avx512vnni.cc) reads the interleaved groups directly.
 //
 // Group g (rows 8g .. 8g+7) keeps the bytes those rows held. Block column i of the group holds the
 // 8 rows' block i, cut into chunks: a chunk of L bytes at byte s of a block goes to byte 8s + r·L of
@@ -38,8 +38,5 @@ void repack_x8(DType type, uint8_t* data, int64_t n_rows, int64_t k);
 
 // Row r of an interleaved matrix of n_rows rows, back in the file's layout (row_bytes(type, k) bytes).
 void unpack_x8_row(DType type, const uint8_t* data, int64_t n_rows, int64_t k, int64_t r, void* out);
-
-// The 8 rows of the group at `group`, back in the file's layout: out holds 8 rows of row_bytes(type, k).
-void unpack_x8_group(DType type, const uint8_t* group, int64_t k, uint8_t* out);
 
 }  // namespace r1
