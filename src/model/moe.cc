@@ -89,12 +89,40 @@ void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float*
   linear(w.down, gate, n, out, pool);
 }
 
-// One token (decode): every thread takes the same share of the rows of every chosen expert (and
-// the shared one), first of all gate and up matrices (plus the SwiGLU of its rows), then of all
-// down matrices, which also sum their rows of the output. Two parallel steps per layer whatever
-// the number of experts, and the threads read equal bytes; running whole experts per thread
-// instead left one thread with 4 of the 7 experts of V2-Lite. Each output row's sum is taken in
-// ascending expert order whatever the thread count, as moe_forward's batched path does.
+// Thread tid's share of matrices read one after another: the bytes of their concatenation cut into
+// nt equal parts, each cut moved down to a multiple of 8 rows of the matrix it falls in (weights
+// repacked at load come in groups of 8, ops/repack.h). visit(m, r0, r1) for each matrix m the share
+// holds rows of, in order. A thread thus streams a few whole matrices, not a slice of every one.
+template <typename Visit>
+void byte_share(const std::vector<const Linear*>& mats, int tid, int nt, Visit visit) {
+  int64_t total = 0;
+  for (const Linear* m : mats) total += int64_t(m->w.nbytes);
+  auto cut = [&](int i) -> std::pair<size_t, int64_t> {  // (matrix, row); (mats.size(), 0) at the end
+    if (i == nt) return {mats.size(), 0};
+    int64_t at = total / nt * i + total % nt * i / nt;
+    for (size_t m = 0; m < mats.size(); m++) {
+      const auto bytes = int64_t(mats[m]->w.nbytes), rows = mats[m]->out();
+      if (at < bytes) return {m, at * rows / bytes / kInterleave * kInterleave};
+      at -= bytes;
+    }
+    return {mats.size(), 0};
+  };
+  const auto [m0, r0] = cut(tid);
+  const auto [m1, r1] = cut(tid + 1);
+  for (size_t m = m0; m < mats.size() && m <= m1; m++) {
+    const int64_t begin = m == m0 ? r0 : 0, end = m == m1 ? r1 : mats[m]->out();
+    if (end > begin) visit(m, begin, end);
+  }
+}
+
+// One token (decode), in two parallel steps whatever the number of experts. First every chosen
+// expert's gate and up matrices (and the shared expert's), then their down matrices, each list cut
+// into equal byte shares (byte_share): the threads read equal bytes in a few long runs. Splitting
+// every matrix's rows between the threads instead gave each thread two short runs per expert, and
+// running whole experts per thread left one thread with 4 of V2-Lite's 7. A thread takes the
+// SwiGLU of each expert whose down rows it has (the whole hidden vector, which those rows read).
+// The output's sum is taken after both steps in ascending expert order whatever the thread count,
+// as moe_forward's batched path does.
 void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x, float* out, FfnScratch& s,
                    ThreadPool& pool) {
   const int64_t D = c.n_embd, K = c.n_expert_used;
@@ -104,40 +132,37 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.chosen[size_t(a)] < s.chosen[size_t(b)]; });
   const int64_t items = K + (shared ? 1 : 0);  // item K: the shared expert
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
-  auto expert = [&](int64_t item) -> const FfnWeights& {
-    return item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
-  };
-  // Cuts on multiples of 8 rows: weights repacked at load come in groups of 8 (ops/repack.h).
-  auto share = [](int64_t n, int tid, int nt) {
-    auto cut = [&](int i) { return i == nt ? n : n * i / nt / kInterleave * kInterleave; };
-    return std::pair<int64_t, int64_t>{cut(tid), cut(tid + 1)};
-  };
+  std::vector<const Linear*> gate_up, down;  // item i: gate_up[2i], gate_up[2i + 1], down[i]
+  for (int64_t item = 0; item < items; item++) {
+    const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
+    gate_up.push_back(&f.gate);
+    gate_up.push_back(&f.up);
+    down.push_back(&f.down);
+  }
   pool.run([&](int tid, int nt) {
-    for (int64_t item = 0; item < items; item++) {
-      const FfnWeights& f = expert(item);
-      const auto [r0, r1] = share(f.gate.out(), tid, nt);
-      float* gate = s.expert_gate.data() + item * widest;
-      float* up = s.expert_up.data() + item * widest;
-      linear_rows(f.gate, r0, r1 - r0, x, 1, gate + r0, serial_pool());
-      linear_rows(f.up, r0, r1 - r0, x, 1, up + r0, serial_pool());
-      swiglu(gate + r0, gate + r0, up + r0, r1 - r0);
-    }
+    byte_share(gate_up, tid, nt, [&](size_t m, int64_t r0, int64_t r1) {
+      float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + int64_t(m / 2) * widest;
+      linear_rows(*gate_up[m], r0, r1 - r0, x, 1, y + r0, serial_pool());
+    });
   });
   pool.run([&](int tid, int nt) {
-    const auto [r0, r1] = share(D, tid, nt);
-    for (int64_t item = 0; item < items; item++) {
-      linear_rows(expert(item).down, r0, r1 - r0, s.expert_gate.data() + item * widest, 1,
-                  s.expert_out.data() + item * D + r0, serial_pool());
-    }
-    for (int64_t d = r0; d < r1; d++) out[d] = shared ? s.expert_out[size_t(K * D + d)] : 0.0f;
-    for (int64_t k : order) {
-      const float wk = s.weights[size_t(k)];
-      const float* y = s.expert_out.data() + k * D;
-      for (int64_t d = r0; d < r1; d++) out[d] += wk * y[d];
-    }
+    thread_local std::vector<float> hidden;
+    byte_share(down, tid, nt, [&](size_t item, int64_t r0, int64_t r1) {
+      const int64_t width = down[item]->in();
+      hidden.resize(size_t(width));
+      const int64_t at = int64_t(item) * widest;
+      swiglu(hidden.data(), s.expert_gate.data() + at, s.expert_up.data() + at, width);
+      linear_rows(*down[item], r0, r1 - r0, hidden.data(), 1, s.expert_out.data() + int64_t(item) * D + r0,
+                  serial_pool());
+    });
   });
+  for (int64_t d = 0; d < D; d++) out[d] = shared ? s.expert_out[size_t(K * D + d)] : 0.0f;
+  for (int64_t k : order) {
+    const float wk = s.weights[size_t(k)];
+    const float* y = s.expert_out.data() + k * D;
+    for (int64_t d = 0; d < D; d++) out[d] += wk * y[d];
+  }
 }
-
 }  // namespace
 
 void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, FfnScratch& s, ThreadPool& pool) {
