@@ -177,8 +177,8 @@ TEST(MoeForward, MatchesDirectSumAndReadsOnlyChosenExperts) {
     for (int64_t d = 0; d < D; d++) EXPECT_NEAR(out[size_t(i * D + d)], want[size_t(d)], 1e-5) << i << "," << d;
   }
 
-  // One token alone takes the decode path (whole experts per thread): the same sums as in the
-  // batch, and the same bits with 1, 2 or 3 threads.
+  // One token alone takes the decode path (byte shares of the experts' matrices per thread): the
+  // same sums as in the batch, and the same bits with 1, 2 or 3 threads.
   for (int64_t i = 0; i < n; i++) {
     std::vector<float> one[3];
     for (int threads = 1; threads <= 3; threads++) {
