@@ -8,7 +8,6 @@
 #include "model/token_rows.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
-#include "ops/repack.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -89,40 +88,23 @@ void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float*
   linear(w.down, gate, n, out, pool);
 }
 
-// Thread tid's share of matrices read one after another: the bytes of their concatenation cut into
-// nt equal parts, each cut moved down to a multiple of 8 rows of the matrix it falls in (weights
-// repacked at load come in groups of 8, ops/repack.h). visit(m, r0, r1) for each matrix m the share
-// holds rows of, in order. A thread thus streams a few whole matrices, not a slice of every one.
-template <typename Visit>
-void byte_share(const std::vector<const Linear*>& mats, int tid, int nt, Visit visit) {
-  int64_t total = 0;
-  for (const Linear* m : mats) total += int64_t(m->w.nbytes);
-  auto cut = [&](int i) -> std::pair<size_t, int64_t> {  // (matrix, row); (mats.size(), 0) at the end
-    if (i == nt) return {mats.size(), 0};
-    int64_t at = total / nt * i + total % nt * i / nt;
-    for (size_t m = 0; m < mats.size(); m++) {
-      const auto bytes = int64_t(mats[m]->w.nbytes), rows = mats[m]->out();
-      if (at < bytes) return {m, at * rows / bytes / kInterleave * kInterleave};
-      at -= bytes;
-    }
-    return {mats.size(), 0};
-  };
-  const auto [m0, r0] = cut(tid);
-  const auto [m1, r1] = cut(tid + 1);
-  for (size_t m = m0; m < mats.size() && m <= m1; m++) {
-    const int64_t begin = m == m0 ? r0 : 0, end = m == m1 ? r1 : mats[m]->out();
-    if (end > begin) visit(m, begin, end);
-  }
+// Rows [r0, r1) of l times one token, into y: through the converted activations (matmul_token_rows),
+// or, for block-scaled weights, linear_rows (which scales x per row block itself).
+void expert_rows(const Linear& l, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+  if (l.scale_inv.data) return linear_rows(l, r0, r1 - r0, in.x(), 1, y, serial_pool());
+  matmul_token_rows(l.w, r0, r1, in, y);
 }
 
 // One token (decode), in two parallel steps whatever the number of experts. First every chosen
-// expert's gate and up matrices (and the shared expert's), then their down matrices, each list cut
-// into equal byte shares (byte_share): the threads read equal bytes in a few long runs. Splitting
-// every matrix's rows between the threads instead gave each thread two short runs per expert, and
-// running whole experts per thread left one thread with 4 of V2-Lite's 7. A thread takes the
-// SwiGLU of each expert whose down rows it has (the whole hidden vector, which those rows read).
-// The output's sum is taken after both steps in ascending expert order whatever the thread count,
-// as moe_forward's batched path does.
+// expert's gate and up matrices (and the shared expert's), then their down matrices. Each step's
+// matrices are cut into items of 16 rows (append_row_items) that ThreadPool::run_items deals: a
+// thread streams runs of its share (a few whole matrices) in order, then takes the last items of a
+// thread behind. (Splitting every matrix's rows between the threads gave each thread two short runs per
+// expert; running whole experts per thread left one thread with 4 of V2-Lite's 7; equal byte shares
+// per thread left the threads waiting for each other ~8% of the time.) A thread takes the SwiGLU of
+// each expert whose down rows it meets (the whole hidden vector, which those rows read). The output's
+// sum is taken after both steps in ascending expert order whatever the thread count, as
+// moe_forward's batched path does.
 void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x, float* out, FfnScratch& s,
                    ThreadPool& pool) {
   const int64_t D = c.n_embd, K = c.n_expert_used;
@@ -132,28 +114,42 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.chosen[size_t(a)] < s.chosen[size_t(b)]; });
   const int64_t items = K + (shared ? 1 : 0);  // item K: the shared expert
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
-  std::vector<const Linear*> gate_up, down;  // item i: gate_up[2i], gate_up[2i + 1], down[i]
+  std::vector<const Linear*> gate_up, down;  // expert i: gate_up[2i], gate_up[2i + 1], down[i]
+  std::vector<RowItem> gate_up_items, down_items;
   for (int64_t item = 0; item < items; item++) {
     const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
-    gate_up.push_back(&f.gate);
-    gate_up.push_back(&f.up);
+    for (const Linear* l : {&f.gate, &f.up}) {
+      append_row_items(int32_t(gate_up.size()), 0, l->out(), gate_up_items);
+      gate_up.push_back(l);
+    }
+    append_row_items(int32_t(down.size()), 0, f.down.out(), down_items);
     down.push_back(&f.down);
   }
-  pool.run([&](int tid, int nt) {
-    byte_share(gate_up, tid, nt, [&](size_t m, int64_t r0, int64_t r1) {
+  thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
+  TokenInput& in = own_in;
+  in.set(x, D);
+  for (const Linear* l : gate_up) in.prepare(l->w);
+  pool.run_items(int64_t(gate_up_items.size()), [&](int, int64_t b, int64_t e) {
+    for_row_runs(gate_up_items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + int64_t(m / 2) * widest;
-      linear_rows(*gate_up[m], r0, r1 - r0, x, 1, y + r0, serial_pool());
+      expert_rows(*gate_up[size_t(m)], r0, r1, in, y + r0);
     });
   });
-  pool.run([&](int tid, int nt) {
+  std::vector<int32_t> holds(size_t(pool.size()), -1);  // the expert whose hidden vector thread t holds
+  pool.run_items(int64_t(down_items.size()), [&](int tid, int64_t b, int64_t e) {
     thread_local std::vector<float> hidden;
-    byte_share(down, tid, nt, [&](size_t item, int64_t r0, int64_t r1) {
-      const int64_t width = down[item]->in();
-      hidden.resize(size_t(width));
-      const int64_t at = int64_t(item) * widest;
-      swiglu(hidden.data(), s.expert_gate.data() + at, s.expert_up.data() + at, width);
-      linear_rows(*down[item], r0, r1 - r0, hidden.data(), 1, s.expert_out.data() + int64_t(item) * D + r0,
-                  serial_pool());
+    thread_local TokenInput hidden_in;
+    for_row_runs(down_items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
+      const Linear& l = *down[size_t(m)];
+      if (holds[size_t(tid)] != m) {
+        const int64_t width = l.in(), at = int64_t(m) * widest;
+        hidden.resize(size_t(width));
+        swiglu(hidden.data(), s.expert_gate.data() + at, s.expert_up.data() + at, width);
+        hidden_in.set(hidden.data(), width);
+        hidden_in.prepare(l.w);
+        holds[size_t(tid)] = m;
+      }
+      expert_rows(l, r0, r1, hidden_in, s.expert_out.data() + int64_t(m) * D + r0);
     });
   });
   for (int64_t d = 0; d < D; d++) out[d] = shared ? s.expert_out[size_t(K * D + d)] : 0.0f;

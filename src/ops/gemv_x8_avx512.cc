@@ -96,7 +96,8 @@ void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step st
 
 // Per Q8_0 activation block, what the kernels with Q8_0 activations need beside its codes: the
 // start of each block's integer sum, −offset·Σa, which takes the weight codes' offset out (Q5_0's
-// q − 16, Q8_0's w + 128), and the block's scale as float. Once per call, per thread.
+// q − 16, Q8_0's w + 128), and the block's scale as float. Once per call, per thread: decode calls
+// these kernels on items of rows (ThreadPool::run_items), so Σa is one vpsadbw per block.
 struct BlockTerms {
   std::vector<int32_t> start;
   std::vector<float> d;
@@ -105,9 +106,13 @@ const BlockTerms& block_terms(const BlockQ8_0* a, int64_t nb, int32_t offset) {
   thread_local BlockTerms t;
   t.start.resize(static_cast<size_t>(nb));
   t.d.resize(static_cast<size_t>(nb));
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t i = 0; i < nb; ++i) {
-    int32_t sum = 0;
-    for (int j = 0; j < kQK; ++j) sum += a[i].qs[j];
+    // Σ(a + 128) over the 32 codes as unsigned bytes, in 4 qwords; then − 32·128.
+    const __m256i u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)), flip);
+    const __m256i q4 = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    const __m128i q2 = _mm_add_epi64(_mm256_castsi256_si128(q4), _mm256_extracti128_si256(q4, 1));
+    const auto sum = static_cast<int32_t>(_mm_cvtsi128_si64(q2) + _mm_extract_epi64(q2, 1)) - kQK * 128;
     t.start[static_cast<size_t>(i)] = -offset * sum;
     t.d[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
   }

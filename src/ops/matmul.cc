@@ -359,15 +359,62 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
   });
 }
 
-// Whether one token through w has a one-step kernel on this backend (matmul_shared_input).
-bool one_token_kernel(const Backend& be, const TensorView& w, int64_t k) {
-  if (w.layout == RowLayout::CodedBf16) return coded_kernels(be);
-  if (w.layout == RowLayout::Interleaved8)  // whole groups only: no rows left as stored
-    return w.rows() % kInterleave == 0 && interleaved_kernel(be, w.type) != nullptr;
-  return w.layout == RowLayout::Plain && gemv_kernel(be, w.type, k) != nullptr;
+// One token through rows [r0, r1) of w on the calling thread, in the kernel matmul_rows picks for one
+// token: the one-token kernels where the backend has them for w's layout, the dot products otherwise
+// (the tile kernels' 4-row × 1-token case was ~2× slower than the one-row dot products, BM_gemv_cold).
+void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+  const int64_t k = w.ne[0];
+  const DType act_type = activation_type_for(w.type);
+  if (w.layout == RowLayout::CodedBf16) return coded_rows(w, r0, r1 - r0, be, in.x(), 1, y, serial_pool());
+  if (w.layout == RowLayout::Interleaved8)
+    return interleaved_rows(w, r0, r1 - r0, be, in.as(act_type), row_bytes(act_type, k), 1, y, serial_pool());
+  const size_t stride = row_bytes(w.type, k);
+  const uint8_t* rows = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * stride;
+  if (const GemvFn gemv = gemv_kernel(be, w.type, k)) return gemv(k, rows, stride, r1 - r0, in.as(act_type), y);
+  const VecDotFn dot = vec_dot_for(*be.dot, w.type);
+  for (int64_t r = 0; r < r1 - r0; ++r) y[r] = dot(k, rows + static_cast<size_t>(r) * stride, in.as(act_type));
 }
 
 }  // namespace
+
+void TokenInput::set(const float* x, int64_t k) {
+  x_ = x;
+  k_ = k;
+  has_q8_0_ = has_q8_k_ = false;
+}
+
+void TokenInput::prepare(const TensorView& w) {
+  if (w.ne[0] != k_) fail("matmul: tensor ", w.name, " takes ", w.ne[0], " inputs, the token has ", k_);
+  const DType t = activation_type_for(w.type);
+  const Backend& be = backend();
+  if (t == DType::Q8_0 && !has_q8_0_) {
+    q8_0_.resize(row_bytes(DType::Q8_0, k_));  // throws unless k_ is whole blocks
+    be.dot->quantize_q8_0(x_, q8_0_.data(), k_);
+    has_q8_0_ = true;
+  } else if (t == DType::Q8_K && !has_q8_k_) {
+    q8_k_.resize(row_bytes(DType::Q8_K, k_));
+    be.dot->quantize_q8_k(x_, q8_k_.data(), k_);
+    has_q8_k_ = true;
+  }
+}
+
+const uint8_t* TokenInput::as(DType type) const {
+  if (type == DType::F32) return reinterpret_cast<const uint8_t*>(x_);
+  if (type == DType::Q8_0 && has_q8_0_) return q8_0_.data();
+  if (type == DType::Q8_K && has_q8_k_) return q8_k_.data();
+  fail("matmul: the token's activations were not converted to ", dtype_name(type));
+}
+
+void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+  check(w, r0, r1 - r0, in.x(), 1, y);
+  if (w.ne[0] != in.k()) fail("matmul: tensor ", w.name, " takes ", w.ne[0], " inputs, the token has ", in.k());
+  if (r1 > r0) token_rows(backend(), w, r0, r1, in, y);
+}
+
+void append_row_items(int32_t matrix, int64_t row0, int64_t n_rows, std::vector<RowItem>& items) {
+  for (int64_t r = row0; r < row0 + n_rows; r += kRowItemRows)
+    items.push_back({matrix, r, std::min(row0 + n_rows, r + kRowItemRows)});
+}
 
 namespace {
 
@@ -477,6 +524,19 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   if (n_tok == 0 || n_rows == 0) return;
   const int64_t k = w.ne[0];
   const Backend& be = backend();
+  // Decode: the rows in items of kRowItemRows, each thread streaming runs of its share of them and
+  // then helping a thread that is behind (ThreadPool::run_items).
+  if (n_tok == 1) {
+    thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
+    TokenInput& in = own_in;
+    in.set(x, k);
+    in.prepare(w);
+    pool.run_items((n_rows + kRowItemRows - 1) / kRowItemRows, [&](int, int64_t b, int64_t e) {
+      const int64_t r0 = b * kRowItemRows, r1 = std::min(n_rows, e * kRowItemRows);
+      token_rows(be, w, row0 + r0, row0 + r1, in, y + r0);
+    });
+    return;
+  }
   if (w.layout == RowLayout::CodedBf16) return coded_rows(w, row0, n_rows, be, x, n_tok, y, pool);
   const VecDotFn dot = vec_dot_for(*be.dot, w.type);
   const size_t w_stride = row_bytes(w.type, k);
@@ -493,18 +553,6 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
     return;
   }
 
-  // Decode: rows split into one contiguous range per thread, each walked as one stream. Only the
-  // one-token kernels go here; the tile kernels' 4-row × 1-token case was ~2× slower than the
-  // one-row dot products (BM_gemv_cold), so without a gemv kernel decode uses the dot products.
-  if (n_tok == 1) {
-    if (const GemvFn gemv = gemv_kernel(be, w.type, k)) {
-      pool.parallel_for(n_rows, 16, [&](int64_t r_begin, int64_t r_end) {
-        gemv(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin, a0, y + r_begin);
-      });
-      return;
-    }
-  }
-
   if (const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
     pool.parallel_for(n_rows, kRowTile, [&](int64_t r_begin, int64_t r_end) {
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
@@ -516,8 +564,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   }
 
   // Rows are split over threads; a thread walks its rows tile by tile.
-  const int64_t grain = n_tok > 1 ? kRowTile : 4;
-  pool.parallel_for(n_rows, grain, [&](int64_t r_begin, int64_t r_end) {
+  pool.parallel_for(n_rows, kRowTile, [&](int64_t r_begin, int64_t r_end) {
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kRowTile) {
       const int64_t r1 = std::min(r_end, r0 + kRowTile);
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokTile) {
@@ -538,10 +585,9 @@ void matmul_heads(const TensorView& w, int64_t n_heads, const float* x, int64_t 
   const int64_t rows = w.rows() / n_heads;
   // Contiguous heads per thread: each thread's rows are one forward stream, which the kernels'
   // prefetch follows from head to head (every other head per thread took ~1.3x as long on W_UK,
-  // BM_mla_heads cases 0 and 1).
-  pool.run([&](int tid, int nt) {
-    for (int64_t h = n_heads * tid / nt; h < n_heads * (tid + 1) / nt; h++)
-      matmul_rows(w, h * rows, rows, x + h * x_head, 1, y + h * rows, serial_pool());
+  // BM_mla_heads cases 0 and 1); a thread ahead then takes the last heads of one behind.
+  pool.run_items(n_heads, [&](int, int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; h++) matmul_rows(w, h * rows, rows, x + h * x_head, 1, y + h * rows, serial_pool());
   });
 }
 
@@ -550,44 +596,32 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 }
 
 void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool) {
-  const Backend& be = backend();
   if (targets.size() == 0) return;
-  for (const MatmulTarget& t : targets)
-    if (t.w == nullptr) fail("matmul: null weight among shared-input targets");
-  const int64_t k = targets.begin()->w->ne[0];
-  const DType act_type = activation_type_for(targets.begin()->w->type);
-  bool one_step = n_tok == 1;
   for (const MatmulTarget& t : targets) {
+    if (t.w == nullptr) fail("matmul: null weight among shared-input targets");
     check(*t.w, 0, t.w->rows(), x, n_tok, t.y);
-    if (t.w->ne[0] != k) fail("matmul: tensor ", t.w->name, " takes ", t.w->ne[0], " inputs, its neighbours ", k);
-    one_step = one_step && one_token_kernel(be, *t.w, k) && activation_type_for(t.w->type) == act_type;
   }
-  if (!one_step) {
+  const int64_t k = targets.begin()->w->ne[0];
+  if (n_tok != 1) {
     for (const MatmulTarget& t : targets) matmul(*t.w, x, n_tok, t.y, pool);
     return;
   }
-  size_t act_stride = 0;
-  const uint8_t* a0 = activations_for(be, act_type, x, 1, k, &act_stride, pool);
-  // Thread tid takes rows [rows·tid/nt, rows·(tid+1)/nt) of every matrix, bounds on 16-row steps as in
-  // matmul_rows: the threads' shares of bytes are even whatever the matrices' types.
-  pool.run([&](int tid, int nt) {
-    for (const MatmulTarget& t : targets) {
-      const int64_t steps = (t.w->rows() + 15) / 16;
-      const int64_t r0 = std::min(t.w->rows(), steps * tid / nt * 16);
-      const int64_t r1 = std::min(t.w->rows(), steps * (tid + 1) / nt * 16);
-      if (r1 <= r0) continue;
-      if (t.w->layout == RowLayout::CodedBf16) {  // takes float32 activations, as act_type says
-        coded_gemv(be)(coded_bf16(*t.w), r0, r1, x, t.y + r0);
-        continue;
-      }
-      const size_t stride = row_bytes(t.w->type, k);
-      const uint8_t* rows = static_cast<const uint8_t*>(t.w->data) + static_cast<size_t>(r0) * stride;
-      if (t.w->layout == RowLayout::Interleaved8) {  // r0, r1 on 16-row steps: whole groups
-        interleaved_kernel(be, t.w->type)(k, rows, stride, r1 - r0, a0, act_stride, 1, t.y + r0, r1 - r0);
-        continue;
-      }
-      gemv_kernel(be, t.w->type, k)(k, rows, stride, r1 - r0, a0, t.y + r0);
-    }
+  thread_local TokenInput own_in;  // as in matmul_rows
+  thread_local std::vector<RowItem> own_items;
+  TokenInput& in = own_in;
+  std::vector<RowItem>& items = own_items;
+  in.set(x, k);
+  items.clear();
+  for (const MatmulTarget& t : targets) {
+    in.prepare(*t.w);  // checks the width
+    append_row_items(static_cast<int32_t>(&t - targets.begin()), 0, t.w->rows(), items);
+  }
+  const Backend& be = backend();
+  pool.run_items(static_cast<int64_t>(items.size()), [&](int, int64_t b, int64_t e) {
+    for_row_runs(items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
+      const MatmulTarget& t = targets.begin()[m];
+      token_rows(be, *t.w, r0, r1, in, t.y + r0);
+    });
   });
 }
 

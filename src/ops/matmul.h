@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -21,16 +22,64 @@ struct MatmulTarget {
   float* y;
 };
 
-// y_i = x · W_iᵀ for weights that read the same activations (a layer's q/k/v, or gate/up). One token
-// through one-token kernels that take one activation format: the activations are converted once and
-// every matrix's rows are one parallel step, each thread taking the same share of each matrix, instead
-// of a step, a barrier and a new prefetch stream per matrix. Otherwise (prefill, repacked rows, mixed
-// activation formats) one matmul per weight. The products are those of matmul, bit for bit.
+// y_i = x · W_iᵀ for weights that read the same activations (a layer's q/k/v, or gate/up). One token:
+// the activations converted once per format and all the matrices' rows one parallel step (items of
+// ThreadPool::run_items), instead of a step, a barrier and a new prefetch stream per matrix. Prefill:
+// one matmul per weight. The products are those of matmul, bit for bit.
 void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool);
 
 // Same, for an expert slice: rows [row0, row0+n_rows) of a 3-D stacked weight as one matrix.
 void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y,
                  ThreadPool& pool);
+
+// One token's activations converted once for the one-token kernels of several matrices, for the many
+// matmul_token_rows calls of one parallel step (decode's MoE runs hundreds of pieces of its experts'
+// matrices per step; matmul_rows converts its activations on every call).
+class TokenInput {
+ public:
+  // x: k floats, kept by pointer (unchanged while in use). Drops what was converted before.
+  void set(const float* x, int64_t k);
+  // Converts x for w's one-token kernels unless that was done since set(). Not for several threads at
+  // once: before the parallel step for every matrix the step reads, or on an input of the thread's own.
+  void prepare(const TensorView& w);
+  const float* x() const { return x_; }
+  int64_t k() const { return k_; }
+  // x in a kernel's activation type (F32, Q8_0 or Q8_K: activation_type_for); prepare converted it.
+  const uint8_t* as(DType type) const;
+
+ private:
+  const float* x_ = nullptr;
+  int64_t k_ = 0;
+  std::vector<uint8_t> q8_0_, q8_k_;
+  bool has_q8_0_ = false, has_q8_k_ = false;
+};
+
+// One token through rows [r0, r1) of w on the calling thread: y[0 .. r1 − r0), the products of matmul_rows
+// bit for bit when r0 − row0 is a multiple of 16 (row0: the rows matmul_rows would start at). w takes
+// in.k() inputs; in was prepared for w.
+void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y);
+
+// A piece of one-token work: rows [r0, r1) of matrix `matrix` of a list.
+struct RowItem {
+  int32_t matrix;
+  int64_t r0, r1;
+};
+// Rows [row0, row0 + n_rows) of a matrix as items of kRowItemRows rows (the last may be shorter), appended to
+// `items` as matrix `matrix`, for ThreadPool::run_items: each thread streams runs of its share of
+// them, and a thread that is ahead takes the last items of one behind.
+constexpr int64_t kRowItemRows = 16;
+void append_row_items(int32_t matrix, int64_t row0, int64_t n_rows, std::vector<RowItem>& items);
+// Calls fn(matrix, r0, r1) for each run of items [begin, end) that are consecutive rows of one matrix:
+// one kernel call per run.
+template <typename Fn>
+void for_row_runs(const std::vector<RowItem>& items, int64_t begin, int64_t end, Fn fn) {
+  for (int64_t i = begin; i < end;) {
+    int64_t j = i + 1;
+    while (j < end && items[size_t(j)].matrix == items[size_t(i)].matrix && items[size_t(j)].r0 == items[size_t(j - 1)].r1) ++j;
+    fn(items[size_t(i)].matrix, items[size_t(i)].r0, items[size_t(j - 1)].r1);
+    i = j;
+  }
+}
 
 // One token through the heads of w, whose rows are n_heads blocks of w.rows() / n_heads:
 // y[h][i] = row i of block h times x + h·x_head (w.ne[0] values). MLA's decode absorbs W_UK into each

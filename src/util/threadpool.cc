@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -30,6 +34,13 @@ struct ThreadPool::Impl {
   std::mutex mu;
   std::condition_variable wake;
   int n_threads = 1;
+
+  // run_items: each thread's share of items left, [front, back) packed as front | back << 32, on a
+  // cache line of its own. The owner takes from the front, the others from the back.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<Share[]> shares;
 
   void worker_loop(int index) {
     uint64_t seen = 0;
@@ -56,6 +67,7 @@ ThreadPool::ThreadPool(int n_threads) : impl_(new Impl) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
   impl_->n_threads = n_threads;
+  impl_->shares.reset(new Impl::Share[size_t(n_threads)]);
   for (int i = 1; i < n_threads; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
 }
 
@@ -108,6 +120,56 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     const int64_t c0 = chunks * ith / nth, c1 = chunks * (ith + 1) / nth;
     const int64_t begin = c0 * grain, end = std::min(n, c1 * grain);
     if (begin < end) fn(begin, end);
+  });
+}
+
+namespace {
+
+constexpr uint64_t pack_range(uint64_t front, uint64_t back) { return front | back << 32; }
+
+// A run of items from a share: its owner takes a quarter of what is left from the front (at least
+// one item), another thread one item from the back. {-1, -1} when the share is empty.
+std::pair<int64_t, int64_t> take_items(std::atomic<uint64_t>& range, bool owner) {
+  uint64_t r = range.load(std::memory_order_acquire);
+  for (;;) {
+    const uint64_t front = r & 0xFFFFFFFFu, back = r >> 32;
+    if (front >= back) return {-1, -1};
+    const uint64_t n = owner ? std::max<uint64_t>(1, (back - front) / 4) : 1;
+    const uint64_t next = owner ? pack_range(front + n, back) : pack_range(front, back - 1);
+    if (range.compare_exchange_weak(r, next, std::memory_order_acq_rel, std::memory_order_acquire))
+      return owner ? std::pair<int64_t, int64_t>(front, front + n) : std::pair<int64_t, int64_t>(back - 1, back);
+  }
+}
+
+}  // namespace
+
+void ThreadPool::run_items(int64_t n_items, const std::function<void(int, int64_t, int64_t)>& fn) {
+  if (n_items <= 0) return;
+  if (n_threads_ == 1 || n_items == 1) return fn(0, 0, n_items);
+  if (n_items >= (int64_t{1} << 32)) fail("thread pool: ", n_items, " items in one step (at most 2^32 - 1)");
+  Impl::Share* shares = impl_->shares.get();
+  const int nt = n_threads_;
+  for (int t = 0; t < nt; ++t)  // published to the workers by run()'s release of the job
+    shares[t].range.store(pack_range(uint64_t(n_items * t / nt), uint64_t(n_items * (t + 1) / nt)),
+                          std::memory_order_relaxed);
+  run([&](int tid, int) {
+    for (;;) {
+      const auto [b, e] = take_items(shares[tid].range, true);
+      if (b < 0) break;
+      fn(tid, b, e);
+    }
+    for (;;) {
+      int victim = -1;
+      uint64_t most = 0;
+      for (int t = 0; t < nt; ++t) {
+        const uint64_t r = shares[t].range.load(std::memory_order_acquire);
+        const uint64_t front = r & 0xFFFFFFFFu, back = r >> 32;
+        if (back > front && back - front > most) most = back - front, victim = t;
+      }
+      if (victim < 0) return;
+      const auto [b, e] = take_items(shares[victim].range, false);
+      if (b >= 0) fn(tid, b, e);
+    }
   });
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace r1 {
@@ -47,6 +48,55 @@ TEST(ThreadPool, ParallelForCoversRangeExactlyOnceInGrainMultiples) {
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " grain=" << grain << " i=" << i;
     }
   }
+}
+
+TEST(ThreadPool, RunItemsCoversEveryItemOnceAndOwnersWalkForward) {
+  for (int n_threads : {1, 2, 3}) {
+    ThreadPool pool(n_threads);
+    for (int64_t n : {1, 2, 7, 64, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      std::vector<std::vector<std::pair<int64_t, int64_t>>> runs(static_cast<size_t>(n_threads));
+      pool.run_items(n, [&](int tid, int64_t b, int64_t e) {
+        ASSERT_GE(b, 0);
+        ASSERT_LT(b, e);
+        ASSERT_LE(e, n);
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+        runs[size_t(tid)].push_back({b, e});
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "threads " << n_threads << " n " << n;
+      // Each thread's runs of its own share come first, in order and back to back; what it took from
+      // the others' shares after them is one item a run.
+      for (int t = 0; t < n_threads; ++t) {
+        const auto& v = runs[size_t(t)];
+        const int64_t share0 = n * t / n_threads, share1 = n * (t + 1) / n_threads;
+        size_t j = 0;
+        for (int64_t at = share0; j < v.size() && v[j].first == at && v[j].second <= share1; at = v[j++].second) {
+        }
+        for (; j < v.size(); ++j) {
+          EXPECT_TRUE(v[j].first < share0 || v[j].first >= share1) << "run at " << v[j].first << " of its own share out of order";
+          EXPECT_EQ(v[j].second, v[j].first + 1);
+        }
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RunItemsLetsAFreeThreadTakeASlowThreadsItems) {
+  // Thread 1 stalls in its first run until thread 0 has taken some of thread 1's share: without the
+  // taking from the back, this would never finish.
+  ThreadPool pool(2);
+  const int64_t n = 400;
+  std::atomic<int> taken_from_1{0};
+  std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+  pool.run_items(n, [&](int tid, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    if (tid == 0 && b >= n / 2) taken_from_1 += int(e - b);
+    if (tid == 1 && b == n / 2) {
+      while (taken_from_1.load() < 5) std::this_thread::yield();
+    }
+  });
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1);
+  EXPECT_GE(taken_from_1.load(), 5);
 }
 
 TEST(ThreadPool, ManySmallJobsInARow) {
