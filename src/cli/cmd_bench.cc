@@ -7,6 +7,7 @@
 // `r1 bench --stream` measures memory bandwidth (STREAM kernels), the ceiling of tg speed.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -45,7 +46,8 @@ struct ModelStats {
   int64_t size_bytes = 0;  // all tensor bytes
   int64_t n_params = 0;
   int64_t bytes_per_token = 0;  // tensor bytes minus the embedding table (one row of it is read),
-                                // routed experts counted for the share a token uses (used / all)
+                                // routed experts counted for the share a token uses (used / all),
+                                // the MTP module not at all
   std::string main_type;        // the weight type holding the most bytes
 };
 
@@ -62,22 +64,34 @@ ModelStats model_stats(const std::string& path) {
   }
   // A MoE token reads expert_used_count of the routed experts: GGUF stacks them (ffn_*_exps, ne[2]
   // experts), HF directories name each (mlp.experts.N.) and give the counts in config.json.
-  int64_t used = 0, hf_experts = 0;  // used 0: not a MoE
+  // DeepSeek's MTP module sits at layer index n_layer (blk.N. / model.layers.N.); plain decode, what
+  // bench times, never reads it.
+  int64_t used = 0, hf_experts = 0, n_layer = -1;  // used 0: not a MoE; n_layer -1: not known
   if (g) {
     const GgufValue* arch = g->find("general.architecture");
     used = arch ? g->get_int(arch->as_string() + ".expert_used_count", 0) : 0;
+    n_layer = arch ? g->get_int(arch->as_string() + ".block_count", -1) : -1;
   } else if (fs::exists(fs::path(path) / "config.json")) {
     std::ifstream f(fs::path(path) / "config.json");
     const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    auto count = [&](const char* key) {
+    auto count = [&](const char* key, int64_t absent) {
       const auto it = j.is_object() ? j.find(key) : j.end();
-      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : int64_t{0};
+      return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : absent;
     };
-    used = count("num_experts_per_tok");
-    hf_experts = count("n_routed_experts");
+    used = count("num_experts_per_tok", 0);
+    hf_experts = count("n_routed_experts", 0);
+    n_layer = count("num_hidden_layers", -1);
   }
+  auto in_mtp_module = [&](const std::string& name) {
+    const std::string prefix = g ? "blk." : "model.layers.";
+    if (n_layer < 0 || name.rfind(prefix, 0) != 0) return false;
+    char* end = nullptr;
+    const long long index = std::strtoll(name.c_str() + prefix.size(), &end, 10);
+    return end != name.c_str() + prefix.size() && *end == '.' && index >= n_layer;
+  };
   // The share of a tensor's bytes one token reads.
   auto read_share = [&](const TensorView& t) {
+    if (in_mtp_module(t.name)) return 0.0;
     if (used <= 0) return 1.0;
     if (g) return t.name.find("_exps.") != std::string::npos && t.ne[2] > used ? double(used) / double(t.ne[2]) : 1.0;
     return hf_experts > used && t.name.find(".mlp.experts.") != std::string::npos ? double(used) / double(hf_experts)
@@ -86,10 +100,10 @@ ModelStats model_stats(const std::string& path) {
   ModelStats s;
   std::vector<std::pair<DType, int64_t>> by_type;
   bool has_output = false;
-  int64_t embd_bytes = 0, embd_row = 0, unread_expert_bytes = 0;
+  int64_t embd_bytes = 0, embd_row = 0, unread_bytes = 0;
   for (const TensorView& t : *tensors) {
     const auto bytes = static_cast<int64_t>(t.nbytes);
-    unread_expert_bytes += bytes - static_cast<int64_t>(double(bytes) * read_share(t));
+    unread_bytes += bytes - static_cast<int64_t>(double(bytes) * read_share(t));
     s.size_bytes += bytes;
     s.n_params += t.n_elements();
     if (t.name == "token_embd.weight" || t.name == "model.embed_tokens.weight") {
@@ -103,7 +117,7 @@ ModelStats model_stats(const std::string& path) {
     else it->second += bytes;
   }
   // With tied embeddings the table is the output matrix and is read in full every token.
-  s.bytes_per_token = (has_output ? s.size_bytes - embd_bytes + embd_row : s.size_bytes) - unread_expert_bytes;
+  s.bytes_per_token = (has_output ? s.size_bytes - embd_bytes + embd_row : s.size_bytes) - unread_bytes;
   auto top = std::max_element(by_type.begin(), by_type.end(), [](auto& a, auto& b) { return a.second < b.second; });
   s.main_type = top == by_type.end() ? "?" : std::string(dtype_name(top->first));
   return s;

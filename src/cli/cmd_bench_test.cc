@@ -122,6 +122,30 @@ TEST(CmdBench, StreamCountsTheBytesOneTokenReads) {
   EXPECT_NEAR(j[0]["tg_ceiling_ts"].get<double>(), ceiling, ceiling * 1e-9);
 }
 
+// Plain decode never reads DeepSeek's MTP module (layer index n_layer): a file with it counts the
+// same bytes per token as the same weights without it, in GGUF and in a Hugging Face directory.
+TEST(CmdBench, StreamLeavesOutTheMtpModule) {
+  const std::string dir = ::testing::TempDir();
+  int code = 0;
+  auto bytes_per_token = [&](const std::string& model) {
+    const std::string out = r1("bench --stream --stream-mib 8 -r 1 -t 1 --json -m " + model, &code);
+    EXPECT_EQ(code, 0) << out;
+    return nlohmann::json::parse(out, nullptr, false)[0].value("model_bytes_per_token", int64_t{-1});
+  };
+  for (const std::string format : {"gguf", "hf"}) {
+    const std::string with = dir + "/bench-mtp-" + format, without = dir + "/bench-no-mtp-" + format;
+    const std::string gen = "gen-model --shape tiny-deepseek3 --type " + std::string(format == "gguf" ? "q8_0" : "bf16") +
+                            " --format " + format + " --seed 3 -o ";
+    ASSERT_EQ((r1(gen + with, &code), code), 0);
+    ASSERT_EQ((r1(gen + without + " --no-mtp", &code), code), 0);
+    const std::string info = r1("info --tensors -m " + with, &code);
+    ASSERT_NE(info.find("eh_proj"), std::string::npos) << "the file has no MTP module to leave out";
+    const int64_t a = bytes_per_token(with), b = bytes_per_token(without);
+    EXPECT_GT(b, 0) << format;
+    EXPECT_EQ(a, b) << format;
+  }
+}
+
 // --bandwidth: each tg run is set against the read bandwidth measured right before and after it, with
 // the bytes the weights occupy as read: coded BF16 matrices (the avx512vnni backend) at 12 bits a
 // weight, fewer than the file's bytes that --stream -m counts.
