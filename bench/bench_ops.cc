@@ -174,8 +174,8 @@ void BM_gemv_cold(benchmark::State& state) {
     return;
   }
   const size_t mat = w.nbytes, copies = std::max<size_t>(2, (size_t{256} << 20) / mat + 1);
-  std::vector<uint8_t> bytes(mat * copies);
-  for (size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), bytes.begin() + c * mat);
+  HugeArray<uint8_t> bytes(mat * copies, "benchmark weights");  // 2 MiB pages, as a model load gives them
+  for (size_t c = 0; c < copies; ++c) std::copy(one.begin(), one.end(), bytes.data() + c * mat);
   time_gemv_in_turn(state, w, bytes.data(), copies, n_threads == 1 ? pool1 : pool2);
   state.SetLabel(std::string(dtype_name(t)) + " " + matmul_backend());
 }

@@ -27,6 +27,25 @@ inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
+// Q8_K's inverse scale for a block of kQKK activations whose largest magnitude is amax (> 0): -127
+// over the first element of that magnitude, sign kept, as quantize_row(Q8_K) takes it. The vector
+// quantizers find amax first; none equal to it (a NaN) takes the block's last element, so the search
+// stays inside the block. 8 compares at a time: a scalar walk cost more than the rest of a block's
+// quantizing.
+inline float q8k_inverse_scale(const float* x, float amax) {
+  const __m256 target = _mm256_set1_ps(amax), sign = _mm256_set1_ps(-0.0f);
+  int first = kQKK - 1;
+  for (int j = 0; j < kQKK; j += 8) {
+    const __m256 magnitude = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j));
+    const int at = _mm256_movemask_ps(_mm256_cmp_ps(magnitude, target, _CMP_EQ_OQ));
+    if (at != 0) {
+      first = j + __builtin_ctz(static_cast<unsigned>(at));
+      break;
+    }
+  }
+  return -127.f / x[first];
+}
+
 // One fp16 -> f32 with the F16C instruction: the portable fp16_to_f32 is an out-of-line bit
 // manipulation, and the block kernels convert two scales per block.
 inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }

@@ -71,15 +71,6 @@ static_assert(sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(Block
 static_assert(sizeof(BlockQ4K) == 144 && sizeof(BlockQ5K) == 176 && sizeof(BlockQ6K) == 210);
 static_assert(sizeof(BlockQ8K) == 292);
 
-// Q8_K's inverse scale for a block of kQKK activations whose largest magnitude is amax (> 0): -127
-// over the first element of that magnitude, sign kept, as quantize_row(Q8_K) takes it. The vector
-// quantizers find amax first; a NaN can be it, so the search stays inside the block.
-inline float q8k_inverse_scale(const float* x, float amax) {
-  int first = 0;
-  while (first < kQKK - 1 && std::fabs(x[first]) != amax) ++first;
-  return -127.f / x[first];
-}
-
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block.
 inline void k_scale_min(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
