@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "util/huge_pages.h"
 #include "util/threadpool.h"
 #include "util/timer.h"
 
@@ -48,22 +49,32 @@ double read_pass(ThreadPool& pool, const float* a, int64_t n) {
 
 }  // namespace
 
-ReadBandwidth::ReadBandwidth(ThreadPool& pool, int64_t n_floats) : pool_(pool), n_(n_floats), a_(new float[static_cast<size_t>(n_floats)]) {
+namespace {
+size_t read_floats(int64_t n_floats) {
   if (n_floats < 1024) fail("ReadBandwidth: need n_floats >= 1024");
-  pool.parallel_for(n_floats, 4096, [&](int64_t i0, int64_t i1) { std::fill(a_.get() + i0, a_.get() + i1, 1.0f); });
+  return static_cast<size_t>(n_floats);
+}
+}  // namespace
+
+ReadBandwidth::ReadBandwidth(ThreadPool& pool, int64_t n_floats)
+    : pool_(pool), n_(n_floats), a_(read_floats(n_floats), "bandwidth array") {
+  pool.parallel_for(n_floats, 4096, [&](int64_t i0, int64_t i1) { std::fill(a_.data() + i0, a_.data() + i1, 1.0f); });
 }
 
 double ReadBandwidth::best_gbs(int reps) {
   double best = 0;
-  for (int rep = 0; rep < reps; ++rep) best = std::max(best, read_pass(pool_, a_.get(), n_));
+  for (int rep = 0; rep < reps; ++rep) best = std::max(best, read_pass(pool_, a_.data(), n_));
   return best;
 }
 
 std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_floats, int reps) {
   if (n_floats < 1024 || reps < 1) fail("measure_bandwidth: need n_floats >= 1024 and reps >= 1");
   const size_t n = static_cast<size_t>(n_floats);
-  // new float[] leaves pages untouched, so each thread's first write below places its slice.
-  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
+  // In 2 MiB pages, as the weights and caches are (util/huge_pages.h): from 4 KiB pages this machine
+  // read far less at times (42-48 GB/s against a decode kernel's 77, PERFORMANCE.md session 38).
+  // The pages stay untouched until each thread's first write below places its slice.
+  HugeFloatArray arrays[3] = {{n, "bandwidth array"}, {n, "bandwidth array"}, {n, "bandwidth array"}};
+  float *a = arrays[0].data(), *b = arrays[1].data(), *c = arrays[2].data();
   const int64_t bytes = n_floats * static_cast<int64_t>(sizeof(float));
   pool.parallel_for(n_floats, 4096, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) a[i] = 1.0f, b[i] = 2.0f, c[i] = 0.0f;
@@ -83,7 +94,7 @@ std::vector<BandwidthResult> measure_bandwidth(ThreadPool& pool, int64_t n_float
     for (int rep = 0; rep < reps; ++rep) {
       double gbs;
       if (k == 0) {
-        gbs = read_pass(pool, a.get(), n_floats);
+        gbs = read_pass(pool, a, n_floats);
       } else {
         Timer t;
         pool.run([&](int ith, int nth) {

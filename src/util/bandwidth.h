@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "util/huge_pages.h"
+
 namespace r1 {
 
 class ThreadPool;
@@ -34,7 +36,7 @@ class ReadBandwidth {
  private:
   ThreadPool& pool_;
   int64_t n_;
-  std::unique_ptr<float[]> a_;
+  HugeFloatArray a_;  // 2 MiB pages, as the weights
 };
 
 }  // namespace r1
