@@ -1,7 +1,6 @@
 #include "util/bandwidth.h"
 
 #include <algorithm>
-#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -47,13 +46,12 @@ double read_pass(ThreadPool& pool, const float* a, int64_t n) {
   return gbs;
 }
 
-}  // namespace
-
-namespace {
+// ReadBandwidth's array length, checked before the array is made.
 size_t read_floats(int64_t n_floats) {
   if (n_floats < 1024) fail("ReadBandwidth: need n_floats >= 1024");
   return static_cast<size_t>(n_floats);
 }
+
 }  // namespace
 
 ReadBandwidth::ReadBandwidth(ThreadPool& pool, int64_t n_floats)

@@ -4,7 +4,6 @@
 // ceiling tokens/s = bandwidth / weight bytes read per token.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
