@@ -389,6 +389,17 @@ void expand_q8_0_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, 
   }
 }
 
+// Q4_0 block column (144 bytes): the 8 rows' d, then runs q = 0..3 of 4 qs bytes, 32 bytes each.
+void expand_q4_0_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, float*) {
+  for (int64_t b = 0; b < nb; ++b, codes += 8 * 64) {
+    const size_t at = static_cast<size_t>(b) * kInterleave * sizeof(BlockQ4_0);
+    __m512i t[4];
+    for (int q = 0; q < 4; ++q) t[q] = g.dwords(at + 16 + 32 * q);
+    store_nibble_codes<BlockQ4_0>(t, _mm512_setzero_si512(), _mm512_setzero_si512(), codes);
+    _mm512_storeu_ps(scales + b * kLanes, g.fp16s(at));
+  }
+}
+
 // Q5_0 block column (176 bytes): d at 0, qh byte p of the 8 rows at 16 + 8p, qs bytes 0..7 of
 // each row at 48, 8..15 at 112.
 void expand_q5_0_x8(const X8Pair& g, int64_t nb, uint8_t* codes, float* scales, float*) {
@@ -533,7 +544,7 @@ void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
   gemm_int<expand_q4_k_x8, BlockQ8K, 0, false, true, true>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-// Q5_0 and Q8_0 rows interleaved at load: several tokens through kTile (which takes k % 64 == 0),
+// Q4_0, Q5_0 and Q8_0 rows interleaved at load: several tokens through kTile (which takes k % 64 == 0),
 // one token, and other widths token by token, through kOne (gemv_x8_avx512.cc).
 using GemvX8Fn = void (*)(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 template <GemmTileFn kTile, GemvX8Fn kOne>
@@ -556,6 +567,8 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float<FloatKernel<load_f16>>,
       .bf16 = gemm_float<FloatKernel<load_bf16>>,
       .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
+      .q4_0_x8 = q8_activation_x8<gemm_int<expand_q4_0_x8, BlockQ8_0, 8, false, false, true>,
+                                  gemv_q4_0_x8_avx512vnni>,
       .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0_x8, BlockQ8_0, 128, false, false, true>,
                                   gemv_q8_0_x8_avx512vnni>,
       .q4_k_x8 = q4_k_x8,

@@ -65,7 +65,8 @@ const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc): the
 // one-token case of gemm_avx512vnni()'s q4_k_x8.
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
-// The same for Q5_0 and Q8_0 rows (Q8_0 activations).
+// The same for Q5_0, Q4_0 and Q8_0 rows (Q8_0 activations).
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)

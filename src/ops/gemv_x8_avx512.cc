@@ -1,5 +1,5 @@
 // One-token kernels on AVX-512 VNNI for rows interleaved at load (ops/repack.h), 8 rows at a time:
-// Q4_K, Q5_0 and Q8_0.
+// Q4_K, Q5_0, Q4_0 and Q8_0.
 //
 // Q4_K. The one-row kernel (gemv_qk in gemv_avx512vnni.cc) spends ~50 instructions per 144-byte
 // block, two thirds of them on the block's 6-bit scales, its fp16 d / dmin and the permutes that
@@ -70,18 +70,23 @@ enum class RowLanes { kPairs, kHalves };
 // The walk the kernels share: groups of 8 rows in order, each group's block columns in order (one
 // forward stream), acc = step(column, block index, acc) with row r's sum in the two lanes kLanes
 // names, added once per group.
-// The stream is left to the hardware prefetchers. The one-row kernels' software prefetch (16 KiB
-// ahead, into L1) made these kernels slower from memory: Qwen-1.5B decode read its weights at
-// 0.85–0.90 of the bandwidth with it and 0.93–1.03 without (Q8_0 and Q4_K_M, alternated runs;
-// PERFORMANCE.md, session 34). Why was not measured: this VM shows no cache counters.
+// Each 64-byte line of the stream is prefetched non-temporally kX8PrefetchBytes ahead, once. Alternated
+// token by token in one process (Qwen-1.5B, 2 threads, PERFORMANCE.md session 39), against no
+// prefetch: Q8_0 1.10, Q4_0 1.26, V2-Lite (Q4_K, Q5_0) 1.08 at 4 KiB; 2 and 8 KiB less; into L1
+// (prefetcht0) or L2 (prefetcht1) instead 0.84-0.98, which is what session 34 had measured (16 KiB
+// into L1: slower than none). The AVX2 kernels had found the same (avx2_util.h, kAvx2PrefetchBytes).
+constexpr size_t kX8PrefetchBytes = 4096;
 template <size_t kBlockBytes, RowLanes kLanes = RowLanes::kPairs, typename Step>
 void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step step) {
   constexpr size_t kColumnBytes = kInterleave * kBlockBytes;
   const __m512i pairs_of_lanes = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+  const char* ahead = reinterpret_cast<const char*>(w) + kX8PrefetchBytes;  // the next line to prefetch
   for (int64_t r = 0; r < n_rows; r += kInterleave) {
     const uint8_t* group = w + static_cast<size_t>(r) * static_cast<size_t>(nb) * kBlockBytes;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
+      const char* end = reinterpret_cast<const char*>(group + static_cast<size_t>(i + 1) * kColumnBytes) + kX8PrefetchBytes;
+      for (; ahead < end; ahead += 64) _mm_prefetch(ahead, _MM_HINT_NTA);
       acc = step(group + static_cast<size_t>(i) * kColumnBytes, i, acc);
     }
     if constexpr (kLanes == RowLanes::kPairs) {
@@ -229,6 +234,34 @@ void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* 
   });
 }
 
+// Q4_0: a block column is 8 rows' d (16 bytes), then the codes in runs of 4 bytes laid out as Q8_0's
+// (run j of the 8 rows at 16 + 32j), byte b of run j holding element 4j + b in its low nibble and
+// 16 + 4j + b in its high one. So vector v's low nibbles meet the activation dwords Q8_0's vector v
+// meets, its high nibbles those of vector v + 2. The codes' offset (q − 8) is taken out by starting
+// each block's sum at −8·Σa. The one-row kernel (gemv_q4_0) read ~41 GB/s a thread in L2, short of
+// what a thread must read from memory in quiet moments (~45).
+static_assert(sizeof(BlockQ4_0) == 18);
+
+void gemv_q4_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+  const int64_t nb = k / kQK;
+  const BlockTerms& terms = block_terms(a, nb, 8);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512i runs[4];  // as Q8_0's
+  for (int v = 0; v < 4; ++v)
+    runs[v] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
+  over_groups<sizeof(BlockQ4_0), RowLanes::kHalves>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
+    const __m512i qa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
+    __m512i s = block_start<RowLanes::kHalves>(terms, i);
+    for (int v = 0; v < 2; ++v) {
+      const __m512i t = _mm512_loadu_si512(col + 16 + 64 * v);
+      s = _mm512_dpbusd_epi32(s, _mm512_and_si512(t, low4), _mm512_permutexvar_epi32(runs[v], qa));
+      s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(t, 4), low4), _mm512_permutexvar_epi32(runs[v + 2], qa));
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col))));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
+  });
+}
+
 }  // namespace
 
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
@@ -237,6 +270,10 @@ void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const voi
 
 void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
   gemv_q5_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+}
+
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
+  gemv_q4_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
 }
 
 void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
