@@ -84,8 +84,10 @@ void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const
 void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
 void decode_coded_bf16_rows_avx512(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out);
 // The same product with the activation rounded to bf16 (vdpbf16ps): AVX-512 BF16 CPUs only
-// (coded_bf16_avx512bf16.cc).
-void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
+// (coded_bf16_avx512bf16.cc). xs: x rounded by round_bf16_unpack_order (gemm_tile.h), once per token
+// for all the calls of a step (TokenInput); x for the exceptions.
+void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, const uint16_t* xs,
+                                float* y);
 // Prefill: rows [row0, row0 + n_rows) against n_tok bf16 activation rows (a_stride bytes apart), as the
 // BF16 tile (gemm_tile.h, gemm_bf16_avx512bf16), decoding the rows as it lays them out for the tile
 // (gemm_avx512bf16.cc); y[t * ldy + r] for r < n_rows.

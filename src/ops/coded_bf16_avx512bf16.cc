@@ -7,7 +7,6 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <vector>
 
 #include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
@@ -72,16 +71,13 @@ void round_bf16_unpack_order(const float* x, int64_t k, uint16_t* dst) {
     }
 }
 
-void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y) {
+void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, const uint16_t* xs,
+                                float* y) {
   const int64_t k = m.k;
-  thread_local std::vector<uint16_t> xs;
-  if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
-  round_bf16_unpack_order(x, k, xs.data());
   const BlockDecoder dec(*m.header);
   walk_coded_rows(
-      m, r0, r1,
-      [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs.data(), y + i); },
-      [&](const uint8_t* w, int64_t i) { coded_row(dec, w, k, xs.data(), y + i); });
+      m, r0, r1, [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs, y + i); },
+      [&](const uint8_t* w, int64_t i) { coded_row(dec, w, k, xs, y + i); });
   add_coded_bf16_exceptions(m, r0, r1, x, y, true);
 }
 

@@ -44,14 +44,16 @@ class TokenInput {
   void prepare(const TensorView& w);
   const float* x() const { return x_; }
   int64_t k() const { return k_; }
-  // x in a kernel's activation type (F32, Q8_0 or Q8_K: activation_type_for); prepare converted it.
+  // x in a kernel's activation type (F32, Q8_0 or Q8_K: activation_type_for; BF16: rounded for the
+  // coded BF16 kernel with bf16 products, in the order it reads); prepare converted it.
   const uint8_t* as(DType type) const;
 
  private:
   const float* x_ = nullptr;
   int64_t k_ = 0;
   std::vector<uint8_t> q8_0_, q8_k_;
-  bool has_q8_0_ = false, has_q8_k_ = false;
+  std::vector<uint16_t> bf16_;
+  bool has_q8_0_ = false, has_q8_k_ = false, has_bf16_ = false;
 };
 
 // One token through rows [r0, r1) of w on the calling thread: y[0 .. r1 − r0), the products of matmul_rows
