@@ -309,7 +309,7 @@ void decode_coded_rows(const Backend& be, const CodedBf16& m, int64_t r0, int64_
 // Rows decoded per step for prefill: a few tiles' worth, in L2 while every token passes over them.
 constexpr int64_t kCodedDecodeRows = 4 * kRowTile;
 
-// Coded BF16 rows (ops/coded_bf16.h). One token: the coded kernel, which reads 3/4 of the bytes.
+// Coded BF16 rows (ops/coded_bf16.h) without the one-token coded kernel (coded_token_rows has that).
 // Several tokens with bf16 products: the bf16 tile, which decodes the rows as it lays them out (and
 // prefetches them as for plain rows). Otherwise (float32 products, other backends): rows decoded back
 // to bf16 a few tiles at a time, then the plain BF16 kernels. Prefill gives the plain matrix's
@@ -353,9 +353,6 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
   });
 }
 
-// One token through rows [r0, r1) of w on the calling thread, in the kernel matmul_rows picks for one
-// token: the one-token kernels where the backend has them for w's layout, the dot products otherwise
-// (the tile kernels' 4-row × 1-token case was ~2× slower than the one-row dot products, BM_gemv_cold).
 // One token through coded BF16 rows [r0, r1): the coded kernel, which reads 3/4 of the bytes, where
 // this backend has it; otherwise rows decoded for the plain kernel (coded_rows).
 void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
@@ -367,6 +364,9 @@ void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_
   coded_rows(w, r0, r1 - r0, be, in.x(), 1, y, serial_pool());
 }
 
+// One token through rows [r0, r1) of w on the calling thread, in the kernel matmul_rows picks for one
+// token: the one-token kernels where the backend has them for w's layout, the dot products otherwise
+// (the tile kernels' 4-row × 1-token case was ~2× slower than the one-row dot products, BM_gemv_cold).
 void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
   const int64_t k = w.ne[0];
   const DType act_type = activation_type_for(w.type);
