@@ -5,6 +5,7 @@
 
 #include "ops/coded_bf16.h"
 #include "ops/gemm_tile.h"
+#include "ops/prefetch.h"
 
 namespace r1 {
 // Internal linkage: the files that include this are compiled with different flags.
@@ -51,13 +52,14 @@ size_t coded_prefetch_distance(size_t off, size_t stride) {
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
 }
 
-// Prefetches the 96-byte block at p (non-temporal: read once). A block spans two or three cache lines;
+// Prefetches the 96-byte block at p (the hint: ops/prefetch.h). A block spans two or three cache lines;
 // these three addresses, no more than 48 bytes apart, reach every line whatever its alignment. (One
 // address per block, which leaves every third line to the hardware prefetcher, measured level.)
 inline void prefetch_coded_block(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_NTA);
-  _mm_prefetch(reinterpret_cast<const char*>(p + 48), _MM_HINT_NTA);
-  _mm_prefetch(reinterpret_cast<const char*>(p + 95), _MM_HINT_NTA);
+  const StreamPrefetch hint = stream_prefetch();
+  prefetch_stream_line(p, hint);
+  prefetch_stream_line(p + 48, hint);
+  prefetch_stream_line(p + 95, hint);
 }
 
 // Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through

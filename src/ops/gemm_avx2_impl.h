@@ -177,7 +177,7 @@ void tile_x8(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_stride, co
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* col = w + i * kColumn;
-    prefetch_nta_ahead<T == 1, kColumn>(col);  // decode (avx2_util.h)
+    prefetch_stream_ahead<T == 1, kColumn>(col);  // decode (avx2_util.h)
     __m256i p[T];
     column_sums<kType, T>(col + 2 * kInterleave, a, a_stride, i, p);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)));

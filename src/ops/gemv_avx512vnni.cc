@@ -29,6 +29,7 @@
 #include "ops/blocks.h"
 #include "ops/convert.h"
 #include "ops/gemm_tile.h"
+#include "ops/prefetch.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
@@ -484,6 +485,7 @@ void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, floa
   for (int j = 0; j < R; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
   const size_t row_bytes = static_cast<size_t>(k) * sizeof(Elem);
   int64_t i = 0;
+  const StreamPrefetch hint = stream_prefetch();
   for (; i + 32 <= k; i += 32) {
     const size_t off = static_cast<size_t>(i) * sizeof(Elem);
     const size_t ahead = off + kFloatRowsPrefetchBytes < row_bytes ? kFloatRowsPrefetchBytes
@@ -492,7 +494,7 @@ void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, floa
     for (int j = 0; j < R; ++j) {
       const uint8_t* p = w + j * stride + off;
       const Elem* e = reinterpret_cast<const Elem*>(p);
-      _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_NTA);
+      prefetch_stream_line(p + ahead, hint);
       acc[j][0] = _mm512_fmadd_ps(Load16(e), x0, acc[j][0]);
       acc[j][1] = _mm512_fmadd_ps(Load16(e + 16), x1, acc[j][1]);
     }
@@ -516,12 +518,14 @@ void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
     for (; r < n_rows; ++r) float_rows<1, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, y + r);
     return;
   }
+  const StreamPrefetch hint = stream_prefetch();
   for (int64_t r = 0; r < n_rows; ++r) {
     const Elem* row = reinterpret_cast<const Elem*>(base + static_cast<size_t>(r) * w_stride);
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
-      prefetch_ahead<64 * sizeof(Elem), kFloatPrefetchBytes, _MM_HINT_NTA>(reinterpret_cast<const uint8_t*>(row + i));
+      for (size_t off = 0; off < 64 * sizeof(Elem); off += 64)
+        prefetch_stream_line(reinterpret_cast<const uint8_t*>(row + i) + kFloatPrefetchBytes + off, hint);
       for (int u = 0; u < 4; ++u)
         acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
     }

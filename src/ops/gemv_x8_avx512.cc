@@ -28,6 +28,7 @@
 #include "ops/avx512_kquant.h"
 #include "ops/blocks.h"
 #include "ops/gemm_tile.h"
+#include "ops/prefetch.h"
 #include "ops/repack.h"
 
 namespace r1 {
@@ -70,7 +71,8 @@ enum class RowLanes { kPairs, kHalves };
 // The walk the kernels share: groups of 8 rows in order, each group's block columns in order (one
 // forward stream), acc = step(column, block index, acc) with row r's sum in the two lanes kLanes
 // names, added once per group.
-// Each 64-byte line of the stream is prefetched non-temporally kX8PrefetchBytes ahead, once. Alternated
+// Each 64-byte line of the stream is prefetched kX8PrefetchBytes ahead, once, with the CPU's hint
+// (ops/prefetch.h). On AMD Zen 4 (non-temporal), alternated
 // token by token in one process (Qwen-1.5B, 2 threads, PERFORMANCE.md session 39), against no
 // prefetch: Q8_0 1.10, Q4_0 1.26, V2-Lite (Q4_K, Q5_0) 1.08 at 4 KiB; 2 and 8 KiB less; into L1
 // (prefetcht0) or L2 (prefetcht1) instead 0.84-0.98, which is what session 34 had measured (16 KiB
@@ -80,13 +82,14 @@ template <size_t kBlockBytes, RowLanes kLanes = RowLanes::kPairs, typename Step>
 void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step step) {
   constexpr size_t kColumnBytes = kInterleave * kBlockBytes;
   const __m512i pairs_of_lanes = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+  const StreamPrefetch hint = stream_prefetch();
   const char* ahead = reinterpret_cast<const char*>(w) + kX8PrefetchBytes;  // the next line to prefetch
   for (int64_t r = 0; r < n_rows; r += kInterleave) {
     const uint8_t* group = w + static_cast<size_t>(r) * static_cast<size_t>(nb) * kBlockBytes;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
       const char* end = reinterpret_cast<const char*>(group + static_cast<size_t>(i + 1) * kColumnBytes) + kX8PrefetchBytes;
-      for (; ahead < end; ahead += 64) _mm_prefetch(ahead, _MM_HINT_NTA);
+      for (; ahead < end; ahead += 64) prefetch_stream_line(ahead, hint);
       acc = step(group + static_cast<size_t>(i) * kColumnBytes, i, acc);
     }
     if constexpr (kLanes == RowLanes::kPairs) {

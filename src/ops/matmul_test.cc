@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/coded_bf16.h"
 #include "ops/convert.h"
+#include "ops/prefetch.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
 #include "ops/vec_dot.h"
@@ -631,6 +633,69 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
     }
   }
   force_matmul_backend("auto");
+}
+
+// The weight stream's prefetch hint (ops/prefetch.h) changes no product: one token through every
+// backend's kernels (interleaved rows, float rows short and long, coded BF16 rows) gives the same
+// bits under each hint. And the hint comes from R1_STREAM_PREFETCH, else from the CPU's vendor.
+TEST(Matmul, ProductsDoNotDependOnThePrefetchHint) {
+  ThreadPool pool(2);
+  std::vector<std::pair<Weights, std::string>> cases;
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0, DType::Q6_K, DType::F16, DType::BF16})
+    for (int64_t k : {int64_t(1536), int64_t(4608)}) {
+      Weights w = make_weights(type, k, 43, static_cast<uint32_t>(k) + static_cast<uint32_t>(type));
+      if (can_interleave(type)) {
+        repack_x8(type, w.bytes.data(), 43, k);
+        w.view.data = w.bytes.data();
+        w.view.layout = RowLayout::Interleaved8;
+      } else if (type == DType::BF16) {
+        Weights coded = w;
+        ASSERT_TRUE(code_bf16_matrix(coded.bytes.data(), coded.bytes.size(), 43, k));
+        coded.view.data = coded.bytes.data();
+        coded.view.layout = RowLayout::CodedBf16;
+        cases.emplace_back(std::move(coded), "coded BF16 K=" + std::to_string(k));
+      }
+      cases.emplace_back(std::move(w), std::string(dtype_name(type)) + " K=" + std::to_string(k));
+    }
+  for (auto& [w, name] : cases) {
+    const int64_t k = w.view.ne[0];
+    const auto x = random_acts(k, static_cast<uint32_t>(k));
+    for (const char* b : backends()) {
+      ASSERT_TRUE(force_matmul_backend(b));
+      std::vector<float> y_none(43, NAN);
+      set_stream_prefetch(StreamPrefetch::kNone);
+      matmul(w.view, x.data(), 1, y_none.data(), pool);
+      for (StreamPrefetch hint : {StreamPrefetch::kNonTemporal, StreamPrefetch::kL1, StreamPrefetch::kL2}) {
+        set_stream_prefetch(hint);
+        std::vector<float> y(43, NAN);
+        matmul(w.view, x.data(), 1, y.data(), pool);
+        ASSERT_EQ(y, y_none) << name << " " << b << " hint " << static_cast<int>(hint);
+      }
+    }
+  }
+  force_matmul_backend("auto");
+
+  const char* env = std::getenv("R1_STREAM_PREFETCH");
+  const std::string saved = env ? env : "";
+  const std::pair<const char*, StreamPrefetch> named[] = {{"nta", StreamPrefetch::kNonTemporal},
+                                                          {"t0", StreamPrefetch::kL1},
+                                                          {"t1", StreamPrefetch::kL2},
+                                                          {"none", StreamPrefetch::kNone}};
+  for (const auto& [value, hint] : named) {
+    setenv("R1_STREAM_PREFETCH", value, 1);
+    EXPECT_EQ(decide_stream_prefetch(), hint) << value;
+  }
+  unsetenv("R1_STREAM_PREFETCH");
+  EXPECT_EQ(decide_stream_prefetch(), cpu_features().amd ? StreamPrefetch::kNonTemporal : StreamPrefetch::kL1);
+  setenv("R1_STREAM_PREFETCH", "t9", 1);
+  try {
+    decide_stream_prefetch();
+    ADD_FAILURE() << "R1_STREAM_PREFETCH=t9 was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("R1_STREAM_PREFETCH=t9"), std::string::npos) << e.what();
+  }
+  if (env) setenv("R1_STREAM_PREFETCH", saved.c_str(), 1); else unsetenv("R1_STREAM_PREFETCH");
+  set_stream_prefetch(decide_stream_prefetch());
 }
 
 // The AVX2 and NEON backends ask for the interleaved layout for Q4_0 / Q8_0, the AVX-512 VNNI one for

@@ -17,7 +17,7 @@ namespace r1 {
 namespace {
 
 // Every dot product here takes kPrefetch: true in decode (gemv_rows), which reads rows one after
-// another (avx2_util.h, prefetch_nta_ahead); the products do not depend on it.
+// another (avx2_util.h, prefetch_stream_ahead); the products do not depend on it.
 
 // Float rows of kElem-byte weights: `Load8` turns 8 weights into 8 floats. Four accumulators hide the
 // FMA latency.
@@ -28,7 +28,7 @@ float dot_float(int64_t k, const void* w, const void* a) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
-    prefetch_nta_ahead<kPrefetch, 32 * kElem>(static_cast<const uint8_t*>(w) + i * kElem);
+    prefetch_stream_ahead<kPrefetch, 32 * kElem>(static_cast<const uint8_t*>(w) + i * kElem);
     for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(Load8(w, i + 8 * u), _mm256_loadu_ps(y + i + 8 * u), acc[u]);
   }
   for (; i + 8 <= k; i += 8) acc[0] = _mm256_fmadd_ps(Load8(w, i), _mm256_loadu_ps(y + i), acc[0]);
@@ -52,7 +52,7 @@ float dot_f8(int64_t k, const void* w, const void* a) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
-    prefetch_nta_ahead<kPrefetch, 32>(c + i);
+    prefetch_stream_ahead<kPrefetch, 32>(c + i);
     for (int h = 0; h < 2; ++h) {
       const __m256i f16 =
           f8_to_f16_over_256(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16 * h))));
@@ -76,7 +76,7 @@ float dot_signed_blocks(int64_t k, const void* w, const void* a) {
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
-    prefetch_nta_ahead<kPrefetch, sizeof(Block)>(x + i);
+    prefetch_stream_ahead<kPrefetch, sizeof(Block)>(x + i);
     const __m256i p = dot_i8(kCodes(x[i]), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs)));
     const __m256 d = _mm256_set1_ps(half_to_f32(x[i].d) * half_to_f32(y[i].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
@@ -93,7 +93,7 @@ float dot_offset_blocks(int64_t k, const void* w, const void* a) {
   const __m256i ones8 = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQK; ++i) {
-    prefetch_nta_ahead<kPrefetch, sizeof(Block)>(x + i);
+    prefetch_stream_ahead<kPrefetch, sizeof(Block)>(x + i);
     const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
     const __m256i p = dot_u8s8(zero, kCodes(x[i]), av);
     const __m256i sa = dot_u8s8(zero, ones8, av);
@@ -124,7 +124,7 @@ float dot_k(int64_t k, const void* w, const void* a) {
   const BlockQ8K* y = static_cast<const BlockQ8K*>(a);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < k / kQKK; ++i) {
-    prefetch_nta_ahead<kPrefetch, kBlockBytes>(x + i * kBlockBytes);
+    prefetch_stream_ahead<kPrefetch, kBlockBytes>(x + i * kBlockBytes);
     acc = kBlockDot(x + i * kBlockBytes, y[i], acc);
   }
   return hsum(acc);

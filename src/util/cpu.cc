@@ -31,6 +31,8 @@ CpuFeatures detect() {
   // false on a CPU that has it). The OS saves the 256-bit state wherever AVX2 is reported.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   f.avxvnni = f.avx2 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax >> 4 & 1) != 0;
+  // Leaf 0's vendor string, "AuthenticAMD", in EBX, EDX, ECX.
+  f.amd = __get_cpuid(0, &eax, &ebx, &ecx, &edx) && ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;
 #elif defined(__aarch64__)
   f.neon = true;  // ASIMD is part of every AArch64 CPU
 #if defined(__linux__)
@@ -70,6 +72,7 @@ std::string cpu_description() {
     any = true;
   }
   if (!any) s += " baseline";
+  if (f.amd) s += " (AMD)";
   s += ", " + std::to_string(std::thread::hardware_concurrency()) + " threads";
   return s;
 }

@@ -11,6 +11,7 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
   bool avx512vbmi = false;  // byte permutes (vpermi2b)
   bool neon = false, neon_dotprod = false;  // AArch64: ASIMD (always), and its dot-product extension
+  bool amd = false;  // x86 vendor AuthenticAMD: picks how decode prefetches its weights (ops/prefetch.h)
 };
 
 const CpuFeatures& cpu_features();

@@ -31,6 +31,7 @@ TEST(Cpu, FeaturesAreConsistent) {
     for (size_t n; (n = std::fread(buf, 1, sizeof buf, cpuinfo)) > 0;) text.append(buf, n);
     std::fclose(cpuinfo);
     EXPECT_EQ(text.find(" avx_vnni") != std::string::npos, f.avxvnni);
+    EXPECT_EQ(text.find("AuthenticAMD") != std::string::npos, f.amd);
   }
 #endif
 }
