@@ -37,13 +37,12 @@ namespace {
 
 inline float fp16_to_f32_fast(uint16_t h) { return _cvtsh_ss(h); }
 
-// The float kernels' prefetch: non-temporal, this far ahead (see gemv_float); the others prefetch
-// kGemvPrefetchBytes ahead (gemm_tile.h).
+// The float kernels' prefetch: this far ahead, with the CPU's hint (see gemv_float, ops/prefetch.h);
+// the others prefetch into L1 kGemvPrefetchBytes ahead (gemm_tile.h).
 constexpr size_t kFloatPrefetchBytes = 4096;
-template <size_t kStepBytes, size_t kAhead = kGemvPrefetchBytes, int kHint = _MM_HINT_T0>
+template <size_t kStepBytes>
 inline void prefetch_ahead(const uint8_t* p) {
-  for (size_t off = 0; off < kStepBytes; off += 64)
-    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + off), static_cast<decltype(_MM_HINT_T0)>(kHint));
+  prefetch_stream(p + kGemvPrefetchBytes, kStepBytes, StreamPrefetch::kL1);
 }
 
 // Per-call scratch for the prepared activation; grows to the largest K seen, never shrinks.
@@ -452,12 +451,12 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
 // Memory bound. Rows are read one at a time, 64 elements (128 bytes) per step in 4 accumulators,
-// prefetched non-temporally 4 KiB ahead (a choice measured in the model, Qwen-1.5B tg64 F16 1.08x
-// and BF16 1.06x over 16 KiB into L1: medians of 5 alternating rounds, per round 0.88-1.21).
+// prefetched 4 KiB ahead with the CPU's hint (ops/prefetch.h; on AMD Zen 4, non-temporal: Qwen-1.5B
+// tg64 F16 1.08x and BF16 1.06x over 16 KiB into L1, medians of 5 alternating rounds, per round 0.88-1.21).
 // A long row's float32 activation (35 KiB at k = 8960, of a 48 KiB L1) is read again for every row,
 // against the weight stream. From kFloatStreamsMinK on, rows are read kFloatStreams side by side, 32
 // elements of each per step, so that each activation load serves 8 rows, and each row is prefetched
-// non-temporally kFloatRowsPrefetchBytes ahead, past its end into the same row of the next group.
+// (the same hint) kFloatRowsPrefetchBytes ahead, past its end into the same row of the next group.
 // Two threads, rows from huge pages, the two kernels alternated call by call (medians of 200-1000
 // calls, BF16 and F16, several runs): 8 rows / one row = 1.04-1.16 at k = 8960, 1.13-1.21 at 14336,
 // 1.05-1.12 at 6144 and 8192, 0.91-1.11 at 4096, 0.83-0.89 at k <= 3072. Short rows keep the one-row
@@ -524,8 +523,7 @@ void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
-      for (size_t off = 0; off < 64 * sizeof(Elem); off += 64)
-        prefetch_stream_line(reinterpret_cast<const uint8_t*>(row + i) + kFloatPrefetchBytes + off, hint);
+      prefetch_stream(reinterpret_cast<const uint8_t*>(row + i) + kFloatPrefetchBytes, 64 * sizeof(Elem), hint);
       for (int u = 0; u < 4; ++u)
         acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
     }

@@ -11,6 +11,7 @@
 // timing); any other value is an error. The products do not depend on it.
 #pragma once
 #include <atomic>
+#include <cstddef>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif
@@ -46,6 +47,11 @@ inline void prefetch_stream_line(const void* p, StreamPrefetch hint) {
     case StreamPrefetch::kL2: _mm_prefetch(c, _MM_HINT_T1); break;
     case StreamPrefetch::kNone: break;
   }
+}
+
+// Every line of [p, p + bytes), bytes a multiple of 64.
+inline void prefetch_stream(const void* p, size_t bytes, StreamPrefetch hint) {
+  for (size_t off = 0; off < bytes; off += 64) prefetch_stream_line(static_cast<const char*>(p) + off, hint);
 }
 #endif
 
