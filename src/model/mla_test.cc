@@ -1,5 +1,6 @@
 #include "model/mla.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -162,12 +163,14 @@ TEST(Mla, AbsorbedPrefillAndDecodeEqualNaiveAttention) {
               decode_err);
   EXPECT_LT(prefill_err, 1e-5);
   EXPECT_LT(decode_err, 1e-5);
-  // The latent cache holds exactly kv_lora + rope floats per position, the same from both paths.
+  // The latent cache holds exactly kv_lora + rope floats per position, the same from both paths up
+  // to float32 rounding: prefill's tile adds each row's products in order of k, decode's kernel in
+  // 16 lanes and then across them (up to ~15 ulps of a latent apart here).
   std::vector<float> a(size_t(c.latent_dim())), b(a.size());
   for (int64_t t = 0; t < n; t++) {
     batch.read(1, t, a.data());
     step.read(1, t, b.data());
-    for (size_t j = 0; j < a.size(); j++) EXPECT_NEAR(a[j], b[j], 1e-6);
+    for (size_t j = 0; j < a.size(); j++) EXPECT_NEAR(a[j], b[j], 4e-6 * std::max(1.0f, std::fabs(b[j])));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "ops/avx2_util.h"
 #include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
+#include "ops/transpose_avx512.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
@@ -120,28 +121,14 @@ __m512i load32_bf16_scaled(const uint8_t* row, float scale) {
 
 // Lays out rows [0, n) (n <= 16, rows w_stride bytes apart) as element pairs in lanes: dst[p * 16 + j] = pair p
 // of row j; missing rows are zeros. Per 32 elements, 16 row loads and a 16 x 16 transpose of 32-bit pairs
-// in registers (4 stages of swapping the off-diagonal h x h blocks, h = 8, 4, 2, 1): a gather per pair
-// vector instead waited on 16 rows' cache lines at once (~9% of a BF16 prefill in perf).
+// (transpose_avx512.h).
 // With scales, row j's 32 elements from column i are scaled by scales->at(row + j, i).
 // Coded rows (kSrc == kCoded) are decoded, and their exceptions written over the lanes' zeros.
 template <Src kSrc>
 void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_t* dst, const BlockScales* scales,
                 int64_t row, const CodedRows* coded) {
   constexpr size_t kElemBytes = elem_bytes(kSrc);
-  // Permutation indices per stage (h = 8 >> s): row i keeps its left h x h block and takes row i+h's
-  // left block; row i+h takes row i's right block and keeps its own.
-  static constexpr auto table = [] {
-    std::array<std::array<std::array<int32_t, 16>, 2>, 4> t{};
-    for (int s = 0; s < 4; ++s)
-      for (int p = 0, h = 8 >> s; p < 16; ++p) {
-        t[s][0][p] = (p & h) ? 16 + p - h : p;
-        t[s][1][p] = (p & h) ? 16 + p : p + h;
-      }
-    return t;
-  }();
-  __m512i index[4][2];
-  for (int s = 0; s < 4; ++s)
-    for (int o = 0; o < 2; ++o) index[s][o] = _mm512_loadu_si512(table[s][o].data());
+  const Transpose16x16 transpose;
   const float* scale_rows[16] = {};
   if (scales)
     for (int j = 0; j < n; ++j) scale_rows[j] = scales->s + (scales->row0 + row + j) / scales->block * scales->cols;
@@ -158,15 +145,7 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
                          : load32_bf16_scaled<kSrc>(src, scale_rows[j][i / scales->block]);
       }
     }
-    for (int s = 0; s < 4; ++s) {
-      const int h = 8 >> s;
-      for (int j = 0; j < 16; ++j) {
-        if (j & h) continue;
-        const __m512i x = v[j], y = v[j + h];
-        v[j] = _mm512_permutex2var_epi32(x, index[s][0], y);
-        v[j + h] = _mm512_permutex2var_epi32(x, index[s][1], y);
-      }
-    }
+    transpose(v);
     for (int j = 0; j < 16; ++j) _mm512_storeu_si512(dst + (i / 2 + j) * kLanes, v[j]);
   }
   if constexpr (kSrc == Src::kCoded) {

@@ -9,9 +9,7 @@
 // dot products (Q8_0 blocks for the 32-element formats, Q8_K for the K-quants, as llama.cpp),
 // rearranged once per chunk.
 //
-// Float formats (F32, F16, BF16; F8_E4M3 via F16) use a float tile that converts the weights as it
-// loads them, driven by float_gemm.h as the AVX2 backend's: a group of rows stays in L1 while every
-// token passes.
+// Float formats (F32, F16, BF16, F8_E4M3) have their own rows-in-lanes kernel (gemm_float_avx512.cc).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -24,7 +22,6 @@
 #include "ops/avx2_util.h"
 #include "ops/avx512_kquant.h"
 #include "ops/blocks.h"
-#include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
 #include "ops/repack.h"
 #include "ops/vec_dot.h"
@@ -506,36 +503,6 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
   }
 }
 
-// ---- float formats ------------------------------------------------------------------------------
-
-// 16 weights as float32 from a row in its own format.
-__m512 load_f32(const void* row, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(row) + i); }
-__m512 load_f16(const void* row, int64_t i) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + i)));
-}
-__m512 load_bf16(const void* row, int64_t i) {
-  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(row) + i));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-// The float tiles (float_gemm.h) on 16 lanes, 4 rows × 4 tokens.
-struct Lanes16 {
-  using Vec = __m512;
-  static constexpr int kLanes = 16;
-  static Vec zero() { return _mm512_setzero_ps(); }
-  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static Vec fma(Vec w, Vec a, Vec acc) { return _mm512_fmadd_ps(w, a, acc); }
-  static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
-};
-template <__m512 (*kLoad)(const void*, int64_t)>
-using FloatKernel = FloatTile<Lanes16, kLoad, 4, 4>;
-
-void f8_row_to_f16(const uint8_t* row, int64_t k, uint16_t* out) {
-  for (int64_t i = 0; i < k; i += 16) {
-    const __m512 v = _mm512_mul_ps(load16_f8_over_256(row + i), _mm512_set1_ps(256.0f));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  }
-}
-
 // Q4_K rows interleaved at load: one token through their own kernel (gemv_x8_avx512.cc), several
 // through the tile above.
 void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
@@ -563,10 +530,10 @@ const GemmTable& gemm_avx512vnni() {
       .q4_k = gemm_int<expand_k<false>, BlockQ8K, 0, false, true>,
       .q5_k = gemm_int<expand_k<true>, BlockQ8K, 0, false, true>,
       .q6_k = gemm_int<expand_q6_k, BlockQ8K, 32, true, false>,
-      .f32 = gemm_float<FloatKernel<load_f32>>,
-      .f16 = gemm_float<FloatKernel<load_f16>>,
-      .bf16 = gemm_float<FloatKernel<load_bf16>>,
-      .f8_e4m3 = gemm_f8<FloatKernel<load_f16>, f8_row_to_f16>,
+      .f32 = gemm_float_avx512(DType::F32),
+      .f16 = gemm_float_avx512(DType::F16),
+      .bf16 = gemm_float_avx512(DType::BF16),
+      .f8_e4m3 = gemm_float_avx512(DType::F8_E4M3),
       .q4_0_x8 = q8_activation_x8<gemm_int<expand_q4_0_x8, BlockQ8_0, 8, false, false, true>,
                                   gemv_q4_0_x8_avx512vnni>,
       .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0_x8, BlockQ8_0, 128, false, false, true>,

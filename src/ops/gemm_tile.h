@@ -62,6 +62,9 @@ const GemmTable& gemm_avx2();        // AVX2 + FMA + F16C: Q8_0, Q4_0 and the K-
 const GemmTable& gemm_avx2vnni();     // the same kernels with AVX-VNNI's vpdpbusd (gemm_avx2vnni.cc)
 const GemmTable& gemm_avx512vnni();  // AVX-512 F/BW/VL + VNNI (vpdpbusd)
 const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
+// F32, F16, BF16 and F8_E4M3 rows × float32 activations, k % 16 == 0 (gemm_float_avx512.cc): the
+// avx512vnni backend's float kernels; AVX-512 F/BW/VL. Null for other types.
+GemmTileFn gemm_float_avx512(DType type);
 // One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc): the
 // one-token case of gemm_avx512vnni()'s q4_k_x8.
 void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);

@@ -82,17 +82,33 @@ void f32_to_fp16_row(const float* x, uint16_t* y, int64_t n) { backend().dot->f3
 
 namespace {
 
-// On by default; R1_BF16_DOT=0 or set_bf16_dot_products(false) turns it off.
-std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)
+// The bf16 products' switch (matmul.h): kAuto unless R1_BF16_DOT or set_bf16_dot_products says.
+enum Bf16Dot : int { kUndecided = -1, kOff = 0, kOn = 1, kAuto = 2 };
+std::atomic<int> g_bf16_dot{kUndecided};
 
-[[maybe_unused]] bool bf16_dot_on() {  // used where bf16 kernels exist (x86-64)
+int bf16_dot_setting() {
   int v = g_bf16_dot.load(std::memory_order_acquire);
-  if (v < 0) {
+  if (v == kUndecided) {
     const char* env = std::getenv("R1_BF16_DOT");
-    v = env == nullptr || std::string(env) != "0";
+    const std::string e = env ? env : "";
+    if (e.empty() || e == "auto") v = kAuto;
+    else if (e == "0") v = kOff;
+    else if (e == "1") v = kOn;
+    else fail("R1_BF16_DOT=", e, ": expected 0, 1 or auto");
     g_bf16_dot.store(v, std::memory_order_release);
   }
-  return v == 1;
+  return v;
+}
+
+[[maybe_unused]] bool bf16_dot_on() { return bf16_dot_setting() != kOff; }  // used where bf16 kernels exist (x86-64)
+
+// Whether prefill takes the bf16 products too: on, or auto on a CPU where vdpbf16ps outruns float32
+// FMAs. AMD Zen 4: bf16 prefill ~2x the float32 one (PERFORMANCE.md, session 10). The Intel Xeon of
+// session 41 (family 6 model 207) runs vdpbf16ps at half the float32 FMA rate (rows-in-lanes tiles,
+// one thread: 86 against 157-169 GFLOP/s), so its F16 pp512 went 52-56 -> 74-93 t/s in float32.
+[[maybe_unused]] bool bf16_prefill_on() {
+  const int v = bf16_dot_setting();
+  return v == kOn || (v == kAuto && cpu_features().amd);
 }
 
 // BF16 / F16 / F8_E4M3 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when
@@ -100,7 +116,7 @@ std::atomic<int> g_bf16_dot{-1};  // -1: not decided yet (read the environment)
 GemmTileFn bf16_dot_kernel(const Backend& b, DType type, int64_t k) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
-  if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_dot_on()) {
+  if (has && b.gemm == &gemm_avx512vnni() && k % 32 == 0 && bf16_prefill_on()) {
     if (type == DType::BF16) return gemm_bf16_avx512bf16();
     if (type == DType::F16) return gemm_f16_avx512bf16();
     if (type == DType::F8_E4M3) return gemm_f8_avx512bf16();
@@ -640,7 +656,8 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
   });
 }
 
-void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? 1 : 0, std::memory_order_release); }
+void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? kOn : kOff, std::memory_order_release); }
+void reset_bf16_dot_products() { g_bf16_dot.store(kUndecided, std::memory_order_release); }
 
 bool bf16_dot_products() {
 #if defined(R1_HAVE_X86_KERNELS)

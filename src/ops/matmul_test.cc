@@ -157,6 +157,28 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
   force_matmul_backend("auto");
 }
 
+// The float formats' prefill tile past the shapes above: rows longer than a panel block (k = 16400:
+// two blocks along k, the accumulators carried through y), two full tiles of tokens and a part, and
+// a last panel of 8 rows; every backend against the exact product.
+TEST(Matmul, FloatPrefillAcrossBlocksAndTiles) {
+  ThreadPool pool(2);
+  const int64_t k = 16400, n = 40, n_tok = 31;
+  const auto x = random_acts(n_tok * k, 5);
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3}) {
+    const Weights w = make_weights(t, k, n, 77);
+    for (const char* b : backends()) {
+      ASSERT_TRUE(force_matmul_backend(b));
+      std::vector<double> mag;
+      const auto ref = reference(w, x, n_tok, &mag);
+      std::vector<float> y(n_tok * n, NAN);
+      matmul(w.view, x.data(), n_tok, y.data(), pool);
+      for (int64_t i = 0; i < n_tok * n; ++i)
+        ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << b << " " << dtype_name(t) << " i=" << i;
+    }
+  }
+  force_matmul_backend("auto");
+}
+
 // One-token (decode) kernels at the shapes of real models (K = 1536 / 2560 / 8960: whole groups of
 // 8 blocks / super-blocks; 1408, V2-Lite's expert width, and 1344: the Q4_0 / Q8_0 kernels' last
 // group of 4 / 2 blocks; 4112 = 16 mod 32, the long-row float kernel's half step), rows split over 1, 2 and 3 threads
@@ -513,6 +535,37 @@ TEST(Matmul, Bf16DotProductsRoundTheActivations) {
     }
   }
   set_bf16_dot_products(false);
+}
+
+// R1_BF16_DOT unset or "auto": prefill takes the bf16 products only on AMD's AVX-512 BF16 CPUs (Intel's
+// vdpbf16ps runs at half the float32 FMA rate), decode where it did; "1" everywhere, "0" nowhere;
+// another value is an error naming it.
+TEST(Matmul, Bf16PrefillIsChosenPerCpu) {
+  const char* saved = std::getenv("R1_BF16_DOT");
+  const std::string before = saved ? saved : "";
+  const bool has = cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni";
+  const bool f8_decode = has && cpu_features().avx512vbmi;
+  for (const char* v : {"", "auto", "0", "1"}) {
+    ::setenv("R1_BF16_DOT", v, 1);
+    reset_bf16_dot_products();
+    const std::string s = v;
+    const bool prefill = has && (s == "1" || (s != "0" && cpu_features().amd));
+    EXPECT_EQ(matmul_activation_type(DType::F16, 512, 8) == DType::BF16, prefill) << "R1_BF16_DOT=" << s;
+    EXPECT_EQ(matmul_activation_type(DType::BF16, 512, 8) == DType::BF16, prefill) << "R1_BF16_DOT=" << s;
+    EXPECT_EQ(matmul_activation_type(DType::F8_E4M3, 512, 1) == DType::BF16, f8_decode && s != "0") << s;
+    EXPECT_EQ(bf16_dot_products(), has && s != "0") << s;  // prompt attention's switch
+  }
+  ::setenv("R1_BF16_DOT", "yes", 1);
+  reset_bf16_dot_products();
+  try {
+    (void)matmul_activation_type(DType::F16, 512, 8);
+    if (has) ADD_FAILURE() << "R1_BF16_DOT=yes was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("R1_BF16_DOT=yes"), std::string::npos) << e.what();
+  }
+  if (saved) ::setenv("R1_BF16_DOT", before.c_str(), 1);
+  else ::unsetenv("R1_BF16_DOT");
+  reset_bf16_dot_products();
 }
 
 // R1_MATMUL_BACKEND names the default backend; force_matmul_backend("auto") returns to it.
