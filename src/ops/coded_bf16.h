@@ -93,6 +93,10 @@ void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, cons
 // (gemm_avx512bf16.cc); y[t * ldy + r] for r < n_rows.
 void gemm_coded_bf16_avx512bf16(const CodedBf16& m, int64_t row0, int64_t n_rows, const void* a, size_t a_stride,
                                 int64_t n_tok, float* y, int64_t ldy);
+// The same with float32 products: float32 activation rows against the rows decoded as the float tile
+// lays them out (gemm_float_avx512.cc; AVX-512 F/BW).
+void gemm_coded_float_avx512(const CodedBf16& m, int64_t row0, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy);
 #endif
 
 }  // namespace r1

@@ -159,7 +159,7 @@ TEST(CodedBf16, DamagedOrPlainViewsThrow) {
 // for slices of rows and through matmul_shared_input.
 TEST(CodedBf16, MatmulMatchesThePlainMatrix) {
   const int64_t n_rows = 45;
-  for (int64_t k : {int64_t(128), int64_t(1536)}) {
+  for (int64_t k : {int64_t(128), int64_t(1536), int64_t(16448)}) {  // 16448: the float tile in 3 blocks of k
     std::vector<uint16_t> plain = random_bf16(n_rows, k, static_cast<uint32_t>(k));
     // Finite weights only for the sums (the outliers' inf / NaN would make every sum inf or NaN).
     for (uint16_t& v : plain)
