@@ -293,7 +293,7 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
   one_by_one(g1, end);
 }
 
-// Prefill's rows split over the threads for the tile kernels: fn(r_begin, r_end) on runs of items of two
+// Prefill's rows split over the threads for the float tile kernels: fn(r_begin, r_end) on runs of items of two
 // row tiles (a panel of the rows-in-lanes kernels), taken in runs and shared out at the end
 // (ThreadPool::run_items). Halves fixed per thread finished apart when the machine slowed one thread:
 // the other's waits were ~4% of an F16 prefill in perf, and F16 pp512 went 1.05x faster (4 of 4
@@ -598,12 +598,16 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   }
 
   if (const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
-    prefill_row_runs(pool, n_rows, [&](int64_t r_begin, int64_t r_end) {
+    auto rows = [&](int64_t r_begin, int64_t r_end) {
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
         tile(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin,
              a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
              y + t0 * n_rows + r_begin, n_rows);
-    });
+    };
+    // The integer tiles lay out every token's activations at each call (gemm_avx512vnni.cc), as long as
+    // multiplying a panel or two: one call per thread for them.
+    if (bf16_tile || activation_type_for(w.type) == DType::F32) prefill_row_runs(pool, n_rows, rows);
+    else pool.parallel_for(n_rows, kRowTile, rows);
     return;
   }
 
