@@ -3,9 +3,10 @@
 // vectors of 16 rows, and every token of the chunk then passes the panel: per element, 2 weight
 // vectors × 14 broadcast activations = 28 FMAs into 28 accumulators, no conversions and no
 // horizontal sums in the loop. The tile it replaced (float_gemm.h, 4 rows × 4 tokens, still the AVX2
-// one) converted each row's weights for every 4 FMAs; vcvtph2ps shares the FMA ports on Intel, and
-// that held it at ~0.56 of the FMA peak there, where this one reaches ~0.85 (scratch: 2 × 16 rows
-// × 14 tokens, 157-169 GFLOP/s a thread against ~86 for the vdpbf16ps tile; PERFORMANCE.md).
+// one) converted each row's weights for every 4 FMAs (by our count, 8 more uops on the FMA ports per
+// 16 FMAs on Intel), and ran at an estimated ~0.56 of the FMA peak there; this one, alone in scratch,
+// at ~0.9 of it (2 × 16 rows × 14 tokens, 157-169 GFLOP/s a thread against ~86 for the vdpbf16ps
+// tile; PERFORMANCE.md).
 // Long rows are cut into blocks along k (the accumulators go through y between blocks), so a
 // panel's weights stay in L2 beside the activations they meet. BF16 rows coded at load (ops/coded_bf16.h)
 // are decoded as they are laid out.
@@ -29,7 +30,7 @@ namespace {
 constexpr int kLanes = 16, kGroups = 2, kToks = 14;
 // Longest block of k a panel is laid out in: 32 rows × 8192 × 4 bytes = 1 MiB, within L2 beside the
 // activations. Rows up to that are one block (BM_matmul F16 512 tokens, 2 threads, k = 1536: 236-268
-// GFLOP/s whole, 172-221 in blocks of 512; k = 8960: 228-254 whole, 211-252 in 4096s); longer rows
+// GFLOP/s whole, 172-221 in blocks of 512; k = 8960: 228-254 whole, 162-252 in blocks of 4096); longer rows
 // are cut into equal blocks.
 constexpr int64_t kMaxBlock = 8192;
 

@@ -118,6 +118,20 @@ std::vector<const char*> backends() {
 
 // Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
 // operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
+// matmul of w and x on backend b into y, checked against the exact product within 1e-5 of the sum of
+// |products| (mag, per output; the backend's activation rounding included).
+void expect_exact_product(const char* b, const Weights& w, const std::vector<float>& x, int64_t n_tok,
+                          ThreadPool& pool, std::vector<float>& y, std::vector<double>& mag) {
+  ASSERT_TRUE(force_matmul_backend(b));
+  const auto ref = reference(w, x, n_tok, &mag);
+  const int64_t n = w.view.rows(), k = w.view.ne[0];
+  y.assign(static_cast<size_t>(n_tok * n), NAN);
+  matmul(w.view, x.data(), n_tok, y.data(), pool);
+  for (int64_t i = 0; i < n_tok * n; ++i)
+    ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30)
+        << b << " " << dtype_name(w.view.type) << " K=" << k << " N=" << n << " n_tok=" << n_tok << " i=" << i;
+}
+
 TEST(Matmul, AllBackendsAllTypesMatchReference) {
   ThreadPool pool(3);
   const auto bs = backends();
@@ -136,14 +150,9 @@ TEST(Matmul, AllBackendsAllTypesMatchReference) {
           const auto x = random_acts(n_tok * kk, static_cast<uint32_t>(n_tok));
           std::vector<float> y_scalar;
           for (const char* b : bs) {
-            ASSERT_TRUE(force_matmul_backend(b));
             std::vector<double> mag;
-            const auto ref = reference(w, x, n_tok, &mag);
-            std::vector<float> y(n_tok * n, NAN);
-            matmul(w.view, x.data(), n_tok, y.data(), pool);
-            for (int64_t i = 0; i < n_tok * n; ++i)
-              ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30)
-                  << b << " " << dtype_name(t) << " K=" << kk << " N=" << n << " n_tok=" << n_tok << " i=" << i;
+            std::vector<float> y;
+            ASSERT_NO_FATAL_FAILURE(expect_exact_product(b, w, x, n_tok, pool, y, mag));
             if (y_scalar.empty()) {
               y_scalar = y;
             } else if (matmul_activation_type(t, kk, n_tok) == activation_type_for(t)) {  // same rounding
@@ -167,13 +176,9 @@ TEST(Matmul, FloatPrefillAcrossBlocksAndTiles) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3}) {
     const Weights w = make_weights(t, k, n, 77);
     for (const char* b : backends()) {
-      ASSERT_TRUE(force_matmul_backend(b));
       std::vector<double> mag;
-      const auto ref = reference(w, x, n_tok, &mag);
-      std::vector<float> y(n_tok * n, NAN);
-      matmul(w.view, x.data(), n_tok, y.data(), pool);
-      for (int64_t i = 0; i < n_tok * n; ++i)
-        ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-30) << b << " " << dtype_name(t) << " i=" << i;
+      std::vector<float> y;
+      ASSERT_NO_FATAL_FAILURE(expect_exact_product(b, w, x, n_tok, pool, y, mag));
     }
   }
   force_matmul_backend("auto");
