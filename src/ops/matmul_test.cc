@@ -116,8 +116,6 @@ std::vector<const char*> backends() {
   return out;
 }
 
-// Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
-// operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
 // matmul of w and x on backend b into y, checked against the exact product within 1e-5 of the sum of
 // |products| (mag, per output; the backend's activation rounding included).
 void expect_exact_product(const char* b, const Weights& w, const std::vector<float>& x, int64_t n_tok,
@@ -132,6 +130,8 @@ void expect_exact_product(const char* b, const Weights& w, const std::vector<flo
         << b << " " << dtype_name(w.view.type) << " K=" << k << " N=" << n << " n_tok=" << n_tok << " i=" << i;
 }
 
+// Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
+// operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
 TEST(Matmul, AllBackendsAllTypesMatchReference) {
   ThreadPool pool(3);
   const auto bs = backends();
