@@ -350,43 +350,49 @@ TEST(DenseInterleaved, RepackedModelsMatchTheStoredLayout) {
   }
 }
 
-// On the AVX-512 VNNI backend a BF16 model's layer matrices and untied output are coded at load
-// (ops/coded_bf16.h), from a GGUF file and from a HF directory alike; the embedding, whose rows are
-// looked up one by one, stays as stored. The logits of a prompt (rows decoded for the plain kernels)
-// and of decode steps (the coded kernel) stay within float rounding of the same file loaded as stored
-// (scalar backend) and of llama.cpp's float32 reference, the BF16 file being the F32 model's values.
-// With the bf16 products on, both paths round the activations to bf16 (the bound of the bf16 tests).
+// On the AVX-512 VNNI and the AVX2 backends a BF16 model's layer matrices and untied output are coded
+// at load (ops/coded_bf16.h), from a GGUF file and from a HF directory alike, and an F16 file's too
+// (its values are bf16 values); the embedding, whose rows are looked up one by one, stays as stored.
+// The logits of a prompt (rows decoded for the plain kernels) and of decode steps (the coded kernel)
+// stay within float rounding of the same file loaded as stored (scalar backend) and of llama.cpp's
+// float32 reference, the BF16 file being the F32 model's values. With the bf16 products on
+// (avx512vnni), both paths round the activations to bf16 (the bound of the bf16 tests).
 TEST(DenseCoded, CodedBf16ModelsMatchTheStoredLayout) {
-  if (!force_matmul_backend("avx512vnni")) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   struct Restore {
     ~Restore() { force_matmul_backend("auto"); }
   } restore;
   const auto ids = read_ids(kData + "/refs/tokens.txt");
   const auto ref = read_f32(kData + "/refs/qwen2-mini-f32.logits.f32");
   ThreadPool pool(2);
-  const double tol = bf16_dot_products() ? 1e-2 : 1e-5;
-  for (const std::string name : {"qwen2-mini-bf16.gguf", "qwen2-mini-hf", "qwen2-mini-f16.gguf"}) {
-    ASSERT_TRUE(force_matmul_backend("avx512vnni"));
-    const auto coded = Model::load(kData + "/models/" + name);
-    int n_coded = 0;
-    for (const LayerWeights& L : coded->weights().layers)
-      for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-        n_coded += t->type == DType::BF16 && t->layout == RowLayout::CodedBf16;
-    EXPECT_EQ(n_coded, 7 * coded->config().n_layer) << name;
-    EXPECT_EQ(coded->weights().output.layout, RowLayout::CodedBf16) << name;
-    EXPECT_EQ(coded->weights().token_embd.layout, RowLayout::Plain) << name;
-    const std::vector<float> got = prompt_then_four_steps(*coded, ids, pool);
+  int n_backends = 0;
+  for (const std::string backend : {"avx512vnni", "avx2"}) {
+    if (!force_matmul_backend(backend.c_str())) continue;
+    ++n_backends;
+    const double tol = backend == "avx512vnni" && bf16_dot_products() ? 1e-2 : 1e-5;
+    for (const std::string name : {"qwen2-mini-bf16.gguf", "qwen2-mini-hf", "qwen2-mini-f16.gguf"}) {
+      ASSERT_TRUE(force_matmul_backend(backend.c_str()));
+      const auto coded = Model::load(kData + "/models/" + name);
+      int n_coded = 0;
+      for (const LayerWeights& L : coded->weights().layers)
+        for (const TensorView* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+          n_coded += t->type == DType::BF16 && t->layout == RowLayout::CodedBf16;
+      EXPECT_EQ(n_coded, 7 * coded->config().n_layer) << backend << " " << name;
+      EXPECT_EQ(coded->weights().output.layout, RowLayout::CodedBf16) << backend << " " << name;
+      EXPECT_EQ(coded->weights().token_embd.layout, RowLayout::Plain) << backend << " " << name;
+      const std::vector<float> got = prompt_then_four_steps(*coded, ids, pool);
 
-    ASSERT_TRUE(force_matmul_backend("scalar"));
-    const auto stored = Model::load(kData + "/models/" + name);
-    EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain) << name;
-    const std::vector<float> want = prompt_then_four_steps(*stored, ids, pool);
-    const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
-    std::printf("[ measured ] %s: coded vs stored layout %.3g; prompt vs llama.cpp's f32: %.3g\n", name.c_str(),
-                e_layouts, e_ref);
-    EXPECT_LE(e_layouts, tol) << name;
-    EXPECT_LE(e_ref, tol) << name;
+      ASSERT_TRUE(force_matmul_backend("scalar"));
+      const auto stored = Model::load(kData + "/models/" + name);
+      EXPECT_EQ(stored->weights().layers[0].w_up.layout, RowLayout::Plain) << name;
+      const std::vector<float> want = prompt_then_four_steps(*stored, ids, pool);
+      const double e_layouts = rel_err(got.data(), want), e_ref = rel_err(got.data(), ref);
+      std::printf("[ measured ] %s, %s: coded vs stored layout %.3g; prompt vs llama.cpp's f32: %.3g\n",
+                  backend.c_str(), name.c_str(), e_layouts, e_ref);
+      EXPECT_LE(e_layouts, tol) << backend << " " << name;
+      EXPECT_LE(e_ref, tol) << backend << " " << name;
+    }
   }
+  if (n_backends == 0) GTEST_SKIP() << "no AVX2 on this CPU";
 }
 
 // repack_matrices rewrites each distinct byte range once and marks every view of it, and leaves

@@ -4,8 +4,8 @@
 #include <immintrin.h>
 
 #include "ops/coded_bf16.h"
+#include "ops/coded_bf16_walk.h"
 #include "ops/gemm_tile.h"
-#include "ops/prefetch.h"
 
 namespace r1 {
 // Internal linkage: the files that include this are compiled with different flags.
@@ -30,48 +30,6 @@ struct BlockDecoder {
     hi = _mm512_unpackhi_epi8(low, high);
   }
 };
-
-// Long rows are read kCodedStreams side by side, so that each activation load serves that many rows
-// (35 KiB of float32 at k = 8960 does not stay in L1 against the weight stream); short rows one at a
-// time, one forward stream. BM_gemv_coded_cold, 2 threads, 2 runs of a build with a temporary switch
-// between the variants (float32 products): at k = 8960, 8 rows 50 / 47 GB/s (BF16-equivalent)
-// against one row 42 / 38; at k = 1536, one row 52 / 49 against 2, 4 or 8 rows 31-39. The same cut
-// as the plain float kernels' (gemv_avx512vnni.cc).
-constexpr int kCodedStreams = 8;
-constexpr int64_t kCodedStreamsMinK = 4096;
-
-// How far ahead of a block the kernels prefetch its row: one row, kCodedPrefetchBytes (one forward
-// stream); R rows side by side, kRowPrefetchBytes, past a row's end into the same row of the next
-// group (rows are contiguous). One row at 16 KiB read 53-64 GB/s (BF16-equivalent, BM_gemv_coded_cold,
-// k = 1536, 2 threads) where 4 KiB reads 73-80; 2, 3, 6 and 8 KiB read 57-74.
-constexpr size_t kCodedPrefetchBytes = 4096;
-constexpr size_t kRowPrefetchBytes = 2048;
-template <int R>
-size_t coded_prefetch_distance(size_t off, size_t stride) {
-  if (R == 1) return kCodedPrefetchBytes;
-  return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
-}
-
-// Prefetches the 96-byte block at p (the hint: ops/prefetch.h). A block spans two or three cache lines;
-// these three addresses, no more than 48 bytes apart, reach every line whatever its alignment. (One
-// address per block, which leaves every third line to the hardware prefetcher, measured level.)
-inline void prefetch_coded_block(const uint8_t* p) {
-  const StreamPrefetch hint = stream_prefetch();
-  prefetch_stream_line(p, hint);
-  prefetch_stream_line(p + 48, hint);
-  prefetch_stream_line(p + 95, hint);
-}
-
-// Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through
-// many(first row's bytes, its index from r0), then the rest one at a time through one(bytes, index).
-template <class Many, class One>
-void walk_coded_rows(const CodedBf16& m, int64_t r0, int64_t r1, Many many, One one) {
-  auto row = [&](int64_t r) { return m.rows + static_cast<size_t>(r) * m.row_bytes; };
-  int64_t r = r0;
-  if (m.k >= kCodedStreamsMinK)
-    for (; r + kCodedStreams <= r1; r += kCodedStreams) many(row(r), r - r0);
-  for (; r < r1; ++r) one(row(r), r - r0);
-}
 
 }  // namespace
 }  // namespace r1

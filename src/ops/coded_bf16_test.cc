@@ -46,6 +46,10 @@ TensorView coded_view(const uint16_t* data, int64_t n_rows, int64_t k) {
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
+bool has_avx2() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx2 && f.fma && f.f16c;
+}
 bool has_avx512bw() {
   const CpuFeatures& f = cpu_features();
   return f.avx512f && f.avx512bw && f.avx512vl;
@@ -81,6 +85,17 @@ TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
       decode_coded_bf16_rows(m, 0, n_rows, out.data());
       ASSERT_EQ(out, plain) << "k=" << k << " rows=" << n_rows;
 #if defined(R1_HAVE_X86_KERNELS)
+      if (has_avx2()) {
+        std::vector<float> f(plain.size());
+        decode_coded_f32_rows_avx2(m, 0, n_rows, f.data());
+        for (size_t i = 0; i < f.size(); ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(f[i]), std::bit_cast<uint32_t>(bf16_to_f32(plain[i])))
+              << "avx2 k=" << k << " rows=" << n_rows << " at " << i;
+        const int64_t r0 = n_rows / 3, r1 = n_rows - n_rows / 4;  // a slice of rows
+        std::vector<float> part(static_cast<size_t>((r1 - r0) * k));
+        decode_coded_f32_rows_avx2(m, r0, r1, part.data());
+        ASSERT_EQ(std::memcmp(part.data(), f.data() + r0 * k, part.size() * sizeof(float)), 0);
+      }
       if (has_avx512bw()) {
         std::fill(out.begin(), out.end(), 0);
         decode_coded_bf16_rows_avx512(m, 0, n_rows, out.data());
@@ -175,7 +190,7 @@ TEST(CodedBf16, MatmulMatchesThePlainMatrix) {
       std::normal_distribution<float> d(0.0f, 1.0f);
       std::vector<float> x(static_cast<size_t>(n_tok * k));
       for (auto& v : x) v = d(rng);
-      for (const char* b : {"scalar", "avx2", "avx512vnni", "neon"}) {
+      for (const char* b : {"scalar", "avx2", "avx2vnni", "avx512vnni", "neon"}) {
         if (!force_matmul_backend(b)) continue;
         ThreadPool pool(2);
         std::vector<float> yp(static_cast<size_t>(n_tok * n_rows)), yc(yp.size(), NAN);
@@ -254,14 +269,16 @@ TEST(CodedBf16, F16RowsOfBf16ValuesCodeAsThoseValues) {
   EXPECT_EQ(w, before);
 }
 
-// The AVX-512 VNNI backend asks for the coded layout for BF16 and F16 rows of whole blocks; no other
-// backend, type or shape does, and R1_REPACK=0 turns it off (read once per process).
+// The AVX-512 VNNI and AVX2 backends (which have the one-token coded kernels) ask for the coded layout
+// for BF16 and F16 rows of whole blocks; no other backend, type or shape does, and R1_REPACK=0 turns
+// it off (read once per process).
 TEST(CodedBf16, WantedWhereTheKernelReadsIt) {
   const char* env = std::getenv("R1_REPACK");
   const bool off = env != nullptr && std::string(env) == "0";
-  for (const char* b : {"scalar", "avx2", "avx512", "avx512vnni", "neon"}) {
+  for (const char* b : {"scalar", "avx2", "avx2vnni", "avx512", "avx512vnni", "neon"}) {
     if (!force_matmul_backend(b)) continue;
-    const bool kernel = std::string(b) == "avx512vnni" && !off;
+    const std::string name = b;
+    const bool kernel = (name == "avx512vnni" || name == "avx2" || name == "avx2vnni") && !off;
     EXPECT_EQ(matmul_preferred_layout(DType::BF16, 1536, 256) == RowLayout::CodedBf16, kernel) << b;
     EXPECT_NE(matmul_preferred_layout(DType::BF16, 1552, 256), RowLayout::CodedBf16) << b;
     EXPECT_EQ(matmul_preferred_layout(DType::F16, 1536, 256) == RowLayout::CodedBf16, kernel) << b;
