@@ -49,12 +49,6 @@ constexpr int lane_element(int f, int lane) {
   return 32 * (v / 2) + 16 * (lane / 4) + 8 * (v % 2) + 2 * (lane % 4) + f % 2;
 }
 
-void lay_out_activation(const float* x, int64_t k, float* dst) {
-  for (int64_t b = 0; b < k; b += kCodedBlock)
-    for (int f = 0; f < 8; ++f)
-      for (int lane = 0; lane < 8; ++lane) dst[b + 8 * f + lane] = x[b + lane_element(f, lane)];
-}
-
 __m256 even_f32(__m256i words) { return _mm256_castsi256_ps(_mm256_slli_epi32(words, 16)); }
 __m256 odd_f32(__m256i words) {
   return _mm256_castsi256_ps(_mm256_and_si256(words, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
@@ -97,7 +91,7 @@ void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const floa
   const int64_t k = m.k;
   thread_local std::vector<float> xs;
   if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
-  lay_out_activation(x, k, xs.data());
+  lay_out_coded_activation<8, 8, lane_element>(x, k, xs.data());
   const BlockDecoder dec(*m.header);
   walk_coded_rows<kAvx2CodedStreams>(
       m, r0, r1,

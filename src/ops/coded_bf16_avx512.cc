@@ -20,12 +20,6 @@ namespace {
 // Element of a block that float32 lane `lane` of vector v (0..3) carries, as described above.
 constexpr int lane_element(int v, int lane) { return 16 * (lane / 4) + 8 * (v / 2) + 2 * (lane % 4) + v % 2; }
 
-void lay_out_activation(const float* x, int64_t k, float* dst) {
-  for (int64_t b = 0; b < k; b += kCodedBlock)
-    for (int v = 0; v < 4; ++v)
-      for (int lane = 0; lane < 16; ++lane) dst[b + 16 * v + lane] = x[b + lane_element(v, lane)];
-}
-
 __m512 even_f32(__m512i words) { return _mm512_castsi512_ps(_mm512_slli_epi32(words, 16)); }
 __m512 odd_f32(__m512i words) {
   return _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
@@ -63,7 +57,7 @@ void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const fl
   const int64_t k = m.k;
   thread_local std::vector<float> xs;
   if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
-  lay_out_activation(x, k, xs.data());
+  lay_out_coded_activation<4, 16, lane_element>(x, k, xs.data());
   const BlockDecoder dec(*m.header);
   walk_coded_rows(
       m, r0, r1,

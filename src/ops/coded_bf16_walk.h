@@ -1,6 +1,6 @@
-// How the one-token coded BF16 kernels (ops/coded_bf16.h) walk a matrix's rows and prefetch them,
-// shared by the AVX-512 (coded_bf16_avx512.h) and the AVX2 (coded_bf16_avx2.cc) kernels. No vector
-// instructions here: it is included by files compiled with different flags.
+// How the one-token coded BF16 kernels (ops/coded_bf16.h) walk a matrix's rows, prefetch them and lay
+// out the activation, shared by the AVX-512 (coded_bf16_avx512.h) and the AVX2 (coded_bf16_avx2.cc)
+// kernels. No vector instructions here: it is included by files compiled with different flags.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +52,16 @@ void walk_coded_rows(const CodedBf16& m, int64_t r0, int64_t r1, Many many, One 
   if (m.k >= kCodedStreamsMinK)
     for (; r + R <= r1; r += R) many(row(r), r - r0);
   for (; r < r1; ++r) one(row(r), r - r0);
+}
+
+// x (k floats) in the order a kernel's decoded float32 vectors hold each block's weights: lane `lane`
+// of vector v carries element kElement(v, lane) of its block. Done once per call, for all the rows.
+template <int kVectors, int kLanes, int (*kElement)(int, int)>
+void lay_out_coded_activation(const float* x, int64_t k, float* dst) {
+  static_assert(kVectors * kLanes == kCodedBlock);
+  for (int64_t b = 0; b < k; b += kCodedBlock)
+    for (int v = 0; v < kVectors; ++v)
+      for (int lane = 0; lane < kLanes; ++lane) dst[b + kLanes * v + lane] = x[b + kElement(v, lane)];
 }
 
 }  // namespace

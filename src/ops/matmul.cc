@@ -343,22 +343,31 @@ bool coded_bf16_products(const Backend& be) {
 #endif
 }
 
-void decode_coded_rows(const Backend& be, const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out) {
-#if defined(R1_HAVE_X86_KERNELS)
-  if (be.gemv == &gemv_avx512vnni()) return decode_coded_bf16_rows_avx512(m, r0, r1, out);
-#endif
-  decode_coded_bf16_rows(m, r0, r1, out);
-}
-
 // Rows decoded per step for prefill: a few tiles' worth, in L2 while every token passes over them.
 constexpr int64_t kCodedDecodeRows = 4 * kRowTile;
+
+// Rows [0, n_rows) over the pool, each thread decoding its share kCodedDecodeRows at a time into a
+// buffer of Elem (decode(first row, count, out)) and handing it to use(rows, first row, count).
+template <typename Elem, class Decode, class Use>
+void in_decoded_chunks(ThreadPool& pool, int64_t n_rows, int64_t k, Decode decode, Use use) {
+  pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
+    thread_local std::vector<Elem> rows;
+    for (int64_t r = b; r < e; r += kCodedDecodeRows) {
+      const int64_t n = std::min(kCodedDecodeRows, e - r);
+      rows.resize(static_cast<size_t>(n * k));
+      decode(r, n, rows.data());
+      use(rows.data(), r, n);
+    }
+  });
+}
 
 // Coded BF16 rows (ops/coded_bf16.h) without the one-token coded kernel (coded_token_rows has that).
 // Several tokens on the AVX-512 backend: the bf16 or the float32 tile, which decode the rows as they
 // lay them out (and prefetch them as for plain rows). On the AVX2 backends: rows decoded to float32 a
 // few tiles at a time, then the float32 tile, which then converts nothing per token (Qwen-1.5B F16
-// file, pp256, 3 alternating rounds: 47.4 t/s, against 39.2 through rows decoded to bf16 and 46.9
-// for the F16 rows as stored). Elsewhere: rows decoded back to bf16, then the plain BF16 kernels.
+// file, pp256, medians of 3 alternating rounds: 47.4 t/s, against 39.2 through rows decoded to bf16
+// and 46.9 for the F16 rows as stored). Elsewhere (backends that get a coded matrix only when it was
+// coded for another): rows decoded back to bf16 in scalar code, then the plain BF16 kernels.
 // Prefill gives the plain matrix's products exactly.
 void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const float* x, int64_t n_tok,
                 float* y, ThreadPool& pool) {
@@ -368,6 +377,12 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
   const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, DType::BF16, k) : nullptr;
   size_t act_stride = 0;
   const uint8_t* a0 = activations_for(be, bf16_tile ? DType::BF16 : DType::F32, x, n_tok, k, &act_stride, pool);
+  // Decoded rows [r, r + n) (stride bytes apart) against every token through a tile kernel.
+  auto tile_pass = [&](GemmTileFn fn, const void* rows, size_t stride, int64_t r, int64_t n) {
+    for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
+      fn(k, rows, stride, n, a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
+         y + t0 * n_rows + r, n_rows);
+  };
 #if defined(R1_HAVE_X86_KERNELS)
   if (n_tok > 1 && coded_tiles(be)) {  // the AVX-512 tiles decode the rows themselves as they lay them out
     const auto gemm = bf16_tile ? gemm_coded_bf16_avx512bf16 : gemm_coded_float_avx512;
@@ -380,40 +395,22 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
   }
   if (n_tok > 1 && be.gemv == &gemv_avx2()) {  // rows decoded to float32 for the float32 tile
     const GemmTileFn f32_tile = tile_kernel(be, DType::F32, k);
-    pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
-      thread_local std::vector<float> rows;
-      for (int64_t r = b; r < e; r += kCodedDecodeRows) {
-        const int64_t n = std::min(kCodedDecodeRows, e - r);
-        rows.resize(static_cast<size_t>(n * k));
-        decode_coded_f32_rows_avx2(m, row0 + r, row0 + r + n, rows.data());
-        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
-          f32_tile(k, reinterpret_cast<const uint8_t*>(rows.data()), static_cast<size_t>(k) * sizeof(float), n,
-                   a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
-                   y + t0 * n_rows + r, n_rows);
-      }
-    });
+    in_decoded_chunks<float>(
+        pool, n_rows, k, [&](int64_t r, int64_t n, float* out) { decode_coded_f32_rows_avx2(m, row0 + r, row0 + r + n, out); },
+        [&](const float* rows, int64_t r, int64_t n) { tile_pass(f32_tile, rows, static_cast<size_t>(k) * sizeof(float), r, n); });
     return;
   }
 #endif
   const VecDotFn dot = vec_dot_for(*be.dot, DType::BF16);
   const size_t stride = static_cast<size_t>(k) * sizeof(uint16_t);
-  pool.parallel_for(n_rows, kRowTile, [&](int64_t b, int64_t e) {
-    thread_local std::vector<uint16_t> rows;
-    for (int64_t r = b; r < e; r += kCodedDecodeRows) {
-      const int64_t n = std::min(kCodedDecodeRows, e - r);
-      rows.resize(static_cast<size_t>(n * k));
-      decode_coded_rows(be, m, row0 + r, row0 + r + n, rows.data());
-      if (tile) {
-        for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
-          tile(k, rows.data(), stride, n, a0 + static_cast<size_t>(t0) * act_stride, act_stride,
-               std::min(kTokChunk, n_tok - t0), y + t0 * n_rows + r, n_rows);
-        continue;
-      }
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t t = 0; t < n_tok; ++t)
-          y[t * n_rows + r + i] = dot(k, rows.data() + i * k, a0 + static_cast<size_t>(t) * act_stride);
-    }
-  });
+  in_decoded_chunks<uint16_t>(
+      pool, n_rows, k, [&](int64_t r, int64_t n, uint16_t* out) { decode_coded_bf16_rows(m, row0 + r, row0 + r + n, out); },
+      [&](const uint16_t* rows, int64_t r, int64_t n) {
+        if (tile) return tile_pass(tile, rows, stride, r, n);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t t = 0; t < n_tok; ++t)
+            y[t * n_rows + r + i] = dot(k, rows + i * k, a0 + static_cast<size_t>(t) * act_stride);
+      });
 }
 
 // One token through coded BF16 rows [r0, r1): the coded kernel, which reads 3/4 of the bytes, where

@@ -124,8 +124,9 @@ DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 //   - Interleaved8 (ops/repack.h): Q4_0 / Q8_0 on the AVX2 backends (CPUs without AVX-512 VNNI) and on
 //     ARM (NEON); Q4_0, Q8_0, Q4_K and Q5_0 on the avx512vnni backend;
 //   - CodedBf16 (ops/coded_bf16.h): BF16 and F16 with k % 64 == 0 on the avx512vnni and AVX2
-//     backends, whose one-token kernels then read 12 bits a weight (the rewrite can still decline, code_bf16_matrix; an
-//     F16 matrix is coded only when its values are all bf16 values, and is then marked BF16);
+//     backends, whose one-token kernels then read 12 bits a weight (the rewrite can still decline,
+//     code_bf16_matrix; an F16 matrix is coded only when its values are all bf16 values, and is then
+//     marked BF16);
 //   - Plain otherwise.
 // matmul reads every layout on every backend (TensorView::layout says which).
 RowLayout matmul_preferred_layout(DType type, int64_t k, int64_t n_rows);
