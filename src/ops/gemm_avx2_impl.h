@@ -290,6 +290,7 @@ struct Lanes8 {
   static constexpr int kLanes = 8;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec fma(Vec w, Vec a, Vec acc) { return _mm256_fmadd_ps(w, a, acc); }
   static float sum(Vec v) { return hsum(v); }
 };

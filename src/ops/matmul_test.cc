@@ -424,6 +424,30 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   force_matmul_backend("auto");
 }
 
+// The AVX2 float tile splits a product over passes along k, row blocks and token chunks
+// (float_gemm.h) and carries its lane sums between passes, so an output is the same bits whichever
+// tile, block and chunk it falls in: a prefill of 133 tokens (chunks of 128 + 5) over 72 rows (blocks
+// of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken two at a time, and
+// the exact product.
+TEST(Matmul, Avx2FloatTileGivesTheSameBitsInEveryPass) {
+  if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
+  ThreadPool pool(2);
+  const int64_t k = 2064, n = 72, n_tok = 133;
+  const auto x = random_acts(n_tok * k, 21);
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    const Weights w = make_weights(t, k, n, 22);
+    std::vector<double> mag;
+    std::vector<float> batch, pair(2 * n);
+    ASSERT_NO_FATAL_FAILURE(expect_exact_product("avx2", w, x, n_tok, pool, batch, mag));
+    for (int64_t i = 0; i + 1 < n_tok; i += 2) {
+      matmul(w.view, x.data() + i * k, 2, pair.data(), pool);
+      for (int64_t j = 0; j < 2 * n; ++j)
+        ASSERT_EQ(batch[i * n + j], pair[j]) << dtype_name(t) << " token " << i + j / n << " row " << j % n;
+    }
+  }
+  force_matmul_backend("auto");
+}
+
 // The repacked Q4_0 / Q8_0 kernels with AVX-VNNI's products give what the AVX2 ones give, bit for bit
 // (the same integer sums), prefill and decode.
 TEST(Matmul, Avx2VnniRepackedKernelsEqualAvx2) {
