@@ -1,6 +1,6 @@
 // The float-format prefill (F32 / F16 / BF16 / F8_E4M3 weights against float32 activations) of the
-// AVX2 backends (gemm_avx2_impl.h: 8 lanes, 4 rows × 3 tokens; AVX-512 has its own rows-in-lanes
-// kernel, gemm_float_avx512.cc). A backend gives its vector operations (V, below) and a weight load per format; FloatTile
+// AVX2 backends (gemm_avx2_impl.h: 8 lanes, 4 rows × 3 tokens) and NEON (gemm_neon_impl.h: 4 lanes,
+// 4 rows × 6 tokens); AVX-512 has its own rows-in-lanes kernel, gemm_float_avx512.cc. A backend gives its vector operations (V, below) and a weight load per format; FloatTile
 // makes the register tile of R rows × T tokens, gemm_float walks it over token chunks, row blocks
 // and passes along k (below), and gemm_f8 converts F8_E4M3 rows to F16 a group at a time (exact: every e4m3 value is an
 // fp16) and runs the F16 tile.

@@ -1,5 +1,6 @@
-// NEON kernels for Q4_0 / Q8_0 rows repacked at load in groups of 8 (ops/repack.h), included by
-// vec_dot_neon.cc and vec_dot_neon_dotprod.cc like vec_dot_neon_impl.h (each file its own copy).
+// NEON prefill kernels, included by vec_dot_neon.cc and vec_dot_neon_dotprod.cc like
+// vec_dot_neon_impl.h (each file its own copy): the float formats' tile (float_gemm.h, below) and
+// Q4_0 / Q8_0 rows repacked at load in groups of 8 (ops/repack.h).
 // A 16-byte half of a chunk holds 4 codes of each of 4 rows; one multiply-add of it against a
 // token's 4 activations (one 32-bit lane of the activation block, broadcast) adds 4 products to each
 // row's int32 lane: with the dot-product extension one sdot (by lane), without it two widening
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "ops/blocks.h"
+#include "ops/convert.h"
+#include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
 #include "ops/repack.h"
 #include "ops/vec_dot_neon_impl.h"  // half()
@@ -117,8 +120,39 @@ void gemm_x8_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
   }
 }
 
+// ---- float formats -------------------------------------------------------------------------------
+
+// The float tile of the AVX2 backends (float_gemm.h) on 4 lanes. AArch64 has 32 vector registers, so
+// 4 rows × 6 tokens: 24 accumulators + 6 activations + 1 weight vector, 10 loads per 24 FMAs (the
+// one-row dot products it replaces for prefill load a weight and an activation vector per FMA).
+struct Lanes4 {
+  using Vec = float32x4_t;
+  static constexpr int kLanes = 4;
+  static Vec zero() { return vdupq_n_f32(0); }
+  static Vec load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, Vec v) { vst1q_f32(p, v); }
+  static Vec fma(Vec w, Vec a, Vec acc) { return vfmaq_f32(acc, w, a); }
+  static float sum(Vec v) { return vaddvq_f32(v); }
+};
+template <float32x4_t (*kLoad)(const void*, int64_t)>
+using NeonFloatTile = FloatTile<Lanes4, kLoad, 4, 6>;
+
+// Every e4m3 value is an fp16 value, so the F8 rows go through the F16 tile exactly.
+void f8_row_to_f16_neon(const uint8_t* row, int64_t k, uint16_t* out) {
+  static const auto table = [] {
+    std::array<uint16_t, 256> t{};
+    for (int c = 0; c < 256; ++c) t[c] = f32_to_fp16(fp8_e4m3_to_f32(static_cast<uint8_t>(c)));
+    return t;
+  }();
+  for (int64_t i = 0; i < k; ++i) out[i] = table[row[i]];
+}
+
 GemmTable neon_gemm_table() {
   GemmTable g;
+  g.f32 = gemm_float<NeonFloatTile<load4_f32>>;
+  g.f16 = gemm_float<NeonFloatTile<load4_f16>>;
+  g.bf16 = gemm_float<NeonFloatTile<load4_bf16>>;
+  g.f8_e4m3 = gemm_f8<NeonFloatTile<load4_f16>, f8_row_to_f16_neon>;
   g.q4_0_x8 = gemm_x8_neon<DType::Q4_0>;
   g.q8_0_x8 = gemm_x8_neon<DType::Q8_0>;
   return g;

@@ -311,15 +311,6 @@ void prefill_row_runs(ThreadPool& pool, int64_t n_rows, Fn&& fn) {
 // The AVX2 backends have the one-token kernel and a decoder to float32 rows for their float32 prefill
 // tile (coded_rows). Others decode the rows in scalar code for the plain kernels, so no matrix is
 // coded for them (matmul_preferred_layout).
-bool coded_tiles(const Backend& be) {
-#if defined(R1_HAVE_X86_KERNELS)
-  return be.gemv == &gemv_avx512vnni();
-#else
-  (void)be;
-  return false;
-#endif
-}
-
 using CodedGemvFn = void (*)(const CodedBf16&, int64_t, int64_t, const float*, float*);
 CodedGemvFn coded_gemv(const Backend& be) {
 #if defined(R1_HAVE_X86_KERNELS)
@@ -331,17 +322,16 @@ CodedGemvFn coded_gemv(const Backend& be) {
   return nullptr;
 }
 
+#if defined(R1_HAVE_X86_KERNELS)
+bool coded_tiles(const Backend& be) { return be.gemv == &gemv_avx512vnni(); }
+
 // Whether one token goes through the coded kernel with bf16 products (where they are on, like the F8
 // decode) rather than the float32 one.
 bool coded_bf16_products(const Backend& be) {
-#if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
   return has && coded_tiles(be) && bf16_dot_on();
-#else
-  (void)be;
-  return false;
-#endif
 }
+#endif
 
 // Rows decoded per step for prefill: a few tiles' worth, in L2 while every token passes over them.
 constexpr int64_t kCodedDecodeRows = 4 * kRowTile;
