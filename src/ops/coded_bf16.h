@@ -84,10 +84,9 @@ void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const
 void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
 void decode_coded_f32_rows_avx2(const CodedBf16& m, int64_t r0, int64_t r1, float* out);
 
-// AVX-512 BW kernels (coded_bf16_avx512.cc). One token: y[r - r0] = row r · x (float32 products,
-// exceptions included). Rows to bf16 as decode_coded_bf16_rows.
+// AVX-512 BW kernel (coded_bf16_avx512.cc). One token: y[r - r0] = row r · x (float32 products,
+// exceptions included).
 void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
-void decode_coded_bf16_rows_avx512(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out);
 // The same product with the activation rounded to bf16 (vdpbf16ps): AVX-512 BF16 CPUs only
 // (coded_bf16_avx512bf16.cc). xs: x rounded by round_bf16_unpack_order (gemm_tile.h), once per token
 // for all the calls of a step (TokenInput); x for the exceptions.

@@ -1,12 +1,11 @@
-// AVX-512 BW kernels for coded BF16 rows (ops/coded_bf16.h). A block of 64 weights becomes bf16 in
+// The AVX-512 BW one-token kernel for coded BF16 rows (ops/coded_bf16.h). A block of 64 weights becomes bf16 in
 // a few instructions: the 32 code bytes, loaded into both halves of a register, give their low
 // nibbles in the first half and their high nibbles in the second (one variable shift per half, one
 // mask); one in-lane byte lookup (vpshufb) turns the 64 codes into high bytes; unpacklo/hi_epi8 with
 // the 64 low bytes join them into bf16 words. Those leave each 128-bit lane holding elements
 // {16L..16L+7} (lo) and {16L+8..16L+15} (hi), two per 32-bit lane: a shift and a mask make float32s of
 // the even and the odd ones. The one-token kernel lays the activation out once per call in that
-// order (as gemv_avx512bf16.cc does for FP8) and keeps float32 products; the row decoder puts the
-// words back in order with two permutes.
+// order (as gemv_avx512bf16.cc does for FP8) and keeps float32 products.
 #include <immintrin.h>
 
 #include <vector>
@@ -64,25 +63,6 @@ void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const fl
       [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs.data(), y + i); },
       [&](const uint8_t* w, int64_t i) { coded_rows<1>(dec, w, m.row_bytes, k, xs.data(), y + i); });
   add_coded_bf16_exceptions(m, r0, r1, x, y, false);
-}
-
-void decode_coded_bf16_rows_avx512(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t* out) {
-  const int64_t k = m.k;
-  const BlockDecoder dec(*m.header);
-  // Lanes 0 and 1 of lo and hi, interleaved, are elements 0..31; lanes 2 and 3 are 32..63.
-  const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
-  const __m512i second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* block = m.rows + static_cast<size_t>(r) * m.row_bytes;
-    uint16_t* row = out + (r - r0) * k;
-    for (int64_t b = 0; b < k; b += kCodedBlock, block += 96) {
-      __m512i lo, hi;
-      dec.words(block, lo, hi);
-      _mm512_storeu_si512(row + b, _mm512_permutex2var_epi64(lo, first, hi));
-      _mm512_storeu_si512(row + b + 32, _mm512_permutex2var_epi64(lo, second, hi));
-    }
-    for (uint32_t e = m.first[r]; e < m.first[r + 1]; ++e) row[m.exceptions[e].col] = m.exceptions[e].bits;
-  }
 }
 
 }  // namespace r1

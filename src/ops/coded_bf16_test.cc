@@ -50,10 +50,6 @@ bool has_avx2() {
   const CpuFeatures& f = cpu_features();
   return f.avx2 && f.fma && f.f16c;
 }
-bool has_avx512bw() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx512f && f.avx512bw && f.avx512vl;
-}
 #endif
 
 TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
@@ -95,16 +91,6 @@ TEST(CodedBf16, RowsDecodeToTheirBitsExactly) {
         std::vector<float> part(static_cast<size_t>((r1 - r0) * k));
         decode_coded_f32_rows_avx2(m, r0, r1, part.data());
         ASSERT_EQ(std::memcmp(part.data(), f.data() + r0 * k, part.size() * sizeof(float)), 0);
-      }
-      if (has_avx512bw()) {
-        std::fill(out.begin(), out.end(), 0);
-        decode_coded_bf16_rows_avx512(m, 0, n_rows, out.data());
-        ASSERT_EQ(out, plain) << "avx512 k=" << k << " rows=" << n_rows;
-        // A slice of rows.
-        const int64_t r0 = n_rows / 3, r1 = n_rows - n_rows / 4;
-        std::vector<uint16_t> part(static_cast<size_t>((r1 - r0) * k));
-        decode_coded_bf16_rows_avx512(m, r0, r1, part.data());
-        ASSERT_TRUE(std::equal(part.begin(), part.end(), plain.begin() + r0 * k));
       }
 #endif
       std::vector<float> row(static_cast<size_t>(k));

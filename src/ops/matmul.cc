@@ -307,7 +307,7 @@ void prefill_row_runs(ThreadPool& pool, int64_t n_rows, Fn&& fn) {
 }
 
 // The coded BF16 rows' kernels (ops/coded_bf16.h) of each backend. The AVX-512 VNNI backend has them
-// all: one token, the row decoder and the prefill tiles, which decode the rows as they lay them out.
+// both: one token and the prefill tiles, which decode the rows as they lay them out.
 // The AVX2 backends have the one-token kernel and a decoder to float32 rows for their float32 prefill
 // tile (coded_rows). Others decode the rows in scalar code for the plain kernels, so no matrix is
 // coded for them (matmul_preferred_layout).
