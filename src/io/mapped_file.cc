@@ -6,11 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "util/memory_usage.h"
@@ -69,20 +74,43 @@ MappedFile::MappedFile(const std::string& path, FileLoad load) : path_(path) {
 // Anonymous memory in huge pages (util/huge_pages.h), the file read into it with pread (the page
 // cache's copy is not mapped here, so it does not count in this process's RSS), then made read-only
 // like a mapping. False when the memory is not there (the caller maps instead); an I/O error throws.
+// Slices of kReadSlice bytes go to every core: each 2 MiB page is zeroed by the kernel at its first
+// touch and then filled by the copy, both on the reading thread, which made one thread's read the
+// bulk of a load (Qwen-1.5B F16, 3.4 GB: 65% of the load's samples in clear_page_erms).
 bool MappedFile::read_into_memory(int fd) {
   HugePageRegion memory(size_);
   if (!memory.ok()) return false;
   uint8_t* dst = memory.data();
-  for (size_t done = 0; done < size_;) {
-    const ssize_t n = ::pread(fd, dst + done, std::min<size_t>(size_ - done, size_t{1} << 30), off_t(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : 0;
-      if (err) fail("cannot read ", path_, ": ", std::strerror(err));
-      fail("cannot read ", path_, ": the file ended at byte ", done, " of ", size_, " (changed while being read?)");
+  constexpr size_t kReadSlice = size_t{64} << 20;
+  const size_t n_slices = (size_ + kReadSlice - 1) / kReadSlice;
+  std::atomic<size_t> next{0};
+  std::mutex failed_mutex;
+  std::string failed;  // the first error, thrown once every thread is done
+  auto read_slices = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n_slices;) {
+      const size_t end = std::min(size_, (i + 1) * kReadSlice);
+      for (size_t done = i * kReadSlice; done < end;) {
+        const ssize_t n = ::pread(fd, dst + done, end - done, off_t(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          const std::lock_guard<std::mutex> lock(failed_mutex);
+          if (failed.empty())
+            failed = n < 0 ? std::string(std::strerror(errno))
+                           : "the file ended at byte " + std::to_string(done) + " of " + std::to_string(size_) +
+                                 " (changed while being read?)";
+          next.store(n_slices);
+          return;
+        }
+        done += size_t(n);
+      }
     }
-    done += size_t(n);
-  }
+  };
+  std::vector<std::thread> helpers;
+  const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, n_slices});
+  for (size_t i = 1; i < n_threads; ++i) helpers.emplace_back(read_slices);
+  read_slices();
+  for (std::thread& h : helpers) h.join();
+  if (!failed.empty()) fail("cannot read ", path_, ": ", failed);
   ::mprotect(memory.base(), memory.span(), PROT_READ);
   data_ = dst;
   memory_ = std::move(memory);

@@ -50,6 +50,19 @@ TEST(MappedFile, ReadsIntoAlignedMemory) {
   else unsetenv("R1_MMAP");
 }
 
+// A file of several read slices (64 MiB each, read by the threads in turn) and a part: every byte in
+// its place.
+TEST(MappedFile, ReadsLargeFilesInSlices) {
+  test::TempDir dir;
+  std::vector<uint8_t> bytes((size_t{129} << 20) + 4321);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 31 + (i >> 20));
+  test::write_bytes(dir.file("big.bin"), bytes);
+  MappedFile f(dir.file("big.bin"), FileLoad::Read);
+  ASSERT_TRUE(f.in_memory());
+  ASSERT_EQ(f.size(), bytes.size());
+  EXPECT_EQ(std::memcmp(f.data(), bytes.data(), bytes.size()), 0);
+}
+
 // Auto is decided for a whole model: one that does not fit in memory is mapped, a small one read;
 // Map and Read pass through; R1_MMAP overrides Auto.
 TEST(MappedFile, AutoDecidesForTheWholeModel) {
