@@ -93,9 +93,10 @@ bool MappedFile::read_into_memory(int fd) {
         const ssize_t n = ::pread(fd, dst + done, end - done, off_t(done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
+          const int err = n < 0 ? errno : 0;
           const std::lock_guard<std::mutex> lock(failed_mutex);
           if (failed.empty())
-            failed = n < 0 ? std::string(std::strerror(errno))
+            failed = err ? std::string(std::strerror(err))
                            : "the file ended at byte " + std::to_string(done) + " of " + std::to_string(size_) +
                                  " (changed while being read?)";
           next.store(n_slices);
