@@ -2,8 +2,8 @@
 // in lanes: a thread converts a panel of 32 weight rows to float32 once, laid out per element as two
 // vectors of 16 rows, and every token of the chunk then passes the panel: per element, 2 weight
 // vectors × 14 broadcast activations = 28 FMAs into 28 accumulators, no conversions and no
-// horizontal sums in the loop. The tile it replaced (float_gemm.h, 4 rows × 4 tokens, still the AVX2
-// one) converted each row's weights for every 4 FMAs (by our count, 8 more uops on the FMA ports per
+// horizontal sums in the loop. The tile it replaced (float_gemm.h, then 4 rows × 4 tokens; the AVX2
+// and NEON one now) converted each row's weights for every 4 FMAs (by our count, 8 more uops on the FMA ports per
 // 16 FMAs on Intel), and ran at an estimated ~0.56 of the FMA peak there; this one, alone in scratch,
 // at ~0.9 of it (2 × 16 rows × 14 tokens, 157-169 GFLOP/s a thread against ~86 for the vdpbf16ps
 // tile; PERFORMANCE.md).
