@@ -70,10 +70,11 @@ constexpr auto float_tile_table(std::integer_sequence<int, Rs...>) {
 // Blocked so that each level's data stays in its cache while the level inside runs: a chunk of
 // kChunk tokens' activations over one pass of kDepth elements (512 KiB) in L2, a row group's weights
 // for the pass (16 KiB at 4 float32 rows) in L1 while the chunk's tokens go by, and a block of
-// kBlockRows rows (their weights for the pass and their tiles' lane sums, 256 + 264 KiB) in L2 from
-// one pass to the next. Before the split along k, a 128-token chunk at k = 8960 (Qwen-1.5B's down
+// kBlockRows rows (their weights for the pass and their tiles' lane sums, 256 + 264 KiB on AVX2) in
+// L2 from one pass to the next. Before the split along k, a 128-token chunk at k = 8960 (Qwen-1.5B's down
 // projection) was 4.5 MiB of activations, read from L3 for every row group: 106 GFLOP/s there against
-// 135 at k = 1536; now 135-141 at both (2 threads, PERFORMANCE.md, Kernels, session 44).
+// 133-138 at k = 1536; now 131-137 there, the other level (2 threads, PERFORMANCE.md, Kernels,
+// session 44).
 template <typename K>
 void gemm_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                 int64_t n_tok, float* y, int64_t ldy) {
