@@ -6,19 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <string>
-#include <thread>
 #include <utility>
-#include <vector>
 
 #include "core/error.h"
 #include "util/memory_usage.h"
+#include "util/threadpool.h"
 
 namespace r1 {
 namespace {
@@ -82,36 +78,19 @@ bool MappedFile::read_into_memory(int fd) {
   if (!memory.ok()) return false;
   uint8_t* dst = memory.data();
   constexpr size_t kReadSlice = size_t{64} << 20;
-  const size_t n_slices = (size_ + kReadSlice - 1) / kReadSlice;
-  std::atomic<size_t> next{0};
-  std::mutex failed_mutex;
-  std::string failed;  // the first error, thrown once every thread is done
-  auto read_slices = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < n_slices;) {
-      const size_t end = std::min(size_, (i + 1) * kReadSlice);
-      for (size_t done = i * kReadSlice; done < end;) {
-        const ssize_t n = ::pread(fd, dst + done, end - done, off_t(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          const int err = n < 0 ? errno : 0;
-          const std::lock_guard<std::mutex> lock(failed_mutex);
-          if (failed.empty())
-            failed = err ? std::string(std::strerror(err))
-                           : "the file ended at byte " + std::to_string(done) + " of " + std::to_string(size_) +
-                                 " (changed while being read?)";
-          next.store(n_slices);
-          return;
-        }
-        done += size_t(n);
+  run_jobs_on_threads((size_ + kReadSlice - 1) / kReadSlice, [&](size_t slice) {
+    const size_t end = std::min(size_, (slice + 1) * kReadSlice);
+    for (size_t done = slice * kReadSlice; done < end;) {
+      const ssize_t n = ::pread(fd, dst + done, end - done, off_t(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = n < 0 ? errno : 0;
+        if (err) fail("cannot read ", path_, ": ", std::strerror(err));
+        fail("cannot read ", path_, ": the file ended at byte ", done, " of ", size_, " (changed while being read?)");
       }
+      done += size_t(n);
     }
-  };
-  std::vector<std::thread> helpers;
-  const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, n_slices});
-  for (size_t i = 1; i < n_threads; ++i) helpers.emplace_back(read_slices);
-  read_slices();
-  for (std::thread& h : helpers) h.join();
-  if (!failed.empty()) fail("cannot read ", path_, ": ", failed);
+  });
   ::mprotect(memory.base(), memory.span(), PROT_READ);
   data_ = dst;
   memory_ = std::move(memory);

@@ -1,17 +1,14 @@
 #include "model/weights.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include "core/error.h"
 #include "ops/matmul.h"
 #include "ops/coded_bf16.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
+#include "util/threadpool.h"
 
 namespace r1 {
 namespace {
@@ -182,31 +179,17 @@ int repack_matrices(const std::vector<TensorView*>& matrices, const std::vector<
     if (layout == RowLayout::Plain) continue;
     if (uint8_t* bytes = writable(t)) jobs.push_back({&r, layout, bytes});
   }
-  std::atomic<size_t> next{0};
-  std::mutex failed_mutex;
-  std::exception_ptr failed;  // the first error, rethrown once every thread is done
-  auto work = [&] {
-    for (size_t j; (j = next.fetch_add(1)) < jobs.size();) try {
-      Job& job = jobs[j];
-      const TensorView& t = *job.range->views.front();
-      if (job.layout == RowLayout::Interleaved8) {
-        repack_x8(t.type, job.bytes, t.rows(), t.ne[0]);
-        job.done = true;
-      } else {
-        job.done = t.type == DType::F16 ? code_f16_matrix_as_bf16(job.bytes, t.nbytes, t.rows(), t.ne[0])
-                                        : code_bf16_matrix(job.bytes, t.nbytes, t.rows(), t.ne[0]);
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(failed_mutex);
-      if (!failed) failed = std::current_exception();
+  run_jobs_on_threads(jobs.size(), [&](size_t j) {
+    Job& job = jobs[j];
+    const TensorView& t = *job.range->views.front();
+    if (job.layout == RowLayout::Interleaved8) {
+      repack_x8(t.type, job.bytes, t.rows(), t.ne[0]);
+      job.done = true;
+    } else {
+      job.done = t.type == DType::F16 ? code_f16_matrix_as_bf16(job.bytes, t.nbytes, t.rows(), t.ne[0])
+                                      : code_bf16_matrix(job.bytes, t.nbytes, t.rows(), t.ne[0]);
     }
-  };
-  std::vector<std::thread> helpers;
-  const unsigned n_threads = std::min<unsigned>(std::max(1u, std::thread::hardware_concurrency()), 8);
-  for (unsigned i = 1; i < n_threads && i < jobs.size(); ++i) helpers.emplace_back(work);
-  work();
-  for (std::thread& h : helpers) h.join();
-  if (failed) std::rethrow_exception(failed);
+  });
   int n = 0;
   for (const Job& job : jobs) {
     if (!job.done) continue;

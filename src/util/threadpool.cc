@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -171,6 +172,27 @@ void ThreadPool::run_items(int64_t n_items, const std::function<void(int, int64_
       if (b >= 0) fn(tid, b, e);
     }
   });
+}
+
+void run_jobs_on_threads(size_t n_jobs, const std::function<void(size_t)>& job, unsigned max_threads) {
+  std::atomic<size_t> next{0};
+  std::mutex failed_mutex;
+  std::exception_ptr failed;
+  auto work = [&] {
+    for (size_t j; (j = next.fetch_add(1)) < n_jobs;) try {
+        job(j);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(failed_mutex);
+        if (!failed) failed = std::current_exception();
+        next.store(n_jobs);
+      }
+  };
+  const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), std::max(1u, max_threads), n_jobs});
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < n_threads; ++i) helpers.emplace_back(work);
+  work();
+  for (std::thread& h : helpers) h.join();
+  if (failed) std::rethrow_exception(failed);
 }
 
 ThreadPool& serial_pool() {

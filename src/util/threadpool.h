@@ -2,6 +2,7 @@
 // returns when all are done. Workers spin briefly before sleeping so that the many small jobs of
 // one-token decode do not pay a wake-up each.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -32,6 +33,11 @@ class ThreadPool {
   Impl* impl_;
   int n_threads_;
 };
+
+// Jobs [0, n_jobs) on up to max_threads short-lived threads (the caller is one of them), each job
+// taken by the next free thread: for one-off work outside any pool's life, such as a model load. The
+// first exception a job throws stops the handing out of jobs and is rethrown once every thread is done.
+void run_jobs_on_threads(size_t n_jobs, const std::function<void(size_t)>& job, unsigned max_threads = 8);
 
 // This thread's one-thread pool: for kernels called inside work that run() has already split
 // over the threads (each thread runs whole items; no nested hand-off).

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,22 @@ TEST(ThreadPool, WakesAfterWorkersFellAsleep) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // past the spin phase
   pool.run([&](int, int) { count++; });
   EXPECT_EQ(count.load(), 4);
+}
+
+// Every job runs exactly once; a job's exception comes back to the caller after the threads are done
+// (no job starts after it), and no jobs is no call.
+TEST(ThreadPool, RunJobsOnThreadsRunsEachOnceAndRethrows) {
+  std::vector<std::atomic<int>> runs(100);
+  run_jobs_on_threads(runs.size(), [&](size_t j) { runs[j].fetch_add(1); });
+  for (size_t j = 0; j < runs.size(); ++j) EXPECT_EQ(runs[j].load(), 1) << j;
+  std::atomic<int> after{0};
+  EXPECT_THROW(run_jobs_on_threads(1000, [&](size_t j) {
+                 if (j == 3) throw std::runtime_error("job 3");
+                 after.fetch_add(1);
+               }, 1),
+               std::runtime_error);
+  EXPECT_EQ(after.load(), 3);  // one thread: jobs 0..2 ran, then job 3 threw and nothing after it
+  run_jobs_on_threads(0, [](size_t) { FAIL() << "no job to run"; });
 }
 
 }  // namespace
