@@ -388,6 +388,36 @@ TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
   set_bf16_dot_products(false);
 }
 
+// The float tile of the AVX2 and NEON backends (float_gemm.h) splits a product over passes along k,
+// row blocks and token chunks and carries its lane sums between passes, so an output is the same bits
+// whichever tile, block and chunk it falls in: a prefill of 133 tokens (chunks of 128 + 5) over 72
+// rows (blocks of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken two at a
+// time (the last pair overlapping the one before), and the exact product.
+TEST(Matmul, FloatTileGivesTheSameBitsInEveryPass) {
+  ThreadPool pool(2);
+  const int64_t k = 2064, n = 72, n_tok = 133;
+  const auto x = random_acts(n_tok * k, 21);
+  int ran = 0;
+  for (const char* b : {"avx2", "avx2vnni", "neon", "neon_dotprod"}) {
+    if (!force_matmul_backend(b)) continue;
+    ++ran;
+    for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+      const Weights w = make_weights(t, k, n, 22);
+      std::vector<double> mag;
+      std::vector<float> batch, pair(2 * n);
+      ASSERT_NO_FATAL_FAILURE(expect_exact_product(b, w, x, n_tok, pool, batch, mag));
+      for (int64_t i0 = 0; i0 < n_tok; i0 += 2) {
+        const int64_t i = std::min(i0, n_tok - 2);
+        matmul(w.view, x.data() + i * k, 2, pair.data(), pool);
+        for (int64_t j = 0; j < 2 * n; ++j)
+          ASSERT_EQ(batch[i * n + j], pair[j]) << b << " " << dtype_name(t) << " token " << i + j / n << " row " << j % n;
+      }
+    }
+  }
+  force_matmul_backend("auto");
+  if (ran == 0) GTEST_SKIP() << "no backend with the float tile on this CPU";
+}
+
 #if defined(R1_HAVE_X86_KERNELS)
 // The AVX2 prefill tiles (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot
 // products' steps per block, so they equal the dot products (which decode uses) bit for bit; so do
@@ -419,30 +449,6 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
           ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
         }
       }
-    }
-  }
-  force_matmul_backend("auto");
-}
-
-// The AVX2 float tile splits a product over passes along k, row blocks and token chunks
-// (float_gemm.h) and carries its lane sums between passes, so an output is the same bits whichever
-// tile, block and chunk it falls in: a prefill of 133 tokens (chunks of 128 + 5) over 72 rows (blocks
-// of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken two at a time, and
-// the exact product.
-TEST(Matmul, Avx2FloatTileGivesTheSameBitsInEveryPass) {
-  if (!force_matmul_backend("avx2")) GTEST_SKIP() << "no AVX2 on this CPU";
-  ThreadPool pool(2);
-  const int64_t k = 2064, n = 72, n_tok = 133;
-  const auto x = random_acts(n_tok * k, 21);
-  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
-    const Weights w = make_weights(t, k, n, 22);
-    std::vector<double> mag;
-    std::vector<float> batch, pair(2 * n);
-    ASSERT_NO_FATAL_FAILURE(expect_exact_product("avx2", w, x, n_tok, pool, batch, mag));
-    for (int64_t i = 0; i + 1 < n_tok; i += 2) {
-      matmul(w.view, x.data() + i * k, 2, pair.data(), pool);
-      for (int64_t j = 0; j < 2 * n; ++j)
-        ASSERT_EQ(batch[i * n + j], pair[j]) << dtype_name(t) << " token " << i + j / n << " row " << j % n;
     }
   }
   force_matmul_backend("auto");
