@@ -72,7 +72,7 @@ constexpr auto float_tile_table(std::integer_sequence<int, Rs...>) {
 // for the pass (16 KiB at 4 float32 rows) in L1 while the chunk's tokens go by, and a block of
 // kBlockRows rows (their weights for the pass and their tiles' lane sums, 256 + 264 KiB on AVX2) in
 // L2 from one pass to the next. Before the split along k, a 128-token chunk at k = 8960 (Qwen-1.5B's down
-// projection) was 4.5 MiB of activations, read from L3 for every row group: 106 GFLOP/s there against
+// projection) was 4.5 MiB of activations, read from L3 for every row group: 104-112 GFLOP/s there against
 // 133-138 at k = 1536; now 131-137 there, the other level (2 threads, PERFORMANCE.md, Kernels,
 // session 44).
 template <typename K>
