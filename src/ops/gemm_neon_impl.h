@@ -1,11 +1,7 @@
 // NEON prefill kernels, included by vec_dot_neon.cc and vec_dot_neon_dotprod.cc like
-// vec_dot_neon_impl.h (each file its own copy): the float formats' tile (float_gemm.h, below) and
-// Q4_0 / Q8_0 rows repacked at load in groups of 8 (ops/repack.h).
-// A 16-byte half of a chunk holds 4 codes of each of 4 rows; one multiply-add of it against a
-// token's 4 activations (one 32-bit lane of the activation block, broadcast) adds 4 products to each
-// row's int32 lane: with the dot-product extension one sdot (by lane), without it two widening
-// multiplies and two pairwise adds. Each row's sum is formed block by block in one float lane, as the
-// AVX2 kernel (gemm_avx2_impl.h) and the scalar dot products do.
+// vec_dot_neon_impl.h (each file its own copy): Q4_0 / Q8_0 rows repacked at load in groups of 8
+// (ops/repack.h), the 32-element blocks as stored, the K-quants (neon_kquant.h) and the float
+// formats' tile (float_gemm.h), below.
 #pragma once
 #include <arm_neon.h>
 
@@ -18,11 +14,22 @@
 #include "ops/convert.h"
 #include "ops/float_gemm.h"
 #include "ops/gemm_tile.h"
+#include "ops/neon_kquant.h"
+#include "ops/neon_util.h"
 #include "ops/repack.h"
-#include "ops/vec_dot_neon_impl.h"  // half()
+#include "ops/tile_walk.h"
+#include "ops/vec_dot_neon_impl.h"  // block_codes, block_step, load4_*, f8_to_f16_over_256
 
 namespace r1 {
 namespace {
+
+// ---- Q4_0 / Q8_0 repacked in groups of 8 rows (ops/repack.h) ------------------------------------
+
+// A 16-byte half of a chunk holds 4 codes of each of 4 rows; one multiply-add of it against a
+// token's 4 activations (one 32-bit lane of the activation block, broadcast) adds 4 products to each
+// row's int32 lane: with the dot-product extension one sdot (by lane), without it two widening
+// multiplies and two pairwise adds. Each row's sum is formed block by block in one float lane, as the
+// AVX2 kernel (gemm_avx2_impl.h) and the scalar dot products do.
 
 // acc[j] += Σ_b w[4j + b] · a[4·kLane + b] for the 4 rows j of w.
 template <int kLane>
@@ -120,6 +127,89 @@ void gemm_x8_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
   }
 }
 
+// ---- 32-element blocks as stored (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL against Q8_0 activations) ----
+
+// R rows × T tokens: each row's block decoded once for the T tokens and each activation block loaded
+// once for the R rows, where the one-row dot products do both per row and token. Per row and token
+// the dot products' step (block_step), so the results equal theirs bit for bit. 4 × 4: 16
+// accumulators, 8 code vectors and 2 activation vectors of the 32 registers.
+constexpr int kBlockRows = 4, kBlockToks = 4;
+
+template <typename Block, int R, int T>
+void tile_blocks_neon(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride, float* y,
+                      int64_t ldy) {
+  constexpr bool kOffset = requires(const Block& b) { b.m; };
+  float32x4_t acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+  for (int64_t i = 0; i < nb; ++i) {
+    int8x16_t lo[R], hi[R];
+    float dw[R], mw[R] = {};
+    for (int r = 0; r < R; ++r) {
+      const Block& b = reinterpret_cast<const Block*>(w + r * w_stride)[i];
+      block_codes(b, &lo[r], &hi[r]);
+      dw[r] = half(b.d);
+      if constexpr (kOffset) mw[r] = half(b.m);
+    }
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8_0& ab = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride)[i];
+      const int8x16_t a0 = vld1q_s8(ab.qs), a1 = vld1q_s8(ab.qs + 16);
+      const float da = half(ab.d);
+      const float32x4_t sa = kOffset ? block_sums(a0, a1) : vdupq_n_f32(0);
+      for (int r = 0; r < R; ++r) acc[r][t] = block_step<kOffset>(acc[r][t], lo[r], hi[r], dw[r], mw[r], a0, a1, da, sa);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = vaddvq_f32(acc[r][t]);
+}
+
+template <typename Block, int R, int... Ts>
+constexpr std::array<TileFn, sizeof...(Ts)> block_row_tiles(std::integer_sequence<int, Ts...>) {
+  return {&tile_blocks_neon<Block, R, Ts + 1>...};
+}
+template <typename Block, int... Rs>
+constexpr auto block_tiles(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<TileFn, kBlockToks>, sizeof...(Rs)>{
+      block_row_tiles<Block, Rs + 1>(std::make_integer_sequence<int, kBlockToks>{})...};
+}
+
+template <typename Block>
+void gemm_blocks_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  static constexpr auto table = block_tiles<Block>(std::make_integer_sequence<int, kBlockRows>{});
+  run_tiles(table, k / kQK, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+}
+
+// ---- K-quants (Q4_K, Q5_K, Q6_K against Q8_K activations) ----------------------------------------
+
+// One row × up to kKToks tokens per pass: each super-block is expanded (neon_kquant.h) once for the
+// tokens instead of once per token, as the one-row dot products do. The tokens' activation blocks
+// (292 bytes each; 56 KiB at k = 1536, 320 KiB at 8960) stay in cache while the rows go by. The
+// block's steps are the dot products', so prefill equals decode bit for bit.
+constexpr int64_t kKToks = 32;
+
+template <void (*kExpand)(const void*, KBlockNeon&), size_t kBlockBytes, bool kQ6>
+void gemm_k_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                 int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nb = k / kQKK;
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kKToks) {
+    const int64_t n = std::min(kKToks, n_tok - t0);
+    const uint8_t* a_chunk = a8 + t0 * a_stride;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      float s[kKToks] = {};
+      for (int64_t i = 0; i < nb; ++i) {
+        KBlockNeon kb;
+        kExpand(w8 + r * w_stride + i * kBlockBytes, kb);
+        for (int64_t t = 0; t < n; ++t)
+          s[t] = kblock_dot<kQ6>(kb, reinterpret_cast<const BlockQ8K*>(a_chunk + t * a_stride)[i], s[t]);
+      }
+      for (int64_t t = 0; t < n; ++t) y[(t0 + t) * ldy + r] = s[t];
+    }
+  }
+}
+
 // ---- float formats -------------------------------------------------------------------------------
 
 // The float tile of the AVX2 backends (float_gemm.h) on 4 lanes. AArch64 has 32 vector registers, so
@@ -158,6 +248,15 @@ GemmTable neon_gemm_table() {
   g.f8_e4m3 = gemm_f8<NeonFloatTile<load4_f16>, f8_row_to_f16_neon>;
   g.q4_0_x8 = gemm_x8_neon<DType::Q4_0>;
   g.q8_0_x8 = gemm_x8_neon<DType::Q8_0>;
+  g.q8_0 = gemm_blocks_neon<BlockQ8_0>;
+  g.q4_0 = gemm_blocks_neon<BlockQ4_0>;
+  g.q4_1 = gemm_blocks_neon<BlockQ4_1>;
+  g.q5_0 = gemm_blocks_neon<BlockQ5_0>;
+  g.q5_1 = gemm_blocks_neon<BlockQ5_1>;
+  g.iq4_nl = gemm_blocks_neon<BlockIQ4NL>;
+  g.q4_k = gemm_k_neon<expand_q4k_neon<false>, sizeof(BlockQ4K), false>;
+  g.q5_k = gemm_k_neon<expand_q4k_neon<true>, sizeof(BlockQ5K), false>;
+  g.q6_k = gemm_k_neon<expand_q6k_neon, sizeof(BlockQ6K), true>;
   return g;
 }
 

@@ -95,7 +95,7 @@ void round_bf16_unpack_order(const float* x, int64_t k, uint16_t* dst);
 #endif
 
 #if defined(R1_HAVE_NEON_KERNELS)
-const GemmTable& gemm_neon();          // Q4_0 / Q8_0 repacked rows only (gemm_neon_impl.h)
+const GemmTable& gemm_neon();          // Q4_0 / Q8_0 repacked rows, the K-quants, the float formats (gemm_neon_impl.h)
 const GemmTable& gemm_neon_dotprod();  // the same with the dot-product extension
 #endif
 

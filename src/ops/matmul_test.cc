@@ -480,6 +480,45 @@ TEST(Matmul, Avx2VnniRepackedKernelsEqualAvx2) {
 }
 #endif
 
+#if defined(R1_HAVE_NEON_KERNELS)
+// The NEON prefill tiles for rows as stored (gemm_neon_impl.h: the 32-element blocks 4 rows × 4 tokens,
+// the K-quants 1 row × 32 tokens of expanded super-blocks, neon_kquant.h) take the dot products' steps
+// per block, so prefill equals the dot products, which decode uses, bit for bit; with and without the
+// dot-product extension. Checked under qemu (scripts/test_arm.sh).
+TEST(Matmul, NeonTilesEqualTheDotProducts) {
+  ThreadPool pool(2);
+  int ran = 0;
+  for (const char* b : {"neon", "neon_dotprod"}) {
+    if (!force_matmul_backend(b)) continue;  // neon_dotprod: CPUs with the extension only
+    const VecDotTable& table = std::string(b) == "neon" ? vec_dot_neon() : vec_dot_neon_dotprod();
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                   DType::Q5_K, DType::Q6_K}) {
+      const int64_t k = 768, n = 7, n_tok = 37;  // row and token tails of the tiles, a chunk of 32 tokens and a part
+      Weights w = make_weights(t, k, n, 13);
+      if (t == DType::Q8_0) w.bytes[2] = 0x80;  // a code of -128 (files may hold one)
+      const auto x = random_acts(n_tok * k, 14);
+      std::vector<float> batch(n_tok * n), one(n);
+      const DType at = activation_type_for(t);
+      std::vector<uint8_t> xq(row_bytes(at, k));
+      const VecDotFn dot = vec_dot_for(table, t);
+      matmul(w.view, x.data(), n_tok, batch.data(), pool);
+      for (int64_t i = 0; i < n_tok; ++i) {
+        matmul(w.view, x.data() + i * k, 1, one.data(), pool);
+        quantize_activations(at, x.data() + i * k, xq.data(), k);
+        for (int64_t r = 0; r < n; ++r) {
+          const float want = dot(k, w.view.row(r), xq.data());
+          ASSERT_EQ(batch[i * n + r], want) << b << " " << dtype_name(t) << " prefill, token " << i << " row " << r;
+          ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
+        }
+      }
+    }
+    ++ran;
+  }
+  force_matmul_backend("auto");
+  ASSERT_GT(ran, 0);
+}
+#endif
+
 // The dot-product tables whose activation quantizers this CPU runs: the scalar one, and the x86 ones it has.
 std::vector<const VecDotTable*> quantizer_tables() {
   std::vector<const VecDotTable*> tables = {&vec_dot_scalar()};

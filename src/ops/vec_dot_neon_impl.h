@@ -2,8 +2,8 @@
 // every AArch64 CPU) and vec_dot_neon_dotprod.cc (compiled with +dotprod: sdot multiplies and adds
 // 4 int8 pairs per lane). Everything is in an unnamed namespace, so each file keeps its own copy:
 // the baseline table never calls code compiled for the dot-product extension.
-// Integer sums equal the scalar reference's; the K-quants also form its float expression per
-// super-block, Q8_0 / Q4_0 accumulate blocks in 4 float lanes.
+// Integer sums equal the scalar reference's; the 32-element blocks accumulate in 4 float lanes, the
+// K-quants (neon_kquant.h) per super-block. The prefill tiles (gemm_neon_impl.h) take the same steps.
 #pragma once
 #include <arm_neon.h>
 
@@ -13,23 +13,13 @@
 
 #include "ops/blocks.h"
 #include "ops/convert.h"
+#include "ops/neon_kquant.h"
+#include "ops/neon_util.h"
 #include "ops/quant.h"
 #include "ops/vec_dot.h"
 
 namespace r1 {
 namespace {
-
-inline float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
-
-// acc + Σ x·a over 16 int8 pairs, in 4 int32 lanes.
-inline int32x4_t dot16(int32x4_t acc, int8x16_t x, int8x16_t a) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, x, a);
-#else
-  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(a)));
-  return vpadalq_s16(acc, vmull_high_s8(x, a));
-#endif
-}
 
 // ---- float rows -----------------------------------------------------------------------------------
 
@@ -59,38 +49,7 @@ float dot_float(int64_t k, const void* w, const void* a) {
   return s;
 }
 
-// ---- Q8_0 / Q4_0 against Q8_0 activations -----------------------------------------------------------
-
-float dot_q8_0(int64_t k, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t i = 0; i < k / kQK; ++i) {
-    int32x4_t p = dot16(vdupq_n_s32(0), vld1q_s8(x[i].qs), vld1q_s8(y[i].qs));
-    p = dot16(p, vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs + 16));
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half(x[i].d) * half(y[i].d));
-  }
-  return vaddvq_f32(acc);
-}
-
-float dot_q4_0(int64_t k, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  const uint8x16_t low4 = vdupq_n_u8(0xF);
-  const int8x16_t eight = vdupq_n_s8(8);
-  float32x4_t acc = vdupq_n_f32(0);
-  for (int64_t i = 0; i < k / kQK; ++i) {
-    const uint8x16_t q = vld1q_u8(x[i].qs);  // element j low nibble, j + 16 high
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, low4)), eight);
-    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
-    int32x4_t p = dot16(vdupq_n_s32(0), lo, vld1q_s8(y[i].qs));
-    p = dot16(p, hi, vld1q_s8(y[i].qs + 16));
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), half(x[i].d) * half(y[i].d));
-  }
-  return vaddvq_f32(acc);
-}
-
-// ---- Q4_1 / Q5_0 / Q5_1 / IQ4_NL against Q8_0 activations -------------------------------------------
+// ---- 32-element blocks (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against Q8_0 activations -------------
 
 // 0x10 in byte j where bit j of the low 16 bits is set (the fifth bits of 16 elements).
 inline uint8x16_t fifth_bits16(uint32_t bits) {
@@ -99,30 +58,52 @@ inline uint8x16_t fifth_bits16(uint32_t bits) {
   return vandq_u8(vtstq_u8(b, bit), vdupq_n_u8(0x10));
 }
 
-// A block's codes in element order (0..15, 16..31): signed values for Q5_0 (q − 16) and IQ4_NL
-// (table entries), the unsigned codes 0..31 for Q4_1 / Q5_1 (their offset is applied through Σa).
+// A block's codes in element order (0..15, 16..31): signed values for Q8_0, Q4_0 (q − 8), Q5_0 (q − 16)
+// and IQ4_NL (table entries), the unsigned codes 0..31 for Q4_1 / Q5_1 (their offset is applied
+// through Σa).
 template <typename Block>
 inline void block_codes(const Block& b, int8x16_t* lo, int8x16_t* hi) {
-  const uint8x16_t q = vld1q_u8(b.qs);
-  uint8x16_t l = vandq_u8(q, vdupq_n_u8(0xF)), h = vshrq_n_u8(q, 4);
-  if constexpr (requires { b.qh; }) {
-    uint32_t bits;
-    std::memcpy(&bits, b.qh, 4);
-    l = vorrq_u8(l, fifth_bits16(bits));
-    h = vorrq_u8(h, fifth_bits16(bits >> 16));
-  }
-  if constexpr (std::is_same_v<Block, BlockIQ4NL>) {
-    const int8x16_t table = vld1q_s8(kIQ4NLValues);
-    *lo = vqtbl1q_s8(table, l), *hi = vqtbl1q_s8(table, h);
-  } else if constexpr (std::is_same_v<Block, BlockQ5_0>) {
-    *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16)), *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+  if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+    *lo = vld1q_s8(b.qs), *hi = vld1q_s8(b.qs + 16);
   } else {
-    *lo = vreinterpretq_s8_u8(l), *hi = vreinterpretq_s8_u8(h);
+    const uint8x16_t q = vld1q_u8(b.qs);
+    uint8x16_t l = vandq_u8(q, vdupq_n_u8(0xF)), h = vshrq_n_u8(q, 4);
+    if constexpr (requires { b.qh; }) {
+      uint32_t bits;
+      std::memcpy(&bits, b.qh, 4);
+      l = vorrq_u8(l, fifth_bits16(bits));
+      h = vorrq_u8(h, fifth_bits16(bits >> 16));
+    }
+    if constexpr (std::is_same_v<Block, BlockIQ4NL>) {
+      const int8x16_t table = vld1q_s8(kIQ4NLValues);
+      *lo = vqtbl1q_s8(table, l), *hi = vqtbl1q_s8(table, h);
+    } else if constexpr (std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ4_0>) {
+      const int8x16_t offset = vdupq_n_s8(std::is_same_v<Block, BlockQ5_0> ? 16 : 8);
+      *lo = vsubq_s8(vreinterpretq_s8_u8(l), offset), *hi = vsubq_s8(vreinterpretq_s8_u8(h), offset);
+    } else {
+      *lo = vreinterpretq_s8_u8(l), *hi = vreinterpretq_s8_u8(h);
+    }
   }
 }
 
+// Σa of an activation block as 4 int32 lanes (the offsets' term).
+inline float32x4_t block_sums(int8x16_t a0, int8x16_t a1) {
+  return vcvtq_f32_s32(vpaddlq_s16(vaddq_s16(vpaddlq_s8(a0), vpaddlq_s8(a1))));
+}
+
+// acc plus one block's products (codes lo / hi, scale dw, offset mw) with an activation block (a0, a1,
+// scale da; sa = block_sums), in 4 float lanes. The prefill tile (gemm_neon_impl.h) takes this step too.
+template <bool kOffset>
+inline float32x4_t block_step(float32x4_t acc, int8x16_t lo, int8x16_t hi, float dw, float mw, int8x16_t a0,
+                              int8x16_t a1, float da, float32x4_t sa) {
+  acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot16(dot16(vdupq_n_s32(0), lo, a0), hi, a1)), dw * da);
+  if constexpr (kOffset) acc = vfmaq_n_f32(acc, sa, mw * da);
+  return acc;
+}
+
 template <typename Block>
-float dot_small_blocks(int64_t k, const void* w, const void* a) {
+float dot_blocks(int64_t k, const void* w, const void* a) {
+  constexpr bool kOffset = requires(const Block& b) { b.m; };
   const auto* x = static_cast<const Block*>(w);
   const auto* y = static_cast<const BlockQ8_0*>(a);
   float32x4_t acc = vdupq_n_f32(0);
@@ -130,85 +111,26 @@ float dot_small_blocks(int64_t k, const void* w, const void* a) {
     int8x16_t lo, hi;
     block_codes(x[i], &lo, &hi);
     const int8x16_t a0 = vld1q_s8(y[i].qs), a1 = vld1q_s8(y[i].qs + 16);
-    const float da = half(y[i].d);
-    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(dot16(dot16(vdupq_n_s32(0), lo, a0), hi, a1)), half(x[i].d) * da);
-    if constexpr (requires { x[i].m; }) {
-      const int32x4_t sa = vpaddlq_s16(vaddq_s16(vpaddlq_s8(a0), vpaddlq_s8(a1)));
-      acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sa), half(x[i].m) * da);
-    }
+    float mw = 0;
+    float32x4_t sa = vdupq_n_f32(0);
+    if constexpr (kOffset) mw = half(x[i].m), sa = block_sums(a0, a1);
+    acc = block_step<kOffset>(acc, lo, hi, half(x[i].d), mw, a0, a1, half(y[i].d), sa);
   }
   return vaddvq_f32(acc);
 }
 
-// ---- K-quants against Q8_K activations (the scalar reference's sums, vec_dot_scalar.cc) -----------
+// ---- K-quants against Q8_K activations (ops/neon_kquant.h) --------------------------------------
 
-// Q4_K / Q5_K: dot = d·da·Σ sc_j·(q·a)_j − dmin·da·Σ m_j·(Σa)_j.
-template <bool kFiveBit>
-float dot_qk(int64_t k, const void* w, const void* a) {
+// Block by block as the prefill tile (gemm_neon_impl.h), so that decode and prefill agree bit for bit.
+template <void (*kExpand)(const void*, KBlockNeon&), size_t kBlockBytes, bool kQ6>
+float dot_k(int64_t k, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
   const auto* y = static_cast<const BlockQ8K*>(a);
-  const uint8x16_t low4 = vdupq_n_u8(0xF), bit4 = vdupq_n_u8(0x10);
   float s = 0;
   for (int64_t i = 0; i < k / kQKK; ++i) {
-    const uint8_t *scales, *qs, *qh = nullptr;
-    uint16_t d, dmin;
-    if constexpr (kFiveBit) {
-      const BlockQ5K& b = static_cast<const BlockQ5K*>(w)[i];
-      scales = b.scales, qs = b.qs, qh = b.qh, d = b.d, dmin = b.dmin;
-    } else {
-      const BlockQ4K& b = static_cast<const BlockQ4K*>(w)[i];
-      scales = b.scales, qs = b.qs, d = b.d, dmin = b.dmin;
-    }
-    uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
-    if (qh) h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
-    int sumi = 0, summs = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      k_scale_min(j, scales, &sc, &m);
-      const uint8_t* q = qs + 32 * (j / 2);
-      uint8x16_t q0 = vld1q_u8(q), q1 = vld1q_u8(q + 16);
-      q0 = j % 2 ? vshrq_n_u8(q0, 4) : vandq_u8(q0, low4);
-      q1 = j % 2 ? vshrq_n_u8(q1, 4) : vandq_u8(q1, low4);
-      if (qh) {
-        const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1u << j));
-        q0 = vorrq_u8(q0, vandq_u8(vtstq_u8(h0, bit), bit4));
-        q1 = vorrq_u8(q1, vandq_u8(vtstq_u8(h1, bit), bit4));
-      }
-      int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q0), vld1q_s8(y[i].qs + 32 * j));
-      p = dot16(p, vreinterpretq_s8_u8(q1), vld1q_s8(y[i].qs + 32 * j + 16));
-      sumi += sc * vaddvq_s32(p);
-      summs += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    }
-    s += (y[i].d * half(d)) * static_cast<float>(sumi) - (y[i].d * half(dmin)) * static_cast<float>(summs);
-  }
-  return s;
-}
-
-// Q6_K: value = d·sc·(q − 32) per sub-block of 16; the −32 applied through the bsums.
-float dot_q6_k(int64_t k, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ6K*>(w);
-  const auto* y = static_cast<const BlockQ8K*>(a);
-  const uint8x16_t low4 = vdupq_n_u8(0xF), two = vdupq_n_u8(3);
-  float s = 0;
-  for (int64_t i = 0; i < k / kQKK; ++i) {
-    int sumi = 0, sum_offset = 0;
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = x[i].ql + 64 * h;
-      const uint8_t* qh = x[i].qh + 32 * h;
-      const uint8x16_t qh_half[2] = {vld1q_u8(qh), vld1q_u8(qh + 16)};
-      for (int g = 0; g < 4; ++g)  // group g: outputs 128h + 32g + l
-        for (int half16 = 0; half16 < 2; ++half16) {
-          const int sub = 8 * h + 2 * g + half16;
-          const uint8x16_t src = vld1q_u8(ql + (g & 1 ? 32 : 0) + 16 * half16);
-          const uint8x16_t lo = g & 2 ? vshrq_n_u8(src, 4) : vandq_u8(src, low4);
-          const uint8x16_t hi = vandq_u8(vshlq_u8(qh_half[half16], vdupq_n_s8(static_cast<int8_t>(-2 * g))), two);
-          const uint8x16_t q = vorrq_u8(lo, vshlq_n_u8(hi, 4));
-          const int32x4_t p =
-              dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(q), vld1q_s8(y[i].qs + 128 * h + 32 * g + 16 * half16));
-          sumi += x[i].scales[sub] * vaddvq_s32(p);
-          sum_offset += x[i].scales[sub] * y[i].bsums[sub];
-        }
-    }
-    s += (y[i].d * half(x[i].d)) * static_cast<float>(sumi - 32 * sum_offset);
+    KBlockNeon kb;
+    kExpand(x + i * kBlockBytes, kb);
+    s = kblock_dot<kQ6>(kb, y[i], s);
   }
   return s;
 }
@@ -261,19 +183,19 @@ VecDotTable neon_table(const char* name) {
           dot_float<load4_f16, at_f16>,
           dot_float<load4_bf16, at_bf16>,
           dot_f8,
-          dot_q8_0,
-          dot_q4_0,
-          dot_qk<false>,
-          dot_qk<true>,
-          dot_q6_k,
+          dot_blocks<BlockQ8_0>,
+          dot_blocks<BlockQ4_0>,
+          dot_k<expand_q4k_neon<false>, sizeof(BlockQ4K), false>,
+          dot_k<expand_q4k_neon<true>, sizeof(BlockQ5K), false>,
+          dot_k<expand_q6k_neon, sizeof(BlockQ6K), true>,
           quantize_row_q8_0_activations,
           [](const float* x, void* dst, int64_t k) { quantize_row(DType::Q8_K, x, dst, k); },
           fp16_row_neon,
           f32_row_to_fp16_neon,
-          dot_small_blocks<BlockQ4_1>,
-          dot_small_blocks<BlockQ5_0>,
-          dot_small_blocks<BlockQ5_1>,
-          dot_small_blocks<BlockIQ4NL>};
+          dot_blocks<BlockQ4_1>,
+          dot_blocks<BlockQ5_0>,
+          dot_blocks<BlockQ5_1>,
+          dot_blocks<BlockIQ4NL>};
 }
 
 }  // namespace
