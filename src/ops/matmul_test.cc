@@ -418,6 +418,36 @@ TEST(Matmul, FloatTileGivesTheSameBitsInEveryPass) {
   if (ran == 0) GTEST_SKIP() << "no backend with the float tile on this CPU";
 }
 
+#if defined(R1_HAVE_X86_KERNELS) || defined(R1_HAVE_NEON_KERNELS)
+// The prefill tiles of backend b (forced) give the dot products of `table` (which decode uses too)
+// bit for bit: n rows of every block and K-quant type at k = 768 against n_tok tokens, prefill and
+// decode, a Q8_0 code of -128 included (files may hold one).
+void expect_tiles_equal_dot_products(const char* b, const VecDotTable& table, int64_t n, int64_t n_tok, uint32_t seed,
+                                     ThreadPool& pool) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                 DType::Q5_K, DType::Q6_K}) {
+    const int64_t k = 768;
+    Weights w = make_weights(t, k, n, seed);
+    if (t == DType::Q8_0) w.bytes[2] = 0x80;
+    const auto x = random_acts(n_tok * k, seed + 1);
+    std::vector<float> batch(n_tok * n), one(n);
+    const DType at = activation_type_for(t);
+    std::vector<uint8_t> xq(row_bytes(at, k));
+    const VecDotFn dot = vec_dot_for(table, t);
+    matmul(w.view, x.data(), n_tok, batch.data(), pool);
+    for (int64_t i = 0; i < n_tok; ++i) {
+      matmul(w.view, x.data() + i * k, 1, one.data(), pool);
+      quantize_activations(at, x.data() + i * k, xq.data(), k);
+      for (int64_t r = 0; r < n; ++r) {
+        const float want = dot(k, w.view.row(r), xq.data());
+        ASSERT_EQ(batch[i * n + r], want) << b << " " << dtype_name(t) << " prefill, token " << i << " row " << r;
+        ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
+      }
+    }
+  }
+}
+#endif
+
 #if defined(R1_HAVE_X86_KERNELS)
 // The AVX2 prefill tiles (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K) take the AVX2 dot
 // products' steps per block, so they equal the dot products (which decode uses) bit for bit; so do
@@ -429,27 +459,8 @@ TEST(Matmul, Avx2TilesEqualTheDotProducts) {
   ThreadPool pool(2);
   for (const char* b : {"avx2", "avx2vnni"}) {
     if (!force_matmul_backend(b)) continue;  // avx2vnni: CPUs with AVX-VNNI only
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
-                   DType::Q5_K, DType::Q6_K}) {
-      const int64_t k = 768, n = 7, n_tok = 41;  // row and token tails of the 2 x 4 and 1 x 32 tiles (8-token groups)
-      Weights w = make_weights(t, k, n, 11);
-      if (t == DType::Q8_0) w.bytes[2] = 0x80;  // a code of -128 (files may hold one)
-      const auto x = random_acts(n_tok * k, 12);
-      std::vector<float> batch(n_tok * n), one(n);
-      const DType at = activation_type_for(t);
-      std::vector<uint8_t> xq(row_bytes(at, k));
-      const VecDotFn dot = vec_dot_for(vec_dot_avx2(), t);
-      matmul(w.view, x.data(), n_tok, batch.data(), pool);
-      for (int64_t i = 0; i < n_tok; ++i) {
-        matmul(w.view, x.data() + i * k, 1, one.data(), pool);
-        quantize_activations(at, x.data() + i * k, xq.data(), k);
-        for (int64_t r = 0; r < n; ++r) {
-          const float want = dot(k, w.view.row(r), xq.data());
-          ASSERT_EQ(batch[i * n + r], want) << b << " " << dtype_name(t) << " prefill, token " << i << " row " << r;
-          ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
-        }
-      }
-    }
+    // Row and token tails of the 2 x 4 and 1 x 32 tiles (8-token groups).
+    ASSERT_NO_FATAL_FAILURE(expect_tiles_equal_dot_products(b, vec_dot_avx2(), 7, 41, 11, pool));
   }
   force_matmul_backend("auto");
 }
@@ -491,27 +502,8 @@ TEST(Matmul, NeonTilesEqualTheDotProducts) {
   for (const char* b : {"neon", "neon_dotprod"}) {
     if (!force_matmul_backend(b)) continue;  // neon_dotprod: CPUs with the extension only
     const VecDotTable& table = std::string(b) == "neon" ? vec_dot_neon() : vec_dot_neon_dotprod();
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
-                   DType::Q5_K, DType::Q6_K}) {
-      const int64_t k = 768, n = 7, n_tok = 37;  // row and token tails of the tiles, a chunk of 32 tokens and a part
-      Weights w = make_weights(t, k, n, 13);
-      if (t == DType::Q8_0) w.bytes[2] = 0x80;  // a code of -128 (files may hold one)
-      const auto x = random_acts(n_tok * k, 14);
-      std::vector<float> batch(n_tok * n), one(n);
-      const DType at = activation_type_for(t);
-      std::vector<uint8_t> xq(row_bytes(at, k));
-      const VecDotFn dot = vec_dot_for(table, t);
-      matmul(w.view, x.data(), n_tok, batch.data(), pool);
-      for (int64_t i = 0; i < n_tok; ++i) {
-        matmul(w.view, x.data() + i * k, 1, one.data(), pool);
-        quantize_activations(at, x.data() + i * k, xq.data(), k);
-        for (int64_t r = 0; r < n; ++r) {
-          const float want = dot(k, w.view.row(r), xq.data());
-          ASSERT_EQ(batch[i * n + r], want) << b << " " << dtype_name(t) << " prefill, token " << i << " row " << r;
-          ASSERT_EQ(one[r], want) << b << " " << dtype_name(t) << " decode, token " << i << " row " << r;
-        }
-      }
-    }
+    // Row and token tails of the tiles, a chunk of 32 tokens and a part.
+    ASSERT_NO_FATAL_FAILURE(expect_tiles_equal_dot_products(b, table, 7, 37, 13, pool));
     ++ran;
   }
   force_matmul_backend("auto");
