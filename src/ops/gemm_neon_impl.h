@@ -115,9 +115,8 @@ void gemm_x8_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t i = 0; i < nb; ++i) da[t * nb + i] = half(reinterpret_cast<const BlockQ8_0*>(a8 + t * a_stride)[i].d);
   const size_t group_bytes = kInterleave * w_stride;
-  constexpr int64_t kChunkToks = 32;
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kChunkToks) {
-    const int64_t t1 = std::min(n_tok, t0 + kChunkToks);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {  // tile_walk.h
+    const int64_t t1 = std::min(n_tok, t0 + kTokChunk);
     for (int64_t r = 0; r < n_rows; r += kInterleave)
       for (int64_t t = t0; t < t1; t += 4) {
         const int64_t T = std::min<int64_t>(4, t1 - t);
@@ -182,23 +181,21 @@ void gemm_blocks_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
 
 // ---- K-quants (Q4_K, Q5_K, Q6_K against Q8_K activations) ----------------------------------------
 
-// One row × up to kKToks tokens per pass: each super-block is expanded (neon_kquant.h) once for the
-// tokens instead of once per token, as the one-row dot products do. The tokens' activation blocks
-// (292 bytes each; 56 KiB at k = 1536, 320 KiB at 8960) stay in cache while the rows go by. The
-// block's steps are the dot products', so prefill equals decode bit for bit.
-constexpr int64_t kKToks = 32;
-
+// One row × up to kTokChunk tokens (tile_walk.h) per pass: each super-block is expanded
+// (neon_kquant.h) once for the tokens instead of once per token, as the one-row dot products do. The
+// tokens' activation blocks (292 bytes each; 56 KiB at k = 1536, 320 KiB at 8960) stay in cache while
+// the rows go by. The block's steps are the dot products', so prefill equals decode bit for bit.
 template <void (*kExpand)(const void*, KBlockNeon&), size_t kBlockBytes, bool kQ6>
 void gemm_k_neon(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                  int64_t n_tok, float* y, int64_t ldy) {
   const int64_t nb = k / kQKK;
   const auto* w8 = static_cast<const uint8_t*>(w);
   const auto* a8 = static_cast<const uint8_t*>(a);
-  for (int64_t t0 = 0; t0 < n_tok; t0 += kKToks) {
-    const int64_t n = std::min(kKToks, n_tok - t0);
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk) {
+    const int64_t n = std::min(kTokChunk, n_tok - t0);
     const uint8_t* a_chunk = a8 + t0 * a_stride;
     for (int64_t r = 0; r < n_rows; ++r) {
-      float s[kKToks] = {};
+      float s[kTokChunk] = {};
       for (int64_t i = 0; i < nb; ++i) {
         KBlockNeon kb;
         kExpand(w8 + r * w_stride + i * kBlockBytes, kb);
