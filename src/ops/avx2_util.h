@@ -56,7 +56,7 @@ inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 // Qwen-1.5B on the avx2 backend: Q4_K_M 1.16x, F16 1.13x, BF16 1.25x over a T0 prefetch of each whole
 // row 16 KiB ahead when the row starts; Q8_0 1.10x, Q4_0 1.06x (repacked) over none. With a
 // non-temporal prefetch of the whole row when it starts, 2 and 8 KiB ahead read as 4. (Measured on
-// AMD Zen 4 with the non-temporal hint; other CPUs take theirs, ops/prefetch.h.)
+// AMD Zen 5 with the non-temporal hint; other CPUs take theirs, ops/prefetch.h.)
 constexpr size_t kAvx2PrefetchBytes = 4096;
 template <bool kPrefetch, size_t kBytes>
 inline void prefetch_stream_ahead(const void* p) {

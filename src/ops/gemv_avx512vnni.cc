@@ -451,7 +451,7 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
 // Memory bound. Rows are read one at a time, 64 elements (128 bytes) per step in 4 accumulators,
-// prefetched 4 KiB ahead with the CPU's hint (ops/prefetch.h; on AMD Zen 4, non-temporal: Qwen-1.5B
+// prefetched 4 KiB ahead with the CPU's hint (ops/prefetch.h; on AMD Zen 5, non-temporal: Qwen-1.5B
 // tg64 F16 1.08x and BF16 1.06x over 16 KiB into L1, medians of 5 alternating rounds, per round 0.88-1.21).
 // A long row's float32 activation (35 KiB at k = 8960, of a 48 KiB L1) is read again for every row,
 // against the weight stream. From kFloatStreamsMinK on, rows are read kFloatStreams side by side, 32

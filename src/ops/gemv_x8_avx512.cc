@@ -72,7 +72,7 @@ enum class RowLanes { kPairs, kHalves };
 // forward stream), acc = step(column, block index, acc) with row r's sum in the two lanes kLanes
 // names, added once per group.
 // Each 64-byte line of the stream is prefetched kX8PrefetchBytes ahead, once, with the CPU's hint
-// (ops/prefetch.h). On AMD Zen 4 (non-temporal), alternated
+// (ops/prefetch.h). On AMD Zen 5 (non-temporal), alternated
 // token by token in one process (Qwen-1.5B, 2 threads, PERFORMANCE.md session 39), against no
 // prefetch: Q8_0 1.10, Q4_0 1.26, V2-Lite (Q4_K, Q5_0) 1.08 at 4 KiB; 2 and 8 KiB less; into L1
 // (prefetcht0) or L2 (prefetcht1) instead 0.84-0.98, which is what session 34 had measured (16 KiB

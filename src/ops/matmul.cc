@@ -103,7 +103,7 @@ int bf16_dot_setting() {
 [[maybe_unused]] bool bf16_dot_on() { return bf16_dot_setting() != kOff; }  // used where bf16 kernels exist (x86-64)
 
 // Whether prefill takes the bf16 products too: on, or auto on a CPU where vdpbf16ps outruns float32
-// FMAs. AMD Zen 4: bf16 prefill ~2x the float32 one (PERFORMANCE.md, session 10). The Intel Xeon of
+// FMAs. AMD Zen 5 (the EPYC VM): bf16 prefill ~2x the float32 one (PERFORMANCE.md, session 10). The Intel Xeon of
 // session 41 (family 6 model 207) runs vdpbf16ps at half the float32 FMA rate (rows-in-lanes tiles,
 // one thread: 86 against 157-169 GFLOP/s), so its F16 pp512 went 52-56 -> 74-93 t/s in float32.
 [[maybe_unused]] bool bf16_prefill_on() {

@@ -98,7 +98,7 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
 
 // BF16, F16 or F8_E4M3 weights, several tokens, a CPU with AVX-512 BF16 where vdpbf16ps outruns
 // float32 FMAs: round the activations to bfloat16 and use vdpbf16ps (about 2x faster prefill than
-// float32 FMAs on AMD Zen 4; llama.cpp rounds BF16's activations the same way). F16 weights are
+// float32 FMAs on AMD Zen 5; llama.cpp rounds BF16's activations the same way). F16 weights are
 // rounded to bf16 for these products too (as ik_llama.cpp's repacking does); F8_E4M3 values are all
 // bf16 values. Intel's vdpbf16ps (the Xeon measured) runs at half the float32 FMA rate, so there
 // prefill stays in float32 (gemm_float_avx512.cc). One-token decode keeps float32 activations and

@@ -1,7 +1,7 @@
 // How the one-token kernels prefetch the weights they stream: a software prefetch of each line a
 // few KiB ahead of their loads, with the hint that suits the CPU. The answer differs by CPU
 // (PERFORMANCE.md, Kernels, sessions 34-40):
-//   - AMD Zen 4 (EPYC, 2 vCPUs): prefetchnta 4 KiB ahead read 1.10-1.55x as fast as none in
+//   - AMD Zen 5 (EPYC, 2 vCPUs): prefetchnta 4 KiB ahead read 1.10-1.55x as fast as none in
 //     Qwen-1.5B decode (Q8_0, Q4_0; the AVX2, float and coded BF16 kernels alike), prefetcht0 / t1
 //     0.84-0.98x;
 //   - Intel (Xeon, family 6 model 207, 2 vCPUs): prefetchnta halves a pure read (8.3 against 15.7
