@@ -21,18 +21,20 @@ for i in range(0, len(rows) - len(variants) + 1, len(variants)):
     for v, run in cycle.items():
         by_band[band][v].append((run["avg_ts"] / base, run["bandwidth_fraction_samples"][0]))
 
+
+def cell(got):
+    """A variant's median ratio, cycles won and median fraction over (ratio, fraction) pairs."""
+    return (f"{statistics.median(r for r, _ in got):.3f}, {sum(r > 1 for r, _ in got)}, "
+            f"{statistics.median(f for _, f in got):.3f}")
+
+
 print(f"ratios against '{variants[0]}' (medians over cycles; wins = cycles where the variant was faster)")
 print("| read GB/s | cycles | " + " | ".join(f"{v}: ratio, wins, fraction" for v in variants) + " |")
 print("|---|---:|" + "---|" * len(variants))
 totals = defaultdict(list)
 for band in sorted(by_band):
-    cells = []
     for v in variants:
-        got = by_band[band][v]
-        totals[v] += got
-        cells.append(f"{statistics.median(r for r, _ in got):.3f}, {sum(r > 1 for r, _ in got)}, "
-                     f"{statistics.median(f for _, f in got):.3f}")
-    print(f"| {band}-{band + 10} | {len(by_band[band][variants[0]])} | " + " | ".join(cells) + " |")
-print(f"| all | {len(totals[variants[0]])} | " + " | ".join(
-    f"{statistics.median(r for r, _ in totals[v]):.3f}, {sum(r > 1 for r, _ in totals[v])}, "
-    f"{statistics.median(f for _, f in totals[v]):.3f}" for v in variants) + " |")
+        totals[v] += by_band[band][v]
+    print(f"| {band}-{band + 10} | {len(by_band[band][variants[0]])} | "
+          + " | ".join(cell(by_band[band][v]) for v in variants) + " |")
+print(f"| all | {len(totals[variants[0]])} | " + " | ".join(cell(totals[v]) for v in variants) + " |")

@@ -32,6 +32,13 @@ if R1=$R1 TG=4 STREAM_MIB=4 bash "$root/scripts/peers/phases.sh" "$tmp/bad.jsonl
   fail "a failing variant was not reported"
 fi
 grep -q "variant 'R1_MATMUL_BACKEND=nonsense' failed" "$tmp/err.txt" || fail "message: $(cat "$tmp/err.txt")"
+# r1 failing after printing something is a failure too (its exit status, not its output, decides).
+printf '#!/usr/bin/env bash\necho "[{}]"\nexit 1\n' > "$tmp/half_r1"
+chmod +x "$tmp/half_r1"
+if R1=$tmp/half_r1 bash "$root/scripts/peers/phases.sh" "$tmp/half.jsonl" 3 model - A=1 2> /dev/null; then
+  fail "a run that printed and then failed was not reported"
+fi
+[[ ! -s $tmp/half.jsonl ]] || fail "a failed run was written: $(cat "$tmp/half.jsonl")"
 status=0
 R1=$R1 bash "$root/scripts/peers/phases.sh" "$tmp/one.jsonl" 3 "$root/tests/data/models/qwen2-mini-q4_0.gguf" - \
   2> /dev/null || status=$?
