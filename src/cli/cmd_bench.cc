@@ -154,6 +154,7 @@ struct TestResult {
   int n_threads = 0;
   std::vector<double> seconds;   // one per repetition
   std::vector<double> read_gbs;  // --bandwidth: the read bandwidth around each repetition
+  std::vector<ThreadPool::StepTimes> steps;  // --steps: the time around the parallel steps, per repetition
   std::string time;              // ISO 8601, when the test started
 };
 
@@ -188,9 +189,10 @@ std::string utc_now() {
 }
 
 // One timed run from a fresh context holding n_depth tokens (fed untimed): pp feeds n_prompt tokens
-// at once, tg n_gen tokens one by one (the context splits forwards into n_batch chunks).
+// at once, tg n_gen tokens one by one (the context splits forwards into n_batch chunks). With `steps`,
+// the pool's step times over the timed part (ThreadPool::record_step_times) go there.
 double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
-                std::mt19937& rng) {
+                std::mt19937& rng, ThreadPool::StepTimes* steps = nullptr) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(model.n_vocab() - 1));
   std::vector<int32_t> ids(static_cast<size_t>(std::max({n_prompt, n_gen, n_depth})));
   for (auto& id : ids) id = tok(rng);
@@ -198,10 +200,24 @@ double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n
   auto ctx = model.new_context(n_depth + n_prompt + n_gen, pool,
                                std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, n_depth))));
   if (n_depth > 0) ctx->forward(ids.data(), n_depth, false, logits.data());
+  if (steps) pool.record_step_times(true);
   Timer t;
   if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
   for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
-  return t.seconds();
+  const double seconds = t.seconds();
+  if (steps) {
+    pool.record_step_times(false);
+    *steps = pool.step_times();
+  }
+  return seconds;
+}
+
+// --steps, per repetition: the share of the run's time the calling thread spent between parallel
+// steps (between_s) or waiting at their ends (end_wait_s).
+std::vector<double> step_fractions(const TestResult& r, double ThreadPool::StepTimes::*part) {
+  std::vector<double> f;
+  for (size_t i = 0; i < r.steps.size(); ++i) f.push_back(r.steps[i].*part / r.seconds[i]);
+  return f;
 }
 
 // Per repetition: the weights' bytes read per second over the read bandwidth measured around it.
@@ -248,7 +264,7 @@ int run_stream(const Args& a) {
 }  // namespace
 
 int cmd_bench(const Argv& argv) {
-  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--bandwidth] [--json]   |   --stream [-t N] [-m PATH]",
+  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--bandwidth] [--steps] [--json]   |   --stream [-t N] [-m PATH]",
          {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
           {"--n-prompt", "-p", FlagKind::String, "512", "prompt tokens for the pp test, comma list (0: none)", "N"},
           {"--n-gen", "-n", FlagKind::String, "128", "generated tokens for the tg test, comma list (0: none)", "N"},
@@ -261,6 +277,8 @@ int cmd_bench(const Argv& argv) {
           {"--stream-mib", "", FlagKind::Int, "256", "--stream: MiB per array (3 arrays); --bandwidth: MiB read", "N"},
           {"--bandwidth", "", FlagKind::Bool, "",
            "tg tests: read bandwidth right before and after each run, and the share of it the weights' reads reach"},
+          {"--steps", "", FlagKind::Bool, "",
+           "tg tests on 2 or more threads: parallel steps per token, and the share of the time the calling thread spends between them and waiting at their ends"},
           cache_type_flag(), cache_type_v_flag()});
   if (a.parse_or_help(argv)) return 0;
   if (a.flag("--stream")) return run_stream(a);
@@ -288,9 +306,9 @@ int cmd_bench(const Argv& argv) {
   for (int64_t t : threads)
     for (int64_t d : depths) {
       for (int64_t p : prompts)
-        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}, {}});
+        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}, {}, {}});
       for (int64_t n : gens)
-        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}, {}});
+        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}, {}, {}});
     }
   const int64_t n_ctx_train = model->config().n_ctx_train;
   for (const TestResult& r : tests)
@@ -315,13 +333,16 @@ int cmd_bench(const Argv& argv) {
       reader.reset();
       pool = std::make_unique<ThreadPool>(r.n_threads);
     }
-    const bool read_around = bandwidth && r.n_gen > 0;
+    // One thread runs its steps inline (ThreadPool::run_items), so there are none to count.
+    const bool read_around = bandwidth && r.n_gen > 0, record_steps = a.flag("--steps") && r.n_gen > 0 && r.n_threads > 1;
     if (read_around && !reader) reader = std::make_unique<ReadBandwidth>(*pool, stream_mib * (1 << 20) / 4);
     r.time = utc_now();
     run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
     for (int64_t i = 0; i < reps; ++i) {
       const double before = read_around ? reader->best_gbs(3) : 0.0;
-      r.seconds.push_back(run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, n_batch, rng));
+      ThreadPool::StepTimes steps;
+      r.seconds.push_back(run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, n_batch, rng, record_steps ? &steps : nullptr));
+      if (record_steps) r.steps.push_back(steps);
       if (read_around) r.read_gbs.push_back((before + reader->best_gbs(3)) / 2);
     }
     if (!json) {
@@ -339,6 +360,11 @@ int cmd_bench(const Argv& argv) {
         std::printf("|   bandwidth: %.1f MiB read per token; read %.1f GB/s around the runs (median); weights read at "
                     "%.3f of it (median; %.3f to %.3f) |\n",
                     read_bytes_per_token / 1048576.0, median(r.read_gbs), median(f), *lo, *hi);
+      }
+      if (record_steps) {
+        std::printf("|   steps: %.1f a token; between steps %.2f%% of the time, waiting at their ends %.2f%% (medians) |\n",
+                    double(r.steps.front().steps) / double(r.n_gen), 100 * median(step_fractions(r, &ThreadPool::StepTimes::between_s)),
+                    100 * median(step_fractions(r, &ThreadPool::StepTimes::end_wait_s)));
       }
       std::fflush(stdout);
     }
@@ -394,6 +420,11 @@ int cmd_bench(const Argv& argv) {
       out.back()["model_bytes_per_token"] = read_bytes_per_token;
       out.back()["read_gbs_samples"] = r.read_gbs;
       out.back()["bandwidth_fraction_samples"] = bandwidth_fractions(r, read_bytes_per_token);
+    }
+    if (!r.steps.empty()) {
+      out.back()["steps_per_token"] = double(r.steps.front().steps) / double(r.n_gen);
+      out.back()["between_steps_fraction_samples"] = step_fractions(r, &ThreadPool::StepTimes::between_s);
+      out.back()["step_end_wait_fraction_samples"] = step_fractions(r, &ThreadPool::StepTimes::end_wait_s);
     }
   }
   std::printf("%s\n", out.dump(2).c_str());

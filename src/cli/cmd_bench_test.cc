@@ -183,6 +183,32 @@ TEST(CmdBench, BandwidthSetsEachRunAgainstTheReadsAroundIt) {
   EXPECT_NE(code, 0);  // too small an array to read past the caches
 }
 
+// --steps: a dense decode token is five parallel steps a layer (q / k / v, attention, o, gate / up,
+// down) and the output head's; the calling thread's time between them and its waits at their ends
+// are shares of each run. Not for prompts, nor on one thread (its steps run inline).
+TEST(CmdBench, StepsCountsADecodeTokensParallelSteps) {
+  int code = 0;
+  const nlohmann::json j = nlohmann::json::parse(r1("bench -m " + kModel + " -p 4 -n 8 -r 2 -t 2 --steps --json", &code));
+  ASSERT_EQ(code, 0);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_FALSE(j[0].contains("steps_per_token"));
+  const nlohmann::json& tg = j[1];
+  EXPECT_EQ(tg["steps_per_token"].get<double>(), 5 * 2 + 1);  // the mini model has 2 layers
+  for (const char* key : {"between_steps_fraction_samples", "step_end_wait_fraction_samples"}) {
+    ASSERT_EQ(tg[key].size(), 2u) << key;
+    for (const auto& f : tg[key]) {
+      EXPECT_GT(f.get<double>(), 0.0) << key;
+      EXPECT_LT(f.get<double>(), 1.0) << key;
+    }
+  }
+  const std::string text = r1("bench -m " + kModel + " -p 0 -n 4 -r 1 -t 2 --steps", &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_NE(text.find("steps: 11.0 a token"), std::string::npos) << text;
+  const nlohmann::json one = nlohmann::json::parse(r1("bench -m " + kModel + " -p 0 -n 4 -r 1 -t 1 --steps --json", &code));
+  ASSERT_EQ(code, 0);
+  EXPECT_FALSE(one[0].contains("steps_per_token"));
+}
+
 // -d: every test again after that many cached tokens, named as llama-bench names them.
 TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
   int code = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -42,6 +43,12 @@ struct ThreadPool::Impl {
     std::atomic<uint64_t> range{0};
   };
   std::unique_ptr<Share[]> shares;
+
+  // record_step_times: the caller's clock readings (only the caller's thread touches these).
+  using Clock = std::chrono::steady_clock;
+  bool recording = false;
+  Clock::time_point last_end{};  // the end of the last recorded step; the epoch before the first
+  StepTimes times;
 
   void worker_loop(int index) {
     uint64_t seen = 0;
@@ -84,11 +91,21 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  Impl& p = *impl_;
+  const bool record = p.recording;
+  Impl::Clock::time_point start{};
+  if (record) {
+    start = Impl::Clock::now();
+    if (p.last_end != Impl::Clock::time_point{}) p.times.between_s += std::chrono::duration<double>(start - p.last_end).count();
+  }
   if (n_threads_ == 1) {
     fn(0, 1);
+    if (record) {
+      p.times.steps++;
+      p.last_end = Impl::Clock::now();
+    }
     return;
   }
-  Impl& p = *impl_;
   p.job = &fn;
   p.done.store(0, std::memory_order_relaxed);
   {
@@ -98,6 +115,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   }
   p.wake.notify_all();
   fn(0, n_threads_);
+  const Impl::Clock::time_point own_done = record ? Impl::Clock::now() : start;
   const int others = n_threads_ - 1;
   for (int spin = 0; p.done.load(std::memory_order_acquire) != others; ++spin) {
     if (spin < Impl::kSpinIterations) {
@@ -106,7 +124,22 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
       std::this_thread::yield();
     }
   }
+  if (record) {
+    p.last_end = Impl::Clock::now();
+    p.times.end_wait_s += std::chrono::duration<double>(p.last_end - own_done).count();
+    p.times.steps++;
+  }
 }
+
+void ThreadPool::record_step_times(bool on) {
+  impl_->recording = on;
+  if (on) {
+    impl_->times = StepTimes{};
+    impl_->last_end = Impl::Clock::time_point{};
+  }
+}
+
+ThreadPool::StepTimes ThreadPool::step_times() const { return impl_->times; }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;

@@ -28,6 +28,17 @@ class ThreadPool {
   // the last thread were ~8-12% of the threads' time in MoE decode.
   void run_items(int64_t n_items, const std::function<void(int, int64_t, int64_t)>& fn);
 
+  // Where one-token decode's time goes around the parallel steps (`r1 bench --steps`), recorded by
+  // the caller's thread while on: the steps run, its time from the end of one step to the start of
+  // the next (its serial work, while the other threads wait), and its waits at the steps' ends for
+  // the others to finish.
+  struct StepTimes {
+    int64_t steps = 0;
+    double between_s = 0, end_wait_s = 0;
+  };
+  void record_step_times(bool on);  // turning it on clears what was recorded
+  StepTimes step_times() const;
+
  private:
   struct Impl;
   Impl* impl_;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -106,6 +107,46 @@ TEST(ThreadPool, ManySmallJobsInARow) {
   std::atomic<int64_t> total{0};
   for (int it = 0; it < 5000; ++it) pool.run([&](int ith, int) { total += ith + 1; });
   EXPECT_EQ(total.load(), 5000 * (1 + 2 + 3));
+}
+
+// Three steps 50 ms apart, in each of which thread 1 works 10 ms longer than the caller: two gaps of
+// >= 50 ms between steps, three waits of ~10 ms at their ends; nothing before the first step or
+// while off. The upper bounds (loose for a loaded machine's late wake-ups) catch time counted in the
+// wrong place: a gap counted as a wait, or the 150 ms before the first step.
+TEST(ThreadPool, RecordsTimeBetweenStepsAndWaitsAtTheirEnds) {
+  using std::chrono::milliseconds;
+  ThreadPool pool(2);
+  pool.run([](int, int) {});  // before recording: not counted
+  std::this_thread::sleep_for(milliseconds(30));
+  pool.record_step_times(true);
+  std::this_thread::sleep_for(milliseconds(150));  // before the first recorded step: not counted
+  for (int step = 0; step < 3; ++step) {
+    if (step > 0) std::this_thread::sleep_for(milliseconds(50));
+    pool.run([](int tid, int) {
+      if (tid == 1) std::this_thread::sleep_for(milliseconds(10));
+    });
+  }
+  const ThreadPool::StepTimes t = pool.step_times();
+  EXPECT_EQ(t.steps, 3);
+  EXPECT_GE(t.between_s, 0.100);
+  EXPECT_LT(t.between_s, 0.100 + 0.090);
+  EXPECT_GE(t.end_wait_s, 0.025);
+  EXPECT_LT(t.end_wait_s, 0.030 + 0.060);
+
+  pool.record_step_times(false);
+  pool.run([](int, int) {});
+  EXPECT_EQ(pool.step_times().steps, 3);  // kept, not added to
+  pool.record_step_times(true);
+  EXPECT_EQ(pool.step_times().steps, 0);  // cleared
+
+  ThreadPool one(1);  // the caller alone: steps and gaps, no waits
+  one.record_step_times(true);
+  one.run([](int, int) {});
+  std::this_thread::sleep_for(milliseconds(5));
+  one.run([](int, int) {});
+  EXPECT_EQ(one.step_times().steps, 2);
+  EXPECT_GE(one.step_times().between_s, 0.005);
+  EXPECT_EQ(one.step_times().end_wait_s, 0.0);
 }
 
 TEST(ThreadPool, WakesAfterWorkersFellAsleep) {
