@@ -97,7 +97,7 @@ void expert_rows(const Linear& l, int64_t r0, int64_t r1, const TokenInput& in, 
 
 // One token (decode), in two parallel steps whatever the number of experts. First every chosen
 // expert's gate and up matrices (and the shared expert's), then their down matrices. Each step's
-// matrices are cut into items of 16 rows (append_row_items) that ThreadPool::run_items deals: a
+// matrices are cut into items of 16 rows (RowItems) that ThreadPool::run_items deals: a
 // thread streams runs of its share (a few whole matrices) in order, then takes the last items of a
 // thread behind. (Splitting every matrix's rows between the threads gave each thread two short runs per
 // expert; running whole experts per thread left one thread with 4 of V2-Lite's 7; equal byte shares
@@ -115,31 +115,37 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   const int64_t items = K + (shared ? 1 : 0);  // item K: the shared expert
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
   std::vector<const Linear*> gate_up, down;  // expert i: gate_up[2i], gate_up[2i + 1], down[i]
-  std::vector<RowItem> gate_up_items, down_items;
+  thread_local RowItems own_gate_up_items, own_down_items;  // the calling thread's, reused; the workers read them through these
+  RowItems& gate_up_items = own_gate_up_items;
+  RowItems& down_items = own_down_items;
+  gate_up_items.clear();
+  down_items.clear();
   for (int64_t item = 0; item < items; item++) {
     const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
     for (const Linear* l : {&f.gate, &f.up}) {
-      append_row_items(int32_t(gate_up.size()), 0, l->out(), gate_up_items);
+      gate_up_items.add(l->out());
       gate_up.push_back(l);
     }
-    append_row_items(int32_t(down.size()), 0, f.down.out(), down_items);
+    down_items.add(f.down.out());
     down.push_back(&f.down);
   }
+  auto gate_up_rows = [&](int32_t m) { return gate_up[size_t(m)]->out(); };
+  auto down_rows = [&](int32_t m) { return down[size_t(m)]->out(); };
   thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
   TokenInput& in = own_in;
   in.set(x, D);
   for (const Linear* l : gate_up) in.prepare(l->w);
-  pool.run_items(int64_t(gate_up_items.size()), [&](int, int64_t b, int64_t e) {
-    for_row_runs(gate_up_items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
+  pool.run_items(gate_up_items.size(), [&](int, int64_t b, int64_t e) {
+    gate_up_items.for_runs(b, e, gate_up_rows, [&](int32_t m, int64_t r0, int64_t r1) {
       float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + int64_t(m / 2) * widest;
       expert_rows(*gate_up[size_t(m)], r0, r1, in, y + r0);
     });
   });
   std::vector<int32_t> holds(size_t(pool.size()), -1);  // the expert whose hidden vector thread t holds
-  pool.run_items(int64_t(down_items.size()), [&](int tid, int64_t b, int64_t e) {
+  pool.run_items(down_items.size(), [&](int tid, int64_t b, int64_t e) {
     thread_local std::vector<float> hidden;
     thread_local TokenInput hidden_in;
-    for_row_runs(down_items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
+    down_items.for_runs(b, e, down_rows, [&](int32_t m, int64_t r0, int64_t r1) {
       const Linear& l = *down[size_t(m)];
       if (holds[size_t(tid)] != m) {
         const int64_t width = l.in(), at = int64_t(m) * widest;

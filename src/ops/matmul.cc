@@ -476,11 +476,6 @@ void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenI
   if (r1 > r0) token_rows(backend(), w, r0, r1, in, y);
 }
 
-void append_row_items(int32_t matrix, int64_t row0, int64_t n_rows, std::vector<RowItem>& items) {
-  for (int64_t r = row0; r < row0 + n_rows; r += kRowItemRows)
-    items.push_back({matrix, r, std::min(row0 + n_rows, r + kRowItemRows)});
-}
-
 namespace {
 
 // The block-scaled products (matmul_rows_block_scaled) of rows [row0, row0 + n_rows), checked; one way each.
@@ -676,18 +671,19 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
     return;
   }
   thread_local TokenInput own_in;  // as in matmul_rows
-  thread_local std::vector<RowItem> own_items;
+  thread_local RowItems own_items;
   TokenInput& in = own_in;
-  std::vector<RowItem>& items = own_items;
+  RowItems& items = own_items;
   in.set(x, k);
   items.clear();
   for (const MatmulTarget& t : targets) {
     in.prepare(*t.w);  // checks the width
-    append_row_items(static_cast<int32_t>(&t - targets.begin()), 0, t.w->rows(), items);
+    items.add(t.w->rows());
   }
   const Backend& be = backend();
-  pool.run_items(static_cast<int64_t>(items.size()), [&](int, int64_t b, int64_t e) {
-    for_row_runs(items, b, e, [&](int32_t m, int64_t r0, int64_t r1) {
+  auto n_rows = [&](int32_t m) { return targets.begin()[m].w->rows(); };
+  pool.run_items(items.size(), [&](int, int64_t b, int64_t e) {
+    items.for_runs(b, e, n_rows, [&](int32_t m, int64_t r0, int64_t r1) {
       const MatmulTarget& t = targets.begin()[m];
       token_rows(be, *t.w, r0, r1, in, t.y + r0);
     });

@@ -4,6 +4,7 @@
 // products; F16/BF16/F8 weights use float dot products. Kernels are picked at run time from
 // the CPU's features (AVX-512 / AVX2 / scalar).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <vector>
@@ -61,27 +62,30 @@ class TokenInput {
 // in.k() inputs; in was prepared for w.
 void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y);
 
-// A piece of one-token work: rows [r0, r1) of matrix `matrix` of a list.
-struct RowItem {
-  int32_t matrix;
-  int64_t r0, r1;
-};
-// Rows [row0, row0 + n_rows) of a matrix as items of kRowItemRows rows (the last may be shorter), appended to
-// `items` as matrix `matrix`, for ThreadPool::run_items: each thread streams runs of its share of
-// them, and a thread that is ahead takes the last items of one behind.
+// One-token work over several matrices' rows for ThreadPool::run_items: items of kRowItemRows rows,
+// matrix after matrix (each thread streams runs of its share of them, and a thread that is ahead
+// takes the last items of one behind). Kept as each matrix's first item, not as a list of items:
+// rebuilt every step, the list took ~0.9% of Qwen-1.5B's decode time and ~1.4% of DeepSeek-0.66B's
+// (`r1 bench --steps`, PERFORMANCE.md, Kernels, session 50).
 constexpr int64_t kRowItemRows = 16;
-void append_row_items(int32_t matrix, int64_t row0, int64_t n_rows, std::vector<RowItem>& items);
-// Calls fn(matrix, r0, r1) for each run of items [begin, end) that are consecutive rows of one matrix:
-// one kernel call per run.
-template <typename Fn>
-void for_row_runs(const std::vector<RowItem>& items, int64_t begin, int64_t end, Fn fn) {
-  for (int64_t i = begin; i < end;) {
-    int64_t j = i + 1;
-    while (j < end && items[size_t(j)].matrix == items[size_t(i)].matrix && items[size_t(j)].r0 == items[size_t(j - 1)].r1) ++j;
-    fn(items[size_t(i)].matrix, items[size_t(i)].r0, items[size_t(j - 1)].r1);
-    i = j;
+class RowItems {
+ public:
+  void clear() { first_.assign(1, 0); }
+  void add(int64_t n_rows) { first_.push_back(first_.back() + (n_rows + kRowItemRows - 1) / kRowItemRows); }  // the next matrix
+  int64_t size() const { return first_.back(); }
+  // Calls fn(matrix, r0, r1) for each matrix's rows among items [begin, end), in order: one kernel call
+  // per matrix. n_rows(m) gives matrix m's rows (the last item of a matrix may be shorter).
+  template <typename NRows, typename Fn>
+  void for_runs(int64_t begin, int64_t end, NRows n_rows, Fn fn) const {
+    for (size_t m = 0; m + 1 < first_.size(); ++m) {
+      const int64_t b = std::max(begin, first_[m]), e = std::min(end, first_[m + 1]);
+      if (b < e) fn(int32_t(m), (b - first_[m]) * kRowItemRows, std::min<int64_t>(n_rows(m), (e - first_[m]) * kRowItemRows));
+    }
   }
-}
+
+ private:
+  std::vector<int64_t> first_{0};  // matrix m's items are [first_[m], first_[m + 1])
+};
 
 // One token through the heads of w, whose rows are n_heads blocks of w.rows() / n_heads:
 // y[h][i] = row i of block h times x + h·x_head (w.ne[0] values). MLA's decode absorbs W_UK into each

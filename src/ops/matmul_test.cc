@@ -132,6 +132,36 @@ void expect_exact_product(const char* b, const Weights& w, const std::vector<flo
 
 // Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
 // operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
+// The items of matrices of 40, 0, 16 and 17 rows (3, 0, 1 and 2 items of up to 16 rows): every range of
+// items [b, e) reaches each of its rows once, one call per matrix it touches, in matrix order.
+TEST(RowItems, RunsCoverEachRowOnceOneCallPerMatrix) {
+  const std::vector<int64_t> rows = {40, 0, 16, 17};
+  RowItems items;
+  items.add(999);
+  items.clear();  // forgets the matrix above
+  for (int64_t r : rows) items.add(r);
+  ASSERT_EQ(items.size(), 6);
+  const int64_t first_item[] = {0, 3, 3, 4};  // of each matrix
+  for (int64_t b = 0; b <= items.size(); ++b) {
+    for (int64_t e = b; e <= items.size(); ++e) {
+      std::vector<std::vector<int>> hits(rows.size());
+      for (size_t m = 0; m < rows.size(); ++m) hits[m].assign(size_t(rows[m]), 0);
+      int32_t last = -1;
+      items.for_runs(b, e, [&](int32_t m) { return rows[size_t(m)]; }, [&](int32_t m, int64_t r0, int64_t r1) {
+        EXPECT_GT(m, last) << "matrices out of order or called twice";
+        last = m;
+        ASSERT_LT(r0, r1);
+        for (int64_t r = r0; r < r1; ++r) hits[size_t(m)][size_t(r)]++;
+      });
+      for (size_t m = 0; m < rows.size(); ++m)
+        for (int64_t r = 0; r < rows[m]; ++r) {
+          const int64_t item = first_item[m] + r / kRowItemRows;
+          EXPECT_EQ(hits[m][size_t(r)], item >= b && item < e ? 1 : 0) << "items [" << b << ", " << e << ") matrix " << m << " row " << r;
+        }
+    }
+  }
+}
+
 TEST(Matmul, AllBackendsAllTypesMatchReference) {
   ThreadPool pool(3);
   const auto bs = backends();
