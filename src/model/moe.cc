@@ -129,14 +129,12 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
     down_items.add(f.down.out());
     down.push_back(&f.down);
   }
-  auto gate_up_rows = [&](int32_t m) { return gate_up[size_t(m)]->out(); };
-  auto down_rows = [&](int32_t m) { return down[size_t(m)]->out(); };
   thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
   TokenInput& in = own_in;
   in.set(x, D);
   for (const Linear* l : gate_up) in.prepare(l->w);
   pool.run_items(gate_up_items.size(), [&](int, int64_t b, int64_t e) {
-    gate_up_items.for_runs(b, e, gate_up_rows, [&](int32_t m, int64_t r0, int64_t r1) {
+    gate_up_items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + int64_t(m / 2) * widest;
       expert_rows(*gate_up[size_t(m)], r0, r1, in, y + r0);
     });
@@ -145,7 +143,7 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   pool.run_items(down_items.size(), [&](int tid, int64_t b, int64_t e) {
     thread_local std::vector<float> hidden;
     thread_local TokenInput hidden_in;
-    down_items.for_runs(b, e, down_rows, [&](int32_t m, int64_t r0, int64_t r1) {
+    down_items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       const Linear& l = *down[size_t(m)];
       if (holds[size_t(tid)] != m) {
         const int64_t width = l.in(), at = int64_t(m) * widest;

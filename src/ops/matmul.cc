@@ -681,9 +681,8 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
     items.add(t.w->rows());
   }
   const Backend& be = backend();
-  auto n_rows = [&](int32_t m) { return targets.begin()[m].w->rows(); };
   pool.run_items(items.size(), [&](int, int64_t b, int64_t e) {
-    items.for_runs(b, e, n_rows, [&](int32_t m, int64_t r0, int64_t r1) {
+    items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       const MatmulTarget& t = targets.begin()[m];
       token_rows(be, *t.w, r0, r1, in, t.y + r0);
     });

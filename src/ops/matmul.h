@@ -70,21 +70,28 @@ void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenI
 constexpr int64_t kRowItemRows = 16;
 class RowItems {
  public:
-  void clear() { first_.assign(1, 0); }
-  void add(int64_t n_rows) { first_.push_back(first_.back() + (n_rows + kRowItemRows - 1) / kRowItemRows); }  // the next matrix
+  void clear() {
+    first_.assign(1, 0);
+    rows_.clear();
+  }
+  void add(int64_t n_rows) {  // the next matrix
+    first_.push_back(first_.back() + (n_rows + kRowItemRows - 1) / kRowItemRows);
+    rows_.push_back(n_rows);
+  }
   int64_t size() const { return first_.back(); }
   // Calls fn(matrix, r0, r1) for each matrix's rows among items [begin, end), in order: one kernel call
-  // per matrix. n_rows(m) gives matrix m's rows (the last item of a matrix may be shorter).
-  template <typename NRows, typename Fn>
-  void for_runs(int64_t begin, int64_t end, NRows n_rows, Fn fn) const {
-    for (size_t m = 0; m + 1 < first_.size(); ++m) {
+  // per matrix (a matrix's last item may be shorter).
+  template <typename Fn>
+  void for_runs(int64_t begin, int64_t end, Fn fn) const {
+    for (size_t m = 0; m < rows_.size(); ++m) {
       const int64_t b = std::max(begin, first_[m]), e = std::min(end, first_[m + 1]);
-      if (b < e) fn(int32_t(m), (b - first_[m]) * kRowItemRows, std::min<int64_t>(n_rows(m), (e - first_[m]) * kRowItemRows));
+      if (b < e) fn(int32_t(m), (b - first_[m]) * kRowItemRows, std::min(rows_[m], (e - first_[m]) * kRowItemRows));
     }
   }
 
  private:
   std::vector<int64_t> first_{0};  // matrix m's items are [first_[m], first_[m + 1])
+  std::vector<int64_t> rows_;      // matrix m's rows
 };
 
 // One token through the heads of w, whose rows are n_heads blocks of w.rows() / n_heads:

@@ -147,7 +147,7 @@ TEST(RowItems, RunsCoverEachRowOnceOneCallPerMatrix) {
       std::vector<std::vector<int>> hits(rows.size());
       for (size_t m = 0; m < rows.size(); ++m) hits[m].assign(size_t(rows[m]), 0);
       int32_t last = -1;
-      items.for_runs(b, e, [&](int32_t m) { return rows[size_t(m)]; }, [&](int32_t m, int64_t r0, int64_t r1) {
+      items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
         EXPECT_GT(m, last) << "matrices out of order or called twice";
         last = m;
         ASSERT_LT(r0, r1);
