@@ -322,7 +322,7 @@ int cmd_bench(const Argv& argv) {
     std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
   }
   // --bandwidth: bytes the weights of one token occupy as read (coded matrices at 12 bits a weight).
-  const bool bandwidth = a.flag("--bandwidth");
+  const bool bandwidth = a.flag("--bandwidth"), count_steps = a.flag("--steps");
   const int64_t read_bytes_per_token = stats.bytes_per_token - coded_bytes_saved(*model);
   const int64_t stream_mib = a.i64("--stream-mib");
   if (bandwidth && (stream_mib < 4 || stream_mib > 65536)) fail("bench: --stream-mib must be between 4 and 65536");
@@ -333,8 +333,8 @@ int cmd_bench(const Argv& argv) {
       reader.reset();
       pool = std::make_unique<ThreadPool>(r.n_threads);
     }
-    // One thread runs its steps inline (ThreadPool::run_items), so there are none to count.
-    const bool read_around = bandwidth && r.n_gen > 0, record_steps = a.flag("--steps") && r.n_gen > 0 && r.n_threads > 1;
+    // On one thread run_items and parallel_for run their work inline, so most steps would go uncounted.
+    const bool read_around = bandwidth && r.n_gen > 0, record_steps = count_steps && r.n_gen > 0 && r.n_threads > 1;
     if (read_around && !reader) reader = std::make_unique<ReadBandwidth>(*pool, stream_mib * (1 << 20) / 4);
     r.time = utc_now();
     run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up

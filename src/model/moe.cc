@@ -114,10 +114,12 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.chosen[size_t(a)] < s.chosen[size_t(b)]; });
   const int64_t items = K + (shared ? 1 : 0);  // item K: the shared expert
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
-  std::vector<const Linear*> gate_up, down;  // expert i: gate_up[2i], gate_up[2i + 1], down[i]
-  thread_local RowItems own_gate_up_items, own_down_items;  // the calling thread's, reused; the workers read them through these
-  RowItems& gate_up_items = own_gate_up_items;
-  RowItems& down_items = own_down_items;
+  std::vector<const Linear*>& gate_up = s.gate_up;
+  std::vector<const Linear*>& down = s.down;
+  RowItems& gate_up_items = s.gate_up_items;
+  RowItems& down_items = s.down_items;
+  gate_up.clear();
+  down.clear();
   gate_up_items.clear();
   down_items.clear();
   for (int64_t item = 0; item < items; item++) {

@@ -8,6 +8,7 @@
 
 #include "model/deepseek_config.h"
 #include "model/deepseek_weights.h"
+#include "ops/matmul.h"
 
 namespace r1 {
 
@@ -35,6 +36,10 @@ struct FfnScratch {
   std::vector<float> y;         // [max_batch][n_embd]
   std::vector<float> expert_gate, expert_up;  // [n_expert_used + 1][widest FFN] one token's experts
   std::vector<float> expert_out;              // [n_expert_used + 1][n_embd]
+  // One token's matrices (expert i: gate_up[2i], gate_up[2i + 1], down[i]; the shared expert last) and
+  // their row items, refilled each token without allocating.
+  std::vector<const Linear*> gate_up, down;
+  RowItems gate_up_items, down_items;
 };
 
 // out[n][n_embd] = down(silu(gate x) ⊙ up x). The dense FFN and each expert.

@@ -130,8 +130,6 @@ void expect_exact_product(const char* b, const Weights& w, const std::vector<flo
         << b << " " << dtype_name(w.view.type) << " K=" << k << " N=" << n << " n_tok=" << n_tok << " i=" << i;
 }
 
-// Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
-// operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
 // The items of matrices of 40, 0, 16 and 17 rows (3, 0, 1 and 2 items of up to 16 rows): every range of
 // items [b, e) reaches each of its rows once, one call per matrix it touches, in matrix order.
 TEST(RowItems, RunsCoverEachRowOnceOneCallPerMatrix) {
@@ -162,6 +160,8 @@ TEST(RowItems, RunsCoverEachRowOnceOneCallPerMatrix) {
   }
 }
 
+// Every backend, every weight type, odd shapes: y matches the exact product of the dequantized
+// operands to float rounding (1e-5 of Σ|w·x|), and the SIMD backends match the scalar one.
 TEST(Matmul, AllBackendsAllTypesMatchReference) {
   ThreadPool pool(3);
   const auto bs = backends();
