@@ -1,7 +1,9 @@
 // r1 bench: prompt-processing (pp) and generation (tg) speed like llama-bench, so the two engines
 // can be compared on the same file. Every repetition starts from a fresh context; pp is one
 // forward of -p random tokens, tg is -n one-token forwards, each after -d tokens already in the
-// cache (untimed; llama-bench's depth, where attention over the cache starts to cost). The
+// cache (untimed; llama-bench's depth, where attention over the cache starts to cost). With
+// --parallel N, tg runs N sequences that decode together, one pass per step for all N tokens (the
+// batched steps of r1 serve and r1 eval; llama-batched-bench's S_TG), and t/s counts all N. The
 // markdown table and the --json field names follow llama-bench, so the tools that read its output
 // read ours.
 // `r1 bench --stream` measures memory bandwidth (STREAM kernels), the ceiling of tg speed.
@@ -28,6 +30,7 @@
 #include "model/deepseek_model.h"
 #include "model/model.h"
 #include "ops/coded_bf16.h"
+#include "runtime/batch_slots.h"
 #include "ops/matmul.h"
 #include "util/bandwidth.h"
 #include "util/cpu.h"
@@ -152,6 +155,8 @@ std::vector<int64_t> int_list(const Args& a, const std::string& flag, int64_t lo
 struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   int n_threads = 0;
+  int64_t n_parallel = 1;        // tg: sequences decoding together
+  int64_t tokens() const { return n_prompt + n_gen * n_parallel; }
   std::vector<double> seconds;   // one per repetition
   std::vector<double> read_gbs;  // --bandwidth: the read bandwidth around each repetition
   std::vector<ThreadPool::StepTimes> steps;  // --steps: the time around the parallel steps, per repetition
@@ -188,14 +193,44 @@ std::string utc_now() {
   return buf;
 }
 
+constexpr int64_t kMaxParallel = 512;  // sequences in one --parallel test: a step's tokens fit one pass
+
+// tg of n_parallel sequences, each first holding n_depth tokens (fed untimed, n_batch at a time): n_gen
+// batched steps of a token for each.
+double run_parallel(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_gen, int64_t n_parallel,
+                    int64_t n_batch, const std::vector<int32_t>& ids, ThreadPool::StepTimes* steps) {
+  const int n = static_cast<int>(n_parallel);
+  BatchSlots slots(model, n, n_depth + n_gen, pool);
+  std::vector<float> logits(static_cast<size_t>(n_parallel * model.n_vocab()));
+  for (int i = 0; i < n; ++i)
+    for (int64_t p = 0; p < n_depth; p += n_batch) slots.prompt(i, ids.data() + p, std::min(n_batch, n_depth - p), logits.data());
+  std::vector<int> seqs(static_cast<size_t>(n));
+  std::vector<int32_t> step_ids(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) seqs[static_cast<size_t>(i)] = i;
+  if (steps) pool.record_step_times(true);
+  Timer t;
+  for (int64_t g = 0; g < n_gen; ++g) {
+    for (int i = 0; i < n; ++i) step_ids[static_cast<size_t>(i)] = ids[static_cast<size_t>((g + i) % int64_t(ids.size()))];
+    slots.step(seqs, step_ids.data(), logits.data());
+  }
+  const double seconds = t.seconds();
+  if (steps) {
+    pool.record_step_times(false);
+    *steps = pool.step_times();
+  }
+  return seconds;
+}
+
 // One timed run from a fresh context holding n_depth tokens (fed untimed): pp feeds n_prompt tokens
-// at once, tg n_gen tokens one by one (the context splits forwards into n_batch chunks). With `steps`,
-// the pool's step times over the timed part (ThreadPool::record_step_times) go there.
-double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_prompt, int64_t n_gen, int64_t n_batch,
-                std::mt19937& rng, ThreadPool::StepTimes* steps = nullptr) {
+// at once, tg n_gen tokens one by one (the context splits forwards into n_batch chunks), or n_parallel
+// sequences' tokens a step at a time (run_parallel). With `steps`, the pool's step times over the timed
+// part (ThreadPool::record_step_times) go there.
+double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n_prompt, int64_t n_gen, int64_t n_parallel,
+                int64_t n_batch, std::mt19937& rng, ThreadPool::StepTimes* steps = nullptr) {
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(model.n_vocab() - 1));
   std::vector<int32_t> ids(static_cast<size_t>(std::max({n_prompt, n_gen, n_depth})));
   for (auto& id : ids) id = tok(rng);
+  if (n_parallel > 1) return run_parallel(model, pool, n_depth, n_gen, n_parallel, std::min<int64_t>(n_batch, 512), ids, steps);
   std::vector<float> logits(static_cast<size_t>(model.n_vocab()));
   auto ctx = model.new_context(n_depth + n_prompt + n_gen, pool,
                                std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, n_depth))));
@@ -264,12 +299,15 @@ int run_stream(const Args& a) {
 }  // namespace
 
 int cmd_bench(const Argv& argv) {
-  Args a("bench", "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-r 5] [--bandwidth] [--steps] [--json]   |   --stream [-t N] [-m PATH]",
+  Args a("bench",
+         "-m PATH [-p 512] [-n 128] [-d 0] [-t N] [-np 1] [-r 5] [--bandwidth] [--steps] [--json]   |   --stream [-t N] [-m PATH]",
          {{"--model", "-m", FlagKind::String, "", "a .gguf file or a Hugging Face model directory", "PATH"},
           {"--n-prompt", "-p", FlagKind::String, "512", "prompt tokens for the pp test, comma list (0: none)", "N"},
           {"--n-gen", "-n", FlagKind::String, "128", "generated tokens for the tg test, comma list (0: none)", "N"},
           {"--n-depth", "-d", FlagKind::String, "0", "tokens already in the cache before each test, comma list", "N"},
           {"--threads", "-t", FlagKind::String, "0", "threads, comma list (0: all cores)", "N"},
+          {"--parallel", "-np", FlagKind::String, "1",
+           "tg tests: sequences decoding together, one pass per step (t/s counts them all), comma list", "N"},
           {"--batch-size", "-b", FlagKind::Int, "512", "prompt tokens per forward (pp chunks)", "N"},
           {"--repetitions", "-r", FlagKind::Int, "5", "timed runs per test (after one warm-up run)", "N"},
           {"--json", "", FlagKind::Bool, "", "print a JSON array with llama-bench's field names"},
@@ -286,10 +324,12 @@ int cmd_bench(const Argv& argv) {
   if (path.empty()) fail("bench: -m PATH is required");
   if (!fs::exists(path)) fail("bench: ", path, ": no such file or directory");
   const std::vector<int64_t> prompts = int_list(a, "--n-prompt", 0), gens = int_list(a, "--n-gen", 0),
-                             depths = int_list(a, "--n-depth", 0);
+                             depths = int_list(a, "--n-depth", 0), parallel = int_list(a, "--parallel", 1);
   std::vector<int64_t> threads = int_list(a, "--threads", 0);
   for (auto& t : threads)
     if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
+  for (int64_t np : parallel)
+    if (np > kMaxParallel) fail("bench: --parallel ", np, " is more than ", kMaxParallel, " sequences");
   const int64_t reps = a.i64("--repetitions"), n_batch = a.i64("--batch-size");
   if (reps < 1 || reps > 1000) fail("bench: --repetitions must be between 1 and 1000");
   if (n_batch < 1) fail("bench: --batch-size must be >= 1");
@@ -301,14 +341,16 @@ int cmd_bench(const Argv& argv) {
   const std::string arch = model->deepseek() ? "deepseek2" : arch_name(model->config().arch);
   const std::string model_type = arch + " " + params_label(stats.n_params) + " " + stats.main_type;
 
-  // The tests, in llama-bench's order: for each thread count and depth, every pp then every tg.
+  // The tests, in llama-bench's order: for each thread count and depth, every pp then every tg (each
+  // tg for every --parallel count).
   std::vector<TestResult> tests;
   for (int64_t t : threads)
     for (int64_t d : depths) {
       for (int64_t p : prompts)
-        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), {}, {}, {}, {}});
+        if (p > 0) tests.push_back({p, 0, d, static_cast<int>(t), 1, {}, {}, {}, {}});
       for (int64_t n : gens)
-        if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), {}, {}, {}, {}});
+        for (int64_t np : parallel)
+          if (n > 0) tests.push_back({0, n, d, static_cast<int>(t), np, {}, {}, {}, {}});
     }
   const int64_t n_ctx_train = model->config().n_ctx_train;
   for (const TestResult& r : tests)
@@ -337,19 +379,21 @@ int cmd_bench(const Argv& argv) {
     const bool read_around = bandwidth && r.n_gen > 0, record_steps = count_steps && r.n_gen > 0 && r.n_threads > 1;
     if (read_around && !reader) reader = std::make_unique<ReadBandwidth>(*pool, stream_mib * (1 << 20) / 4);
     r.time = utc_now();
-    run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, n_batch, rng);  // warm-up: page in, spin up
+    run_once(*model, *pool, 0, r.n_prompt, r.n_gen > 0 ? 1 : 0, r.n_parallel, n_batch, rng);  // warm-up: page in, spin up
     for (int64_t i = 0; i < reps; ++i) {
       const double before = read_around ? reader->best_gbs(3) : 0.0;
       ThreadPool::StepTimes steps;
-      r.seconds.push_back(run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, n_batch, rng, record_steps ? &steps : nullptr));
+      r.seconds.push_back(
+          run_once(*model, *pool, r.n_depth, r.n_prompt, r.n_gen, r.n_parallel, n_batch, rng, record_steps ? &steps : nullptr));
       if (record_steps) r.steps.push_back(steps);
       if (read_around) r.read_gbs.push_back((before + reader->best_gbs(3)) / 2);
     }
     if (!json) {
       std::vector<double> ts;
-      for (double s : r.seconds) ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
+      for (double s : r.seconds) ts.push_back(static_cast<double>(r.tokens()) / s);
       const SampleStats st = sample_stats(ts);
       const std::string test = (r.n_prompt > 0 ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen)) +
+                               (r.n_parallel > 1 ? " x" + std::to_string(r.n_parallel) + " seq" : "") +
                                (r.n_depth > 0 ? " @ d" + std::to_string(r.n_depth) : "");
       std::printf("| %s | %.2f MiB | %s | CPU (%s) | %d | %s | %.2f ± %.2f |\n", model_type.c_str(),
                   stats.size_bytes / 1048576.0, params_label(stats.n_params).c_str(), matmul_backend(), r.n_threads,
@@ -382,7 +426,7 @@ int cmd_bench(const Argv& argv) {
     std::vector<double> ns, ts;
     for (double s : r.seconds) {
       ns.push_back(s * 1e9);
-      ts.push_back(static_cast<double>(r.n_prompt + r.n_gen) / s);
+      ts.push_back(static_cast<double>(r.tokens()) / s);
     }
     const SampleStats sn = sample_stats(ns), st = sample_stats(ts);
     std::vector<int64_t> ns_int;
@@ -407,6 +451,7 @@ int cmd_bench(const Argv& argv) {
                    {"n_prompt", r.n_prompt},
                    {"n_gen", r.n_gen},
                    {"n_depth", r.n_depth},
+                   {"n_parallel", r.n_parallel},
                    {"test_time", r.time},
                    {"avg_ns", static_cast<int64_t>(sn.mean)},
                    {"stddev_ns", static_cast<int64_t>(sn.stddev)},

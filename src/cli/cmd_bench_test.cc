@@ -209,6 +209,35 @@ TEST(CmdBench, StepsCountsADecodeTokensParallelSteps) {
   EXPECT_FALSE(one[0].contains("steps_per_token"));
 }
 
+// --parallel: each tg test again with that many sequences decoding together (after -d tokens each);
+// its t/s counts every sequence's tokens, and the table names the count. pp tests run once.
+TEST(CmdBench, ParallelRunsTgWithSequencesDecodingTogether) {
+  int code = 0;
+  const nlohmann::json j =
+      nlohmann::json::parse(r1("bench -m " + kModel + " -p 4 -n 6 -np 1,3 -d 0,10 -r 2 -t 2 --json", &code));
+  ASSERT_EQ(code, 0);
+  ASSERT_EQ(j.size(), 6u);
+  const int expect[6][4] = {{4, 0, 0, 1}, {0, 6, 0, 1}, {0, 6, 0, 3},  // n_prompt, n_gen, n_depth, n_parallel
+                            {4, 0, 10, 1}, {0, 6, 10, 1}, {0, 6, 10, 3}};
+  for (size_t i = 0; i < j.size(); ++i) {
+    EXPECT_EQ(j[i]["n_prompt"], expect[i][0]);
+    EXPECT_EQ(j[i]["n_gen"], expect[i][1]);
+    EXPECT_EQ(j[i]["n_depth"], expect[i][2]);
+    EXPECT_EQ(j[i]["n_parallel"], expect[i][3]);
+    const double tokens = expect[i][0] + expect[i][1] * expect[i][3];
+    for (size_t r = 0; r < 2; ++r)
+      EXPECT_NEAR(j[i]["samples_ts"][r].get<double>(), tokens * 1e9 / j[i]["samples_ns"][r].get<double>(),
+                  1e-3 * j[i]["samples_ts"][r].get<double>());
+  }
+  const std::string text = r1("bench -m " + kModel + " -p 0 -n 4 -np 2 -r 1 -t 1", &code);
+  ASSERT_EQ(code, 0);
+  EXPECT_NE(text.find("| tg4 x2 seq |"), std::string::npos) << text;
+  r1("bench -m " + kModel + " -p 0 -n 4 -np 0 -r 1", &code);
+  EXPECT_EQ(code, 1);
+  r1("bench -m " + kModel + " -p 0 -n 4 -np 513 -r 1", &code);  // "--parallel 513 is more than 512 sequences"
+  EXPECT_EQ(code, 1);
+}
+
 // -d: every test again after that many cached tokens, named as llama-bench names them.
 TEST(CmdBench, DepthRunsEachTestAfterCachedTokens) {
   int code = 0;

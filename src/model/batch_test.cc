@@ -62,6 +62,42 @@ TEST(BatchEngine, StepMatchesReferenceLogitsOfEachSequence) {
   }
 }
 
+// A step of up to kMaxFewTokens sequences gives each the logits a step of it alone gives, bit for bit,
+// for the weight types the one-pass kernels for a few tokens cover (ops/matmul.h, token_rows_take): what
+// a sequence generates does not depend on what shares its steps. (The minis' Q4_K_M and Q6_K files
+// hold Q6_K, Q4_K and Q8_0 matrices; Q4_0 and Q8_0 are interleaved where a backend reads them so.)
+TEST(BatchEngine, FewSequencesStepAsAloneBitForBit) {
+  for (const char* file : {"qwen2-mini-q4_0.gguf", "qwen2-mini-q8_0.gguf", "qwen2-mini-q4_k_m.gguf", "qwen2-mini-q6_k.gguf"}) {
+    const auto model = Model::load(kData + "/models/" + file);
+    const ModelConfig& c = model->config();
+    const int64_t V = model->n_vocab();
+    ThreadPool pool(2);
+    DenseActivations act(c, 16, 64, pool.size());
+    const std::vector<int64_t> lens = {3, 10, 20, 7};
+    const std::vector<int32_t> ids = {5, 9, 11, 14, 20, 22, 30, 31, 33, 40, 41, 42, 50, 51, 52, 60, 61, 62, 63, 64, 70};
+    std::vector<KVCache> together, alone;
+    std::vector<KVCache*> ptrs;
+    std::vector<int32_t> next;
+    std::vector<float> scratch(static_cast<size_t>(V));
+    for (int64_t len : lens) {
+      for (auto* caches : {&together, &alone}) {
+        caches->emplace_back(c.n_layer, c.n_head_kv, c.head_dim, 64, DType::F16);
+        dense_forward(c, model->weights(), caches->back(), act, pool, ids.data(), len, false, scratch.data());
+      }
+      next.push_back(ids[size_t(len)]);
+    }
+    for (KVCache& cache : together) ptrs.push_back(&cache);
+    std::vector<float> logits(lens.size() * size_t(V)), one(static_cast<size_t>(V));
+    BatchEngine::forward_step(c, model->weights(), ptrs, act, pool, next.data(), logits.data());
+    for (size_t s = 0; s < lens.size(); s++) {
+      std::vector<KVCache*> just = {&alone[s]};
+      BatchEngine::forward_step(c, model->weights(), just, act, pool, &next[s], one.data());
+      EXPECT_EQ(std::memcmp(one.data(), logits.data() + s * size_t(V), size_t(V) * sizeof(float)), 0)
+          << file << " sequence " << s;
+    }
+  }
+}
+
 // One sequence's steps on more threads than its KV heads divide between (the minis' 2 on 3): each
 // head's positions are split between the threads (dense.h's decode_parts). The 1024-token run's last
 // 32 tokens, stepped one at a time after its first 992 in one pass, give llama.cpp's logits at float

@@ -503,22 +503,18 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
   }
 }
 
-// Q4_K rows interleaved at load: one token through their own kernel (gemv_x8_avx512.cc), several
-// through the tile above.
-void q4_k_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-             float* y, int64_t ldy) {
-  if (n_tok == 1) return gemv_q4_k_x8_avx512vnni(k, w, n_rows, a, y);
-  gemm_int<expand_q4_k_x8, BlockQ8K, 0, false, true, true>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
-}
-
-// Q4_0, Q5_0 and Q8_0 rows interleaved at load: several tokens through kTile (which takes k % 64 == 0),
-// one token, and other widths token by token, through kOne (gemv_x8_avx512.cc).
-using GemvX8Fn = void (*)(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
-template <GemmTileFn kTile, GemvX8Fn kOne>
-void q8_activation_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                      int64_t n_tok, float* y, int64_t ldy) {
-  if (n_tok > 1 && k % 64 == 0) return kTile(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
-  for (int64_t t = 0; t < n_tok; ++t) kOne(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, y + t * ldy);
+// Rows interleaved at load: up to kMaxFewTokens tokens through the one-pass kernels
+// (gemv_x8_avx512.cc), more through the tile above (kTile; Q4_0, Q5_0, Q8_0: k % 64 == 0, else
+// kMaxFewTokens at a time through the one-pass kernel).
+using FewTokensFn = void (*)(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy);
+template <GemmTileFn kTile, FewTokensFn kFew, bool kTileAnyWidth>
+void interleaved_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                    int64_t n_tok, float* y, int64_t ldy) {
+  if (n_tok > kMaxFewTokens && (kTileAnyWidth || k % 64 == 0)) return kTile(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
+  for (int64_t t = 0; t < n_tok; t += kMaxFewTokens)
+    kFew(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, a_stride,
+         std::min<int64_t>(kMaxFewTokens, n_tok - t), y + t * ldy, ldy);
 }
 
 }  // namespace
@@ -534,13 +530,14 @@ const GemmTable& gemm_avx512vnni() {
       .f16 = gemm_float_avx512(DType::F16),
       .bf16 = gemm_float_avx512(DType::BF16),
       .f8_e4m3 = gemm_float_avx512(DType::F8_E4M3),
-      .q4_0_x8 = q8_activation_x8<gemm_int<expand_q4_0_x8, BlockQ8_0, 8, false, false, true>,
-                                  gemv_q4_0_x8_avx512vnni>,
-      .q8_0_x8 = q8_activation_x8<gemm_int<expand_q8_0_x8, BlockQ8_0, 128, false, false, true>,
-                                  gemv_q8_0_x8_avx512vnni>,
-      .q4_k_x8 = q4_k_x8,
-      .q5_0_x8 = q8_activation_x8<gemm_int<expand_q5_0_x8, BlockQ8_0, 16, false, false, true>,
-                                  gemv_q5_0_x8_avx512vnni>,
+      .q4_0_x8 = interleaved_x8<gemm_int<expand_q4_0_x8, BlockQ8_0, 8, false, false, true>, gemv_q4_0_x8_avx512vnni,
+                                false>,
+      .q8_0_x8 = interleaved_x8<gemm_int<expand_q8_0_x8, BlockQ8_0, 128, false, false, true>, gemv_q8_0_x8_avx512vnni,
+                                false>,
+      .q4_k_x8 = interleaved_x8<gemm_int<expand_q4_k_x8, BlockQ8K, 0, false, true, true>, gemv_q4_k_x8_avx512vnni,
+                                true>,
+      .q5_0_x8 = interleaved_x8<gemm_int<expand_q5_0_x8, BlockQ8_0, 16, false, false, true>, gemv_q5_0_x8_avx512vnni,
+                                false>,
       .q4_1 = gemm_int<expand_nibbles<BlockQ4_1>, BlockQ8_0, 0, false, true>,
       .q5_0 = gemm_int<expand_nibbles<BlockQ5_0>, BlockQ8_0, 16, false, false>,
       .q5_1 = gemm_int<expand_nibbles<BlockQ5_1>, BlockQ8_0, 0, false, true>,

@@ -48,6 +48,17 @@ using GemvFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_row
 // (gemv_avx512vnni.cc); the kernels for interleaved rows none (gemv_x8_avx512.cc says why).
 constexpr size_t kGemvPrefetchBytes = 16384;
 
+// The most tokens the one-pass kernels for a few tokens take at once (GemvTable's *_tokens, and the
+// AVX-512 VNNI kernels for interleaved rows below).
+constexpr int kMaxFewTokens = 4;
+
+// A few tokens (1 .. kMaxFewTokens; activation rows a_stride bytes apart, in the one-token kernel's
+// format) through the rows as GemvFn reads them, in one pass over the weights: y[t·ldy + r]. For the
+// few tokens of a batched decode step or a short prompt, where the prefill tiles' layout costs more
+// than it saves; each token's results are those of the one-token kernel, bit for bit.
+using GemvTokensFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                              int64_t n_tok, float* y, int64_t ldy);
+
 // Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 / F32 float32; all need
 // k % 256 == 0 (Q8_0 / Q4_0: whole groups of 8 blocks), F16 / BF16 / F32 k % 16 == 0. Null where none exists.
 struct GemvTable {
@@ -55,6 +66,7 @@ struct GemvTable {
          f32 = nullptr;
   GemvFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;  // Q8_0 activations, k % 32 == 0
   GemvFn f8_e4m3 = nullptr;                                                  // float32 activations, k % 16 == 0
+  GemvTokensFn q6_k_tokens = nullptr;                                        // a few tokens (above); null: none
 };
 
 #if defined(R1_HAVE_X86_KERNELS)
@@ -65,13 +77,20 @@ const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // F32, F16, BF16 and F8_E4M3 rows × float32 activations, k % 16 == 0 (gemm_float_avx512.cc): the
 // avx512vnni backend's float kernels; AVX-512 F/BW/VL. Null for other types.
 GemmTileFn gemm_float_avx512(DType type);
-// One token through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc): the
-// one-token case of gemm_avx512vnni()'s q4_k_x8.
-void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
+// A few tokens (1 .. kMaxFewTokens, activation rows a_stride bytes apart, token t's products at
+// y + t·ldy) through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc) in
+// one pass over the weights: decode, and the few tokens of a batched decode step or a short
+// prompt, for which the prefill tile's layout costs more than it saves (gemm_avx512vnni()'s q4_k_x8).
+// Each token's results are those it gets alone, bit for bit.
+void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy);
 // The same for Q5_0, Q4_0 and Q8_0 rows (Q8_0 activations).
-void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
-void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
-void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y);
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy);
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy);
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy);
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These
 // three take bf16 activation rows (a_stride bytes apart), rounded by round_bf16_avx512bf16.

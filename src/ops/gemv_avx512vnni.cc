@@ -407,8 +407,14 @@ void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
 // vector gives elements 0..63 in its low nibbles and 64..127 in its high nibbles, in order; the
 // two top bits come from qh[32h..32h+31] (bits 0-1 | 2-3 for the low nibbles, 4-5 | 6-7 for the
 // high). The −32 offset is folded into the same accumulator: Σ_j (−32·sc_j)·bsum_j.
-void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
-  const BlockQ8K* ya = static_cast<const BlockQ8K*>(a);
+// T tokens (activation rows a_stride bytes apart, token t's products at y + t·ldy) in one pass over
+// the rows: a block's codes and scales are unpacked once for all of them, and each token's products
+// are made in the order of the one-token case, so they are its results bit for bit.
+template <int T>
+void q6_k_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, float* y,
+               int64_t ldy) {
+  const BlockQ8K* ya[T];
+  for (int t = 0; t < T; ++t) ya[t] = reinterpret_cast<const BlockQ8K*>(static_cast<const uint8_t*>(a) + t * a_stride);
   const int64_t nb = k / kQKK;
   const __m512i low4 = _mm512_set1_epi8(0xF), top2 = _mm512_set1_epi8(0x30);
   const __m512i shl_lo = halves(4, 2), shr_hi = halves(0, 2);
@@ -422,31 +428,46 @@ void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) {
     const BlockQ6K* x =
         reinterpret_cast<const BlockQ6K*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
       prefetch_ahead<sizeof(BlockQ6K)>(reinterpret_cast<const uint8_t*>(x + i));
       const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
       const __m512i sc16 = _mm512_castsi256_si512(sc);
       const __m256i off = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc, 5));  // −32·sc
-      __m512i sum = _mm512_zextsi256_si512(
-          _mm256_madd_epi16(off, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ya[i].bsums))));
+      __m512i q[4], scale[4];
       for (int h = 0; h < 2; ++h) {
         const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
         const __m512i qh =
             _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh + 32 * h)));
-        const __m512i q_lo =
-            _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), top2));
-        const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                             _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), top2));
-        sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q_lo, _mm512_loadu_si512(ya[i].qs + 128 * h)),
-                                  _mm512_permutexvar_epi16(idx[2 * h], sc16));
-        sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q_hi, _mm512_loadu_si512(ya[i].qs + 128 * h + 64)),
-                                  _mm512_permutexvar_epi16(idx[2 * h + 1], sc16));
+        q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), top2));
+        q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                       _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), top2));
       }
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(fp16_to_f32_fast(x[i].d) * ya[i].d), acc);
+      for (int v = 0; v < 4; ++v) scale[v] = _mm512_permutexvar_epi16(idx[v], sc16);
+      const float d = fp16_to_f32_fast(x[i].d);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8K& yb = ya[t][i];
+        __m512i sum = _mm512_zextsi256_si512(_mm256_madd_epi16(off, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(yb.bsums))));
+        for (int v = 0; v < 4; ++v)
+          sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q[v], _mm512_loadu_si512(yb.qs + 64 * v)), scale[v]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(d * yb.d), acc[t]);
+      }
     }
-    y[r] = _mm512_reduce_add_ps(acc);
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]);
   }
+}
+
+void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  q6_k_rows<1>(k, w, w_stride, n_rows, a, 0, y, 0);
+}
+
+void gemv_q6_k_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  using RowsFn = void (*)(int64_t, const void*, size_t, int64_t, const void*, size_t, float*, int64_t);
+  static_assert(kMaxFewTokens == 4);
+  constexpr RowsFn kernels[] = {q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>};
+  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
 }
 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
@@ -573,6 +594,7 @@ const GemvTable& gemv_avx512vnni() {
       gemv_small<BlockQ5_1>,
       gemv_small<BlockIQ4NL>,
       gemv_f8,
+      gemv_q6_k_tokens,
   };
   return t;
 }

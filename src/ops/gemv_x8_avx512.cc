@@ -69,8 +69,8 @@ inline __m512i rows_to_lanes(const uint8_t* p) {
 enum class RowLanes { kPairs, kHalves };
 
 // The walk the kernels share: groups of 8 rows in order, each group's block columns in order (one
-// forward stream), acc = step(column, block index, acc) with row r's sum in the two lanes kLanes
-// names, added once per group.
+// forward stream), step(column, block index, acc) adding to acc[t] for each of the T tokens, with
+// row r's sum in the two lanes kLanes names, added once per group (token t's into y + t·ldy).
 // Each 64-byte line of the stream is prefetched kX8PrefetchBytes ahead, once, with the CPU's hint
 // (ops/prefetch.h). On AMD Zen 5 (non-temporal), alternated
 // token by token in one process (Qwen-1.5B, 2 threads, PERFORMANCE.md session 39), against no
@@ -78,40 +78,42 @@ enum class RowLanes { kPairs, kHalves };
 // (prefetcht0) or L2 (prefetcht1) instead 0.84-0.98, which is what session 34 had measured (16 KiB
 // into L1: slower than none). The AVX2 kernels had found the same (avx2_util.h, kAvx2PrefetchBytes).
 constexpr size_t kX8PrefetchBytes = 4096;
-template <size_t kBlockBytes, RowLanes kLanes = RowLanes::kPairs, typename Step>
-void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, Step step) {
+template <size_t kBlockBytes, RowLanes kLanes, int T, typename Step>
+void over_groups(const uint8_t* w, int64_t n_rows, int64_t nb, float* y, int64_t ldy, Step step) {
   constexpr size_t kColumnBytes = kInterleave * kBlockBytes;
   const __m512i pairs_of_lanes = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
   const StreamPrefetch hint = stream_prefetch();
   const char* ahead = reinterpret_cast<const char*>(w) + kX8PrefetchBytes;  // the next line to prefetch
   for (int64_t r = 0; r < n_rows; r += kInterleave) {
     const uint8_t* group = w + static_cast<size_t>(r) * static_cast<size_t>(nb) * kBlockBytes;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
       const char* end = reinterpret_cast<const char*>(group + static_cast<size_t>(i + 1) * kColumnBytes) + kX8PrefetchBytes;
       for (; ahead < end; ahead += 64) prefetch_stream_line(ahead, hint);
-      acc = step(group + static_cast<size_t>(i) * kColumnBytes, i, acc);
+      step(group + static_cast<size_t>(i) * kColumnBytes, i, acc);
     }
-    if constexpr (kLanes == RowLanes::kPairs) {
-      const __m512 both = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
-      _mm256_storeu_ps(y + r, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs_of_lanes, both)));
-    } else {
-      const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-      _mm256_storeu_ps(y + r, _mm256_add_ps(_mm512_castps512_ps256(acc), high));
+    for (int t = 0; t < T; ++t) {
+      if constexpr (kLanes == RowLanes::kPairs) {
+        const __m512 both = _mm512_add_ps(acc[t], _mm512_permute_ps(acc[t], 0xB1));
+        _mm256_storeu_ps(y + t * ldy + r, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs_of_lanes, both)));
+      } else {
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1));
+        _mm256_storeu_ps(y + t * ldy + r, _mm256_add_ps(_mm512_castps512_ps256(acc[t]), high));
+      }
     }
   }
 }
 
 // Per Q8_0 activation block, what the kernels with Q8_0 activations need beside its codes: the
 // start of each block's integer sum, −offset·Σa, which takes the weight codes' offset out (Q5_0's
-// q − 16, Q8_0's w + 128), and the block's scale as float. Once per call, per thread: decode calls
-// these kernels on items of rows (ThreadPool::run_items), so Σa is one vpsadbw per block.
+// q − 16, Q8_0's w + 128), and the block's scale as float. Once per call and token, per thread:
+// decode calls these kernels on items of rows (ThreadPool::run_items), so Σa is one vpsadbw per block.
 struct BlockTerms {
   std::vector<int32_t> start;
   std::vector<float> d;
 };
-const BlockTerms& block_terms(const BlockQ8_0* a, int64_t nb, int32_t offset) {
-  thread_local BlockTerms t;
+void fill_block_terms(const BlockQ8_0* a, int64_t nb, int32_t offset, BlockTerms& t) {
   t.start.resize(static_cast<size_t>(nb));
   t.d.resize(static_cast<size_t>(nb));
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
@@ -124,8 +126,22 @@ const BlockTerms& block_terms(const BlockQ8_0* a, int64_t nb, int32_t offset) {
     t.start[static_cast<size_t>(i)] = -offset * sum;
     t.d[static_cast<size_t>(i)] = _cvtsh_ss(a[i].d);
   }
-  return t;
 }
+
+// The T tokens' activation rows, a_stride bytes apart, and (Q8_0 activations) their block terms.
+template <typename ActBlock, int T>
+struct TokenActs {
+  const ActBlock* row[T];
+  const BlockTerms* terms = nullptr;
+  TokenActs(const void* a, size_t a_stride) {
+    for (int t = 0; t < T; ++t) row[t] = reinterpret_cast<const ActBlock*>(static_cast<const uint8_t*>(a) + t * a_stride);
+  }
+  TokenActs(const void* a, size_t a_stride, int64_t nb, int32_t offset) : TokenActs(a, a_stride) {
+    thread_local BlockTerms per_token[kMaxFewTokens];
+    for (int t = 0; t < T; ++t) fill_block_terms(row[t], nb, offset, per_token[t]);
+    terms = per_token;
+  }
+};
 
 // Block i's start in the first of each row's two lanes (kLanes), zero in the other: the two are
 // added at the end, so the offset is taken out once.
@@ -134,11 +150,17 @@ inline __m512i block_start(const BlockTerms& t, int64_t i) {
   return _mm512_maskz_set1_epi32(kLanes == RowLanes::kPairs ? 0x5555 : 0x00FF, t.start[static_cast<size_t>(i)]);
 }
 
-void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8K* a, float* y) {
+// Each kernel below takes T = 1 .. kMaxFewTokens tokens in one pass over the weights. A token's
+// products are made in the same order whatever T is, so each token's results are those of the
+// one-token kernel bit for bit: a batch of sequences decodes as each would alone.
+
+template <int T>
+void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
   const int64_t nb = k / kQKK;
+  const TokenActs<BlockQ8K, T> act(a, a_stride);
   thread_local std::vector<MinPairs> pairs;
-  if (pairs.size() < static_cast<size_t>(nb)) pairs.resize(static_cast<size_t>(nb));
-  prepare_min_pairs(a, nb, pairs.data());
+  if (pairs.size() < static_cast<size_t>(T * nb)) pairs.resize(static_cast<size_t>(T * nb));
+  for (int t = 0; t < T; ++t) prepare_min_pairs(act.row[t], nb, pairs.data() + t * nb);
   const __m512i low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8(static_cast<char>(0xF0));
   const __m512i words = _mm512_set1_epi32(0x00FF00FF);
   // vpshufb controls: byte j of each dword, zero-extended (indices count within 128-bit lanes).
@@ -147,35 +169,47 @@ void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8K* a
     const auto at = [j](int d) { return static_cast<int32_t>(0x80808000u | static_cast<uint32_t>(4 * d + j)); };
     pick[j] = _mm512_set4_epi32(at(3), at(2), at(1), at(0));
   }
-  over_groups<sizeof(BlockQ4K)>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
-    const int8_t* qa = a[i].qs;
-    __m512i s[8];
-    for (int j = 0; j < 8; ++j) s[j] = _mm512_setzero_si512();
+  over_groups<sizeof(BlockQ4K), RowLanes::kPairs, T>(w, n_rows, nb, y, ldy, [&](const uint8_t* col, int64_t i, __m512* acc) {
+    __m512i s[T][8];
+    for (int t = 0; t < T; ++t)
+      for (int j = 0; j < 8; ++j) s[t][j] = _mm512_setzero_si512();
     for (int c = 0; c < 4; ++c)
       for (int p = 0; p < 4; ++p) {
-        const __m512i t = _mm512_loadu_si512(col + kCodes + 64 * (4 * c + p));
-        s[2 * c] = _mm512_dpbusd_epi32(s[2 * c], _mm512_and_si512(t, low4), bcast64(qa + 64 * c + 8 * p));
-        s[2 * c + 1] = _mm512_dpbusd_epi32(s[2 * c + 1], _mm512_and_si512(t, high4), bcast64(qa + 64 * c + 32 + 8 * p));
+        const __m512i q = _mm512_loadu_si512(col + kCodes + 64 * (4 * c + p));
+        const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(q, high4);
+        for (int t = 0; t < T; ++t) {
+          const int8_t* qa = act.row[t][i].qs;
+          s[t][2 * c] = _mm512_dpbusd_epi32(s[t][2 * c], lo, bcast64(qa + 64 * c + 8 * p));
+          s[t][2 * c + 1] = _mm512_dpbusd_epi32(s[t][2 * c + 1], hi, bcast64(qa + 64 * c + 32 + 8 * p));
+        }
       }
     const auto [sc, mn] = q4k_scales_mins_x16(rows_to_lanes(col + 32), rows_to_lanes(col + 64), rows_to_lanes(col + 96));
-    __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-    for (int j = 0; j < 8; j += 2) {
-      even = _mm512_add_epi32(even, _mm512_mullo_epi32(s[j], _mm512_shuffle_epi8(sc[j / 4], pick[j % 4])));
-      odd = _mm512_add_epi32(odd, _mm512_mullo_epi32(s[j + 1], _mm512_shuffle_epi8(sc[j / 4], pick[j % 4 + 1])));
-    }
-    const __m512i sums = _mm512_add_epi32(even, _mm512_srai_epi32(odd, 4));
-    __m512i mins = _mm512_setzero_si512();
+    __m512i scale[8], min_lo[2], min_hi[2];
+    for (int j = 0; j < 8; ++j) scale[j] = _mm512_shuffle_epi8(sc[j / 4], pick[j % 4]);
     for (int h = 0; h < 2; ++h) {
-      mins = _mm512_dpwssd_epi32(mins, _mm512_and_si512(mn[h], words), bcast64(pairs[static_cast<size_t>(i)].w[2 * h]));
-      mins = _mm512_dpwssd_epi32(mins, _mm512_and_si512(_mm512_srli_epi32(mn[h], 8), words),
-                                 bcast64(pairs[static_cast<size_t>(i)].w[2 * h + 1]));
+      min_lo[h] = _mm512_and_si512(mn[h], words);
+      min_hi[h] = _mm512_and_si512(_mm512_srli_epi32(mn[h], 8), words);
     }
     const __m512i dd = rows_to_lanes(col);  // d | dmin << 16
-    const __m512 da = _mm512_set1_ps(a[i].d);
-    const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)), da);
-    const __m512 dmin = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))), da);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), d, acc);
-    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), dmin, acc);
+    const __m512 d_w = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+    const __m512 dmin_w = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    for (int t = 0; t < T; ++t) {
+      __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+      for (int j = 0; j < 8; j += 2) {
+        even = _mm512_add_epi32(even, _mm512_mullo_epi32(s[t][j], scale[j]));
+        odd = _mm512_add_epi32(odd, _mm512_mullo_epi32(s[t][j + 1], scale[j + 1]));
+      }
+      const __m512i sums = _mm512_add_epi32(even, _mm512_srai_epi32(odd, 4));
+      const MinPairs& pr = pairs[static_cast<size_t>(t * nb + i)];
+      __m512i mins = _mm512_setzero_si512();
+      for (int h = 0; h < 2; ++h) {
+        mins = _mm512_dpwssd_epi32(mins, min_lo[h], bcast64(pr.w[2 * h]));
+        mins = _mm512_dpwssd_epi32(mins, min_hi[h], bcast64(pr.w[2 * h + 1]));
+      }
+      const __m512 da = _mm512_set1_ps(act.row[t][i].d);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(d_w, da), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin_w, da), acc[t]);
+    }
   });
 }
 
@@ -184,28 +218,34 @@ void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8K* a
 // of 8-byte runs (qs 0..7, qs 8..15 of each row).
 static_assert(sizeof(BlockQ5_0) == 22);
 
-void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+template <int T>
+void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
   const int64_t nb = k / kQK;
-  const BlockTerms& terms = block_terms(a, nb, 16);
+  const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 16);
   const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
   const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-  over_groups<sizeof(BlockQ5_0)>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
-    const int8_t* qa = a[i].qs;
-    __m512i s = block_start<RowLanes::kPairs>(terms, i);
+  over_groups<sizeof(BlockQ5_0), RowLanes::kPairs, T>(w, n_rows, nb, y, ldy, [&](const uint8_t* col, int64_t i, __m512* acc) {
+    __m512i s[T];
+    for (int t = 0; t < T; ++t) s[t] = block_start<RowLanes::kPairs>(act.terms[t], i);
     for (int v = 0; v < 2; ++v) {  // qs 8v..8v+7: elements 8v + (0..7) low, 16 + 8v + (0..7) high
-      const __m512i t = _mm512_loadu_si512(col + 48 + 64 * v);
+      const __m512i q = _mm512_loadu_si512(col + 48 + 64 * v);
       __mmask64 fifth_lo, fifth_hi;
       std::memcpy(&fifth_lo, col + 16 + 8 * v, 8);
       std::memcpy(&fifth_hi, col + 32 + 8 * v, 8);
-      const __m512i lo = _mm512_mask_add_epi8(_mm512_and_si512(t, low4), fifth_lo, _mm512_and_si512(t, low4), sixteen);
-      const __m512i hi4 = _mm512_and_si512(_mm512_srli_epi16(t, 4), low4);
+      const __m512i lo = _mm512_mask_add_epi8(_mm512_and_si512(q, low4), fifth_lo, _mm512_and_si512(q, low4), sixteen);
+      const __m512i hi4 = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
       const __m512i hi = _mm512_mask_add_epi8(hi4, fifth_hi, hi4, sixteen);
-      s = _mm512_dpbusd_epi32(s, lo, bcast64(qa + 8 * v));
-      s = _mm512_dpbusd_epi32(s, hi, bcast64(qa + 16 + 8 * v));
+      for (int t = 0; t < T; ++t) {
+        const int8_t* qa = act.row[t][i].qs;
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, bcast64(qa + 8 * v));
+        s[t] = _mm512_dpbusd_epi32(s[t], hi, bcast64(qa + 16 + 8 * v));
+      }
     }
     const __m512 dw = _mm512_permutexvar_ps(
         dup, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col)))));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(dw, _mm512_set1_ps(act.terms[t].d[static_cast<size_t>(i)])),
+                               acc[t]);
   });
 }
 
@@ -218,22 +258,35 @@ void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* 
 // scales are one vcvtph2ps per block.
 static_assert(sizeof(BlockQ8_0) == 34);
 
-void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+// vpermd controls: dword 2v in lanes 0..7, 2v + 1 in lanes 8..15.
+inline __m512i run_pair(int v) {
+  return _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
+}
+inline __m512i block_codes(const BlockQ8_0& b) {
+  return _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)));
+}
+
+template <int T>
+void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
   const int64_t nb = k / kQK;
-  const BlockTerms& terms = block_terms(a, nb, 128);
+  const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 128);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512i runs[4];  // vpermd controls: dword 2v in lanes 0..7, 2v + 1 in lanes 8..15
-  for (int v = 0; v < 4; ++v)
-    runs[v] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
-  over_groups<sizeof(BlockQ8_0), RowLanes::kHalves>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
-    const __m512i qa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
-    __m512i s = block_start<RowLanes::kHalves>(terms, i);
+  __m512i runs[4];
+  for (int v = 0; v < 4; ++v) runs[v] = run_pair(v);
+  over_groups<sizeof(BlockQ8_0), RowLanes::kHalves, T>(w, n_rows, nb, y, ldy, [&](const uint8_t* col, int64_t i, __m512* acc) {
+    __m512i qa[T], s[T];
+    for (int t = 0; t < T; ++t) {
+      qa[t] = block_codes(act.row[t][i]);
+      s[t] = block_start<RowLanes::kHalves>(act.terms[t], i);
+    }
     for (int v = 0; v < 4; ++v) {
       const __m512i q = _mm512_xor_si512(_mm512_loadu_si512(col + 16 + 64 * v), flip);
-      s = _mm512_dpbusd_epi32(s, q, _mm512_permutexvar_epi32(runs[v], qa));
+      for (int t = 0; t < T; ++t) s[t] = _mm512_dpbusd_epi32(s[t], q, _mm512_permutexvar_epi32(runs[v], qa[t]));
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col))));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(dw, _mm512_set1_ps(act.terms[t].d[static_cast<size_t>(i)])),
+                               acc[t]);
   });
 }
 
@@ -245,42 +298,65 @@ void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* 
 // what a thread must read from memory in quiet moments (~45).
 static_assert(sizeof(BlockQ4_0) == 18);
 
-void gemv_q4_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const BlockQ8_0* a, float* y) {
+template <int T>
+void gemv_q4_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
   const int64_t nb = k / kQK;
-  const BlockTerms& terms = block_terms(a, nb, 8);
+  const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 8);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512i runs[4];  // as Q8_0's
-  for (int v = 0; v < 4; ++v)
-    runs[v] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(2 * v), _mm512_set1_epi32(2 * v + 1));
-  over_groups<sizeof(BlockQ4_0), RowLanes::kHalves>(w, n_rows, nb, y, [&](const uint8_t* col, int64_t i, __m512 acc) {
-    const __m512i qa = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs)));
-    __m512i s = block_start<RowLanes::kHalves>(terms, i);
+  __m512i runs[4];
+  for (int v = 0; v < 4; ++v) runs[v] = run_pair(v);
+  over_groups<sizeof(BlockQ4_0), RowLanes::kHalves, T>(w, n_rows, nb, y, ldy, [&](const uint8_t* col, int64_t i, __m512* acc) {
+    __m512i qa[T], s[T];
+    for (int t = 0; t < T; ++t) {
+      qa[t] = block_codes(act.row[t][i]);
+      s[t] = block_start<RowLanes::kHalves>(act.terms[t], i);
+    }
     for (int v = 0; v < 2; ++v) {
-      const __m512i t = _mm512_loadu_si512(col + 16 + 64 * v);
-      s = _mm512_dpbusd_epi32(s, _mm512_and_si512(t, low4), _mm512_permutexvar_epi32(runs[v], qa));
-      s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(t, 4), low4), _mm512_permutexvar_epi32(runs[v + 2], qa));
+      const __m512i q = _mm512_loadu_si512(col + 16 + 64 * v);
+      const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      for (int t = 0; t < T; ++t) {
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_permutexvar_epi32(runs[v], qa[t]));
+        s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_permutexvar_epi32(runs[v + 2], qa[t]));
+      }
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(col))));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(terms.d[static_cast<size_t>(i)])), acc);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(dw, _mm512_set1_ps(act.terms[t].d[static_cast<size_t>(i)])),
+                               acc[t]);
   });
+}
+
+using X8Kernel = void (*)(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy);
+
+// The kernel for n_tok tokens (1 .. kMaxFewTokens).
+template <X8Kernel K1, X8Kernel K2, X8Kernel K3, X8Kernel K4>
+void by_tokens(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok, float* y,
+               int64_t ldy) {
+  static_assert(kMaxFewTokens == 4);
+  constexpr X8Kernel kernels[] = {K1, K2, K3, K4};
+  kernels[n_tok - 1](k, static_cast<const uint8_t*>(w), n_rows, a, a_stride, y, ldy);
 }
 
 }  // namespace
 
-void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
-  gemv_q4_k_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8K*>(a), y);
+void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy) {
+  by_tokens<gemv_q4_k_x8<1>, gemv_q4_k_x8<2>, gemv_q4_k_x8<3>, gemv_q4_k_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
-  gemv_q5_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy) {
+  by_tokens<gemv_q5_0_x8<1>, gemv_q5_0_x8<2>, gemv_q5_0_x8<3>, gemv_q5_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
-  gemv_q4_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy) {
+  by_tokens<gemv_q4_0_x8<1>, gemv_q4_0_x8<2>, gemv_q4_0_x8<3>, gemv_q4_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
-void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, float* y) {
-  gemv_q8_0_x8(k, static_cast<const uint8_t*>(w), n_rows, static_cast<const BlockQ8_0*>(a), y);
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+                             float* y, int64_t ldy) {
+  by_tokens<gemv_q8_0_x8<1>, gemv_q8_0_x8<2>, gemv_q8_0_x8<3>, gemv_q8_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
 }  // namespace r1

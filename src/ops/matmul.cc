@@ -167,6 +167,12 @@ GemvFn f8_bf16_gemv(const Backend& b, int64_t k) {
 }
 
 // The one-token kernel for this weight type, or null.
+// The backend's one-pass kernel for a few tokens through rows of this type as stored, or null.
+GemvTokensFn few_tokens_kernel(const Backend& b, DType type) {
+  if (!b.gemv) return nullptr;
+  return type == DType::Q6_K ? b.gemv->q6_k_tokens : nullptr;
+}
+
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
   if (type == DType::F8_E4M3) {
@@ -259,9 +265,9 @@ GemmTileFn interleaved_kernel(const Backend& be, DType type) {
 
 // Repacked rows: whole groups through that kernel, in ranges of groups per thread; rows outside whole
 // groups (and every row on a backend without the kernel, e.g. after force_matmul_backend) unpacked
-// one at a time for the dot products.
+// one at a time for the dot products. Token t's products at y + t·ldy.
 void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend& be, const uint8_t* a0,
-                      size_t act_stride, int64_t n_tok, float* y, ThreadPool& pool) {
+                      size_t act_stride, int64_t n_tok, float* y, int64_t ldy, ThreadPool& pool) {
   const int64_t k = w.ne[0], end = row0 + n_rows;
   const size_t rb = row_bytes(w.type, k);
   const auto* data = static_cast<const uint8_t*>(w.data);
@@ -273,8 +279,7 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
   if (g1 > g0) {
     pool.parallel_for((g1 - g0) / kInterleave, n_tok > 1 ? 2 : 1, [&](int64_t gb, int64_t ge) {
       const int64_t r = g0 + gb * kInterleave;
-      kern(k, data + static_cast<size_t>(r) * rb, rb, (ge - gb) * kInterleave, a0, act_stride, n_tok, y + (r - row0),
-           n_rows);
+      kern(k, data + static_cast<size_t>(r) * rb, rb, (ge - gb) * kInterleave, a0, act_stride, n_tok, y + (r - row0), ldy);
     });
   }
   const VecDotFn dot = vec_dot_for(*be.dot, w.type);
@@ -285,7 +290,7 @@ void interleaved_rows(const TensorView& w, int64_t row0, int64_t n_rows, const B
       row.resize(rb);
       for (int64_t r = r_begin + b; r < r_begin + e; ++r) {
         unpack_x8_row(w.type, data, w.rows(), k, r, row.data());
-        for (int64_t t = 0; t < n_tok; ++t) y[t * n_rows + (r - row0)] = dot(k, row.data(), a0 + t * act_stride);
+        for (int64_t t = 0; t < n_tok; ++t) y[t * ldy + (r - row0)] = dot(k, row.data(), a0 + t * act_stride);
       }
     });
   };
@@ -414,17 +419,32 @@ void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_
   coded_rows(w, r0, r1 - r0, be, in.x(), 1, y, serial_pool());
 }
 
-// One token through rows [r0, r1) of w on the calling thread, in the kernel matmul_rows picks for one
-// token: the one-token kernels where the backend has them for w's layout, the dot products otherwise
-// (the tile kernels' 4-row × 1-token case was ~2× slower than the one-row dot products, BM_gemv_cold).
-void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
-  const int64_t k = w.ne[0];
+// Whether token_rows takes in.n_tok() tokens through w: one always; a few (<= kMaxFewTokens) where the
+// backend has a one-pass kernel for w's layout and type, which reads the rows once for all of them
+// (for the prefill tiles, laying the rows out cost more than the products of so few tokens: Qwen-1.5B
+// Q4_K_M's pp2 1.9x and pp4 1.7x faster this way, PERFORMANCE.md, session 51).
+bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
+  if (n_tok == 1) return true;
+  if (n_tok > kMaxFewTokens) return false;
+  if (w.layout == RowLayout::Interleaved8) return interleaved_kernel(be, w.type) != nullptr;
+  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type) != nullptr;
+}
+
+// in's tokens through rows [r0, r1) of w on the calling thread (token_rows_take said yes): token t's
+// products at y + t·ldy. One token: the one-token kernels where the backend has them for w's layout,
+// the dot products otherwise (the tile kernels' 4-row × 1-token case was ~2× slower than the one-row
+// dot products, BM_gemv_cold).
+void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y,
+                int64_t ldy) {
+  const int64_t k = w.ne[0], n_tok = in.n_tok();
   const DType act_type = activation_type_for(w.type);
-  if (w.layout == RowLayout::CodedBf16) return coded_token_rows(be, w, r0, r1, in, y);
   if (w.layout == RowLayout::Interleaved8)
-    return interleaved_rows(w, r0, r1 - r0, be, in.as(act_type), row_bytes(act_type, k), 1, y, serial_pool());
+    return interleaved_rows(w, r0, r1 - r0, be, in.as(act_type), in.stride(act_type), n_tok, y, ldy, serial_pool());
   const size_t stride = row_bytes(w.type, k);
   const uint8_t* rows = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * stride;
+  if (n_tok > 1)
+    return few_tokens_kernel(be, w.type)(k, rows, stride, r1 - r0, in.as(act_type), in.stride(act_type), n_tok, y, ldy);
+  if (w.layout == RowLayout::CodedBf16) return coded_token_rows(be, w, r0, r1, in, y);
   if (const GemvFn gemv = gemv_kernel(be, w.type, k)) return gemv(k, rows, stride, r1 - r0, in.as(act_type), y);
   const VecDotFn dot = vec_dot_for(*be.dot, w.type);
   for (int64_t r = 0; r < r1 - r0; ++r) y[r] = dot(k, rows + static_cast<size_t>(r) * stride, in.as(act_type));
@@ -432,9 +452,11 @@ void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, 
 
 }  // namespace
 
-void TokenInput::set(const float* x, int64_t k) {
+void TokenInput::set(const float* x, int64_t k, int64_t n_tok) {
+  if (n_tok < 1 || n_tok > kMaxFewTokens) fail("matmul: ", n_tok, " tokens for one-token inputs (1 to ", kMaxFewTokens, ")");
   x_ = x;
   k_ = k;
+  n_tok_ = n_tok;
   has_q8_0_ = has_q8_k_ = has_bf16_ = false;
 }
 
@@ -443,18 +465,20 @@ void TokenInput::prepare(const TensorView& w) {
   const DType t = activation_type_for(w.type);
   const Backend& be = backend();
   if (t == DType::Q8_0 && !has_q8_0_) {
-    q8_0_.resize(row_bytes(DType::Q8_0, k_));  // throws unless k_ is whole blocks
-    be.dot->quantize_q8_0(x_, q8_0_.data(), k_);
+    const size_t rb = row_bytes(DType::Q8_0, k_);  // throws unless k_ is whole blocks
+    q8_0_.resize(rb * static_cast<size_t>(n_tok_));
+    for (int64_t i = 0; i < n_tok_; ++i) be.dot->quantize_q8_0(x_ + i * k_, q8_0_.data() + i * rb, k_);
     has_q8_0_ = true;
   } else if (t == DType::Q8_K && !has_q8_k_) {
-    q8_k_.resize(row_bytes(DType::Q8_K, k_));
-    be.dot->quantize_q8_k(x_, q8_k_.data(), k_);
+    const size_t rb = row_bytes(DType::Q8_K, k_);
+    q8_k_.resize(rb * static_cast<size_t>(n_tok_));
+    for (int64_t i = 0; i < n_tok_; ++i) be.dot->quantize_q8_k(x_ + i * k_, q8_k_.data() + i * rb, k_);
     has_q8_k_ = true;
   }
 #if defined(R1_HAVE_X86_KERNELS)
   // Rounded once here, not in each of the kernel's calls (a thread makes several per matrix): that
   // took ~6% of Qwen-1.5B BF16 decode's samples.
-  if (w.layout == RowLayout::CodedBf16 && !has_bf16_ && coded_bf16_products(be)) {
+  if (w.layout == RowLayout::CodedBf16 && !has_bf16_ && n_tok_ == 1 && coded_bf16_products(be)) {
     bf16_.resize(static_cast<size_t>(k_));
     round_bf16_unpack_order(x_, k_, bf16_.data());
     has_bf16_ = true;
@@ -470,10 +494,15 @@ const uint8_t* TokenInput::as(DType type) const {
   fail("matmul: the token's activations were not converted to ", dtype_name(type));
 }
 
+size_t TokenInput::stride(DType type) const {
+  return type == DType::F32 ? static_cast<size_t>(k_) * sizeof(float) : row_bytes(type, k_);
+}
+
 void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
   check(w, r0, r1 - r0, in.x(), 1, y);
   if (w.ne[0] != in.k()) fail("matmul: tensor ", w.name, " takes ", w.ne[0], " inputs, the token has ", in.k());
-  if (r1 > r0) token_rows(backend(), w, r0, r1, in, y);
+  if (in.n_tok() != 1) fail("matmul: ", in.n_tok(), " tokens for the one-token rows of tensor ", w.name);
+  if (r1 > r0) token_rows(backend(), w, r0, r1, in, y, 0);
 }
 
 namespace {
@@ -584,16 +613,16 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   if (n_tok == 0 || n_rows == 0) return;
   const int64_t k = w.ne[0];
   const Backend& be = backend();
-  // Decode: the rows in items of kRowItemRows, each thread streaming runs of its share of them and
-  // then helping a thread that is behind (ThreadPool::run_items).
-  if (n_tok == 1) {
+  // Decode (and a few tokens, token_rows_take): the rows in items of kRowItemRows, each thread
+  // streaming runs of its share of them and then helping a thread that is behind (ThreadPool::run_items).
+  if (token_rows_take(be, w, n_tok)) {
     thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
     TokenInput& in = own_in;
-    in.set(x, k);
+    in.set(x, k, n_tok);
     in.prepare(w);
     pool.run_items((n_rows + kRowItemRows - 1) / kRowItemRows, [&](int, int64_t b, int64_t e) {
       const int64_t r0 = b * kRowItemRows, r1 = std::min(n_rows, e * kRowItemRows);
-      token_rows(be, w, row0 + r0, row0 + r1, in, y + r0);
+      token_rows(be, w, row0 + r0, row0 + r1, in, y + r0, n_rows);
     });
     return;
   }
@@ -609,7 +638,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
       activations_for(be, bf16_tile ? DType::BF16 : activation_type_for(w.type), x, n_tok, k, &act_stride, pool);
 
   if (w.layout == RowLayout::Interleaved8) {
-    interleaved_rows(w, row0, n_rows, be, a0, act_stride, n_tok, y, pool);
+    interleaved_rows(w, row0, n_rows, be, a0, act_stride, n_tok, y, n_rows, pool);
     return;
   }
 
@@ -666,7 +695,10 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
     check(*t.w, 0, t.w->rows(), x, n_tok, t.y);
   }
   const int64_t k = targets.begin()->w->ne[0];
-  if (n_tok != 1) {
+  const Backend& be = backend();
+  bool together = true;
+  for (const MatmulTarget& t : targets) together = together && token_rows_take(be, *t.w, n_tok);
+  if (!together) {
     for (const MatmulTarget& t : targets) matmul(*t.w, x, n_tok, t.y, pool);
     return;
   }
@@ -674,17 +706,16 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
   thread_local RowItems own_items;
   TokenInput& in = own_in;
   RowItems& items = own_items;
-  in.set(x, k);
+  in.set(x, k, n_tok);
   items.clear();
   for (const MatmulTarget& t : targets) {
     in.prepare(*t.w);  // checks the width
     items.add(t.w->rows());
   }
-  const Backend& be = backend();
   pool.run_items(items.size(), [&](int, int64_t b, int64_t e) {
     items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       const MatmulTarget& t = targets.begin()[m];
-      token_rows(be, *t.w, r0, r1, in, t.y + r0);
+      token_rows(be, *t.w, r0, r1, in, t.y + r0, t.w->rows());
     });
   });
 }

@@ -25,8 +25,9 @@ struct MatmulTarget {
 
 // y_i = x · W_iᵀ for weights that read the same activations (a layer's q/k/v, or gate/up). One token:
 // the activations converted once per format and all the matrices' rows one parallel step (items of
-// ThreadPool::run_items), instead of a step, a barrier and a new prefetch stream per matrix. Prefill:
-// one matmul per weight. The products are those of matmul, bit for bit.
+// ThreadPool::run_items), instead of a step, a barrier and a new prefetch stream per matrix; the same
+// for a few tokens where every weight has a one-pass kernel for them (matmul.cc, token_rows_take).
+// Prefill: one matmul per weight. The products are those of matmul, bit for bit.
 void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const float* x, int64_t n_tok, ThreadPool& pool);
 
 // Same, for an expert slice: rows [row0, row0+n_rows) of a 3-D stacked weight as one matrix.
@@ -35,23 +36,27 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
 
 // One token's activations converted once for the one-token kernels of several matrices, for the many
 // matmul_token_rows calls of one parallel step (decode's MoE runs hundreds of pieces of its experts'
-// matrices per step; matmul_rows converts its activations on every call).
+// matrices per step; matmul_rows converts its activations on every call). Or a few tokens'
+// (n_tok <= kMaxFewTokens, ops/gemm_tile.h), for matmul's one-pass kernels.
 class TokenInput {
  public:
-  // x: k floats, kept by pointer (unchanged while in use). Drops what was converted before.
-  void set(const float* x, int64_t k);
+  // x: n_tok rows of k floats, kept by pointer (unchanged while in use). Drops what was converted before.
+  void set(const float* x, int64_t k, int64_t n_tok = 1);
   // Converts x for w's one-token kernels unless that was done since set(). Not for several threads at
   // once: before the parallel step for every matrix the step reads, or on an input of the thread's own.
   void prepare(const TensorView& w);
   const float* x() const { return x_; }
   int64_t k() const { return k_; }
+  int64_t n_tok() const { return n_tok_; }
   // x in a kernel's activation type (F32, Q8_0 or Q8_K: activation_type_for; BF16: rounded for the
-  // coded BF16 kernel with bf16 products, in the order it reads); prepare converted it.
+  // coded BF16 kernel with bf16 products, in the order it reads); prepare converted it. Token t's row
+  // is at t · stride(type).
   const uint8_t* as(DType type) const;
+  size_t stride(DType type) const;
 
  private:
   const float* x_ = nullptr;
-  int64_t k_ = 0;
+  int64_t k_ = 0, n_tok_ = 1;
   std::vector<uint8_t> q8_0_, q8_k_;
   std::vector<uint16_t> bf16_;
   bool has_q8_0_ = false, has_q8_k_ = false, has_bf16_ = false;
@@ -59,7 +64,7 @@ class TokenInput {
 
 // One token through rows [r0, r1) of w on the calling thread: y[0 .. r1 − r0), the products of matmul_rows
 // bit for bit when r0 − row0 is a multiple of 16 (row0: the rows matmul_rows would start at). w takes
-// in.k() inputs; in was prepared for w.
+// in.k() inputs; in holds one token and was prepared for w.
 void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y);
 
 // One-token work over several matrices' rows for ThreadPool::run_items: items of kRowItemRows rows,

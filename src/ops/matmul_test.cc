@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "ops/coded_bf16.h"
 #include "ops/convert.h"
+#include "ops/gemm_tile.h"
 #include "ops/prefetch.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
@@ -781,6 +782,39 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
       }
     }
   }
+  force_matmul_backend("auto");
+}
+
+// A few tokens (a batched decode step, a short prompt) through rows repacked at load, and through
+// Q6_K rows as stored: each token's products are those it gets alone, bit for bit, on every backend
+// (on AVX-512 VNNI: up to kMaxFewTokens, the one-pass kernels; more tokens go through the prefill
+// tiles, in another order), so a sequence decodes the same whatever shares its batched steps.
+TEST(Matmul, FewTokensGiveEachTokenItsOwnProducts) {
+  ThreadPool pool(2);
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0, DType::Q6_K})
+    for (int64_t k : type == DType::Q4_K || type == DType::Q6_K ? std::vector<int64_t>{256, 1536}
+                                                                : std::vector<int64_t>{288, 1536}) {
+      const int64_t n = 43;  // 5 groups of 8 and 3 rows past them; 3 items of 16 rows
+      Weights w = make_weights(type, k, n, static_cast<uint32_t>(3 * k));
+      if (type != DType::Q6_K) {
+        repack_x8(type, w.bytes.data(), n, k);
+        w.view.data = w.bytes.data();
+        w.view.layout = RowLayout::Interleaved8;
+      }
+      for (const char* b : backends()) {
+        ASSERT_TRUE(force_matmul_backend(b));
+        for (int64_t n_tok = 2; n_tok <= kMaxFewTokens; ++n_tok) {
+          const auto x = random_acts(n_tok * k, static_cast<uint32_t>(7 * n_tok + k));
+          std::vector<float> y(n_tok * n, NAN), alone(n, NAN);
+          matmul(w.view, x.data(), n_tok, y.data(), pool);
+          for (int64_t t = 0; t < n_tok; ++t) {
+            matmul(w.view, x.data() + t * k, 1, alone.data(), pool);
+            ASSERT_EQ(std::memcmp(alone.data(), y.data() + t * n, n * sizeof(float)), 0)
+                << dtype_name(type) << " " << b << " K=" << k << " token " << t << " of " << n_tok;
+          }
+        }
+      }
+    }
   force_matmul_backend("auto");
 }
 

@@ -6,10 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "model/batch.h"
-#include "model/deepseek_batch.h"
-#include "model/dense.h"
-#include "model/kv_cache.h"
+#include "runtime/batch_slots.h"
 #include "runtime/channel_splitter.h"
 #include "runtime/sampler.h"
 #include "tokenizer/stream_decoder.h"
@@ -34,52 +31,6 @@ int64_t context_size(const Model& model, const std::vector<std::vector<int32_t>>
   // the limit fails when its turn comes.)
   return std::min(limit, int64_t(longest) + params.max_tokens);
 }
-
-// The sequences' caches, of the model's kind, and the two passes over them: a prompt alone, and
-// one decode step of a token for each of several sequences together.
-class Slots {
- public:
-  Slots(const Model& model, int n, int64_t n_ctx, ThreadPool& pool) : model_(model), pool_(pool) {
-    const int64_t batch = std::max<int64_t>(512, n);
-    if (const DeepseekModel* ds = model.deepseek()) {
-      deepseek_act_ = std::make_unique<DeepseekActivations>(ds->config(), batch, n_ctx, pool.size());
-      for (int i = 0; i < n; i++) latent_.push_back(make_latent_cache(ds->config(), n_ctx, model.kv_cache_types().k));
-    } else {
-      const ModelConfig& c = model.config();
-      act_ = std::make_unique<DenseActivations>(c, batch, n_ctx, pool.size());
-      for (int i = 0; i < n; i++) kv_.emplace_back(c.n_layer, c.n_head_kv, c.head_dim, n_ctx, model.kv_cache_types());
-    }
-  }
-  void truncate(int i, int64_t n) { act_ ? kv_[size_t(i)].truncate(n) : latent_[size_t(i)].truncate(n); }
-  // ids[0..n) appended to slot i; logits [n_vocab] of the last.
-  void prompt(int i, const int32_t* ids, int64_t n, float* logits) {
-    if (const DeepseekModel* ds = model_.deepseek()) {
-      deepseek_forward(ds->config(), ds->weights(), latent_[size_t(i)], *deepseek_act_, pool_, ids, n, false, logits);
-    } else {
-      dense_forward(model_.config(), model_.weights(), kv_[size_t(i)], *act_, pool_, ids, n, false, logits);
-    }
-  }
-  // ids[k] appended to slot slots[k]; logits [k][n_vocab].
-  void step(const std::vector<int>& slots, const int32_t* ids, float* logits) {
-    if (const DeepseekModel* ds = model_.deepseek()) {
-      std::vector<LatentKVCache*> caches;
-      for (int i : slots) caches.push_back(&latent_[size_t(i)]);
-      deepseek_forward_step(ds->config(), ds->weights(), caches, *deepseek_act_, pool_, ids, logits);
-    } else {
-      std::vector<KVCache*> caches;
-      for (int i : slots) caches.push_back(&kv_[size_t(i)]);
-      BatchEngine::forward_step(model_.config(), model_.weights(), caches, *act_, pool_, ids, logits);
-    }
-  }
-
- private:
-  const Model& model_;
-  ThreadPool& pool_;
-  std::vector<KVCache> kv_;
-  std::vector<LatentKVCache> latent_;
-  std::unique_ptr<DenseActivations> act_;
-  std::unique_ptr<DeepseekActivations> deepseek_act_;
-};
 
 // One generation in flight: Session::generate's loop cut into steps (room for another token,
 // choose it from logits), so that many of them can share the model's passes.
@@ -204,7 +155,7 @@ BatchGeneration batch_generate(const Model& model, const std::vector<std::vector
   for (size_t p = 0; p < prompts.size(); p++) in_reasoning[p] = samples[p] > 0 && ends_in_reasoning(tok, prompts[p]);
 
   ThreadPool pool(options.threads);
-  Slots slots(model, n_slots, n_ctx, pool);
+  BatchSlots slots(model, n_slots, n_ctx, pool);
   std::vector<std::unique_ptr<Generation>> live(static_cast<size_t>(n_slots));
   std::vector<std::vector<int32_t>> cached(static_cast<size_t>(n_slots));  // the tokens in each slot's cache
   std::vector<float> logits(static_cast<size_t>(V));

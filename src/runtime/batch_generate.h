@@ -11,9 +11,10 @@
 // Sample s is sampled with seed params.sampling.seed + s, so the results do not depend on the
 // thread count or on max_parallel, as long as a token's logits do not depend on which other
 // tokens share its pass: true of the dot-product kernels (f32 weights, as GRPO's policy, and
-// every type on avx2); the avx512vnni tile / one-token kernels for quantized types can round a
-// row differently with the number of tokens in the pass, so there only a fixed max_parallel
-// gives identical samples (still independent of the threads).
+// every type on avx2), and on avx512vnni of passes of up to kMaxFewTokens (ops/gemm_tile.h)
+// through Q4_0, Q8_0, Q4_K, Q5_0 and Q6_K weights (the one-pass kernels for a few tokens); in
+// larger passes its tiles can round a row differently with the number of tokens, so there only a
+// fixed max_parallel gives identical samples (still independent of the threads).
 // Used by GRPO rollouts (train/rollout.h), r1 eval and distillation.
 #pragma once
 #include <cstdint>
