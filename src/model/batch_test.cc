@@ -64,10 +64,11 @@ TEST(BatchEngine, StepMatchesReferenceLogitsOfEachSequence) {
 
 // A step of up to kMaxFewTokens sequences gives each the logits a step of it alone gives, bit for bit,
 // for the weight types the one-pass kernels for a few tokens cover (ops/matmul.h, token_rows_take): what
-// a sequence generates does not depend on what shares its steps. (The minis' Q4_K_M and Q6_K files
-// hold Q6_K, Q4_K and Q8_0 matrices; Q4_0 and Q8_0 are interleaved where a backend reads them so.)
+// a sequence generates does not depend on what shares its steps. (The minis' K-quant files hold
+// Q4_K, Q5_K, Q6_K and Q8_0 matrices; Q4_0, Q8_0 and Q4_K are interleaved where a backend reads them so.)
 TEST(BatchEngine, FewSequencesStepAsAloneBitForBit) {
-  for (const char* file : {"qwen2-mini-q4_0.gguf", "qwen2-mini-q8_0.gguf", "qwen2-mini-q4_k_m.gguf", "qwen2-mini-q6_k.gguf"}) {
+  for (const char* file :
+       {"qwen2-mini-q4_0.gguf", "qwen2-mini-q8_0.gguf", "qwen2-mini-q4_k_m.gguf", "qwen2-mini-q5_k_m.gguf", "qwen2-mini-q6_k.gguf"}) {
     const auto model = Model::load(kData + "/models/" + file);
     const ModelConfig& c = model->config();
     const int64_t V = model->n_vocab();

@@ -359,12 +359,16 @@ __m512i halves(int a, int b) {
   return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(a)), _mm256_set1_epi16(static_cast<int16_t>(b)), 1);
 }
 
-template <bool kFiveBit>
-void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+// T tokens (activation rows a_stride bytes apart, token t's products at y + t·ldy) in one pass over
+// the rows, as q6_k_rows below.
+template <bool kFiveBit, int T>
+void qk_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, float* y,
+             int64_t ldy) {
   using Block = std::conditional_t<kFiveBit, BlockQ5K, BlockQ4K>;
   const int64_t nb = k / kQKK;
-  SuperQ4K* g = reinterpret_cast<SuperQ4K*>(scratch(sizeof(SuperQ4K) * static_cast<size_t>(nb)));
-  prepare_q4k(static_cast<const BlockQ8K*>(a), nb, g);
+  SuperQ4K* g = reinterpret_cast<SuperQ4K*>(scratch(sizeof(SuperQ4K) * static_cast<size_t>(T * nb)));
+  for (int t = 0; t < T; ++t)
+    prepare_q4k(reinterpret_cast<const BlockQ8K*>(static_cast<const uint8_t*>(a) + t * a_stride), nb, g + t * nb);
   const __m512i low4 = _mm512_set1_epi8(0xF), sixteen = _mm512_set1_epi8(16);
   const __m512i idx[4] = {halves(0, 2), halves(1, 3), halves(4, 6), halves(5, 7)};
   // Q5_K: bit j of qh[l] is the fifth bit of sub-block j's element l.
@@ -372,10 +376,10 @@ void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
                           halves(0x2020, 0x8080)};
   for (int64_t r = 0; r < n_rows; ++r) {
     const Block* x = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride);
-    __m512 acc = _mm512_setzero_ps();
-    __m128 acc_min = _mm_setzero_ps();
+    __m512 acc[T];
+    __m128 acc_min[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps(), acc_min[t] = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-      const SuperQ4K& ga = g[i];
       prefetch_ahead<sizeof(Block)>(reinterpret_cast<const uint8_t*>(x + i));
       const __m256i scales_mins = q4k_scales_mins(x[i].scales);  // vector code: scalar took a third of the loop
       const __m512i sc16 = _mm512_castsi256_si512(scales_mins);    // words 0..7: the scales
@@ -387,20 +391,43 @@ void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
         const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qh)));
         for (int v = 0; v < 4; ++v) q[v] = _mm512_mask_add_epi8(q[v], _mm512_test_epi8_mask(qh, bit[v]), q[v], sixteen);
       }
-      // Two partial sums: two chains of two vpdpwssd instead of one of four.
-      __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-      for (int v = 0; v < 4; ++v)
-        sum[v & 1] = _mm512_dpwssd_epi32(sum[v & 1], _mm512_maddubs_epi16(q[v], _mm512_load_si512(ga.q[v])),
-                                         _mm512_permutexvar_epi16(idx[v], sc16));
-      const __m128i mins = _mm_madd_epi16(m16, _mm_load_si128(reinterpret_cast<const __m128i*>(ga.bsum_pairs)));
-      const __m128 d_dmin = _mm_mul_ps(_mm_cvtph_ps(_mm_loadu_si32(&x[i].d)), _mm_set1_ps(ga.d));  // lanes 0, 1: d·da, dmin·da
-      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sum[0], sum[1])), _mm512_broadcastss_ps(d_dmin), acc);
-      acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_permute_ps(d_dmin, 0x55), acc_min);
+      __m512i scale[4];
+      for (int v = 0; v < 4; ++v) scale[v] = _mm512_permutexvar_epi16(idx[v], sc16);
+      const __m128 d_dmin_w = _mm_cvtph_ps(_mm_loadu_si32(&x[i].d));
+      for (int t = 0; t < T; ++t) {
+        const SuperQ4K& ga = g[t * nb + i];
+        // Two partial sums: two chains of two vpdpwssd instead of one of four.
+        __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int v = 0; v < 4; ++v)
+          sum[v & 1] = _mm512_dpwssd_epi32(sum[v & 1], _mm512_maddubs_epi16(q[v], _mm512_load_si512(ga.q[v])), scale[v]);
+        const __m128i mins = _mm_madd_epi16(m16, _mm_load_si128(reinterpret_cast<const __m128i*>(ga.bsum_pairs)));
+        const __m128 d_dmin = _mm_mul_ps(d_dmin_w, _mm_set1_ps(ga.d));  // lanes 0, 1: d·da, dmin·da
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sum[0], sum[1])), _mm512_broadcastss_ps(d_dmin), acc[t]);
+        acc_min[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_permute_ps(d_dmin, 0x55), acc_min[t]);
+      }
     }
-    __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    y[r] = _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(m);
+    for (int t = 0; t < T; ++t) {
+      __m128 m = _mm_add_ps(acc_min[t], _mm_movehl_ps(acc_min[t], acc_min[t]));
+      m = _mm_add_ss(m, _mm_movehdup_ps(m));
+      y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(m);
+    }
   }
+}
+
+template <bool kFiveBit>
+void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  qk_rows<kFiveBit, 1>(k, w, w_stride, n_rows, a, 0, y, 0);
+}
+
+// The kernel for n_tok (1 .. kMaxFewTokens) tokens, as a GemvTokensFn.
+using RowsFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                        float* y, int64_t ldy);
+template <RowsFn K1, RowsFn K2, RowsFn K3, RowsFn K4>
+void by_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+               float* y, int64_t ldy) {
+  static_assert(kMaxFewTokens == 4);
+  constexpr RowsFn kernels[] = {K1, K2, K3, K4};
+  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
 }
 
 // Q6_K: the activation is used as stored. Per half h (128 elements), ql[64h..64h+63] as one
@@ -460,14 +487,6 @@ void q6_k_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 
 void gemv_q6_k(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
   q6_k_rows<1>(k, w, w_stride, n_rows, a, 0, y, 0);
-}
-
-void gemv_q6_k_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                      int64_t n_tok, float* y, int64_t ldy) {
-  using RowsFn = void (*)(int64_t, const void*, size_t, int64_t, const void*, size_t, float*, int64_t);
-  static_assert(kMaxFewTokens == 4);
-  constexpr RowsFn kernels[] = {q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>};
-  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
 }
 
 // ---- F16 / BF16 / F32 rows, float32 activations ----
@@ -594,7 +613,9 @@ const GemvTable& gemv_avx512vnni() {
       gemv_small<BlockQ5_1>,
       gemv_small<BlockIQ4NL>,
       gemv_f8,
-      gemv_q6_k_tokens,
+      by_tokens<q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>>,
+      by_tokens<qk_rows<false, 1>, qk_rows<false, 2>, qk_rows<false, 3>, qk_rows<false, 4>>,
+      by_tokens<qk_rows<true, 1>, qk_rows<true, 2>, qk_rows<true, 3>, qk_rows<true, 4>>,
   };
   return t;
 }

@@ -170,7 +170,10 @@ GemvFn f8_bf16_gemv(const Backend& b, int64_t k) {
 // The backend's one-pass kernel for a few tokens through rows of this type as stored, or null.
 GemvTokensFn few_tokens_kernel(const Backend& b, DType type) {
   if (!b.gemv) return nullptr;
-  return type == DType::Q6_K ? b.gemv->q6_k_tokens : nullptr;
+  return type == DType::Q6_K   ? b.gemv->q6_k_tokens
+         : type == DType::Q4_K ? b.gemv->q4_k_tokens
+         : type == DType::Q5_K ? b.gemv->q5_k_tokens
+                               : nullptr;
 }
 
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {

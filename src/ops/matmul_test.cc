@@ -786,17 +786,17 @@ TEST(Matmul, InterleavedRowsMatchThePlainRows) {
 }
 
 // A few tokens (a batched decode step, a short prompt) through rows repacked at load, and through
-// Q6_K rows as stored: each token's products are those it gets alone, bit for bit, on every backend
+// K-quant rows as stored: each token's products are those it gets alone, bit for bit, on every backend
 // (on AVX-512 VNNI: up to kMaxFewTokens, the one-pass kernels; more tokens go through the prefill
 // tiles, in another order), so a sequence decodes the same whatever shares its batched steps.
 TEST(Matmul, FewTokensGiveEachTokenItsOwnProducts) {
   ThreadPool pool(2);
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_0, DType::Q6_K})
-    for (int64_t k : type == DType::Q4_K || type == DType::Q6_K ? std::vector<int64_t>{256, 1536}
-                                                                : std::vector<int64_t>{288, 1536}) {
+  for (auto [type, interleaved] : {std::pair{DType::Q4_0, true}, {DType::Q8_0, true}, {DType::Q4_K, true},
+                                   {DType::Q5_0, true}, {DType::Q4_K, false}, {DType::Q5_K, false}, {DType::Q6_K, false}})
+    for (int64_t k : dtype_traits(type).block_size == 256 ? std::vector<int64_t>{256, 1536} : std::vector<int64_t>{288, 1536}) {
       const int64_t n = 43;  // 5 groups of 8 and 3 rows past them; 3 items of 16 rows
       Weights w = make_weights(type, k, n, static_cast<uint32_t>(3 * k));
-      if (type != DType::Q6_K) {
+      if (interleaved) {
         repack_x8(type, w.bytes.data(), n, k);
         w.view.data = w.bytes.data();
         w.view.layout = RowLayout::Interleaved8;
@@ -810,7 +810,8 @@ TEST(Matmul, FewTokensGiveEachTokenItsOwnProducts) {
           for (int64_t t = 0; t < n_tok; ++t) {
             matmul(w.view, x.data() + t * k, 1, alone.data(), pool);
             ASSERT_EQ(std::memcmp(alone.data(), y.data() + t * n, n * sizeof(float)), 0)
-                << dtype_name(type) << " " << b << " K=" << k << " token " << t << " of " << n_tok;
+                << dtype_name(type) << (interleaved ? " interleaved " : " ") << b << " K=" << k << " token " << t
+                << " of " << n_tok;
           }
         }
       }
