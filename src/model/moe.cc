@@ -73,9 +73,13 @@ FfnScratch::FfnScratch(const DeepseekConfig& c, int64_t max_batch_) : max_batch(
   gate.resize(b * size_t(widest));
   up.resize(b * size_t(widest));
   y.resize(b * size_t(c.n_embd));
-  expert_gate.resize(size_t((c.n_expert_used + 1) * widest));
-  expert_up.resize(size_t((c.n_expert_used + 1) * widest));
-  expert_out.resize(size_t((c.n_expert_used + 1) * c.n_embd));
+  const auto few_rows = size_t(kMaxFewTokens * (c.n_expert_used + 1));
+  expert_gate.resize(few_rows * size_t(widest));
+  expert_up.resize(few_rows * size_t(widest));
+  expert_out.resize(few_rows * size_t(c.n_embd));
+  few_x.resize(size_t(1 << kMaxFewTokens) * kMaxFewTokens * size_t(c.n_embd));
+  few_in.resize(size_t(1 << kMaxFewTokens));
+  few_in_ready.assign(size_t(1 << kMaxFewTokens), false);
 }
 
 namespace {
@@ -88,31 +92,62 @@ void ffn_rows(const FfnWeights& w, const float* x, int64_t n, float* out, float*
   linear(w.down, gate, n, out, pool);
 }
 
-// Rows [r0, r1) of l times one token, into y: through the converted activations (matmul_token_rows),
-// or, for block-scaled weights, linear_rows (which scales x per row block itself).
-void expert_rows(const Linear& l, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+// Rows [r0, r1) of l times in's tokens, token t's into y + t·ldy: through the converted activations
+// (matmul_token_rows), or, for block-scaled weights (one token only), linear_rows (which scales x per
+// row block itself).
+void expert_rows(const Linear& l, int64_t r0, int64_t r1, const TokenInput& in, float* y, int64_t ldy) {
   if (l.scale_inv.data) return linear_rows(l, r0, r1 - r0, in.x(), 1, y, serial_pool());
-  matmul_token_rows(l.w, r0, r1, in, y);
+  matmul_token_rows(l.w, r0, r1, in, y, ldy);
 }
 
-// One token (decode), in two parallel steps whatever the number of experts. First every chosen
-// expert's gate and up matrices (and the shared expert's), then their down matrices. Each step's
-// matrices are cut into items of 16 rows (RowItems) that ThreadPool::run_items deals: a
-// thread streams runs of its share (a few whole matrices) in order, then takes the last items of a
-// thread behind. (Splitting every matrix's rows between the threads gave each thread two short runs per
-// expert; running whole experts per thread left one thread with 4 of V2-Lite's 7; equal byte shares
-// per thread left the threads waiting for each other ~8% of the time.) A thread takes the SwiGLU of
-// each expert whose down rows it meets (the whole hidden vector, which those rows read). The output's
-// sum is taken after both steps in ascending expert order whatever the thread count, as
-// moe_forward's batched path does.
-void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x, float* out, FfnScratch& s,
-                   ThreadPool& pool) {
+// Whether expert_rows takes n tokens through every matrix of f at once.
+bool takes_tokens(const FfnWeights& f, int64_t n) {
+  for (const Linear* l : {&f.gate, &f.up, &f.down})
+    if (n > 1 && (l->scale_inv.data || !matmul_takes_tokens(l->w, n))) return false;
+  return true;
+}
+
+// A few tokens (decode's one; up to kMaxFewTokens in a batched step or a short prompt, when every
+// matrix takes them at once), in two parallel steps whatever the number of experts. First every chosen
+// expert's gate and up matrices (and the shared expert's), each over the tokens that chose it, then
+// their down matrices. Each step's matrices are cut into items of 16 rows (RowItems) that
+// ThreadPool::run_items deals: a thread streams runs of its share (a few whole matrices) in order, then
+// takes the last items of a thread behind. (Splitting every matrix's rows between the threads gave each
+// thread two short runs per expert; running whole experts per thread left one thread with 4 of
+// V2-Lite's 7; equal byte shares per thread left the threads waiting for each other ~8% of the time.)
+// A thread takes the SwiGLU of each expert whose down rows it meets (the whole hidden vectors, which
+// those rows read). Each token's sum is taken after both steps in ascending expert order, as
+// moe_forward's batched path does; its products are those it gets alone (matmul_takes_tokens), so a
+// token's output does not depend on the tokens beside it. False (nothing done) where a matrix does not
+// take the tokens at once.
+bool moe_few_tokens(const DeepseekConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out, FfnScratch& s,
+                    ThreadPool& pool) {
   const int64_t D = c.n_embd, K = c.n_expert_used;
   const bool shared = w.shared.gate.w.data != nullptr;
-  std::vector<int64_t> order(static_cast<size_t>(K));  // the token's k-th choices by expert id
-  for (int64_t k = 0; k < K; k++) order[size_t(k)] = k;
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s.chosen[size_t(a)] < s.chosen[size_t(b)]; });
-  const int64_t items = K + (shared ? 1 : 0);  // item K: the shared expert
+  const int all = (1 << n) - 1;
+  // The chosen experts in ascending order, each with the tokens that chose it (bit i: token i).
+  std::vector<std::pair<int32_t, int>>& experts = s.few_experts;
+  experts.clear();
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t k = 0; k < K; k++) {
+      const int32_t e = s.chosen[size_t(i * K + k)];
+      auto it = std::find_if(experts.begin(), experts.end(), [&](const auto& p) { return p.first == e; });
+      if (it == experts.end()) experts.push_back({e, 0}), it = experts.end() - 1;
+      it->second |= 1 << i;
+    }
+  std::sort(experts.begin(), experts.end());
+  const int64_t items = int64_t(experts.size()) + (shared ? 1 : 0);  // the last: the shared expert
+  auto ffn = [&](int64_t item) -> const FfnWeights& {
+    return item < int64_t(experts.size()) ? w.experts[size_t(experts[size_t(item)].first)] : w.shared;
+  };
+  auto tokens = [&](int64_t item) { return item < int64_t(experts.size()) ? experts[size_t(item)].second : all; };
+  // Item m's token rows start at row first[m] of the hidden and output buffers.
+  std::vector<int64_t>& first = s.few_first;
+  first.assign(size_t(items) + 1, 0);
+  for (int64_t item = 0; item < items; item++) {
+    if (!takes_tokens(ffn(item), __builtin_popcount(unsigned(tokens(item))))) return false;
+    first[size_t(item) + 1] = first[size_t(item)] + __builtin_popcount(unsigned(tokens(item)));
+  }
   const int64_t widest = std::max(c.n_ff_expert, c.n_ff_shared());
   std::vector<const Linear*>& gate_up = s.gate_up;
   std::vector<const Linear*>& down = s.down;
@@ -123,7 +158,7 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
   gate_up_items.clear();
   down_items.clear();
   for (int64_t item = 0; item < items; item++) {
-    const FfnWeights& f = item < K ? w.experts[size_t(s.chosen[size_t(item)])] : w.shared;
+    const FfnWeights& f = ffn(item);
     for (const Linear* l : {&f.gate, &f.up}) {
       gate_up_items.add(l->out());
       gate_up.push_back(l);
@@ -131,39 +166,72 @@ void moe_one_token(const DeepseekConfig& c, const MoeWeights& w, const float* x,
     down_items.add(f.down.out());
     down.push_back(&f.down);
   }
-  thread_local TokenInput own_in;  // the calling thread's, reused; the workers read it through `in`
-  TokenInput& in = own_in;
-  in.set(x, D);
-  for (const Linear* l : gate_up) in.prepare(l->w);
+  // One converted input per set of tokens, its rows gathered unless it is all of them.
+  for (int set = 1; set <= all; set++) s.few_in_ready[size_t(set)] = false;
+  for (int64_t item = 0; item < items; item++) {
+    const int set = tokens(item);
+    TokenInput& in = s.few_in[size_t(set)];
+    if (!s.few_in_ready[size_t(set)]) {
+      if (set == all) {
+        in.set(x, D, n);
+      } else {
+        float* rows = s.few_x.data() + size_t(set) * kMaxFewTokens * size_t(D);
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++)
+          if (set >> i & 1) std::copy_n(x + i * D, D, rows + (m++) * D);
+        in.set(rows, D, m);
+      }
+      s.few_in_ready[size_t(set)] = true;
+    }
+    in.prepare(ffn(item).gate.w);
+    in.prepare(ffn(item).up.w);
+  }
   pool.run_items(gate_up_items.size(), [&](int, int64_t b, int64_t e) {
     gate_up_items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
-      float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + int64_t(m / 2) * widest;
-      expert_rows(*gate_up[size_t(m)], r0, r1, in, y + r0);
+      const int64_t item = m / 2;
+      float* y = (m % 2 == 0 ? s.expert_gate : s.expert_up).data() + first[size_t(item)] * widest;
+      expert_rows(*gate_up[size_t(m)], r0, r1, s.few_in[size_t(tokens(item))], y + r0, widest);
     });
   });
-  std::vector<int32_t> holds(size_t(pool.size()), -1);  // the expert whose hidden vector thread t holds
+  std::vector<int32_t> holds(size_t(pool.size()), -1);  // the expert whose hidden vectors thread t holds
   pool.run_items(down_items.size(), [&](int tid, int64_t b, int64_t e) {
     thread_local std::vector<float> hidden;
     thread_local TokenInput hidden_in;
     down_items.for_runs(b, e, [&](int32_t m, int64_t r0, int64_t r1) {
       const Linear& l = *down[size_t(m)];
+      const int64_t rows = first[size_t(m) + 1] - first[size_t(m)];
       if (holds[size_t(tid)] != m) {
-        const int64_t width = l.in(), at = int64_t(m) * widest;
-        hidden.resize(size_t(width));
-        swiglu(hidden.data(), s.expert_gate.data() + at, s.expert_up.data() + at, width);
-        hidden_in.set(hidden.data(), width);
+        const int64_t width = l.in();
+        hidden.resize(size_t(rows * width));
+        for (int64_t t = 0; t < rows; t++) {
+          const int64_t at = (first[size_t(m)] + t) * widest;
+          swiglu(hidden.data() + t * width, s.expert_gate.data() + at, s.expert_up.data() + at, width);
+        }
+        hidden_in.set(hidden.data(), width, rows);
         hidden_in.prepare(l.w);
         holds[size_t(tid)] = m;
       }
-      expert_rows(l, r0, r1, hidden_in, s.expert_out.data() + int64_t(m) * D + r0);
+      expert_rows(l, r0, r1, hidden_in, s.expert_out.data() + first[size_t(m)] * D + r0, D);
     });
   });
-  for (int64_t d = 0; d < D; d++) out[d] = shared ? s.expert_out[size_t(K * D + d)] : 0.0f;
-  for (int64_t k : order) {
-    const float wk = s.weights[size_t(k)];
-    const float* y = s.expert_out.data() + k * D;
-    for (int64_t d = 0; d < D; d++) out[d] += wk * y[d];
+  for (int64_t i = 0; i < n; i++) {
+    float* o = out + i * D;
+    if (shared) {
+      std::copy_n(s.expert_out.data() + (first[size_t(items) - 1] + i) * D, D, o);  // the shared expert's row i
+    } else {
+      std::fill(o, o + D, 0.0f);
+    }
+    for (size_t u = 0; u < experts.size(); u++) {
+      const int set = experts[u].second;
+      if (!(set >> i & 1)) continue;
+      float wk = 0;
+      for (int64_t k = 0; k < K; k++)
+        if (s.chosen[size_t(i * K + k)] == experts[u].first) wk = s.weights[size_t(i * K + k)];
+      const float* y = s.expert_out.data() + (first[u] + __builtin_popcount(unsigned(set & ((1 << i) - 1)))) * D;
+      for (int64_t d = 0; d < D; d++) o[d] += wk * y[d];
+    }
   }
+  return true;
 }
 }  // namespace
 
@@ -174,13 +242,20 @@ void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, Ffn
 void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out, FfnScratch& s,
                  ThreadPool& pool) {
   const int64_t D = c.n_embd, E = c.n_expert, K = c.n_expert_used;
-  matmul(w.router, x, n, s.logits.data(), pool);
+  // A few tokens are routed one at a time unless the router's rows take them at once (its F32 rows go
+  // through the float tile for several tokens, in another order), so that a token's routing is the
+  // one it gets alone, as its experts' products are (moe_few_tokens).
+  if (n > 1 && n <= kMaxFewTokens && !matmul_takes_tokens(w.router, n)) {
+    for (int64_t i = 0; i < n; i++) matmul(w.router, x + i * D, 1, s.logits.data() + i * E, pool);
+  } else {
+    matmul(w.router, x, n, s.logits.data(), pool);
+  }
   const float* bias = w.score_bias.data ? static_cast<const float*>(w.score_bias.data) : nullptr;
   for_tokens(pool, n, [&](int64_t i) {
     route_token(c, s.logits.data() + i * E, bias, s.chosen.data() + i * K, s.weights.data() + i * K);
   });
 
-  if (n == 1) return moe_one_token(c, w, x, out, s, pool);
+  if (n <= kMaxFewTokens && moe_few_tokens(c, w, x, n, out, s, pool)) return;
   if (w.shared.gate.w.data) {
     ffn_forward(w.shared, x, n, out, s, pool);
   } else {

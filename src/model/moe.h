@@ -34,12 +34,21 @@ struct FfnScratch {
   std::vector<float> x;         // [max_batch][n_embd] the tokens routed to one expert
   std::vector<float> gate, up;  // [max_batch][widest FFN]
   std::vector<float> y;         // [max_batch][n_embd]
-  std::vector<float> expert_gate, expert_up;  // [n_expert_used + 1][widest FFN] one token's experts
-  std::vector<float> expert_out;              // [n_expert_used + 1][n_embd]
-  // One token's matrices (expert i: gate_up[2i], gate_up[2i + 1], down[i]; the shared expert last) and
-  // their row items, refilled each token without allocating.
+  // A few tokens' experts (up to kMaxFewTokens tokens, moe.cc): each chosen expert's (and the shared
+  // expert's) hidden and output rows for the tokens that chose it, [kMaxFewTokens · (n_expert_used + 1)]
+  // rows of the widest FFN / of n_embd.
+  std::vector<float> expert_gate, expert_up;
+  std::vector<float> expert_out;
+  // Their matrices (expert i: gate_up[2i], gate_up[2i + 1], down[i]; the shared expert last) and row
+  // items, the experts (id, bit mask of their tokens), where each one's rows start, and an input per
+  // set of tokens (their rows gathered in few_x), refilled each step without allocating.
   std::vector<const Linear*> gate_up, down;
   RowItems gate_up_items, down_items;
+  std::vector<std::pair<int32_t, int>> few_experts;
+  std::vector<int64_t> few_first;
+  std::vector<float> few_x;  // [2^kMaxFewTokens][kMaxFewTokens][n_embd]
+  std::vector<TokenInput> few_in;
+  std::vector<bool> few_in_ready;
 };
 
 // out[n][n_embd] = down(silu(gate x) ⊙ up x). The dense FFN and each expert.

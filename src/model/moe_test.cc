@@ -2,11 +2,14 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <random>
 
 #include <gtest/gtest.h>
 
+#include "ops/quant.h"
+#include "ops/repack.h"
 #include "util/threadpool.h"
 
 namespace r1 {
@@ -189,6 +192,61 @@ TEST(MoeForward, MatchesDirectSumAndReadsOnlyChosenExperts) {
     EXPECT_EQ(one[0], one[1]);
     EXPECT_EQ(one[0], one[2]);
     for (int64_t d = 0; d < D; d++) EXPECT_NEAR(one[0][size_t(d)], out[size_t(i * D + d)], 1e-6) << i << "," << d;
+  }
+}
+
+// Random Q8_0 matrix {in, out}, laid out as the loader lays it out for this CPU's kernels.
+struct QuantMat {
+  std::vector<uint8_t> bytes;
+  TensorView t;
+  QuantMat(int64_t in, int64_t out, std::mt19937& rng) : bytes(row_bytes(DType::Q8_0, in) * size_t(out)) {
+    std::normal_distribution<float> d(0, 0.1f);
+    std::vector<float> row(static_cast<size_t>(in));
+    for (int64_t r = 0; r < out; r++) {
+      for (float& v : row) v = d(rng);
+      quantize_row(DType::Q8_0, row.data(), bytes.data() + size_t(r) * row_bytes(DType::Q8_0, in), in);
+    }
+    t.name = "test";
+    t.type = DType::Q8_0;
+    t.n_dims = 2;
+    t.ne = {in, out, 1, 1};
+    t.layout = matmul_preferred_layout(DType::Q8_0, in, out);
+    if (t.layout == RowLayout::Interleaved8) repack_x8(DType::Q8_0, bytes.data(), out, in);
+    t.data = bytes.data();
+    t.nbytes = bytes.size();
+  }
+};
+
+// A few tokens through quantized experts (two parallel steps for all the experts they chose, as one
+// token's): each token's output is the one it gets alone, bit for bit, so a sequence's MoE layers do not
+// depend on what shares its batched steps.
+TEST(MoeForward, FewTokensGiveEachTokenItsOwnOutputBitForBit) {
+  std::mt19937 rng(11);
+  DeepseekConfig c = v3_routing();
+  c.n_embd = 64;
+  c.n_ff_expert = 32;
+  c.n_expert_shared = 1;
+  const int64_t D = 64, F = 32;
+  std::deque<QuantMat> mats;
+  auto mat = [&](int64_t in, int64_t out) { return Linear{mats.emplace_back(in, out, rng).t, {}}; };
+  MoeWeights w;
+  std::deque<Mat> router;
+  w.router = router.emplace_back(D, 8, rng).t;
+  for (int e = 0; e < 8; e++) w.experts.push_back({mat(D, F), mat(D, F), mat(F, D)});
+  w.shared = {mat(D, F), mat(D, F), mat(F, D)};
+  ASSERT_TRUE(matmul_takes_tokens(w.shared.gate.w, kMaxFewTokens));
+  ASSERT_TRUE(matmul_takes_tokens(w.shared.down.w, kMaxFewTokens));
+  std::vector<float> x(size_t(kMaxFewTokens * D));
+  for (float& v : x) v = std::normal_distribution<float>(0, 1)(rng);
+  ThreadPool pool(2);
+  FfnScratch s(c, kMaxFewTokens);
+  for (int64_t n = 1; n <= kMaxFewTokens; n++) {
+    std::vector<float> out(size_t(n * D)), one(static_cast<size_t>(D));
+    moe_forward(c, w, x.data(), n, out.data(), s, pool);
+    for (int64_t i = 0; i < n; i++) {
+      moe_forward(c, w, x.data() + i * D, 1, one.data(), s, pool);
+      EXPECT_EQ(std::memcmp(one.data(), out.data() + i * D, size_t(D) * sizeof(float)), 0) << "token " << i << " of " << n;
+    }
   }
 }
 

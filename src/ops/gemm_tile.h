@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "ops/matmul.h"  // kMaxFewTokens: the most tokens the one-pass kernels below take
 
 namespace r1 {
 
@@ -47,10 +48,6 @@ using GemvFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_row
 // ahead gave ~34 (4 KiB: no gain, 32 KiB: as 16). The F16 / BF16 / F32 kernels use their own
 // (gemv_avx512vnni.cc); the kernels for interleaved rows none (gemv_x8_avx512.cc says why).
 constexpr size_t kGemvPrefetchBytes = 16384;
-
-// The most tokens the one-pass kernels for a few tokens take at once (GemvTable's *_tokens, and the
-// AVX-512 VNNI kernels for interleaved rows below).
-constexpr int kMaxFewTokens = 4;
 
 // A few tokens (1 .. kMaxFewTokens; activation rows a_stride bytes apart, in the one-token kernel's
 // format) through the rows as GemvFn reads them, in one pass over the weights: y[t·ldy + r]. For the

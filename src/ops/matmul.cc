@@ -501,11 +501,14 @@ size_t TokenInput::stride(DType type) const {
   return type == DType::F32 ? static_cast<size_t>(k_) * sizeof(float) : row_bytes(type, k_);
 }
 
-void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+bool matmul_takes_tokens(const TensorView& w, int64_t n_tok) { return n_tok >= 1 && token_rows_take(backend(), w, n_tok); }
+
+void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y, int64_t ldy) {
   check(w, r0, r1 - r0, in.x(), 1, y);
   if (w.ne[0] != in.k()) fail("matmul: tensor ", w.name, " takes ", w.ne[0], " inputs, the token has ", in.k());
-  if (in.n_tok() != 1) fail("matmul: ", in.n_tok(), " tokens for the one-token rows of tensor ", w.name);
-  if (r1 > r0) token_rows(backend(), w, r0, r1, in, y, 0);
+  if (!token_rows_take(backend(), w, in.n_tok()))
+    fail("matmul: ", in.n_tok(), " tokens at once through tensor ", w.name, " (", dtype_name(w.type), ") on this CPU");
+  if (r1 > r0) token_rows(backend(), w, r0, r1, in, y, ldy);
 }
 
 namespace {

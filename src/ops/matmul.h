@@ -17,6 +17,12 @@ class ThreadPool;
 
 void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 
+// The most tokens matmul takes in one pass over the weights, as decode walks them, where the CPU's
+// kernels for the weight's layout and type have a one-pass form (a batched decode step, a short
+// prompt; matmul_takes_tokens): each token's products are then bit for bit those it gets alone. More
+// tokens go through the prefill tiles.
+constexpr int kMaxFewTokens = 4;
+
 // One weight of matmul_shared_input and where its products go (y [n_tok][w->rows()]).
 struct MatmulTarget {
   const TensorView* w;
@@ -37,7 +43,7 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
 // One token's activations converted once for the one-token kernels of several matrices, for the many
 // matmul_token_rows calls of one parallel step (decode's MoE runs hundreds of pieces of its experts'
 // matrices per step; matmul_rows converts its activations on every call). Or a few tokens'
-// (n_tok <= kMaxFewTokens, ops/gemm_tile.h), for matmul's one-pass kernels.
+// (n_tok <= kMaxFewTokens), for matmul's one-pass kernels.
 class TokenInput {
  public:
   // x: n_tok rows of k floats, kept by pointer (unchanged while in use). Drops what was converted before.
@@ -62,10 +68,15 @@ class TokenInput {
   bool has_q8_0_ = false, has_q8_k_ = false, has_bf16_ = false;
 };
 
-// One token through rows [r0, r1) of w on the calling thread: y[0 .. r1 − r0), the products of matmul_rows
-// bit for bit when r0 − row0 is a multiple of 16 (row0: the rows matmul_rows would start at). w takes
-// in.k() inputs; in holds one token and was prepared for w.
-void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y);
+// Whether matmul_token_rows takes n_tok tokens through w on this CPU: one always; up to kMaxFewTokens
+// where the kernels for w's layout and type have a one-pass form.
+bool matmul_takes_tokens(const TensorView& w, int64_t n_tok);
+
+// in's tokens through rows [r0, r1) of w on the calling thread: token t's products at y + t·ldy
+// (y[0 .. r1 − r0) for one token), those of matmul_rows bit for bit when r0 − row0 is a multiple of 16
+// (row0: the rows matmul_rows would start at). w takes in.k() inputs and matmul_takes_tokens(w,
+// in.n_tok()); in was prepared for w.
+void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y, int64_t ldy = 0);
 
 // One-token work over several matrices' rows for ThreadPool::run_items: items of kRowItemRows rows,
 // matrix after matrix (each thread streams runs of its share of them, and a thread that is ahead

@@ -13,7 +13,6 @@
 #include "core/error.h"
 #include "ops/coded_bf16.h"
 #include "ops/convert.h"
-#include "ops/gemm_tile.h"
 #include "ops/prefetch.h"
 #include "ops/quant.h"
 #include "ops/repack.h"
