@@ -406,8 +406,9 @@ int cmd_bench(const Argv& argv) {
                     read_bytes_per_token / 1048576.0, median(r.read_gbs), median(f), *lo, *hi);
       }
       if (record_steps) {
-        std::printf("|   steps: %.1f a token; between steps %.2f%% of the time, waiting at their ends %.2f%% (medians) |\n",
-                    double(r.steps.front().steps) / double(r.n_gen), 100 * median(step_fractions(r, &ThreadPool::StepTimes::between_s)),
+        std::printf("|   steps: %.1f a %s; between steps %.2f%% of the time, waiting at their ends %.2f%% (medians) |\n",
+                    double(r.steps.front().steps) / double(r.n_gen), r.n_parallel > 1 ? "step of all sequences" : "token",
+                    100 * median(step_fractions(r, &ThreadPool::StepTimes::between_s)),
                     100 * median(step_fractions(r, &ThreadPool::StepTimes::end_wait_s)));
       }
       std::fflush(stdout);

@@ -255,7 +255,7 @@ void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, i
     route_token(c, s.logits.data() + i * E, bias, s.chosen.data() + i * K, s.weights.data() + i * K);
   });
 
-  if (n <= kMaxFewTokens && moe_few_tokens(c, w, x, n, out, s, pool)) return;
+  if (n >= 1 && n <= kMaxFewTokens && moe_few_tokens(c, w, x, n, out, s, pool)) return;
   if (w.shared.gate.w.data) {
     ffn_forward(w.shared, x, n, out, s, pool);
   } else {

@@ -166,7 +166,6 @@ GemvFn f8_bf16_gemv(const Backend& b, int64_t k) {
   return nullptr;
 }
 
-// The one-token kernel for this weight type, or null.
 // The backend's one-pass kernel for a few tokens through rows of this type as stored, or null.
 GemvTokensFn few_tokens_kernel(const Backend& b, DType type) {
   if (!b.gemv) return nullptr;
@@ -176,6 +175,7 @@ GemvTokensFn few_tokens_kernel(const Backend& b, DType type) {
                                : nullptr;
 }
 
+// The one-token kernel for this weight type, or null.
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
   if (type == DType::F8_E4M3) {
@@ -428,7 +428,7 @@ void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_
 // Q4_K_M's pp2 1.9x and pp4 1.7x faster this way, PERFORMANCE.md, session 51).
 bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
   if (n_tok == 1) return true;
-  if (n_tok > kMaxFewTokens) return false;
+  if (n_tok < 1 || n_tok > kMaxFewTokens) return false;
   if (w.layout == RowLayout::Interleaved8) return interleaved_kernel(be, w.type) != nullptr;
   return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type) != nullptr;
 }
@@ -508,6 +508,7 @@ void matmul_token_rows(const TensorView& w, int64_t r0, int64_t r1, const TokenI
   if (w.ne[0] != in.k()) fail("matmul: tensor ", w.name, " takes ", w.ne[0], " inputs, the token has ", in.k());
   if (!token_rows_take(backend(), w, in.n_tok()))
     fail("matmul: ", in.n_tok(), " tokens at once through tensor ", w.name, " (", dtype_name(w.type), ") on this CPU");
+  if (in.n_tok() > 1 && ldy < r1 - r0) fail("matmul: ", in.n_tok(), " tokens' rows ", ldy, " apart for ", r1 - r0, " outputs each");
   if (r1 > r0) token_rows(backend(), w, r0, r1, in, y, ldy);
 }
 
