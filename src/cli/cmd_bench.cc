@@ -193,6 +193,20 @@ std::string utc_now() {
   return buf;
 }
 
+// Seconds fn takes; with `steps`, the pool's step times over it (ThreadPool::record_step_times) go there.
+template <class Fn>
+double timed(ThreadPool& pool, ThreadPool::StepTimes* steps, Fn fn) {
+  if (steps) pool.record_step_times(true);
+  Timer t;
+  fn();
+  const double seconds = t.seconds();
+  if (steps) {
+    pool.record_step_times(false);
+    *steps = pool.step_times();
+  }
+  return seconds;
+}
+
 constexpr int64_t kMaxParallel = 512;  // sequences in one --parallel test: a step's tokens fit one pass
 
 // tg of n_parallel sequences, each first holding n_depth tokens (fed untimed, n_batch at a time): n_gen
@@ -207,18 +221,12 @@ double run_parallel(const Model& model, ThreadPool& pool, int64_t n_depth, int64
   std::vector<int> seqs(static_cast<size_t>(n));
   std::vector<int32_t> step_ids(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) seqs[static_cast<size_t>(i)] = i;
-  if (steps) pool.record_step_times(true);
-  Timer t;
-  for (int64_t g = 0; g < n_gen; ++g) {
-    for (int i = 0; i < n; ++i) step_ids[static_cast<size_t>(i)] = ids[static_cast<size_t>((g + i) % int64_t(ids.size()))];
-    slots.step(seqs, step_ids.data(), logits.data());
-  }
-  const double seconds = t.seconds();
-  if (steps) {
-    pool.record_step_times(false);
-    *steps = pool.step_times();
-  }
-  return seconds;
+  return timed(pool, steps, [&] {
+    for (int64_t g = 0; g < n_gen; ++g) {
+      for (int i = 0; i < n; ++i) step_ids[static_cast<size_t>(i)] = ids[static_cast<size_t>((g + i) % int64_t(ids.size()))];
+      slots.step(seqs, step_ids.data(), logits.data());
+    }
+  });
 }
 
 // One timed run from a fresh context holding n_depth tokens (fed untimed): pp feeds n_prompt tokens
@@ -235,16 +243,10 @@ double run_once(const Model& model, ThreadPool& pool, int64_t n_depth, int64_t n
   auto ctx = model.new_context(n_depth + n_prompt + n_gen, pool,
                                std::max<int64_t>(1, std::min(n_batch, std::max(n_prompt, n_depth))));
   if (n_depth > 0) ctx->forward(ids.data(), n_depth, false, logits.data());
-  if (steps) pool.record_step_times(true);
-  Timer t;
-  if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
-  for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
-  const double seconds = t.seconds();
-  if (steps) {
-    pool.record_step_times(false);
-    *steps = pool.step_times();
-  }
-  return seconds;
+  return timed(pool, steps, [&] {
+    if (n_prompt > 0) ctx->forward(ids.data(), n_prompt, false, logits.data());
+    for (int64_t i = 0; i < n_gen; ++i) ctx->forward(&ids[static_cast<size_t>(i)], 1, false, logits.data());
+  });
 }
 
 // --steps, per repetition: the share of the run's time the calling thread spent between parallel

@@ -79,7 +79,6 @@ FfnScratch::FfnScratch(const DeepseekConfig& c, int64_t max_batch_) : max_batch(
   expert_out.resize(few_rows * size_t(c.n_embd));
   few_x.resize(size_t(1 << kMaxFewTokens) * kMaxFewTokens * size_t(c.n_embd));
   few_in.resize(size_t(1 << kMaxFewTokens));
-  few_in_ready.assign(size_t(1 << kMaxFewTokens), false);
 }
 
 namespace {
@@ -167,11 +166,11 @@ bool moe_few_tokens(const DeepseekConfig& c, const MoeWeights& w, const float* x
     down.push_back(&f.down);
   }
   // One converted input per set of tokens, its rows gathered unless it is all of them.
-  for (int set = 1; set <= all; set++) s.few_in_ready[size_t(set)] = false;
+  uint32_t set_up = 0;  // bit `set`: few_in[set] was set to this call's tokens
   for (int64_t item = 0; item < items; item++) {
     const int set = tokens(item);
     TokenInput& in = s.few_in[size_t(set)];
-    if (!s.few_in_ready[size_t(set)]) {
+    if (!(set_up >> set & 1)) {
       if (set == all) {
         in.set(x, D, n);
       } else {
@@ -181,7 +180,7 @@ bool moe_few_tokens(const DeepseekConfig& c, const MoeWeights& w, const float* x
           if (set >> i & 1) std::copy_n(x + i * D, D, rows + (m++) * D);
         in.set(rows, D, m);
       }
-      s.few_in_ready[size_t(set)] = true;
+      set_up |= 1u << set;
     }
     in.prepare(ffn(item).gate.w);
     in.prepare(ffn(item).up.w);

@@ -48,7 +48,6 @@ struct FfnScratch {
   std::vector<int64_t> few_first;
   std::vector<float> few_x;  // [2^kMaxFewTokens][kMaxFewTokens][n_embd]
   std::vector<TokenInput> few_in;
-  std::vector<bool> few_in_ready;
 };
 
 // out[n][n_embd] = down(silu(gate x) ⊙ up x). The dense FFN and each expert.

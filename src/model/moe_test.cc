@@ -101,19 +101,28 @@ TEST(MoeRouting, GroupsWithoutBiasUseTheMaximum) {
   EXPECT_EQ(ex[1], 3);
 }
 
-// Random F32 matrix {in, out} owned by the test.
+// Random matrix {in, out} owned by the test: F32, or Q8_0 laid out as the loader lays it out for this
+// CPU's kernels.
 struct Mat {
   std::vector<float> v;
+  std::vector<uint8_t> bytes;
   TensorView t;
-  Mat(int64_t in, int64_t out, std::mt19937& rng) : v(size_t(in * out)) {
+  Mat(int64_t in, int64_t out, std::mt19937& rng, DType type = DType::F32) : v(size_t(in * out)) {
     std::normal_distribution<float> d(0, 0.1f);
     for (float& x : v) x = d(rng);
     t.name = "test";
-    t.type = DType::F32;
+    t.type = type;
     t.n_dims = 2;
     t.ne = {in, out, 1, 1};
     t.data = v.data();
     t.nbytes = v.size() * sizeof(float);
+    if (type == DType::F32) return;
+    bytes.resize(row_bytes(type, in) * size_t(out));
+    for (int64_t r = 0; r < out; r++) quantize_row(type, v.data() + r * in, bytes.data() + size_t(r) * row_bytes(type, in), in);
+    t.layout = matmul_preferred_layout(type, in, out);
+    if (t.layout == RowLayout::Interleaved8) repack_x8(type, bytes.data(), out, in);
+    t.data = bytes.data();
+    t.nbytes = bytes.size();
   }
 };
 
@@ -197,28 +206,6 @@ TEST(MoeForward, MatchesDirectSumAndReadsOnlyChosenExperts) {
   }
 }
 
-// Random Q8_0 matrix {in, out}, laid out as the loader lays it out for this CPU's kernels.
-struct QuantMat {
-  std::vector<uint8_t> bytes;
-  TensorView t;
-  QuantMat(int64_t in, int64_t out, std::mt19937& rng) : bytes(row_bytes(DType::Q8_0, in) * size_t(out)) {
-    std::normal_distribution<float> d(0, 0.1f);
-    std::vector<float> row(static_cast<size_t>(in));
-    for (int64_t r = 0; r < out; r++) {
-      for (float& v : row) v = d(rng);
-      quantize_row(DType::Q8_0, row.data(), bytes.data() + size_t(r) * row_bytes(DType::Q8_0, in), in);
-    }
-    t.name = "test";
-    t.type = DType::Q8_0;
-    t.n_dims = 2;
-    t.ne = {in, out, 1, 1};
-    t.layout = matmul_preferred_layout(DType::Q8_0, in, out);
-    if (t.layout == RowLayout::Interleaved8) repack_x8(DType::Q8_0, bytes.data(), out, in);
-    t.data = bytes.data();
-    t.nbytes = bytes.size();
-  }
-};
-
 // A few tokens through quantized experts (two parallel steps for all the experts they chose, as one
 // token's): each token's output is the one it gets alone, bit for bit, so a sequence's MoE layers do not
 // depend on what shares its batched steps.
@@ -229,11 +216,10 @@ TEST(MoeForward, FewTokensGiveEachTokenItsOwnOutputBitForBit) {
   c.n_ff_expert = 32;
   c.n_expert_shared = 1;
   const int64_t D = 64, F = 32;
-  std::deque<QuantMat> mats;
-  auto mat = [&](int64_t in, int64_t out) { return Linear{mats.emplace_back(in, out, rng).t, {}}; };
+  std::deque<Mat> mats;
+  auto mat = [&](int64_t in, int64_t out) { return Linear{mats.emplace_back(in, out, rng, DType::Q8_0).t, {}}; };
   MoeWeights w;
-  std::deque<Mat> router;
-  w.router = router.emplace_back(D, 8, rng).t;
+  w.router = mats.emplace_back(D, 8, rng).t;
   for (int e = 0; e < 8; e++) w.experts.push_back({mat(D, F), mat(D, F), mat(F, D)});
   w.shared = {mat(D, F), mat(D, F), mat(F, D)};
   const char* repack = std::getenv("R1_REPACK");

@@ -506,14 +506,12 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
 // Rows interleaved at load: up to kMaxFewTokens tokens through the one-pass kernels
 // (gemv_x8_avx512.cc), more through the tile above (kTile; Q4_0, Q5_0, Q8_0: k % 64 == 0, else
 // kMaxFewTokens at a time through the one-pass kernel).
-using FewTokensFn = void (*)(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy);
-template <GemmTileFn kTile, FewTokensFn kFew, bool kTileAnyWidth>
+template <GemmTileFn kTile, GemvTokensFn kFew, bool kTileAnyWidth>
 void interleaved_x8(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                     int64_t n_tok, float* y, int64_t ldy) {
   if (n_tok > kMaxFewTokens && (kTileAnyWidth || k % 64 == 0)) return kTile(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
   for (int64_t t = 0; t < n_tok; t += kMaxFewTokens)
-    kFew(k, w, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, a_stride,
+    kFew(k, w, w_stride, n_rows, static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * a_stride, a_stride,
          std::min<int64_t>(kMaxFewTokens, n_tok - t), y + t * ldy, ldy);
 }
 

@@ -55,6 +55,16 @@ constexpr size_t kGemvPrefetchBytes = 16384;
 // than it saves; each token's results are those of the one-token kernel, bit for bit.
 using GemvTokensFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                               int64_t n_tok, float* y, int64_t ldy);
+// Such a kernel for a fixed count of tokens, and the GemvTokensFn made of the four (K1: 1 token, ...).
+using GemvRowsFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                            float* y, int64_t ldy);
+template <GemvRowsFn K1, GemvRowsFn K2, GemvRowsFn K3, GemvRowsFn K4>
+void by_token_count(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                    int64_t n_tok, float* y, int64_t ldy) {
+  static_assert(kMaxFewTokens == 4);
+  constexpr GemvRowsFn kernels[] = {K1, K2, K3, K4};
+  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
+}
 
 // Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 / F32 float32; all need
 // k % 256 == 0 (Q8_0 / Q4_0: whole groups of 8 blocks), F16 / BF16 / F32 k % 16 == 0. Null where none exists.
@@ -75,19 +85,20 @@ const GemvTable& gemv_avx512vnni();  // same CPU features (gemv_avx512vnni.cc)
 // avx512vnni backend's float kernels; AVX-512 F/BW/VL. Null for other types.
 GemmTileFn gemm_float_avx512(DType type);
 // A few tokens (1 .. kMaxFewTokens, activation rows a_stride bytes apart, token t's products at
-// y + t·ldy) through Q4_K rows interleaved at load (n_rows a multiple of 8; gemv_x8_avx512.cc) in
+// y + t·ldy) through Q4_K rows interleaved at load (n_rows a multiple of 8, w at a group's start,
+// w_stride a plain row's bytes, unused: the groups are contiguous; gemv_x8_avx512.cc) in
 // one pass over the weights: decode, and the few tokens of a batched decode step or a short
 // prompt, for which the prefill tile's layout costs more than it saves (gemm_avx512vnni()'s q4_k_x8).
 // Each token's results are those it gets alone, bit for bit.
-void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy);
+void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy);
 // The same for Q5_0, Q4_0 and Q8_0 rows (Q8_0 activations).
-void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy);
-void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy);
-void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy);
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy);
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy);
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy);
 const GemvTable& gemv_avx2();        // the AVX2 dot products row by row, prefetching (vec_dot_avx2.cc)
 // BF16 weights × activations rounded to bf16 (vdpbf16ps), k % 32 == 0: AVX-512 BF16 CPUs only. These
 // three take bf16 activation rows (a_stride bytes apart), rounded by round_bf16_avx512bf16.

@@ -419,17 +419,6 @@ void gemv_qk(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const vo
   qk_rows<kFiveBit, 1>(k, w, w_stride, n_rows, a, 0, y, 0);
 }
 
-// The kernel for n_tok (1 .. kMaxFewTokens) tokens, as a GemvTokensFn.
-using RowsFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
-                        float* y, int64_t ldy);
-template <RowsFn K1, RowsFn K2, RowsFn K3, RowsFn K4>
-void by_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-               float* y, int64_t ldy) {
-  static_assert(kMaxFewTokens == 4);
-  constexpr RowsFn kernels[] = {K1, K2, K3, K4};
-  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
-}
-
 // Q6_K: the activation is used as stored. Per half h (128 elements), ql[64h..64h+63] as one
 // vector gives elements 0..63 in its low nibbles and 64..127 in its high nibbles, in order; the
 // two top bits come from qh[32h..32h+31] (bits 0-1 | 2-3 for the low nibbles, 4-5 | 6-7 for the
@@ -613,9 +602,9 @@ const GemvTable& gemv_avx512vnni() {
       gemv_small<BlockQ5_1>,
       gemv_small<BlockIQ4NL>,
       gemv_f8,
-      by_tokens<q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>>,
-      by_tokens<qk_rows<false, 1>, qk_rows<false, 2>, qk_rows<false, 3>, qk_rows<false, 4>>,
-      by_tokens<qk_rows<true, 1>, qk_rows<true, 2>, qk_rows<true, 3>, qk_rows<true, 4>>,
+      by_token_count<q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>>,
+      by_token_count<qk_rows<false, 1>, qk_rows<false, 2>, qk_rows<false, 3>, qk_rows<false, 4>>,
+      by_token_count<qk_rows<true, 1>, qk_rows<true, 2>, qk_rows<true, 3>, qk_rows<true, 4>>,
   };
   return t;
 }

@@ -155,7 +155,9 @@ inline __m512i block_start(const BlockTerms& t, int64_t i) {
 // one-token kernel bit for bit: a batch of sequences decodes as each would alone.
 
 template <int T>
-void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
+void gemv_q4_k_x8(int64_t k, const void* w_bytes, size_t, int64_t n_rows, const void* a, size_t a_stride, float* y,
+                 int64_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(w_bytes);
   const int64_t nb = k / kQKK;
   const TokenActs<BlockQ8K, T> act(a, a_stride);
   thread_local std::vector<MinPairs> pairs;
@@ -219,7 +221,9 @@ void gemv_q4_k_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, si
 static_assert(sizeof(BlockQ5_0) == 22);
 
 template <int T>
-void gemv_q5_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
+void gemv_q5_0_x8(int64_t k, const void* w_bytes, size_t, int64_t n_rows, const void* a, size_t a_stride, float* y,
+                 int64_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(w_bytes);
   const int64_t nb = k / kQK;
   const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 16);
   const __m512i low4 = _mm512_set1_epi8(0x0F), sixteen = _mm512_set1_epi8(16);
@@ -267,7 +271,9 @@ inline __m512i block_codes(const BlockQ8_0& b) {
 }
 
 template <int T>
-void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
+void gemv_q8_0_x8(int64_t k, const void* w_bytes, size_t, int64_t n_rows, const void* a, size_t a_stride, float* y,
+                 int64_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(w_bytes);
   const int64_t nb = k / kQK;
   const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 128);
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -299,7 +305,9 @@ void gemv_q8_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, si
 static_assert(sizeof(BlockQ4_0) == 18);
 
 template <int T>
-void gemv_q4_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy) {
+void gemv_q4_0_x8(int64_t k, const void* w_bytes, size_t, int64_t n_rows, const void* a, size_t a_stride, float* y,
+                 int64_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(w_bytes);
   const int64_t nb = k / kQK;
   const TokenActs<BlockQ8_0, T> act(a, a_stride, nb, 8);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -326,37 +334,30 @@ void gemv_q4_0_x8(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, si
   });
 }
 
-using X8Kernel = void (*)(int64_t k, const uint8_t* w, int64_t n_rows, const void* a, size_t a_stride, float* y, int64_t ldy);
-
-// The kernel for n_tok tokens (1 .. kMaxFewTokens).
-template <X8Kernel K1, X8Kernel K2, X8Kernel K3, X8Kernel K4>
-void by_tokens(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok, float* y,
-               int64_t ldy) {
-  static_assert(kMaxFewTokens == 4);
-  constexpr X8Kernel kernels[] = {K1, K2, K3, K4};
-  kernels[n_tok - 1](k, static_cast<const uint8_t*>(w), n_rows, a, a_stride, y, ldy);
-}
-
 }  // namespace
 
-void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy) {
-  by_tokens<gemv_q4_k_x8<1>, gemv_q4_k_x8<2>, gemv_q4_k_x8<3>, gemv_q4_k_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
+void gemv_q4_k_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy) {
+  by_token_count<gemv_q4_k_x8<1>, gemv_q4_k_x8<2>, gemv_q4_k_x8<3>, gemv_q4_k_x8<4>>(k, w, w_stride, n_rows, a, a_stride, n_tok,
+                                                                               y, ldy);
 }
 
-void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy) {
-  by_tokens<gemv_q5_0_x8<1>, gemv_q5_0_x8<2>, gemv_q5_0_x8<3>, gemv_q5_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
+void gemv_q5_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy) {
+  by_token_count<gemv_q5_0_x8<1>, gemv_q5_0_x8<2>, gemv_q5_0_x8<3>, gemv_q5_0_x8<4>>(k, w, w_stride, n_rows, a, a_stride, n_tok,
+                                                                               y, ldy);
 }
 
-void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy) {
-  by_tokens<gemv_q4_0_x8<1>, gemv_q4_0_x8<2>, gemv_q4_0_x8<3>, gemv_q4_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
+void gemv_q4_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy) {
+  by_token_count<gemv_q4_0_x8<1>, gemv_q4_0_x8<2>, gemv_q4_0_x8<3>, gemv_q4_0_x8<4>>(k, w, w_stride, n_rows, a, a_stride, n_tok,
+                                                                               y, ldy);
 }
 
-void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
-                             float* y, int64_t ldy) {
-  by_tokens<gemv_q8_0_x8<1>, gemv_q8_0_x8<2>, gemv_q8_0_x8<3>, gemv_q8_0_x8<4>>(k, w, n_rows, a, a_stride, n_tok, y, ldy);
+void gemv_q8_0_x8_avx512vnni(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                             int64_t n_tok, float* y, int64_t ldy) {
+  by_token_count<gemv_q8_0_x8<1>, gemv_q8_0_x8<2>, gemv_q8_0_x8<3>, gemv_q8_0_x8<4>>(k, w, w_stride, n_rows, a, a_stride, n_tok,
+                                                                               y, ldy);
 }
 
 }  // namespace r1
