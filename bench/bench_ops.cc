@@ -137,18 +137,19 @@ bool as_loaded(TensorView& w, uint8_t* bytes) {
   return true;
 }
 
-// Times one token against `copies` matrices laid end to end from `base` (copies of w's bytes), one per
-// call in turn, so that the weights come from memory; GB/s counts w.nbytes per call.
-void time_gemv_in_turn(benchmark::State& state, TensorView w, const uint8_t* base, size_t copies, ThreadPool& tp) {
+// Times one token (or n_tok together) against `copies` matrices laid end to end from `base` (copies
+// of w's bytes), one per call in turn, so that the weights come from memory; GB/s counts w.nbytes per call.
+void time_gemv_in_turn(benchmark::State& state, TensorView w, const uint8_t* base, size_t copies, ThreadPool& tp,
+                       int64_t n_tok = 1) {
   std::mt19937 rng(2);
   std::normal_distribution<float> d(0.0f, 0.05f);
-  std::vector<float> x(static_cast<size_t>(w.ne[0])), y(static_cast<size_t>(w.ne[1]));
+  std::vector<float> x(static_cast<size_t>(n_tok * w.ne[0])), y(static_cast<size_t>(n_tok * w.ne[1]));
   for (auto& v : x) v = d(rng);
   size_t c = 0;
   for (auto _ : state) {
     w.data = base + c * w.nbytes;
     c = (c + 1) % copies;
-    matmul(w, x.data(), 1, y.data(), tp);
+    matmul(w, x.data(), n_tok, y.data(), tp);
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["GB/s"] = benchmark::Counter(w.nbytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -188,11 +189,13 @@ BENCHMARK(BM_gemv_cold)
 // One token through BF16 rows as stored or coded at load (ops/coded_bf16.h: 12 bits a weight), from
 // memory (copies in huge pages, >= 256 MB in turn). GB/s counts the BF16 bytes the product stands for,
 // so the two layouts compare directly. Args: threads, shape (0: 8960 rows of 1536, 1: 1536 of 8960,
-// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1). Run with
-// --benchmark_enable_random_interleaving=true and repetitions to alternate.
+// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1), tokens (1, 2 or
+// 4 together: a batched decode step). Run with --benchmark_enable_random_interleaving=true and
+// repetitions to alternate.
 void BM_gemv_coded_cold(benchmark::State& state) {
   const int n_threads = static_cast<int>(state.range(0));
   const bool down = state.range(1) == 1, hot = state.range(1) == 2, coded = state.range(2) == 1;
+  const int64_t n_tok = state.range(3);
   const int64_t cols = down ? kN : kK, rows = down ? kK : hot ? 128 : kN;
   static ThreadPool pool1(1), pool2(2);
   std::vector<uint8_t> one;
@@ -205,12 +208,12 @@ void BM_gemv_coded_cold(benchmark::State& state) {
   const size_t mat = w.nbytes, copies = hot ? 1 : (size_t{256} << 20) / mat + 2;
   HugeArray<uint8_t> bytes(mat * copies, "benchmark weights");
   for (size_t c = 0; c < copies; ++c) std::copy_n(one.data(), mat, bytes.data() + c * mat);
-  time_gemv_in_turn(state, w, bytes.data(), copies, n_threads == 1 ? pool1 : pool2);
+  time_gemv_in_turn(state, w, bytes.data(), copies, n_threads == 1 ? pool1 : pool2, n_tok);
   state.SetLabel(std::string(coded ? "coded " : "plain ") + matmul_backend());
 }
 BENCHMARK(BM_gemv_coded_cold)
-    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}})
-    ->ArgNames({"threads", "shape", "coded"})
+    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}, {1, 2, 4}})
+    ->ArgNames({"threads", "shape", "coded", "tokens"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

@@ -67,10 +67,12 @@ TEST(BatchEngine, StepMatchesReferenceLogitsOfEachSequence) {
 // A step of up to kMaxFewTokens sequences gives each the logits a step of it alone gives, bit for bit,
 // for the weight types the one-pass kernels for a few tokens cover (ops/matmul.h, token_rows_take): what
 // a sequence generates does not depend on what shares its steps. (The minis' K-quant files hold
-// Q4_K, Q5_K, Q6_K and Q8_0 matrices; Q4_0, Q8_0 and Q4_K are interleaved where a backend reads them so.)
+// Q4_K, Q5_K, Q6_K and Q8_0 matrices; Q4_0, Q8_0 and Q4_K are interleaved where a backend reads them so;
+// BF16 and F16 rows coded where it reads them so.)
 TEST(BatchEngine, FewSequencesStepAsAloneBitForBit) {
   for (const char* file :
-       {"qwen2-mini-q4_0.gguf", "qwen2-mini-q8_0.gguf", "qwen2-mini-q4_k_m.gguf", "qwen2-mini-q5_k_m.gguf", "qwen2-mini-q6_k.gguf"}) {
+       {"qwen2-mini-q4_0.gguf", "qwen2-mini-q8_0.gguf", "qwen2-mini-q4_k_m.gguf", "qwen2-mini-q5_k_m.gguf", "qwen2-mini-q6_k.gguf",
+        "qwen2-mini-bf16.gguf", "qwen2-mini-f16.gguf", "qwen2-mini-f32.gguf"}) {
     const char* repack = std::getenv("R1_REPACK");  // off: Q4_0 / Q8_0 rows as stored take the prefill tile
     if (repack && std::string(repack) == "0") continue;
     const auto model = Model::load(kData + "/models/" + file);

@@ -241,9 +241,9 @@ void ffn_forward(const FfnWeights& w, const float* x, int64_t n, float* out, Ffn
 void moe_forward(const DeepseekConfig& c, const MoeWeights& w, const float* x, int64_t n, float* out, FfnScratch& s,
                  ThreadPool& pool) {
   const int64_t D = c.n_embd, E = c.n_expert, K = c.n_expert_used;
-  // A few tokens are routed one at a time unless the router's rows take them at once (its F32 rows go
-  // through the float tile for several tokens, in another order), so that a token's routing is the
-  // one it gets alone, as its experts' products are (moe_few_tokens).
+  // A few tokens are routed one at a time unless the router's rows take them at once (without a
+  // one-pass F32 kernel, its rows go through the float tile, in another order), so that a token's
+  // routing is the one it gets alone, as its experts' products are (moe_few_tokens).
   if (n > 1 && n <= kMaxFewTokens && !matmul_takes_tokens(w.router, n)) {
     for (int64_t i = 0; i < n; i++) matmul(w.router, x + i * D, 1, s.logits.data() + i * E, pool);
   } else {

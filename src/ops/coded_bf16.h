@@ -84,14 +84,16 @@ void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const
 void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
 void decode_coded_f32_rows_avx2(const CodedBf16& m, int64_t r0, int64_t r1, float* out);
 
-// AVX-512 BW kernel (coded_bf16_avx512.cc). One token: y[r - r0] = row r · x (float32 products,
-// exceptions included).
-void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
-// The same product with the activation rounded to bf16 (vdpbf16ps): AVX-512 BF16 CPUs only
-// (coded_bf16_avx512bf16.cc). xs: x rounded by round_bf16_unpack_order (gemm_tile.h), once per token
-// for all the calls of a step (TokenInput); x for the exceptions.
+// AVX-512 BW kernel (coded_bf16_avx512.cc). One token, or a few (1 .. kMaxFewTokens, x: n_tok rows
+// of k): y[t · ldy + r - r0] = row r · token t (float32 products, exceptions included), rows read
+// once for all the tokens; each token's products are those it gets alone, bit for bit.
+void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, int64_t n_tok, float* y,
+                            int64_t ldy);
+// The same products with the activations rounded to bf16 (vdpbf16ps): AVX-512 BF16 CPUs only
+// (coded_bf16_avx512bf16.cc). xs: x rounded by round_bf16_unpack_order (gemm_tile.h), n_tok rows of
+// k, once per step for all its calls (TokenInput); x for the exceptions.
 void gemv_coded_bf16_avx512bf16(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, const uint16_t* xs,
-                                float* y);
+                                int64_t n_tok, float* y, int64_t ldy);
 // Prefill: rows [row0, row0 + n_rows) against n_tok bf16 activation rows (a_stride bytes apart), as the
 // BF16 tile (gemm_tile.h, gemm_bf16_avx512bf16), decoding the rows as it lays them out for the tile
 // (gemm_avx512bf16.cc); y[t * ldy + r] for r < n_rows.

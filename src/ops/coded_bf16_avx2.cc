@@ -59,6 +59,7 @@ __m256 odd_f32(__m256i words) {
 // rows were grouped or split over threads.
 template <int R>
 void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_t k, const float* xs, float* y) {
+  const StreamPrefetch hint = stream_prefetch();
   __m256 acc[R][4];
   for (int j = 0; j < R; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = _mm256_setzero_ps();
   for (int64_t b = 0; b < k; b += kCodedBlock) {
@@ -67,7 +68,7 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
     const float* x = xs + b;
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      prefetch_coded_block(block + ahead);
+      prefetch_coded_block(block + ahead, hint);
       __m256i v[4];
       dec.words(block, v);
       for (int u = 0; u < 4; ++u) {

@@ -24,45 +24,62 @@ __m512 odd_f32(__m512i words) {
   return _mm512_castsi512_ps(_mm512_and_si512(words, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
 
-// R rows side by side (`stride` bytes apart, k weights each) against the laid-out activation xs: each
-// activation load serves R rows.
-template <int R>
-void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_t k, const float* xs, float* y) {
-  __m512 acc[R][4];
-  for (int j = 0; j < R; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = _mm512_setzero_ps();
+// R rows side by side (`stride` bytes apart, k weights each) against T tokens' laid-out activations
+// (xs, token t's at xs + t·k): each activation load serves R rows. Token t's products go to
+// y[t·ldy + j]; a row's sum is formed the same way for any R and T.
+template <int R, int T>
+void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_t k, const float* xs, float* y,
+                int64_t ldy) {
+  const StreamPrefetch hint = stream_prefetch();
+  __m512 acc[R][T][4];
+  for (int j = 0; j < R; ++j)
+    for (int t = 0; t < T; ++t) acc[j][t][0] = acc[j][t][1] = acc[j][t][2] = acc[j][t][3] = _mm512_setzero_ps();
   for (int64_t b = 0; b < k; b += kCodedBlock) {
     const size_t off = static_cast<size_t>(b) / kCodedBlock * 96;
     const size_t ahead = coded_prefetch_distance<R>(off, stride);
-    const __m512 x0 = _mm512_loadu_ps(xs + b), x1 = _mm512_loadu_ps(xs + b + 16);
-    const __m512 x2 = _mm512_loadu_ps(xs + b + 32), x3 = _mm512_loadu_ps(xs + b + 48);
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      prefetch_coded_block(block + ahead);
+      prefetch_coded_block(block + ahead, hint);
       __m512i lo, hi;
       dec.words(block, lo, hi);
-      acc[j][0] = _mm512_fmadd_ps(even_f32(lo), x0, acc[j][0]);
-      acc[j][1] = _mm512_fmadd_ps(odd_f32(lo), x1, acc[j][1]);
-      acc[j][2] = _mm512_fmadd_ps(even_f32(hi), x2, acc[j][2]);
-      acc[j][3] = _mm512_fmadd_ps(odd_f32(hi), x3, acc[j][3]);
+      const __m512 w0 = even_f32(lo), w1 = odd_f32(lo), w2 = even_f32(hi), w3 = odd_f32(hi);
+      for (int t = 0; t < T; ++t) {
+        const float* x = xs + t * k + b;
+        acc[j][t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x), acc[j][t][0]);
+        acc[j][t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), acc[j][t][1]);
+        acc[j][t][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x + 32), acc[j][t][2]);
+        acc[j][t][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x + 48), acc[j][t][3]);
+      }
     }
   }
   for (int j = 0; j < R; ++j)
-    y[j] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]), _mm512_add_ps(acc[j][2], acc[j][3])));
+    for (int t = 0; t < T; ++t)
+      y[t * ldy + j] = _mm512_reduce_add_ps(
+          _mm512_add_ps(_mm512_add_ps(acc[j][t][0], acc[j][t][1]), _mm512_add_ps(acc[j][t][2], acc[j][t][3])));
+}
+
+// Rows [r0, r1) against T tokens, walked as for one token, long rows in fewer streams the more tokens
+// there are, so that the accumulators fit in registers.
+template <int T>
+void coded_tokens(const CodedBf16& m, const BlockDecoder& dec, int64_t r0, int64_t r1, const float* xs, float* y,
+                  int64_t ldy) {
+  constexpr int R = T == 1 ? kCodedStreams : T == 2 ? 2 : 1;
+  walk_coded_rows<R>(
+      m, r0, r1, [&](const uint8_t* w, int64_t i) { coded_rows<R, T>(dec, w, m.row_bytes, m.k, xs, y + i, ldy); },
+      [&](const uint8_t* w, int64_t i) { coded_rows<1, T>(dec, w, m.row_bytes, m.k, xs, y + i, ldy); });
 }
 
 }  // namespace
 
-void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y) {
+void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, int64_t n_tok, float* y,
+                            int64_t ldy) {
   const int64_t k = m.k;
   thread_local std::vector<float> xs;
-  if (xs.size() < static_cast<size_t>(k)) xs.resize(static_cast<size_t>(k));
-  lay_out_coded_activation<4, 16, lane_element>(x, k, xs.data());
+  if (xs.size() < static_cast<size_t>(n_tok * k)) xs.resize(static_cast<size_t>(n_tok * k));
+  for (int64_t t = 0; t < n_tok; ++t) lay_out_coded_activation<4, 16, lane_element>(x + t * k, k, xs.data() + t * k);
   const BlockDecoder dec(*m.header);
-  walk_coded_rows(
-      m, r0, r1,
-      [&](const uint8_t* w, int64_t i) { coded_rows<kCodedStreams>(dec, w, m.row_bytes, k, xs.data(), y + i); },
-      [&](const uint8_t* w, int64_t i) { coded_rows<1>(dec, w, m.row_bytes, k, xs.data(), y + i); });
-  add_coded_bf16_exceptions(m, r0, r1, x, y, false);
+  with_token_count(n_tok, [&](auto T) { coded_tokens<T>(m, dec, r0, r1, xs.data(), y, ldy); });
+  for (int64_t t = 0; t < n_tok; ++t) add_coded_bf16_exceptions(m, r0, r1, x + t * k, y + t * ldy, false);
 }
 
 }  // namespace r1

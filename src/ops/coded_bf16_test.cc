@@ -182,9 +182,9 @@ TEST(CodedBf16, MatmulMatchesThePlainMatrix) {
         std::vector<float> yp(static_cast<size_t>(n_tok * n_rows)), yc(yp.size(), NAN);
         matmul(pv, x.data(), n_tok, yp.data(), pool);
         matmul(cv, x.data(), n_tok, yc.data(), pool);
-        // Prefill: the plain kernels on the decoded rows. Decode: the coded kernel, which rounds the
-        // activation to bf16 where the bf16 products are on (as prefill does), float32 otherwise.
-        const bool bf16_decode = n_tok == 1 && std::string(b) == "avx512vnni" && bf16_dot_products();
+        // Prefill: the plain kernels on the decoded rows. Decode and a few tokens: the coded kernel,
+        // which rounds the activations to bf16 where the bf16 products are on, float32 otherwise.
+        const bool bf16_decode = n_tok <= kMaxFewTokens && std::string(b) == "avx512vnni" && bf16_dot_products();
         const DType act = bf16_decode ? DType::BF16 : matmul_activation_type(DType::BF16, k, n_tok);
         for (int64_t t = 0; t < n_tok; ++t)
           for (int64_t r = 0; r < n_rows; ++r) {

@@ -33,24 +33,28 @@ size_t coded_prefetch_distance(size_t off, size_t stride) {
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
 }
 
-// Prefetches the 96-byte block at p (the hint: ops/prefetch.h). A block spans two or three cache lines;
-// these three addresses, no more than 48 bytes apart, reach every line whatever its alignment. (One
-// address per block, which leaves every third line to the hardware prefetcher, measured level.)
-inline void prefetch_coded_block(const uint8_t* p) {
-  const StreamPrefetch hint = stream_prefetch();
+// Prefetches the 96-byte block at p with the hint (stream_prefetch(), read once per kernel call:
+// ops/prefetch.h). A block spans two or three cache lines; these three addresses, no more than 48
+// bytes apart, reach every line whatever its alignment. (One address per block, which leaves every
+// third line to the hardware prefetcher, measured level.)
+inline void prefetch_coded_block(const uint8_t* p, StreamPrefetch hint) {
   prefetch_stream_line(p, hint);
   prefetch_stream_line(p + 48, hint);
   prefetch_stream_line(p + 95, hint);
 }
 
-// Rows [r0, r1) of m, in order: when the rows are long, R at a time through many(first row's bytes,
-// its index from r0), then the rest one at a time through one(bytes, index).
+// Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through many(first
+// row's bytes, its index from r0), R at a time (R divides kCodedStreams: kernels for several tokens
+// hold more accumulators a row), then the rest one at a time through one(bytes, index). Which rows
+// go to `one` depends only on r0 and r1, so a row's sum is formed the same way for any R.
 template <int R = kCodedStreams, class Many, class One>
 void walk_coded_rows(const CodedBf16& m, int64_t r0, int64_t r1, Many many, One one) {
+  static_assert(kCodedStreams % R == 0);
   auto row = [&](int64_t r) { return m.rows + static_cast<size_t>(r) * m.row_bytes; };
   int64_t r = r0;
   if (m.k >= kCodedStreamsMinK)
-    for (; r + R <= r1; r += R) many(row(r), r - r0);
+    for (; r + kCodedStreams <= r1; r += kCodedStreams)
+      for (int j = 0; j < kCodedStreams; j += R) many(row(r + j), r + j - r0);
   for (; r < r1; ++r) one(row(r), r - r0);
 }
 

@@ -505,12 +505,14 @@ __m512 load16_bf16(const uint16_t* p) {
 
 __m512 load16_f32(const float* p) { return _mm512_loadu_ps(p); }
 
-// Long rows: R rows at `w`, `stride` bytes apart, into y[0..R). Every row's sum is formed the same way
-// for any R, so a row's result does not depend on how the rows were grouped or split over threads.
-template <int R, typename Elem, __m512 (*Load16)(const Elem*)>
-void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, float* y) {
-  __m512 acc[R][2];
-  for (int j = 0; j < R; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+// Long rows: R rows at `w`, `stride` bytes apart, against T tokens (x: token t's activation at
+// x + t·x_stride) into y[t·ldy + j], j < R. Every row's sum is formed the same way for any R and T, so
+// a row's result does not depend on how the rows were grouped or split over threads, or on the other tokens.
+template <int R, int T, typename Elem, __m512 (*Load16)(const Elem*)>
+void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, int64_t x_stride, float* y, int64_t ldy) {
+  __m512 acc[R][T][2];
+  for (int j = 0; j < R; ++j)
+    for (int t = 0; t < T; ++t) acc[j][t][0] = acc[j][t][1] = _mm512_setzero_ps();
   const size_t row_bytes = static_cast<size_t>(k) * sizeof(Elem);
   int64_t i = 0;
   const StreamPrefetch hint = stream_prefetch();
@@ -518,47 +520,80 @@ void float_rows(int64_t k, const uint8_t* w, size_t stride, const float* x, floa
     const size_t off = static_cast<size_t>(i) * sizeof(Elem);
     const size_t ahead = off + kFloatRowsPrefetchBytes < row_bytes ? kFloatRowsPrefetchBytes
                                                                    : kFloatRowsPrefetchBytes + R * stride - row_bytes;
-    const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+    __m512 x0[T], x1[T];
+    for (int t = 0; t < T; ++t) {
+      x0[t] = _mm512_loadu_ps(x + t * x_stride + i);
+      x1[t] = _mm512_loadu_ps(x + t * x_stride + i + 16);
+    }
     for (int j = 0; j < R; ++j) {
       const uint8_t* p = w + j * stride + off;
       const Elem* e = reinterpret_cast<const Elem*>(p);
       prefetch_stream_line(p + ahead, hint);
-      acc[j][0] = _mm512_fmadd_ps(Load16(e), x0, acc[j][0]);
-      acc[j][1] = _mm512_fmadd_ps(Load16(e + 16), x1, acc[j][1]);
+      const __m512 w0 = Load16(e), w1 = Load16(e + 16);
+      for (int t = 0; t < T; ++t) {
+        acc[j][t][0] = _mm512_fmadd_ps(w0, x0[t], acc[j][t][0]);
+        acc[j][t][1] = _mm512_fmadd_ps(w1, x1[t], acc[j][t][1]);
+      }
     }
   }
   if (i < k)  // k = 16 mod 32
     for (int j = 0; j < R; ++j) {
-      const Elem* e = reinterpret_cast<const Elem*>(w + j * stride) + i;
-      acc[j][0] = _mm512_fmadd_ps(Load16(e), _mm512_loadu_ps(x + i), acc[j][0]);
+      const __m512 w0 = Load16(reinterpret_cast<const Elem*>(w + j * stride) + i);
+      for (int t = 0; t < T; ++t) acc[j][t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * x_stride + i), acc[j][t][0]);
     }
-  for (int j = 0; j < R; ++j) y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
+  for (int j = 0; j < R; ++j)
+    for (int t = 0; t < T; ++t) y[t * ldy + j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][t][0], acc[j][t][1]));
 }
 
-template <typename Elem, __m512 (*Load16)(const Elem*)>
-void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+// Rows of any length against T tokens (activation rows a_stride bytes apart; token t's products at
+// y + t·ldy): long rows kFloatStreams side by side for one token, fewer the more tokens there are
+// (the accumulators stay in registers); short rows one at a time, 64 elements a step in 4 accumulators.
+template <int T, typename Elem, __m512 (*Load16)(const Elem*)>
+void float_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, float* y,
+                  int64_t ldy) {
   const float* x = static_cast<const float*>(a);
+  const int64_t xs = static_cast<int64_t>(a_stride / sizeof(float));
   const uint8_t* base = static_cast<const uint8_t*>(w);
   if (k >= kFloatStreamsMinK) {
+    constexpr int R = T == 1 ? kFloatStreams : T == 2 ? 4 : 2;
     int64_t r = 0;
-    for (; r + kFloatStreams <= n_rows; r += kFloatStreams)
-      float_rows<kFloatStreams, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, y + r);
-    for (; r < n_rows; ++r) float_rows<1, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, y + r);
+    for (; r + R <= n_rows; r += R)
+      float_rows<R, T, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, xs, y + r, ldy);
+    for (; r < n_rows; ++r) float_rows<1, T, Elem, Load16>(k, base + static_cast<size_t>(r) * w_stride, w_stride, x, xs, y + r, ldy);
     return;
   }
   const StreamPrefetch hint = stream_prefetch();
   for (int64_t r = 0; r < n_rows; ++r) {
     const Elem* row = reinterpret_cast<const Elem*>(base + static_cast<size_t>(r) * w_stride);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 acc[T][4];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= k; i += 64) {
       prefetch_stream(reinterpret_cast<const uint8_t*>(row + i) + kFloatPrefetchBytes, 64 * sizeof(Elem), hint);
-      for (int u = 0; u < 4; ++u)
-        acc[u] = _mm512_fmadd_ps(Load16(row + i + 16 * u), _mm512_loadu_ps(x + i + 16 * u), acc[u]);
+      for (int u = 0; u < 4; ++u) {
+        const __m512 wu = Load16(row + i + 16 * u);
+        for (int t = 0; t < T; ++t) acc[t][u] = _mm512_fmadd_ps(wu, _mm512_loadu_ps(x + t * xs + i + 16 * u), acc[t][u]);
+      }
     }
-    for (; i < k; i += 16) acc[0] = _mm512_fmadd_ps(Load16(row + i), _mm512_loadu_ps(x + i), acc[0]);
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    for (; i < k; i += 16) {
+      const __m512 wi = Load16(row + i);
+      for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(wi, _mm512_loadu_ps(x + t * xs + i), acc[t][0]);
+    }
+    for (int t = 0; t < T; ++t)
+      y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
   }
+}
+
+template <typename Elem, __m512 (*Load16)(const Elem*)>
+void gemv_float(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  float_tokens<1, Elem, Load16>(k, w, w_stride, n_rows, a, 0, y, 0);
+}
+
+template <typename Elem, __m512 (*Load16)(const Elem*)>
+void float_few_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  by_token_count<float_tokens<1, Elem, Load16>, float_tokens<2, Elem, Load16>, float_tokens<3, Elem, Load16>,
+                 float_tokens<4, Elem, Load16>>(k, w, w_stride, n_rows, a, a_stride, n_tok, y, ldy);
 }
 
 // F8_E4M3 rows (DeepSeek's FP8 weights; their block scales are on the activations, model/deepseek_linear.cc):
@@ -605,6 +640,9 @@ const GemvTable& gemv_avx512vnni() {
       by_token_count<q6_k_rows<1>, q6_k_rows<2>, q6_k_rows<3>, q6_k_rows<4>>,
       by_token_count<qk_rows<false, 1>, qk_rows<false, 2>, qk_rows<false, 3>, qk_rows<false, 4>>,
       by_token_count<qk_rows<true, 1>, qk_rows<true, 2>, qk_rows<true, 3>, qk_rows<true, 4>>,
+      float_few_tokens<uint16_t, load16_f16>,
+      float_few_tokens<uint16_t, load16_bf16>,
+      float_few_tokens<float, load16_f32>,
   };
   return t;
 }

@@ -167,12 +167,17 @@ GemvFn f8_bf16_gemv(const Backend& b, int64_t k) {
 }
 
 // The backend's one-pass kernel for a few tokens through rows of this type as stored, or null.
-GemvTokensFn few_tokens_kernel(const Backend& b, DType type) {
+GemvTokensFn few_tokens_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
-  return type == DType::Q6_K   ? b.gemv->q6_k_tokens
-         : type == DType::Q4_K ? b.gemv->q4_k_tokens
-         : type == DType::Q5_K ? b.gemv->q5_k_tokens
-                               : nullptr;
+  switch (type) {
+    case DType::Q6_K: return b.gemv->q6_k_tokens;
+    case DType::Q4_K: return b.gemv->q4_k_tokens;
+    case DType::Q5_K: return b.gemv->q5_k_tokens;
+    case DType::F16: return k % 16 == 0 ? b.gemv->f16_tokens : nullptr;
+    case DType::BF16: return k % 16 == 0 ? b.gemv->bf16_tokens : nullptr;
+    case DType::F32: return k % 16 == 0 ? b.gemv->f32_tokens : nullptr;
+    default: return nullptr;
+  }
 }
 
 // The one-token kernel for this weight type, or null.
@@ -315,19 +320,17 @@ void prefill_row_runs(ThreadPool& pool, int64_t n_rows, Fn&& fn) {
 }
 
 // The coded BF16 rows' kernels (ops/coded_bf16.h) of each backend. The AVX-512 VNNI backend has them
-// both: one token and the prefill tiles, which decode the rows as they lay them out.
+// all: one token or a few in one pass, and the prefill tiles, which decode the rows as they lay them out.
 // The AVX2 backends have the one-token kernel and a decoder to float32 rows for their float32 prefill
 // tile (coded_rows). Others decode the rows in scalar code for the plain kernels, so no matrix is
 // coded for them (matmul_preferred_layout).
-using CodedGemvFn = void (*)(const CodedBf16&, int64_t, int64_t, const float*, float*);
-CodedGemvFn coded_gemv(const Backend& be) {
+bool has_coded_gemv(const Backend& be) {
 #if defined(R1_HAVE_X86_KERNELS)
-  if (be.gemv == &gemv_avx512vnni()) return gemv_coded_bf16_avx512;
-  if (be.gemv == &gemv_avx2()) return gemv_coded_bf16_avx2;
+  return be.gemv == &gemv_avx512vnni() || be.gemv == &gemv_avx2();
 #else
   (void)be;
+  return false;
 #endif
-  return nullptr;
 }
 
 #if defined(R1_HAVE_X86_KERNELS)
@@ -411,15 +414,30 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
       });
 }
 
-// One token through coded BF16 rows [r0, r1): the coded kernel, which reads 3/4 of the bytes, where
-// this backend has it; otherwise rows decoded for the plain kernel (coded_rows).
-void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y) {
+// in's tokens through coded BF16 rows [r0, r1) (token t's products at y + t·ldy): the coded kernels,
+// which read 3/4 of the bytes, where this backend has them (a few tokens: the AVX-512 ones only);
+// otherwise one token through rows decoded for the plain kernel (coded_rows).
+void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y,
+                      int64_t ldy) {
 #if defined(R1_HAVE_X86_KERNELS)
+  const CodedBf16 m = coded_bf16(w);
   if (coded_bf16_products(be))
-    return gemv_coded_bf16_avx512bf16(coded_bf16(w), r0, r1, in.x(), reinterpret_cast<const uint16_t*>(in.as(DType::BF16)), y);
+    return gemv_coded_bf16_avx512bf16(m, r0, r1, in.x(), reinterpret_cast<const uint16_t*>(in.as(DType::BF16)),
+                                      in.n_tok(), y, ldy);
+  if (coded_tiles(be)) return gemv_coded_bf16_avx512(m, r0, r1, in.x(), in.n_tok(), y, ldy);
+  if (be.gemv == &gemv_avx2()) return gemv_coded_bf16_avx2(m, r0, r1, in.x(), y);
 #endif
-  if (const CodedGemvFn gemv = coded_gemv(be)) return gemv(coded_bf16(w), r0, r1, in.x(), y);
   coded_rows(w, r0, r1 - r0, be, in.x(), 1, y, serial_pool());
+}
+
+// Whether the coded kernels take a few tokens in one pass on this backend.
+bool coded_few_tokens(const Backend& be) {
+#if defined(R1_HAVE_X86_KERNELS)
+  return coded_tiles(be);
+#else
+  (void)be;
+  return false;
+#endif
 }
 
 // Whether token_rows takes in.n_tok() tokens through w: one always; a few (<= kMaxFewTokens) where the
@@ -430,7 +448,8 @@ bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
   if (n_tok == 1) return true;
   if (n_tok < 1 || n_tok > kMaxFewTokens) return false;
   if (w.layout == RowLayout::Interleaved8) return interleaved_kernel(be, w.type) != nullptr;
-  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type) != nullptr;
+  if (w.layout == RowLayout::CodedBf16) return coded_few_tokens(be);
+  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type, w.ne[0]) != nullptr;
 }
 
 // in's tokens through rows [r0, r1) of w on the calling thread (token_rows_take said yes): token t's
@@ -443,11 +462,11 @@ void token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, 
   const DType act_type = activation_type_for(w.type);
   if (w.layout == RowLayout::Interleaved8)
     return interleaved_rows(w, r0, r1 - r0, be, in.as(act_type), in.stride(act_type), n_tok, y, ldy, serial_pool());
+  if (w.layout == RowLayout::CodedBf16) return coded_token_rows(be, w, r0, r1, in, y, ldy);
   const size_t stride = row_bytes(w.type, k);
   const uint8_t* rows = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r0) * stride;
   if (n_tok > 1)
-    return few_tokens_kernel(be, w.type)(k, rows, stride, r1 - r0, in.as(act_type), in.stride(act_type), n_tok, y, ldy);
-  if (w.layout == RowLayout::CodedBf16) return coded_token_rows(be, w, r0, r1, in, y);
+    return few_tokens_kernel(be, w.type, k)(k, rows, stride, r1 - r0, in.as(act_type), in.stride(act_type), n_tok, y, ldy);
   if (const GemvFn gemv = gemv_kernel(be, w.type, k)) return gemv(k, rows, stride, r1 - r0, in.as(act_type), y);
   const VecDotFn dot = vec_dot_for(*be.dot, w.type);
   for (int64_t r = 0; r < r1 - r0; ++r) y[r] = dot(k, rows + static_cast<size_t>(r) * stride, in.as(act_type));
@@ -481,9 +500,9 @@ void TokenInput::prepare(const TensorView& w) {
 #if defined(R1_HAVE_X86_KERNELS)
   // Rounded once here, not in each of the kernel's calls (a thread makes several per matrix): that
   // took ~6% of Qwen-1.5B BF16 decode's samples.
-  if (w.layout == RowLayout::CodedBf16 && !has_bf16_ && n_tok_ == 1 && coded_bf16_products(be)) {
-    bf16_.resize(static_cast<size_t>(k_));
-    round_bf16_unpack_order(x_, k_, bf16_.data());
+  if (w.layout == RowLayout::CodedBf16 && !has_bf16_ && coded_bf16_products(be)) {
+    bf16_.resize(static_cast<size_t>(k_ * n_tok_));
+    for (int64_t i = 0; i < n_tok_; ++i) round_bf16_unpack_order(x_ + i * k_, k_, bf16_.data() + i * k_);
     has_bf16_ = true;
   }
 #endif
@@ -740,7 +759,8 @@ bool bf16_dot_products() {
 }
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
-  if (n_tok > 1 && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
+  const bool few_tokens = n_tok <= kMaxFewTokens && few_tokens_kernel(backend(), weight_type, k);  // as decode
+  if (n_tok > 1 && !few_tokens && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   if (n_tok == 1 && weight_type == DType::F8_E4M3 && f8_bf16_gemv(backend(), k)) return DType::BF16;
   return activation_type_for(weight_type);
 }
@@ -754,7 +774,7 @@ RowLayout matmul_preferred_layout(DType type, int64_t k, int64_t n_rows) {
   if (k % kQK == 0 && n_rows >= kInterleave && interleaved_kernel(backend(), type) != nullptr)
     return RowLayout::Interleaved8;
   // F16 too: files converted from bf16 checkpoints hold bf16 values (code_f16_matrix_as_bf16 checks).
-  if ((type == DType::BF16 || type == DType::F16) && can_code_bf16(k, n_rows) && coded_gemv(backend()))
+  if ((type == DType::BF16 || type == DType::F16) && can_code_bf16(k, n_rows) && has_coded_gemv(backend()))
     return RowLayout::CodedBf16;
   return RowLayout::Plain;
 }

@@ -142,8 +142,9 @@ void reset_bf16_dot_products();
 // (prompt attention uses them too, ops/attention.h).
 bool bf16_dot_products();
 
-// The precision the kernel gives the activations, for tests' references: activation_type_for(type),
-// or BF16 where the bf16 dot products above are on and used (then F16 weights are rounded to bf16 too).
+// The precision the kernel gives the activations of rows as stored (RowLayout::Plain), for tests'
+// references: activation_type_for(type), or BF16 where the bf16 dot products above are on and used
+// (then F16 weights are rounded to bf16 too; not for the few tokens that go through decode's kernels).
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok);
 
 // The layout the kernels this CPU runs read such a weight matrix fastest in, to rewrite it into at load
