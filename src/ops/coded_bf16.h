@@ -79,9 +79,10 @@ void decode_coded_bf16_rows(const CodedBf16& m, int64_t r0, int64_t r1, uint16_t
 void add_coded_bf16_exceptions(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y, bool x_as_bf16);
 
 #if defined(R1_HAVE_X86_KERNELS)
-// AVX2 kernels (coded_bf16_avx2.cc): one token as the AVX-512 kernel below (float32 products), and
-// rows [r0, r1) as float32 values (out: (r1 - r0) · k, exceptions included) for the float32 prefill tile.
-void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, float* y);
+// AVX2 kernels (coded_bf16_avx2.cc): one token or a few as the AVX-512 kernel below (float32 products),
+// and rows [r0, r1) as float32 values (out: (r1 - r0) · k, exceptions included) for the float32 prefill tile.
+void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, int64_t n_tok, float* y,
+                          int64_t ldy);
 void decode_coded_f32_rows_avx2(const CodedBf16& m, int64_t r0, int64_t r1, float* out);
 
 // AVX-512 BW kernel (coded_bf16_avx512.cc). One token, or a few (1 .. kMaxFewTokens, x: n_tok rows

@@ -321,9 +321,9 @@ void prefill_row_runs(ThreadPool& pool, int64_t n_rows, Fn&& fn) {
 
 // The coded BF16 rows' kernels (ops/coded_bf16.h) of each backend. The AVX-512 VNNI backend has them
 // all: one token or a few in one pass, and the prefill tiles, which decode the rows as they lay them out.
-// The AVX2 backends have the one-token kernel and a decoder to float32 rows for their float32 prefill
-// tile (coded_rows). Others decode the rows in scalar code for the plain kernels, so no matrix is
-// coded for them (matmul_preferred_layout).
+// The AVX2 backends have the kernel for one token or a few and a decoder to float32 rows for their
+// float32 prefill tile (coded_rows). Others decode the rows in scalar code for the plain kernels, so
+// no matrix is coded for them (matmul_preferred_layout).
 bool has_coded_gemv(const Backend& be) {
 #if defined(R1_HAVE_X86_KERNELS)
   return be.gemv == &gemv_avx512vnni() || be.gemv == &gemv_avx2();
@@ -333,9 +333,17 @@ bool has_coded_gemv(const Backend& be) {
 #endif
 }
 
+// Whether the backend has the AVX-512 coded kernels (a few tokens decoded once for all, the prefill tiles).
+bool coded_tiles(const Backend& be) {
 #if defined(R1_HAVE_X86_KERNELS)
-bool coded_tiles(const Backend& be) { return be.gemv == &gemv_avx512vnni(); }
+  return be.gemv == &gemv_avx512vnni();
+#else
+  (void)be;
+  return false;
+#endif
+}
 
+#if defined(R1_HAVE_X86_KERNELS)
 // Whether one token goes through the coded kernel with bf16 products (where they are on, like the F8
 // decode) rather than the float32 one.
 bool coded_bf16_products(const Backend& be) {
@@ -415,8 +423,8 @@ void coded_rows(const TensorView& w, int64_t row0, int64_t n_rows, const Backend
 }
 
 // in's tokens through coded BF16 rows [r0, r1) (token t's products at y + t·ldy): the coded kernels,
-// which read 3/4 of the bytes, where this backend has them (a few tokens: the AVX-512 ones only);
-// otherwise one token through rows decoded for the plain kernel (coded_rows).
+// which read 3/4 of the bytes, where this backend has them; otherwise one token through rows decoded
+// for the plain kernel (coded_rows).
 void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_t r1, const TokenInput& in, float* y,
                       int64_t ldy) {
 #if defined(R1_HAVE_X86_KERNELS)
@@ -425,19 +433,9 @@ void coded_token_rows(const Backend& be, const TensorView& w, int64_t r0, int64_
     return gemv_coded_bf16_avx512bf16(m, r0, r1, in.x(), reinterpret_cast<const uint16_t*>(in.as(DType::BF16)),
                                       in.n_tok(), y, ldy);
   if (coded_tiles(be)) return gemv_coded_bf16_avx512(m, r0, r1, in.x(), in.n_tok(), y, ldy);
-  if (be.gemv == &gemv_avx2()) return gemv_coded_bf16_avx2(m, r0, r1, in.x(), y);
+  if (be.gemv == &gemv_avx2()) return gemv_coded_bf16_avx2(m, r0, r1, in.x(), in.n_tok(), y, ldy);
 #endif
   coded_rows(w, r0, r1 - r0, be, in.x(), 1, y, serial_pool());
-}
-
-// Whether the coded kernels take a few tokens in one pass on this backend.
-bool coded_few_tokens(const Backend& be) {
-#if defined(R1_HAVE_X86_KERNELS)
-  return coded_tiles(be);
-#else
-  (void)be;
-  return false;
-#endif
 }
 
 // Whether token_rows takes in.n_tok() tokens through w: one always; a few (<= kMaxFewTokens) where the
@@ -448,7 +446,9 @@ bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
   if (n_tok == 1) return true;
   if (n_tok < 1 || n_tok > kMaxFewTokens) return false;
   if (w.layout == RowLayout::Interleaved8) return interleaved_kernel(be, w.type) != nullptr;
-  if (w.layout == RowLayout::CodedBf16) return coded_few_tokens(be);
+  // The AVX2 coded kernel decodes a row again for each token, which costs more than the prefill tile
+  // past two (Qwen-1.5B BF16 on the avx2 backend, pp2 / pp4: 1.2-1.5x / 0.8-0.9x the tile's, session 52).
+  if (w.layout == RowLayout::CodedBf16) return has_coded_gemv(be) && (n_tok <= 2 || coded_tiles(be));
   return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type, w.ne[0]) != nullptr;
 }
 

@@ -421,8 +421,9 @@ TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
 // The float tile of the AVX2 and NEON backends (float_gemm.h) splits a product over passes along k,
 // row blocks and token chunks and carries its lane sums between passes, so an output is the same bits
 // whichever tile, block and chunk it falls in: a prefill of 133 tokens (chunks of 128 + 5) over 72
-// rows (blocks of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken two at a
-// time (the last pair overlapping the one before), and the exact product.
+// rows (blocks of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken the
+// fewest the tile takes at a time (kMaxFewTokens + 1; the last group overlapping the one before), and
+// the exact product.
 TEST(Matmul, FloatTileGivesTheSameBitsInEveryPass) {
   ThreadPool pool(2);
   const int64_t k = 2064, n = 72, n_tok = 133;
@@ -434,13 +435,14 @@ TEST(Matmul, FloatTileGivesTheSameBitsInEveryPass) {
     for (DType t : {DType::F32, DType::F16, DType::BF16}) {
       const Weights w = make_weights(t, k, n, 22);
       std::vector<double> mag;
-      std::vector<float> batch, pair(2 * n);
+      constexpr int64_t g = kMaxFewTokens + 1;
+      std::vector<float> batch, group(g * n);
       ASSERT_NO_FATAL_FAILURE(expect_exact_product(b, w, x, n_tok, pool, batch, mag));
-      for (int64_t i0 = 0; i0 < n_tok; i0 += 2) {
-        const int64_t i = std::min(i0, n_tok - 2);
-        matmul(w.view, x.data() + i * k, 2, pair.data(), pool);
-        for (int64_t j = 0; j < 2 * n; ++j)
-          ASSERT_EQ(batch[i * n + j], pair[j]) << b << " " << dtype_name(t) << " token " << i + j / n << " row " << j % n;
+      for (int64_t i0 = 0; i0 < n_tok; i0 += g) {
+        const int64_t i = std::min(i0, n_tok - g);
+        matmul(w.view, x.data() + i * k, g, group.data(), pool);
+        for (int64_t j = 0; j < g * n; ++j)
+          ASSERT_EQ(batch[i * n + j], group[j]) << b << " " << dtype_name(t) << " token " << i + j / n << " row " << j % n;
       }
     }
   }

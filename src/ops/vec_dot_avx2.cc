@@ -137,6 +137,22 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) y[r] = kDot(k, w8 + static_cast<size_t>(r) * w_stride, a);
 }
 
+// A few tokens (1 .. kMaxFewTokens, activation rows a_stride bytes apart; token t's products at
+// y + t·ldy) in one pass over the weights: each row through the prefetching dot product for the
+// first token, then again from L1 for the others, so each token's products are those of gemv_rows, bit
+// for bit. The weights are decoded again per token, but read from memory once.
+template <VecDotFn kDot, VecDotFn kDotFromCache>
+void gemv_rows_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
+                      int64_t n_tok, float* y, int64_t ldy) {
+  const auto* w8 = static_cast<const uint8_t*>(w);
+  const auto* a8 = static_cast<const uint8_t*>(a);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = w8 + static_cast<size_t>(r) * w_stride;
+    y[r] = kDot(k, row, a);
+    for (int64_t t = 1; t < n_tok; ++t) y[t * ldy + r] = kDotFromCache(k, row, a8 + static_cast<size_t>(t) * a_stride);
+  }
+}
+
 // ---- activation quantizers: the scalar ones' bytes (vec_dot.h), 8 floats per vector ----
 
 __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
@@ -229,6 +245,12 @@ const GemvTable& gemv_avx2() {
       gemv_rows<dot_q5_1<true>>,
       gemv_rows<dot_iq4_nl<true>>,
       gemv_rows<dot_f8<true>>,
+      gemv_rows_tokens<dot_k<kblock_dot_q6k, sizeof(BlockQ6K), true>, dot_k<kblock_dot_q6k, sizeof(BlockQ6K)>>,
+      gemv_rows_tokens<dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K), true>, dot_k<kblock_dot_q4k<false>, sizeof(BlockQ4K)>>,
+      gemv_rows_tokens<dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K), true>, dot_k<kblock_dot_q4k<true>, sizeof(BlockQ5K)>>,
+      gemv_rows_tokens<dot_float<load8_f16, at_f16, 2, true>, dot_float<load8_f16, at_f16, 2>>,
+      gemv_rows_tokens<dot_float<load8_bf16, at_bf16, 2, true>, dot_float<load8_bf16, at_bf16, 2>>,
+      gemv_rows_tokens<dot_float<load8_f32, at_f32, 4, true>, dot_float<load8_f32, at_f32, 4>>,
   };
   return t;
 }
