@@ -83,7 +83,7 @@ TEST(BatchEngine, FewSequencesStepAsAloneBitForBit) {
     DenseActivations act(c, 16, 64, pool.size());
     const std::vector<int64_t> lens = {3, 10, 20, 7};
     // Every matrix must take the step's tokens in one pass: on AVX-512 VNNI all of these files' do; the
-    // AVX2 backends' coded BF16 rows take two at most (ops/matmul.cc).
+    // AVX2 backends' row-by-row kernels take two at most (vec_dot_avx2.cc).
     const DenseWeights& dw = model->weights();
     bool one_pass = matmul_takes_tokens(dw.output, int64_t(lens.size()));
     for (const LayerWeights& L : dw.layers)

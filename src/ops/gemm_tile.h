@@ -73,9 +73,10 @@ struct GemvTable {
          f32 = nullptr;
   GemvFn q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr, iq4_nl = nullptr;  // Q8_0 activations, k % 32 == 0
   GemvFn f8_e4m3 = nullptr;                                                  // float32 activations, k % 16 == 0
-  // A few tokens (above); null: none.
+  // A few tokens (above), up to most_tokens; null: none.
   GemvTokensFn q6_k_tokens = nullptr, q4_k_tokens = nullptr, q5_k_tokens = nullptr;
   GemvTokensFn f16_tokens = nullptr, bf16_tokens = nullptr, f32_tokens = nullptr;  // k % 16 == 0
+  int64_t most_tokens = kMaxFewTokens;
 };
 
 #if defined(R1_HAVE_X86_KERNELS)

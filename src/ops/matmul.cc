@@ -446,10 +446,11 @@ bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
   if (n_tok == 1) return true;
   if (n_tok < 1 || n_tok > kMaxFewTokens) return false;
   if (w.layout == RowLayout::Interleaved8) return interleaved_kernel(be, w.type) != nullptr;
-  // The AVX2 coded kernel decodes a row again for each token, which costs more than the prefill tile
-  // past two (Qwen-1.5B BF16 on the avx2 backend, pp2 / pp4: 1.2-1.5x / 0.8-0.9x the tile's, session 52).
-  if (w.layout == RowLayout::CodedBf16) return has_coded_gemv(be) && (n_tok <= 2 || coded_tiles(be));
-  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type, w.ne[0]) != nullptr;
+  // The AVX2 backends' kernels (the coded one too) decode a row again for each token, so they take
+  // no more than the tokens their table says (vec_dot_avx2.cc, kAvx2FewTokens).
+  if (w.layout == RowLayout::CodedBf16) return has_coded_gemv(be) && n_tok <= be.gemv->most_tokens;
+  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type, w.ne[0]) != nullptr &&
+         n_tok <= be.gemv->most_tokens;
 }
 
 // in's tokens through rows [r0, r1) of w on the calling thread (token_rows_take said yes): token t's

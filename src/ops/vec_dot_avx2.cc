@@ -141,6 +141,10 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
 // y + t·ldy) in one pass over the weights: each row through the prefetching dot product for the
 // first token, then again from L1 for the others, so each token's products are those of gemv_rows, bit
 // for bit. The weights are decoded again per token, but read from memory once.
+// They decode each row again per token, which costs more than the prefill tiles' layout past two
+// tokens: Qwen-1.5B Q4_K_M on the avx2 backend (EPYC), 3 alternated rounds, pp2 1.21x and 2 sequences'
+// decode 1.25x the tile's t/s, pp4 0.96x and 4 sequences 0.91x (PERFORMANCE.md, session 52).
+constexpr int64_t kAvx2FewTokens = 2;
 template <VecDotFn kDot, VecDotFn kDotFromCache>
 void gemv_rows_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                       int64_t n_tok, float* y, int64_t ldy) {
@@ -251,6 +255,7 @@ const GemvTable& gemv_avx2() {
       gemv_rows_tokens<dot_float<load8_f16, at_f16, 2, true>, dot_float<load8_f16, at_f16, 2>>,
       gemv_rows_tokens<dot_float<load8_bf16, at_bf16, 2, true>, dot_float<load8_bf16, at_bf16, 2>>,
       gemv_rows_tokens<dot_float<load8_f32, at_f32, 4, true>, dot_float<load8_f32, at_f32, 4>>,
+      kAvx2FewTokens,
   };
   return t;
 }
