@@ -189,8 +189,8 @@ BENCHMARK(BM_gemv_cold)
 // One token through BF16 rows as stored or coded at load (ops/coded_bf16.h: 12 bits a weight), from
 // memory (copies in huge pages, >= 256 MB in turn). GB/s counts the BF16 bytes the product stands for,
 // so the two layouts compare directly. Args: threads, shape (0: 8960 rows of 1536, 1: 1536 of 8960,
-// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1), tokens (1, 2 or
-// 4 together: a batched decode step). Run with --benchmark_enable_random_interleaving=true and
+// 2: 128 of 1536, one copy, which stays in L2: the kernel's own speed), coded (0 / 1), tokens (1 to 4
+// together: a batched decode step). Run with --benchmark_enable_random_interleaving=true and
 // repetitions to alternate.
 void BM_gemv_coded_cold(benchmark::State& state) {
   const int n_threads = static_cast<int>(state.range(0));
@@ -212,7 +212,7 @@ void BM_gemv_coded_cold(benchmark::State& state) {
   state.SetLabel(std::string(coded ? "coded " : "plain ") + matmul_backend());
 }
 BENCHMARK(BM_gemv_coded_cold)
-    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}, {1, 2, 4}})
+    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}, {1, 2, 3, 4}})
     ->ArgNames({"threads", "shape", "coded", "tokens"})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
