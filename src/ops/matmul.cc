@@ -180,6 +180,11 @@ GemvTokensFn few_tokens_kernel(const Backend& b, DType type, int64_t k) {
   }
 }
 
+// Whether n_tok (2 .. kMaxFewTokens) tokens go through that kernel for rows of this type as stored.
+bool plain_few_tokens(const Backend& b, DType type, int64_t k, int64_t n_tok) {
+  return few_tokens_kernel(b, type, k) != nullptr && n_tok <= b.gemv->most_tokens;
+}
+
 // The one-token kernel for this weight type, or null.
 GemvFn gemv_kernel(const Backend& b, DType type, int64_t k) {
   if (!b.gemv) return nullptr;
@@ -449,8 +454,7 @@ bool token_rows_take(const Backend& be, const TensorView& w, int64_t n_tok) {
   // The AVX2 backends' kernels (the coded one too) decode a row again for each token, so they take
   // no more than the tokens their table says (vec_dot_avx2.cc, kAvx2FewTokens).
   if (w.layout == RowLayout::CodedBf16) return has_coded_gemv(be) && n_tok <= be.gemv->most_tokens;
-  return w.layout == RowLayout::Plain && few_tokens_kernel(be, w.type, w.ne[0]) != nullptr &&
-         n_tok <= be.gemv->most_tokens;
+  return w.layout == RowLayout::Plain && plain_few_tokens(be, w.type, w.ne[0], n_tok);
 }
 
 // in's tokens through rows [r0, r1) of w on the calling thread (token_rows_take said yes): token t's
@@ -760,7 +764,7 @@ bool bf16_dot_products() {
 }
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
-  const bool few_tokens = n_tok <= kMaxFewTokens && few_tokens_kernel(backend(), weight_type, k);  // as decode
+  const bool few_tokens = n_tok <= kMaxFewTokens && plain_few_tokens(backend(), weight_type, k, n_tok);  // as decode
   if (n_tok > 1 && !few_tokens && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   if (n_tok == 1 && weight_type == DType::F8_E4M3 && f8_bf16_gemv(backend(), k)) return DType::BF16;
   return activation_type_for(weight_type);

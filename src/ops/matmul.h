@@ -19,8 +19,8 @@ void matmul(const TensorView& w, const float* x, int64_t n_tok, float* y, Thread
 
 // The most tokens matmul takes in one pass over the weights, as decode walks them, where the CPU's
 // kernels for the weight's layout and type have a one-pass form (a batched decode step, a short
-// prompt; matmul_takes_tokens): each token's products are then bit for bit those it gets alone. More
-// tokens go through the prefill tiles.
+// prompt; matmul_takes_tokens; the AVX2 backends' row-by-row ones take two): each token's products
+// are then bit for bit those it gets alone. More tokens go through the prefill tiles.
 constexpr int kMaxFewTokens = 4;
 
 // One weight of matmul_shared_input and where its products go (y [n_tok][w->rows()]).
