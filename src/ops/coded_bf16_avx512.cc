@@ -1,11 +1,12 @@
-// The AVX-512 BW one-token kernel for coded BF16 rows (ops/coded_bf16.h). A block of 64 weights becomes bf16 in
-// a few instructions: the 32 code bytes, loaded into both halves of a register, give their low
-// nibbles in the first half and their high nibbles in the second (one variable shift per half, one
-// mask); one in-lane byte lookup (vpshufb) turns the 64 codes into high bytes; unpacklo/hi_epi8 with
-// the 64 low bytes join them into bf16 words. Those leave each 128-bit lane holding elements
-// {16L..16L+7} (lo) and {16L+8..16L+15} (hi), two per 32-bit lane: a shift and a mask make float32s of
-// the even and the odd ones. The one-token kernel lays the activation out once per call in that
-// order (as gemv_avx512bf16.cc does for FP8) and keeps float32 products.
+// The AVX-512 BW kernel for one token or a few (decode, a batched decode step) through coded BF16 rows
+// (ops/coded_bf16.h). A block of 64 weights becomes bf16 in a few instructions: the 32 code bytes,
+// loaded into both halves of a register, give their low nibbles in the first half and their high
+// nibbles in the second (one variable shift per half, one mask); one in-lane byte lookup (vpshufb)
+// turns the 64 codes into high bytes; unpacklo/hi_epi8 with the 64 low bytes join them into bf16
+// words. Those leave each 128-bit lane holding elements {16L..16L+7} (lo) and {16L+8..16L+15} (hi),
+// two per 32-bit lane: a shift and a mask make float32s of the even and the odd ones. The kernel lays
+// each token's activation out once per call in that order (as gemv_avx512bf16.cc does for FP8) and
+// keeps float32 products.
 #include <immintrin.h>
 
 #include <vector>
@@ -25,7 +26,8 @@ __m512 odd_f32(__m512i words) {
 }
 
 // R rows side by side (`stride` bytes apart, k weights each) against T tokens' laid-out activations
-// (xs, token t's at xs + t·k): each activation load serves R rows. Token t's products go to
+// (xs, token t's at xs + t·k): with R > 1 each activation load serves the R rows (one row: loaded
+// where used, which leaves the registers to four tokens' accumulators). Token t's products go to
 // y[t·ldy + j]; a row's sum is formed the same way for any R and T.
 template <int R, int T>
 void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_t k, const float* xs, float* y,
@@ -37,6 +39,14 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
   for (int64_t b = 0; b < k; b += kCodedBlock) {
     const size_t off = static_cast<size_t>(b) / kCodedBlock * 96;
     const size_t ahead = coded_prefetch_distance<R>(off, stride);
+    __m512 held[R > 1 ? T : 1][4];
+    if constexpr (R > 1)
+      for (int t = 0; t < T; ++t)
+        for (int u = 0; u < 4; ++u) held[t][u] = _mm512_loadu_ps(xs + t * k + b + 16 * u);
+    auto x = [&](int t, int u) {
+      if constexpr (R > 1) return held[t][u];
+      return _mm512_loadu_ps(xs + t * k + b + 16 * u);
+    };
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
       prefetch_coded_block(block + ahead, hint);
@@ -44,11 +54,10 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
       dec.words(block, lo, hi);
       const __m512 w0 = even_f32(lo), w1 = odd_f32(lo), w2 = even_f32(hi), w3 = odd_f32(hi);
       for (int t = 0; t < T; ++t) {
-        const float* x = xs + t * k + b;
-        acc[j][t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x), acc[j][t][0]);
-        acc[j][t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), acc[j][t][1]);
-        acc[j][t][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x + 32), acc[j][t][2]);
-        acc[j][t][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x + 48), acc[j][t][3]);
+        acc[j][t][0] = _mm512_fmadd_ps(w0, x(t, 0), acc[j][t][0]);
+        acc[j][t][1] = _mm512_fmadd_ps(w1, x(t, 1), acc[j][t][1]);
+        acc[j][t][2] = _mm512_fmadd_ps(w2, x(t, 2), acc[j][t][2]);
+        acc[j][t][3] = _mm512_fmadd_ps(w3, x(t, 3), acc[j][t][3]);
       }
     }
   }

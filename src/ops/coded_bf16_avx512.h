@@ -5,6 +5,7 @@
 
 #include <type_traits>
 
+#include "core/error.h"
 #include "ops/coded_bf16.h"
 #include "ops/coded_bf16_walk.h"
 #include "ops/gemm_tile.h"
@@ -43,7 +44,7 @@ void with_token_count(int64_t n_tok, Fn fn) {
     case 2: return fn(std::integral_constant<int, 2>{});
     case 3: return fn(std::integral_constant<int, 3>{});
     case 4: return fn(std::integral_constant<int, 4>{});
-    default: return;
+    default: fail("coded BF16 kernel: ", n_tok, " tokens (1 to ", kMaxFewTokens, ")");
   }
 }
 

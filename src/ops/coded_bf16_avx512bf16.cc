@@ -1,9 +1,10 @@
-// One token through coded BF16 rows (ops/coded_bf16.h) with bf16 products (vdpbf16ps), on CPUs with
-// AVX-512 BF16, where the bf16 dot products are on (matmul.h). The float32 kernel
+// One token or a few through coded BF16 rows (ops/coded_bf16.h) with bf16 products (vdpbf16ps), on
+// CPUs with AVX-512 BF16, where the bf16 dot products are on (matmul.h). The float32 kernel
 // (coded_bf16_avx512.cc) spends a shift or a mask and an FMA per 16 weights after decoding; here the
-// two decoded registers of bf16 words go straight into two vdpbf16ps against the activation rounded
-// to bf16 once per call (nearest even, as BF16 prefill and llama.cpp's BF16 kernels round it), laid
-// out in the order the unpacks leave the words in. Exceptions are added with the same rounded values.
+// two decoded registers of bf16 words go straight into two vdpbf16ps against each token's activation,
+// rounded to bf16 once per step (TokenInput; nearest even, as BF16 prefill and llama.cpp's BF16
+// kernels round it) and laid out in the order the unpacks leave the words in. Exceptions are added
+// with the same rounded values.
 #include <immintrin.h>
 
 #include <cstring>

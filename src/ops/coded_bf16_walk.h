@@ -1,4 +1,4 @@
-// How the one-token coded BF16 kernels (ops/coded_bf16.h) walk a matrix's rows, prefetch them and lay
+// How the coded BF16 kernels for one token or a few (ops/coded_bf16.h) walk a matrix's rows, prefetch them and lay
 // out the activation, shared by the AVX-512 (coded_bf16_avx512.h) and the AVX2 (coded_bf16_avx2.cc)
 // kernels. No vector instructions here: it is included by files compiled with different flags.
 #pragma once
@@ -33,8 +33,8 @@ size_t coded_prefetch_distance(size_t off, size_t stride) {
   return off + kRowPrefetchBytes < stride ? kRowPrefetchBytes : kRowPrefetchBytes + (R - 1) * stride;
 }
 
-// Prefetches the 96-byte block at p with the hint (stream_prefetch(), read once per kernel call:
-// ops/prefetch.h). A block spans two or three cache lines; these three addresses, no more than 48
+// Prefetches the 96-byte block at p with the hint (stream_prefetch(), ops/prefetch.h; the kernels
+// read it once per row or group of rows, not per block). A block spans two or three cache lines; these three addresses, no more than 48
 // bytes apart, reach every line whatever its alignment. (One address per block, which leaves every
 // third line to the hardware prefetcher, measured level.)
 inline void prefetch_coded_block(const uint8_t* p, StreamPrefetch hint) {

@@ -180,9 +180,9 @@ GemvTokensFn few_tokens_kernel(const Backend& b, DType type, int64_t k) {
   }
 }
 
-// Whether n_tok (2 .. kMaxFewTokens) tokens go through that kernel for rows of this type as stored.
+// Whether n_tok (> 1) tokens go through that kernel for rows of this type as stored.
 bool plain_few_tokens(const Backend& b, DType type, int64_t k, int64_t n_tok) {
-  return few_tokens_kernel(b, type, k) != nullptr && n_tok <= b.gemv->most_tokens;
+  return n_tok <= kMaxFewTokens && few_tokens_kernel(b, type, k) != nullptr && n_tok <= b.gemv->most_tokens;
 }
 
 // The one-token kernel for this weight type, or null.
@@ -338,17 +338,10 @@ bool has_coded_gemv(const Backend& be) {
 #endif
 }
 
+#if defined(R1_HAVE_X86_KERNELS)
 // Whether the backend has the AVX-512 coded kernels (a few tokens decoded once for all, the prefill tiles).
-bool coded_tiles(const Backend& be) {
-#if defined(R1_HAVE_X86_KERNELS)
-  return be.gemv == &gemv_avx512vnni();
-#else
-  (void)be;
-  return false;
-#endif
-}
+bool coded_tiles(const Backend& be) { return be.gemv == &gemv_avx512vnni(); }
 
-#if defined(R1_HAVE_X86_KERNELS)
 // Whether one token goes through the coded kernel with bf16 products (where they are on, like the F8
 // decode) rather than the float32 one.
 bool coded_bf16_products(const Backend& be) {
@@ -375,8 +368,8 @@ void in_decoded_chunks(ThreadPool& pool, int64_t n_rows, int64_t k, Decode decod
   });
 }
 
-// Coded BF16 rows (ops/coded_bf16.h) without the one-token coded kernel (coded_token_rows has that).
-// Several tokens on the AVX-512 backend: the bf16 or the float32 tile, which decode the rows as they
+// Coded BF16 rows (ops/coded_bf16.h) past the coded kernels (coded_token_rows has those: one token,
+// or as many as token_rows_take allows). More tokens on the AVX-512 backend: the bf16 or the float32 tile, which decode the rows as they
 // lay them out (and prefetch them as for plain rows). On the AVX2 backends: rows decoded to float32 a
 // few tiles at a time, then the float32 tile, which then converts nothing per token (Qwen-1.5B F16
 // file, pp256, medians of 3 alternating rounds: 47.4 t/s, against 39.2 through rows decoded to bf16
@@ -764,7 +757,7 @@ bool bf16_dot_products() {
 }
 
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
-  const bool few_tokens = n_tok <= kMaxFewTokens && plain_few_tokens(backend(), weight_type, k, n_tok);  // as decode
+  const bool few_tokens = plain_few_tokens(backend(), weight_type, k, n_tok);  // as decode
   if (n_tok > 1 && !few_tokens && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
   if (n_tok == 1 && weight_type == DType::F8_E4M3 && f8_bf16_gemv(backend(), k)) return DType::BF16;
   return activation_type_for(weight_type);

@@ -123,16 +123,17 @@ void matmul_heads(const TensorView& w, int64_t n_heads, const float* x, int64_t 
 void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t scale_cols, int64_t block,
                               int64_t row0, int64_t n_rows, const float* x, int64_t n_tok, float* y, ThreadPool& pool);
 
-// BF16, F16 or F8_E4M3 weights, several tokens, a CPU with AVX-512 BF16 where vdpbf16ps outruns
+// BF16, F16 or F8_E4M3 weights, more tokens than decode's kernels take (F8_E4M3: two or more), a
+// CPU with AVX-512 BF16 where vdpbf16ps outruns
 // float32 FMAs: round the activations to bfloat16 and use vdpbf16ps (about 2x faster prefill than
 // float32 FMAs on AMD Zen 5; llama.cpp rounds BF16's activations the same way). F16 weights are
 // rounded to bf16 for these products too (as ik_llama.cpp's repacking does); F8_E4M3 values are all
 // bf16 values. Intel's vdpbf16ps (the Xeon measured) runs at half the float32 FMA rate, so there
-// prefill stays in float32 (gemm_float_avx512.cc). One-token decode keeps float32 activations and
-// the weights as stored, but for F8_E4M3 rows (k % 64 == 0) on CPUs with AVX-512 VBMI too, and for
-// BF16 rows coded at load (ops/coded_bf16.h): their float32 products could not keep up with memory,
-// so there decode rounds the activation to bf16 as well (gemv_avx512bf16.cc,
-// coded_bf16_avx512bf16.cc) on every AVX-512 BF16 CPU.
+// prefill stays in float32 (gemm_float_avx512.cc). Decode (and a few tokens, kMaxFewTokens) keeps
+// float32 activations and the weights as stored, but for F8_E4M3 rows (k % 64 == 0, one token) on
+// CPUs with AVX-512 VBMI too, and for BF16 rows coded at load (ops/coded_bf16.h): their float32
+// products could not keep up with memory, so there decode rounds the activations to bf16 as well
+// (gemv_avx512bf16.cc, coded_bf16_avx512bf16.cc) on every AVX-512 BF16 CPU.
 // R1_BF16_DOT in the environment: unset or "auto" as above, "0" float32 everywhere, "1" bf16
 // products in prefill on every AVX-512 BF16 CPU too; another value is an error naming it.
 // set_bf16_dot_products(on) is "1" / "0"; reset_bf16_dot_products() goes back to the environment's.

@@ -421,9 +421,9 @@ TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
 // The float tile of the AVX2 and NEON backends (float_gemm.h) splits a product over passes along k,
 // row blocks and token chunks and carries its lane sums between passes, so an output is the same bits
 // whichever tile, block and chunk it falls in: a prefill of 133 tokens (chunks of 128 + 5) over 72
-// rows (blocks of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken the
-// fewest the tile takes at a time (kMaxFewTokens + 1; the last group overlapping the one before), and
-// the exact product.
+// rows (blocks of 64 + 8) at k = 2064 (passes of 1024, 1024, 16) equals the same tokens taken
+// kMaxFewTokens + 1 at a time (a count every backend's tile takes; the last group overlapping the
+// one before), and the exact product.
 TEST(Matmul, FloatTileGivesTheSameBitsInEveryPass) {
   ThreadPool pool(2);
   const int64_t k = 2064, n = 72, n_tok = 133;
@@ -817,7 +817,9 @@ TEST(Matmul, FewTokensGiveEachTokenItsOwnProducts) {
       const int64_t n = 43;  // 5 groups of 8 and 3 rows past them; 3 items of 16 rows
       Weights w = make_weights(c.type, k, n, static_cast<uint32_t>(3 * k));
       if (c.layout == RowLayout::Interleaved8) repack_x8(c.type, w.bytes.data(), n, k);
-      if (c.layout == RowLayout::CodedBf16) ASSERT_TRUE(code_bf16_matrix(w.bytes.data(), w.bytes.size(), n, k));
+      if (c.layout == RowLayout::CodedBf16) {
+        ASSERT_TRUE(code_bf16_matrix(w.bytes.data(), w.bytes.size(), n, k));
+      }
       w.view.data = w.bytes.data();
       w.view.layout = c.layout;
       set_bf16_dot_products(c.bf16_products);
@@ -830,7 +832,9 @@ TEST(Matmul, FewTokensGiveEachTokenItsOwnProducts) {
         for (int64_t n_tok = 2; n_tok <= kMaxFewTokens; ++n_tok) {
           // The other backends' float prefill tiles sum in another order than their one-token kernels.
           const bool one_pass = matmul_takes_tokens(w.view, n_tok);
-          if (std::string(b) == "avx512vnni") EXPECT_TRUE(one_pass) << name;
+          if (std::string(b) == "avx512vnni") {
+            EXPECT_TRUE(one_pass) << name;
+          }
           if (is_float && !one_pass) continue;
           const auto x = random_acts(n_tok * k, static_cast<uint32_t>(7 * n_tok + k));
           std::vector<float> y(n_tok * n, NAN), alone(n, NAN);

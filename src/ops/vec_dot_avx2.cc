@@ -137,11 +137,10 @@ void gemv_rows(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const 
   for (int64_t r = 0; r < n_rows; ++r) y[r] = kDot(k, w8 + static_cast<size_t>(r) * w_stride, a);
 }
 
-// A few tokens (1 .. kMaxFewTokens, activation rows a_stride bytes apart; token t's products at
+// A few tokens (up to kAvx2FewTokens, activation rows a_stride bytes apart; token t's products at
 // y + t·ldy) in one pass over the weights: each row through the prefetching dot product for the
-// first token, then again from L1 for the others, so each token's products are those of gemv_rows, bit
-// for bit. The weights are decoded again per token, but read from memory once.
-// They decode each row again per token, which costs more than the prefill tiles' layout past two
+// first token, then again from L1 for the others, so each token's products are those of gemv_rows,
+// bit for bit. Decoding each row again per token costs more than the prefill tiles' layout past two
 // tokens: Qwen-1.5B Q4_K_M on the avx2 backend (EPYC), 3 alternated rounds, pp2 1.21x and 2 sequences'
 // decode 1.25x the tile's t/s, pp4 0.96x and 4 sequences 0.91x (PERFORMANCE.md, session 52).
 constexpr int64_t kAvx2FewTokens = 2;

@@ -10,12 +10,12 @@
 //
 // Sample s is sampled with seed params.sampling.seed + s, so the results do not depend on the
 // thread count or on max_parallel, as long as a token's logits do not depend on which other
-// tokens share its pass: true of the dot-product kernels (f32 weights, as GRPO's policy, and
-// every type on avx2), and on avx512vnni of passes of up to kMaxFewTokens (ops/matmul.h) when
-// every matrix is interleaved Q4_0 / Q8_0 / Q4_K / Q5_0 or Q4_K / Q5_K / Q6_K (the one-pass kernels
-// for a few tokens); float matrices, and larger passes, go through its tiles, which can round a row
-// differently with the number of tokens, so there only a fixed max_parallel gives identical
-// samples (still independent of the threads).
+// tokens share its pass: true on avx512vnni of passes of up to kMaxFewTokens (ops/matmul.h, the
+// one-pass kernels for a few tokens) when every matrix is interleaved Q4_0 / Q8_0 / Q4_K / Q5_0,
+// Q4_K / Q5_K / Q6_K / F16 / BF16 / F32 as stored, or coded BF16 (on avx2: passes of two, and of
+// any size for the K-quants, whose tiles give the dot products' bits). Larger passes go through the
+// prefill tiles, which can round a row differently with the number of tokens, so there only a fixed
+// max_parallel gives identical samples (still independent of the threads).
 // Used by GRPO rollouts (train/rollout.h), r1 eval and distillation.
 #pragma once
 #include <cstdint>
