@@ -11,8 +11,6 @@
 // order as float32 with unpacks and lane permutes.
 #include <immintrin.h>
 
-#include <vector>
-
 #include "ops/avx2_util.h"
 #include "ops/coded_bf16.h"
 #include "ops/coded_bf16_walk.h"
@@ -91,9 +89,7 @@ constexpr int kAvx2CodedStreams = 2;
 void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, int64_t n_tok, float* y,
                           int64_t ldy) {
   const int64_t k = m.k;
-  thread_local std::vector<float> xs;
-  if (xs.size() < static_cast<size_t>(n_tok * k)) xs.resize(static_cast<size_t>(n_tok * k));
-  for (int64_t t = 0; t < n_tok; ++t) lay_out_coded_activation<8, 8, lane_element>(x + t * k, k, xs.data() + t * k);
+  const float* xs = lay_out_coded_activations<8, 8, lane_element>(x, k, n_tok);
   const BlockDecoder dec(*m.header);
   // A few tokens: each group of rows again for every token, from cache after the first (16 registers
   // hold one token's accumulators for two rows).
@@ -101,10 +97,10 @@ void gemv_coded_bf16_avx2(const CodedBf16& m, int64_t r0, int64_t r1, const floa
       m, r0, r1,
       [&](const uint8_t* w, int64_t i) {
         for (int64_t t = 0; t < n_tok; ++t)
-          coded_rows<kAvx2CodedStreams>(dec, w, m.row_bytes, k, xs.data() + t * k, y + t * ldy + i);
+          coded_rows<kAvx2CodedStreams>(dec, w, m.row_bytes, k, xs + t * k, y + t * ldy + i);
       },
       [&](const uint8_t* w, int64_t i) {
-        for (int64_t t = 0; t < n_tok; ++t) coded_rows<1>(dec, w, m.row_bytes, k, xs.data() + t * k, y + t * ldy + i);
+        for (int64_t t = 0; t < n_tok; ++t) coded_rows<1>(dec, w, m.row_bytes, k, xs + t * k, y + t * ldy + i);
       });
   for (int64_t t = 0; t < n_tok; ++t) add_coded_bf16_exceptions(m, r0, r1, x + t * k, y + t * ldy, false);
 }

@@ -9,8 +9,6 @@
 // keeps float32 products.
 #include <immintrin.h>
 
-#include <vector>
-
 #include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
 
@@ -83,11 +81,9 @@ void coded_tokens(const CodedBf16& m, const BlockDecoder& dec, int64_t r0, int64
 void gemv_coded_bf16_avx512(const CodedBf16& m, int64_t r0, int64_t r1, const float* x, int64_t n_tok, float* y,
                             int64_t ldy) {
   const int64_t k = m.k;
-  thread_local std::vector<float> xs;
-  if (xs.size() < static_cast<size_t>(n_tok * k)) xs.resize(static_cast<size_t>(n_tok * k));
-  for (int64_t t = 0; t < n_tok; ++t) lay_out_coded_activation<4, 16, lane_element>(x + t * k, k, xs.data() + t * k);
+  const float* xs = lay_out_coded_activations<4, 16, lane_element>(x, k, n_tok);
   const BlockDecoder dec(*m.header);
-  with_token_count(n_tok, [&](auto T) { coded_tokens<T>(m, dec, r0, r1, xs.data(), y, ldy); });
+  with_token_count(n_tok, [&](auto T) { coded_tokens<T>(m, dec, r0, r1, xs, y, ldy); });
   for (int64_t t = 0; t < n_tok; ++t) add_coded_bf16_exceptions(m, r0, r1, x + t * k, y + t * ldy, false);
 }
 

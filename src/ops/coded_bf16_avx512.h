@@ -3,9 +3,6 @@
 #pragma once
 #include <immintrin.h>
 
-#include <type_traits>
-
-#include "core/error.h"
 #include "ops/coded_bf16.h"
 #include "ops/coded_bf16_walk.h"
 #include "ops/gemm_tile.h"
@@ -33,20 +30,6 @@ struct BlockDecoder {
     hi = _mm512_unpackhi_epi8(low, high);
   }
 };
-
-// fn(std::integral_constant<int, n_tok>{}) for n_tok in 1 .. kMaxFewTokens: the kernels' token count
-// as a template argument.
-template <class Fn>
-void with_token_count(int64_t n_tok, Fn fn) {
-  static_assert(kMaxFewTokens == 4);
-  switch (n_tok) {
-    case 1: return fn(std::integral_constant<int, 1>{});
-    case 2: return fn(std::integral_constant<int, 2>{});
-    case 3: return fn(std::integral_constant<int, 3>{});
-    case 4: return fn(std::integral_constant<int, 4>{});
-    default: fail("coded BF16 kernel: ", n_tok, " tokens (1 to ", kMaxFewTokens, ")");
-  }
-}
 
 }  // namespace
 }  // namespace r1

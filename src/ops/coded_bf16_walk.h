@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "ops/coded_bf16.h"
 #include "ops/prefetch.h"
@@ -66,6 +67,15 @@ void lay_out_coded_activation(const float* x, int64_t k, float* dst) {
   for (int64_t b = 0; b < k; b += kCodedBlock)
     for (int v = 0; v < kVectors; ++v)
       for (int lane = 0; lane < kLanes; ++lane) dst[b + kLanes * v + lane] = x[b + kElement(v, lane)];
+}
+
+// n_tok tokens' activations (rows of k) laid out so, in the calling thread's buffer (token t's at t·k).
+template <int kVectors, int kLanes, int (*kElement)(int, int)>
+const float* lay_out_coded_activations(const float* x, int64_t k, int64_t n_tok) {
+  thread_local std::vector<float> xs;
+  if (xs.size() < static_cast<size_t>(n_tok * k)) xs.resize(static_cast<size_t>(n_tok * k));
+  for (int64_t t = 0; t < n_tok; ++t) lay_out_coded_activation<kVectors, kLanes, kElement>(x + t * k, k, xs.data() + t * k);
+  return xs.data();
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "ops/matmul.h"  // kMaxFewTokens: the most tokens the one-pass kernels below take
 
 namespace r1 {
@@ -55,15 +57,27 @@ constexpr size_t kGemvPrefetchBytes = 16384;
 // than it saves; each token's results are those of the one-token kernel, bit for bit.
 using GemvTokensFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                               int64_t n_tok, float* y, int64_t ldy);
-// Such a kernel for a fixed count of tokens, and the GemvTokensFn made of the four (K1: 1 token, ...).
+// fn(std::integral_constant<int, n_tok>{}) for n_tok in 1 .. kMaxFewTokens: a kernel's token count
+// as a template argument.
+template <class Fn>
+void with_token_count(int64_t n_tok, Fn fn) {
+  static_assert(kMaxFewTokens == 4);
+  switch (n_tok) {
+    case 1: return fn(std::integral_constant<int, 1>{});
+    case 2: return fn(std::integral_constant<int, 2>{});
+    case 3: return fn(std::integral_constant<int, 3>{});
+    case 4: return fn(std::integral_constant<int, 4>{});
+    default: fail("few-token kernel: ", n_tok, " tokens (1 to ", kMaxFewTokens, ")");
+  }
+}
+// A kernel for a fixed count of tokens, and the GemvTokensFn made of the four (K1: 1 token, ...).
 using GemvRowsFn = void (*)(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                             float* y, int64_t ldy);
 template <GemvRowsFn K1, GemvRowsFn K2, GemvRowsFn K3, GemvRowsFn K4>
 void by_token_count(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride,
                     int64_t n_tok, float* y, int64_t ldy) {
-  static_assert(kMaxFewTokens == 4);
   constexpr GemvRowsFn kernels[] = {K1, K2, K3, K4};
-  kernels[n_tok - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy);
+  with_token_count(n_tok, [&](auto T) { kernels[T - 1](k, w, w_stride, n_rows, a, a_stride, y, ldy); });
 }
 
 // Q8_0 / Q4_0 take Q8_0 activations, the K-quants Q8_K, F16 / BF16 / F32 float32; all need
