@@ -17,6 +17,7 @@
 #include "ops/avx2_util.h"
 #include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
+#include "ops/matmul.h"
 #include "ops/transpose_avx512.h"
 #include "ops/vec_dot.h"
 
@@ -29,6 +30,7 @@ namespace {
 // broadcast, so a token pair is loaded once per 2 instructions: with one group the loads (a
 // broadcast per vdpbf16ps) held the kernel at ~55% of the instruction's peak.
 constexpr int kLanes = 16, kGroups = 2, kToks = 12;
+constexpr int64_t kAmxTokens = 32;  // tokens per block through AMX tiles (gemm_amx_bf16.cc)
 
 // T tokens from t0 (bf16 rows lda elements apart) against G groups (each pairs [k / 2][16 rows],
 // k / 2 · 16 apart); the last group's rows masked to the valid ones.
@@ -170,6 +172,19 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
   const auto lda = static_cast<int64_t>(a_stride / sizeof(uint16_t));
   thread_local std::vector<uint32_t> lanes;
   lanes.resize(static_cast<size_t>(kGroups * k / 2 * kLanes));
+  const bool amx = amx_products();
+  // AMX takes 32 tokens a block, and reads whole tiles of 16 activation rows: the tokens after the last
+  // whole 32 go through a copy with zero rows after them.
+  const int64_t tok_step = amx ? kAmxTokens : kToks, n_whole = n_tok / kAmxTokens * kAmxTokens;
+  thread_local std::vector<uint16_t> tail;
+  if (amx) {
+    amx_tiles_begin();
+    if (n_whole < n_tok) {
+      tail.assign(static_cast<size_t>(kAmxTokens * k), 0);
+      for (int64_t t = n_whole; t < n_tok; ++t)
+        std::copy_n(abf + t * lda, k, tail.data() + (t - n_whole) * k);
+    }
+  }
   for (int64_t r = 0; r < n_rows; r += kGroups * kLanes) {
     const int64_t R = std::min<int64_t>(kGroups * kLanes, n_rows - r);
     const int G = R > kLanes ? 2 : 1;
@@ -182,13 +197,20 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
     const int64_t next_bytes = std::min<int64_t>(kGroups * kLanes, n_rows - r - R) * static_cast<int64_t>(w_stride);
-    const int64_t n_tiles = (n_tok + kToks - 1) / kToks, slice = (next_bytes / n_tiles + 63) / 64 * 64;
-    for (int64_t t = 0, i = 0; t < n_tok; t += kToks, ++i) {
+    const int64_t n_tiles = (n_tok + tok_step - 1) / tok_step, slice = (next_bytes / n_tiles + 63) / 64 * 64;
+    for (int64_t t = 0, i = 0; t < n_tok; t += tok_step, ++i) {
       prefetch_rows(next + i * slice, std::min(slice, next_bytes - i * slice));
-      const int T = static_cast<int>(std::min<int64_t>(kToks, n_tok - t));
-      (G == 2 ? two : one)[T - 1](k, lanes.data(), abf, lda, t, y + r, ldy, last);
+      const int T = static_cast<int>(std::min<int64_t>(tok_step, n_tok - t));
+      if (amx) {
+        const bool whole = t < n_whole;
+        amx_bf16_block(k, lanes.data(), k / 2 * kLanes, R, whole ? abf + t * lda : tail.data(), whole ? lda : k, T,
+                       y + t * ldy + r, ldy);
+      } else {
+        (G == 2 ? two : one)[T - 1](k, lanes.data(), abf, lda, t, y + r, ldy, last);
+      }
     }
   }
+  if (amx) amx_tiles_end();
 }
 
 template <Src kSrc>

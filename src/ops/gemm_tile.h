@@ -128,6 +128,15 @@ GemmTileFn gemm_f8_avx512bf16();
 // as the rows are laid out for the tile (what converting the checkpoint to BF16 stores), so the
 // activations are rounded once for all row blocks; null for other types.
 GemmScaledTileFn gemm_scaled_avx512bf16(DType type);
+// The products of gemm_avx512bf16.cc's tile through Intel AMX tiles (gemm_amx_bf16.cc; CPUs with
+// cpu_features().amx_bf16 only), between amx_tiles_begin() and amx_tiles_end() on the calling thread:
+// y[t·ldy + j] for t < n_tok <= 32 and j < n_rows <= 32, the rows laid out in element pairs (pair p of
+// row j at lanes[p·16 + j], of row 16 + j at lanes[group + p·16 + j]), the bf16 tokens' rows lda
+// elements apart and readable for whole tiles of 16 rows; k % 32 == 0.
+void amx_tiles_begin();
+void amx_tiles_end();
+void amx_bf16_block(int64_t k, const uint32_t* lanes, int64_t group, int64_t n_rows, const uint16_t* a, int64_t lda,
+                    int64_t n_tok, float* y, int64_t ldy);
 // One token through F8_E4M3 rows with the activation rounded to bf16 (vdpbf16ps), k % 64 == 0; takes
 // float32 activations like the other F8 kernels. AVX-512 BF16 and VBMI CPUs only (gemv_avx512bf16.cc).
 GemvFn gemv_f8_avx512bf16();

@@ -106,10 +106,14 @@ int bf16_dot_setting() {
 // FMAs. AMD Zen 5 (the EPYC VM): bf16 prefill ~2x the float32 one (PERFORMANCE.md, session 10). The Intel Xeon of
 // session 41 (family 6 model 207) runs vdpbf16ps at half the float32 FMA rate (rows-in-lanes tiles,
 // one thread: 86 against 157-169 GFLOP/s), so its F16 pp512 went 52-56 -> 74-93 t/s in float32.
+// With AMX (amx_products), the bf16 products go through its tiles at many times the float32 rate.
 [[maybe_unused]] bool bf16_prefill_on() {
   const int v = bf16_dot_setting();
-  return v == kOn || (v == kAuto && cpu_features().amd);
+  return v == kOn || (v == kAuto && (cpu_features().amd || amx_products()));
 }
+
+// The AMX switch (matmul.h): unknown until first read, then the environment's unless set.
+std::atomic<int> g_amx{kUndecided};
 
 // BF16 / F16 / F8_E4M3 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when
 // on (it rounds the activations, and F16 weights, to bf16; F8 weights are exact in bf16).
@@ -743,6 +747,22 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
     });
   });
 }
+
+bool amx_products() {
+  int v = g_amx.load(std::memory_order_acquire);
+  if (v == kUndecided) {
+    const char* env = std::getenv("R1_AMX");
+    const std::string e = env ? env : "";
+    if (e.empty() || e == "1") v = kOn;
+    else if (e == "0") v = kOff;
+    else fail("R1_AMX=", e, ": expected 0 or 1");
+    g_amx.store(v, std::memory_order_release);
+  }
+  return v == kOn && cpu_features().amx_bf16;
+}
+
+void set_amx_products(bool on) { g_amx.store(on ? kOn : kOff, std::memory_order_release); }
+void reset_amx_products() { g_amx.store(kUndecided, std::memory_order_release); }
 
 void set_bf16_dot_products(bool on) { g_bf16_dot.store(on ? kOn : kOff, std::memory_order_release); }
 void reset_bf16_dot_products() { g_bf16_dot.store(kUndecided, std::memory_order_release); }

@@ -129,7 +129,8 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
 // float32 FMAs on AMD Zen 5; llama.cpp rounds BF16's activations the same way). F16 weights are
 // rounded to bf16 for these products too (as ik_llama.cpp's repacking does); F8_E4M3 values are all
 // bf16 values. Intel's vdpbf16ps (the Xeon measured) runs at half the float32 FMA rate, so there
-// prefill stays in float32 (gemm_float_avx512.cc). Decode (and a few tokens, kMaxFewTokens) keeps
+// prefill stays in float32 (gemm_float_avx512.cc) unless the CPU has AMX: then the bf16 products
+// go through AMX tiles (gemm_amx_bf16.cc; amx_products below), and auto means on. Decode (and a few tokens, kMaxFewTokens) keeps
 // float32 activations and the weights as stored, but for F8_E4M3 rows (k % 64 == 0, one token) on
 // CPUs with AVX-512 VBMI too, and for BF16 rows coded at load (ops/coded_bf16.h): their float32
 // products could not keep up with memory, so there decode rounds the activations to bf16 as well
@@ -142,6 +143,13 @@ void reset_bf16_dot_products();
 // Whether those bf16 products run here: on, and a CPU with AVX-512 BF16 on the avx512vnni backend
 // (prompt attention uses them too, ops/attention.h).
 bool bf16_dot_products();
+// Whether prefill's bf16 products go through Intel AMX tiles (tdpbf16ps) instead of vdpbf16ps: where
+// cpu_features().amx_bf16 (util/cpu.h), unless R1_AMX=0 in the environment ("1" or unset: where the
+// CPU has it; another value is an error naming it) or set_amx_products(false). For A/B timing and tests;
+// reset_amx_products() goes back to the environment's.
+bool amx_products();
+void set_amx_products(bool on);
+void reset_amx_products();
 
 // The precision the kernel gives the activations of rows as stored (RowLayout::Plain), for tests'
 // references: activation_type_for(type), or BF16 where the bf16 dot products above are on and used

@@ -387,6 +387,73 @@ TEST(Matmul, Fp8DecodeRoundsTheScaledActivationToBf16) {
   set_bf16_dot_products(false);
 }
 
+// Where the CPU has AMX (util/cpu.h), prefill's bf16 products go through its tiles (gemm_amx_bf16.cc):
+// for BF16, F16 and F8_E4M3 rows as stored and BF16 rows coded at load, 17 and 70 rows (whole and
+// partial 16-row tiles), 5 to 100 tokens (whole and partial 32-token blocks) and k from one tile step
+// to 1536, each product matches the double-precision sum of the bf16-rounded weights and activations
+// to float32 accumulation, and a token gets the same bits whatever the prompt's length (its block
+// whole or the padded last one). With AMX off, the vdpbf16ps tile meets the same bound.
+TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
+  if (!(cpu_features().amx_bf16 && std::string(matmul_backend()) == "avx512vnni")) GTEST_SKIP() << "no AMX on this CPU";
+  set_bf16_dot_products(true);
+  ThreadPool pool(2);
+  struct Case {
+    DType type;
+    bool coded;
+    int64_t k;
+  };
+  std::vector<Case> cases;
+  for (DType t : {DType::BF16, DType::F16, DType::F8_E4M3})
+    for (int64_t k : {32, 96, 1536}) cases.push_back({t, false, k});
+  for (int64_t k : {128, 1536}) cases.push_back({DType::BF16, true, k});  // coded in blocks of 64
+  const int64_t kTokens[] = {5, 16, 17, 32, 45, 100};
+  for (const Case& c : cases)
+    for (int64_t n : {17, 70}) {
+      Weights w = make_weights(c.type, c.k, n, static_cast<uint32_t>(c.k + n));
+      const std::string name = std::string(dtype_name(c.type)) + (c.coded ? " coded" : "") + " k=" + std::to_string(c.k) +
+                               " rows=" + std::to_string(n);
+      std::vector<float> wb(static_cast<size_t>(n * c.k));  // the weights as the products see them
+      for (int64_t r = 0; r < n; ++r) {
+        dequantize_row(c.type, w.bytes.data() + size_t(r) * row_bytes(c.type, c.k), wb.data() + r * c.k, c.k);
+        for (int64_t i = 0; i < c.k; ++i) wb[size_t(r * c.k + i)] = bf16_to_f32(f32_to_bf16(wb[size_t(r * c.k + i)]));
+      }
+      if (c.coded) {
+        ASSERT_TRUE(code_bf16_matrix(w.bytes.data(), w.bytes.size(), n, c.k)) << name;
+        w.view.data = w.bytes.data();
+        w.view.layout = RowLayout::CodedBf16;
+      }
+      const auto x = random_acts(100 * c.k, static_cast<uint32_t>(3 * c.k + n));
+      for (bool amx : {true, false}) {
+        set_amx_products(amx);
+        ASSERT_EQ(amx_products(), amx) << name;
+        ASSERT_EQ(matmul_activation_type(c.type, c.k, 8), DType::BF16) << name;
+        std::vector<std::vector<float>> ys;
+        for (int64_t n_tok : kTokens) {
+          std::vector<float> y(size_t(n_tok * n), NAN);
+          matmul(w.view, x.data(), n_tok, y.data(), pool);
+          for (int64_t t = 0; t < n_tok; ++t)
+            for (int64_t r = 0; r < n; ++r) {
+              double want = 0, mag = 0;
+              for (int64_t i = 0; i < c.k; ++i) {
+                const double v = double(wb[size_t(r * c.k + i)]) * bf16_to_f32(f32_to_bf16(x[size_t(t * c.k + i)]));
+                want += v, mag += std::fabs(v);
+              }
+              ASSERT_NEAR(y[size_t(t * n + r)], want, 1e-5 * mag + 1e-30)
+                  << name << " amx=" << amx << " tokens=" << n_tok << " token " << t << " row " << r;
+            }
+          ys.push_back(std::move(y));
+        }
+        if (!amx) continue;
+        const std::vector<float>& longest = ys.back();  // 100 tokens: three whole blocks and a padded one
+        for (size_t j = 0; j + 1 < ys.size(); ++j)
+          for (int64_t i = 0; i < kTokens[j] * n; ++i)
+            ASSERT_EQ(ys[j][size_t(i)], longest[size_t(i)]) << name << " tokens=" << kTokens[j] << " at " << i;
+      }
+    }
+  reset_amx_products();
+  set_bf16_dot_products(false);  // as the suite runs
+}
+
 TEST(Matmul, BlockScaledBf16PrefillIsTheConvertedBf16Matrix) {
   if (!(cpu_features().avx512bf16 && std::string(matmul_backend()) == "avx512vnni")) {
     GTEST_SKIP() << "no AVX-512 BF16 products on this CPU";
@@ -636,8 +703,8 @@ TEST(Matmul, Bf16DotProductsRoundTheActivations) {
 }
 
 // R1_BF16_DOT unset or "auto": prefill takes the bf16 products only on AMD's AVX-512 BF16 CPUs (Intel's
-// vdpbf16ps runs at half the float32 FMA rate), decode where it did; "1" everywhere, "0" nowhere;
-// another value is an error naming it.
+// vdpbf16ps runs at half the float32 FMA rate) and on CPUs with AMX, decode where it did; "1"
+// everywhere, "0" nowhere; another value is an error naming it.
 TEST(Matmul, Bf16PrefillIsChosenPerCpu) {
   const char* saved = std::getenv("R1_BF16_DOT");
   const std::string before = saved ? saved : "";
@@ -647,7 +714,7 @@ TEST(Matmul, Bf16PrefillIsChosenPerCpu) {
     ::setenv("R1_BF16_DOT", v, 1);
     reset_bf16_dot_products();
     const std::string s = v;
-    const bool prefill = has && (s == "1" || (s != "0" && cpu_features().amd));
+    const bool prefill = has && (s == "1" || (s != "0" && (cpu_features().amd || cpu_features().amx_bf16)));
     EXPECT_EQ(matmul_activation_type(DType::F16, 512, 8) == DType::BF16, prefill) << "R1_BF16_DOT=" << s;
     EXPECT_EQ(matmul_activation_type(DType::BF16, 512, 8) == DType::BF16, prefill) << "R1_BF16_DOT=" << s;
     EXPECT_EQ(matmul_activation_type(DType::F8_E4M3, 512, 1) == DType::BF16, f8_decode && s != "0") << s;
@@ -664,6 +731,29 @@ TEST(Matmul, Bf16PrefillIsChosenPerCpu) {
   if (saved) ::setenv("R1_BF16_DOT", before.c_str(), 1);
   else ::unsetenv("R1_BF16_DOT");
   reset_bf16_dot_products();
+}
+
+// R1_AMX: unset or "1" AMX where the CPU has it, "0" never (the bf16 products then take vdpbf16ps, and
+// prefill on Intel goes back to float32); another value is an error naming it.
+TEST(Matmul, AmxIsChosenByCpuAndEnvironment) {
+  const char* saved = std::getenv("R1_AMX");
+  const std::string before = saved ? saved : "";
+  for (const char* v : {"", "1", "0"}) {
+    ::setenv("R1_AMX", v, 1);
+    reset_amx_products();
+    EXPECT_EQ(amx_products(), std::string(v) != "0" && cpu_features().amx_bf16) << "R1_AMX=" << v;
+  }
+  ::setenv("R1_AMX", "on", 1);
+  reset_amx_products();
+  try {
+    (void)amx_products();
+    ADD_FAILURE() << "R1_AMX=on was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("R1_AMX=on"), std::string::npos) << e.what();
+  }
+  if (saved) ::setenv("R1_AMX", before.c_str(), 1);
+  else ::unsetenv("R1_AMX");
+  reset_amx_products();
 }
 
 // R1_MATMUL_BACKEND names the default backend; force_matmul_backend("auto") returns to it.

@@ -5,6 +5,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -12,6 +16,25 @@
 
 namespace r1 {
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// AMX with bf16 products: CPUID leaf 7 EDX bits 24 (tiles) and 22 (bf16); XCR0 bits 17-18 (the OS
+// saves the tile configuration and data); on Linux the tile data is off for a process until it asks
+// (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, kernel 5.16+), and a tile instruction before that faults.
+bool detect_amx_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || (edx >> 24 & 1) == 0 || (edx >> 22 & 1) == 0) return false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || (ecx >> 27 & 1) == 0) return false;  // OSXSAVE: xgetbv is there
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo >> 17 & 3) != 3) return false;
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+#endif
+  return true;
+}
+#endif
 
 CpuFeatures detect() {
   CpuFeatures f;
@@ -27,6 +50,7 @@ CpuFeatures detect() {
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
   f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
+  f.amx_bf16 = f.avx512bf16 && detect_amx_bf16();
   // AVX-VNNI: CPUID leaf 7, sub-leaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports("avxvnni") reads
   // false on a CPU that has it). The OS saves the 256-bit state wherever AVX2 is reported.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
@@ -61,7 +85,7 @@ std::string cpu_description() {
   const std::pair<bool, const char*> flags[] = {
       {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},     {f.avxvnni, "avxvnni"},
       {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
-      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.avx512vbmi, "avx512vbmi"}, {f.neon, "neon"},
+      {f.avx512vnni, "avx512vnni"}, {f.avx512bf16, "avx512bf16"}, {f.avx512vbmi, "avx512vbmi"}, {f.amx_bf16, "amx-bf16"}, {f.neon, "neon"},
       {f.neon_dotprod, "dotprod"},
   };
   bool any = false;
