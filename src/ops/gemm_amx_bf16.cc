@@ -1,7 +1,7 @@
 // The bf16 prefill tile's products through Intel AMX (tdpbf16ps; Sapphire Rapids and later), compiled
 // with -mamx-tile -mamx-bf16 and used only where cpu_features().amx_bf16 (util/cpu.h). One tdpbf16ps
 // multiplies a 16 × 32 bf16 tile by a 32 × 16 one into 16 × 16 float32 sums (16384 flops); a loop of
-// them ran at 2.6 TFLOP/s on one core of the Intel Xeon (family 6 model 207) of session 53, where
+// them ran at 1.2-2.6 TFLOP/s (by the moment) on one core of the Intel Xeon (family 6 model 207) of session 53, where
 // float32 FMAs reach ~0.16 and vdpbf16ps half that (matmul.cc, bf16_prefill_on).
 //
 // The tiles: A = 16 tokens × 32 elements, straight from the bf16 activation rows; B = 32 elements × 16
@@ -11,7 +11,6 @@
 // and each B tile loaded serves two products.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "ops/gemm_tile.h"

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -82,22 +83,34 @@ void f32_to_fp16_row(const float* x, uint16_t* y, int64_t n) { backend().dot->f3
 
 namespace {
 
-// The bf16 products' switch (matmul.h): kAuto unless R1_BF16_DOT or set_bf16_dot_products says.
-enum Bf16Dot : int { kUndecided = -1, kOff = 0, kOn = 1, kAuto = 2 };
-std::atomic<int> g_bf16_dot{kUndecided};
+// The switches of matmul.h: undecided until first read, then the environment's unless set.
+enum Switch : int { kUndecided = -1, kOff = 0, kOn = 1, kAuto = 2 };
+std::atomic<int> g_bf16_dot{kUndecided};  // R1_BF16_DOT, set_bf16_dot_products
+std::atomic<int> g_amx{kUndecided};       // R1_AMX, set_amx_products
+
+// A switch's value: cached, else the environment variable's (unset reads as ""), one of `choices`;
+// another value is an error naming it.
+struct Choice {
+  const char* text;
+  int value;
+};
+int switch_setting(std::atomic<int>& cache, const char* var, std::initializer_list<Choice> choices,
+                   const char* expected) {
+  const int v = cache.load(std::memory_order_acquire);
+  if (v != kUndecided) return v;
+  const char* env = std::getenv(var);
+  const std::string e = env ? env : "";
+  for (const Choice& c : choices)
+    if (e == c.text) {
+      cache.store(c.value, std::memory_order_release);
+      return c.value;
+    }
+  fail(var, "=", e, ": expected ", expected);
+}
 
 int bf16_dot_setting() {
-  int v = g_bf16_dot.load(std::memory_order_acquire);
-  if (v == kUndecided) {
-    const char* env = std::getenv("R1_BF16_DOT");
-    const std::string e = env ? env : "";
-    if (e.empty() || e == "auto") v = kAuto;
-    else if (e == "0") v = kOff;
-    else if (e == "1") v = kOn;
-    else fail("R1_BF16_DOT=", e, ": expected 0, 1 or auto");
-    g_bf16_dot.store(v, std::memory_order_release);
-  }
-  return v;
+  return switch_setting(g_bf16_dot, "R1_BF16_DOT", {{"", kAuto}, {"auto", kAuto}, {"0", kOff}, {"1", kOn}},
+                        "0, 1 or auto");
 }
 
 [[maybe_unused]] bool bf16_dot_on() { return bf16_dot_setting() != kOff; }  // used where bf16 kernels exist (x86-64)
@@ -111,9 +124,6 @@ int bf16_dot_setting() {
   const int v = bf16_dot_setting();
   return v == kOn || (v == kAuto && (cpu_features().amd || amx_products()));
 }
-
-// The AMX switch (matmul.h): unknown until first read, then the environment's unless set.
-std::atomic<int> g_amx{kUndecided};
 
 // BF16 / F16 / F8_E4M3 prefill through vdpbf16ps, with the avx512vnni kernels on CPUs with AVX-512 BF16, when
 // on (it rounds the activations, and F16 weights, to bf16; F8 weights are exact in bf16).
@@ -749,16 +759,8 @@ void matmul_shared_input(std::initializer_list<MatmulTarget> targets, const floa
 }
 
 bool amx_products() {
-  int v = g_amx.load(std::memory_order_acquire);
-  if (v == kUndecided) {
-    const char* env = std::getenv("R1_AMX");
-    const std::string e = env ? env : "";
-    if (e.empty() || e == "1") v = kOn;
-    else if (e == "0") v = kOff;
-    else fail("R1_AMX=", e, ": expected 0 or 1");
-    g_amx.store(v, std::memory_order_release);
-  }
-  return v == kOn && cpu_features().amx_bf16;
+  return switch_setting(g_amx, "R1_AMX", {{"", kOn}, {"1", kOn}, {"0", kOff}}, "0 or 1") == kOn &&
+         cpu_features().amx_bf16;
 }
 
 void set_amx_products(bool on) { g_amx.store(on ? kOn : kOff, std::memory_order_release); }
