@@ -6,7 +6,8 @@
 // ik_llama.cpp's repacking does the same), because float32 products cannot go faster than
 // ~0.4 TFLOP/s here and the bf16 ones reach ~0.9. F8_E4M3
 // weights (DeepSeek's FP8 checkpoints; their block scales are applied outside, deepseek_linear.cc)
-// become bf16 exactly.
+// become bf16 exactly. On AMX CPUs the integer formats come here too (their weights made bf16: see
+// "integer formats" below), and the products go through the AMX tiles (gemm_amx_bf16.cc).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "ops/avx2_util.h"
 #include "ops/coded_bf16_avx512.h"
 #include "ops/gemm_tile.h"
+#include "ops/int_lanes_avx512.h"
 #include "ops/matmul.h"
 #include "ops/transpose_avx512.h"
 #include "ops/vec_dot.h"
@@ -29,7 +31,7 @@ namespace {
 // no horizontal sums, and a vector of 16 results per token. Two such groups (32 rows) share each
 // broadcast, so a token pair is loaded once per 2 instructions: with one group the loads (a
 // broadcast per vdpbf16ps) held the kernel at ~55% of the instruction's peak.
-constexpr int kLanes = 16, kGroups = 2, kToks = 12;
+constexpr int kGroups = 2, kToks = 12;  // kLanes (16 rows a group): ops/int_lanes_avx512.h
 constexpr int64_t kAmxTokens = 32;  // tokens per block through AMX tiles (gemm_amx_bf16.cc)
 
 // T tokens from t0 (bf16 rows lda elements apart) against G groups (each pairs [k / 2][16 rows],
@@ -161,13 +163,14 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   }
 }
 
-template <Src kSrc>
-void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales* scales,
-                      const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy,
-                      const CodedRows* coded = nullptr) {
+// Every token against n_rows rows (w8 on, w_stride bytes apart) laid out 32 at a time by
+// pack(r, R, lanes), which writes rows [r, r + R) as two groups of pairs (rows r + 16 .. at lanes +
+// k / 2 · 16): through AMX tiles where amx_products(), else the vdpbf16ps tile.
+template <class Pack>
+void rows_times_tokens(int64_t k, const uint8_t* w8, size_t w_stride, int64_t n_rows, Pack pack, const void* a,
+                       size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
   static constexpr auto one = tiles<1>(std::make_integer_sequence<int, kToks>{});
   static constexpr auto two = tiles<2>(std::make_integer_sequence<int, kToks>{});
-  const uint8_t* w8 = static_cast<const uint8_t*>(w);
   const auto* abf = static_cast<const uint16_t*>(a);
   const auto lda = static_cast<int64_t>(a_stride / sizeof(uint16_t));
   thread_local std::vector<uint32_t> lanes;
@@ -189,10 +192,7 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
     const int64_t R = std::min<int64_t>(kGroups * kLanes, n_rows - r);
     const int G = R > kLanes ? 2 : 1;
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
-    for (int g = 0; g < G; ++g)
-      pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
-                       std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes), scales,
-                       r + g * kLanes, coded);
+    pack(r, R, lanes.data());
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
@@ -211,6 +211,82 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
     }
   }
   if (amx) amx_tiles_end();
+}
+
+template <Src kSrc>
+void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const BlockScales* scales,
+                      const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy,
+                      const CodedRows* coded = nullptr) {
+  const uint8_t* w8 = static_cast<const uint8_t*>(w);
+  auto pack = [&](int64_t r, int64_t R, uint32_t* lanes) {
+    for (int64_t g = 0; g * kLanes < R; ++g)
+      pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
+                       std::min<int64_t>(kLanes, R - g * kLanes), lanes + g * (k / 2 * kLanes), scales, r + g * kLanes,
+                       coded);
+  };
+  rows_times_tokens(k, w8, w_stride, n_rows, pack, a, a_stride, n_tok, y, ldy);
+}
+
+// ---- integer formats: rows expanded in lanes (ops/int_lanes_avx512.h), then made bf16 weights ----
+//
+// Element i of a block of row j is scale · (code − offset) + min, computed in float32 with one
+// rounding (fma(code, scale, min − offset · scale): offset · scale is exact, the offsets being powers of
+// two) and rounded once more to bf16, as F16 weights are. On AMX CPUs this replaces the vpdpbusd tile for
+// prefill: the products then run at the tiles' bf16 rate, and the activations are rounded to bf16
+// rather than quantized to 8 bits per block (a smaller error: matmul_test's AmxIntegerPrefill...).
+
+// A group's nb blocks of codes, scales and mins as bf16 pairs: quad q of block b (elements 4q..4q+3
+// of each row) gives pairs 16b + 2q and 16b + 2q + 1 of the 16 rows.
+template <bool kHalves, bool kMins>
+void lanes_to_bf16(const uint8_t* codes, const float* scales, const float* mins, int offset, int64_t nb, uint32_t* dst) {
+  constexpr int kStarts = kHalves ? 2 : 1, kQuadsPerScale = 8 / kStarts;
+  // cvtne2ps_pbh(hi, lo) leaves lo's 16 values in words 0-15 and hi's in 16-31: word 2j ← j, 2j + 1 ← 16 + j.
+  alignas(64) static constexpr uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                           8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i order = _mm512_load_si512(kInterleave), byte = _mm512_set1_epi32(0xFF);
+  const __m512 off = _mm512_set1_ps(static_cast<float>(offset));
+  for (int64_t b = 0; b < nb; ++b)
+    for (int h = 0; h < kStarts; ++h) {
+      const __m512 scale = _mm512_loadu_ps(scales + (b * kStarts + h) * kLanes);
+      const __m512 min = kMins ? _mm512_loadu_ps(mins + b * kLanes) : _mm512_setzero_ps();
+      const __m512 bias = _mm512_fnmadd_ps(off, scale, min);
+      for (int q = h * kQuadsPerScale; q < (h + 1) * kQuadsPerScale; ++q) {
+        const __m512i v = _mm512_loadu_si512(codes + (b * 8 + q) * 64);
+        __m512 e[4];
+        for (int i = 0; i < 4; ++i)
+          e[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 8 * i), byte)), scale, bias);
+        uint32_t* out = dst + (16 * b + 2 * q) * kLanes;
+        _mm512_storeu_si512(out, _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(e[1], e[0])));
+        _mm512_storeu_si512(out + kLanes, _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(e[3], e[2])));
+      }
+    }
+}
+
+// One integer format's prefill (kExpand: its expander; kX8: rows interleaved at load, ops/repack.h,
+// taken in whole groups of 8), bf16 activation rows as the other kernels of this file take them.
+template <auto kExpand, int kOffset, bool kHalves, bool kMins, bool kX8 = false>
+void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+              float* y, int64_t ldy) {
+  const uint8_t* w8 = static_cast<const uint8_t*>(w);
+  const int64_t nb = k / kQK;
+  thread_local std::vector<uint8_t> codes;
+  thread_local std::vector<float> scales, mins;
+  codes.resize(static_cast<size_t>(kLanes * k));
+  scales.resize(static_cast<size_t>((kHalves ? 2 : 1) * kLanes * nb));
+  mins.resize(static_cast<size_t>(kLanes * nb));
+  auto pack = [&](int64_t r, int64_t R, uint32_t* lanes) {
+    for (int64_t g = 0; g * kLanes < R; ++g) {
+      const int n = static_cast<int>(std::min<int64_t>(kLanes, R - g * kLanes));
+      const uint8_t* group = w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride);
+      if constexpr (kX8)
+        kExpand(X8Pair{group, n > kInterleave ? group + kInterleave * w_stride : group}, nb, codes.data(), scales.data(),
+                mins.data());
+      else
+        kExpand(RowGroup(group, w_stride, n), nb, codes.data(), scales.data(), mins.data());
+      lanes_to_bf16<kHalves, kMins>(codes.data(), scales.data(), mins.data(), kOffset, nb, lanes + g * (k / 2 * kLanes));
+    }
+  };
+  rows_times_tokens(k, w8, w_stride, n_rows, pack, a, a_stride, n_tok, y, ldy);
 }
 
 template <Src kSrc>
@@ -247,6 +323,29 @@ GemmScaledTileFn gemm_scaled_avx512bf16(DType type) {
     case DType::BF16: return gemm_scaled<Src::kBf16>;
     case DType::F16: return gemm_scaled<Src::kF16>;
     case DType::F8_E4M3: return gemm_scaled<Src::kF8>;
+    default: return nullptr;
+  }
+}
+GemmTileFn gemm_int_avx512bf16(DType type, bool interleaved) {
+  if (interleaved) {
+    switch (type) {
+      case DType::Q4_0: return gemm_int<expand_q4_0_x8, 8, false, false, true>;
+      case DType::Q8_0: return gemm_int<expand_q8_0_x8, 128, false, false, true>;
+      case DType::Q4_K: return gemm_int<expand_q4_k_x8, 0, false, true, true>;
+      case DType::Q5_0: return gemm_int<expand_q5_0_x8, 16, false, false, true>;
+      default: return nullptr;
+    }
+  }
+  switch (type) {
+    case DType::Q8_0: return gemm_int<expand_q8_0, 128, false, false>;
+    case DType::Q4_0: return gemm_int<expand_nibbles<BlockQ4_0>, 8, false, false>;
+    case DType::Q4_1: return gemm_int<expand_nibbles<BlockQ4_1>, 0, false, true>;
+    case DType::Q5_0: return gemm_int<expand_nibbles<BlockQ5_0>, 16, false, false>;
+    case DType::Q5_1: return gemm_int<expand_nibbles<BlockQ5_1>, 0, false, true>;
+    case DType::IQ4_NL: return gemm_int<expand_nibbles<BlockIQ4NL>, 128, false, false>;
+    case DType::Q4_K: return gemm_int<expand_k<false>, 0, false, true>;
+    case DType::Q5_K: return gemm_int<expand_k<true>, 0, false, true>;
+    case DType::Q6_K: return gemm_int<expand_q6_k, 32, true, false>;
     default: return nullptr;
   }
 }

@@ -128,6 +128,11 @@ GemmTileFn gemm_f8_avx512bf16();
 // as the rows are laid out for the tile (what converting the checkpoint to BF16 stores), so the
 // activations are rounded once for all row blocks; null for other types.
 GemmScaledTileFn gemm_scaled_avx512bf16(DType type);
+// The integer formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K; interleaved: the
+// repacked Q4_0, Q8_0, Q4_K, Q5_0 in whole groups of 8 rows) with their weights made bf16 as the rows
+// are laid out, against bf16 activations like the kernels above: for prefill on AMX CPUs
+// (gemm_avx512bf16.cc); null for other types.
+GemmTileFn gemm_int_avx512bf16(DType type, bool interleaved);
 // The products of gemm_avx512bf16.cc's tile through Intel AMX tiles (gemm_amx_bf16.cc; CPUs with
 // cpu_features().amx_bf16 only), between amx_tiles_begin() and amx_tiles_end() on the calling thread:
 // y[t·ldy + j] for t < n_tok <= 32 and j < n_rows <= 32, the rows laid out in element pairs (pair p of

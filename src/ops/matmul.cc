@@ -149,6 +149,49 @@ GemmScaledTileFn bf16_scaled_kernel(const Backend& b, DType type, int64_t k, int
   return nullptr;
 }
 
+// Integer formats on AMX CPUs: prefill of at least this many tokens through their weights made bf16
+// (gemm_int_avx512bf16), where bf16 prefill is on; fewer fill a 32-token AMX block mostly with zeros,
+// and laying out the rows then costs more than the vpdpbusd tile's products.
+constexpr int64_t kAmxIntMinTokens = 32;
+
+// Whether prefill of n_tok tokens takes that path for rows of k elements.
+bool amx_int_prefill(const Backend& b, int64_t k, int64_t n_tok) {
+#if defined(R1_HAVE_X86_KERNELS)
+  static const bool has = cpu_features().avx512bf16;
+  return has && b.gemm == &gemm_avx512vnni() && n_tok >= kAmxIntMinTokens && k % 32 == 0 && amx_products() &&
+         bf16_prefill_on();
+#else
+  (void)b, (void)k, (void)n_tok;
+  return false;
+#endif
+}
+
+// Its kernels for rows [row0, row0 + n_rows) of w: rows before `split` (counted from row0) through
+// `first`, the others through `rest`; an interleaved matrix's whole groups of 8, then the rows after
+// the last one, which keep the file's layout. Both null where the path does not apply (or the rows
+// start inside a group).
+struct AmxIntKernels {
+  GemmTileFn first = nullptr, rest = nullptr;
+  int64_t split = 0;
+};
+AmxIntKernels amx_int_kernels(const Backend& b, const TensorView& w, int64_t row0, int64_t n_rows, int64_t n_tok) {
+  AmxIntKernels out;
+#if defined(R1_HAVE_X86_KERNELS)
+  if (!amx_int_prefill(b, w.ne[0], n_tok)) return out;
+  if (w.layout == RowLayout::Plain) {
+    out.first = gemm_int_avx512bf16(w.type, false);
+    out.split = n_rows;
+  } else if (w.layout == RowLayout::Interleaved8 && row0 % kInterleave == 0) {
+    out.first = gemm_int_avx512bf16(w.type, true);
+    out.rest = gemm_int_avx512bf16(w.type, false);
+    out.split = std::clamp(w.rows() / kInterleave * kInterleave - row0, int64_t{0}, n_rows);
+    if (!out.first || !out.rest) out = {};
+  }
+#endif
+  (void)b, (void)w, (void)row0, (void)n_rows, (void)n_tok;
+  return out;
+}
+
 // The prefill (tile) kernel for this weight type, or null (then the dot products are used). It takes
 // the activations the dot products take (activation_type_for).
 GemmTileFn tile_kernel(const Backend& b, DType type, int64_t k) {
@@ -670,22 +713,30 @@ void matmul_rows(const TensorView& w, int64_t row0, int64_t n_rows, const float*
   const uint8_t* w0 = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(row0) * w_stride;
 
   // Activations in the format this weight type's kernels consume: bf16 for the bf16 products.
-  const GemmTileFn bf16_tile = n_tok > 1 ? bf16_dot_kernel(be, w.type, k) : nullptr;
+  GemmTileFn bf16_tile = n_tok > 1 ? bf16_dot_kernel(be, w.type, k) : nullptr;
+  AmxIntKernels amx_int;
+  if (!bf16_tile) amx_int = amx_int_kernels(be, w, row0, n_rows, n_tok);
+  if (amx_int.first) bf16_tile = amx_int.first;
   size_t act_stride = 0;
   const uint8_t* a0 =
       activations_for(be, bf16_tile ? DType::BF16 : activation_type_for(w.type), x, n_tok, k, &act_stride, pool);
 
-  if (w.layout == RowLayout::Interleaved8) {
+  if (w.layout == RowLayout::Interleaved8 && !bf16_tile) {
     interleaved_rows(w, row0, n_rows, be, a0, act_stride, n_tok, y, n_rows, pool);
     return;
   }
 
   if (const GemmTileFn tile = bf16_tile ? bf16_tile : n_tok > 1 ? tile_kernel(be, w.type, k) : nullptr) {
+    const int64_t split = amx_int.first ? amx_int.split : n_rows;  // rows from it on: amx_int.rest
     auto rows = [&](int64_t r_begin, int64_t r_end) {
       for (int64_t t0 = 0; t0 < n_tok; t0 += kTokChunk)
-        tile(k, w0 + static_cast<size_t>(r_begin) * w_stride, w_stride, r_end - r_begin,
-             a0 + static_cast<size_t>(t0) * act_stride, act_stride, std::min(kTokChunk, n_tok - t0),
-             y + t0 * n_rows + r_begin, n_rows);
+        for (int64_t r = r_begin; r < r_end;) {
+          const int64_t e = r < split ? std::min(r_end, split) : r_end;
+          (r < split ? tile : amx_int.rest)(k, w0 + static_cast<size_t>(r) * w_stride, w_stride, e - r,
+                                            a0 + static_cast<size_t>(t0) * act_stride, act_stride,
+                                            std::min(kTokChunk, n_tok - t0), y + t0 * n_rows + r, n_rows);
+          r = e;
+        }
     };
     // The integer tiles lay out every token's activations at each call (gemm_avx512vnni.cc), as long as
     // multiplying a panel or two: one call per thread for them.
@@ -781,6 +832,9 @@ bool bf16_dot_products() {
 DType matmul_activation_type(DType weight_type, int64_t k, int64_t n_tok) {
   const bool few_tokens = plain_few_tokens(backend(), weight_type, k, n_tok);  // as decode
   if (n_tok > 1 && !few_tokens && bf16_dot_kernel(backend(), weight_type, k)) return DType::BF16;
+#if defined(R1_HAVE_X86_KERNELS)
+  if (amx_int_prefill(backend(), k, n_tok) && gemm_int_avx512bf16(weight_type, false)) return DType::BF16;
+#endif
   if (n_tok == 1 && weight_type == DType::F8_E4M3 && f8_bf16_gemv(backend(), k)) return DType::BF16;
   return activation_type_for(weight_type);
 }

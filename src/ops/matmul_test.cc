@@ -387,6 +387,28 @@ TEST(Matmul, Fp8DecodeRoundsTheScaledActivationToBf16) {
   set_bf16_dot_products(false);
 }
 
+// matmul of w (n rows of k) with the first n_tok rows of x for each n_tok in `tokens` (outputs into ys),
+// each product checked against the double sum of wb (the weights as the bf16 products see them) times
+// the bf16-rounded activations, to float32 accumulation.
+void run_against_bf16_sums(const TensorView& w, const std::vector<float>& wb, const std::vector<float>& x, int64_t k,
+                           int64_t n, const std::vector<int64_t>& tokens, ThreadPool& pool, const std::string& name,
+                           std::vector<std::vector<float>>& ys) {
+  for (int64_t n_tok : tokens) {
+    std::vector<float> y(size_t(n_tok * n), NAN);
+    matmul(w, x.data(), n_tok, y.data(), pool);
+    for (int64_t t = 0; t < n_tok; ++t)
+      for (int64_t r = 0; r < n; ++r) {
+        double want = 0, mag = 0;
+        for (int64_t i = 0; i < k; ++i) {
+          const double v = double(wb[size_t(r * k + i)]) * bf16_to_f32(f32_to_bf16(x[size_t(t * k + i)]));
+          want += v, mag += std::fabs(v);
+        }
+        ASSERT_NEAR(y[size_t(t * n + r)], want, 1e-5 * mag + 1e-30) << name << " tokens=" << n_tok << " token " << t << " row " << r;
+      }
+    ys.push_back(std::move(y));
+  }
+}
+
 // Where the CPU has AMX (util/cpu.h), prefill's bf16 products go through its tiles (gemm_amx_bf16.cc):
 // for BF16, F16 and F8_E4M3 rows as stored and BF16 rows coded at load, 17 and 70 rows (whole and
 // partial 16-row tiles), 5 to 100 tokens (whole and partial 32-token blocks) and k from one tile step
@@ -406,7 +428,7 @@ TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
   for (DType t : {DType::BF16, DType::F16, DType::F8_E4M3})
     for (int64_t k : {32, 96, 1536}) cases.push_back({t, false, k});
   for (int64_t k : {128, 1536}) cases.push_back({DType::BF16, true, k});  // coded in blocks of 64
-  const int64_t kTokens[] = {5, 16, 17, 32, 45, 100};
+  const std::vector<int64_t> kTokens = {5, 16, 17, 32, 45, 100};
   for (const Case& c : cases)
     for (int64_t n : {17, 70}) {
       Weights w = make_weights(c.type, c.k, n, static_cast<uint32_t>(c.k + n));
@@ -428,21 +450,8 @@ TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
         ASSERT_EQ(amx_products(), amx) << name;
         ASSERT_EQ(matmul_activation_type(c.type, c.k, 8), DType::BF16) << name;
         std::vector<std::vector<float>> ys;
-        for (int64_t n_tok : kTokens) {
-          std::vector<float> y(size_t(n_tok * n), NAN);
-          matmul(w.view, x.data(), n_tok, y.data(), pool);
-          for (int64_t t = 0; t < n_tok; ++t)
-            for (int64_t r = 0; r < n; ++r) {
-              double want = 0, mag = 0;
-              for (int64_t i = 0; i < c.k; ++i) {
-                const double v = double(wb[size_t(r * c.k + i)]) * bf16_to_f32(f32_to_bf16(x[size_t(t * c.k + i)]));
-                want += v, mag += std::fabs(v);
-              }
-              ASSERT_NEAR(y[size_t(t * n + r)], want, 1e-5 * mag + 1e-30)
-                  << name << " amx=" << amx << " tokens=" << n_tok << " token " << t << " row " << r;
-            }
-          ys.push_back(std::move(y));
-        }
+        run_against_bf16_sums(w.view, wb, x, c.k, n, kTokens, pool, name + " amx=" + std::to_string(amx), ys);
+        if (HasFatalFailure()) return;
         if (!amx) continue;
         const std::vector<float>& longest = ys.back();  // 100 tokens: three whole blocks and a padded one
         for (size_t j = 0; j + 1 < ys.size(); ++j)
@@ -451,6 +460,60 @@ TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
       }
     }
   reset_amx_products();
+  set_bf16_dot_products(false);  // as the suite runs
+}
+
+// On AMX CPUs the integer formats' prefill (32 tokens or more) takes their weights made bf16
+// (gemm_int_avx512bf16) and the activations rounded to bf16, in place of the vpdpbusd tile's 8-bit
+// activations. For every integer format, as stored and (where it has the layout) interleaved at load,
+// 43 rows (5 groups of 8 and 3 rows past them), 32 to 100 tokens: each product is the double sum of the
+// bf16-rounded dequantized weights and activations to float32 accumulation; a token gets the same bits
+// whatever the prompt's length; and the products are closer to the exact ones (dequantized weights ×
+// float32 activations) than the vpdpbusd tile's, in root mean square over the matrix.
+TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
+  if (!(cpu_features().amx_bf16 && std::string(matmul_backend()) == "avx512vnni")) GTEST_SKIP() << "no AMX on this CPU";
+  set_bf16_dot_products(true);
+  ThreadPool pool(2);
+  const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                          DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+  const std::vector<int64_t> kTokens = {32, 45, 100};
+  for (DType type : kTypes)
+    for (bool interleaved : {false, true}) {
+      if (interleaved && !can_interleave(type)) continue;
+      const int64_t k = dtype_traits(type).block_size == 256 ? 512 : 288, n = 43;
+      Weights w = make_weights(type, k, n, static_cast<uint32_t>(k + 11 * static_cast<int>(type)));
+      const std::string name = std::string(dtype_name(type)) + (interleaved ? " interleaved" : "");
+      std::vector<float> exact(static_cast<size_t>(n * k)), wb(exact.size());  // dequantized; as the products see it
+      for (int64_t r = 0; r < n; ++r) dequantize_row(type, w.bytes.data() + size_t(r) * row_bytes(type, k), exact.data() + r * k, k);
+      for (size_t i = 0; i < exact.size(); ++i) wb[i] = bf16_to_f32(f32_to_bf16(exact[i]));
+      if (interleaved) {
+        repack_x8(type, w.bytes.data(), n, k);
+        w.view.data = w.bytes.data();
+        w.view.layout = RowLayout::Interleaved8;
+      }
+      const auto x = random_acts(100 * k, static_cast<uint32_t>(5 * k + n));
+      EXPECT_EQ(matmul_activation_type(type, k, 32), DType::BF16) << name;
+      EXPECT_EQ(matmul_activation_type(type, k, 31), activation_type_for(type)) << name;
+      std::vector<std::vector<float>> ys;
+      run_against_bf16_sums(w.view, wb, x, k, n, kTokens, pool, name, ys);
+      if (HasFatalFailure()) return;
+      for (size_t j = 0; j + 1 < ys.size(); ++j)
+        for (int64_t i = 0; i < kTokens[j] * n; ++i) ASSERT_EQ(ys[j][size_t(i)], ys.back()[size_t(i)]) << name << " at " << i;
+      // Against the exact products: this path, and the vpdpbusd tile (AMX off).
+      set_amx_products(false);
+      std::vector<float> int8(size_t(100 * n), NAN);
+      matmul(w.view, x.data(), 100, int8.data(), pool);
+      reset_amx_products();
+      double err_bf16 = 0, err_int8 = 0;
+      for (int64_t t = 0; t < 100; ++t)
+        for (int64_t r = 0; r < n; ++r) {
+          double want = 0;
+          for (int64_t i = 0; i < k; ++i) want += double(exact[size_t(r * k + i)]) * x[size_t(t * k + i)];
+          err_bf16 += std::pow(ys.back()[size_t(t * n + r)] - want, 2), err_int8 += std::pow(int8[size_t(t * n + r)] - want, 2);
+        }
+      EXPECT_LT(err_bf16, err_int8) << name << ": rms error " << std::sqrt(err_bf16 / (100 * n)) << " against the int8 tile's "
+                                    << std::sqrt(err_int8 / (100 * n));
+    }
   set_bf16_dot_products(false);  // as the suite runs
 }
 
