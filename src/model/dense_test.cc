@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -16,6 +17,8 @@
 #include "ops/attention.h"
 #include "ops/matmul.h"
 #include "ops/quant.h"
+#include "ops/repack.h"
+#include "util/cpu.h"
 #include "util/threadpool.h"
 #include "testing/reference_data.h"
 
@@ -147,6 +150,62 @@ TEST(DenseBf16, Bf16DotProductsStayWithinTheirTolerance) {
     } else {
       EXPECT_EQ(rounded, exact) << file;  // no AVX-512 BF16 here: float32 either way
     }
+  }
+}
+
+// m's weights with every matrix (rows as stored or interleaved at load) dequantized to float32 into
+// store: the quantized model computed without rounding its activations.
+DenseWeights dequantized_weights(const DenseWeights& m, std::deque<std::vector<float>>& store) {
+  DenseWeights w = m;
+  auto to_f32 = [&](TensorView& t) {
+    if (t.data == nullptr || t.type == DType::F32) return;
+    const int64_t k = t.ne[0], rows = t.rows();
+    std::vector<float>& out = store.emplace_back(size_t(k * rows));
+    std::vector<uint8_t> row(row_bytes(t.type, k));
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto* src = static_cast<const uint8_t*>(t.data) + size_t(r) * row.size();
+      if (t.layout == RowLayout::Interleaved8) unpack_x8_row(t.type, static_cast<const uint8_t*>(t.data), rows, k, r, row.data());
+      dequantize_row(t.type, t.layout == RowLayout::Interleaved8 ? row.data() : src, out.data() + r * k, k);
+    }
+    t.data = out.data(), t.type = DType::F32, t.layout = RowLayout::Plain, t.nbytes = out.size() * sizeof(float);
+  };
+  for (LayerWeights& L : w.layers) for_each_dense_matrix(L, to_f32);
+  to_f32(w.output);
+  return w;
+}
+
+// On AMX CPUs the integer formats' prefill (32 tokens or more) takes bf16 products too: weights made
+// bf16 as laid out, activations rounded to bf16 instead of quantized to 8 bits per block (ops/matmul.h).
+// The 32-token prompt's logits are closer to those of the same weights with float32 activations
+// (the matrices dequantized) than the 8-bit path's, within the bf16 bound (1e-2 of the largest),
+// and really on that path.
+TEST(DenseBf16, AmxIntegerPrefillIsCloserThanEightBitActivations) {
+  if (!cpu_features().amx_bf16) GTEST_SKIP() << "no AMX on this CPU";
+  const auto ids = read_ids(kData + "/refs/tokens.txt");
+  ThreadPool pool(2);
+  for (const char* name : {"qwen2-mini-q8_0", "qwen2-mini-q4_0", "qwen2-mini-q4_k_m", "qwen2-mini-q6_k"}) {
+    auto model = Model::load(kData + "/models/" + name + ".gguf");
+    const ModelConfig& c = model->config();
+    std::deque<std::vector<float>> store;
+    const DenseWeights exact_w = dequantized_weights(model->weights(), store);
+    auto prompt = [&](const DenseWeights& w, bool bf16) {
+      set_bf16_dot_products(bf16);
+      KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
+      DenseActivations act(c, 32, 64, pool.size());
+      std::vector<float> logits(32 * size_t(c.n_vocab));
+      dense_forward(c, w, cache, act, pool, ids.data(), 32, true, logits.data());
+      return logits;
+    };
+    const std::vector<float> exact = prompt(exact_w, false), int8 = prompt(model->weights(), false),
+                             bf16 = prompt(model->weights(), true);
+    const bool on = matmul_activation_type(model->weights().layers[0].wq.type, c.n_embd, 32) == DType::BF16;
+    set_bf16_dot_products(false);
+    const double e_int8 = rel_err(int8.data(), exact), e_bf16 = rel_err(bf16.data(), exact);
+    std::printf("[ measured ] %s prompt vs float32 activations: 8-bit activations %.3g, bf16 products %.3g\n", name,
+                e_int8, e_bf16);
+    EXPECT_TRUE(on) << name;
+    EXPECT_LT(e_bf16, e_int8) << name;
+    EXPECT_LE(e_bf16, 1e-2) << name;
   }
 }
 
