@@ -174,14 +174,15 @@ DenseWeights dequantized_weights(const DenseWeights& m, std::deque<std::vector<f
   return w;
 }
 
-// On AMX CPUs the integer formats' prefill (32 tokens or more) takes bf16 products too: weights made
+// On AMX CPUs the integer formats' prefill (64 tokens or more) takes bf16 products too: weights made
 // bf16 as laid out, activations rounded to bf16 instead of quantized to 8 bits per block (ops/matmul.h).
-// The 32-token prompt's logits are closer to those of the same weights with float32 activations
-// (the matrices dequantized) than the 8-bit path's, within the bf16 bound (1e-2 of the largest),
-// and really on that path.
+// The logits of a 64-token prompt (the long reference prompt's first) are closer to those of the same
+// weights with float32 activations (the matrices dequantized) than the 8-bit path's, within the bf16
+// bound (1e-2 of the largest), and really on that path.
 TEST(DenseBf16, AmxIntegerPrefillIsCloserThanEightBitActivations) {
   if (!cpu_features().amx_bf16) GTEST_SKIP() << "no AMX on this CPU";
-  const auto ids = read_ids(kData + "/refs/tokens.txt");
+  const auto ids = read_ids(kData + "/refs/long_tokens.txt");
+  ASSERT_GE(ids.size(), 64u);
   ThreadPool pool(2);
   for (const char* name : {"qwen2-mini-q8_0", "qwen2-mini-q4_0", "qwen2-mini-q4_k_m", "qwen2-mini-q6_k"}) {
     auto model = Model::load(kData + "/models/" + name + ".gguf");
@@ -191,14 +192,14 @@ TEST(DenseBf16, AmxIntegerPrefillIsCloserThanEightBitActivations) {
     auto prompt = [&](const DenseWeights& w, bool bf16) {
       set_bf16_dot_products(bf16);
       KVCache cache(c.n_layer, c.n_head_kv, c.head_dim, 64);
-      DenseActivations act(c, 32, 64, pool.size());
-      std::vector<float> logits(32 * size_t(c.n_vocab));
-      dense_forward(c, w, cache, act, pool, ids.data(), 32, true, logits.data());
+      DenseActivations act(c, 64, 64, pool.size());
+      std::vector<float> logits(64 * size_t(c.n_vocab));
+      dense_forward(c, w, cache, act, pool, ids.data(), 64, true, logits.data());
       return logits;
     };
     const std::vector<float> exact = prompt(exact_w, false), int8 = prompt(model->weights(), false),
                              bf16 = prompt(model->weights(), true);
-    const bool on = matmul_activation_type(model->weights().layers[0].wq.type, c.n_embd, 32) == DType::BF16;
+    const bool on = matmul_activation_type(model->weights().layers[0].wq.type, c.n_embd, 64) == DType::BF16;
     set_bf16_dot_products(false);
     const double e_int8 = rel_err(int8.data(), exact), e_bf16 = rel_err(bf16.data(), exact);
     std::printf("[ measured ] %s prompt vs float32 activations: 8-bit activations %.3g, bf16 products %.3g\n", name,

@@ -150,9 +150,10 @@ GemmScaledTileFn bf16_scaled_kernel(const Backend& b, DType type, int64_t k, int
 }
 
 // Integer formats on AMX CPUs: prefill of at least this many tokens through their weights made bf16
-// (gemm_int_avx512bf16), where bf16 prefill is on; fewer fill a 32-token AMX block mostly with zeros,
-// and laying out the rows then costs more than the vpdpbusd tile's products.
-constexpr int64_t kAmxIntMinTokens = 32;
+// (gemm_int_avx512bf16), where bf16 prefill is on. For fewer, laying out the rows costs more than the
+// products save: Qwen-1.5B Q4_0, AMX against the vpdpbusd tile (2 alternated rounds, session 54):
+// pp32 0.96 / 0.86x, pp40 0.92 / 0.89x, pp48 1.18 / 0.94x, pp64 1.26 / 1.23x, pp128 1.9 / 1.9x.
+constexpr int64_t kAmxIntMinTokens = 64;
 
 // Whether prefill of n_tok tokens takes that path for rows of k elements.
 bool amx_int_prefill(const Backend& b, int64_t k, int64_t n_tok) {

@@ -463,10 +463,10 @@ TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
   set_bf16_dot_products(false);  // as the suite runs
 }
 
-// On AMX CPUs the integer formats' prefill (32 tokens or more) takes their weights made bf16
+// On AMX CPUs the integer formats' prefill (64 tokens or more) takes their weights made bf16
 // (gemm_int_avx512bf16) and the activations rounded to bf16, in place of the vpdpbusd tile's 8-bit
 // activations. For every integer format, as stored and (where it has the layout) interleaved at load,
-// 43 rows (5 groups of 8 and 3 rows past them), 32 to 100 tokens: each product is the double sum of the
+// 43 rows (5 groups of 8 and 3 rows past them), 64 to 100 tokens (whole 32-token blocks, and one padded): each product is the double sum of the
 // bf16-rounded dequantized weights and activations to float32 accumulation; a token gets the same bits
 // whatever the prompt's length; and the products are closer to the exact ones (dequantized weights ×
 // float32 activations) than the vpdpbusd tile's, in root mean square over the matrix.
@@ -476,7 +476,7 @@ TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
   ThreadPool pool(2);
   const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                           DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K};
-  const std::vector<int64_t> kTokens = {32, 45, 100};
+  const std::vector<int64_t> kTokens = {64, 81, 100};
   for (DType type : kTypes)
     for (bool interleaved : {false, true}) {
       if (interleaved && !can_interleave(type)) continue;
@@ -492,8 +492,8 @@ TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
         w.view.layout = RowLayout::Interleaved8;
       }
       const auto x = random_acts(100 * k, static_cast<uint32_t>(5 * k + n));
-      EXPECT_EQ(matmul_activation_type(type, k, 32), DType::BF16) << name;
-      EXPECT_EQ(matmul_activation_type(type, k, 31), activation_type_for(type)) << name;
+      EXPECT_EQ(matmul_activation_type(type, k, 64), DType::BF16) << name;
+      EXPECT_EQ(matmul_activation_type(type, k, 63), activation_type_for(type)) << name;
       std::vector<std::vector<float>> ys;
       run_against_bf16_sums(w.view, wb, x, k, n, kTokens, pool, name, ys);
       if (HasFatalFailure()) return;
