@@ -145,6 +145,9 @@ void amx_bf16_block(int64_t k, const uint32_t* lanes, int64_t group, int64_t n_r
 // One token through F8_E4M3 rows with the activation rounded to bf16 (vdpbf16ps), k % 64 == 0; takes
 // float32 activations like the other F8 kernels. AVX-512 BF16 and VBMI CPUs only (gemv_avx512bf16.cc).
 GemvFn gemv_f8_avx512bf16();
+// The same for 1 .. kMaxFewTokens float32 token rows in one pass; each token's results are its
+// one-token results, bit for bit.
+GemvTokensFn gemv_f8_tokens_avx512bf16();
 // x (k % 64 == 0) rounded to bf16 (nearest even), each 64 in the order in which vpunpcklbw (first 32)
 // and vpunpckhbw (last 32) leave 64 bytes' words: 128-bit lane L holds elements 16L..16L+7, then
 // 16L+8..16L+15. For kernels that build bf16 weights from byte halves (gemv_avx512bf16.cc,

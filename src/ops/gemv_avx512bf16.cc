@@ -11,7 +11,8 @@
 //     {0..7, 16..23, 32..39, 48..55 | 8..15, 24..31, ...}; the activation is laid out in that order
 //     once per call, so the products pair up and one vdpbf16ps takes 32 of them.
 // BM_gemv_hot (one core, rows in L2): 33-42 against 20-24 GB/s. Used where the bf16 products are on
-// (matmul.h: R1_BF16_DOT=0 keeps float32 activations) and k % 64 == 0.
+// (matmul.h: R1_BF16_DOT=0 keeps float32 activations) and k % 64 == 0; the same for up to
+// kMaxFewTokens tokens at once (a batched decode step, MTP's verification), each code decoded once.
 #include <immintrin.h>
 
 #include <array>
@@ -41,17 +42,25 @@ const F8Tables& f8_tables() {
   return t;
 }
 
-void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+// T tokens (float32 rows a_stride bytes apart) through the rows: each 64 codes are made bf16 once
+// for all of them, and each token's sum is formed as it is for the token alone (its own two
+// accumulators, the same order), so its results are those of one token, bit for bit.
+template <int T>
+void f8_tokens(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, float* y,
+               int64_t ldy) {
   thread_local std::vector<uint16_t> act;
-  if (act.size() < static_cast<size_t>(k)) act.resize(static_cast<size_t>(k));
-  round_bf16_unpack_order(static_cast<const float*>(a), k, act.data());
-  const F8Tables& t = f8_tables();
-  const __m512i hi0 = _mm512_load_si512(t.hi.data()), hi1 = _mm512_load_si512(t.hi.data() + 64);
-  const __m512i lo0 = _mm512_load_si512(t.lo.data()), lo1 = _mm512_load_si512(t.lo.data() + 64);
+  if (act.size() < static_cast<size_t>(T * k)) act.resize(static_cast<size_t>(T * k));
+  for (int t = 0; t < T; ++t)
+    round_bf16_unpack_order(reinterpret_cast<const float*>(static_cast<const uint8_t*>(a) + t * a_stride), k,
+                            act.data() + t * k);
+  const F8Tables& tab = f8_tables();
+  const __m512i hi0 = _mm512_load_si512(tab.hi.data()), hi1 = _mm512_load_si512(tab.hi.data() + 64);
+  const __m512i lo0 = _mm512_load_si512(tab.lo.data()), lo1 = _mm512_load_si512(tab.lo.data() + 64);
   const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc0[T], acc1[T];
+    for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < k; i += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(row + i + kGemvPrefetchBytes), _MM_HINT_T0);
       // Two 256-bit loads: one 512-bit load per 64 codes read ~10 GB/s from memory on one core here,
@@ -62,17 +71,27 @@ void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, con
       // high byte | (code & 0x80): ternary-logic A | (B & C)
       const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, c, hi1), c, sign, 0xF8);
       const __m512i l = _mm512_permutex2var_epi8(lo0, c, lo1);
-      acc0 = _mm512_dpbf16_ps(acc0, reinterpret_cast<__m512bh>(_mm512_unpacklo_epi8(l, h)),
-                              reinterpret_cast<__m512bh>(_mm512_loadu_si512(act.data() + i)));
-      acc1 = _mm512_dpbf16_ps(acc1, reinterpret_cast<__m512bh>(_mm512_unpackhi_epi8(l, h)),
-                              reinterpret_cast<__m512bh>(_mm512_loadu_si512(act.data() + i + 32)));
+      const auto w0 = reinterpret_cast<__m512bh>(_mm512_unpacklo_epi8(l, h));
+      const auto w1 = reinterpret_cast<__m512bh>(_mm512_unpackhi_epi8(l, h));
+      for (int t = 0; t < T; ++t) {
+        const uint16_t* at = act.data() + t * k + i;
+        acc0[t] = _mm512_dpbf16_ps(acc0[t], w0, reinterpret_cast<__m512bh>(_mm512_loadu_si512(at)));
+        acc1[t] = _mm512_dpbf16_ps(acc1[t], w1, reinterpret_cast<__m512bh>(_mm512_loadu_si512(at + 32)));
+      }
     }
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
   }
+}
+
+void gemv_f8_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, float* y) {
+  f8_tokens<1>(k, w, w_stride, n_rows, a, 0, y, 0);
 }
 
 }  // namespace
 
 GemvFn gemv_f8_avx512bf16() { return gemv_f8_bf16; }
+GemvTokensFn gemv_f8_tokens_avx512bf16() {
+  return by_token_count<f8_tokens<1>, f8_tokens<2>, f8_tokens<3>, f8_tokens<4>>;
+}
 
 }  // namespace r1

@@ -614,28 +614,45 @@ void scaled_prefill_bf16(const ScaledRows& m, GemmScaledTileFn tile, const float
   });
 }
 
+// The one-pass kernel for a few block-scaled tokens (float32 activations, scaled per row block as
+// below), or null: F8_E4M3 rows through bf16 products where the one-token kernel takes them, the float
+// rows' kernels otherwise.
+GemvTokensFn scaled_tokens_kernel(const Backend& b, DType type, int64_t k, int64_t n_tok) {
+#if defined(R1_HAVE_X86_KERNELS)
+  if (type == DType::F8_E4M3 && f8_bf16_gemv(b, k)) return gemv_f8_tokens_avx512bf16();
+#endif
+  return plain_few_tokens(b, type, k, n_tok) ? few_tokens_kernel(b, type, k) : nullptr;
+}
+
 // Elsewhere W[r][c] = w[r][c] · s[r / block][c / block], so for the rows of one row block rb,
-// y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. Decode: one parallel
-// pass in which each thread scales x once per row block it meets.
-void scaled_decode(const ScaledRows& m, const float* x, float* y, ThreadPool& pool) {
+// y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. Decode, and a few
+// tokens where scaled_tokens_kernel has a kernel (each token's products then those it gets alone):
+// one parallel pass in which each thread scales the tokens once per row block it meets.
+void scaled_decode(const ScaledRows& m, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
   const Backend& be = backend();
   const int64_t k = m.w.ne[0];
   const GemvFn gemv = gemv_kernel(be, m.w.type, k);
+  const GemvTokensFn tokens = n_tok > 1 ? scaled_tokens_kernel(be, m.w.type, k, n_tok) : nullptr;
   const VecDotFn dot = vec_dot_for(*be.dot, m.w.type);
   pool.parallel_for(m.n_rows, 16, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> xs;
-    xs.resize(static_cast<size_t>(k));
-    int64_t scaled_for = -1;  // the row block xs holds x scaled for
+    xs.resize(static_cast<size_t>(n_tok * k));
+    int64_t scaled_for = -1;  // the row block xs holds the tokens scaled for
     for (int64_t r = m.row0 + b; r < m.row0 + e;) {
       const int64_t rb = r / m.block, r_end = std::min(m.row0 + e, (rb + 1) * m.block);
       if (rb != scaled_for) {
-        scale_blocks(xs.data(), x, m.scales + rb * m.scale_cols, m.block, k);
+        for (int64_t t = 0; t < n_tok; ++t)
+          scale_blocks(xs.data() + t * k, x + t * k, m.scales + rb * m.scale_cols, m.block, k);
         scaled_for = rb;
       }
-      if (gemv) {
-        gemv(k, m.row(r), m.stride(), r_end - r, xs.data(), y + (r - m.row0));
+      float* out = y + (r - m.row0);
+      if (tokens) {
+        tokens(k, m.row(r), m.stride(), r_end - r, xs.data(), static_cast<size_t>(k) * sizeof(float), n_tok, out,
+               m.n_rows);
+      } else if (gemv) {
+        gemv(k, m.row(r), m.stride(), r_end - r, xs.data(), out);
       } else {
-        for (int64_t i = r; i < r_end; ++i) y[i - m.row0] = dot(k, m.row(i), xs.data());
+        for (int64_t i = r; i < r_end; ++i) out[i - r] = dot(k, m.row(i), xs.data());
       }
       r = r_end;
     }
@@ -682,7 +699,8 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
   }
   if (n_rows == 0 || n_tok == 0) return;
   const ScaledRows m{w, scales, scale_cols, block, row0, n_rows};
-  if (n_tok == 1) return scaled_decode(m, x, y, pool);
+  if (n_tok == 1 || (n_tok <= kMaxFewTokens && scaled_tokens_kernel(backend(), w.type, k, n_tok)))
+    return scaled_decode(m, x, n_tok, y, pool);
   if (const GemmScaledTileFn tile = bf16_scaled_kernel(backend(), w.type, k, block)) {
     return scaled_prefill_bf16(m, tile, x, n_tok, y, pool);
   }

@@ -387,6 +387,34 @@ TEST(Matmul, Fp8DecodeRoundsTheScaledActivationToBf16) {
   set_bf16_dot_products(false);
 }
 
+
+// A few block-scaled FP8 tokens (a batched decode step, MTP's verification) go through the rows in
+// one pass where the bf16 one-token kernel takes them (gemv_avx512bf16.cc): each token's products are
+// those it gets alone, bit for bit, in rows that start and end inside row blocks, on 1 and 3 threads.
+TEST(Matmul, Fp8FewTokensGiveEachTokenItsOwnProducts) {
+  if (!(cpu_features().avx512bf16 && cpu_features().avx512vbmi && std::string(matmul_backend()) == "avx512vnni"))
+    GTEST_SKIP() << "no AVX-512 BF16 and VBMI on this CPU";
+  set_bf16_dot_products(true);
+  const int64_t k = 448, n = 300, block = 128, cb = 4, rbs = 3;
+  const Weights w = make_weights(DType::F8_E4M3, k, n, 18);
+  std::vector<float> scales(static_cast<size_t>(rbs * cb));
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.25f + 0.125f * float(i);
+  const auto x = random_acts(kMaxFewTokens * k, 19);
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    const int64_t row0 = 37, rows = 250;
+    std::vector<float> alone(static_cast<size_t>(kMaxFewTokens * rows));
+    for (int64_t t = 0; t < kMaxFewTokens; ++t)
+      matmul_rows_block_scaled(w.view, scales.data(), cb, block, row0, rows, x.data() + t * k, 1, alone.data() + t * rows, pool);
+    for (int64_t n_tok = 2; n_tok <= kMaxFewTokens; ++n_tok) {
+      std::vector<float> y(static_cast<size_t>(n_tok * rows), NAN);
+      matmul_rows_block_scaled(w.view, scales.data(), cb, block, row0, rows, x.data(), n_tok, y.data(), pool);
+      for (int64_t i = 0; i < n_tok * rows; ++i)
+        ASSERT_EQ(y[size_t(i)], alone[size_t(i)]) << n_tok << " tokens, threads=" << threads << " at " << i;
+    }
+  }
+  set_bf16_dot_products(false);
+}
 // matmul of w (n rows of k) with the first n_tok rows of x for each n_tok in `tokens` (outputs into ys),
 // each product checked against the double sum of wb (the weights as the bf16 products see them) times
 // the bf16-rounded activations, to float32 accumulation.
