@@ -156,7 +156,7 @@ GemmScaledTileFn bf16_scaled_kernel(const Backend& b, DType type, int64_t k, int
 constexpr int64_t kAmxIntMinTokens = 64;
 
 // Whether prefill of n_tok tokens takes that path for rows of k elements.
-bool amx_int_prefill(const Backend& b, int64_t k, int64_t n_tok) {
+[[maybe_unused]] bool amx_int_prefill(const Backend& b, int64_t k, int64_t n_tok) {
 #if defined(R1_HAVE_X86_KERNELS)
   static const bool has = cpu_features().avx512bf16;
   return has && b.gemm == &gemm_avx512vnni() && n_tok >= kAmxIntMinTokens && k % 32 == 0 && amx_products() &&
