@@ -501,6 +501,7 @@ TEST(Matmul, AmxPrefillMatchesTheBf16Sums) {
 TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
   if (!(cpu_features().amx_bf16 && std::string(matmul_backend()) == "avx512vnni")) GTEST_SKIP() << "no AMX on this CPU";
   set_bf16_dot_products(true);
+  set_amx_products(true);  // whatever R1_AMX says
   ThreadPool pool(2);
   const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                           DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K};
@@ -531,7 +532,7 @@ TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
       set_amx_products(false);
       std::vector<float> int8(size_t(100 * n), NAN);
       matmul(w.view, x.data(), 100, int8.data(), pool);
-      reset_amx_products();
+      set_amx_products(true);
       double err_bf16 = 0, err_int8 = 0;
       for (int64_t t = 0; t < 100; ++t)
         for (int64_t r = 0; r < n; ++r) {
@@ -542,6 +543,7 @@ TEST(Matmul, AmxIntegerPrefillIsTheBf16WeightsProducts) {
       EXPECT_LT(err_bf16, err_int8) << name << ": rms error " << std::sqrt(err_bf16 / (100 * n)) << " against the int8 tile's "
                                     << std::sqrt(err_int8 / (100 * n));
     }
+  reset_amx_products();
   set_bf16_dot_products(false);  // as the suite runs
 }
 
