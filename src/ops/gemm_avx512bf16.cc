@@ -163,9 +163,9 @@ void pack_lanes(int64_t k, const uint8_t* w, size_t w_stride, int64_t n, uint32_
   }
 }
 
-// Every token against n_rows rows (w8 on, w_stride bytes apart) laid out 32 at a time by
-// pack(r, R, lanes), which writes rows [r, r + R) as two groups of pairs (rows r + 16 .. at lanes +
-// k / 2 · 16): through AMX tiles where amx_products(), else the vdpbf16ps tile.
+// Every token against n_rows rows (w8 on, w_stride bytes apart), laid out 32 at a time in groups of
+// 16 by pack(r, n, group_lanes), which writes rows [r, r + n) (n <= 16) as pairs at group_lanes:
+// through AMX tiles where amx_products(), else the vdpbf16ps tile.
 template <class Pack>
 void rows_times_tokens(int64_t k, const uint8_t* w8, size_t w_stride, int64_t n_rows, Pack pack, const void* a,
                        size_t a_stride, int64_t n_tok, float* y, int64_t ldy) {
@@ -192,7 +192,8 @@ void rows_times_tokens(int64_t k, const uint8_t* w8, size_t w_stride, int64_t n_
     const int64_t R = std::min<int64_t>(kGroups * kLanes, n_rows - r);
     const int G = R > kLanes ? 2 : 1;
     const __mmask16 last = static_cast<__mmask16>((1u << (R - (G - 1) * kLanes)) - 1);
-    pack(r, R, lanes.data());
+    for (int g = 0; g < G; ++g)
+      pack(r + g * kLanes, std::min<int64_t>(kLanes, R - g * kLanes), lanes.data() + g * (k / 2 * kLanes));
     // The next rows' bytes, a slice per token tile: the packing above would wait on every cache miss
     // of 32 rows at once (~8% of a BF16 prefill in perf without this).
     const uint8_t* next = w8 + (r + R) * static_cast<int64_t>(w_stride);
@@ -218,11 +219,8 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
                       const void* a, size_t a_stride, int64_t n_tok, float* y, int64_t ldy,
                       const CodedRows* coded = nullptr) {
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
-  auto pack = [&](int64_t r, int64_t R, uint32_t* lanes) {
-    for (int64_t g = 0; g * kLanes < R; ++g)
-      pack_lanes<kSrc>(k, w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride), w_stride,
-                       std::min<int64_t>(kLanes, R - g * kLanes), lanes + g * (k / 2 * kLanes), scales, r + g * kLanes,
-                       coded);
+  auto pack = [&](int64_t r, int64_t n, uint32_t* lanes) {
+    pack_lanes<kSrc>(k, w8 + r * static_cast<int64_t>(w_stride), w_stride, n, lanes, scales, r, coded);
   };
   rows_times_tokens(k, w8, w_stride, n_rows, pack, a, a_stride, n_tok, y, ldy);
 }
@@ -233,7 +231,8 @@ void gemm_bf16_scaled(int64_t k, const void* w, size_t w_stride, int64_t n_rows,
 // rounding (fma(code, scale, min − offset · scale): offset · scale is exact, the offsets being powers of
 // two) and rounded once more to bf16, as F16 weights are. On AMX CPUs this replaces the vpdpbusd tile for
 // prefill: the products then run at the tiles' bf16 rate, and the activations are rounded to bf16
-// rather than quantized to 8 bits per block (a smaller error: matmul_test's AmxIntegerPrefill...).
+// rather than quantized to 8 bits per block (a smaller error: Matmul.AmxIntegerPrefillIsTheBf16WeightsProducts,
+// DenseBf16.AmxIntegerPrefillIsCloserThanEightBitActivations).
 
 // A group's nb blocks of codes, scales and mins as bf16 pairs: quad q of block b (elements 4q..4q+3
 // of each row) gives pairs 16b + 2q and 16b + 2q + 1 of the 16 rows.
@@ -265,7 +264,7 @@ void lanes_to_bf16(const uint8_t* codes, const float* scales, const float* mins,
 // One integer format's prefill (kExpand: its expander; kX8: rows interleaved at load, ops/repack.h,
 // taken in whole groups of 8), bf16 activation rows as the other kernels of this file take them.
 template <auto kExpand, int kOffset, bool kHalves, bool kMins, bool kX8 = false>
-void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
+void gemm_int_bf16(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const void* a, size_t a_stride, int64_t n_tok,
               float* y, int64_t ldy) {
   const uint8_t* w8 = static_cast<const uint8_t*>(w);
   const int64_t nb = k / kQK;
@@ -274,17 +273,14 @@ void gemm_int(int64_t k, const void* w, size_t w_stride, int64_t n_rows, const v
   codes.resize(static_cast<size_t>(kLanes * k));
   scales.resize(static_cast<size_t>((kHalves ? 2 : 1) * kLanes * nb));
   mins.resize(static_cast<size_t>(kLanes * nb));
-  auto pack = [&](int64_t r, int64_t R, uint32_t* lanes) {
-    for (int64_t g = 0; g * kLanes < R; ++g) {
-      const int n = static_cast<int>(std::min<int64_t>(kLanes, R - g * kLanes));
-      const uint8_t* group = w8 + (r + g * kLanes) * static_cast<int64_t>(w_stride);
-      if constexpr (kX8)
-        kExpand(X8Pair{group, n > kInterleave ? group + kInterleave * w_stride : group}, nb, codes.data(), scales.data(),
-                mins.data());
-      else
-        kExpand(RowGroup(group, w_stride, n), nb, codes.data(), scales.data(), mins.data());
-      lanes_to_bf16<kHalves, kMins>(codes.data(), scales.data(), mins.data(), kOffset, nb, lanes + g * (k / 2 * kLanes));
-    }
+  auto pack = [&](int64_t r, int64_t n, uint32_t* lanes) {
+    const uint8_t* group = w8 + r * static_cast<int64_t>(w_stride);
+    if constexpr (kX8)
+      kExpand(X8Pair{group, n > kInterleave ? group + kInterleave * w_stride : group}, nb, codes.data(), scales.data(),
+              mins.data());
+    else
+      kExpand(RowGroup(group, w_stride, static_cast<int>(n)), nb, codes.data(), scales.data(), mins.data());
+    lanes_to_bf16<kHalves, kMins>(codes.data(), scales.data(), mins.data(), kOffset, nb, lanes);
   };
   rows_times_tokens(k, w8, w_stride, n_rows, pack, a, a_stride, n_tok, y, ldy);
 }
@@ -329,23 +325,23 @@ GemmScaledTileFn gemm_scaled_avx512bf16(DType type) {
 GemmTileFn gemm_int_avx512bf16(DType type, bool interleaved) {
   if (interleaved) {
     switch (type) {
-      case DType::Q4_0: return gemm_int<expand_q4_0_x8, 8, false, false, true>;
-      case DType::Q8_0: return gemm_int<expand_q8_0_x8, 128, false, false, true>;
-      case DType::Q4_K: return gemm_int<expand_q4_k_x8, 0, false, true, true>;
-      case DType::Q5_0: return gemm_int<expand_q5_0_x8, 16, false, false, true>;
+      case DType::Q4_0: return gemm_int_bf16<expand_q4_0_x8, 8, false, false, true>;
+      case DType::Q8_0: return gemm_int_bf16<expand_q8_0_x8, 128, false, false, true>;
+      case DType::Q4_K: return gemm_int_bf16<expand_q4_k_x8, 0, false, true, true>;
+      case DType::Q5_0: return gemm_int_bf16<expand_q5_0_x8, 16, false, false, true>;
       default: return nullptr;
     }
   }
   switch (type) {
-    case DType::Q8_0: return gemm_int<expand_q8_0, 128, false, false>;
-    case DType::Q4_0: return gemm_int<expand_nibbles<BlockQ4_0>, 8, false, false>;
-    case DType::Q4_1: return gemm_int<expand_nibbles<BlockQ4_1>, 0, false, true>;
-    case DType::Q5_0: return gemm_int<expand_nibbles<BlockQ5_0>, 16, false, false>;
-    case DType::Q5_1: return gemm_int<expand_nibbles<BlockQ5_1>, 0, false, true>;
-    case DType::IQ4_NL: return gemm_int<expand_nibbles<BlockIQ4NL>, 128, false, false>;
-    case DType::Q4_K: return gemm_int<expand_k<false>, 0, false, true>;
-    case DType::Q5_K: return gemm_int<expand_k<true>, 0, false, true>;
-    case DType::Q6_K: return gemm_int<expand_q6_k, 32, true, false>;
+    case DType::Q8_0: return gemm_int_bf16<expand_q8_0, 128, false, false>;
+    case DType::Q4_0: return gemm_int_bf16<expand_nibbles<BlockQ4_0>, 8, false, false>;
+    case DType::Q4_1: return gemm_int_bf16<expand_nibbles<BlockQ4_1>, 0, false, true>;
+    case DType::Q5_0: return gemm_int_bf16<expand_nibbles<BlockQ5_0>, 16, false, false>;
+    case DType::Q5_1: return gemm_int_bf16<expand_nibbles<BlockQ5_1>, 0, false, true>;
+    case DType::IQ4_NL: return gemm_int_bf16<expand_nibbles<BlockIQ4NL>, 128, false, false>;
+    case DType::Q4_K: return gemm_int_bf16<expand_k<false>, 0, false, true>;
+    case DType::Q5_K: return gemm_int_bf16<expand_k<true>, 0, false, true>;
+    case DType::Q6_K: return gemm_int_bf16<expand_q6_k, 32, true, false>;
     default: return nullptr;
   }
 }

@@ -32,8 +32,8 @@ namespace {
 // ---- integer formats: the tile ----------------------------------------------------------------
 
 // Rows in lanes (ops/int_lanes_avx512.h: a group of 16 weight rows stored so that one 512-bit vector
-// holds 4 consecutive codes of each of the 16 rows, expanded from the file's layout), and vpdpbusd against one activation dword (4 codes of a token,
-// broadcast) adds 4 products to each row's lane. A 32-element block is 8 such vectors; the int32
+// holds 4 consecutive codes of each of the 16 rows, expanded from the file's layout), and vpdpbusd
+// against one activation dword (4 codes of a token, broadcast) adds 4 products to each row's lane. A 32-element block is 8 such vectors; the int32
 // sums come out with one row per lane, so the float work (convert, scale, accumulate) is done once
 // per 16 rows and token instead of once per row, and no horizontal sums are needed.
 //

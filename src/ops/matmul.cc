@@ -625,14 +625,15 @@ GemvTokensFn scaled_tokens_kernel(const Backend& b, DType type, int64_t k, int64
 }
 
 // Elsewhere W[r][c] = w[r][c] · s[r / block][c / block], so for the rows of one row block rb,
-// y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. Decode, and a few
-// tokens where scaled_tokens_kernel has a kernel (each token's products then those it gets alone):
-// one parallel pass in which each thread scales the tokens once per row block it meets.
-void scaled_decode(const ScaledRows& m, const float* x, int64_t n_tok, float* y, ThreadPool& pool) {
+// y[t][r] = Σ_c w[r][c] · (x[t][c] · s[rb][c / block]): x scaled per row block. One token, or a
+// few through `tokens` (scaled_tokens_kernel; each token's products then those it gets alone): one
+// parallel pass in which each thread scales the tokens once per row block it meets.
+void scaled_decode(const ScaledRows& m, const float* x, int64_t n_tok, GemvTokensFn tokens, float* y,
+                   ThreadPool& pool) {
+  if (n_tok > 1 && !tokens) fail("matmul: ", n_tok, " block-scaled tokens at once without a kernel for them");
   const Backend& be = backend();
   const int64_t k = m.w.ne[0];
   const GemvFn gemv = gemv_kernel(be, m.w.type, k);
-  const GemvTokensFn tokens = n_tok > 1 ? scaled_tokens_kernel(be, m.w.type, k, n_tok) : nullptr;
   const VecDotFn dot = vec_dot_for(*be.dot, m.w.type);
   pool.parallel_for(m.n_rows, 16, [&](int64_t b, int64_t e) {
     thread_local std::vector<float> xs;
@@ -646,7 +647,7 @@ void scaled_decode(const ScaledRows& m, const float* x, int64_t n_tok, float* y,
         scaled_for = rb;
       }
       float* out = y + (r - m.row0);
-      if (tokens) {
+      if (n_tok > 1) {
         tokens(k, m.row(r), m.stride(), r_end - r, xs.data(), static_cast<size_t>(k) * sizeof(float), n_tok, out,
                m.n_rows);
       } else if (gemv) {
@@ -699,8 +700,11 @@ void matmul_rows_block_scaled(const TensorView& w, const float* scales, int64_t 
   }
   if (n_rows == 0 || n_tok == 0) return;
   const ScaledRows m{w, scales, scale_cols, block, row0, n_rows};
-  if (n_tok == 1 || (n_tok <= kMaxFewTokens && scaled_tokens_kernel(backend(), w.type, k, n_tok)))
-    return scaled_decode(m, x, n_tok, y, pool);
+  if (n_tok == 1) return scaled_decode(m, x, 1, nullptr, y, pool);
+  if (n_tok <= kMaxFewTokens) {
+    if (const GemvTokensFn tokens = scaled_tokens_kernel(backend(), w.type, k, n_tok))
+      return scaled_decode(m, x, n_tok, tokens, y, pool);
+  }
   if (const GemmScaledTileFn tile = bf16_scaled_kernel(backend(), w.type, k, block)) {
     return scaled_prefill_bf16(m, tile, x, n_tok, y, pool);
   }
