@@ -78,7 +78,7 @@ namespace {
 
 // Whether attention over cache rows takes the bf16 kernel (attention_avx512bf16.cc): bf16 products
 // on, an AVX-512 backend, widths it takes.
-bool bf16_rows_kernel(int64_t d_k, int64_t d_v) {
+[[maybe_unused]] bool bf16_rows_kernel(int64_t d_k, int64_t d_v) {
 #if defined(R1_HAVE_X86_KERNELS)
   return std::strncmp(matmul_backend(), "avx512", 6) == 0 && attend_bf16_available(d_k, d_v) && d_v <= 1024;
 #else

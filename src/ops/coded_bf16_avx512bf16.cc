@@ -27,7 +27,6 @@ void coded_row(const BlockDecoder& dec, const uint8_t* w, int64_t k, const uint1
   int64_t b = 0;
   const uint8_t* block = w;
   auto step = [&](__m512 (&acc)[T][2]) {
-    prefetch_coded_block(block + kCodedPrefetchBytes, hint);
     __m512i lo, hi;
     dec.words(block, lo, hi);
     for (int t = 0; t < T; ++t) {
@@ -39,10 +38,14 @@ void coded_row(const BlockDecoder& dec, const uint8_t* w, int64_t k, const uint1
     block += 96;
   };
   while (b + 2 * kCodedBlock <= k) {
+    prefetch_coded_pair(block + kCodedPrefetchBytes, hint);
     step(even);
     step(odd);
   }
-  if (b < k) step(even);
+  if (b < k) {
+    prefetch_coded_block(block + kCodedPrefetchBytes, hint);
+    step(even);
+  }
   for (int t = 0; t < T; ++t)
     y[t * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(even[t][0], even[t][1]), _mm512_add_ps(odd[t][0], odd[t][1])));
 }

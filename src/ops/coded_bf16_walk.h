@@ -44,6 +44,14 @@ inline void prefetch_coded_block(const uint8_t* p, StreamPrefetch hint) {
   prefetch_stream_line(p + 95, hint);
 }
 
+// The same for two blocks in a row (192 bytes at p): one address per cache line's worth, half the
+// prefetches of two prefetch_coded_block calls (each of which asks for a line another already asked
+// for). On the Intel Xeon of session 55 the one-row kernel read 1.5x as fast this way
+// (BM_gemv_coded_cold, k 1536, 2 threads: 20-23.5 against 13.3-14.8 GB/s BF16-equivalent).
+inline void prefetch_coded_pair(const uint8_t* p, StreamPrefetch hint) {
+  for (int line = 0; line < 3; ++line) prefetch_stream_line(p + 64 * line, hint);
+}
+
 // Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through many(first
 // row's bytes, its index from r0), R at a time (R divides kCodedStreams: kernels for several tokens
 // hold more accumulators a row), then the rest one at a time through one(bytes, index). Which rows
