@@ -66,7 +66,7 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
     const float* x = xs + b;
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      prefetch_coded_block(block + ahead, hint);
+      prefetch_coded_step(block + ahead, b, k, hint);
       __m256i v[4];
       dec.words(block, v);
       for (int u = 0; u < 4; ++u) {

@@ -68,7 +68,7 @@ void coded_rows(const BlockDecoder& dec, const uint8_t* w, size_t stride, int64_
     }
     for (int j = 0; j < R; ++j) {
       const uint8_t* block = w + j * stride + off;
-      prefetch_coded_block(block + ahead, hint);
+      prefetch_coded_step(block + ahead, b, k, hint);
       __m512i lo, hi;
       dec.words(block, lo, hi);
       for (int t = 0; t < T; ++t) {

@@ -35,21 +35,36 @@ size_t coded_prefetch_distance(size_t off, size_t stride) {
 }
 
 // Prefetches the 96-byte block at p with the hint (stream_prefetch(), ops/prefetch.h; the kernels
-// read it once per row or group of rows, not per block). A block spans two or three cache lines; these three addresses, no more than 48
-// bytes apart, reach every line whatever its alignment. (One address per block, which leaves every
-// third line to the hardware prefetcher, measured level.)
+// read it once per row or group of rows, not per block). A block spans two or three cache lines;
+// these three addresses, no more than 48 bytes apart, reach every line whatever its alignment. (One
+// address per block, which leaves every third line to the hardware prefetcher, measured level.)
+// Only for a row's lone last block: the kernels prefetch blocks in pairs (below).
 inline void prefetch_coded_block(const uint8_t* p, StreamPrefetch hint) {
   prefetch_stream_line(p, hint);
   prefetch_stream_line(p + 48, hint);
   prefetch_stream_line(p + 95, hint);
 }
 
-// The same for two blocks in a row (192 bytes at p): one address per 64 bytes, half the prefetches of
-// two prefetch_coded_block calls, which ask for most lines twice (a line the last address misses, where
-// it straddles, is the next pair's first). On the Intel Xeon of session 55 the one-row kernel read 1.5x as fast this way
-// (BM_gemv_coded_cold, k 1536, 2 threads: 20-23.5 against 13.3-14.8 GB/s BF16-equivalent).
+// The same for two blocks in a row (192 bytes at p): one address per 64 bytes, half the prefetches
+// of two prefetch_coded_block calls, which ask for most lines twice (a line the last address misses,
+// where it straddles, is the next pair's first). On the Intel Xeon of session 55 the one-row kernel
+// read 1.5x as fast this way (BM_gemv_coded_cold, k 1536, 2 threads: 20-23.5 against 13.3-14.8 GB/s
+// BF16-equivalent).
 inline void prefetch_coded_pair(const uint8_t* p, StreamPrefetch hint) {
   for (int line = 0; line < 3; ++line) prefetch_stream_line(p + 64 * line, hint);
+}
+
+// The same rule for kernels that step one block at a time (rows side by side, the float32-product and
+// AVX2 kernels; b: the block's first element, p: where to prefetch for it): the pair at every even
+// block, a lone last block alone, nothing at odd blocks. Level with a prefetch_coded_block per block
+// on the Intel Xeon (session 56: k 8960, 8 rows, 2 threads, 23.2-27.1 against 23.0-24.6 GB/s over 4
+// alternations; AVX2 and float32 products level too): kept so that every coded kernel asks for a line once.
+inline void prefetch_coded_step(const uint8_t* p, int64_t b, int64_t k, StreamPrefetch hint) {
+  if ((b / kCodedBlock) % 2 != 0) return;
+  if (b + kCodedBlock < k)
+    prefetch_coded_pair(p, hint);
+  else
+    prefetch_coded_block(p, hint);
 }
 
 // Rows [r0, r1) of m, in order: when the rows are long, kCodedStreams at a time through many(first
