@@ -54,11 +54,14 @@ inline void prefetch_coded_pair(const uint8_t* p, StreamPrefetch hint) {
   for (int line = 0; line < 3; ++line) prefetch_stream_line(p + 64 * line, hint);
 }
 
-// The same rule for kernels that step one block at a time (rows side by side, the float32-product and
-// AVX2 kernels; b: the block's first element, p: where to prefetch for it): the pair at every even
-// block, a lone last block alone, nothing at odd blocks. Level with a prefetch_coded_block per block
-// on the Intel Xeon (session 56: k 8960, 8 rows, 2 threads, 23.2-27.1 against 23.0-24.6 GB/s over 4
-// alternations; AVX2 and float32 products level too): kept so that every coded kernel asks for a line once.
+// The prefetch for block b (its first element; p: where to prefetch for it) of a row of k, the rule
+// of every coded kernel: the pair at every even block, a lone last block alone, nothing at odd
+// blocks. The one-row bf16 kernel steps two blocks at a time and calls the pair and the lone block
+// itself: through this function it read 17.3-17.4 against 25.4-26.2 GB/s (session 56, k 1536, 2
+// threads, 3 alternations). For the kernels that step one block at a time (rows side by side, the float32-product and
+// AVX2 kernels) this was level with a prefetch_coded_block per block on the Intel Xeon (session 56:
+// k 8960, 8 rows, 2 threads, 20.8-27.1 against 23.1-24.6 GB/s over 4 alternations; AVX2 and
+// float32 products level too), kept so that every coded kernel asks for a line once.
 inline void prefetch_coded_step(const uint8_t* p, int64_t b, int64_t k, StreamPrefetch hint) {
   if ((b / kCodedBlock) % 2 != 0) return;
   if (b + kCodedBlock < k)
